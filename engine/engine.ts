@@ -1,0 +1,538 @@
+import { createHmac } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import { type AuditReport, auditStore } from '../persistence/audit.ts';
+import type { Secrets } from '../persistence/secrets.ts';
+import { openStore, type Store } from '../persistence/store.ts';
+import { type CodeKeys, hashInputs, isCodeString, slotOfCode } from './codes.ts';
+import type { Command, CommandBody, GiftStep, HistoryView, Notice, Outcome, WalletView } from './commands.ts';
+import {
+  type AuthId,
+  type ConsumerId,
+  type MerchantId,
+  SLOT_COUNT,
+  shardOfSlot,
+  slotOfId,
+  type TerminalId,
+} from './ids.ts';
+import { LIMITS, type Limits, validateLimits } from './limits.ts';
+import type { ShardMessage, ShardReply, ShardWorkerData } from './shard-worker.ts';
+import type { CardKind, Funding, Reply } from './wallet.ts';
+
+/**
+ * The engine's promise-based API, used in-process by the gateway. It validates input, stamps each
+ * command with the time it arrived, routes it to the shard that owns its slot (from the id or the code
+ * digits alone), batches commands per shard into one message per event-loop turn, and answers with a
+ * `Reply` whose `status` comes from statuses.ts. Business outcomes never throw.
+ *
+ * Requests under the same idempotency key are serialized here, so a retry never races its original:
+ * it waits for the original's durable answer and then gets the stored one.
+ */
+export interface EngineOptions {
+  dataDir: string;
+  secrets: Secrets;
+  shards: number;
+  codeTtlMs?: number;
+  limits?: Partial<Limits>;
+  /** Run the ledger audit before serving and refuse to open when it fails (default true). */
+  audit?: boolean;
+  /** Clock for stamping commands; tests pass a fake one. */
+  now?: () => number;
+}
+
+const PHONE = /^\+[1-9][0-9]{6,14}$/;
+const KEY = /^[A-Za-z0-9_-]{1,64}$/;
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export const isPhone = (value: unknown): value is string => typeof value === 'string' && PHONE.test(value);
+export const isIdempotencyKey = (value: unknown): value is string =>
+  typeof value === 'string' && KEY.test(value);
+const isId = (value: unknown): value is string => typeof value === 'string' && ID.test(value);
+const isCents = (value: unknown, max: number): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value <= max;
+
+const BAD: Reply = { status: 'bad_request' };
+
+class ShardClient {
+  private readonly worker: Worker;
+  private queue: Command[] = [];
+  private readonly waiting = new Map<number, (outcome: Outcome) => void>();
+  private flushScheduled = false;
+  readonly ready: Promise<void>;
+  private stopped?: (stats: { liveActors: number; timers: number }) => void;
+
+  constructor(
+    data: ShardWorkerData,
+    private readonly limits: Limits,
+    private readonly onReport: (report: Extract<ShardReply, { type: 'report' }>['report']) => void,
+    private readonly onFatal: (error: Error) => void,
+  ) {
+    this.worker = new Worker(new URL('./shard-worker-boot.mjs', import.meta.url), { workerData: data });
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.once('error', reject);
+      this.worker.on('message', (message: ShardReply) => {
+        if (message.type === 'ready') resolve();
+        else if (message.type === 'report') this.receive(message.report);
+        else this.stopped?.(message);
+      });
+    });
+    this.worker.on('error', (error) => this.onFatal(error));
+  }
+
+  get inbox(): number {
+    return this.waiting.size;
+  }
+
+  submit(command: Command): Promise<Outcome> {
+    if (this.waiting.size >= this.limits.shardInboxLengthMax) {
+      return Promise.resolve({ id: command.id, reply: { status: 'overloaded' } });
+    }
+    return new Promise((resolve) => {
+      this.waiting.set(command.id, resolve);
+      this.queue.push(command);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Fails every waiting command; used when the engine can no longer answer from durable state. */
+  failAll(): void {
+    for (const [id, resolve] of this.waiting) resolve({ id, reply: { status: 'internal' } });
+    this.waiting.clear();
+    this.queue = [];
+  }
+
+  async stop(): Promise<{ liveActors: number; timers: number }> {
+    const stats = new Promise<{ liveActors: number; timers: number }>((resolve) => {
+      this.stopped = resolve;
+    });
+    this.worker.postMessage({ type: 'stop' } satisfies ShardMessage);
+    const result = await stats;
+    await new Promise((resolve) => this.worker.once('exit', resolve));
+    return result;
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const queue = this.queue;
+    this.queue = [];
+    for (let start = 0; start < queue.length; start += this.limits.shardBatchLengthMax) {
+      const commands = queue.slice(start, start + this.limits.shardBatchLengthMax);
+      this.worker.postMessage({ type: 'batch', commands } satisfies ShardMessage);
+    }
+  }
+
+  private receive(report: Extract<ShardReply, { type: 'report' }>['report']): void {
+    for (const outcome of report.outcomes) {
+      const resolve = this.waiting.get(outcome.id);
+      this.waiting.delete(outcome.id);
+      resolve?.(outcome);
+    }
+    this.onReport(report);
+  }
+}
+
+export class Engine {
+  private readonly shards: ShardClient[];
+  private readonly keys: CodeKeys;
+  private readonly limits: Limits;
+  private readonly keyChains = new Map<string, Promise<unknown>>();
+  private readonly noticeListeners = new Set<(notice: Notice) => void>();
+  private readonly gifts = new Map<string, Promise<void>>();
+  private readonly now: () => number;
+  private nextId = 1;
+  private failure: Error | null = null;
+  lastAudit: AuditReport | null = null;
+
+  private constructor(
+    readonly store: Store,
+    private readonly options: EngineOptions,
+  ) {
+    this.limits = { ...LIMITS, ...options.limits };
+    const problems = validateLimits(this.limits);
+    if (options.shards < 1 || options.shards > SLOT_COUNT || !Number.isInteger(options.shards)) {
+      problems.push(`shards must be an integer from 1 to ${SLOT_COUNT}`);
+    }
+    if (problems.length > 0) throw new Error(`invalid engine configuration: ${problems.join('; ')}`);
+    this.now = options.now ?? Date.now;
+    this.keys = { hashKey: options.secrets.codeHashKey, sealKey: options.secrets.codeSealKey };
+    this.shards = Array.from(
+      { length: options.shards },
+      (_, shardIndex) =>
+        new ShardClient(
+          {
+            dataDir: options.dataDir,
+            shardIndex,
+            shardCount: options.shards,
+            codeTtlMs: options.codeTtlMs ?? this.limits.codeTtlMs,
+            limits: this.limits,
+            hashKey: this.keys.hashKey,
+            sealKey: this.keys.sealKey,
+          },
+          this.limits,
+          (report) => this.onReport(report),
+          (error) => this.fail(error),
+        ),
+    );
+  }
+
+  static async open(options: EngineOptions): Promise<Engine> {
+    const store = openStore(options.dataDir);
+    if (options.audit !== false) {
+      const report = auditStore(store, (options.now ?? Date.now)());
+      if (!report.ok) {
+        await store.root.close();
+        throw new Error(`ledger audit failed: ${report.problems.join('; ')}`);
+      }
+    }
+    const engine = new Engine(store, options);
+    await Promise.all(engine.shards.map((shard) => shard.ready));
+    // Finish the gift sagas a crash interrupted; every step is idempotent.
+    for (const { value } of store.sagas.getRange()) void engine.continueGift(value);
+    return engine;
+  }
+
+  /** Consumer ids are a keyed hash of the phone number: stable, opaque, and routable without a lookup. */
+  consumerIdFor(phone: string): ConsumerId {
+    const digest = createHmac('sha256', this.options.secrets.consumerIdKey).update(phone).digest();
+    return `cu_${(digest[0] as number) % SLOT_COUNT}_${digest.subarray(1, 17).toString('base64url')}` as ConsumerId;
+  }
+
+  onNotice(listener: (notice: Notice) => void): () => void {
+    this.noticeListeners.add(listener);
+    return () => this.noticeListeners.delete(listener);
+  }
+
+  /** Commands waiting per shard: a measure of load. */
+  get inboxLengths(): number[] {
+    return this.shards.map((shard) => shard.inbox);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Value.
+
+  async loadValue(request: {
+    merchantId: string;
+    phone: string;
+    kind: CardKind;
+    funding: Funding;
+    amountCents: number;
+    idempotencyKey: string;
+    expiresAtMs?: number | null;
+  }): Promise<Reply> {
+    const { merchantId, phone, kind, funding, amountCents, idempotencyKey } = request;
+    const expiresAtMs = request.expiresAtMs ?? null;
+    if (!isId(merchantId) || !isPhone(phone) || !isIdempotencyKey(idempotencyKey)) return BAD;
+    if ((kind !== 'gift' && kind !== 'reward') || (funding !== 'merchant' && funding !== 'consumer'))
+      return BAD;
+    if (!isCents(amountCents, this.limits.loadMaxCents)) return BAD;
+    // Rewards may expire; gift value never does, and what consumers buy is gift value.
+    if (
+      expiresAtMs !== null &&
+      (kind !== 'reward' || !Number.isSafeInteger(expiresAtMs) || expiresAtMs <= this.now())
+    ) {
+      return BAD;
+    }
+    if (funding === 'consumer' && kind !== 'gift') return BAD;
+    const consumerId = this.consumerIdFor(phone);
+    const scope = funding === 'merchant' ? `m:${merchantId}` : `c:${consumerId}`;
+    const canonical = ['load', merchantId, consumerId, kind, funding, amountCents, expiresAtMs ?? ''].join(
+      '|',
+    );
+    const idem = { scope, key: idempotencyKey, inputHash: hashInputs(this.keys, canonical) };
+    return this.keyed(idem, slotOfId(consumerId), {
+      op: 'load',
+      consumerId,
+      merchantId: merchantId as MerchantId,
+      kind,
+      funding,
+      amountCents,
+      expiresAtMs,
+      idem,
+    });
+  }
+
+  /** Gives part of a gift card to another phone: a saga of idempotent steps across two shards. */
+  async gift(request: {
+    consumerId: string;
+    merchantId: string;
+    amountCents: number;
+    toPhone: string;
+    idempotencyKey: string;
+  }): Promise<Reply> {
+    const { consumerId, merchantId, amountCents, toPhone, idempotencyKey } = request;
+    if (
+      !this.isConsumerId(consumerId) ||
+      !isId(merchantId) ||
+      !isPhone(toPhone) ||
+      !isIdempotencyKey(idempotencyKey)
+    ) {
+      return BAD;
+    }
+    if (!isCents(amountCents, this.limits.loadMaxCents)) return BAD;
+    const toConsumerId = this.consumerIdFor(toPhone);
+    if (toConsumerId === consumerId) return BAD;
+    const canonical = ['gift', merchantId, toConsumerId, amountCents].join('|');
+    const idem = {
+      scope: `c:${consumerId}`,
+      key: idempotencyKey,
+      inputHash: hashInputs(this.keys, canonical),
+    };
+    const reply = await this.keyed(idem, slotOfId(consumerId), {
+      op: 'giftSend',
+      consumerId,
+      merchantId: merchantId as MerchantId,
+      amountCents,
+      toConsumerId,
+      idem,
+    });
+    if (reply.giftId) await this.gifts.get(reply.giftId);
+    return reply;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Codes.
+
+  issueCode(request: {
+    consumerId: string;
+    merchantId: string;
+    capCents?: number | null;
+  }): Promise<Reply & { code?: string }> {
+    const { consumerId, merchantId } = request;
+    const capCents = request.capCents ?? null;
+    if (!this.isConsumerId(consumerId) || !isId(merchantId)) return Promise.resolve(BAD);
+    if (capCents !== null && !isCents(capCents, this.limits.cardBalanceMaxCents * 2))
+      return Promise.resolve(BAD);
+    return this.reply(slotOfId(consumerId), {
+      op: 'issueCode',
+      consumerId,
+      merchantId: merchantId as MerchantId,
+      capCents,
+    });
+  }
+
+  cancelCode(consumerId: string): Promise<Reply> {
+    return this.consumerOp('cancelCode', consumerId);
+  }
+
+  freeze(consumerId: string): Promise<Reply> {
+    return this.consumerOp('freeze', consumerId);
+  }
+
+  unfreeze(consumerId: string): Promise<Reply> {
+    return this.consumerOp('unfreeze', consumerId);
+  }
+
+  async wallet(consumerId: string): Promise<WalletView | null> {
+    if (!this.isConsumerId(consumerId)) return null;
+    return (await this.submit(slotOfId(consumerId), { op: 'wallet', consumerId })).wallet ?? null;
+  }
+
+  async history(consumerId: string, limit = this.limits.historyEntriesMax): Promise<HistoryView[] | null> {
+    if (!this.isConsumerId(consumerId)) return null;
+    const bounded = Math.max(1, Math.min(limit, this.limits.historyEntriesMax));
+    return (
+      (await this.submit(slotOfId(consumerId), { op: 'history', consumerId, limit: bounded })).history ?? null
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Point of sale. Keys are scoped to the terminal.
+
+  redeem(request: {
+    merchantId: string;
+    terminalId: string;
+    key: string;
+    code: string;
+    amountCents: number;
+    partial: boolean;
+  }): Promise<Reply> {
+    const { merchantId, terminalId, key, code, amountCents, partial } = request;
+    if (!isId(merchantId) || !isId(terminalId) || !isIdempotencyKey(key) || !isCodeString(code)) {
+      return Promise.resolve(BAD);
+    }
+    if (!isCents(amountCents, Number.MAX_SAFE_INTEGER) || typeof partial !== 'boolean')
+      return Promise.resolve(BAD);
+    const canonical = ['redeem', merchantId, code, amountCents, partial ? 1 : 0].join('|');
+    const idem = { scope: `t:${terminalId}`, key, inputHash: hashInputs(this.keys, canonical) };
+    return this.keyed(idem, slotOfCode(code), {
+      op: 'redeem',
+      merchantId: merchantId as MerchantId,
+      terminalId: terminalId as TerminalId,
+      code,
+      amountCents,
+      partial,
+      idem,
+    });
+  }
+
+  inquire(request: { merchantId: string; code: string }): Promise<Reply> {
+    const { merchantId, code } = request;
+    if (!isId(merchantId) || !isCodeString(code)) return Promise.resolve(BAD);
+    return this.reply(slotOfCode(code), { op: 'inquire', merchantId: merchantId as MerchantId, code });
+  }
+
+  void(request: { merchantId: string; terminalId: string; key: string; authId: string }): Promise<Reply> {
+    const { merchantId, terminalId, key, authId } = request;
+    if (!isId(merchantId) || !isId(terminalId) || !isIdempotencyKey(key) || !isId(authId))
+      return Promise.resolve(BAD);
+    if (slotOfId(authId) < 0) return Promise.resolve({ status: 'not_found' });
+    const idem = { scope: `t:${terminalId}`, key, inputHash: hashInputs(this.keys, `void|${authId}`) };
+    return this.keyed(idem, slotOfId(authId), {
+      op: 'void',
+      merchantId: merchantId as MerchantId,
+      authId: authId as AuthId,
+      idem,
+    });
+  }
+
+  refund(request: {
+    merchantId: string;
+    terminalId: string;
+    key: string;
+    authId: string;
+    amountCents: number;
+  }): Promise<Reply> {
+    const { merchantId, terminalId, key, authId, amountCents } = request;
+    if (!isId(merchantId) || !isId(terminalId) || !isIdempotencyKey(key) || !isId(authId))
+      return Promise.resolve(BAD);
+    if (!isCents(amountCents, Number.MAX_SAFE_INTEGER)) return Promise.resolve(BAD);
+    if (slotOfId(authId) < 0) return Promise.resolve({ status: 'not_found' });
+    const idem = {
+      scope: `t:${terminalId}`,
+      key,
+      inputHash: hashInputs(this.keys, `refund|${authId}|${amountCents}`),
+    };
+    return this.keyed(idem, slotOfId(authId), {
+      op: 'refund',
+      merchantId: merchantId as MerchantId,
+      authId: authId as AuthId,
+      amountCents,
+      idem,
+    });
+  }
+
+  /**
+   * Undoes the redeem this terminal sent under `key` if it was approved and is not voided. When the key
+   * was never used, the key is closed, so a redeem still travelling under it is refused, not approved
+   * behind the terminal's back.
+   */
+  reverse(request: { merchantId: string; terminalId: string; key: string }): Promise<Reply> {
+    const { merchantId, terminalId, key } = request;
+    if (!isId(merchantId) || !isId(terminalId) || !isIdempotencyKey(key)) return Promise.resolve(BAD);
+    const scope = `t:${terminalId}`;
+    return this.serialized(`${scope}|${key}`, async () => {
+      this.store.root.resetReadTxn();
+      const record = this.store.idempotency.get([scope, key]);
+      if (!record) {
+        // Any slot can keep the record; no other request under this key runs meanwhile.
+        const idem = { scope, key, inputHash: 'closed-by-reverse' };
+        await this.reply(0, { op: 'closeKey', idem, reply: { status: 'nothing_to_reverse' } });
+        return { status: 'nothing_to_reverse' };
+      }
+      const authId = record.reply.authId;
+      if (record.op !== 'redeem' || record.reply.status !== 'approved' || !authId)
+        return { status: 'nothing_to_reverse' };
+      return this.reply(slotOfId(authId), {
+        op: 'reverse',
+        merchantId: merchantId as MerchantId,
+        authId: authId as AuthId,
+      });
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Operations.
+
+  /** Fires every timer due at `nowMs` on every shard (shards also tick on their own clock). */
+  async tick(nowMs: number): Promise<void> {
+    await Promise.all(
+      this.shards.map((shard, shardIndex) =>
+        shard.submit({ op: 'tick', id: this.nextId++, nowMs, slot: shardIndex } as Command),
+      ),
+    );
+  }
+
+  /** Waits for in-flight gift sagas; then audits the store. */
+  async audit(): Promise<AuditReport> {
+    await Promise.all(this.gifts.values());
+    this.lastAudit = auditStore(this.store, this.now());
+    return this.lastAudit;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.gifts.values());
+    await Promise.all(this.shards.map((shard) => shard.stop()));
+    await this.store.root.close();
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Plumbing.
+
+  private isConsumerId(value: unknown): value is ConsumerId {
+    return isId(value) && value.startsWith('cu_') && slotOfId(value) >= 0;
+  }
+
+  private consumerOp(op: 'cancelCode' | 'freeze' | 'unfreeze', consumerId: string): Promise<Reply> {
+    if (!this.isConsumerId(consumerId)) return Promise.resolve(BAD);
+    return this.reply(slotOfId(consumerId), { op, consumerId });
+  }
+
+  private submit(slot: number, body: CommandBody): Promise<Outcome> {
+    if (this.failure) return Promise.resolve({ id: 0, reply: { status: 'internal' } });
+    const shard = this.shards[shardOfSlot(slot, this.shards.length)] as ShardClient;
+    return shard.submit({ ...body, id: this.nextId++, nowMs: this.now(), slot } as Command);
+  }
+
+  private async reply(slot: number, body: CommandBody): Promise<Reply & { code?: string }> {
+    return (await this.submit(slot, body)).reply;
+  }
+
+  private keyed(idem: { scope: string; key: string }, slot: number, body: CommandBody): Promise<Reply> {
+    return this.serialized(`${idem.scope}|${idem.key}`, () => this.reply(slot, body));
+  }
+
+  /** Runs `task` after every earlier task under the same key has finished. */
+  private serialized<T>(chainKey: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.keyChains.get(chainKey);
+    const next = previous ? previous.then(task) : task();
+    this.keyChains.set(chainKey, next);
+    void next.finally(() => {
+      if (this.keyChains.get(chainKey) === next) this.keyChains.delete(chainKey);
+    });
+    return next;
+  }
+
+  private onReport(report: { notices: Notice[]; gifts: GiftStep[] }): void {
+    for (const notice of report.notices) for (const listener of this.noticeListeners) listener(notice);
+    for (const gift of report.gifts) void this.continueGift(gift);
+  }
+
+  /** Steps two and three of a gift: credit the receiver, then close the saga on the sender's shard. */
+  private continueGift(gift: GiftStep): Promise<void> {
+    const running = this.gifts.get(gift.giftId);
+    if (running) return running;
+    const done = (async () => {
+      const received = await this.submit(slotOfId(gift.toConsumerId), {
+        op: 'giftReceive',
+        giftId: gift.giftId,
+        consumerId: gift.toConsumerId,
+        merchantId: gift.merchantId,
+        amountCents: gift.amountCents,
+      });
+      if (received.reply.status !== 'approved') return; // retried at the next start
+      await this.submit(slotOfId(gift.fromConsumerId), { op: 'giftDone', giftId: gift.giftId });
+    })();
+    this.gifts.set(gift.giftId, done);
+    void done.finally(() => this.gifts.delete(gift.giftId));
+    return done;
+  }
+
+  private fail(error: Error): void {
+    if (this.failure) return;
+    this.failure = error;
+    console.error('paycode engine: a shard failed; no further answers are given', error);
+    for (const shard of this.shards) shard.failAll();
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Every bound of the engine in one place, with its unit in the name. Limits are on by default; the
+ * configuration may override a few of them and `validateLimits` checks the result at start-up.
+ */
+export const LIMITS = {
+  /** Payment code lifetime (PROTOCOL.md: 20 minutes). */
+  codeTtlMs: 20 * 60_000,
+  /** How long an expired code still answers `expired_code` instead of `invalid_code`. */
+  codeTombstoneMs: 60 * 60_000,
+  /** Voids are accepted this long after the redemption (and only before its day is settled). */
+  voidWindowMs: 24 * 60 * 60_000,
+  /** Idempotency records are kept at least this long (PROTOCOL.md: 48 hours). */
+  idempotencyRetentionMs: 72 * 60 * 60_000,
+  /** Largest balance one card may hold, and largest single load or gift. */
+  cardBalanceMaxCents: 1_000_000,
+  loadMaxCents: 1_000_000,
+  /** Reward lots per card; older loads merge once this is reached. */
+  rewardLotsMax: 32,
+  /** Attempts to draw a code not already live at the merchant before giving up. */
+  codeDrawAttemptsMax: 32,
+  /** Commands waiting for one shard (queued plus being applied) before new ones get `overloaded`. */
+  shardInboxLengthMax: 50_000,
+  /** Commands applied by a shard in one group commit. */
+  shardBatchLengthMax: 4_096,
+  /** Live (hydrated) account actors kept per shard; colder accounts live only in LMDB. */
+  liveActorsPerShardMax: 20_000,
+  /** Timer wheel resolution and span; later timers wait for more rounds. */
+  timerTickMs: 250,
+  timerWheelSlots: 4_096,
+  /** Timers a shard fires per tick; the rest fire on the next tick. */
+  timerFiresPerTickMax: 10_000,
+  /** History entries returned at most per request. */
+  historyEntriesMax: 100,
+  /** Idempotency keys: 1-64 characters of [A-Za-z0-9_-]. */
+  idempotencyKeyLengthMax: 64,
+} as const;
+
+export type Limits = { -readonly [K in keyof typeof LIMITS]: number };
+
+export function validateLimits(limits: Limits): string[] {
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value <= 0)
+      problems.push(`${name} must be a positive integer, not ${value}`);
+  }
+  if (limits.loadMaxCents > limits.cardBalanceMaxCents)
+    problems.push('loadMaxCents must not exceed cardBalanceMaxCents');
+  if (limits.shardBatchLengthMax > limits.shardInboxLengthMax) {
+    problems.push('shardBatchLengthMax must not exceed shardInboxLengthMax');
+  }
+  return problems;
+}

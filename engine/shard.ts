@@ -1,0 +1,548 @@
+import type { Database, Key } from 'lmdb';
+import {
+  type CodeIndexEntry,
+  type HistoryEntry,
+  type IdempotencyRecord,
+  type Store,
+  type TimerKind,
+  type TimerRecord,
+  whenDurable,
+} from '../persistence/store.ts';
+import { type AccountActor, persistAccount, startAccount } from './account-machine.ts';
+import { type CodeKeys, drawCode, hashCode, sealCode, unsealCode } from './codes.ts';
+import type { CardView, Command, Idem, Outcome, ShardReport, WalletView } from './commands.ts';
+import {
+  type AuthId,
+  type ConsumerId,
+  type GiftId,
+  ID_PREFIX,
+  type MerchantId,
+  mintId,
+  type RefundId,
+  SLOT_COUNT,
+  slotOfId,
+} from './ids.ts';
+import { assertBalanced } from './ledger.ts';
+import type { Limits } from './limits.ts';
+import { TRANSIENT_STATUSES } from './statuses.ts';
+import { TimerWheel } from './timer-wheel.ts';
+import { type Auth, availableCents, type Card, type Effect, type Reply, type WalletEvent } from './wallet.ts';
+
+/**
+ * A shard owns the accounts of its slots outright and applies their commands one at a time, so no
+ * account needs a lock. The shell around the pure machine: it prefetches what an event needs (code
+ * index, auth records), sends the event to the account actor, turns the emitted effects into LMDB
+ * writes, and commits a whole batch in one transaction (group commit). Answers are released only once
+ * that commit is flushed to disk. Live actors are a bounded LRU cache; the rest live in LMDB only.
+ */
+export interface ShardOptions {
+  store: Store;
+  keys: CodeKeys;
+  shardIndex: number;
+  shardCount: number;
+  codeTtlMs: number;
+  limits: Limits;
+  nowMs: number;
+}
+
+interface Live {
+  consumerId: ConsumerId;
+  actor: AccountActor;
+  /** The last batch that changed this account; it may be evicted once that batch is durable. */
+  dirtyBatch: number;
+}
+
+interface TimerItem {
+  slot: number;
+  atMs: number;
+  kind: TimerKind;
+  consumerId: ConsumerId;
+  merchantId?: MerchantId;
+  codeHash?: string;
+}
+
+// A pending write: database, key and value (undefined removes). The databases hold different value
+// types; each write is built next to the value it stores.
+// biome-ignore lint/suspicious/noExplicitAny: a heterogeneous list of databases
+type Write = [Database<any, Key>, Key, unknown];
+
+interface Batch {
+  no: number;
+  writes: Write[];
+  dirty: Set<Live>;
+  report: ShardReport;
+}
+
+/** Writes applied in memory whose batch is not yet committed, so later batches read them. */
+class Overlay<V> {
+  private readonly entries = new Map<string, { batch: number; value: V | null }>();
+  set(key: string, batch: number, value: V | null): void {
+    this.entries.set(key, { batch, value });
+  }
+  get(key: string): { value: V | null } | undefined {
+    return this.entries.get(key);
+  }
+  release(batch: number): void {
+    for (const [key, entry] of this.entries) if (entry.batch <= batch) this.entries.delete(key);
+  }
+}
+
+export class Shard {
+  private readonly actors = new Map<ConsumerId, Live>();
+  private readonly codes = new Overlay<CodeIndexEntry>();
+  private readonly auths = new Overlay<Auth>();
+  private readonly wheel: TimerWheel<TimerItem>;
+  private emitted: Effect[] = [];
+  private readonly collect = (effect: Effect) => this.emitted.push(effect);
+  private journalSeq: number;
+  private batchNo = 0;
+  private durableBatchNo = 0;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly opts: ShardOptions) {
+    const { store, shardIndex, limits, nowMs } = opts;
+    this.journalSeq = (store.meta.get(`journalSeq:${shardIndex}`) as number | undefined) ?? 0;
+    this.wheel = new TimerWheel<TimerItem>(limits.timerTickMs, limits.timerWheelSlots, nowMs);
+    for (let slot = shardIndex; slot < SLOT_COUNT; slot += opts.shardCount) {
+      for (const { key, value } of store.timers.getRange({ start: [slot], end: [slot + 1] })) {
+        const [, atMs, kind, consumerId] = key;
+        this.wheel.add(atMs, { slot, atMs, kind, consumerId, ...value });
+      }
+    }
+  }
+
+  get liveActors(): number {
+    return this.actors.size;
+  }
+
+  get timers(): number {
+    return this.wheel.size;
+  }
+
+  owns(slot: number): boolean {
+    return slot >= 0 && slot % this.opts.shardCount === this.opts.shardIndex;
+  }
+
+  /** Applies the commands in order, in memory, and resolves with their answers once durable. */
+  run(commands: readonly Command[]): Promise<ShardReport> {
+    const batch = this.beginBatch();
+    for (const command of commands) {
+      if (!this.owns(command.slot))
+        throw new Error(`command for slot ${command.slot} reached shard ${this.opts.shardIndex}`);
+      batch.report.outcomes.push({ id: command.id, ...this.apply(batch, command) });
+    }
+    return this.commit(batch);
+  }
+
+  /** Fires due timers as one batch; null when none is due. */
+  tick(nowMs: number): Promise<ShardReport> | null {
+    const due = this.wheel.due(nowMs, this.opts.limits.timerFiresPerTickMax);
+    if (due.length === 0) return null;
+    const batch = this.beginBatch();
+    for (const timer of due) this.fire(batch, timer, nowMs);
+    return this.commit(batch);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Commands.
+
+  private apply(batch: Batch, command: Command): Omit<Outcome, 'id'> {
+    const { nowMs } = command;
+    switch (command.op) {
+      case 'load':
+        return this.idempotent(batch, command, () =>
+          this.send(batch, command.consumerId, {
+            type: 'LOAD',
+            nowMs,
+            merchantId: command.merchantId,
+            kind: command.kind,
+            funding: command.funding,
+            amountCents: command.amountCents,
+            expiresAtMs: command.expiresAtMs,
+            newCardId: mintId(ID_PREFIX.card, command.slot),
+            ref: `${command.idem.scope}/${command.idem.key}`,
+          }),
+        );
+      case 'issueCode':
+        return this.issueCode(batch, command);
+      case 'cancelCode':
+        return { reply: this.send(batch, command.consumerId, { type: 'CANCEL_CODE', nowMs }) };
+      case 'freeze':
+      case 'unfreeze':
+        return {
+          reply: this.send(batch, command.consumerId, {
+            type: command.op === 'freeze' ? 'FREEZE' : 'UNFREEZE',
+            nowMs,
+          }),
+        };
+      case 'wallet':
+        return { reply: { status: 'approved' }, wallet: this.view(command.consumerId) };
+      case 'history':
+        return { reply: { status: 'approved' }, history: this.history(command.consumerId, command.limit) };
+      case 'redeem':
+        return this.idempotent(batch, command, () => {
+          const codeHash = hashCode(this.opts.keys, command.merchantId, command.code);
+          const entry = this.codeEntry(command.merchantId, codeHash);
+          if (!entry) return { status: 'invalid_code' };
+          return this.send(batch, entry.consumerId, {
+            type: 'REDEEM',
+            nowMs,
+            merchantId: command.merchantId,
+            codeHash,
+            amountCents: command.amountCents,
+            partial: command.partial,
+            authId: mintId<AuthId>(ID_PREFIX.auth, command.slot),
+            terminalId: command.terminalId,
+          });
+        });
+      case 'inquire': {
+        const codeHash = hashCode(this.opts.keys, command.merchantId, command.code);
+        const entry = this.codeEntry(command.merchantId, codeHash);
+        if (!entry) return { reply: { status: 'invalid_code' } };
+        return {
+          reply: this.send(batch, entry.consumerId, {
+            type: 'INQUIRE',
+            nowMs,
+            merchantId: command.merchantId,
+            codeHash,
+          }),
+        };
+      }
+      case 'void':
+        return this.idempotent(batch, command, () => {
+          const auth = this.auth(command.authId, command.merchantId);
+          if (!auth) return { status: 'not_found' };
+          const settledUpToMs = (this.opts.store.meta.get('settledUpToMs') as number | undefined) ?? 0;
+          return this.send(batch, auth.consumerId, { type: 'VOID', nowMs, auth, settledUpToMs });
+        });
+      case 'refund':
+        return this.idempotent(batch, command, () => {
+          const auth = this.auth(command.authId, command.merchantId);
+          if (!auth) return { status: 'not_found' };
+          const refundId = mintId<RefundId>(ID_PREFIX.refund, command.slot);
+          return this.send(batch, auth.consumerId, {
+            type: 'REFUND',
+            nowMs,
+            auth,
+            amountCents: command.amountCents,
+            refundId,
+          });
+        });
+      case 'reverse': {
+        const auth = this.auth(command.authId, command.merchantId);
+        if (!auth) return { reply: { status: 'nothing_to_reverse' } };
+        return { reply: this.send(batch, auth.consumerId, { type: 'REVERSE', nowMs, auth }) };
+      }
+      case 'closeKey':
+        return this.idempotent(batch, command, () => command.reply);
+      case 'giftSend':
+        return this.idempotent(batch, command, () =>
+          this.send(batch, command.consumerId, {
+            type: 'GIFT_SEND',
+            nowMs,
+            giftId: mintId<GiftId>(ID_PREFIX.gift, command.slot),
+            merchantId: command.merchantId,
+            amountCents: command.amountCents,
+            toConsumerId: command.toConsumerId,
+          }),
+        );
+      case 'giftReceive': {
+        const idem = { scope: 'gift', key: command.giftId, inputHash: 'receive' };
+        return this.idempotent(batch, { ...command, idem }, () =>
+          this.send(batch, command.consumerId, {
+            type: 'GIFT_RECEIVE',
+            nowMs,
+            giftId: command.giftId,
+            merchantId: command.merchantId,
+            amountCents: command.amountCents,
+            newCardId: mintId(ID_PREFIX.card, command.slot),
+          }),
+        );
+      }
+      case 'tick':
+        for (const timer of this.wheel.due(nowMs, this.opts.limits.timerFiresPerTickMax))
+          this.fire(batch, timer, nowMs);
+        return { reply: { status: 'approved' } };
+      case 'giftDone':
+        batch.writes.push([this.opts.store.sagas, command.giftId, undefined]);
+        return { reply: { status: 'approved' } };
+    }
+  }
+
+  /** Draws a code not live at the merchant (codes of this slot only, so no other shard can collide). */
+  private issueCode(batch: Batch, command: Extract<Command, { op: 'issueCode' }>): Omit<Outcome, 'id'> {
+    const { keys, codeTtlMs, limits } = this.opts;
+    for (let attempt = 0; attempt < limits.codeDrawAttemptsMax; attempt++) {
+      const code = drawCode(command.slot);
+      const codeHash = hashCode(keys, command.merchantId, code);
+      const taken = this.codeEntry(command.merchantId, codeHash);
+      if (taken && taken.expiresAtMs > command.nowMs) continue;
+      const reply = this.send(batch, command.consumerId, {
+        type: 'ISSUE_CODE',
+        nowMs: command.nowMs,
+        merchantId: command.merchantId,
+        capCents: command.capCents,
+        codeHash,
+        sealed: sealCode(keys, code),
+        expiresAtMs: command.nowMs + codeTtlMs,
+      });
+      return { reply: reply.status === 'approved' ? { ...reply, code } : reply };
+    }
+    return { reply: { status: 'overloaded' } };
+  }
+
+  /** Returns the stored answer for a used key, or runs the command and stores its answer with it. */
+  private idempotent(batch: Batch, command: Command & { idem: Idem }, run: () => Reply): Omit<Outcome, 'id'> {
+    const { idempotency } = this.opts.store;
+    const { idem, op, nowMs } = command;
+    const stored = idempotency.get([idem.scope, idem.key]);
+    if (stored) {
+      return {
+        reply: stored.inputHash === idem.inputHash ? stored.reply : { status: 'idempotency_mismatch' },
+      };
+    }
+    const reply = run();
+    if (!TRANSIENT_STATUSES.has(reply.status)) {
+      const record: IdempotencyRecord = { op, inputHash: idem.inputHash, reply, atMs: nowMs };
+      batch.writes.push([idempotency, [idem.scope, idem.key], record]);
+    }
+    return { reply };
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Actors and effects.
+
+  private live(consumerId: ConsumerId): Live {
+    const cached = this.actors.get(consumerId);
+    if (cached) {
+      // Re-insert so the Map's order is least recently used first.
+      this.actors.delete(consumerId);
+      this.actors.set(consumerId, cached);
+      return cached;
+    }
+    const actor = startAccount(consumerId, this.opts.store.accounts.get(consumerId));
+    actor.on('*', this.collect);
+    const live: Live = { consumerId, actor, dirtyBatch: 0 };
+    this.actors.set(consumerId, live);
+    this.evict();
+    return live;
+  }
+
+  /** Passivates the least recently used actors whose state is durable in LMDB. */
+  private evict(): void {
+    let excess = this.actors.size - this.opts.limits.liveActorsPerShardMax;
+    if (excess <= 0) return;
+    for (const [consumerId, live] of this.actors) {
+      if (excess <= 0) break;
+      if (live.dirtyBatch > this.durableBatchNo) continue;
+      live.actor.stop();
+      this.actors.delete(consumerId);
+      excess--;
+    }
+  }
+
+  /** Sends one event to an account and performs what it emitted; returns the account's answer. */
+  private send(batch: Batch, consumerId: ConsumerId, event: WalletEvent): Reply {
+    const live = this.live(consumerId);
+    const before = live.actor.getSnapshot().context;
+    this.emitted = [];
+    live.actor.send(event);
+    if (live.actor.getSnapshot().context !== before) {
+      live.dirtyBatch = batch.no;
+      batch.dirty.add(live);
+    }
+    let reply: Reply | undefined;
+    for (const effect of this.emitted) {
+      if (effect.type === 'reply') reply = effect.reply;
+      else this.perform(batch, live, effect, event.nowMs);
+    }
+    if (!reply && !event.type.startsWith('EXPIRE_')) throw new Error(`${event.type} produced no answer`);
+    return reply ?? { status: 'approved' };
+  }
+
+  private perform(batch: Batch, live: Live, effect: Exclude<Effect, { type: 'reply' }>, nowMs: number): void {
+    const { store, shardIndex, limits } = this.opts;
+    const { consumerId } = live;
+    const slot = slotOfId(consumerId);
+    switch (effect.type) {
+      case 'posting': {
+        assertBalanced(effect.legs);
+        const { kind, merchantId, ref, legs } = effect;
+        batch.writes.push([
+          store.journal,
+          [nowMs, shardIndex, ++this.journalSeq],
+          { atMs: nowMs, kind, consumerId, merchantId, ref, legs },
+        ]);
+        for (const line of effect.history) {
+          batch.writes.push([
+            store.history,
+            [consumerId, nowMs, shardIndex, ++this.journalSeq],
+            { atMs: nowMs, kind, merchantId, ref, ...line },
+          ]);
+        }
+        return;
+      }
+      case 'balance':
+        batch.report.notices.push({
+          type: 'balance',
+          consumerId,
+          card: cardView(effect.card),
+          cause: effect.cause,
+          atMs: nowMs,
+        });
+        return;
+      case 'code': {
+        const { state, merchantId, codeHash, capCents, expiresAtMs, sealed } = effect;
+        const key = `${merchantId}|${codeHash}`;
+        if (state === 'issued') {
+          const entry: CodeIndexEntry = { consumerId, expiresAtMs };
+          this.codes.set(key, batch.no, entry);
+          batch.writes.push([store.codes, [merchantId, codeHash], entry]);
+        } else if (state === 'expired') {
+          // The index entry stays a while so late attempts hear `expired_code`; a timer removes it.
+          this.schedule(batch, {
+            slot,
+            atMs: expiresAtMs + limits.codeTombstoneMs,
+            kind: 'tomb',
+            consumerId,
+            merchantId,
+            codeHash,
+          });
+        } else {
+          this.codes.set(key, batch.no, null);
+          batch.writes.push([store.codes, [merchantId, codeHash], undefined]);
+        }
+        batch.report.notices.push({
+          type: 'code',
+          consumerId,
+          sealed,
+          merchantId,
+          capCents,
+          state,
+          expiresAtMs,
+          atMs: nowMs,
+        });
+        return;
+      }
+      case 'timer':
+        this.schedule(batch, { slot, atMs: effect.atMs, kind: effect.kind, consumerId });
+        return;
+      case 'auth':
+        this.auths.set(effect.auth.authId, batch.no, effect.auth);
+        batch.writes.push([store.auths, effect.auth.authId, effect.auth]);
+        return;
+      case 'giftDebited': {
+        const saga = { ...effect, fromConsumerId: consumerId, atMs: nowMs };
+        batch.writes.push([store.sagas, effect.giftId, saga]);
+        batch.report.gifts.push(saga);
+        return;
+      }
+    }
+  }
+
+  private schedule(batch: Batch, timer: TimerItem): void {
+    const { slot, atMs, kind, consumerId, merchantId, codeHash } = timer;
+    const record: TimerRecord = merchantId === undefined ? {} : { merchantId, codeHash };
+    batch.writes.push([this.opts.store.timers, [slot, atMs, kind, consumerId], record]);
+    this.wheel.add(atMs, timer);
+  }
+
+  private fire(batch: Batch, timer: TimerItem, nowMs: number): void {
+    const { store } = this.opts;
+    batch.writes.push([store.timers, [timer.slot, timer.atMs, timer.kind, timer.consumerId], undefined]);
+    if (timer.kind === 'code') this.send(batch, timer.consumerId, { type: 'EXPIRE_CODE', nowMs });
+    else if (timer.kind === 'lots') this.send(batch, timer.consumerId, { type: 'EXPIRE_LOTS', nowMs });
+    else if (timer.merchantId !== undefined && timer.codeHash !== undefined) {
+      // Remove the tombstone only if the digits were not issued again since.
+      const entry = this.codeEntry(timer.merchantId, timer.codeHash);
+      if (entry && entry.consumerId === timer.consumerId && entry.expiresAtMs <= nowMs) {
+        this.codes.set(`${timer.merchantId}|${timer.codeHash}`, batch.no, null);
+        batch.writes.push([store.codes, [timer.merchantId, timer.codeHash], undefined]);
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Reads.
+
+  private codeEntry(merchantId: MerchantId, codeHash: string): CodeIndexEntry | undefined {
+    const pending = this.codes.get(`${merchantId}|${codeHash}`);
+    if (pending) return pending.value ?? undefined;
+    return this.opts.store.codes.get([merchantId, codeHash]);
+  }
+
+  /** The auth record if it exists and belongs to this merchant; another merchant's is not found. */
+  private auth(authId: AuthId, merchantId: MerchantId): Auth | undefined {
+    const auth = this.auths.get(authId)?.value ?? this.opts.store.auths.get(authId);
+    return auth && auth.merchantId === merchantId ? auth : undefined;
+  }
+
+  private view(consumerId: ConsumerId): WalletView {
+    const wallet = this.live(consumerId).actor.getSnapshot().context;
+    const code = wallet.code;
+    return {
+      frozen: wallet.frozen,
+      cards: wallet.cards.map(cardView),
+      activeCode: code && {
+        code: unsealCode(this.opts.keys, code.sealed),
+        merchantId: code.merchantId,
+        capCents: code.capCents,
+        expiresAtMs: code.expiresAtMs,
+      },
+    };
+  }
+
+  private history(consumerId: ConsumerId, limit: number): HistoryEntry[] {
+    const range = this.opts.store.history.getRange({
+      start: [consumerId, Number.MAX_SAFE_INTEGER],
+      end: [consumerId, -1],
+      reverse: true,
+      limit,
+    });
+    return Array.from(range, ({ value }) => value);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Group commit.
+
+  private beginBatch(): Batch {
+    // See other shards' commits (idempotency keys may be written by any shard).
+    this.opts.store.root.resetReadTxn();
+    return {
+      no: ++this.batchNo,
+      writes: [],
+      dirty: new Set(),
+      report: { outcomes: [], notices: [], gifts: [] },
+    };
+  }
+
+  private commit(batch: Batch): Promise<ShardReport> {
+    const { store, shardIndex } = this.opts;
+    for (const live of batch.dirty)
+      batch.writes.push([store.accounts, live.consumerId, persistAccount(live.actor)]);
+    if (batch.writes.length > 0) batch.writes.push([store.meta, `journalSeq:${shardIndex}`, this.journalSeq]);
+    const committed =
+      batch.writes.length === 0
+        ? Promise.resolve()
+        : store.root.transaction(() => {
+            for (const [db, key, value] of batch.writes) {
+              if (value === undefined) db.remove(key);
+              else db.put(key, value);
+            }
+          });
+    // Answers leave in batch order, each only after its own commit and every earlier one is on disk.
+    const durable = this.tail.then(() => committed).then(() => whenDurable(store));
+    this.tail = durable;
+    return durable.then(() => {
+      this.durableBatchNo = batch.no;
+      this.codes.release(batch.no);
+      this.auths.release(batch.no);
+      return batch.report;
+    });
+  }
+}
+
+function cardView(card: Card): CardView {
+  const { cardId, merchantId, kind, balanceCents } = card;
+  return { cardId, merchantId, kind, balanceCents, availableCents: availableCents(card) };
+}
