@@ -1,0 +1,29 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
+import { Engine, type EngineOptions } from '../engine/engine.ts';
+import type { Secrets } from '../persistence/secrets.ts';
+
+/** A fresh data directory, removed when the test finishes. */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'paycode-test-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function testSecrets(): Secrets {
+  return { codeHashKey: randomBytes(32), codeSealKey: randomBytes(32), consumerIdKey: randomBytes(32) };
+}
+
+/** A real engine (worker threads, LMDB) on a fresh directory, closed when the test finishes. */
+export async function openEngine(options: Partial<EngineOptions> = {}): Promise<Engine> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'paycode-test-'));
+  const engine = await Engine.open({ dataDir, secrets: testSecrets(), shards: 2, ...options });
+  onTestFinished(async () => {
+    await engine.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  return engine;
+}
