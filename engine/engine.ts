@@ -58,7 +58,6 @@ class ShardClient {
   private readonly waiting = new Map<number, (outcome: Outcome) => void>();
   private flushScheduled = false;
   readonly ready: Promise<void>;
-  private stopped?: (stats: { liveActors: number; timers: number }) => void;
 
   constructor(
     data: ShardWorkerData,
@@ -71,8 +70,7 @@ class ShardClient {
       this.worker.once('error', reject);
       this.worker.on('message', (message: ShardReply) => {
         if (message.type === 'ready') resolve();
-        else if (message.type === 'report') this.receive(message.report);
-        else this.stopped?.(message);
+        else this.receive(message.report);
       });
     });
     this.worker.on('error', (error) => this.onFatal(error));
@@ -103,14 +101,11 @@ class ShardClient {
     this.queue = [];
   }
 
-  async stop(): Promise<{ liveActors: number; timers: number }> {
-    const stats = new Promise<{ liveActors: number; timers: number }>((resolve) => {
-      this.stopped = resolve;
-    });
+  /** Lets the shard flush and close its store, then waits for the thread to end. */
+  async stop(): Promise<void> {
+    const exited = new Promise((resolve) => this.worker.once('exit', resolve));
     this.worker.postMessage({ type: 'stop' } satisfies ShardMessage);
-    const result = await stats;
-    await new Promise((resolve) => this.worker.once('exit', resolve));
-    return result;
+    await exited;
   }
 
   private flush(): void {

@@ -21,10 +21,7 @@ export interface ShardWorkerData {
 
 export type ShardMessage = { type: 'batch'; commands: Command[] } | { type: 'stop' };
 
-export type ShardReply =
-  | { type: 'ready' }
-  | { type: 'report'; report: ShardReport }
-  | { type: 'stats'; liveActors: number; timers: number };
+export type ShardReply = { type: 'ready' } | { type: 'report'; report: ShardReport };
 
 const data = workerData as ShardWorkerData;
 const port = parentPort;

@@ -320,17 +320,17 @@ export class Shard {
       this.actors.set(consumerId, cached);
       return cached;
     }
+    this.evict();
     const actor = startAccount(consumerId, this.opts.store.accounts.get(consumerId));
     actor.on('*', this.collect);
     const live: Live = { consumerId, actor, dirtyBatch: 0 };
     this.actors.set(consumerId, live);
-    this.evict();
     return live;
   }
 
-  /** Passivates the least recently used actors whose state is durable in LMDB. */
+  /** Makes room for one more actor: passivates the least recently used ones whose state is durable. */
   private evict(): void {
-    let excess = this.actors.size - this.opts.limits.liveActorsPerShardMax;
+    let excess = this.actors.size + 1 - this.opts.limits.liveActorsPerShardMax;
     if (excess <= 0) return;
     for (const [consumerId, live] of this.actors) {
       if (excess <= 0) break;

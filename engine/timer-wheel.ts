@@ -6,7 +6,7 @@
  */
 export class TimerWheel<T> {
   private readonly buckets: { atMs: number; item: T }[][];
-  private readonly overdue: T[] = [];
+  private overdue: { atMs: number; item: T }[] = [];
   private cursorTick: number;
   private count = 0;
 
@@ -16,7 +16,8 @@ export class TimerWheel<T> {
     startMs: number,
   ) {
     this.buckets = Array.from({ length: slots }, () => []);
-    this.cursorTick = Math.floor(startMs / tickMs);
+    // Buckets up to the cursor are done; a bucket is done once its whole tick has passed.
+    this.cursorTick = Math.floor(startMs / tickMs) - 1;
   }
 
   get size(): number {
@@ -26,16 +27,22 @@ export class TimerWheel<T> {
   add(atMs: number, item: T): void {
     this.count++;
     const tick = Math.floor(atMs / this.tickMs);
-    if (tick <= this.cursorTick) this.overdue.push(item);
+    if (tick <= this.cursorTick) this.overdue.push({ atMs, item });
     else (this.buckets[tick % this.slots] as { atMs: number; item: T }[]).push({ atMs, item });
   }
 
   /** Removes and returns up to `max` timers due at `nowMs`; the rest fire on a later call. */
   due(nowMs: number, max: number): T[] {
-    const fired = this.overdue.splice(0, max);
-    const nowTick = Math.floor(nowMs / this.tickMs);
+    const fired: T[] = [];
+    // Timers added behind the cursor; a clock that stepped back leaves them here until they are due.
+    this.overdue = this.overdue.filter((timer) => {
+      if (timer.atMs > nowMs || fired.length >= max) return true;
+      fired.push(timer.item);
+      return false;
+    });
+    const doneTick = Math.floor(nowMs / this.tickMs) - 1;
     // After a long pause one pass over every bucket is enough.
-    const lastTick = Math.min(nowTick, this.cursorTick + this.slots);
+    const lastTick = Math.min(doneTick, this.cursorTick + this.slots);
     while (this.cursorTick < lastTick && fired.length < max) {
       const tick = this.cursorTick + 1;
       const bucket = this.buckets[tick % this.slots] as { atMs: number; item: T }[];
@@ -48,7 +55,7 @@ export class TimerWheel<T> {
       if (fired.length >= max && kept.some((timer) => timer.atMs <= nowMs)) break;
       this.cursorTick = tick;
     }
-    if (this.cursorTick < nowTick && lastTick < nowTick && fired.length < max) this.cursorTick = nowTick;
+    if (this.cursorTick === lastTick && lastTick < doneTick) this.cursorTick = doneTick;
     this.count -= fired.length;
     return fired;
   }

@@ -1,0 +1,156 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * Small measuring helpers shared by the benchmarks: bounded-concurrency runs with per-request latency,
+ * latency percentiles, and CPU time of the whole process and of each of its threads (Linux /proc).
+ */
+
+export interface LatencySummary {
+  count: number;
+  meanMs: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+}
+
+/** Percentiles by sorting every sample (exact; a few hundred thousand samples sort in milliseconds). */
+export function summarize(samples: Float64Array): LatencySummary {
+  const sorted = Float64Array.from(samples).sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0;
+  let sum = 0;
+  for (const value of sorted) sum += value;
+  return {
+    count: sorted.length,
+    meanMs: sorted.length > 0 ? sum / sorted.length : 0,
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    p999Ms: at(0.999),
+    maxMs: sorted[sorted.length - 1] ?? 0,
+  };
+}
+
+export interface BoundedRun {
+  elapsedMs: number;
+  /** Per request, in request order. */
+  latenciesMs: Float64Array;
+  /** Completion times from the start, in completion order (for a steady-state window). */
+  completedAtMs: Float64Array;
+}
+
+/**
+ * Calls `call(i)` for i in [0, total) keeping `inFlight` calls outstanding: each completion starts the
+ * next call. `check` sees every result (and may throw to abort the run).
+ */
+export function runBounded<T>(
+  total: number,
+  inFlight: number,
+  call: (i: number) => Promise<T>,
+  check: (i: number, result: T) => void,
+): Promise<BoundedRun> {
+  const latenciesMs = new Float64Array(total);
+  const completedAtMs = new Float64Array(total);
+  if (total === 0) return Promise.resolve({ elapsedMs: 0, latenciesMs, completedAtMs });
+  let next = 0;
+  let done = 0;
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const launch = (): void => {
+      const i = next++;
+      const sent = performance.now();
+      call(i).then((result) => {
+        const now = performance.now();
+        latenciesMs[i] = now - sent;
+        completedAtMs[done++] = now - started;
+        try {
+          check(i, result);
+        } catch (error) {
+          reject(error);
+          return;
+        }
+        if (next < total) launch();
+        else if (done === total) resolve({ elapsedMs: now - started, latenciesMs, completedAtMs });
+      }, reject);
+    };
+    for (let k = 0; k < Math.min(inFlight, total); k++) launch();
+  });
+}
+
+/** Requests per second between the completions at fractions `from` and `to` of the run (ramp excluded). */
+export function steadyRate(run: BoundedRun, from = 0.1, to = 0.9): number {
+  const n = run.completedAtMs.length;
+  const a = Math.floor(from * (n - 1));
+  const b = Math.floor(to * (n - 1));
+  const span = (run.completedAtMs[b] ?? 0) - (run.completedAtMs[a] ?? 0);
+  return span > 0 ? ((b - a) / span) * 1000 : 0;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// CPU time.
+
+/** Whole-process CPU (all threads), in milliseconds, from process.cpuUsage(). */
+export function processCpuMs(): { userMs: number; systemMs: number } {
+  const { user, system } = process.cpuUsage();
+  return { userMs: user / 1000, systemMs: system / 1000 };
+}
+
+/** CPU time per thread (utime + stime) in milliseconds, from /proc/self/task; null off Linux. */
+export function threadCpuMs(): Map<number, number> | null {
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return null;
+  }
+  const ticksPerMs = 100 / 1000; // USER_HZ is 100 on Linux
+  const result = new Map<number, number>();
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      result.set(Number(tid), ticks / ticksPerMs);
+    } catch {
+      // the thread ended between readdir and read
+    }
+  }
+  return result;
+}
+
+/** Threads alive when this module loaded: Node's and V8's own helpers (GC, compiler), before any work. */
+export const STARTUP_THREADS: ReadonlySet<number> = new Set(threadCpuMs()?.keys() ?? []);
+
+export interface ThreadCpu {
+  tid: number;
+  label: string;
+  cpuMs: number;
+}
+
+/** CPU used per thread between two snapshots, largest first; threads that used none are left out. */
+export function threadCpuDelta(
+  before: Map<number, number> | null,
+  after: Map<number, number> | null,
+  labels: Map<number, string>,
+): ThreadCpu[] {
+  if (!before || !after) return [];
+  const rows: ThreadCpu[] = [];
+  for (const [tid, cpuMs] of after) {
+    const used = cpuMs - (before.get(tid) ?? 0);
+    if (used > 0) rows.push({ tid, label: labels.get(tid) ?? 'other', cpuMs: used });
+  }
+  return rows.sort((a, b) => b.cpuMs - a.cpuMs);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Formatting.
+
+export const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
+export const fmtMs = (n: number): string => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => (row[c] ?? '').length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join(' | ')} |`;
+  const rule = `|${widths.map((w, c) => (c === 0 ? `-${'-'.repeat(w)}-` : `-${'-'.repeat(w - 1)}:-`)).join('|')}|`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,151 @@
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { type EngineBenchOptions, printEngineBench, runEngineBench } from './engine.ts';
+import { type LmdbBaselineOptions, printLmdbBaseline, runLmdbBaseline } from './lmdb-baseline.ts';
+
+/**
+ * `npm run bench -- <workload> [--flag value ...]`
+ *
+ * Workloads:
+ *   engine  the lmdb-js baseline, then engine-only redemptions with durable answers, then their ratio
+ *   lmdb    the lmdb-js baseline only
+ */
+const WORKLOADS: Record<string, string> = {
+  engine: 'lmdb-js baseline + engine-only redemptions/s with durable answers, and their ratio',
+  lmdb: 'lmdb-js durable batched puts only (the storage ceiling)',
+};
+
+const FLAGS = {
+  accounts: { type: 'string', default: '20000', help: 'consumer accounts preloaded (engine)' },
+  redemptions: {
+    type: 'string',
+    default: '100000',
+    help: 'redemptions measured per in-flight bound (engine)',
+  },
+  concurrency: {
+    type: 'string',
+    default: '2000,4000,8000',
+    help: 'redeem() calls kept in flight, comma-separated list; the best is reported (engine)',
+  },
+  shards: {
+    type: 'string',
+    default: process.env.PAYCODE_SHARDS || '2',
+    help: 'shard worker threads (engine)',
+  },
+  merchants: { type: 'string', default: '4', help: 'merchants the accounts are spread over (engine)' },
+  warmup: { type: 'string', default: '20000', help: 'untimed warm-up redemptions (engine)' },
+  'setup-concurrency': {
+    type: 'string',
+    default: '4000',
+    help: 'loads and issueCode calls in flight (engine)',
+  },
+  seconds: { type: 'string', default: '5', help: 'seconds measured per lmdb baseline variant' },
+  batch: { type: 'string', default: '1000', help: 'puts / redemption-equivalents per lmdb batch' },
+  'lmdb-in-flight': { type: 'string', default: '2', help: 'lmdb batches in flight' },
+  json: { type: 'string', default: '', help: 'also write the results as JSON to this file' },
+} as const;
+
+function usage(): string {
+  const workloads = Object.entries(WORKLOADS).map(([name, text]) => `  ${name.padEnd(8)} ${text}`);
+  const flags = Object.entries(FLAGS).map(
+    ([name, flag]) => `  --${`${name} N`.padEnd(22)} ${flag.help} (default ${flag.default || 'none'})`,
+  );
+  return [
+    'usage: npm run bench -- <workload> [flags]',
+    '',
+    'workloads:',
+    ...workloads,
+    '',
+    'flags:',
+    ...flags,
+  ].join('\n');
+}
+
+function fail(message: string): never {
+  console.error(`${message}\n\n${usage()}`);
+  process.exit(1);
+}
+
+let parsed: ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositionals: true }>>;
+try {
+  parsed = parseArgs({ args: process.argv.slice(2), options: FLAGS, allowPositionals: true, strict: true });
+} catch (error) {
+  fail((error as Error).message);
+}
+const { values, positionals } = parsed;
+const workload = positionals[0];
+if (!workload || !(workload in WORKLOADS) || positionals.length > 1) {
+  fail(workload ? `unknown workload: ${positionals.join(' ')}` : 'no workload given');
+}
+
+const int = (name: keyof typeof FLAGS, min: number): number => {
+  const raw = String(values[name]);
+  const value = Number(raw.replaceAll('_', ''));
+  if (!Number.isSafeInteger(value) || value < min)
+    fail(`--${name} must be an integer >= ${min}, not "${raw}"`);
+  return value;
+};
+
+const lmdbOptions: LmdbBaselineOptions = {
+  seconds: int('seconds', 1),
+  batch: int('batch', 1),
+  inFlight: int('lmdb-in-flight', 1),
+  accounts: int('accounts', 1),
+};
+
+const concurrency = String(values.concurrency)
+  .split(',')
+  .map((part) => Number(part.trim()));
+if (concurrency.some((c) => !Number.isSafeInteger(c) || c < 1)) fail('--concurrency must list integers >= 1');
+
+const engineOptions: EngineBenchOptions = {
+  accounts: int('accounts', 1),
+  redemptions: int('redemptions', 1),
+  concurrency,
+  shards: int('shards', 1),
+  merchants: int('merchants', 1),
+  warmup: int('warmup', 0),
+  setupConcurrency: int('setup-concurrency', 1),
+};
+
+console.log(
+  `paycode bench: ${workload} — node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ` +
+    `${(totalmem() / 1024 ** 3).toFixed(1)} GiB, ${new Date().toISOString()}`,
+);
+
+const started = performance.now();
+const lmdb = await runLmdbBaseline(lmdbOptions);
+printLmdbBaseline(lmdb);
+
+let engine: Awaited<ReturnType<typeof runEngineBench>> | undefined;
+let ok = true;
+if (workload === 'engine') {
+  console.log('');
+  engine = await runEngineBench(engineOptions);
+  printEngineBench(engine);
+  const ratio = engine.best.perSec / lmdb.redemption.unitsPerSec;
+  console.log(
+    `\nengine redemptions/s ÷ lmdb redemption-equivalents/s = ${fmt(engine.best.perSec)} ÷ ` +
+      `${fmt(lmdb.redemption.unitsPerSec)} = ${ratio.toFixed(3)}`,
+  );
+  const target = 100_000;
+  console.log(
+    `target ${fmt(target)} engine-only redemptions/s: ${engine.best.perSec >= target ? 'met' : 'NOT met'} ` +
+      `(best ${fmt(engine.best.perSec)}/s at ${fmt(engine.best.concurrency)} in flight)`,
+  );
+  ok = engine.audit.ok && engine.audit.journalEntries === engine.journalExpected;
+}
+console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+if (values.json) {
+  writeFileSync(values.json, `${JSON.stringify({ workload, lmdb, engine }, null, 2)}\n`);
+}
+if (!ok) {
+  console.error('correctness check FAILED (audit or journal count)');
+  process.exit(1);
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}

@@ -1,0 +1,354 @@
+// Proves the engine API end to end on real worker threads and a real LMDB: every operation and its
+// statuses, idempotent replays, exactly one approval among concurrent redeems of one code, expiry by
+// timer (also after a restart), gift sagas, passivation of idle accounts, and a clean audit throughout.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import type { Notice } from '../engine/commands.ts';
+import { Engine } from '../engine/engine.ts';
+import { openEngine, testSecrets } from './helpers.ts';
+
+const MINUTE = 60_000;
+const phone = '+15555550123';
+
+function fakeClock(start = Date.now()) {
+  const clock = { nowMs: start, now: () => clock.nowMs };
+  return clock;
+}
+
+async function funded(engine: Engine, cents = 5_000, who = phone, merchantId = 'm1') {
+  const loaded = await engine.loadValue({
+    merchantId,
+    phone: who,
+    kind: 'gift',
+    funding: 'merchant',
+    amountCents: cents,
+    idempotencyKey: `load-${who.slice(1)}-${merchantId}`,
+  });
+  expect(loaded.status).toBe('approved');
+  return engine.consumerIdFor(who);
+}
+
+const redeemReq = (code: string, amountCents: number, key: string, partial = false) => ({
+  merchantId: 'm1',
+  terminalId: 't1',
+  key,
+  code,
+  amountCents,
+  partial,
+});
+
+async function expectCleanAudit(engine: Engine) {
+  const audit = await engine.audit();
+  expect(audit.problems).toEqual([]);
+  expect(audit.ledgerSumCents).toBe(0);
+}
+
+describe('engine', () => {
+  it('loads, issues, inquires, redeems, refunds and voids with the documented statuses', async () => {
+    const engine = await openEngine();
+    const consumerId = await funded(engine);
+    const notices: Notice[] = [];
+    engine.onNotice((notice) => notices.push(notice));
+
+    expect((await engine.issueCode({ consumerId, merchantId: 'm2' })).status).toBe('insufficient_funds');
+    const issued = await engine.issueCode({ consumerId, merchantId: 'm1', capCents: 3_000 });
+    expect(issued).toMatchObject({ status: 'approved', capCents: 3_000 });
+    const code = issued.code as string;
+    expect(code).toMatch(/^[0-9]{6}$/);
+    expect((await engine.wallet(consumerId))?.activeCode).toMatchObject({ code, capCents: 3_000 });
+    expect((await engine.wallet(consumerId))?.cards[0]).toMatchObject({
+      balanceCents: 5_000,
+      availableCents: 2_000,
+    });
+
+    expect(await engine.inquire({ merchantId: 'm1', code })).toEqual({
+      status: 'approved',
+      availableCents: 3_000,
+    });
+    expect((await engine.inquire({ merchantId: 'm2', code })).status).toBe('invalid_code');
+    expect((await engine.redeem(redeemReq(code, 3_001, 'k1'))).status).toBe('over_cap');
+    const wrong = code === '000000' ? '000001' : '000000';
+    expect((await engine.redeem(redeemReq(wrong, 100, 'k2'))).status).toBe('invalid_code');
+
+    const approved = await engine.redeem(redeemReq(code, 3_500, 'k3', true));
+    expect(approved).toMatchObject({ status: 'approved', approvedCents: 3_000, balanceCents: 2_000 });
+    expect((await engine.redeem(redeemReq(code, 100, 'k4'))).status).toBe('invalid_code');
+    expect(notices.some((n) => n.type === 'code' && n.state === 'redeemed')).toBe(true);
+
+    const authId = approved.authId as string;
+    const refund = (key: string, amountCents: number) =>
+      engine.refund({ merchantId: 'm1', terminalId: 't1', key, authId, amountCents });
+    expect(await refund('f1', 1_000)).toMatchObject({ status: 'approved', balanceCents: 3_000 });
+    expect((await refund('f2', 2_001)).status).toBe('refund_exceeds');
+    expect(
+      (await engine.refund({ merchantId: 'm2', terminalId: 't9', key: 'f3', authId, amountCents: 1 })).status,
+    ).toBe('not_found');
+    const voidIt = (key: string) => engine.void({ merchantId: 'm1', terminalId: 't1', key, authId });
+    expect(await voidIt('v1')).toMatchObject({ status: 'approved', balanceCents: 5_000 });
+    expect((await voidIt('v2')).status).toBe('already_voided');
+    expect((await refund('f4', 1)).status).toBe('refund_exceeds');
+
+    const history = (await engine.history(consumerId)) ?? [];
+    expect(history.map((entry) => entry.kind)).toEqual(['void', 'refund', 'redeem', 'load']);
+    expect(history.map((entry) => entry.amountCents)).toEqual([2_000, 1_000, -3_000, 5_000]);
+    await expectCleanAudit(engine);
+  });
+
+  it('answers a replay with the stored result and a changed replay with idempotency_mismatch', async () => {
+    const engine = await openEngine();
+    const consumerId = await funded(engine);
+    const { code } = await engine.issueCode({ consumerId, merchantId: 'm1' });
+    const first = await engine.redeem(redeemReq(code as string, 1_200, 'same'));
+    expect(first.status).toBe('approved');
+    expect(await engine.redeem(redeemReq(code as string, 1_200, 'same'))).toEqual(first);
+    expect((await engine.redeem(redeemReq(code as string, 1_300, 'same'))).status).toBe(
+      'idempotency_mismatch',
+    );
+    // A key is scoped to its terminal: another terminal's key of the same name is a new request.
+    expect(
+      (await engine.redeem({ ...redeemReq(code as string, 1_200, 'same'), terminalId: 't2' })).status,
+    ).toBe('invalid_code');
+
+    const load = {
+      merchantId: 'm1',
+      phone,
+      kind: 'gift' as const,
+      funding: 'merchant' as const,
+      amountCents: 700,
+      idempotencyKey: 'issue-7',
+    };
+    const loaded = await engine.loadValue(load);
+    expect(await engine.loadValue(load)).toEqual(loaded);
+    expect((await engine.loadValue({ ...load, amountCents: 701 })).status).toBe('idempotency_mismatch');
+    expect((await engine.wallet(consumerId))?.cards[0]?.balanceCents).toBe(5_000 - 1_200 + 700);
+    await expectCleanAudit(engine);
+  });
+
+  it('reverses a redeem by its key once, and closes an unused key', async () => {
+    const engine = await openEngine();
+    const consumerId = await funded(engine);
+    const { code } = await engine.issueCode({ consumerId, merchantId: 'm1' });
+    const reverse = (key: string) => engine.reverse({ merchantId: 'm1', terminalId: 't1', key });
+    expect((await engine.redeem(redeemReq(code as string, 2_000, 'lost'))).status).toBe('approved');
+    expect((await reverse('lost')).status).toBe('reversed');
+    expect((await reverse('lost')).status).toBe('reversed');
+    expect((await engine.wallet(consumerId))?.cards[0]?.balanceCents).toBe(5_000);
+
+    expect((await reverse('never-sent')).status).toBe('nothing_to_reverse');
+    const late = await engine.issueCode({ consumerId, merchantId: 'm1' });
+    expect((await engine.redeem(redeemReq(late.code as string, 100, 'never-sent'))).status).toBe(
+      'idempotency_mismatch',
+    );
+    await expectCleanAudit(engine);
+  });
+
+  it('approves exactly one of 50 concurrent redeems of one code', async () => {
+    const engine = await openEngine();
+    const consumerId = await funded(engine, 10_000);
+    const { code } = await engine.issueCode({ consumerId, merchantId: 'm1' });
+    const replies = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        engine.redeem({ ...redeemReq(code as string, 100, `c${i}`), terminalId: `t${i % 5}` }),
+      ),
+    );
+    expect(replies.filter((reply) => reply.status === 'approved')).toHaveLength(1);
+    expect(replies.filter((reply) => reply.status === 'invalid_code')).toHaveLength(49);
+    expect((await engine.wallet(consumerId))?.cards[0]?.balanceCents).toBe(9_900);
+    await expectCleanAudit(engine);
+  });
+
+  it('expires codes at redeem time and by timer, releases holds, and ends the void window', async () => {
+    const clock = fakeClock();
+    const engine = await openEngine({ now: clock.now });
+    const consumerId = await funded(engine);
+    const first = await engine.issueCode({ consumerId, merchantId: 'm1', capCents: 1_000 });
+    clock.nowMs += 20 * MINUTE;
+    expect((await engine.redeem(redeemReq(first.code as string, 100, 'e1'))).status).toBe('expired_code');
+    expect((await engine.wallet(consumerId))?.cards[0]?.availableCents).toBe(5_000);
+
+    const second = await engine.issueCode({ consumerId, merchantId: 'm1', capCents: 1_000 });
+    const approved = await engine.redeem(redeemReq(second.code as string, 500, 'e2'));
+    const third = await engine.issueCode({ consumerId, merchantId: 'm1', capCents: 1_000 });
+    expect((await engine.wallet(consumerId))?.cards[0]?.availableCents).toBe(3_500);
+    clock.nowMs += 21 * MINUTE;
+    await engine.tick(clock.nowMs);
+    const wallet = await engine.wallet(consumerId);
+    expect(wallet?.activeCode).toBeNull();
+    expect(wallet?.cards[0]?.availableCents).toBe(4_500);
+    expect((await engine.redeem(redeemReq(third.code as string, 100, 'e3'))).status).toBe('expired_code');
+    expect((await engine.cancelCode(consumerId)).status).toBe('not_found');
+
+    clock.nowMs += 24 * 60 * MINUTE;
+    const voided = await engine.void({
+      merchantId: 'm1',
+      terminalId: 't1',
+      key: 'v',
+      authId: approved.authId as string,
+    });
+    expect(voided.status).toBe('void_window_closed');
+    await expectCleanAudit(engine);
+  });
+
+  it('freezes: cancels the live code, refuses new codes, and unfreezes', async () => {
+    const engine = await openEngine();
+    const consumerId = await funded(engine);
+    const { code } = await engine.issueCode({ consumerId, merchantId: 'm1' });
+    expect((await engine.freeze(consumerId)).status).toBe('approved');
+    expect((await engine.redeem(redeemReq(code as string, 100, 'z1'))).status).toBe('invalid_code');
+    expect((await engine.issueCode({ consumerId, merchantId: 'm1' })).status).toBe('account_frozen');
+    expect((await engine.wallet(consumerId))?.cards[0]?.availableCents).toBe(5_000);
+    expect((await engine.unfreeze(consumerId)).status).toBe('approved');
+    expect((await engine.issueCode({ consumerId, merchantId: 'm1' })).status).toBe('approved');
+    await expectCleanAudit(engine);
+  });
+
+  it('spends reward value before gift value and returns expired rewards to the merchant', async () => {
+    const clock = fakeClock();
+    const engine = await openEngine({ now: clock.now });
+    const consumerId = await funded(engine, 1_000);
+    const reward = await engine.loadValue({
+      merchantId: 'm1',
+      phone,
+      kind: 'reward',
+      funding: 'merchant',
+      amountCents: 300,
+      idempotencyKey: 'reward-1',
+      expiresAtMs: clock.nowMs + 60 * MINUTE,
+    });
+    expect(reward.status).toBe('approved');
+    const { code } = await engine.issueCode({ consumerId, merchantId: 'm1' });
+    expect((await engine.redeem(redeemReq(code as string, 200, 'r1'))).status).toBe('approved');
+    let cards = (await engine.wallet(consumerId))?.cards ?? [];
+    expect(cards.map((card) => [card.kind, card.balanceCents])).toEqual([
+      ['gift', 1_000],
+      ['reward', 100],
+    ]);
+    clock.nowMs += 61 * MINUTE;
+    await engine.tick(clock.nowMs);
+    cards = (await engine.wallet(consumerId))?.cards ?? [];
+    expect(cards.map((card) => card.balanceCents)).toEqual([1_000, 0]);
+    await expectCleanAudit(engine);
+  });
+
+  it('moves gift value between two consumers on different shards exactly once', async () => {
+    const engine = await openEngine({ shards: 2 });
+    const sender = await funded(engine, 2_000);
+    const others = ['+15555550124', '+15555550125', '+15555550126', '+15555550127'];
+    const receiverPhone = others.find(
+      (p) => engine.consumerIdFor(p).split('_')[1] !== sender.split('_')[1],
+    ) as string;
+    const gift = {
+      consumerId: sender,
+      merchantId: 'm1',
+      amountCents: 750,
+      toPhone: receiverPhone,
+      idempotencyKey: 'g1',
+    };
+    const sent = await engine.gift(gift);
+    expect(sent).toMatchObject({ status: 'approved', balanceCents: 1_250 });
+    expect(await engine.gift(gift)).toEqual(sent);
+    expect((await engine.gift({ ...gift, idempotencyKey: 'g2', amountCents: 5_000 })).status).toBe(
+      'insufficient_funds',
+    );
+    const receiver = await engine.wallet(engine.consumerIdFor(receiverPhone));
+    expect(receiver?.cards.map((card) => card.balanceCents)).toEqual([750]);
+    await expectCleanAudit(engine);
+  });
+
+  it('rejects malformed input with bad_request and changes nothing', async () => {
+    const engine = await openEngine();
+    const consumerId = await funded(engine);
+    const bad = [
+      engine.loadValue({
+        merchantId: 'm1',
+        phone: '5555',
+        kind: 'gift',
+        funding: 'merchant',
+        amountCents: 1,
+        idempotencyKey: 'x',
+      }),
+      engine.loadValue({
+        merchantId: 'm1',
+        phone,
+        kind: 'gift',
+        funding: 'merchant',
+        amountCents: 1.5,
+        idempotencyKey: 'x',
+      }),
+      engine.loadValue({
+        merchantId: 'm1',
+        phone,
+        kind: 'gift',
+        funding: 'merchant',
+        amountCents: -5,
+        idempotencyKey: 'x',
+      }),
+      engine.loadValue({
+        merchantId: 'm1',
+        phone,
+        kind: 'gift',
+        funding: 'merchant',
+        amountCents: 5,
+        idempotencyKey: 'a|b',
+      }),
+      engine.loadValue({
+        merchantId: 'm1',
+        phone,
+        kind: 'gift',
+        funding: 'merchant',
+        amountCents: 5,
+        idempotencyKey: 'x',
+        expiresAtMs: Date.now() + 1e6,
+      }),
+      engine.issueCode({ consumerId: 'nobody', merchantId: 'm1' }),
+      engine.issueCode({ consumerId, merchantId: 'm1', capCents: 0 }),
+      engine.redeem(redeemReq('12345', 100, 'k')),
+      engine.redeem(redeemReq('123456', Number.MAX_SAFE_INTEGER + 1, 'k')),
+      engine.redeem(redeemReq('123456', 100, 'k'.repeat(65))),
+      engine.refund({ merchantId: 'm1', terminalId: 't1', key: 'k', authId: 'au_1_x', amountCents: 0 }),
+    ];
+    for (const reply of await Promise.all(bad)) expect(reply.status).toBe('bad_request');
+    expect(
+      (await engine.void({ merchantId: 'm1', terminalId: 't1', key: 'k', authId: 'nonsense' })).status,
+    ).toBe('not_found');
+    expect((await engine.wallet(consumerId))?.cards.map((card) => card.balanceCents)).toEqual([5_000]);
+    expect((await engine.history(consumerId))?.length).toBe(1);
+  });
+
+  it('keeps money, live codes, holds and timers across a restart and with passivated accounts', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'paycode-test-'));
+    onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
+    const secrets = testSecrets();
+    const clock = fakeClock();
+    const options = { dataDir, secrets, now: clock.now, limits: { liveActorsPerShardMax: 8 } };
+    let engine = await Engine.open({ ...options, shards: 2 });
+    const phones = Array.from({ length: 60 }, (_, i) => `+1555000${String(i).padStart(4, '0')}`);
+    const ids = await Promise.all(phones.map((p) => funded(engine, 1_000, p)));
+    const codes = await Promise.all(
+      ids.map((consumerId) => engine.issueCode({ consumerId, merchantId: 'm1', capCents: 400 })),
+    );
+    await engine.close();
+
+    // Reopen with a different shard count: slots move between shards, data does not.
+    engine = await Engine.open({ ...options, shards: 3 });
+    onTestFinished(() => engine.close());
+    expect((await engine.audit()).liveCodes).toBe(60);
+    const wallet = await engine.wallet(ids[7] as string);
+    expect(wallet?.activeCode?.code).toBe(codes[7]?.code);
+    expect(wallet?.cards[0]?.availableCents).toBe(600);
+    expect((await engine.redeem(redeemReq(codes[3]?.code as string, 400, 'after-restart'))).status).toBe(
+      'approved',
+    );
+    clock.nowMs += 21 * MINUTE;
+    await engine.tick(clock.nowMs);
+    const audit = await engine.audit();
+    expect(audit.liveCodes).toBe(0);
+    expect(audit.problems).toEqual([]);
+    const balances = await Promise.all(
+      ids.map(async (consumerId) => (await engine.wallet(consumerId))?.cards[0]),
+    );
+    expect(balances.filter((card) => card?.availableCents === 1_000)).toHaveLength(59);
+  });
+});

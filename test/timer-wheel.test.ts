@@ -1,0 +1,65 @@
+// Proves the timer wheel fires every timer once, never before it is due, including timers beyond one
+// turn of the wheel, timers added behind the cursor, and after a pause longer than the whole wheel.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { TimerWheel } from '../engine/timer-wheel.ts';
+
+describe('TimerWheel', () => {
+  it('fires each timer exactly once, at or after its time, within one tick of it', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 50_000 }), { maxLength: 200 }),
+        fc.array(fc.integer({ min: 1, max: 3_000 }), { minLength: 1, maxLength: 100 }),
+        (offsets, steps) => {
+          const start = 1_000_000;
+          const wheel = new TimerWheel<number>(100, 16, start);
+          offsets.forEach((offset, id) => wheel.add(start + offset, id));
+          const firedAt = new Map<number, number>();
+          let now = start;
+          const drain = () => {
+            for (const id of wheel.due(now, 1_000_000)) {
+              expect(firedAt.has(id)).toBe(false);
+              expect(start + (offsets[id] as number)).toBeLessThanOrEqual(now);
+              firedAt.set(id, now);
+            }
+          };
+          for (const step of steps) {
+            now += step;
+            drain();
+          }
+          now += 60_000;
+          drain();
+          expect(firedAt.size).toBe(offsets.length);
+          expect(wheel.size).toBe(0);
+        },
+      ),
+    );
+  });
+
+  it('fires on the first tick at or after the due time when ticked every tick', () => {
+    const wheel = new TimerWheel<string>(100, 8, 0);
+    wheel.add(1_250, 'a');
+    const fired: [string, number][] = [];
+    for (let now = 100; now <= 2_000; now += 100) for (const id of wheel.due(now, 10)) fired.push([id, now]);
+    expect(fired).toEqual([['a', 1_300]]);
+  });
+
+  it('keeps a timer added behind the cursor until the clock reaches it', () => {
+    const wheel = new TimerWheel<string>(100, 8, 10_000);
+    expect(wheel.due(10_500, 10)).toEqual([]);
+    wheel.add(10_250, 'behind');
+    // The clock stepped back: not due yet, so it must not fire (and must not be lost).
+    expect(wheel.due(10_200, 10)).toEqual([]);
+    expect(wheel.due(10_250, 10)).toEqual(['behind']);
+  });
+
+  it('bounds the timers fired per call and fires the rest later', () => {
+    const wheel = new TimerWheel<number>(100, 8, 0);
+    for (let id = 0; id < 25; id++) wheel.add(150, id);
+    const first = wheel.due(200, 10);
+    const second = wheel.due(200, 10);
+    const third = wheel.due(300, 10);
+    expect([first.length, second.length, third.length]).toEqual([10, 10, 5]);
+    expect(new Set([...first, ...second, ...third]).size).toBe(25);
+  });
+});
