@@ -57,11 +57,6 @@ port.on('message', (message: ShardMessage) => {
   else {
     clearInterval(ticker);
     void store.root.flushed.then(async () => {
-      port.postMessage({
-        type: 'stats',
-        liveActors: shard.liveActors,
-        timers: shard.timers,
-      } satisfies ShardReply);
       await store.root.close();
       port.close();
     });
