@@ -101,8 +101,9 @@ class ShardClient {
     this.queue = [];
   }
 
-  /** Lets the shard flush and close its store, then waits for the thread to end. */
+  /** Waits for every answer, lets the shard flush and close its store, then waits for the thread to end. */
   async stop(): Promise<void> {
+    while (this.waiting.size > 0) await new Promise((resolve) => setTimeout(resolve, 5));
     const exited = new Promise((resolve) => this.worker.once('exit', resolve));
     this.worker.postMessage({ type: 'stop' } satisfies ShardMessage);
     await exited;
