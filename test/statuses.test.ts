@@ -8,7 +8,7 @@ import { STATUSES } from '../engine/statuses.ts';
 it('documents every status with its HTTP code', () => {
   const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'statuses.md'), 'utf8');
   const rows = new Map<string, number>();
-  for (const match of doc.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm))
+  for (const match of doc.matchAll(/^\|\s*`([a-z_]+)`\s*\|\s*(\d{3})\s*\|/gm))
     rows.set(match[1] as string, Number(match[2]));
   for (const [status, { http, meaning }] of Object.entries(STATUSES)) {
     expect(meaning.length, status).toBeGreaterThan(10);
