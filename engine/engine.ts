@@ -37,6 +37,8 @@ export interface EngineOptions {
   audit?: boolean;
   /** Clock for stamping commands; tests pass a fake one. */
   now?: () => number;
+  /** Audit the whole store after every group commit and record failures in `auditFailures` (tests). */
+  auditEachCommit?: boolean;
 }
 
 const PHONE = /^\+[1-9][0-9]{6,14}$/;
@@ -140,6 +142,8 @@ export class Engine {
   private nextId = 1;
   private failure: Error | null = null;
   lastAudit: AuditReport | null = null;
+  /** Problems found by `auditEachCommit`, with the commit that showed them first. */
+  readonly auditFailures: string[] = [];
 
   private constructor(
     readonly store: Store,
@@ -501,6 +505,10 @@ export class Engine {
   }
 
   private onReport(report: { notices: Notice[]; gifts: GiftStep[] }): void {
+    if (this.options.auditEachCommit) {
+      const audit = auditStore(this.store, this.now());
+      if (!audit.ok) this.auditFailures.push(...audit.problems);
+    }
     for (const notice of report.notices) for (const listener of this.noticeListeners) listener(notice);
     for (const gift of report.gifts) void this.continueGift(gift);
   }

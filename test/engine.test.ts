@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Notice } from '../engine/commands.ts';
 import { Engine } from '../engine/engine.ts';
+import { openStore } from '../persistence/store.ts';
 import { openEngine, testSecrets } from './helpers.ts';
 
 const MINUTE = 60_000;
@@ -322,7 +323,13 @@ describe('engine', () => {
     onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
     const secrets = testSecrets();
     const clock = fakeClock();
-    const options = { dataDir, secrets, now: clock.now, limits: { liveActorsPerShardMax: 8 } };
+    const options = {
+      dataDir,
+      secrets,
+      now: clock.now,
+      limits: { liveActorsPerShardMax: 8 },
+      auditEachCommit: true,
+    };
     let engine = await Engine.open({ ...options, shards: 2 });
     const phones = Array.from({ length: 60 }, (_, i) => `+1555000${String(i).padStart(4, '0')}`);
     const ids = await Promise.all(phones.map((p) => funded(engine, 1_000, p)));
@@ -350,5 +357,35 @@ describe('engine', () => {
       ids.map(async (consumerId) => (await engine.wallet(consumerId))?.cards[0]),
     );
     expect(balances.filter((card) => card?.availableCents === 1_000)).toHaveLength(59);
+  });
+
+  it('refuses to open a store whose ledger does not add up', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'paycode-test-'));
+    onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
+    const secrets = testSecrets();
+    const engine = await Engine.open({ dataDir, secrets, shards: 1 });
+    const consumerId = await funded(engine, 900);
+    await engine.close();
+
+    const store = openStore(dataDir);
+    const account = store.accounts.get(consumerId as never);
+    const card = account?.context.cards[0];
+    if (!account || !card) throw new Error('the funded account is missing');
+    card.balanceCents += 1;
+    await store.accounts.put(consumerId as never, account);
+    await store.journal.put([1, 99, 1], {
+      atMs: 1,
+      kind: 'load',
+      consumerId: consumerId as never,
+      merchantId: 'm1' as never,
+      ref: 'x',
+      legs: [{ account: 'platform:funding', cents: 5 }],
+    });
+    await store.root.close();
+
+    const opening = Engine.open({ dataDir, secrets, shards: 1 });
+    await expect(opening).rejects.toThrow(
+      /ledger audit failed: .*sums to 5.*holds 901 but its ledger says 900/,
+    );
   });
 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { Engine, type EngineOptions } from '../engine/engine.ts';
 import type { Secrets } from '../persistence/secrets.ts';
 
@@ -17,13 +17,23 @@ export function testSecrets(): Secrets {
   return { codeHashKey: randomBytes(32), codeSealKey: randomBytes(32), consumerIdKey: randomBytes(32) };
 }
 
-/** A real engine (worker threads, LMDB) on a fresh directory, closed when the test finishes. */
+/**
+ * A real engine (worker threads, LMDB) on a fresh directory. The ledger is audited after every group
+ * commit; the test fails if any audit found a problem. Closed and removed when the test finishes.
+ */
 export async function openEngine(options: Partial<EngineOptions> = {}): Promise<Engine> {
   const dataDir = mkdtempSync(join(tmpdir(), 'paycode-test-'));
-  const engine = await Engine.open({ dataDir, secrets: testSecrets(), shards: 2, ...options });
+  const engine = await Engine.open({
+    dataDir,
+    secrets: testSecrets(),
+    shards: 2,
+    auditEachCommit: true,
+    ...options,
+  });
   onTestFinished(async () => {
     await engine.close();
     rmSync(dataDir, { recursive: true, force: true });
+    expect(engine.auditFailures).toEqual([]);
   });
   return engine;
 }
