@@ -11,10 +11,13 @@ export const LIMITS = {
   voidWindowMs: 24 * 60 * 60_000,
   /** Idempotency records are kept at least this long (PROTOCOL.md: 48 hours). */
   idempotencyRetentionMs: 72 * 60 * 60_000,
-  /** Largest balance one card may hold, and largest single load or gift. */
+  /**
+   * Largest balance one card may hold, and largest single load or gift. Value owed back to a consumer
+   * (a void, reversal, refund or a gift received) is never refused, so those may pass the balance limit.
+   */
   cardBalanceMaxCents: 1_000_000,
   loadMaxCents: 1_000_000,
-  /** Reward lots per card; older loads merge once this is reached. */
+  /** Reward lots (loads with distinct expiries) per card; a load needing one more is `limit_exceeded`. */
   rewardLotsMax: 32,
   /** Attempts to draw a code not already live at the merchant before giving up. */
   codeDrawAttemptsMax: 32,

@@ -247,8 +247,12 @@ export function codeSpendableCents(wallet: Wallet): number {
 // ---------------------------------------------------------------------------------------------------
 // Changing a wallet. Each rule copies what it changes; the input wallet is never mutated.
 
+/** Copies every object a rule may change (cards and their lots), so earlier snapshots stay as they were. */
 function copy(wallet: Wallet): Wallet {
-  return { ...wallet, cards: wallet.cards.map((card) => ({ ...card, lots: card.lots.slice() })) };
+  return {
+    ...wallet,
+    cards: wallet.cards.map((card) => ({ ...card, lots: card.lots.map((lot) => ({ ...lot })) })),
+  };
 }
 
 function reply(effects: Effect[], body: Reply): void {

@@ -63,11 +63,15 @@ class Account {
 
   /** Advances the clock by `dtMs` (at least 1), sends the event at the new time, returns what it emitted. */
   send(input: Input, dtMs = 1): Effect[] {
-    expect(dtMs).toBeGreaterThanOrEqual(1);
+    expect(Number.isSafeInteger(dtMs) && dtMs >= 1).toBe(true);
     this.nowMs += dtMs;
     const before = this.value;
+    const earlier = this.wallet;
+    const earlierCopy = structuredClone(earlier);
     this.seen = [];
     this.actor.send({ ...input, nowMs: this.nowMs } as WalletEvent);
+    // Rules copy what they change: the previous snapshot (which the shard may still be persisting) is intact.
+    expect(earlier).toEqual(earlierCopy);
     const effects = this.seen;
     for (const effect of effects) {
       if (effect.type === 'posting') {
@@ -161,7 +165,10 @@ function record(
   visited.add(`${type}:${replies[0]?.status ?? 'no reply'}`);
   for (const region of ['code', 'funds', 'access'] as const) {
     visited.add(`${region}:${after[region]}`);
-    if (before[region] !== after[region]) visited.add(`${region}:${before[region]}->${after[region]}`);
+    if (before[region] !== after[region]) {
+      visited.add(`${region}:${before[region]}->${after[region]}`);
+      visited.add(`${type} ${region}:${before[region]}->${after[region]}`);
+    }
   }
   if (before.code === 'codeIssued' && after.code === 'codeIssued' && codeStatesOf(effects).includes('issued'))
     visited.add('code:codeIssued->codeIssued');
@@ -239,7 +246,14 @@ function takeLots(
 
 class Model {
   cards: MCard[] = [];
-  code: { codeHash: string; merchantId: string; capCents: number; expiresAtMs: number } | null = null;
+  code: {
+    codeHash: string;
+    sealed: string;
+    merchantId: string;
+    capCents: number;
+    issuedAtMs: number;
+    expiresAtMs: number;
+  } | null = null;
   lastCode: { codeHash: string; merchantId: string; fate: Fate; expiresAtMs: number } | null = null;
   region: CodeRegion = 'none';
   frozen = false;
@@ -384,8 +398,10 @@ class Model {
         }
         this.code = {
           codeHash: ev.codeHash,
+          sealed: ev.sealed,
           merchantId: ev.merchantId,
           capCents,
+          issuedAtMs: ev.nowMs,
           expiresAtMs: ev.expiresAtMs,
         };
         this.issued.push({ codeHash: ev.codeHash, merchantId: ev.merchantId });
@@ -577,7 +593,7 @@ function checkInvariants(acc: Account): void {
   // Money is conserved: all ledger accounts sum to zero and each card account is its card's balance.
   expect([...acc.ledger.values()].reduce((s, c) => s + c, 0)).toBe(0);
   const cardAccounts = new Map(w.cards.map((c) => [ledgerAccount.card(c.cardId), c.balanceCents]));
-  for (const [account, cents] of acc.ledger)
+  for (const account of acc.ledger.keys())
     if (account.startsWith('card:')) expect(cardAccounts.has(account)).toBe(true);
   for (const [account, balance] of cardAccounts) expect(acc.ledger.get(account) ?? 0).toBe(balance);
 }
@@ -597,9 +613,7 @@ function checkAgainstModel(acc: Account, model: Model): void {
     .sort(byCard);
   expect(actual).toEqual([...model.cards].sort(byCard));
   expect(w.frozen).toBe(model.frozen);
-  expect(w.code && { ...w.code, sealed: undefined, issuedAtMs: undefined }).toEqual(
-    model.code && { ...model.code, sealed: undefined, issuedAtMs: undefined },
-  );
+  expect(w.code).toEqual(model.code);
   expect(w.lastCode).toEqual(model.lastCode);
   const funded = model.cards.some((c) => c.balanceCents > 0);
   expect(acc.value).toEqual({
@@ -660,12 +674,33 @@ function step(acc: Account, model: Model, input: Input, dtMs: number): Reply | n
 // ---------------------------------------------------------------------------------------------------
 // Random command sequences.
 
-/** Clock steps: mostly seconds, sometimes past a code's lifetime, rarely past the void window. */
-const dtArb = fc.oneof(
+/**
+ * Clock steps: mostly seconds, sometimes past a code's lifetime, rarely past the void window, and sometimes
+ * exactly onto a boundary (the live code's expiry, the soonest lot expiry, the end of the last void window).
+ */
+type Dt = number | 'codeExpiry' | 'lotExpiry' | 'voidWindowEnd';
+const dtArb: fc.Arbitrary<Dt> = fc.oneof(
   { weight: 12, arbitrary: fc.integer({ min: 1, max: 5_000 }) },
   { weight: 3, arbitrary: fc.integer({ min: 1, max: 25 * MINUTE }) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 26 * HOUR }) },
+  { weight: 2, arbitrary: fc.constantFrom<Dt>('codeExpiry', 'lotExpiry', 'voidWindowEnd') },
 );
+
+function resolveDt(dt: Dt, acc: Account, model: Model): number {
+  if (typeof dt === 'number') return dt;
+  const lastAuth = [...model.auths.values()].pop();
+  const lotExpiries = model.cards.flatMap((c) =>
+    c.lots.flatMap((l) => (l.expiresAtMs === null ? [] : [l.expiresAtMs])),
+  );
+  const target =
+    dt === 'codeExpiry'
+      ? model.code?.expiresAtMs
+      : dt === 'lotExpiry'
+        ? lotExpiries.sort((a, b) => a - b).find((atMs) => atMs > acc.nowMs)
+        : lastAuth && lastAuth.atMs + LIMITS.voidWindowMs;
+  return target !== undefined && target > acc.nowMs ? target - acc.nowMs : 1;
+}
+
 const centsArb = fc.oneof(
   { weight: 9, arbitrary: fc.integer({ min: 1, max: 5_000 }) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: LIMITS.loadMaxCents }) },
@@ -763,7 +798,7 @@ const opArb = fc.oneof(
 type Op = typeof opArb extends fc.Arbitrary<infer T> ? T : never;
 
 /** Turns an abstract op into an event, using what the model knows (live code, auths); null to skip it. */
-function toInput(op: Op, acc: Account, model: Model): Input | null {
+function toInput(op: Op, dtMs: number, acc: Account, model: Model): Input | null {
   const latest = model.issued[model.issued.length - 1];
   const codeFor = (at: string, which: string, pick: number) => {
     const merchantId = (at === 'code' ? (latest?.merchantId ?? M1) : at) as MerchantId;
@@ -781,7 +816,7 @@ function toInput(op: Op, acc: Account, model: Model): Input | null {
       // Reward expiries are whole minutes, so loads close in time share a lot.
       const expiresAtMs =
         op.kind === 'reward' && op.expiresInMs !== null
-          ? Math.ceil((acc.nowMs + op.dt + op.expiresInMs) / MINUTE) * MINUTE
+          ? Math.ceil((acc.nowMs + dtMs + op.expiresInMs) / MINUTE) * MINUTE
           : null;
       return {
         type: 'LOAD',
@@ -801,7 +836,7 @@ function toInput(op: Op, acc: Account, model: Model): Input | null {
         capCents: op.cap,
         codeHash: acc.id('code'),
         sealed: SEALED,
-        expiresAtMs: acc.nowMs + op.dt + op.ttl,
+        expiresAtMs: acc.nowMs + dtMs + op.ttl,
       };
     case 'REDEEM': {
       const cap = model.code?.capCents ?? 0;
@@ -821,11 +856,11 @@ function toInput(op: Op, acc: Account, model: Model): Input | null {
       };
     }
     case 'INQUIRE':
-      return { type: 'INQUIRE', ...codeFor(op.at, op.which, op.dt) };
+      return { type: 'INQUIRE', ...codeFor(op.at, op.which, dtMs) };
     case 'VOID': {
       const auth = pickAuth(op.pick);
       if (!auth) return null;
-      return { type: 'VOID', auth, settledUpToMs: op.settled ? acc.nowMs + op.dt : 0 };
+      return { type: 'VOID', auth, settledUpToMs: op.settled ? acc.nowMs + dtMs : 0 };
     }
     case 'REVERSE': {
       const auth = pickAuth(op.pick);
@@ -879,9 +914,10 @@ describe('account machine against a reference model', () => {
         checkInvariants(acc);
         checkAgainstModel(acc, model);
         for (const op of ops) {
-          const input = toInput(op, acc, model);
+          const dtMs = resolveDt(op.dt, acc, model);
+          const input = toInput(op, dtMs, acc, model);
           if (input === null) continue;
-          const reply = step(acc, model, input, op.dt);
+          const reply = step(acc, model, input, dtMs);
           if (input.type === 'REDEEM' && reply?.status === 'approved') {
             // A code is single use: the same code again, right away, is not a code any more.
             const again = step(acc, model, { ...input, authId: acc.id('au') as AuthId }, 1);
@@ -889,6 +925,7 @@ describe('account machine against a reference model', () => {
           }
         }
       }),
+      // RUNS=5000 npx vitest run test/wallet-model.test.ts searches longer.
       { numRuns: Number(process.env.RUNS ?? 200) },
     );
     // The generator is not idle: the main outcomes of each command were reached.
@@ -915,5 +952,545 @@ describe('account machine against a reference model', () => {
       'funds:funded->empty',
     ])
       expect(visited).toContain(key);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Examples: every status of every event, every state and transition of the three regions.
+
+function cardOf(acc: Account, merchantId: MerchantId, kind: CardKind) {
+  const card = acc.wallet.cards.find((c) => c.merchantId === merchantId && c.kind === kind);
+  if (!card) throw new Error(`no ${kind} card at ${merchantId}`);
+  return card;
+}
+
+const postingsOf = (effects: Effect[]) =>
+  effects.flatMap((effect) => (effect.type === 'posting' ? [{ kind: effect.kind, legs: effect.legs }] : []));
+
+describe('account machine, example by example', () => {
+  const tour = new Set<string>();
+  const account = () => new Account(tour);
+
+  it('LOAD: approved on a new card and on the same card; limit_exceeded past the balance or lot limit', () => {
+    const acc = account();
+    expect(acc.value).toEqual({ code: 'none', funds: 'empty', access: 'active' });
+    const first = replyOf(acc.load(M1, 'gift', 1_000));
+    const cardId = cardOf(acc, M1, 'gift').cardId;
+    expect(first).toEqual({ status: 'approved', cardId, balanceCents: 1_000 });
+    expect(acc.value.funds).toBe('funded');
+    expect(replyOf(acc.load(M1, 'gift', 500))).toEqual({ status: 'approved', cardId, balanceCents: 1_500 });
+
+    const over = acc.load(M1, 'gift', LIMITS.cardBalanceMaxCents - 1_500 + 1);
+    expect(over).toEqual([{ type: 'reply', reply: { status: 'limit_exceeded' } }]);
+    expect(cardOf(acc, M1, 'gift').balanceCents).toBe(1_500);
+    expect(statusOf(acc.load(M1, 'gift', LIMITS.cardBalanceMaxCents - 1_500))).toBe('approved');
+
+    // Consumer-bought value is posted against the platform's funding, merchant-issued against the merchant.
+    const bought = acc.load(M2, 'gift', 700, { funding: 'consumer' });
+    expect(postingsOf(bought)).toEqual([
+      {
+        kind: 'purchase',
+        legs: [
+          { account: ledgerAccount.card(cardOf(acc, M2, 'gift').cardId), cents: 700 },
+          { account: ledgerAccount.platformFunding, cents: -700 },
+        ],
+      },
+    ]);
+
+    // Reward lots: one per expiry, at most rewardLotsMax of them.
+    for (let i = 1; i <= LIMITS.rewardLotsMax; i++)
+      expect(statusOf(acc.load(M2, 'reward', 1, { expiresAtMs: T0 + i * HOUR }))).toBe('approved');
+    expect(statusOf(acc.load(M2, 'reward', 1, { expiresAtMs: T0 + 100 * HOUR }))).toBe('limit_exceeded');
+    expect(statusOf(acc.load(M2, 'reward', 1, { expiresAtMs: null }))).toBe('limit_exceeded');
+    expect(statusOf(acc.load(M2, 'reward', 5, { expiresAtMs: T0 + 3 * HOUR }))).toBe('approved');
+    const reward = cardOf(acc, M2, 'reward');
+    expect(reward.lots).toHaveLength(LIMITS.rewardLotsMax);
+    expect(reward.lots[2]).toEqual({ cents: 6, expiresAtMs: T0 + 3 * HOUR });
+    checkInvariants(acc);
+  });
+
+  it('ISSUE_CODE: approved (holding reward value first, cap clamped), insufficient_funds, account_frozen', () => {
+    const acc = account();
+    acc.load(M1, 'gift', 1_000);
+    acc.load(M1, 'reward', 300);
+    expect(statusOf(acc.issue(M2, null).effects)).toBe('insufficient_funds');
+    expect(acc.value.code).toBe('none');
+
+    const a = acc.issue(M1, 500);
+    expect(replyOf(a.effects)).toEqual({
+      status: 'approved',
+      capCents: 500,
+      expiresAtMs: acc.nowMs + LIMITS.codeTtlMs,
+    });
+    expect(acc.value.code).toBe('codeIssued');
+    expect([cardOf(acc, M1, 'reward').heldCents, cardOf(acc, M1, 'gift').heldCents]).toEqual([300, 200]);
+
+    // A new code replaces the live one (the region re-enters codeIssued) and the old one is dead.
+    const b = acc.issue(M1, null);
+    expect(codeStatesOf(b.effects)).toEqual(['cancelled', 'issued']);
+    expect(replyOf(b.effects).capCents).toBe(1_300);
+    expect([cardOf(acc, M1, 'reward').heldCents, cardOf(acc, M1, 'gift').heldCents]).toEqual([300, 1_000]);
+    expect(statusOf(acc.redeem(M1, a.codeHash, 10).effects)).toBe('invalid_code');
+    expect(replyOf(acc.issue(M1, 5_000).effects).capCents).toBe(1_300);
+
+    // A code at another merchant releases this one's holds.
+    acc.load(M2, 'gift', 50);
+    expect(replyOf(acc.issue(M2, null).effects).capCents).toBe(50);
+    expect(cardOf(acc, M1, 'reward').heldCents + cardOf(acc, M1, 'gift').heldCents).toBe(0);
+    expect(cardOf(acc, M2, 'gift').heldCents).toBe(50);
+
+    acc.send({ type: 'FREEZE' });
+    expect(statusOf(acc.issue(M1, null).effects)).toBe('account_frozen');
+    expect(acc.wallet.code).toBeNull();
+    checkInvariants(acc);
+  });
+
+  it('CANCEL_CODE: not_found without a live code, approved with one (codeIssued → cancelled)', () => {
+    const acc = account();
+    expect(statusOf(acc.send({ type: 'CANCEL_CODE' }))).toBe('not_found');
+    expect(acc.value.code).toBe('none');
+    acc.load(M1, 'gift', 100);
+    const a = acc.issue(M1, null);
+    const cancelled = acc.send({ type: 'CANCEL_CODE' });
+    expect(statusOf(cancelled)).toBe('approved');
+    expect(codeStatesOf(cancelled)).toEqual(['cancelled']);
+    expect(acc.value.code).toBe('cancelled');
+    expect(cardOf(acc, M1, 'gift').heldCents).toBe(0);
+    expect(statusOf(acc.send({ type: 'CANCEL_CODE' }))).toBe('not_found');
+    expect(statusOf(acc.redeem(M1, a.codeHash, 10).effects)).toBe('invalid_code');
+    expect(statusOf(acc.issue(M1, null).effects)).toBe('approved');
+    expect(acc.value.code).toBe('codeIssued');
+    checkInvariants(acc);
+  });
+
+  it('REDEEM: approved in full (reward first) and partially, then invalid_code: a code is single use', () => {
+    const acc = account();
+    const expiresAtMs = T0 + HOUR;
+    acc.load(M1, 'reward', 300, { expiresAtMs });
+    acc.load(M1, 'gift', 1_000);
+    expect(statusOf(acc.redeem(M1, BOGUS_HASH, 100).effects)).toBe('invalid_code');
+    const { codeHash } = acc.issue(M1, 800);
+    expect(statusOf(acc.redeem(M2, codeHash, 100).effects)).toBe('invalid_code');
+    expect(statusOf(acc.redeem(M1, 'some-other-code', 100).effects)).toBe('invalid_code');
+    expect(statusOf(acc.redeem(M1, codeHash, 801).effects)).toBe('over_cap');
+    expect(acc.value.code).toBe('codeIssued');
+
+    const ok = acc.redeem(M1, codeHash, 500);
+    expect(replyOf(ok.effects)).toEqual({
+      status: 'approved',
+      authId: ok.authId,
+      approvedCents: 500,
+      balanceCents: 800,
+    });
+    const [reward, gift] = [cardOf(acc, M1, 'reward'), cardOf(acc, M1, 'gift')];
+    expect(postingsOf(ok.effects)).toEqual([
+      {
+        kind: 'redeem',
+        legs: [
+          { account: ledgerAccount.card(reward.cardId), cents: -300 },
+          { account: ledgerAccount.card(gift.cardId), cents: -200 },
+          { account: ledgerAccount.merchantPayable(M1), cents: 500 },
+        ],
+      },
+    ]);
+    expect([reward.balanceCents, reward.heldCents, gift.balanceCents, gift.heldCents]).toEqual([
+      0, 0, 800, 0,
+    ]);
+    expect(acc.auth(ok.authId)).toMatchObject({
+      capturedCents: 500,
+      giftCents: 200,
+      rewardLots: [{ cents: 300, expiresAtMs }],
+      state: 'approved',
+    });
+    expect(acc.value.code).toBe('redeemed');
+    expect(statusOf(acc.redeem(M1, codeHash, 1).effects)).toBe('invalid_code');
+    expect(acc.value.code).toBe('redeemed');
+
+    // Partial: approves min(amount, cap, held).
+    const p = acc.issue(M1, 100);
+    const partial = acc.redeem(M1, p.codeHash, 250, true);
+    expect(replyOf(partial.effects)).toMatchObject({
+      status: 'approved',
+      approvedCents: 100,
+      balanceCents: 700,
+    });
+
+    // Spending everything empties the funds region.
+    const all = acc.issue(M1, null);
+    expect(statusOf(acc.redeem(M1, all.codeHash, 700).effects)).toBe('approved');
+    expect(acc.value).toEqual({ code: 'redeemed', funds: 'empty', access: 'active' });
+    checkInvariants(acc);
+  });
+
+  it('REDEEM: expired_code, over_cap, insufficient_funds once lots expired under the hold, account_frozen', () => {
+    const acc = account();
+    acc.load(M1, 'gift', 1_000);
+    const a = acc.issue(M1, null, MINUTE);
+    // At the code's expiry exactly, the code is dead: the redemption expires it (codeIssued → expired).
+    const late = acc.redeem(M1, a.codeHash, 10, false, MINUTE);
+    expect(statusOf(late.effects)).toBe('expired_code');
+    expect(codeStatesOf(late.effects)).toEqual(['expired']);
+    expect(acc.value.code).toBe('expired');
+    expect(cardOf(acc, M1, 'gift').heldCents).toBe(0);
+    expect(statusOf(acc.redeem(M1, a.codeHash, 10).effects)).toBe('expired_code');
+    expect(statusOf(acc.redeem(M2, a.codeHash, 10).effects)).toBe('invalid_code');
+
+    // Reward lots that expire while held shrink what the code can pay.
+    const lotExpiry = acc.nowMs + 10 * MINUTE;
+    acc.load(M2, 'reward', 200, { expiresAtMs: lotExpiry });
+    acc.load(M2, 'reward', 100);
+    const b = acc.issue(M2, null);
+    expect(replyOf(b.effects).capCents).toBe(300);
+    expect(
+      acc.send({ type: 'EXPIRE_LOTS' }, lotExpiry - acc.nowMs).filter((e) => e.type === 'reply'),
+    ).toEqual([]);
+    expect(cardOf(acc, M2, 'reward')).toMatchObject({ balanceCents: 100, heldCents: 100 });
+    expect(statusOf(acc.redeem(M2, b.codeHash, 301).effects)).toBe('over_cap');
+    expect(statusOf(acc.redeem(M2, b.codeHash, 300).effects)).toBe('insufficient_funds');
+    expect(replyOf(acc.redeem(M2, b.codeHash, 300, true).effects)).toMatchObject({ approvedCents: 100 });
+
+    // Nothing left under the hold: even a partial redemption is refused.
+    const c = new Account(tour);
+    c.load(M1, 'reward', 200, { expiresAtMs: c.nowMs + MINUTE });
+    const code = c.issue(M1, null);
+    c.send({ type: 'EXPIRE_LOTS' }, MINUTE);
+    expect(c.value).toEqual({ code: 'codeIssued', funds: 'empty', access: 'active' });
+    expect(statusOf(c.redeem(M1, code.codeHash, 50, true).effects)).toBe('insufficient_funds');
+
+    acc.load(M1, 'gift', 10);
+    const d = acc.issue(M1, null);
+    acc.send({ type: 'FREEZE' });
+    expect(statusOf(acc.redeem(M1, d.codeHash, 10).effects)).toBe('account_frozen');
+    checkInvariants(acc);
+    checkInvariants(c);
+  });
+
+  it('INQUIRE: approved with what the code can pay, invalid_code, expired_code, account_frozen', () => {
+    const acc = account();
+    acc.load(M1, 'gift', 1_000);
+    const inquire = (merchantId: MerchantId, codeHash: string, dtMs = 1) =>
+      replyOf(acc.send({ type: 'INQUIRE', merchantId, codeHash }, dtMs));
+    expect(inquire(M1, BOGUS_HASH)).toEqual({ status: 'invalid_code' });
+    const a = acc.issue(M1, 400, MINUTE);
+    expect(inquire(M1, a.codeHash)).toEqual({ status: 'approved', availableCents: 400 });
+    expect(inquire(M2, a.codeHash)).toEqual({ status: 'invalid_code' });
+    // Past its expiry an inquiry says so but leaves the code to its timer.
+    expect(inquire(M1, a.codeHash, MINUTE)).toEqual({ status: 'expired_code' });
+    expect(acc.value.code).toBe('codeIssued');
+    expect(cardOf(acc, M1, 'gift').heldCents).toBe(400);
+    acc.send({ type: 'EXPIRE_CODE' });
+    expect(inquire(M1, a.codeHash)).toEqual({ status: 'expired_code' });
+    acc.send({ type: 'FREEZE' });
+    expect(inquire(M1, a.codeHash)).toEqual({ status: 'account_frozen' });
+    checkInvariants(acc);
+  });
+
+  it('EXPIRE_CODE: no reply; ignored unless the live code is due, then codeIssued → expired', () => {
+    const acc = account();
+    expect(acc.send({ type: 'EXPIRE_CODE' })).toEqual([]);
+    acc.load(M1, 'gift', 100);
+    const a = acc.issue(M1, null, MINUTE);
+    expect(acc.send({ type: 'EXPIRE_CODE' })).toEqual([]);
+    expect(acc.value.code).toBe('codeIssued');
+    const expiresAtMs = replyOf(a.effects).expiresAtMs ?? 0;
+    const fired = acc.send({ type: 'EXPIRE_CODE' }, expiresAtMs - acc.nowMs);
+    expect(repliesOf(fired)).toEqual([]);
+    expect(codeStatesOf(fired)).toEqual(['expired']);
+    expect(fired).toContainEqual({ type: 'balance', card: cardOf(acc, M1, 'gift'), cause: 'expire' });
+    expect(acc.value.code).toBe('expired');
+    expect(cardOf(acc, M1, 'gift').heldCents).toBe(0);
+    expect(acc.send({ type: 'EXPIRE_CODE' })).toEqual([]);
+    expect(statusOf(acc.issue(M1, null).effects)).toBe('approved');
+    expect(acc.value.code).toBe('codeIssued');
+    checkInvariants(acc);
+  });
+
+  it('EXPIRE_LOTS: no reply; due reward lots go back to their merchant, funded → empty', () => {
+    const acc = account();
+    const due = acc.nowMs + HOUR;
+    acc.load(M1, 'reward', 100, { expiresAtMs: due });
+    acc.load(M1, 'reward', 50);
+    acc.load(M2, 'reward', 70, { expiresAtMs: due });
+    expect(acc.send({ type: 'EXPIRE_LOTS' })).toEqual([]);
+    const fired = acc.send({ type: 'EXPIRE_LOTS' }, due - acc.nowMs);
+    expect(repliesOf(fired)).toEqual([]);
+    expect(postingsOf(fired)).toEqual([
+      {
+        kind: 'expire',
+        legs: [
+          { account: ledgerAccount.card(cardOf(acc, M1, 'reward').cardId), cents: -100 },
+          { account: ledgerAccount.merchantExpired(M1), cents: 100 },
+        ],
+      },
+      {
+        kind: 'expire',
+        legs: [
+          { account: ledgerAccount.card(cardOf(acc, M2, 'reward').cardId), cents: -70 },
+          { account: ledgerAccount.merchantExpired(M2), cents: 70 },
+        ],
+      },
+    ]);
+    expect(cardOf(acc, M1, 'reward').lots).toEqual([{ cents: 50, expiresAtMs: null }]);
+    expect(acc.value.funds).toBe('funded');
+    const only = account();
+    only.load(M1, 'reward', 10, { expiresAtMs: only.nowMs + MINUTE });
+    only.send({ type: 'EXPIRE_LOTS' }, MINUTE);
+    expect(only.value.funds).toBe('empty');
+    checkInvariants(acc);
+    checkInvariants(only);
+  });
+
+  it('VOID: approved (empty → funded), already_voided, void_window_closed by age or settlement', () => {
+    const acc = account();
+    acc.load(M1, 'gift', 500);
+    const spend = (amountCents: number) => acc.redeem(M1, acc.issue(M1, null).codeHash, amountCents).authId;
+    const first = spend(500);
+    expect(acc.value.funds).toBe('empty');
+    const voided = acc.send({ type: 'VOID', auth: acc.auth(first), settledUpToMs: 0 });
+    expect(replyOf(voided)).toEqual({ status: 'approved', authId: first, balanceCents: 500 });
+    expect(postingsOf(voided)[0]?.legs).toEqual([
+      { account: ledgerAccount.card(cardOf(acc, M1, 'gift').cardId), cents: 500 },
+      { account: ledgerAccount.merchantPayable(M1), cents: -500 },
+    ]);
+    expect(acc.value.funds).toBe('funded');
+    expect(acc.auth(first).state).toBe('voided');
+    const again = acc.send({ type: 'VOID', auth: acc.auth(first), settledUpToMs: 0 });
+    expect(again).toEqual([{ type: 'reply', reply: { status: 'already_voided' } }]);
+
+    // The window is inclusive of its last millisecond.
+    const onTime = spend(100);
+    const atEdge = acc.auth(onTime).atMs + LIMITS.voidWindowMs - acc.nowMs;
+    expect(statusOf(acc.send({ type: 'VOID', auth: acc.auth(onTime), settledUpToMs: 0 }, atEdge))).toBe(
+      'approved',
+    );
+    const tooLate = spend(100);
+    const pastEdge = acc.auth(tooLate).atMs + LIMITS.voidWindowMs + 1 - acc.nowMs;
+    const late = acc.send({ type: 'VOID', auth: acc.auth(tooLate), settledUpToMs: 0 }, pastEdge);
+    expect(statusOf(late)).toBe('void_window_closed');
+    const settled = spend(100);
+    const settledUpToMs = acc.auth(settled).atMs + 1;
+    expect(statusOf(acc.send({ type: 'VOID', auth: acc.auth(settled), settledUpToMs }))).toBe(
+      'void_window_closed',
+    );
+    acc.send({ type: 'REVERSE', auth: acc.auth(settled) });
+    expect(statusOf(acc.send({ type: 'VOID', auth: acc.auth(settled), settledUpToMs: 0 }))).toBe(
+      'already_voided',
+    );
+    checkInvariants(acc);
+  });
+
+  it('REVERSE: reversed (also when repeated), nothing_to_reverse after a void', () => {
+    const acc = account();
+    acc.load(M1, 'gift', 500);
+    const { authId } = acc.redeem(M1, acc.issue(M1, null).codeHash, 200);
+    const reversed = acc.send({ type: 'REVERSE', auth: acc.auth(authId) });
+    expect(replyOf(reversed)).toEqual({ status: 'reversed' });
+    expect(postingsOf(reversed)).toHaveLength(1);
+    expect(cardOf(acc, M1, 'gift').balanceCents).toBe(500);
+    expect(acc.auth(authId).state).toBe('reversed');
+    expect(acc.send({ type: 'REVERSE', auth: acc.auth(authId) })).toEqual([
+      { type: 'reply', reply: { status: 'reversed' } },
+    ]);
+    const other = acc.redeem(M1, acc.issue(M1, null).codeHash, 100).authId;
+    acc.send({ type: 'VOID', auth: acc.auth(other), settledUpToMs: 0 });
+    expect(statusOf(acc.send({ type: 'REVERSE', auth: acc.auth(other) }))).toBe('nothing_to_reverse');
+    checkInvariants(acc);
+  });
+
+  it('REFUND: approved (gift first, then the latest-expiring reward), refund_exceeds', () => {
+    const acc = account();
+    const [e1, e2] = [acc.nowMs + HOUR, acc.nowMs + 2 * HOUR];
+    acc.load(M1, 'reward', 100, { expiresAtMs: e1 });
+    acc.load(M1, 'reward', 100, { expiresAtMs: e2 });
+    acc.load(M1, 'gift', 300);
+    const { authId } = acc.redeem(M1, acc.issue(M1, null).codeHash, 450);
+    expect(acc.auth(authId)).toMatchObject({ giftCents: 250, rewardLots: [{ cents: 100 }, { cents: 100 }] });
+
+    const refundId = acc.id('rf') as RefundId;
+    const refunded = acc.send({ type: 'REFUND', auth: acc.auth(authId), amountCents: 300, refundId });
+    expect(replyOf(refunded)).toEqual({ status: 'approved', refundId, balanceCents: 350 });
+    expect(cardOf(acc, M1, 'gift').balanceCents).toBe(300);
+    expect(cardOf(acc, M1, 'reward').lots).toEqual([{ cents: 50, expiresAtMs: e2 }]);
+    expect(acc.auth(authId)).toMatchObject({
+      refundedCents: 300,
+      refundedGiftCents: 250,
+      rewardLots: [
+        { cents: 100, expiresAtMs: e1 },
+        { cents: 50, expiresAtMs: e2 },
+      ],
+    });
+    const refund = (amountCents: number) =>
+      statusOf(
+        acc.send({ type: 'REFUND', auth: acc.auth(authId), amountCents, refundId: acc.id('rf') as RefundId }),
+      );
+    expect(refund(151)).toBe('refund_exceeds');
+    // A void after a partial refund restores only what is left.
+    expect(statusOf(acc.send({ type: 'VOID', auth: acc.auth(authId), settledUpToMs: 0 }))).toBe('approved');
+    expect(cardOf(acc, M1, 'reward').lots).toEqual([
+      { cents: 100, expiresAtMs: e1 },
+      { cents: 100, expiresAtMs: e2 },
+    ]);
+    expect(refund(1)).toBe('refund_exceeds');
+
+    const whole = acc.redeem(M1, acc.issue(M1, 100).codeHash, 100).authId;
+    const full = acc.send({
+      type: 'REFUND',
+      auth: acc.auth(whole),
+      amountCents: 100,
+      refundId: acc.id('rf') as RefundId,
+    });
+    expect(statusOf(full)).toBe('approved');
+    const after = acc.send({
+      type: 'REFUND',
+      auth: acc.auth(whole),
+      amountCents: 1,
+      refundId: acc.id('rf') as RefundId,
+    });
+    expect(statusOf(after)).toBe('refund_exceeds');
+    checkInvariants(acc);
+  });
+
+  it('FREEZE / UNFREEZE: approved either way; freezing cancels the live code and refuses spending', () => {
+    const acc = account();
+    expect(statusOf(acc.send({ type: 'UNFREEZE' }))).toBe('approved');
+    expect(acc.value.access).toBe('active');
+    acc.load(M1, 'gift', 100);
+    const a = acc.issue(M1, null);
+    const frozen = acc.send({ type: 'FREEZE' });
+    expect(statusOf(frozen)).toBe('approved');
+    expect(codeStatesOf(frozen)).toEqual(['cancelled']);
+    expect(acc.value).toEqual({ code: 'cancelled', funds: 'funded', access: 'frozen' });
+    expect(cardOf(acc, M1, 'gift').heldCents).toBe(0);
+    expect(statusOf(acc.send({ type: 'FREEZE' }))).toBe('approved');
+    expect(acc.value.access).toBe('frozen');
+    expect(statusOf(acc.issue(M1, null).effects)).toBe('account_frozen');
+    expect(statusOf(acc.redeem(M1, a.codeHash, 10).effects)).toBe('account_frozen');
+    expect(statusOf(acc.send({ type: 'INQUIRE', merchantId: M1, codeHash: a.codeHash }))).toBe(
+      'account_frozen',
+    );
+    expect(statusOf(acc.send({ type: 'CANCEL_CODE' }))).toBe('not_found');
+    // Value can still arrive while frozen.
+    expect(statusOf(acc.load(M1, 'gift', 10))).toBe('approved');
+    expect(statusOf(acc.send({ type: 'UNFREEZE' }))).toBe('approved');
+    expect(acc.value.access).toBe('active');
+    expect(statusOf(acc.redeem(M1, a.codeHash, 10).effects)).toBe('invalid_code');
+    checkInvariants(acc);
+  });
+
+  it('GIFT_SEND: approved, insufficient_funds (held or missing card), account_frozen; GIFT_RECEIVE: approved', () => {
+    const acc = account();
+    acc.load(M1, 'gift', 500);
+    acc.issue(M1, 300);
+    const send = (merchantId: MerchantId, amountCents: number) => {
+      const giftId = acc.id('gf') as GiftId;
+      const toConsumerId = 'cu_9_friend' as ConsumerId;
+      return {
+        giftId,
+        effects: acc.send({ type: 'GIFT_SEND', giftId, merchantId, amountCents, toConsumerId }),
+      };
+    };
+    expect(statusOf(send(M1, 201).effects)).toBe('insufficient_funds');
+    expect(statusOf(send(M2, 10).effects)).toBe('insufficient_funds');
+    const sent = send(M1, 200);
+    const cardId = cardOf(acc, M1, 'gift').cardId;
+    expect(replyOf(sent.effects)).toEqual({
+      status: 'approved',
+      giftId: sent.giftId,
+      cardId,
+      balanceCents: 300,
+    });
+    expect(postingsOf(sent.effects)[0]?.legs).toEqual([
+      { account: ledgerAccount.card(cardId), cents: -200 },
+      { account: ledgerAccount.transit(sent.giftId), cents: 200 },
+    ]);
+    const receive = (merchantId: MerchantId, amountCents: number) =>
+      replyOf(
+        acc.send({
+          type: 'GIFT_RECEIVE',
+          giftId: acc.id('gf') as GiftId,
+          merchantId,
+          amountCents,
+          newCardId: acc.id('cd') as CardId,
+        }),
+      );
+    expect(receive(M2, 70)).toEqual({
+      status: 'approved',
+      cardId: cardOf(acc, M2, 'gift').cardId,
+      balanceCents: 70,
+    });
+    acc.send({ type: 'FREEZE' });
+    expect(statusOf(send(M1, 1).effects)).toBe('account_frozen');
+    expect(receive(M1, 30)).toEqual({ status: 'approved', cardId, balanceCents: 330 });
+    checkInvariants(acc);
+  });
+
+  it('walked every state and transition of the three regions and every status of every event', () => {
+    const expected = [
+      ...['none', 'codeIssued', 'redeemed', 'expired', 'cancelled'].map((s) => `code:${s}`),
+      'ISSUE_CODE code:none->codeIssued',
+      'code:codeIssued->codeIssued',
+      'REDEEM code:codeIssued->redeemed',
+      'REDEEM code:codeIssued->expired',
+      'EXPIRE_CODE code:codeIssued->expired',
+      'CANCEL_CODE code:codeIssued->cancelled',
+      'FREEZE code:codeIssued->cancelled',
+      'ISSUE_CODE code:redeemed->codeIssued',
+      'ISSUE_CODE code:expired->codeIssued',
+      'ISSUE_CODE code:cancelled->codeIssued',
+      'funds:empty',
+      'funds:funded',
+      'funds:empty->funded',
+      'funds:funded->empty',
+      'access:active',
+      'access:frozen',
+      'access:active->frozen',
+      'access:frozen->active',
+      'LOAD:approved',
+      'LOAD:limit_exceeded',
+      'ISSUE_CODE:approved',
+      'ISSUE_CODE:insufficient_funds',
+      'ISSUE_CODE:account_frozen',
+      'CANCEL_CODE:approved',
+      'CANCEL_CODE:not_found',
+      'REDEEM:approved',
+      'REDEEM:invalid_code',
+      'REDEEM:expired_code',
+      'REDEEM:over_cap',
+      'REDEEM:insufficient_funds',
+      'REDEEM:account_frozen',
+      'INQUIRE:approved',
+      'INQUIRE:invalid_code',
+      'INQUIRE:expired_code',
+      'INQUIRE:account_frozen',
+      'VOID:approved',
+      'VOID:already_voided',
+      'VOID:void_window_closed',
+      'REVERSE:reversed',
+      'REVERSE:nothing_to_reverse',
+      'REFUND:approved',
+      'REFUND:refund_exceeds',
+      'EXPIRE_CODE:no reply',
+      'EXPIRE_LOTS:no reply',
+      'FREEZE:approved',
+      'UNFREEZE:approved',
+      'GIFT_SEND:approved',
+      'GIFT_SEND:insufficient_funds',
+      'GIFT_SEND:account_frozen',
+      'GIFT_RECEIVE:approved',
+    ];
+    expect(expected.filter((key) => !tour.has(key))).toEqual([]);
+  });
+});
+
+describe('immutability', () => {
+  // The shard persists the context it captured at commit time while the next batch already runs, so
+  // a rule must never change an object an earlier snapshot still holds (reward lots included).
+  it('an event never changes an earlier snapshot of the account', () => {
+    const acc = new Account();
+    acc.load(M1, 'reward', 100);
+    const earlier = acc.actor.getSnapshot().context;
+    const copy = structuredClone(earlier);
+    acc.load(M1, 'reward', 50);
+    expect(earlier).toEqual(copy);
   });
 });
