@@ -388,4 +388,38 @@ describe('engine', () => {
       /ledger audit failed: .*sums to 5.*holds 901 but its ledger says 900/,
     );
   });
+
+  it('answers overloaded at once when a shard inbox is full, and serves again once it drains', async () => {
+    const engine = await openEngine({
+      shards: 1,
+      limits: { shardInboxLengthMax: 4, shardBatchLengthMax: 2 },
+    });
+    const phones = Array.from({ length: 12 }, (_, i) => `+1555200${String(i).padStart(4, '0')}`);
+    const replies = await Promise.all(
+      phones.map((who, i) =>
+        engine.loadValue({
+          merchantId: 'm1',
+          phone: who,
+          kind: 'gift',
+          funding: 'merchant',
+          amountCents: 100,
+          idempotencyKey: `o${i}`,
+        }),
+      ),
+    );
+    const statuses = replies.map((reply) => reply.status);
+    expect(statuses.filter((status) => status === 'approved')).toHaveLength(4);
+    expect(statuses.filter((status) => status === 'overloaded')).toHaveLength(8);
+    // Nothing was stored for a shed request: the same key is served normally later.
+    const retried = await engine.loadValue({
+      merchantId: 'm1',
+      phone: phones[11] as string,
+      kind: 'gift',
+      funding: 'merchant',
+      amountCents: 100,
+      idempotencyKey: 'o11',
+    });
+    expect(retried.status).toBe('approved');
+    expect((await engine.audit()).accounts).toBe(5);
+  });
 });
