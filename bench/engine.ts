@@ -2,18 +2,22 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { serialize } from 'node:v8';
 import type { Worker } from 'node:worker_threads';
 import { Engine } from '../engine/engine.ts';
+import { shardOfSlot, slotOfId } from '../engine/ids.ts';
+import { LIMITS } from '../engine/limits.ts';
 import type { AuditReport } from '../persistence/audit.ts';
 import type { Secrets } from '../persistence/secrets.ts';
 import {
   type BoundedRun,
+  findThreadpool,
   fmtInt,
   fmtMs,
   type LatencySummary,
+  otherLoad,
   processCpuMs,
   runBounded,
-  STARTUP_THREADS,
   steadyRate,
   summarize,
   type ThreadCpu,
@@ -47,6 +51,8 @@ export interface EngineBenchOptions {
   warmup: number;
   /** In-flight bound for loads and code issuing. */
   setupConcurrency: number;
+  /** Overrides the engine's liveActorsPerShardMax (the default when undefined). */
+  liveActors?: number;
 }
 
 export interface PhaseResult {
@@ -73,6 +79,12 @@ export interface LevelResult {
   /** Group commits observed (shard reports) and outcomes per report, during redeem phases. */
   reports: number;
   outcomesPerReport: number;
+  /** Cores other processes kept busy during the redeem phases (should be ~0 for a clean run). */
+  otherCores: number;
+  /** Notices the shards shipped to the main thread per redemption (with no notice listener). */
+  noticesPerRedemption: number;
+  /** Structured-clone bytes of one sampled report message, per outcome in it. */
+  reportBytesPerOutcome: number;
 }
 
 export interface EngineBenchResult {
@@ -84,9 +96,18 @@ export interface EngineBenchResult {
   journalExpected: number;
   /** Encoded size of the newest record in each database the redemptions wrote. */
   recordBytes: Record<string, number>;
+  /** Timer records left in LMDB at the end, and codes issued during the run (all of them redeemed). */
+  timersPending: number;
+  codesIssued: number;
+  /**
+   * The measured redeem phases as [start, end] in microseconds of the monotonic clock, the clock of
+   * V8 CPU profiles (`--cpu-prof`), so bench/profile-summary.ts can keep only their samples.
+   */
+  redeemWindowsUs: [number, number][];
 }
 
 const REDEEM_CENTS = 500;
+const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 const TERMINALS_PER_MERCHANT = 64;
 
 function secrets(): Secrets {
@@ -105,17 +126,43 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
-/** Counts the shard workers' report messages (one per durable group commit) without touching them. */
-function watchReports(engine: Engine): { reports: number; outcomes: number } {
-  const counter = { reports: 0, outcomes: 0 };
+/**
+ * Counts the shard workers' report messages (one per durable group commit) and what they carry,
+ * without touching them; `sampleBytes` re-serializes the next report to size it.
+ */
+function watchReports(engine: Engine): {
+  reports: number;
+  outcomes: number;
+  notices: number;
+  sampleBytes: { bytes: number; outcomes: number } | null;
+  sampleNext: boolean;
+} {
+  const counter = {
+    reports: 0,
+    outcomes: 0,
+    notices: 0,
+    sampleBytes: null as { bytes: number; outcomes: number } | null,
+    sampleNext: false,
+  };
   // The shard clients are private; this only adds a listener to their workers, for a diagnostic.
   const { shards } = engine as unknown as { shards: { worker: Worker }[] };
   for (const shard of shards) {
-    shard.worker.on('message', (message: { type: string; report?: { outcomes: unknown[] } }) => {
-      if (message.type !== 'report' || !message.report) return;
-      counter.reports++;
-      counter.outcomes += message.report.outcomes.length;
-    });
+    shard.worker.on(
+      'message',
+      (message: { type: string; report?: { outcomes: unknown[]; notices: unknown[] } }) => {
+        if (message.type !== 'report' || !message.report) return;
+        counter.reports++;
+        counter.outcomes += message.report.outcomes.length;
+        counter.notices += message.report.notices.length;
+        if (counter.sampleNext && message.report.outcomes.length > 100) {
+          counter.sampleNext = false;
+          counter.sampleBytes = {
+            bytes: serialize(message).length,
+            outcomes: message.report.outcomes.length,
+          };
+        }
+      },
+    );
   }
   return counter;
 }
@@ -153,24 +200,46 @@ export async function runEngineBench(options: EngineBenchOptions): Promise<Engin
   }
 
   const dataDir = mkdtempSync(join(tmpdir(), 'paycode-bench-engine-'));
+  const threadpool = await findThreadpool();
   const threadsBefore = new Set(threadCpuMs()?.keys() ?? []);
-  const engine = await Engine.open({ dataDir, secrets: secrets(), shards });
+  const limits = options.liveActors === undefined ? {} : { liveActorsPerShardMax: options.liveActors };
+  const engine = await Engine.open({ dataDir, secrets: secrets(), shards, limits }).catch(
+    (error: unknown) => {
+      rmSync(dataDir, { recursive: true, force: true });
+      throw error;
+    },
+  );
   try {
-    // Thread names are all "node" on Node 20, so threads are labelled by when they appeared.
+    // Thread names are all "node" on Node 20: threads are labelled by when they appeared, by probing
+    // (the libuv threadpool) and by CPU use (shard workers, below).
     const labels = new Map<number, string>([[process.pid, 'main thread (Engine API + driver)']]);
-    const started = [...(threadCpuMs()?.keys() ?? [])].filter((tid) => !threadsBefore.has(tid));
-    for (const tid of STARTUP_THREADS)
-      if (tid !== process.pid) labels.set(tid, 'V8 platform thread (GC, JIT)');
+    for (const tid of threadpool) labels.set(tid, 'libuv threadpool (lmdb-js commits + flush)');
+    const cpuAtOpen = threadCpuMs();
+    const started = [...(cpuAtOpen?.keys() ?? [])].filter((tid) => !threadsBefore.has(tid));
     for (const tid of threadsBefore) {
-      if (!labels.has(tid)) labels.set(tid, 'libuv threadpool (lmdb-js commits + flush)');
+      if (!labels.has(tid)) labels.set(tid, 'V8/Node helper thread (GC, JIT, ...)');
     }
-    for (const tid of started) {
-      labels.set(tid, started.length === shards ? 'shard worker thread' : 'thread started by Engine.open');
-    }
+    // Each shard worker is one thread, and starts one more for the tsx loader hooks (shard-worker-boot.mjs).
+    const labelWorkers = () => {
+      const used = threadCpuDelta(cpuAtOpen, threadCpuMs(), new Map()).filter((row) =>
+        started.includes(row.tid),
+      );
+      for (const tid of started) labels.set(tid, 'thread started by Engine.open (tsx loader hooks, ...)');
+      for (const row of used.slice(0, shards)) labels.set(row.tid, 'shard worker thread');
+    };
     const counter = watchReports(engine);
     const merchantOf = (i: number) => `m${i % merchants}`;
     const phones = Array.from({ length: accounts }, (_, i) => `+1555${String(i).padStart(8, '0')}`);
     const consumers = phones.map((phone) => engine.consumerIdFor(phone));
+    const perShard = new Array<number>(shards).fill(0);
+    for (const id of consumers) {
+      const shard = shardOfSlot(slotOfId(id), shards);
+      perShard[shard] = (perShard[shard] ?? 0) + 1;
+    }
+    console.log(
+      `accounts per shard: ${perShard.map(fmtInt).join(', ')} ` +
+        `(live actors per shard at most ${fmtInt(options.liveActors ?? LIMITS.liveActorsPerShardMax)})`,
+    );
 
     const expect = (what: string) => (i: number, reply: { status: string }) => {
       if (reply.status !== 'approved') throw new Error(`${what} #${i}: ${JSON.stringify(reply)}`);
@@ -237,8 +306,11 @@ export async function runEngineBench(options: EngineBenchOptions): Promise<Engin
       redeemed += warmup;
     }
 
+    labelWorkers(); // the busiest threads Engine.open started, over the preload and the warm-up
+
     // 3. Measured levels.
     const levels: LevelResult[] = [];
+    const windows: [number, number][] = [];
     for (const { c, rounds: levelRounds } of rounds) {
       const latencies: Float64Array[] = [];
       const steady: number[] = [];
@@ -250,6 +322,8 @@ export async function runEngineBench(options: EngineBenchOptions): Promise<Engin
       let cpuSystem = 0;
       let reports = 0;
       let outcomes = 0;
+      let otherCoreMs = 0;
+      let notices = 0;
       const threadTotals = new Map<number, ThreadCpu>();
       for (let k = 0; k < levelRounds; k++) {
         const n = Math.min(accounts, options.redemptions - count);
@@ -259,11 +333,17 @@ export async function runEngineBench(options: EngineBenchOptions): Promise<Engin
         const threads0 = threadCpuMs();
         const cpu0 = processCpuMs();
         const reports0 = { ...counter };
+        counter.sampleNext = k === 0;
+        const others = otherLoad();
+        const windowStart = nowUs();
         const run = await redeemRound(n, c);
+        windows.push([windowStart, nowUs()]);
+        otherCoreMs += others.end(run.elapsedMs) * run.elapsedMs;
         const cpu1 = processCpuMs();
         const threads1 = threadCpuMs();
         reports += counter.reports - reports0.reports;
         outcomes += counter.outcomes - reports0.outcomes;
+        notices += counter.notices - reports0.notices;
         cpuUser += cpu1.userMs - cpu0.userMs;
         cpuSystem += cpu1.systemMs - cpu0.systemMs;
         for (const row of threadCpuDelta(threads0, threads1, labels)) {
@@ -298,6 +378,11 @@ export async function runEngineBench(options: EngineBenchOptions): Promise<Engin
         threads: [...threadTotals.values()].sort((a, b) => b.cpuMs - a.cpuMs),
         reports,
         outcomesPerReport: reports > 0 ? outcomes / reports : 0,
+        otherCores: otherCoreMs / redeemMs,
+        noticesPerRedemption: notices / count,
+        reportBytesPerOutcome: counter.sampleBytes
+          ? counter.sampleBytes.bytes / counter.sampleBytes.outcomes
+          : 0,
       };
       levels.push(level);
       console.log(
@@ -310,8 +395,22 @@ export async function runEngineBench(options: EngineBenchOptions): Promise<Engin
     const audit = await engine.audit();
     const journalExpected = accounts + redeemed;
     const recordBytes = sampleRecordBytes(engine);
+    engine.store.root.resetReadTxn();
+    const timersPending = engine.store.timers.getCount();
+    const codesIssued = warmup + levels.reduce((sum, level) => sum + level.issue.count, 0);
     const best = levels.reduce((a, b) => (b.perSec > a.perSec ? b : a));
-    return { options, load, levels, best, audit, journalExpected, recordBytes };
+    return {
+      options,
+      load,
+      levels,
+      best,
+      audit,
+      journalExpected,
+      recordBytes,
+      timersPending,
+      codesIssued,
+      redeemWindowsUs: windows,
+    };
   } finally {
     await engine.close();
     rmSync(dataDir, { recursive: true, force: true });
@@ -338,6 +437,7 @@ export function printEngineBench(result: EngineBenchResult): void {
         'commits',
         'outcomes/commit',
         'issueCode/s',
+        'other procs (cores)',
       ],
       levels.map((l) => [
         fmtInt(l.concurrency),
@@ -351,6 +451,7 @@ export function printEngineBench(result: EngineBenchResult): void {
         fmtInt(l.reports),
         fmtInt(l.outcomesPerReport),
         fmtInt(l.issue.perSec),
+        l.otherCores.toFixed(2),
       ]),
     ),
   );
@@ -381,6 +482,15 @@ export function printEngineBench(result: EngineBenchResult): void {
       `ledger sum ${audit.ledgerSumCents} cents, ${fmtMs(audit.durationMs)} ms`,
   );
   for (const problem of audit.problems) console.log(`  audit problem: ${problem}`);
+  const level = best;
+  console.log(
+    `reports to the main thread: ${level.noticesPerRedemption.toFixed(2)} notices per redemption (no listener registered); ` +
+      `a sampled report message is ${fmtInt(level.reportBytesPerOutcome)} bytes per outcome (v8.serialize)`,
+  );
+  console.log(
+    `timers left in LMDB after the run: ${fmtInt(result.timersPending)} for ${fmtInt(result.codesIssued)} codes issued, ` +
+      'every one of them redeemed (a code timer is not removed on redemption; it fires after the code TTL)',
+  );
   const sizes = Object.entries(result.recordBytes);
   console.log(
     `engine record sizes (msgpack, newest of each): ${sizes.map(([name, bytes]) => `${name} ${bytes} B`).join(', ')}; ` +

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Database, type Key, open, type RootDatabase } from 'lmdb';
-import { fmtInt, fmtMs, processCpuMs, summarize, table } from './measure.ts';
+import { fmtInt, fmtMs, otherLoad, processCpuMs, summarize, table } from './measure.ts';
 
 /**
  * The storage ceiling under the engine's durability discipline: raw lmdb-js, one environment opened
@@ -38,7 +38,10 @@ export interface LmdbVariantResult {
   unitsPerSec: number;
   batchLatency: ReturnType<typeof summarize>;
   cpuMsPer1000Units: number;
+  cpuSystemMsPer1000Units: number;
   valueBytes: number;
+  /** Cores other processes kept busy meanwhile (should be ~0 for a clean run). */
+  otherCores: number;
 }
 
 export interface LmdbBaselineResult {
@@ -123,8 +126,16 @@ async function drive(
   seconds: number,
   inFlight: number,
   writeBatch: () => void,
-): Promise<{ batches: number; elapsedMs: number; latencies: number[]; cpuMs: number }> {
+): Promise<{
+  batches: number;
+  elapsedMs: number;
+  latencies: number[];
+  cpuMs: number;
+  systemMs: number;
+  otherCores: number;
+}> {
   const latencies: number[] = [];
+  const others = otherLoad();
   let batches = 0;
   const cpu0 = processCpuMs();
   const started = performance.now();
@@ -146,6 +157,8 @@ async function drive(
     elapsedMs,
     latencies,
     cpuMs: cpu1.userMs - cpu0.userMs + (cpu1.systemMs - cpu0.systemMs),
+    systemMs: cpu1.systemMs - cpu0.systemMs,
+    otherCores: others.end(elapsedMs),
   };
 }
 
@@ -187,7 +200,9 @@ export async function runLmdbBaseline(options: LmdbBaselineOptions): Promise<Lmd
       unitsPerSec: (plainPuts / plain.elapsedMs) * 1000,
       batchLatency: summarize(Float64Array.from(plain.latencies)),
       cpuMsPer1000Units: (plain.cpuMs / plainPuts) * 1000,
+      cpuSystemMsPer1000Units: (plain.systemMs / plainPuts) * 1000,
       valueBytes: accountBytes,
+      otherCores: plain.otherCores,
     };
 
     // Variant 2: 7 puts per redemption-equivalent, into 7 databases.
@@ -278,7 +293,9 @@ export async function runLmdbBaseline(options: LmdbBaselineOptions): Promise<Lmd
       unitsPerSec: (units / red.elapsedMs) * 1000,
       batchLatency: summarize(Float64Array.from(red.latencies)),
       cpuMsPer1000Units: (red.cpuMs / units) * 1000,
+      cpuSystemMsPer1000Units: (red.systemMs / units) * 1000,
       valueBytes: redemptionBytes,
+      otherCores: red.otherCores,
     };
     return { options, puts, redemption };
   } finally {
@@ -299,8 +316,9 @@ export function printLmdbBaseline(result: LmdbBaselineResult): void {
     r.batchesPerSec.toFixed(1),
     fmtMs(r.batchLatency.p50Ms),
     fmtMs(r.batchLatency.p99Ms),
-    fmtMs(r.cpuMsPer1000Units),
+    `${fmtMs(r.cpuMsPer1000Units)} (sys ${fmtMs(r.cpuSystemMsPer1000Units)})`,
     String(r.valueBytes),
+    r.otherCores.toFixed(2),
   ];
   console.log(
     table(
@@ -311,15 +329,13 @@ export function printLmdbBaseline(result: LmdbBaselineResult): void {
         'batches/s',
         'batch p50 ms',
         'batch p99 ms',
-        'CPU ms/1k units',
+        'CPU ms/1k units (user+sys)',
         'bytes/unit',
+        'other procs (cores)',
       ],
       [
-        row(puts, `puts: ${fmtInt(options.batch)} puts/batch (unit = put)`),
-        row(
-          redemption,
-          `redemption-equivalents: ${fmtInt(options.batch)}×7 puts/batch (unit = redemption-equivalent)`,
-        ),
+        row(puts, `puts (${fmtInt(options.batch)} puts/batch; unit = put)`),
+        row(redemption, `redemption-equivalents (${fmtInt(options.batch)}×7 puts/batch; unit = 7 puts)`),
       ],
     ),
   );

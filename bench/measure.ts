@@ -1,3 +1,4 @@
+import { pbkdf2 } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 
 /**
@@ -53,24 +54,30 @@ export function runBounded<T>(
   if (total === 0) return Promise.resolve({ elapsedMs: 0, latenciesMs, completedAtMs });
   let next = 0;
   let done = 0;
+  let failed = false;
   const started = performance.now();
   return new Promise((resolve, reject) => {
+    const fail = (error: unknown): void => {
+      failed = true; // launch nothing more; calls already in flight finish unobserved
+      reject(error);
+    };
     const launch = (): void => {
       const i = next++;
       const sent = performance.now();
       call(i).then((result) => {
+        if (failed) return;
         const now = performance.now();
         latenciesMs[i] = now - sent;
         completedAtMs[done++] = now - started;
         try {
           check(i, result);
         } catch (error) {
-          reject(error);
+          fail(error);
           return;
         }
         if (next < total) launch();
         else if (done === total) resolve({ elapsedMs: now - started, latenciesMs, completedAtMs });
-      }, reject);
+      }, fail);
     };
     for (let k = 0; k < Math.min(inFlight, total); k++) launch();
   });
@@ -92,6 +99,38 @@ export function steadyRate(run: BoundedRun, from = 0.1, to = 0.9): number {
 export function processCpuMs(): { userMs: number; systemMs: number } {
   const { user, system } = process.cpuUsage();
   return { userMs: user / 1000, systemMs: system / 1000 };
+}
+
+/** CPU time all processes used, machine-wide (every core's busy time), in ms; null off Linux. */
+export function machineBusyMs(): number | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = ticks.reduce((sum, t) => sum + t, 0);
+    const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0); // idle + iowait
+    return (total - idle) * 10; // USER_HZ is 100
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Measures what other processes take from the machine while `ourCpuMs` is spent in this one: the
+ * machine's busy time minus ours, as cores busy over the wall time. Start with `begin()`, end with
+ * `end(wallMs)`.
+ */
+export function otherLoad(): { end(wallMs: number): number } {
+  const busy0 = machineBusyMs();
+  const cpu0 = processCpuMs();
+  return {
+    end(wallMs: number): number {
+      const busy1 = machineBusyMs();
+      const cpu1 = processCpuMs();
+      if (busy0 === null || busy1 === null || wallMs <= 0) return 0;
+      const ours = cpu1.userMs - cpu0.userMs + (cpu1.systemMs - cpu0.systemMs);
+      return Math.max(0, busy1 - busy0 - ours) / wallMs;
+    },
+  };
 }
 
 /** CPU time per thread (utime + stime) in milliseconds, from /proc/self/task; null off Linux. */
@@ -117,8 +156,29 @@ export function threadCpuMs(): Map<number, number> | null {
   return result;
 }
 
-/** Threads alive when this module loaded: Node's and V8's own helpers (GC, compiler), before any work. */
-export const STARTUP_THREADS: ReadonlySet<number> = new Set(threadCpuMs()?.keys() ?? []);
+/**
+ * The libuv threadpool's threads (where lmdb-js runs its write transactions and flushes, as napi async
+ * work): the threads that gain CPU while async pbkdf2 calls, which run only there, keep the pool busy.
+ */
+export async function findThreadpool(): Promise<Set<number>> {
+  const before = threadCpuMs();
+  const size = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  await Promise.all(
+    Array.from(
+      { length: size * 2 },
+      () =>
+        new Promise((resolve, reject) =>
+          pbkdf2('x', 'y', 200_000, 32, 'sha256', (e) => (e ? reject(e) : resolve(0))),
+        ),
+    ),
+  );
+  const after = threadCpuMs();
+  const pool = new Set<number>();
+  for (const row of threadCpuDelta(before, after, new Map())) {
+    if (row.tid !== process.pid && row.cpuMs >= 20) pool.add(row.tid);
+  }
+  return pool;
+}
 
 export interface ThreadCpu {
   tid: number;
