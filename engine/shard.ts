@@ -25,7 +25,7 @@ import {
 import { assertBalanced } from './ledger.ts';
 import type { Limits } from './limits.ts';
 import { TRANSIENT_STATUSES } from './statuses.ts';
-import { TimerWheel } from './timer-wheel.ts';
+import { type Timer, TimerWheel } from './timer-wheel.ts';
 import { type Auth, availableCents, type Card, type Effect, type Reply, type WalletEvent } from './wallet.ts';
 
 /**
@@ -92,6 +92,8 @@ export class Shard {
   private readonly codes = new Overlay<CodeIndexEntry>();
   private readonly auths = new Overlay<Auth>();
   private readonly wheel: TimerWheel<TimerItem>;
+  /** The expiry timer of each code in the index, so a redeemed or cancelled code's timer goes at once. */
+  private readonly codeTimers = new Map<string, Timer<TimerItem>>();
   private emitted: Effect[] = [];
   private readonly collect = (effect: Effect) => this.emitted.push(effect);
   private journalSeq: number;
@@ -109,14 +111,20 @@ export class Shard {
         this.wheel.add(atMs, { slot, atMs, kind, consumerId, ...value });
       }
     }
-  }
-
-  get liveActors(): number {
-    return this.actors.size;
-  }
-
-  get timers(): number {
-    return this.wheel.size;
+    // Code expiry timers are not stored: the code index holds every live or recently expired code.
+    for (const { key, value } of store.codes.getRange()) {
+      const slot = slotOfId(value.consumerId);
+      if (!this.owns(slot)) continue;
+      const [merchantId, codeHash] = key;
+      this.addCodeTimer({
+        slot,
+        atMs: value.expiresAtMs,
+        kind: 'code',
+        consumerId: value.consumerId,
+        merchantId,
+        codeHash,
+      });
+    }
   }
 
   owns(slot: number): boolean {
@@ -398,17 +406,12 @@ export class Shard {
           const entry: CodeIndexEntry = { consumerId, expiresAtMs };
           this.codes.set(key, batch.no, entry);
           batch.writes.push([store.codes, [merchantId, codeHash], entry]);
-        } else if (state === 'expired') {
-          // The index entry stays a while so late attempts hear `expired_code`; a timer removes it.
-          this.schedule(batch, {
-            slot,
-            atMs: expiresAtMs + limits.codeTombstoneMs,
-            kind: 'tomb',
-            consumerId,
-            merchantId,
-            codeHash,
-          });
-        } else {
+          this.addCodeTimer({ slot, atMs: expiresAtMs, kind: 'code', consumerId, merchantId, codeHash });
+        } else if (state !== 'expired') {
+          // An expired code's entry stays a while so late attempts hear `expired_code` (see fire()).
+          const timer = this.codeTimers.get(key);
+          if (timer) this.wheel.cancel(timer);
+          this.codeTimers.delete(key);
           this.codes.set(key, batch.no, null);
           batch.writes.push([store.codes, [merchantId, codeHash], undefined]);
         }
@@ -425,7 +428,7 @@ export class Shard {
         return;
       }
       case 'timer':
-        this.schedule(batch, { slot, atMs: effect.atMs, kind: effect.kind, consumerId });
+        this.store(batch, { slot, atMs: effect.atMs, kind: effect.kind, consumerId });
         return;
       case 'auth':
         this.auths.set(effect.auth.authId, batch.no, effect.auth);
@@ -440,25 +443,44 @@ export class Shard {
     }
   }
 
-  private schedule(batch: Batch, timer: TimerItem): void {
-    const { slot, atMs, kind, consumerId, merchantId, codeHash } = timer;
-    const record: TimerRecord = merchantId === undefined ? {} : { merchantId, codeHash };
-    batch.writes.push([this.opts.store.timers, [slot, atMs, kind, consumerId], record]);
+  private addCodeTimer(timer: TimerItem): void {
+    const key = `${timer.merchantId}|${timer.codeHash}`;
+    const previous = this.codeTimers.get(key);
+    if (previous) this.wheel.cancel(previous);
+    this.codeTimers.set(key, this.wheel.add(timer.atMs, timer));
+  }
+
+  /** A timer that survives restarts by its own LMDB record (reward lots; codes live in the code index). */
+  private store(batch: Batch, timer: TimerItem): void {
+    const { slot, atMs, kind, consumerId } = timer;
+    batch.writes.push([this.opts.store.timers, [slot, atMs, kind, consumerId], {}]);
     this.wheel.add(atMs, timer);
   }
 
   private fire(batch: Batch, timer: TimerItem, nowMs: number): void {
-    const { store } = this.opts;
-    batch.writes.push([store.timers, [timer.slot, timer.atMs, timer.kind, timer.consumerId], undefined]);
-    if (timer.kind === 'code') this.send(batch, timer.consumerId, { type: 'EXPIRE_CODE', nowMs });
-    else if (timer.kind === 'lots') this.send(batch, timer.consumerId, { type: 'EXPIRE_LOTS', nowMs });
-    else if (timer.merchantId !== undefined && timer.codeHash !== undefined) {
-      // Remove the tombstone only if the digits were not issued again since.
-      const entry = this.codeEntry(timer.merchantId, timer.codeHash);
-      if (entry && entry.consumerId === timer.consumerId && entry.expiresAtMs <= nowMs) {
-        this.codes.set(`${timer.merchantId}|${timer.codeHash}`, batch.no, null);
-        batch.writes.push([store.codes, [timer.merchantId, timer.codeHash], undefined]);
-      }
+    const { store, limits } = this.opts;
+    if (timer.kind === 'lots') {
+      batch.writes.push([store.timers, [timer.slot, timer.atMs, timer.kind, timer.consumerId], undefined]);
+      this.send(batch, timer.consumerId, { type: 'EXPIRE_LOTS', nowMs });
+      return;
+    }
+    const { merchantId, codeHash } = timer as Required<TimerItem>;
+    // A redeemed or cancelled code left the index, and reissued digits belong to a newer timer: skip
+    // both without waking the account.
+    const entry = this.codeEntry(merchantId, codeHash);
+    if (entry?.consumerId !== timer.consumerId || entry.expiresAtMs > nowMs) return;
+    if (timer.kind === 'code') {
+      this.codeTimers.delete(`${merchantId}|${codeHash}`);
+      this.send(batch, timer.consumerId, { type: 'EXPIRE_CODE', nowMs });
+      // Late attempts hear `expired_code` for a while; then the tombstone goes.
+      this.wheel.add(entry.expiresAtMs + limits.codeTombstoneMs, {
+        ...timer,
+        kind: 'tomb',
+        atMs: entry.expiresAtMs + limits.codeTombstoneMs,
+      });
+    } else {
+      this.codes.set(`${merchantId}|${codeHash}`, batch.no, null);
+      batch.writes.push([store.codes, [merchantId, codeHash], undefined]);
     }
   }
 

@@ -117,7 +117,7 @@ export type Effect =
       capCents: number;
       expiresAtMs: number;
     }
-  | { type: 'timer'; atMs: number; kind: 'code' | 'lots' }
+  | { type: 'timer'; atMs: number; kind: 'lots' }
   | { type: 'auth'; auth: Auth }
   | {
       type: 'giftDebited';
@@ -389,7 +389,7 @@ export function issueCode(w: Wallet, ev: EventOf<'ISSUE_CODE'>): Step {
     expiresAtMs: ev.expiresAtMs,
   };
   wallet.code = code;
-  effects.push(codeEffect(code, 'issued'), { type: 'timer', atMs: code.expiresAtMs, kind: 'code' });
+  effects.push(codeEffect(code, 'issued'));
   reply(effects, { status: 'approved', capCents, expiresAtMs: code.expiresAtMs });
   return { wallet, effects };
 }

@@ -18,7 +18,7 @@ import type { Auth, Reply } from '../engine/wallet.ts';
  * | `journal`     | [atMs, writer, seq]                   | JournalEntry: balanced legs             |
  * | `history`     | [consumerId, atMs, writer, seq]       | HistoryEntry, one per card movement     |
  * | `idempotency` | [scope, key]                          | IdempotencyRecord                       |
- * | `timers`      | [slot, atMs, kind, consumerId]        | TimerRecord                             |
+ * | `timers`      | [slot, atMs, 'lots', consumerId]      | {}: a reward lot expires then           |
  * | `sagas`       | giftId                                | GiftSaga, while the gift is in transit  |
  * | `meta`        | string                                | counters and markers                    |
  *
@@ -57,13 +57,10 @@ export interface IdempotencyRecord {
   atMs: number;
 }
 
+/** Stored timers are reward-lot expiries; code timers are rebuilt from the code index at start-up. */
 export type TimerKind = 'code' | 'lots' | 'tomb';
 
-/** A tombstone timer carries the code index key it removes. */
-export interface TimerRecord {
-  merchantId?: MerchantId;
-  codeHash?: string;
-}
+export type TimerRecord = Record<string, never>;
 
 export interface GiftSaga {
   giftId: GiftId;
@@ -82,7 +79,7 @@ export interface Store {
   journal: Database<JournalEntry, [number, number, number]>;
   history: Database<HistoryEntry, [ConsumerId, number, number, number]>;
   idempotency: Database<IdempotencyRecord, [string, string]>;
-  timers: Database<TimerRecord, [number, number, TimerKind, ConsumerId]>;
+  timers: Database<TimerRecord, [number, number, 'lots', ConsumerId]>;
   sagas: Database<GiftSaga, string>;
   meta: Database<unknown, string>;
 }

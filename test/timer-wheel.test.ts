@@ -1,5 +1,6 @@
 // Proves the timer wheel fires every timer once, never before it is due, including timers beyond one
-// turn of the wheel, timers added behind the cursor, and after a pause longer than the whole wheel.
+// turn of the wheel, timers added behind the cursor, after a pause longer than the whole wheel, and
+// never once cancelled.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TimerWheel } from '../engine/timer-wheel.ts';
@@ -61,5 +62,17 @@ describe('TimerWheel', () => {
     const third = wheel.due(300, 10);
     expect([first.length, second.length, third.length]).toEqual([10, 10, 5]);
     expect(new Set([...first, ...second, ...third]).size).toBe(25);
+  });
+
+  it('never fires a cancelled timer, wherever it waits', () => {
+    const wheel = new TimerWheel<string>(100, 8, 1_000);
+    const soon = wheel.add(1_150, 'soon');
+    const later = wheel.add(9_000, 'later round');
+    wheel.due(1_600, 10);
+    const behind = wheel.add(1_200, 'behind the cursor');
+    wheel.add(1_300, 'kept');
+    for (const timer of [soon, later, behind]) wheel.cancel(timer);
+    expect(wheel.due(20_000, 10)).toEqual(['kept']);
+    expect(wheel.size).toBe(0);
   });
 });
