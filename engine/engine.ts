@@ -96,6 +96,10 @@ class ShardClient {
     });
   }
 
+  post(message: ShardMessage): void {
+    this.worker.postMessage(message);
+  }
+
   /** Fails every waiting command; used when the engine can no longer answer from durable state. */
   failAll(): void {
     for (const [id, resolve] of this.waiting) resolve({ id, reply: { status: 'internal' } });
@@ -136,7 +140,7 @@ export class Engine {
   private readonly keys: CodeKeys;
   private readonly limits: Limits;
   private readonly keyChains = new Map<string, Promise<unknown>>();
-  private readonly noticeListeners = new Set<(notice: Notice) => void>();
+  private readonly watchers = new Map<ConsumerId, Set<(notice: Notice) => void>>();
   private readonly gifts = new Map<string, Promise<void>>();
   private readonly now: () => number;
   private nextId = 1;
@@ -199,9 +203,24 @@ export class Engine {
     return `cu_${(digest[0] as number) % SLOT_COUNT}_${digest.subarray(1, 17).toString('base64url')}` as ConsumerId;
   }
 
-  onNotice(listener: (notice: Notice) => void): () => void {
-    this.noticeListeners.add(listener);
-    return () => this.noticeListeners.delete(listener);
+  /**
+   * Calls `listener` with every durable change of one consumer's wallet (balances and codes) until the
+   * returned function is called. Shards build notices only for watched consumers, so an unwatched
+   * redemption costs nothing here.
+   */
+  watch(consumerId: ConsumerId, listener: (notice: Notice) => void): () => void {
+    let listeners = this.watchers.get(consumerId);
+    if (!listeners) {
+      listeners = new Set();
+      this.watchers.set(consumerId, listeners);
+      this.shardOf(slotOfId(consumerId)).post({ type: 'watch', consumerId, on: true });
+    }
+    listeners.add(listener);
+    return () => {
+      if (!listeners.delete(listener) || listeners.size > 0) return;
+      this.watchers.delete(consumerId);
+      this.shardOf(slotOfId(consumerId)).post({ type: 'watch', consumerId, on: false });
+    };
   }
 
   /** Commands waiting per shard: a measure of load. */
@@ -481,8 +500,11 @@ export class Engine {
 
   private submit(slot: number, body: CommandBody): Promise<Outcome> {
     if (this.failure) return Promise.resolve({ id: 0, reply: { status: 'internal' } });
-    const shard = this.shards[shardOfSlot(slot, this.shards.length)] as ShardClient;
-    return shard.submit({ ...body, id: this.nextId++, nowMs: this.now(), slot } as Command);
+    return this.shardOf(slot).submit({ ...body, id: this.nextId++, nowMs: this.now(), slot } as Command);
+  }
+
+  private shardOf(slot: number): ShardClient {
+    return this.shards[shardOfSlot(slot, this.shards.length)] as ShardClient;
   }
 
   private async reply(slot: number, body: CommandBody): Promise<Reply & { code?: string }> {
@@ -509,7 +531,8 @@ export class Engine {
       const audit = auditStore(this.store, this.now());
       if (!audit.ok) this.auditFailures.push(...audit.problems);
     }
-    for (const notice of report.notices) for (const listener of this.noticeListeners) listener(notice);
+    for (const notice of report.notices)
+      for (const listener of this.watchers.get(notice.consumerId) ?? []) listener(notice);
     for (const gift of report.gifts) void this.continueGift(gift);
   }
 

@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openStore } from '../persistence/store.ts';
 import type { Command, ShardReport } from './commands.ts';
+import type { ConsumerId } from './ids.ts';
 import type { Limits } from './limits.ts';
 import { Shard } from './shard.ts';
 
@@ -19,7 +20,10 @@ export interface ShardWorkerData {
   sealKey: Uint8Array;
 }
 
-export type ShardMessage = { type: 'batch'; commands: Command[] } | { type: 'stop' };
+export type ShardMessage =
+  | { type: 'batch'; commands: Command[] }
+  | { type: 'watch'; consumerId: ConsumerId; on: boolean }
+  | { type: 'stop' };
 
 export type ShardReply = { type: 'ready' } | { type: 'report'; report: ShardReport };
 
@@ -54,6 +58,7 @@ const ticker = setInterval(() => send(shard.tick(Date.now())), data.limits.timer
 
 port.on('message', (message: ShardMessage) => {
   if (message.type === 'batch') send(shard.run(message.commands));
+  else if (message.type === 'watch') shard.watch(message.consumerId, message.on);
   else {
     clearInterval(ticker);
     void store.root.flushed.then(async () => {

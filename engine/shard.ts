@@ -96,6 +96,8 @@ export class Shard {
   private readonly codeTimers = new Map<string, Timer<TimerItem>>();
   private emitted: Effect[] = [];
   private readonly collect = (effect: Effect) => this.emitted.push(effect);
+  /** Consumers someone listens to (a wallet socket); only their changes become notices. */
+  private readonly watched = new Set<ConsumerId>();
   private journalSeq: number;
   private batchNo = 0;
   private durableBatchNo = 0;
@@ -125,6 +127,11 @@ export class Shard {
         codeHash,
       });
     }
+  }
+
+  watch(consumerId: ConsumerId, on: boolean): void {
+    if (on) this.watched.add(consumerId);
+    else this.watched.delete(consumerId);
   }
 
   owns(slot: number): boolean {
@@ -391,6 +398,7 @@ export class Shard {
         return;
       }
       case 'balance':
+        if (!this.watched.has(consumerId)) return;
         batch.report.notices.push({
           type: 'balance',
           consumerId,
@@ -415,6 +423,7 @@ export class Shard {
           this.codes.set(key, batch.no, null);
           batch.writes.push([store.codes, [merchantId, codeHash], undefined]);
         }
+        if (!this.watched.has(consumerId)) return;
         batch.report.notices.push({
           type: 'code',
           consumerId,

@@ -51,7 +51,7 @@ describe('engine', () => {
     const engine = await openEngine();
     const consumerId = await funded(engine);
     const notices: Notice[] = [];
-    engine.onNotice((notice) => notices.push(notice));
+    engine.watch(consumerId, (notice) => notices.push(notice));
 
     expect((await engine.issueCode({ consumerId, merchantId: 'm2' })).status).toBe('insufficient_funds');
     const issued = await engine.issueCode({ consumerId, merchantId: 'm1', capCents: 3_000 });
@@ -76,7 +76,9 @@ describe('engine', () => {
     const approved = await engine.redeem(redeemReq(code, 3_500, 'k3', true));
     expect(approved).toMatchObject({ status: 'approved', approvedCents: 3_000, balanceCents: 2_000 });
     expect((await engine.redeem(redeemReq(code, 100, 'k4'))).status).toBe('invalid_code');
-    expect(notices.some((n) => n.type === 'code' && n.state === 'redeemed')).toBe(true);
+    expect(
+      notices.map((n) => (n.type === 'code' ? `code:${n.state}` : `${n.cause}:${n.card.availableCents}`)),
+    ).toEqual(['hold:2000', 'code:issued', 'code:redeemed', 'redeem:2000']);
 
     const authId = approved.authId as string;
     const refund = (key: string, amountCents: number) =>
@@ -421,5 +423,18 @@ describe('engine', () => {
     });
     expect(retried.status).toBe('approved');
     expect((await engine.audit()).accounts).toBe(5);
+  });
+
+  it('sends notices only while a consumer is watched', async () => {
+    const engine = await openEngine();
+    const consumerId = await funded(engine);
+    const seen: string[] = [];
+    const unwatch = engine.watch(consumerId, (notice) => seen.push(notice.type));
+    await engine.issueCode({ consumerId, merchantId: 'm1' });
+    expect(seen).toEqual(['balance', 'code']);
+    unwatch();
+    await engine.cancelCode(consumerId);
+    await funded(engine, 100, '+15555550999');
+    expect(seen).toEqual(['balance', 'code']);
   });
 });
