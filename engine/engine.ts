@@ -67,7 +67,10 @@ class ShardClient {
     private readonly onReport: (report: Extract<ShardReply, { type: 'report' }>['report']) => void,
     private readonly onFatal: (error: Error) => void,
   ) {
-    this.worker = new Worker(new URL('./shard-worker-boot.mjs', import.meta.url), { workerData: data });
+    this.worker = new Worker(new URL('./shard-worker-boot.mjs', import.meta.url), {
+      workerData: data,
+      resourceLimits: { maxYoungGenerationSizeMb: limits.shardYoungGenerationMb },
+    });
     this.ready = new Promise((resolve, reject) => {
       this.worker.once('error', reject);
       this.worker.on('message', (message: ShardReply) => {

@@ -25,6 +25,11 @@ export const LIMITS = {
   shardInboxLengthMax: 50_000,
   /** Commands applied by a shard in one group commit. */
   shardBatchLengthMax: 4_096,
+  /**
+   * Young-generation heap of a shard thread. Shards allocate fast and briefly (snapshots, effects,
+   * encoded records); a larger nursery makes scavenges rarer (measured: about 6% less CPU per redemption).
+   */
+  shardYoungGenerationMb: 64,
   /** Live (hydrated) account actors kept per shard; colder accounts live only in LMDB. */
   liveActorsPerShardMax: 20_000,
   /** Timer wheel resolution and span; later timers wait for more rounds. */
