@@ -5,11 +5,12 @@ import {
   emit,
   enqueueActions,
   not,
+  raise,
   type SnapshotFrom,
   setup,
 } from 'xstate';
 import type { ConsumerId } from './ids.ts';
-import { LIMITS } from './limits.ts';
+import { LIMITS, type Limits } from './limits.ts';
 import type { Status } from './statuses.ts';
 import type { Effect, EventOf, Step, Wallet, WalletEvent } from './wallet.ts';
 import * as rules from './wallet.ts';
@@ -35,218 +36,227 @@ function perform(
 
 const event = <T extends WalletEvent['type']>(e: WalletEvent) => e as EventOf<T>;
 
-export const accountMachine = setup({
-  types: {
-    context: {} as Wallet,
-    events: {} as WalletEvent,
-    emitted: {} as Effect,
-    input: {} as { consumerId: ConsumerId },
-  },
-  guards: {
-    isFrozen: ({ context }) => context.frozen,
-    hasValue: ({ context }) => rules.hasValue(context),
-    loadOverflows: ({ context, event: e }) =>
-      rules.loadWouldOverflow(context, event<'LOAD'>(e), LIMITS.cardBalanceMaxCents, LIMITS.rewardLotsMax),
-    // The new code replaces the live one, so that code's holds count as available here.
-    nothingAvailableHere: ({ context, event: e }) =>
-      rules.totalsAt(context, event<'ISSUE_CODE'>(e).merchantId).balanceCents === 0,
-    codeNotLiveHere: ({ context, event: e }) => {
-      const { merchantId, codeHash } = event<'REDEEM' | 'INQUIRE'>(e);
-      return rules.liveCodeFor(context, merchantId, codeHash) === null;
+/** The machine under a set of limits; shards build it once with their configured limits. */
+export const makeAccountMachine = (limits: Limits) =>
+  setup({
+    types: {
+      context: {} as Wallet,
+      events: {} as WalletEvent,
+      emitted: {} as Effect,
+      input: {} as { consumerId: ConsumerId },
     },
-    codePastExpiry: ({ context, event: e }) => context.code !== null && e.nowMs >= context.code.expiresAtMs,
-    overCap: ({ context, event: e }) => {
-      const { amountCents, partial } = event<'REDEEM'>(e);
-      return !partial && context.code !== null && amountCents > context.code.capCents;
+    guards: {
+      isFrozen: ({ context }) => context.frozen,
+      hasValue: ({ context }) => rules.hasValue(context),
+      loadOverflows: ({ context, event: e }) =>
+        rules.loadWouldOverflow(context, event<'LOAD'>(e), limits.cardBalanceMaxCents, limits.rewardLotsMax),
+      // The new code replaces the live one, so that code's holds count as available here.
+      nothingAvailableHere: ({ context, event: e }) =>
+        rules.totalsAt(context, event<'ISSUE_CODE'>(e).merchantId).balanceCents === 0,
+      codeNotLiveHere: ({ context, event: e }) => {
+        const { merchantId, codeHash } = event<'REDEEM' | 'INQUIRE'>(e);
+        return rules.liveCodeFor(context, merchantId, codeHash) === null;
+      },
+      codePastExpiry: ({ context, event: e }) => context.code !== null && e.nowMs >= context.code.expiresAtMs,
+      overCap: ({ context, event: e }) => {
+        const { amountCents, partial } = event<'REDEEM'>(e);
+        return !partial && context.code !== null && amountCents > context.code.capCents;
+      },
+      holdShort: ({ context, event: e }) => {
+        const { amountCents, partial } = event<'REDEEM'>(e);
+        const spendable = rules.codeSpendableCents(context);
+        return spendable === 0 || (!partial && amountCents > spendable);
+      },
+      authClosed: ({ event: e }) => event<'VOID' | 'REVERSE'>(e).auth.state !== 'approved',
+      authReversed: ({ event: e }) => event<'REVERSE'>(e).auth.state === 'reversed',
+      voidWindowClosed: ({ event: e }) => {
+        const { auth, nowMs, settledUpToMs } = event<'VOID'>(e);
+        return nowMs > auth.atMs + limits.voidWindowMs || auth.atMs < settledUpToMs;
+      },
+      refundExceeds: ({ event: e }) => {
+        const { auth, amountCents } = event<'REFUND'>(e);
+        return amountCents > rules.refundableCents(auth);
+      },
+      giftShort: ({ context, event: e }) => {
+        const { merchantId, amountCents } = event<'GIFT_SEND'>(e);
+        const card = rules.findCard(context, merchantId, 'gift');
+        return card === undefined || rules.availableCents(card) < amountCents;
+      },
+      lotsDue: ({ context, event: e }) => rules.lotsDue(context, e.nowMs),
     },
-    holdShort: ({ context, event: e }) => {
-      const { amountCents, partial } = event<'REDEEM'>(e);
-      const spendable = rules.codeSpendableCents(context);
-      return spendable === 0 || (!partial && amountCents > spendable);
-    },
-    authClosed: ({ event: e }) => event<'VOID' | 'REVERSE'>(e).auth.state !== 'approved',
-    authReversed: ({ event: e }) => event<'REVERSE'>(e).auth.state === 'reversed',
-    voidWindowClosed: ({ event: e }) => {
-      const { auth, nowMs, settledUpToMs } = event<'VOID'>(e);
-      return nowMs > auth.atMs + LIMITS.voidWindowMs || auth.atMs < settledUpToMs;
-    },
-    refundExceeds: ({ event: e }) => {
-      const { auth, amountCents } = event<'REFUND'>(e);
-      return amountCents > rules.refundableCents(auth);
-    },
-    giftShort: ({ context, event: e }) => {
-      const { merchantId, amountCents } = event<'GIFT_SEND'>(e);
-      const card = rules.findCard(context, merchantId, 'gift');
-      return card === undefined || rules.availableCents(card) < amountCents;
-    },
-    codeDue: ({ context, event: e }) => context.code !== null && e.nowMs >= context.code.expiresAtMs,
-    lotsDue: ({ context, event: e }) => rules.lotsDue(context, e.nowMs),
-  },
-  actions: {
-    reply: enqueueActions(({ enqueue }, params: { status: Status }) => {
-      enqueue.emit({ type: 'reply', reply: { status: params.status } });
-    }),
-    replyDeadCode: emit(({ context, event: e }) => {
-      const { merchantId, codeHash } = event<'REDEEM' | 'INQUIRE'>(e);
-      return {
+    actions: {
+      reply: enqueueActions(({ enqueue }, params: { status: Status }) => {
+        enqueue.emit({ type: 'reply', reply: { status: params.status } });
+      }),
+      replyDeadCode: emit(({ context, event: e }) => {
+        const { merchantId, codeHash } = event<'REDEEM' | 'INQUIRE'>(e);
+        return {
+          type: 'reply' as const,
+          reply: { status: rules.deadCodeStatus(context, merchantId, codeHash) },
+        };
+      }),
+      replyInquiry: emit(({ context }) => ({
         type: 'reply' as const,
-        reply: { status: rules.deadCodeStatus(context, merchantId, codeHash) },
-      };
-    }),
-    replyInquiry: emit(({ context }) => ({
-      type: 'reply' as const,
-      reply: { status: 'approved' as const, availableCents: rules.codeSpendableCents(context) },
-    })),
-    load: enqueueActions(({ context, event: e, enqueue }) =>
-      perform(rules.load(context, event<'LOAD'>(e)), enqueue),
-    ),
-    issueCode: enqueueActions(({ context, event: e, enqueue }) =>
-      perform(rules.issueCode(context, event<'ISSUE_CODE'>(e)), enqueue),
-    ),
-    redeem: enqueueActions(({ context, event: e, enqueue }) =>
-      perform(rules.redeem(context, event<'REDEEM'>(e)), enqueue),
-    ),
-    expireCode: enqueueActions(({ context, enqueue }) => perform(rules.expireCode(context), enqueue)),
-    cancelCode: enqueueActions(({ context, enqueue }) => perform(rules.cancelCode(context), enqueue)),
-    undoRedemption: enqueueActions(({ context, event: e, enqueue }) =>
-      perform(rules.undoRedemption(context, event<'VOID' | 'REVERSE'>(e)), enqueue),
-    ),
-    refund: enqueueActions(({ context, event: e, enqueue }) =>
-      perform(rules.refund(context, event<'REFUND'>(e)), enqueue),
-    ),
-    expireLots: enqueueActions(({ context, event: e, enqueue }) =>
-      perform(rules.expireLots(context, event<'EXPIRE_LOTS'>(e)), enqueue),
-    ),
-    giftSend: enqueueActions(({ context, event: e, enqueue }) =>
-      perform(rules.giftSend(context, event<'GIFT_SEND'>(e)), enqueue),
-    ),
-    giftReceive: enqueueActions(({ context, event: e, enqueue }) =>
-      perform(rules.giftReceive(context, event<'GIFT_RECEIVE'>(e)), enqueue),
-    ),
-    markFrozen: assign({ frozen: true }),
-    markActive: assign({ frozen: false }),
-  },
-}).createMachine({
-  id: 'account',
-  type: 'parallel',
-  context: ({ input }) => rules.emptyWallet(input.consumerId),
-  on: {
-    LOAD: [
-      { guard: 'loadOverflows', actions: { type: 'reply', params: { status: 'limit_exceeded' } } },
-      { actions: 'load' },
-    ],
-    VOID: [
-      { guard: 'authClosed', actions: { type: 'reply', params: { status: 'already_voided' } } },
-      { guard: 'voidWindowClosed', actions: { type: 'reply', params: { status: 'void_window_closed' } } },
-      { actions: 'undoRedemption' },
-    ],
-    REVERSE: [
-      { guard: 'authReversed', actions: { type: 'reply', params: { status: 'reversed' } } },
-      { guard: 'authClosed', actions: { type: 'reply', params: { status: 'nothing_to_reverse' } } },
-      { actions: 'undoRedemption' },
-    ],
-    REFUND: [
-      { guard: 'refundExceeds', actions: { type: 'reply', params: { status: 'refund_exceeds' } } },
-      { actions: 'refund' },
-    ],
-    EXPIRE_LOTS: { guard: 'lotsDue', actions: 'expireLots' },
-    GIFT_SEND: [
-      { guard: 'isFrozen', actions: { type: 'reply', params: { status: 'account_frozen' } } },
-      { guard: 'giftShort', actions: { type: 'reply', params: { status: 'insufficient_funds' } } },
-      { actions: 'giftSend' },
-    ],
-    GIFT_RECEIVE: { actions: 'giftReceive' },
-  },
-  states: {
-    code: {
-      initial: 'none',
-      on: {
-        ISSUE_CODE: [
-          { guard: 'isFrozen', actions: { type: 'reply', params: { status: 'account_frozen' } } },
-          {
-            guard: 'nothingAvailableHere',
-            actions: { type: 'reply', params: { status: 'insufficient_funds' } },
-          },
-          { target: '.codeIssued', reenter: true, actions: 'issueCode' },
-        ],
-        REDEEM: [
-          { guard: 'isFrozen', actions: { type: 'reply', params: { status: 'account_frozen' } } },
-          { actions: 'replyDeadCode' },
-        ],
-        INQUIRE: [
-          { guard: 'isFrozen', actions: { type: 'reply', params: { status: 'account_frozen' } } },
-          { actions: 'replyDeadCode' },
-        ],
-        CANCEL_CODE: { actions: { type: 'reply', params: { status: 'not_found' } } },
-      },
-      states: {
-        none: {},
-        codeIssued: {
-          on: {
-            REDEEM: [
-              { guard: 'isFrozen', actions: { type: 'reply', params: { status: 'account_frozen' } } },
-              { guard: 'codeNotLiveHere', actions: 'replyDeadCode' },
-              {
-                guard: 'codePastExpiry',
-                target: 'expired',
-                actions: ['expireCode', { type: 'reply', params: { status: 'expired_code' } }],
+        reply: { status: 'approved' as const, availableCents: rules.codeSpendableCents(context) },
+      })),
+      load: enqueueActions(({ context, event: e, enqueue }) =>
+        perform(rules.load(context, event<'LOAD'>(e)), enqueue),
+      ),
+      issueCode: enqueueActions(({ context, event: e, enqueue }) =>
+        perform(rules.issueCode(context, event<'ISSUE_CODE'>(e)), enqueue),
+      ),
+      redeem: enqueueActions(({ context, event: e, enqueue }) =>
+        perform(rules.redeem(context, event<'REDEEM'>(e)), enqueue),
+      ),
+      expireCode: enqueueActions(({ context, enqueue }) => perform(rules.expireCode(context), enqueue)),
+      cancelCode: enqueueActions(({ context, enqueue }) => perform(rules.cancelCode(context), enqueue)),
+      undoRedemption: enqueueActions(({ context, event: e, enqueue }) =>
+        perform(rules.undoRedemption(context, event<'VOID' | 'REVERSE'>(e)), enqueue),
+      ),
+      refund: enqueueActions(({ context, event: e, enqueue }) =>
+        perform(rules.refund(context, event<'REFUND'>(e)), enqueue),
+      ),
+      expireLots: enqueueActions(({ context, event: e, enqueue }) =>
+        perform(rules.expireLots(context, event<'EXPIRE_LOTS'>(e)), enqueue),
+      ),
+      giftSend: enqueueActions(({ context, event: e, enqueue }) =>
+        perform(rules.giftSend(context, event<'GIFT_SEND'>(e)), enqueue),
+      ),
+      giftReceive: enqueueActions(({ context, event: e, enqueue }) =>
+        perform(rules.giftReceive(context, event<'GIFT_RECEIVE'>(e)), enqueue),
+      ),
+      /** Handles the current event again, after an action that must come first (expiring due lots). */
+      again: raise(({ event: e }) => e),
+      markFrozen: assign({ frozen: true }),
+      markActive: assign({ frozen: false }),
+    },
+  }).createMachine({
+    id: 'account',
+    type: 'parallel',
+    context: ({ input }) => rules.emptyWallet(input.consumerId),
+    on: {
+      LOAD: [
+        { guard: 'loadOverflows', actions: { type: 'reply', params: { status: 'limit_exceeded' } } },
+        { actions: 'load' },
+      ],
+      VOID: [
+        { guard: 'authClosed', actions: { type: 'reply', params: { status: 'already_voided' } } },
+        { guard: 'voidWindowClosed', actions: { type: 'reply', params: { status: 'void_window_closed' } } },
+        { actions: 'undoRedemption' },
+      ],
+      REVERSE: [
+        { guard: 'authReversed', actions: { type: 'reply', params: { status: 'reversed' } } },
+        { guard: 'authClosed', actions: { type: 'reply', params: { status: 'nothing_to_reverse' } } },
+        { actions: 'undoRedemption' },
+      ],
+      REFUND: [
+        { guard: 'refundExceeds', actions: { type: 'reply', params: { status: 'refund_exceeds' } } },
+        { actions: 'refund' },
+      ],
+      EXPIRE_LOTS: { guard: 'lotsDue', actions: 'expireLots' },
+      GIFT_SEND: [
+        { guard: 'isFrozen', actions: { type: 'reply', params: { status: 'account_frozen' } } },
+        { guard: 'giftShort', actions: { type: 'reply', params: { status: 'insufficient_funds' } } },
+        { actions: 'giftSend' },
+      ],
+      GIFT_RECEIVE: { actions: 'giftReceive' },
+    },
+    states: {
+      code: {
+        initial: 'none',
+        on: {
+          ISSUE_CODE: [
+            // Reward value past its expiry is gone even if its timer has not fired yet.
+            { guard: 'lotsDue', actions: ['expireLots', 'again'] },
+            { guard: 'isFrozen', actions: { type: 'reply', params: { status: 'account_frozen' } } },
+            {
+              guard: 'nothingAvailableHere',
+              actions: { type: 'reply', params: { status: 'insufficient_funds' } },
+            },
+            { target: '.codeIssued', reenter: true, actions: 'issueCode' },
+          ],
+          REDEEM: [
+            { guard: 'isFrozen', actions: { type: 'reply', params: { status: 'account_frozen' } } },
+            { actions: 'replyDeadCode' },
+          ],
+          INQUIRE: [
+            { guard: 'isFrozen', actions: { type: 'reply', params: { status: 'account_frozen' } } },
+            { actions: 'replyDeadCode' },
+          ],
+          CANCEL_CODE: { actions: { type: 'reply', params: { status: 'not_found' } } },
+        },
+        states: {
+          none: {},
+          codeIssued: {
+            on: {
+              REDEEM: [
+                { guard: 'lotsDue', actions: ['expireLots', 'again'] },
+                { guard: 'isFrozen', actions: { type: 'reply', params: { status: 'account_frozen' } } },
+                { guard: 'codeNotLiveHere', actions: 'replyDeadCode' },
+                {
+                  guard: 'codePastExpiry',
+                  target: 'expired',
+                  actions: ['expireCode', { type: 'reply', params: { status: 'expired_code' } }],
+                },
+                { guard: 'overCap', actions: { type: 'reply', params: { status: 'over_cap' } } },
+                { guard: 'holdShort', actions: { type: 'reply', params: { status: 'insufficient_funds' } } },
+                // After this point the redemption is approved.
+                { target: 'redeemed', actions: 'redeem' },
+              ],
+              INQUIRE: [
+                { guard: 'isFrozen', actions: { type: 'reply', params: { status: 'account_frozen' } } },
+                { guard: 'codeNotLiveHere', actions: 'replyDeadCode' },
+                { guard: 'codePastExpiry', actions: { type: 'reply', params: { status: 'expired_code' } } },
+                { actions: 'replyInquiry' },
+              ],
+              EXPIRE_CODE: { guard: 'codePastExpiry', target: 'expired', actions: 'expireCode' },
+              CANCEL_CODE: {
+                target: 'cancelled',
+                actions: ['cancelCode', { type: 'reply', params: { status: 'approved' } }],
               },
-              { guard: 'overCap', actions: { type: 'reply', params: { status: 'over_cap' } } },
-              { guard: 'holdShort', actions: { type: 'reply', params: { status: 'insufficient_funds' } } },
-              // After this point the redemption is approved.
-              { target: 'redeemed', actions: 'redeem' },
-            ],
-            INQUIRE: [
-              { guard: 'isFrozen', actions: { type: 'reply', params: { status: 'account_frozen' } } },
-              { guard: 'codeNotLiveHere', actions: 'replyDeadCode' },
-              { guard: 'codePastExpiry', actions: { type: 'reply', params: { status: 'expired_code' } } },
-              { actions: 'replyInquiry' },
-            ],
-            EXPIRE_CODE: { guard: 'codeDue', target: 'expired', actions: 'expireCode' },
-            CANCEL_CODE: {
-              target: 'cancelled',
-              actions: ['cancelCode', { type: 'reply', params: { status: 'approved' } }],
+              FREEZE: { target: 'cancelled', actions: 'cancelCode' },
             },
-            FREEZE: { target: 'cancelled', actions: 'cancelCode' },
           },
+          redeemed: {},
+          expired: {},
+          cancelled: {},
         },
-        redeemed: {},
-        expired: {},
-        cancelled: {},
       },
-    },
-    funds: {
-      initial: 'empty',
-      states: {
-        empty: { always: { guard: 'hasValue', target: 'funded' } },
-        funded: { always: { guard: not('hasValue'), target: 'empty' } },
+      funds: {
+        initial: 'empty',
+        states: {
+          empty: { always: { guard: 'hasValue', target: 'funded' } },
+          funded: { always: { guard: not('hasValue'), target: 'empty' } },
+        },
       },
-    },
-    access: {
-      initial: 'active',
-      states: {
-        active: {
-          on: {
-            FREEZE: {
-              target: 'frozen',
-              actions: ['markFrozen', { type: 'reply', params: { status: 'approved' } }],
+      access: {
+        initial: 'active',
+        states: {
+          active: {
+            on: {
+              FREEZE: {
+                target: 'frozen',
+                actions: ['markFrozen', { type: 'reply', params: { status: 'approved' } }],
+              },
+              UNFREEZE: { actions: { type: 'reply', params: { status: 'approved' } } },
             },
-            UNFREEZE: { actions: { type: 'reply', params: { status: 'approved' } } },
           },
-        },
-        frozen: {
-          on: {
-            FREEZE: { actions: { type: 'reply', params: { status: 'approved' } } },
-            UNFREEZE: {
-              target: 'active',
-              actions: ['markActive', { type: 'reply', params: { status: 'approved' } }],
+          frozen: {
+            on: {
+              FREEZE: { actions: { type: 'reply', params: { status: 'approved' } } },
+              UNFREEZE: {
+                target: 'active',
+                actions: ['markActive', { type: 'reply', params: { status: 'approved' } }],
+              },
             },
           },
         },
       },
     },
-  },
-});
+  });
+
+export const accountMachine = makeAccountMachine(LIMITS);
+export type AccountMachine = typeof accountMachine;
 
 export type AccountActor = ActorRefFrom<typeof accountMachine>;
 export type AccountSnapshot = SnapshotFrom<typeof accountMachine>;
@@ -257,9 +267,13 @@ export interface PersistedAccount {
   context: Wallet;
 }
 
-export function startAccount(consumerId: ConsumerId, persisted?: PersistedAccount): AccountActor {
-  const snapshot = persisted ? accountMachine.resolveState(persisted) : undefined;
-  return createActor(accountMachine, { input: { consumerId }, snapshot }).start();
+export function startAccount(
+  consumerId: ConsumerId,
+  persisted?: PersistedAccount,
+  machine: AccountMachine = accountMachine,
+): AccountActor {
+  const snapshot = persisted ? machine.resolveState(persisted) : undefined;
+  return createActor(machine, { input: { consumerId }, snapshot }).start();
 }
 
 export function persistAccount(actor: AccountActor): PersistedAccount {

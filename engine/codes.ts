@@ -11,7 +11,7 @@ export const CODE_SPACE = 1_000_000;
 const CODES_PER_SLOT = CODE_SPACE / SLOT_COUNT;
 
 export function isCodeString(value: unknown): value is string {
-  return typeof value === 'string' && value.length === 6 && /^[0-9]{6}$/.test(value);
+  return typeof value === 'string' && /^[0-9]{6}$/.test(value);
 }
 
 export function slotOfCode(code: string): number {

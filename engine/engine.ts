@@ -42,7 +42,7 @@ export interface EngineOptions {
 }
 
 const PHONE = /^\+[1-9][0-9]{6,14}$/;
-const KEY = /^[A-Za-z0-9_-]{1,64}$/;
+const KEY = new RegExp(`^[A-Za-z0-9_-]{1,${LIMITS.idempotencyKeyLengthMax}}$`);
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export const isPhone = (value: unknown): value is string => typeof value === 'string' && PHONE.test(value);
@@ -59,6 +59,7 @@ class ShardClient {
   private queue: Command[] = [];
   private readonly waiting = new Map<number, (outcome: Outcome) => void>();
   private flushScheduled = false;
+  private drained?: () => void;
   readonly ready: Promise<void>;
 
   constructor(
@@ -107,12 +108,13 @@ class ShardClient {
   failAll(): void {
     for (const [id, resolve] of this.waiting) resolve({ id, reply: { status: 'internal' } });
     this.waiting.clear();
+    this.drained?.();
     this.queue = [];
   }
 
   /** Waits for every answer, lets the shard flush and close its store, then waits for the thread to end. */
   async stop(): Promise<void> {
-    while (this.waiting.size > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    if (this.waiting.size > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     const exited = new Promise((resolve) => this.worker.once('exit', resolve));
     this.worker.postMessage({ type: 'stop' } satisfies ShardMessage);
     await exited;
@@ -134,6 +136,7 @@ class ShardClient {
       this.waiting.delete(outcome.id);
       resolve?.(outcome);
     }
+    if (this.waiting.size === 0) this.drained?.();
     this.onReport(report);
   }
 }
@@ -212,6 +215,7 @@ export class Engine {
    * redemption costs nothing here.
    */
   watch(consumerId: ConsumerId, listener: (notice: Notice) => void): () => void {
+    if (!this.isConsumerId(consumerId)) throw new TypeError(`not a consumer id: ${String(consumerId)}`);
     let listeners = this.watchers.get(consumerId);
     if (!listeners) {
       listeners = new Set();
@@ -249,10 +253,11 @@ export class Engine {
     if ((kind !== 'gift' && kind !== 'reward') || (funding !== 'merchant' && funding !== 'consumer'))
       return BAD;
     if (!isCents(amountCents, this.limits.loadMaxCents)) return BAD;
-    // Rewards may expire; gift value never does, and what consumers buy is gift value.
+    // Rewards may expire; gift value never does, and what consumers buy is gift value. Whether the
+    // expiry is still ahead is checked by the shard after the replay lookup, so a retry keeps its answer.
     if (
       expiresAtMs !== null &&
-      (kind !== 'reward' || !Number.isSafeInteger(expiresAtMs) || expiresAtMs <= this.now())
+      (kind !== 'reward' || !Number.isSafeInteger(expiresAtMs) || expiresAtMs <= 0)
     ) {
       return BAD;
     }
@@ -353,6 +358,7 @@ export class Engine {
 
   async history(consumerId: string, limit = this.limits.historyEntriesMax): Promise<HistoryView[] | null> {
     if (!this.isConsumerId(consumerId)) return null;
+    if (!Number.isSafeInteger(limit)) return null;
     const bounded = Math.max(1, Math.min(limit, this.limits.historyEntriesMax));
     return (
       (await this.submit(slotOfId(consumerId), { op: 'history', consumerId, limit: bounded })).history ?? null
@@ -450,8 +456,11 @@ export class Engine {
       if (!record) {
         // Any slot can keep the record; no other request under this key runs meanwhile.
         const idem = { scope, key, inputHash: 'closed-by-reverse' };
-        await this.reply(0, { op: 'closeKey', idem, reply: { status: 'nothing_to_reverse' } });
-        return { status: 'nothing_to_reverse' };
+        const closed = await this.reply(0, { op: 'closeKey', idem, reply: { status: 'nothing_to_reverse' } });
+        // Only a stored close may say so; `overloaded` or `internal` closed nothing and must be retried.
+        return closed.status === 'nothing_to_reverse'
+          ? closed
+          : { status: closed.status === 'internal' ? 'internal' : 'overloaded' };
       }
       const authId = record.reply.authId;
       if (record.op !== 'redeem' || record.reply.status !== 'approved' || !authId)
@@ -469,11 +478,7 @@ export class Engine {
 
   /** Fires every timer due at `nowMs` on every shard (shards also tick on their own clock). */
   async tick(nowMs: number): Promise<void> {
-    await Promise.all(
-      this.shards.map((shard, shardIndex) =>
-        shard.submit({ op: 'tick', id: this.nextId++, nowMs, slot: shardIndex } as Command),
-      ),
-    );
+    await Promise.all(this.shards.map((_, shardIndex) => this.submitAt(shardIndex, nowMs, { op: 'tick' })));
   }
 
   /** Waits for in-flight gift sagas; then audits the store. */
@@ -502,8 +507,12 @@ export class Engine {
   }
 
   private submit(slot: number, body: CommandBody): Promise<Outcome> {
+    return this.submitAt(slot, this.now(), body);
+  }
+
+  private submitAt(slot: number, nowMs: number, body: CommandBody): Promise<Outcome> {
     if (this.failure) return Promise.resolve({ id: 0, reply: { status: 'internal' } });
-    return this.shardOf(slot).submit({ ...body, id: this.nextId++, nowMs: this.now(), slot } as Command);
+    return this.shardOf(slot).submit({ ...body, id: this.nextId++, nowMs, slot } as Command);
   }
 
   private shardOf(slot: number): ShardClient {
@@ -543,16 +552,24 @@ export class Engine {
   private continueGift(gift: GiftStep): Promise<void> {
     const running = this.gifts.get(gift.giftId);
     if (running) return running;
+    // A shed step is tried again with backoff; after a shard failure the next start finishes it.
+    const step = async (slot: number, body: CommandBody) => {
+      for (let attempt = 1; ; attempt++) {
+        const { reply } = await this.submit(slot, body);
+        if (reply.status !== 'overloaded' || this.failure) return reply;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 10 * 2 ** attempt)));
+      }
+    };
     const done = (async () => {
-      const received = await this.submit(slotOfId(gift.toConsumerId), {
+      const received = await step(slotOfId(gift.toConsumerId), {
         op: 'giftReceive',
         giftId: gift.giftId,
         consumerId: gift.toConsumerId,
         merchantId: gift.merchantId,
         amountCents: gift.amountCents,
       });
-      if (received.reply.status !== 'approved') return; // retried at the next start
-      await this.submit(slotOfId(gift.fromConsumerId), { op: 'giftDone', giftId: gift.giftId });
+      if (received.status === 'approved')
+        await step(slotOfId(gift.fromConsumerId), { op: 'giftDone', giftId: gift.giftId });
     })();
     this.gifts.set(gift.giftId, done);
     void done.finally(() => this.gifts.delete(gift.giftId));

@@ -9,8 +9,6 @@ export const LIMITS = {
   codeTombstoneMs: 60 * 60_000,
   /** Voids are accepted this long after the redemption (and only before its day is settled). */
   voidWindowMs: 24 * 60 * 60_000,
-  /** Idempotency records are kept at least this long (PROTOCOL.md: 48 hours). */
-  idempotencyRetentionMs: 72 * 60 * 60_000,
   /**
    * Largest balance one card may hold, and largest single load or gift. Value owed back to a consumer
    * (a void, reversal, refund or a gift received) is never refused, so those may pass the balance limit.

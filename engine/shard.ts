@@ -1,14 +1,12 @@
-import type { Database, Key } from 'lmdb';
+import { ABORT, type Database, type Key } from 'lmdb';
 import {
   type CodeIndexEntry,
   type HistoryEntry,
   type IdempotencyRecord,
   type Store,
-  type TimerKind,
-  type TimerRecord,
   whenDurable,
 } from '../persistence/store.ts';
-import { type AccountActor, persistAccount, startAccount } from './account-machine.ts';
+import { type AccountActor, makeAccountMachine, persistAccount, startAccount } from './account-machine.ts';
 import { type CodeKeys, drawCode, hashCode, sealCode, unsealCode } from './codes.ts';
 import type { CardView, Command, Idem, Outcome, ShardReport, WalletView } from './commands.ts';
 import {
@@ -55,10 +53,12 @@ interface Live {
 interface TimerItem {
   slot: number;
   atMs: number;
-  kind: TimerKind;
+  kind: 'code' | 'lots' | 'tomb';
   consumerId: ConsumerId;
+  /** Code and tombstone timers: the code index key and the expiry of the code they were set for. */
   merchantId?: MerchantId;
   codeHash?: string;
+  codeExpiresAtMs?: number;
 }
 
 // A pending write: database, key and value (undefined removes). The databases hold different value
@@ -89,6 +89,7 @@ class Overlay<V> {
 
 export class Shard {
   private readonly actors = new Map<ConsumerId, Live>();
+  private readonly machine: ReturnType<typeof makeAccountMachine>;
   private readonly codes = new Overlay<CodeIndexEntry>();
   private readonly auths = new Overlay<Auth>();
   private readonly wheel: TimerWheel<TimerItem>;
@@ -102,9 +103,11 @@ export class Shard {
   private batchNo = 0;
   private durableBatchNo = 0;
   private tail: Promise<unknown> = Promise.resolve();
+  private commitFailed = false;
 
   constructor(private readonly opts: ShardOptions) {
     const { store, shardIndex, limits, nowMs } = opts;
+    this.machine = makeAccountMachine(limits);
     this.journalSeq = (store.meta.get(`journalSeq:${shardIndex}`) as number | undefined) ?? 0;
     this.wheel = new TimerWheel<TimerItem>(limits.timerTickMs, limits.timerWheelSlots, nowMs);
     for (let slot = shardIndex; slot < SLOT_COUNT; slot += opts.shardCount) {
@@ -125,6 +128,7 @@ export class Shard {
         consumerId: value.consumerId,
         merchantId,
         codeHash,
+        codeExpiresAtMs: value.expiresAtMs,
       });
     }
   }
@@ -166,17 +170,19 @@ export class Shard {
     switch (command.op) {
       case 'load':
         return this.idempotent(batch, command, () =>
-          this.send(batch, command.consumerId, {
-            type: 'LOAD',
-            nowMs,
-            merchantId: command.merchantId,
-            kind: command.kind,
-            funding: command.funding,
-            amountCents: command.amountCents,
-            expiresAtMs: command.expiresAtMs,
-            newCardId: mintId(ID_PREFIX.card, command.slot),
-            ref: `${command.idem.scope}/${command.idem.key}`,
-          }),
+          command.expiresAtMs !== null && command.expiresAtMs <= nowMs
+            ? { status: 'bad_request' }
+            : this.send(batch, command.consumerId, {
+                type: 'LOAD',
+                nowMs,
+                merchantId: command.merchantId,
+                kind: command.kind,
+                funding: command.funding,
+                amountCents: command.amountCents,
+                expiresAtMs: command.expiresAtMs,
+                newCardId: mintId(ID_PREFIX.card, command.slot),
+                ref: `${command.idem.scope}/${command.idem.key}`,
+              }),
         );
       case 'issueCode':
         return this.issueCode(batch, command);
@@ -291,7 +297,13 @@ export class Shard {
       const code = drawCode(command.slot);
       const codeHash = hashCode(keys, command.merchantId, code);
       const taken = this.codeEntry(command.merchantId, codeHash);
-      if (taken && taken.expiresAtMs > command.nowMs) continue;
+      // Digits are free again only once their holder has processed the expiry (its timer fired).
+      if (
+        taken &&
+        (taken.expiresAtMs > command.nowMs || this.codeTimers.has(`${command.merchantId}|${codeHash}`))
+      ) {
+        continue;
+      }
       const reply = this.send(batch, command.consumerId, {
         type: 'ISSUE_CODE',
         nowMs: command.nowMs,
@@ -317,7 +329,8 @@ export class Shard {
       };
     }
     const reply = run();
-    if (!TRANSIENT_STATUSES.has(reply.status)) {
+    // A malformed request is not a use of the key: the corrected request may still use it.
+    if (!TRANSIENT_STATUSES.has(reply.status) && reply.status !== 'bad_request') {
       const record: IdempotencyRecord = { op, inputHash: idem.inputHash, reply, atMs: nowMs };
       batch.writes.push([idempotency, [idem.scope, idem.key], record]);
     }
@@ -336,7 +349,7 @@ export class Shard {
       return cached;
     }
     this.evict();
-    const actor = startAccount(consumerId, this.opts.store.accounts.get(consumerId));
+    const actor = startAccount(consumerId, this.opts.store.accounts.get(consumerId), this.machine);
     actor.on('*', this.collect);
     const live: Live = { consumerId, actor, dirtyBatch: 0 };
     this.actors.set(consumerId, live);
@@ -376,7 +389,7 @@ export class Shard {
   }
 
   private perform(batch: Batch, live: Live, effect: Exclude<Effect, { type: 'reply' }>, nowMs: number): void {
-    const { store, shardIndex, limits } = this.opts;
+    const { store, shardIndex } = this.opts;
     const { consumerId } = live;
     const slot = slotOfId(consumerId);
     switch (effect.type) {
@@ -414,8 +427,16 @@ export class Shard {
           const entry: CodeIndexEntry = { consumerId, expiresAtMs };
           this.codes.set(key, batch.no, entry);
           batch.writes.push([store.codes, [merchantId, codeHash], entry]);
-          this.addCodeTimer({ slot, atMs: expiresAtMs, kind: 'code', consumerId, merchantId, codeHash });
-        } else if (state !== 'expired') {
+          this.addCodeTimer({
+            slot,
+            atMs: expiresAtMs,
+            kind: 'code',
+            consumerId,
+            merchantId,
+            codeHash,
+            codeExpiresAtMs: expiresAtMs,
+          });
+        } else if (state !== 'expired' && this.isIndexed(consumerId, merchantId, codeHash, expiresAtMs)) {
           // An expired code's entry stays a while so late attempts hear `expired_code` (see fire()).
           const timer = this.codeTimers.get(key);
           if (timer) this.wheel.cancel(timer);
@@ -453,10 +474,18 @@ export class Shard {
   }
 
   private addCodeTimer(timer: TimerItem): void {
-    const key = `${timer.merchantId}|${timer.codeHash}`;
-    const previous = this.codeTimers.get(key);
-    if (previous) this.wheel.cancel(previous);
-    this.codeTimers.set(key, this.wheel.add(timer.atMs, timer));
+    this.codeTimers.set(`${timer.merchantId}|${timer.codeHash}`, this.wheel.add(timer.atMs, timer));
+  }
+
+  /** Whether the code index entry under these digits is still the one of this consumer's code. */
+  private isIndexed(
+    consumerId: ConsumerId,
+    merchantId: MerchantId,
+    codeHash: string,
+    expiresAtMs: number,
+  ): boolean {
+    const entry = this.codeEntry(merchantId, codeHash);
+    return entry?.consumerId === consumerId && entry.expiresAtMs === expiresAtMs;
   }
 
   /** A timer that survives restarts by its own LMDB record (reward lots; codes live in the code index). */
@@ -473,20 +502,17 @@ export class Shard {
       this.send(batch, timer.consumerId, { type: 'EXPIRE_LOTS', nowMs });
       return;
     }
-    const { merchantId, codeHash } = timer as Required<TimerItem>;
-    // A redeemed or cancelled code left the index, and reissued digits belong to a newer timer: skip
-    // both without waking the account.
-    const entry = this.codeEntry(merchantId, codeHash);
-    if (entry?.consumerId !== timer.consumerId || entry.expiresAtMs > nowMs) return;
+    const { merchantId, codeHash, codeExpiresAtMs } = timer as Required<TimerItem>;
+    // A redeemed or cancelled code left the index, and digits issued again belong to a newer timer:
+    // skip both without waking the account.
+    if (!this.isIndexed(timer.consumerId, merchantId, codeHash, codeExpiresAtMs) || codeExpiresAtMs > nowMs)
+      return;
     if (timer.kind === 'code') {
       this.codeTimers.delete(`${merchantId}|${codeHash}`);
       this.send(batch, timer.consumerId, { type: 'EXPIRE_CODE', nowMs });
       // Late attempts hear `expired_code` for a while; then the tombstone goes.
-      this.wheel.add(entry.expiresAtMs + limits.codeTombstoneMs, {
-        ...timer,
-        kind: 'tomb',
-        atMs: entry.expiresAtMs + limits.codeTombstoneMs,
-      });
+      const atMs = codeExpiresAtMs + limits.codeTombstoneMs;
+      this.wheel.add(atMs, { ...timer, kind: 'tomb', atMs });
     } else {
       this.codes.set(`${merchantId}|${codeHash}`, batch.no, null);
       batch.writes.push([store.codes, [merchantId, codeHash], undefined]);
@@ -552,10 +578,12 @@ export class Shard {
     for (const live of batch.dirty)
       batch.writes.push([store.accounts, live.consumerId, persistAccount(live.actor)]);
     if (batch.writes.length > 0) batch.writes.push([store.meta, `journalSeq:${shardIndex}`, this.journalSeq]);
-    const committed =
+    const committed: Promise<unknown> =
       batch.writes.length === 0
         ? Promise.resolve()
         : store.root.transaction(() => {
+            // After a failed commit nothing later may land: it would build on state that is not on disk.
+            if (this.commitFailed) return ABORT;
             for (const [db, key, value] of batch.writes) {
               if (value === undefined) db.remove(key);
               else db.put(key, value);
@@ -563,6 +591,9 @@ export class Shard {
           });
     // Answers leave in batch order, each only after its own commit and every earlier one is on disk.
     const durable = this.tail.then(() => committed).then(() => whenDurable(store));
+    durable.catch(() => {
+      this.commitFailed = true;
+    });
     this.tail = durable;
     return durable.then(() => {
       this.durableBatchNo = batch.no;

@@ -22,8 +22,10 @@ import type { Auth, Reply } from '../engine/wallet.ts';
  * | `sagas`       | giftId                                | GiftSaga, while the gift is in transit  |
  * | `meta`        | string                                | counters and markers                    |
  *
- * Every shard writes only keys of the slots it owns, plus journal keys under its own writer id, so
- * shards never write the same key. Secrets are never stored here (see secrets.ts).
+ * Every shard writes only keys of the slots it owns, plus journal keys under its own writer id. The one
+ * exception is `idempotency`: a key's records may be written by different shards (a redeem by the code's
+ * slot, a void by the auth's), which is safe because the engine facade runs one request per key at a
+ * time. Secrets are never stored here (see secrets.ts).
  */
 export interface CodeIndexEntry {
   consumerId: ConsumerId;
@@ -57,11 +59,6 @@ export interface IdempotencyRecord {
   atMs: number;
 }
 
-/** Stored timers are reward-lot expiries; code timers are rebuilt from the code index at start-up. */
-export type TimerKind = 'code' | 'lots' | 'tomb';
-
-export type TimerRecord = Record<string, never>;
-
 export interface GiftSaga {
   giftId: GiftId;
   fromConsumerId: ConsumerId;
@@ -79,7 +76,8 @@ export interface Store {
   journal: Database<JournalEntry, [number, number, number]>;
   history: Database<HistoryEntry, [ConsumerId, number, number, number]>;
   idempotency: Database<IdempotencyRecord, [string, string]>;
-  timers: Database<TimerRecord, [number, number, 'lots', ConsumerId]>;
+  /** Only reward-lot expiries are stored; code timers are rebuilt from the code index at start-up. */
+  timers: Database<Record<string, never>, [number, number, 'lots', ConsumerId]>;
   sagas: Database<GiftSaga, string>;
   meta: Database<unknown, string>;
 }

@@ -14,7 +14,9 @@ describe('TimerWheel', () => {
         (offsets, steps) => {
           const start = 1_000_000;
           const wheel = new TimerWheel<number>(100, 16, start);
-          offsets.forEach((offset, id) => wheel.add(start + offset, id));
+          offsets.forEach((offset, id) => {
+            wheel.add(start + offset, id);
+          });
           const firedAt = new Map<number, number>();
           let now = start;
           const drain = () => {

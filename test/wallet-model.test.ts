@@ -342,6 +342,19 @@ class Model {
     this.post(ledgerAccount.merchantPayable(auth.merchantId), -(giftCents + rewardCents));
   }
 
+  /** Reward lots past their expiry leave their cards, whether the timer or a use notices first. */
+  private expireDueLots(nowMs: number): void {
+    for (const card of this.cards) {
+      const due = card.lots.filter((l) => l.expiresAtMs !== null && l.expiresAtMs <= nowMs);
+      const expired = sumLots(due);
+      if (expired === 0) continue;
+      card.lots = card.lots.filter((l) => !due.includes(l));
+      this.credit(card, -expired);
+      this.post(ledgerAccount.merchantExpired(card.merchantId), expired);
+      card.heldCents = Math.min(card.heldCents, card.balanceCents);
+    }
+  }
+
   apply(ev: WalletEvent): Expected {
     this.codeStates = [];
     const reply = this.dispatch(ev);
@@ -381,6 +394,7 @@ class Model {
         return { status: 'approved', cardId: target.cardId, balanceCents: target.balanceCents };
       }
       case 'ISSUE_CODE': {
+        this.expireDueLots(ev.nowMs);
         if (this.frozen) return { status: 'account_frozen' };
         // What would be available here once the live code (wherever it is) let go of its holds.
         const releasedHere = this.code?.merchantId === ev.merchantId ? this.heldAt(ev.merchantId) : 0;
@@ -415,6 +429,8 @@ class Model {
         return { status: 'approved' };
       }
       case 'REDEEM': {
+        // With a live code, due reward lots expire before anything is captured.
+        if (this.code) this.expireDueLots(ev.nowMs);
         if (this.frozen) return { status: 'account_frozen' };
         if (!this.isLive(ev.merchantId, ev.codeHash) || !this.code)
           return this.deadCode(ev.merchantId, ev.codeHash);
@@ -501,15 +517,7 @@ class Model {
         return null;
       }
       case 'EXPIRE_LOTS': {
-        for (const card of this.cards) {
-          const due = card.lots.filter((l) => l.expiresAtMs !== null && l.expiresAtMs <= ev.nowMs);
-          const expired = sumLots(due);
-          if (expired === 0) continue;
-          card.lots = card.lots.filter((l) => !due.includes(l));
-          this.credit(card, -expired);
-          this.post(ledgerAccount.merchantExpired(card.merchantId), expired);
-          card.heldCents = Math.min(card.heldCents, card.balanceCents);
-        }
+        this.expireDueLots(ev.nowMs);
         return null;
       }
       case 'FREEZE': {
@@ -659,11 +667,12 @@ function step(acc: Account, model: Model, input: Input, dtMs: number): Reply | n
   for (const effect of effects) if (effect.type === 'posting') expect(legsSum(effect.legs)).toBe(0);
   const status = replies[0]?.status;
   if (status !== undefined && status !== 'approved' && status !== 'reversed') {
-    // A refusal moves no money and touches no auth.
-    expect(count(effects, 'posting') + count(effects, 'auth')).toBe(0);
+    // A refusal moves no money and touches no auth; only reward value that was due to expire goes.
+    const moved = effects.filter((e) => (e.type === 'posting' && e.kind !== 'expire') || e.type === 'auth');
+    expect(moved).toEqual([]);
   }
   if (input.type === 'REDEEM' && status === 'approved') {
-    expect(count(effects, 'posting')).toBe(1);
+    expect(effects.filter((e) => e.type === 'posting' && e.kind === 'redeem')).toHaveLength(1);
     expect(count(effects, 'auth')).toBe(1);
   }
   checkInvariants(acc);
@@ -1492,5 +1501,28 @@ describe('immutability', () => {
     const copy = structuredClone(earlier);
     acc.load(M1, 'reward', 50);
     expect(earlier).toEqual(copy);
+  });
+});
+
+describe('reward expiry at use', () => {
+  it('a code never holds, and a redemption never captures, reward value past its expiry', () => {
+    const acc = new Account();
+    const expiresAtMs = acc.nowMs + MINUTE;
+    acc.load(M1, 'reward', 300, { expiresAtMs });
+    acc.load(M1, 'gift', 100);
+    // No EXPIRE_LOTS has run: the timer is late, but the value is gone all the same.
+    const late = acc.issue(M1, null, LIMITS.codeTtlMs, 2 * MINUTE);
+    expect(replyOf(late.effects)).toMatchObject({ status: 'approved', capCents: 100 });
+    expect(cardOf(acc, M1, 'reward')).toMatchObject({ balanceCents: 0, lots: [] });
+
+    const other = new Account();
+    other.load(M1, 'reward', 300, { expiresAtMs: other.nowMs + MINUTE });
+    other.load(M1, 'gift', 100);
+    const code = other.issue(M1, null);
+    const redeemed = other.redeem(M1, code.codeHash, 400, true, 2 * MINUTE);
+    expect(replyOf(redeemed.effects)).toMatchObject({ status: 'approved', approvedCents: 100 });
+    expect(
+      redeemed.effects.filter((e) => e.type === 'posting').map((e) => (e.type === 'posting' ? e.kind : '')),
+    ).toEqual(['expire', 'redeem']);
   });
 });
