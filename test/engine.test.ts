@@ -437,4 +437,48 @@ describe('engine', () => {
     await funded(engine, 100, '+15555550999');
     expect(seen).toEqual(['balance', 'code']);
   });
+
+  it('replays a reward load after its expiry passed, and refuses a past expiry without using the key', async () => {
+    const clock = fakeClock();
+    const engine = await openEngine({ now: clock.now });
+    const reward = {
+      merchantId: 'm1',
+      phone,
+      kind: 'reward' as const,
+      funding: 'merchant' as const,
+      amountCents: 400,
+      idempotencyKey: 'reward-late',
+      expiresAtMs: clock.nowMs + 1_000,
+    };
+    const first = await engine.loadValue(reward);
+    expect(first.status).toBe('approved');
+    clock.nowMs += 2_000;
+    expect(await engine.loadValue(reward)).toEqual(first);
+
+    const past = { ...reward, idempotencyKey: 'reward-past', expiresAtMs: clock.nowMs - 1 };
+    expect((await engine.loadValue(past)).status).toBe('bad_request');
+    const corrected = await engine.loadValue({ ...past, expiresAtMs: clock.nowMs + MINUTE });
+    expect(corrected.status).toBe('approved');
+  });
+
+  it('does not claim nothing_to_reverse when the key could not be closed', async () => {
+    const engine = await openEngine({
+      shards: 1,
+      limits: { shardInboxLengthMax: 1, shardBatchLengthMax: 1 },
+    });
+    const busy = engine.loadValue({
+      merchantId: 'm1',
+      phone,
+      kind: 'gift',
+      funding: 'merchant',
+      amountCents: 1,
+      idempotencyKey: 'busy',
+    });
+    const reversal = engine.reverse({ merchantId: 'm1', terminalId: 't1', key: 'lost-redeem' });
+    expect((await reversal).status).toBe('overloaded');
+    expect((await busy).status).toBe('approved');
+    expect((await engine.reverse({ merchantId: 'm1', terminalId: 't1', key: 'lost-redeem' })).status).toBe(
+      'nothing_to_reverse',
+    );
+  });
 });
