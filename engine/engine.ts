@@ -39,6 +39,8 @@ export interface EngineOptions {
   now?: () => number;
   /** Audit the whole store after every group commit and record failures in `auditFailures` (tests). */
   auditEachCommit?: boolean;
+  /** Called once when a shard fails (a failed commit, an assertion); a server should exit here. */
+  onFatal?: (error: Error) => void;
 }
 
 const PHONE = /^\+[1-9][0-9]{6,14}$/;
@@ -581,5 +583,6 @@ export class Engine {
     this.failure = error;
     console.error('paycode engine: a shard failed; no further answers are given', error);
     for (const shard of this.shards) shard.failAll();
+    this.options.onFatal?.(error);
   }
 }

@@ -21,6 +21,8 @@ const engine = await Engine.open({
   secrets: loadSecrets(secretsPath(config.dataDir)),
   shards: config.shards,
   codeTtlMs: config.codeTtlMs,
+  // A shard that cannot commit must not be answered from memory: stop, and recover from disk on restart.
+  onFatal: () => process.exit(70),
 });
 const audit = engine.lastAudit ?? (await engine.audit());
 console.log(
