@@ -263,48 +263,24 @@ describe('engine', () => {
   it('rejects malformed input with bad_request and changes nothing', async () => {
     const engine = await openEngine();
     const consumerId = await funded(engine);
+    const load = {
+      merchantId: 'm1',
+      phone,
+      kind: 'gift' as const,
+      funding: 'merchant' as const,
+      amountCents: 5,
+      idempotencyKey: 'x',
+    };
     const bad = [
-      engine.loadValue({
-        merchantId: 'm1',
-        phone: '5555',
-        kind: 'gift',
-        funding: 'merchant',
-        amountCents: 1,
-        idempotencyKey: 'x',
-      }),
-      engine.loadValue({
-        merchantId: 'm1',
-        phone,
-        kind: 'gift',
-        funding: 'merchant',
-        amountCents: 1.5,
-        idempotencyKey: 'x',
-      }),
-      engine.loadValue({
-        merchantId: 'm1',
-        phone,
-        kind: 'gift',
-        funding: 'merchant',
-        amountCents: -5,
-        idempotencyKey: 'x',
-      }),
-      engine.loadValue({
-        merchantId: 'm1',
-        phone,
-        kind: 'gift',
-        funding: 'merchant',
-        amountCents: 5,
-        idempotencyKey: 'a|b',
-      }),
-      engine.loadValue({
-        merchantId: 'm1',
-        phone,
-        kind: 'gift',
-        funding: 'merchant',
-        amountCents: 5,
-        idempotencyKey: 'x',
-        expiresAtMs: Date.now() + 1e6,
-      }),
+      engine.loadValue({ ...load, phone: '5555' }),
+      engine.loadValue({ ...load, amountCents: 1.5 }),
+      engine.loadValue({ ...load, amountCents: -5 }),
+      engine.loadValue({ ...load, idempotencyKey: 'a|b' }),
+      engine.loadValue({ ...load, expiresAtMs: Date.now() + 1e6 }),
+      engine.loadValue({ ...load, kind: 'voucher' as never }),
+      engine.loadValue({ ...load, kind: 'reward', funding: 'consumer' }),
+      engine.redeem({ ...redeemReq('123456', 100, 'k'), partial: 1 as never }),
+      engine.gift({ consumerId, merchantId: 'm1', amountCents: 10, toPhone: phone, idempotencyKey: 'self' }),
       engine.issueCode({ consumerId: 'nobody', merchantId: 'm1' }),
       engine.issueCode({ consumerId, merchantId: 'm1', capCents: 0 }),
       engine.redeem(redeemReq('12345', 100, 'k')),
@@ -318,6 +294,8 @@ describe('engine', () => {
     ).toBe('not_found');
     expect((await engine.wallet(consumerId))?.cards.map((card) => card.balanceCents)).toEqual([5_000]);
     expect((await engine.history(consumerId))?.length).toBe(1);
+    expect(await engine.history(consumerId, Number.NaN)).toBeNull();
+    expect(() => engine.watch('nobody' as never, () => {})).toThrow(TypeError);
   });
 
   it('keeps money, live codes, holds and timers across a restart and with passivated accounts', async () => {
