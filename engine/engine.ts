@@ -331,8 +331,7 @@ export class Engine {
     const { consumerId, merchantId } = request;
     const capCents = request.capCents ?? null;
     if (!this.isConsumerId(consumerId) || !isId(merchantId)) return Promise.resolve(BAD);
-    if (capCents !== null && !isCents(capCents, Number.MAX_SAFE_INTEGER))
-      return Promise.resolve(BAD);
+    if (capCents !== null && !isCents(capCents, Number.MAX_SAFE_INTEGER)) return Promise.resolve(BAD);
     return this.reply(slotOfId(consumerId), {
       op: 'issueCode',
       consumerId,

@@ -37,6 +37,10 @@ export const LIMITS = {
   timerFiresPerTickMax: 10_000,
   /** History entries returned at most per request. */
   historyEntriesMax: 100,
+  /** Idempotency records are kept this long (PROTOCOL.md asks for at least 48 hours), then swept. */
+  idempotencyRetentionMs: 72 * 60 * 60_000,
+  /** Idempotency records the sweeping shard examines per timer tick. */
+  idempotencySweepPerTickMax: 5_000,
   /** Idempotency keys: 1-64 characters of [A-Za-z0-9_-]. */
   idempotencyKeyLengthMax: 64,
 } as const;

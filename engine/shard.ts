@@ -73,6 +73,11 @@ interface Batch {
   report: ShardReport;
 }
 
+/** A write that removes an idempotency record only if it is still older than the retention. */
+class SweepIfOlder {
+  constructor(readonly olderThanMs: number) {}
+}
+
 /** Writes applied in memory whose batch is not yet committed, so later batches read them. */
 class Overlay<V> {
   private readonly entries = new Map<string, { batch: number; value: V | null }>();
@@ -104,6 +109,8 @@ export class Shard {
   private durableBatchNo = 0;
   private tail: Promise<unknown> = Promise.resolve();
   private commitFailed = false;
+  /** The last idempotency key swept; the next stretch starts there. Undefined starts from the first. */
+  private sweepFrom: [string, string] | undefined;
 
   constructor(private readonly opts: ShardOptions) {
     const { store, shardIndex, limits, nowMs } = opts;
@@ -155,11 +162,35 @@ export class Shard {
 
   /** Fires due timers as one batch; null when none is due. */
   tick(nowMs: number): Promise<ShardReport> | null {
-    const due = this.wheel.due(nowMs, this.opts.limits.timerFiresPerTickMax);
-    if (due.length === 0) return null;
     const batch = this.beginBatch();
-    for (const timer of due) this.fire(batch, timer, nowMs);
-    return this.commit(batch);
+    this.timePasses(batch, nowMs);
+    return batch.writes.length === 0 ? null : this.commit(batch);
+  }
+
+  /** Fires due timers and sweeps a stretch of old idempotency records. */
+  private timePasses(batch: Batch, nowMs: number): void {
+    const { limits } = this.opts;
+    for (const timer of this.wheel.due(nowMs, limits.timerFiresPerTickMax)) this.fire(batch, timer, nowMs);
+    if (this.opts.shardIndex === 0) this.sweepIdempotency(batch, nowMs - limits.idempotencyRetentionMs);
+  }
+
+  /**
+   * Shard 0 walks the idempotency records a stretch per tick and removes those older than the
+   * retention. The removal is conditional, checked inside the commit, because another shard may have
+   * stored a new record under the same key meanwhile.
+   */
+  private sweepIdempotency(batch: Batch, olderThanMs: number): void {
+    const { idempotency } = this.opts.store;
+    const limit = this.opts.limits.idempotencySweepPerTickMax;
+    const from = this.sweepFrom;
+    let seen = 0;
+    for (const { key, value } of idempotency.getRange({ start: from, limit })) {
+      seen++;
+      if (from && key[0] === from[0] && key[1] === from[1]) continue; // swept last time
+      this.sweepFrom = key;
+      if (value.atMs < olderThanMs) batch.writes.push([idempotency, key, new SweepIfOlder(olderThanMs)]);
+    }
+    if (seen < limit) this.sweepFrom = undefined;
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -281,8 +312,7 @@ export class Shard {
         );
       }
       case 'tick':
-        for (const timer of this.wheel.due(nowMs, this.opts.limits.timerFiresPerTickMax))
-          this.fire(batch, timer, nowMs);
+        this.timePasses(batch, nowMs);
         return { reply: { status: 'approved' } };
       case 'giftDone':
         batch.writes.push([this.opts.store.sagas, command.giftId, undefined]);
@@ -586,7 +616,8 @@ export class Shard {
             if (this.commitFailed) return ABORT;
             for (const [db, key, value] of batch.writes) {
               if (value === undefined) db.remove(key);
-              else db.put(key, value);
+              else if (!(value instanceof SweepIfOlder)) db.put(key, value);
+              else if ((db.get(key)?.atMs ?? Number.POSITIVE_INFINITY) < value.olderThanMs) db.remove(key);
             }
           });
     // Answers leave in batch order, each only after its own commit and every earlier one is on disk.

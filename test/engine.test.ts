@@ -459,4 +459,30 @@ describe('engine', () => {
       'nothing_to_reverse',
     );
   });
+
+  it('sweeps idempotency records after the retention and keeps the newer ones', async () => {
+    const clock = fakeClock();
+    const engine = await openEngine({ now: clock.now, limits: { idempotencySweepPerTickMax: 3 } });
+    const load = (key: string) =>
+      engine.loadValue({
+        merchantId: 'm1',
+        phone,
+        kind: 'gift',
+        funding: 'merchant',
+        amountCents: 100,
+        idempotencyKey: key,
+      });
+    for (const key of ['a', 'b', 'c', 'd', 'e']) expect((await load(key)).status).toBe('approved');
+    clock.nowMs += 48 * 60 * MINUTE;
+    expect((await load('f')).status).toBe('approved');
+    await engine.tick(clock.nowMs);
+    expect(Array.from(engine.store.idempotency.getRange())).toHaveLength(6);
+
+    clock.nowMs += 24 * 60 * MINUTE + 1;
+    for (let i = 0; i < 4; i++) await engine.tick(clock.nowMs);
+    engine.store.root.resetReadTxn();
+    expect(Array.from(engine.store.idempotency.getKeys())).toEqual([['m:m1', 'f']]);
+    // Past the retention a key is new again: the same request loads once more.
+    expect((await load('a')).balanceCents).toBe(700);
+  });
 });
