@@ -84,10 +84,6 @@ class ShardClient {
     this.worker.on('error', (error) => this.onFatal(error));
   }
 
-  get inbox(): number {
-    return this.waiting.size;
-  }
-
   submit(command: Command): Promise<Outcome> {
     if (this.waiting.size >= this.limits.shardInboxLengthMax) {
       return Promise.resolve({ id: command.id, reply: { status: 'overloaded' } });
@@ -153,8 +149,9 @@ export class Engine {
   private readonly now: () => number;
   private nextId = 1;
   private failure: Error | null = null;
-  lastAudit: AuditReport | null = null;
-  /** Problems found by `auditEachCommit`, with the commit that showed them first. */
+  /** The audit run when the engine opened (null when disabled). */
+  openingAudit: AuditReport | null = null;
+  /** Problems found by `auditEachCommit`. */
   readonly auditFailures: string[] = [];
 
   private constructor(
@@ -191,14 +188,16 @@ export class Engine {
 
   static async open(options: EngineOptions): Promise<Engine> {
     const store = openStore(options.dataDir);
-    if (options.audit !== false) {
-      const report = auditStore(store, (options.now ?? Date.now)());
-      if (!report.ok) {
-        await store.root.close();
-        throw new Error(`ledger audit failed: ${report.problems.join('; ')}`);
-      }
+    let engine: Engine;
+    try {
+      const audit = options.audit === false ? null : auditStore(store, (options.now ?? Date.now)());
+      if (audit && !audit.ok) throw new Error(`ledger audit failed: ${audit.problems.join('; ')}`);
+      engine = new Engine(store, options);
+      engine.openingAudit = audit;
+    } catch (error) {
+      await store.root.close();
+      throw error;
     }
-    const engine = new Engine(store, options);
     await Promise.all(engine.shards.map((shard) => shard.ready));
     // Finish the gift sagas a crash interrupted; every step is idempotent.
     for (const { value } of store.sagas.getRange()) void engine.continueGift(value);
@@ -230,11 +229,6 @@ export class Engine {
       this.watchers.delete(consumerId);
       this.shardOf(slotOfId(consumerId)).post({ type: 'watch', consumerId, on: false });
     };
-  }
-
-  /** Commands waiting per shard: a measure of load. */
-  get inboxLengths(): number[] {
-    return this.shards.map((shard) => shard.inbox);
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -485,8 +479,7 @@ export class Engine {
   /** Waits for in-flight gift sagas; then audits the store. */
   async audit(): Promise<AuditReport> {
     await Promise.all(this.gifts.values());
-    this.lastAudit = auditStore(this.store, this.now());
-    return this.lastAudit;
+    return auditStore(this.store, this.now());
   }
 
   async close(): Promise<void> {

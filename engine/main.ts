@@ -24,7 +24,7 @@ const engine = await Engine.open({
   // A shard that cannot commit must not be answered from memory: stop, and recover from disk on restart.
   onFatal: () => process.exit(70),
 });
-const audit = engine.lastAudit ?? (await engine.audit());
+const audit = engine.openingAudit ?? (await engine.audit());
 console.log(
   `paycode engine ready: ${config.shards} shards, data in ${config.dataDir}; ledger audit ok ` +
     `(${audit.journalEntries} journal entries, ${audit.accounts} accounts, ${audit.durationMs.toFixed(0)} ms)`,
