@@ -33,8 +33,12 @@ function randomChunk(bytes: number): Buffer {
   return pool.subarray(poolOffset - bytes, poolOffset);
 }
 
+/**
+ * Ids start with the time they were minted (base36, fixed width), so new records append to the end of
+ * their slot's range in LMDB instead of dirtying a random page; 9 random bytes keep them unguessable.
+ */
 export function mintId<T extends string>(prefix: string, slot: number): T {
-  return `${prefix}_${slot}_${randomChunk(12).toString('base64url')}` as T;
+  return `${prefix}_${slot}_${Date.now().toString(36).padStart(9, '0')}${randomChunk(9).toString('base64url')}` as T;
 }
 
 /** The slot of an engine-minted id, or -1 when the string is not one. */
