@@ -8,7 +8,8 @@ import type { Auth, Reply } from '../engine/wallet.ts';
 
 /**
  * The LMDB layout. One environment (`<dataDir>/lmdb`), values in MessagePack (msgpackr, lmdb-js's
- * default encoding), keys in lmdb-js ordered-binary (arrays sort element by element):
+ * default encoding, with shared structures), keys in lmdb-js ordered-binary (arrays sort element by
+ * element):
  *
  * | database      | key                                   | value                                   |
  * | ------------- | ------------------------------------- | --------------------------------------- |
@@ -88,7 +89,11 @@ export function openStore(dataDir: string): Store {
   // overlappingSync (the Linux default) resolves a commit before it is on disk; the shard waits for
   // `flushed` before it acknowledges, so the flush stays off the write lock and durability holds.
   const root = open({ path, maxDbs: 16, mapSize: 64 * 1024 ** 3, overlappingSync: true });
-  const db = <V, K extends Key>(name: string) => root.openDB<V, K>({ name });
+  // Shared structures: msgpackr stores each record shape once per database instead of its field names
+  // in every record, about halving record size and encoding time. lmdb-js keeps the shapes consistent
+  // across threads (a shape is added under the write lock, and readers reload unknown shapes).
+  const db = <V, K extends Key>(name: string) =>
+    root.openDB<V, K>({ name, sharedStructuresKey: Symbol.for('structures') });
   return {
     root,
     accounts: db('accounts'),
