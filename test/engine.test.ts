@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Notice } from '../engine/commands.ts';
 import { Engine } from '../engine/engine.ts';
+import { LIMITS } from '../engine/limits.ts';
 import { openStore } from '../persistence/store.ts';
 import { openEngine, testSecrets } from './helpers.ts';
 
@@ -96,6 +97,7 @@ describe('engine', () => {
     const history = (await engine.history(consumerId)) ?? [];
     expect(history.map((entry) => entry.kind)).toEqual(['void', 'refund', 'redeem', 'load']);
     expect(history.map((entry) => entry.amountCents)).toEqual([2_000, 1_000, -3_000, 5_000]);
+    expect((await engine.history(consumerId, 2))?.map((entry) => entry.kind)).toEqual(['void', 'refund']);
     await expectCleanAudit(engine);
   });
 
@@ -279,6 +281,7 @@ describe('engine', () => {
       engine.loadValue({ ...load, expiresAtMs: Date.now() + 1e6 }),
       engine.loadValue({ ...load, kind: 'voucher' as never }),
       engine.loadValue({ ...load, kind: 'reward', funding: 'consumer' }),
+      engine.loadValue({ ...load, amountCents: LIMITS.loadMaxCents + 1 }),
       engine.redeem({ ...redeemReq('123456', 100, 'k'), partial: 1 as never }),
       engine.gift({ consumerId, merchantId: 'm1', amountCents: 10, toPhone: phone, idempotencyKey: 'self' }),
       engine.issueCode({ consumerId: 'nobody', merchantId: 'm1' }),
