@@ -121,6 +121,33 @@ function openDbs(path: string): Dbs {
  * Runs `writeBatch` inside root.transaction, then waits for root.flushed, keeping `inFlight` batches
  * outstanding, until `seconds` have passed. Returns batch latencies and counts.
  */
+/** Turns one driven run into per-unit figures (a unit is one put, or one 7-put redemption-equivalent). */
+function variantResult(
+  variant: LmdbVariantResult['variant'],
+  run: Awaited<ReturnType<typeof drive>>,
+  unitsPerBatch: number,
+  putsPerUnit: number,
+  valueBytes: number,
+): LmdbVariantResult {
+  const units = run.batches * unitsPerBatch;
+  const perSec = (count: number) => (count / run.elapsedMs) * 1000;
+  return {
+    variant,
+    batches: run.batches,
+    puts: units * putsPerUnit,
+    units,
+    elapsedMs: run.elapsedMs,
+    putsPerSec: perSec(units * putsPerUnit),
+    batchesPerSec: perSec(run.batches),
+    unitsPerSec: perSec(units),
+    batchLatency: summarize(Float64Array.from(run.latencies)),
+    cpuMsPer1000Units: (run.cpuMs / units) * 1000,
+    cpuSystemMsPer1000Units: (run.systemMs / units) * 1000,
+    valueBytes,
+    otherCores: run.otherCores,
+  };
+}
+
 async function drive(
   dbs: Dbs,
   seconds: number,
@@ -188,22 +215,7 @@ export async function runLmdbBaseline(options: LmdbBaselineOptions): Promise<Lmd
     };
     await drive(dbs, Math.min(0.5, options.seconds / 4), options.inFlight, putBatch); // warm-up
     const plain = await drive(dbs, options.seconds, options.inFlight, putBatch);
-    const plainPuts = plain.batches * options.batch;
-    const puts: LmdbVariantResult = {
-      variant: 'puts',
-      batches: plain.batches,
-      puts: plainPuts,
-      units: plainPuts,
-      elapsedMs: plain.elapsedMs,
-      putsPerSec: (plainPuts / plain.elapsedMs) * 1000,
-      batchesPerSec: (plain.batches / plain.elapsedMs) * 1000,
-      unitsPerSec: (plainPuts / plain.elapsedMs) * 1000,
-      batchLatency: summarize(Float64Array.from(plain.latencies)),
-      cpuMsPer1000Units: (plain.cpuMs / plainPuts) * 1000,
-      cpuSystemMsPer1000Units: (plain.systemMs / plainPuts) * 1000,
-      valueBytes: accountBytes,
-      otherCores: plain.otherCores,
-    };
+    const puts = variantResult('puts', plain, options.batch, 1, accountBytes);
 
     // Variant 2: 7 puts per redemption-equivalent, into 7 databases.
     let seq = 0;
@@ -281,22 +293,7 @@ export async function runLmdbBaseline(options: LmdbBaselineOptions): Promise<Lmd
     };
     await drive(dbs, Math.min(0.5, options.seconds / 4), options.inFlight, redemptionBatch); // warm-up
     const red = await drive(dbs, options.seconds, options.inFlight, redemptionBatch);
-    const units = red.batches * options.batch;
-    const redemption: LmdbVariantResult = {
-      variant: 'redemption',
-      batches: red.batches,
-      puts: units * 7,
-      units,
-      elapsedMs: red.elapsedMs,
-      putsPerSec: ((units * 7) / red.elapsedMs) * 1000,
-      batchesPerSec: (red.batches / red.elapsedMs) * 1000,
-      unitsPerSec: (units / red.elapsedMs) * 1000,
-      batchLatency: summarize(Float64Array.from(red.latencies)),
-      cpuMsPer1000Units: (red.cpuMs / units) * 1000,
-      cpuSystemMsPer1000Units: (red.systemMs / units) * 1000,
-      valueBytes: redemptionBytes,
-      otherCores: red.otherCores,
-    };
+    const redemption = variantResult('redemption', red, options.batch, 7, redemptionBytes);
     return { options, puts, redemption };
   } finally {
     await dbs.root.close();

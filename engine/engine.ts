@@ -8,6 +8,7 @@ import type { Command, CommandBody, GiftStep, HistoryView, Notice, Outcome, Wall
 import {
   type AuthId,
   type ConsumerId,
+  ID_PREFIX,
   type MerchantId,
   SLOT_COUNT,
   shardOfSlot,
@@ -54,7 +55,7 @@ const isId = (value: unknown): value is string => typeof value === 'string' && I
 const isCents = (value: unknown, max: number): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value <= max;
 
-const BAD: Reply = { status: 'bad_request' };
+const BAD: Reply = Object.freeze({ status: 'bad_request' });
 
 class ShardClient {
   private readonly worker: Worker;
@@ -207,7 +208,7 @@ export class Engine {
   /** Consumer ids are a keyed hash of the phone number: stable, opaque, and routable without a lookup. */
   consumerIdFor(phone: string): ConsumerId {
     const digest = createHmac('sha256', this.options.secrets.consumerIdKey).update(phone).digest();
-    return `cu_${(digest[0] as number) % SLOT_COUNT}_${digest.subarray(1, 17).toString('base64url')}` as ConsumerId;
+    return `${ID_PREFIX.consumer}_${(digest[0] as number) % SLOT_COUNT}_${digest.subarray(1, 17).toString('base64url')}` as ConsumerId;
   }
 
   /**
@@ -492,7 +493,7 @@ export class Engine {
   // Plumbing.
 
   private isConsumerId(value: unknown): value is ConsumerId {
-    return isId(value) && value.startsWith('cu_') && slotOfId(value) >= 0;
+    return isId(value) && value.startsWith(`${ID_PREFIX.consumer}_`) && slotOfId(value) >= 0;
   }
 
   private consumerOp(op: 'cancelCode' | 'freeze' | 'unfreeze', consumerId: string): Promise<Reply> {

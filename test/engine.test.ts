@@ -184,6 +184,10 @@ describe('engine', () => {
     expect(wallet?.cards[0]?.availableCents).toBe(4_500);
     expect((await engine.redeem(redeemReq(third.code as string, 100, 'e3'))).status).toBe('expired_code');
     expect((await engine.cancelCode(consumerId)).status).toBe('not_found');
+    // An hour after expiry the tombstone goes, and the digits are simply unknown.
+    clock.nowMs += 60 * MINUTE;
+    await engine.tick(clock.nowMs);
+    expect((await engine.redeem(redeemReq(third.code as string, 100, 'e4'))).status).toBe('invalid_code');
 
     clock.nowMs += 24 * 60 * MINUTE;
     const voided = await engine.void({
