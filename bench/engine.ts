@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +7,7 @@ import { Engine } from '../engine/engine.ts';
 import { shardOfSlot, slotOfId } from '../engine/ids.ts';
 import { LIMITS } from '../engine/limits.ts';
 import type { AuditReport } from '../persistence/audit.ts';
-import type { Secrets } from '../persistence/secrets.ts';
+import { randomSecrets } from '../persistence/secrets.ts';
 import {
   type BoundedRun,
   findThreadpool,
@@ -110,10 +109,6 @@ const REDEEM_CENTS = 500;
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 const TERMINALS_PER_MERCHANT = 64;
 
-function secrets(): Secrets {
-  return { codeHashKey: randomBytes(32), codeSealKey: randomBytes(32), consumerIdKey: randomBytes(32) };
-}
-
 const phase = (run: BoundedRun, count: number): PhaseResult => ({
   count,
   elapsedMs: run.elapsedMs,
@@ -203,7 +198,7 @@ export async function runEngineBench(options: EngineBenchOptions): Promise<Engin
   const threadpool = await findThreadpool();
   const threadsBefore = new Set(threadCpuMs()?.keys() ?? []);
   const limits = options.liveActors === undefined ? {} : { liveActorsPerShardMax: options.liveActors };
-  const engine = await Engine.open({ dataDir, secrets: secrets(), shards, limits }).catch(
+  const engine = await Engine.open({ dataDir, secrets: randomSecrets(), shards, limits }).catch(
     (error: unknown) => {
       rmSync(dataDir, { recursive: true, force: true });
       throw error;

@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomInt } from 'node:crypto';
+import { createHmac, randomInt } from 'node:crypto';
 import { SLOT_COUNT } from './ids.ts';
+import { seal, unseal } from './seal.ts';
 
 /**
  * Payment codes: 6 digits, drawn from a CSPRNG. A code's value modulo SLOT_COUNT is the slot of the
@@ -37,19 +38,11 @@ export function hashCode(keys: CodeKeys, merchantId: string, code: string): stri
 }
 
 export function sealCode(keys: CodeKeys, code: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', keys.sealKey, iv);
-  const sealed = Buffer.concat([iv, cipher.update(code, 'utf8'), cipher.final(), cipher.getAuthTag()]);
-  return sealed.toString('base64url');
+  return seal(keys.sealKey, code);
 }
 
 export function unsealCode(keys: CodeKeys, sealed: string): string {
-  const bytes = Buffer.from(sealed, 'base64url');
-  const decipher = createDecipheriv('aes-256-gcm', keys.sealKey, bytes.subarray(0, 12));
-  decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-  return Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]).toString(
-    'utf8',
-  );
+  return unseal(keys.sealKey, sealed);
 }
 
 /** A keyed hash of a request's canonical fields: the idempotency fingerprint, safe to store. */

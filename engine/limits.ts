@@ -43,6 +43,41 @@ export const LIMITS = {
   idempotencySweepPerTickMax: 5_000,
   /** Idempotency keys: 1-64 characters of [A-Za-z0-9_-]. */
   idempotencyKeyLengthMax: 64,
+
+  // Gateway. Every socket and request is bounded; a client past a bound gets a status or is closed.
+  /** HTTP request body. */
+  httpBodyBytesMax: 16 * 1024,
+  /** WebSocket message; a larger frame closes the socket (uWS `maxPayloadLength`). */
+  wsMessageBytesMax: 4 * 1024,
+  /** Bytes queued for one socket before it is closed as a slow reader (`closeOnBackpressureLimit`). */
+  wsBackpressureBytesMax: 256 * 1024,
+  /** Silence after which uWS closes a socket (seconds, a multiple of 4; it pings before). */
+  wsIdleTimeoutS: 120,
+  /** A POS must finish its handshake, and a phone must send `auth`, this soon after opening. */
+  wsAuthDeadlineMs: 10_000,
+  /** Requests one socket may send per second before answers become `rate_limited`. */
+  wsRequestsPerSecondMax: 2_000,
+  /** Open sessions per terminal and wallet sockets per consumer. */
+  posConnectionsPerTerminalMax: 4,
+  walletSocketsPerConsumerMax: 8,
+  /** `bad_mac`, `replay` and unreadable frames tolerated on one POS session before it is closed. */
+  posBadMessagesMax: 16,
+  /** Consecutive failed codes (invalid or expired, redeem or inquire) before a terminal locks. */
+  terminalCodeFailuresMax: 5,
+  /** Failed codes per merchant per window, over all its terminals, before codes are `rate_limited`. */
+  merchantCodeFailuresPerWindowMax: 50,
+  merchantCodeFailureWindowMs: 60_000,
+  /** Phone verification: code lifetime, wrong tries per code, codes sent per phone per hour. */
+  otpTtlMs: 10 * 60_000,
+  otpAttemptsMax: 5,
+  otpSendsPerHourMax: 5,
+  /** Terminal activation codes are single use and expire. */
+  activationTtlMs: 24 * 60 * 60_000,
+  /** Device tokens expire; the consumer verifies the phone again. */
+  deviceTokenTtlMs: 90 * 24 * 60 * 60_000,
+  /** Outbox: texts delivered concurrently, and the longest wait between retries of a failed one. */
+  smsInFlightMax: 32,
+  smsRetryDelayMaxMs: 60_000,
 } as const;
 
 export type Limits = { -readonly [K in keyof typeof LIMITS]: number };
@@ -58,5 +93,7 @@ export function validateLimits(limits: Limits): string[] {
   if (limits.shardBatchLengthMax > limits.shardInboxLengthMax) {
     problems.push('shardBatchLengthMax must not exceed shardInboxLengthMax');
   }
+  if (limits.wsIdleTimeoutS % 4 !== 0 || limits.wsIdleTimeoutS < 8)
+    problems.push('wsIdleTimeoutS must be a multiple of 4, at least 8');
   return problems;
 }

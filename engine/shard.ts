@@ -24,7 +24,15 @@ import { assertBalanced } from './ledger.ts';
 import type { Limits } from './limits.ts';
 import { TRANSIENT_STATUSES } from './statuses.ts';
 import { type Timer, TimerWheel } from './timer-wheel.ts';
-import { type Auth, availableCents, type Card, type Effect, type Reply, type WalletEvent } from './wallet.ts';
+import {
+  type Auth,
+  availableCents,
+  type Card,
+  type Effect,
+  type Reply,
+  totalsAt,
+  type WalletEvent,
+} from './wallet.ts';
 
 /**
  * A shard owns the accounts of its slots outright and applies their commands one at a time, so no
@@ -431,11 +439,31 @@ export class Shard {
           [nowMs, shardIndex, ++this.journalSeq],
           { atMs: nowMs, kind, consumerId, merchantId, ref, legs },
         ]);
+        let amountCents = 0;
         for (const line of effect.history) {
+          amountCents += Math.abs(line.amountCents);
           batch.writes.push([
             store.history,
             [consumerId, nowMs, shardIndex, ++this.journalSeq],
             { atMs: nowMs, kind, merchantId, ref, ...line },
+          ]);
+        }
+        // The consumer's confirmation text is queued in the same commit, so it is neither lost nor
+        // sent for an event that did not happen.
+        if (kind === 'redeem' || kind === 'void' || kind === 'refund' || kind === 'reverse') {
+          const { balanceCents } = totalsAt(live.actor.getSnapshot().context, merchantId);
+          const message = {
+            kind: 'receipt',
+            event: kind,
+            merchantId,
+            amountCents,
+            balanceCents,
+            ref,
+          } as const;
+          batch.writes.push([
+            store.outbox,
+            [nowMs, shardIndex, ++this.journalSeq],
+            { consumerId, atMs: nowMs, message },
           ]);
         }
         return;

@@ -3,36 +3,59 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { dirname, join } from 'node:path';
 
 /**
- * Keys that must never be in the database: the code hash key, the code sealing key and the key that
- * turns a phone number into a consumer id. They come from `PAYCODE_SECRETS_FILE` or, in development,
- * from `<dataDir>/secrets.json`, generated on first start with mode 0600. A copy of the LMDB files
- * alone therefore reveals no live code and no phone number.
+ * Keys that must never be in the database: the code hash key, the code sealing key, the key that turns
+ * a phone number into a consumer id, and the master key that seals terminal keys, bank details, phone
+ * numbers and queued texts and keys the hashes of tokens. They come from `PAYCODE_SECRETS_FILE` or, in
+ * development, from `<dataDir>/secrets.json`, generated with mode 0600 (a key missing from an older file
+ * is added). `PAYCODE_MASTER_KEY` (32 bytes, base64url) overrides the file's master key. A copy of the
+ * LMDB files alone therefore reveals no live code, key, token or phone number.
  */
 export interface Secrets {
   codeHashKey: Buffer;
   codeSealKey: Buffer;
   consumerIdKey: Buffer;
+  masterKey: Buffer;
 }
 
-const NAMES = ['codeHashKey', 'codeSealKey', 'consumerIdKey'] as const;
+const NAMES = ['codeHashKey', 'codeSealKey', 'consumerIdKey', 'masterKey'] as const;
 
 export function secretsPath(dataDir: string): string {
   return process.env.PAYCODE_SECRETS_FILE ?? join(dataDir, 'secrets.json');
 }
 
-export function loadSecrets(path: string): Secrets {
-  if (!existsSync(path)) {
+function decodeKey(value: unknown, where: string): Buffer {
+  const key = typeof value === 'string' ? Buffer.from(value, 'base64url') : Buffer.alloc(0);
+  if (key.length !== 32) throw new Error(`${where} must be 32 bytes in base64url`);
+  return key;
+}
+
+export function loadSecrets(path: string, env: NodeJS.ProcessEnv = process.env): Secrets {
+  const raw: Record<string, unknown> = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {};
+  const missing = NAMES.filter((name) => raw[name] === undefined);
+  if (missing.length > 0) {
+    for (const name of missing) raw[name] = randomBytes(32).toString('base64url');
     mkdirSync(dirname(path), { recursive: true });
-    const fresh = Object.fromEntries(NAMES.map((name) => [name, randomBytes(32).toString('base64url')]));
-    writeFileSync(path, `${JSON.stringify(fresh, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    writeFileSync(path, `${JSON.stringify(raw, null, 2)}\n`, { mode: 0o600 });
   }
   if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
-  const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  const keys = NAMES.map((name) => {
-    const value = raw[name];
-    const key = typeof value === 'string' ? Buffer.from(value, 'base64url') : Buffer.alloc(0);
-    if (key.length !== 32) throw new Error(`${path}: ${name} must be 32 bytes in base64url`);
-    return key;
-  });
-  return { codeHashKey: keys[0] as Buffer, codeSealKey: keys[1] as Buffer, consumerIdKey: keys[2] as Buffer };
+  const key = (name: (typeof NAMES)[number]) => decodeKey(raw[name], `${path}: ${name}`);
+  return {
+    codeHashKey: key('codeHashKey'),
+    codeSealKey: key('codeSealKey'),
+    consumerIdKey: key('consumerIdKey'),
+    masterKey: env.PAYCODE_MASTER_KEY
+      ? decodeKey(env.PAYCODE_MASTER_KEY, 'PAYCODE_MASTER_KEY')
+      : key('masterKey'),
+  };
+}
+
+/** Fresh random keys, for tests and benchmarks that need no file. */
+export function randomSecrets(): Secrets {
+  const [codeHashKey, codeSealKey, consumerIdKey, masterKey] = NAMES.map(() => randomBytes(32)) as [
+    Buffer,
+    Buffer,
+    Buffer,
+    Buffer,
+  ];
+  return { codeHashKey, codeSealKey, consumerIdKey, masterKey };
 }

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Database, type Key, open, type RootDatabase } from 'lmdb';
 import type { PersistedAccount } from '../engine/account-machine.ts';
-import type { CardId, ConsumerId, GiftId, MerchantId } from '../engine/ids.ts';
+import type { CardId, ConsumerId, GiftId, MerchantId, TerminalId } from '../engine/ids.ts';
 import type { Leg, PostingKind } from '../engine/ledger.ts';
 import type { Auth, Reply } from '../engine/wallet.ts';
 
@@ -22,11 +22,19 @@ import type { Auth, Reply } from '../engine/wallet.ts';
  * | `timers`      | [slot, atMs, 'lots', consumerId]      | {}: a reward lot expires then           |
  * | `sagas`       | giftId                                | GiftSaga, while the gift is in transit  |
  * | `meta`        | string                                | counters and markers                    |
+ * | `outbox`      | [atMs, writer, seq]                   | OutboxRecord: an SMS not yet delivered  |
+ * | `merchants`   | merchantId                            | MerchantRecord (gateway registry)       |
+ * | `terminals`   | terminalId                            | TerminalRecord (gateway registry)       |
+ * | `credentials` | keyed hash of a token or code         | CredentialRecord: whom it authenticates |
+ * | `otps`        | consumerId                            | OtpRecord: a pending phone verification |
+ * | `phones`      | consumerId                            | the phone number, sealed                |
  *
  * Every shard writes only keys of the slots it owns, plus journal keys under its own writer id. The one
  * exception is `idempotency`: a key's records may be written by different shards (a redeem by the code's
  * slot, a void by the auth's), which is safe because the engine facade runs one request per key at a
- * time. Secrets are never stored here (see secrets.ts).
+ * time. Secrets are never stored here (see secrets.ts). The gateway's registry and the outbox are written
+ * by the main thread (its journal-style keys use writer ids from GATEWAY_WRITER up); a shard adds an
+ * outbox record in the same commit as the redemption, void, refund or reversal it reports.
  */
 export interface CodeIndexEntry {
   consumerId: ConsumerId;
@@ -69,6 +77,67 @@ export interface GiftSaga {
   atMs: number;
 }
 
+/** What an SMS says: a receipt is rendered at delivery; free text is sealed because it may hold a code. */
+export type OutboxMessage =
+  | {
+      kind: 'receipt';
+      event: 'redeem' | 'void' | 'refund' | 'reverse';
+      merchantId: MerchantId;
+      amountCents: number;
+      /** The consumer's total at the merchant after the event. */
+      balanceCents: number;
+      ref: string;
+    }
+  | { kind: 'text'; sealedText: string };
+
+export interface OutboxRecord {
+  consumerId: ConsumerId;
+  atMs: number;
+  message: OutboxMessage;
+}
+
+export interface MerchantRecord {
+  merchantId: MerchantId;
+  name: string;
+  keyword: string | null;
+  feeBps: number;
+  feeFixedCents: number;
+  /** `{routingNumber, accountNumber, accountType}` as JSON, sealed under the master key. */
+  sealedBank: string;
+  createdAtMs: number;
+}
+
+export interface TerminalRecord {
+  terminalId: TerminalId;
+  merchantId: MerchantId;
+  label: string;
+  /** The terminal key sealed under the master key; null until the terminal is activated. */
+  sealedKey: string | null;
+  activationExpiresAtMs: number;
+  /** Consecutive failed codes (invalid or expired); an approval resets it. */
+  codeFailures: number;
+  locked: boolean;
+  createdAtMs: number;
+}
+
+export interface CredentialRecord {
+  kind: 'merchant' | 'device' | 'activation';
+  /** The merchant, consumer or terminal the credential stands for. */
+  subject: string;
+  expiresAtMs: number | null;
+}
+
+export interface OtpRecord {
+  otpHash: string;
+  expiresAtMs: number;
+  attempts: number;
+  /** When the last codes were sent, for the per-phone send limit. */
+  sentAtMs: number[];
+}
+
+/** Writer ids of journal-style keys (`[atMs, writer, seq]`) used by the main thread; shards use 0-63. */
+export const GATEWAY_WRITER = 1_000;
+
 export interface Store {
   root: RootDatabase;
   accounts: Database<PersistedAccount, ConsumerId>;
@@ -81,6 +150,12 @@ export interface Store {
   timers: Database<Record<string, never>, [number, number, 'lots', ConsumerId]>;
   sagas: Database<GiftSaga, string>;
   meta: Database<unknown, string>;
+  outbox: Database<OutboxRecord, [number, number, number]>;
+  merchants: Database<MerchantRecord, string>;
+  terminals: Database<TerminalRecord, string>;
+  credentials: Database<CredentialRecord, string>;
+  otps: Database<OtpRecord, string>;
+  phones: Database<string, string>;
 }
 
 export function openStore(dataDir: string): Store {
@@ -88,7 +163,7 @@ export function openStore(dataDir: string): Store {
   mkdirSync(path, { recursive: true });
   // overlappingSync (the Linux default) resolves a commit before it is on disk; the shard waits for
   // `flushed` before it acknowledges, so the flush stays off the write lock and durability holds.
-  const root = open({ path, maxDbs: 16, mapSize: 64 * 1024 ** 3, overlappingSync: true });
+  const root = open({ path, maxDbs: 32, mapSize: 64 * 1024 ** 3, overlappingSync: true });
   // Shared structures: msgpackr stores each record shape once per database instead of its field names
   // in every record, about halving record size and encoding time. lmdb-js keeps the shapes consistent
   // across threads (a shape is added under the write lock, and readers reload unknown shapes).
@@ -105,6 +180,12 @@ export function openStore(dataDir: string): Store {
     timers: db('timers'),
     sagas: db('sagas'),
     meta: db('meta'),
+    outbox: db('outbox'),
+    merchants: db('merchants'),
+    terminals: db('terminals'),
+    credentials: db('credentials'),
+    otps: db('otps'),
+    phones: db('phones'),
   };
 }
 

@@ -8,8 +8,9 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Notice } from '../engine/commands.ts';
 import { Engine } from '../engine/engine.ts';
 import { LIMITS } from '../engine/limits.ts';
+import { randomSecrets } from '../persistence/secrets.ts';
 import { openStore } from '../persistence/store.ts';
-import { openEngine, testSecrets } from './helpers.ts';
+import { openEngine } from './helpers.ts';
 
 const MINUTE = 60_000;
 const phone = '+15555550123';
@@ -308,7 +309,7 @@ describe('engine', () => {
   it('keeps money, live codes, holds and timers across a restart and with passivated accounts', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'paycode-test-'));
     onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
-    const secrets = testSecrets();
+    const secrets = randomSecrets();
     const clock = fakeClock();
     const options = {
       dataDir,
@@ -349,7 +350,7 @@ describe('engine', () => {
   it('refuses to open a store whose ledger does not add up', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'paycode-test-'));
     onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
-    const secrets = testSecrets();
+    const secrets = randomSecrets();
     const engine = await Engine.open({ dataDir, secrets, shards: 1 });
     const consumerId = await funded(engine, 900);
     await engine.close();

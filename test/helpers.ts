@@ -1,20 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, onTestFinished } from 'vitest';
 import { Engine, type EngineOptions } from '../engine/engine.ts';
-import type { Secrets } from '../persistence/secrets.ts';
+import { randomSecrets } from '../persistence/secrets.ts';
 
 /** A fresh data directory, removed when the test finishes. */
 export function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'paycode-test-'));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-export function testSecrets(): Secrets {
-  return { codeHashKey: randomBytes(32), codeSealKey: randomBytes(32), consumerIdKey: randomBytes(32) };
 }
 
 /**
@@ -25,7 +20,7 @@ export async function openEngine(options: Partial<EngineOptions> = {}): Promise<
   const dataDir = mkdtempSync(join(tmpdir(), 'paycode-test-'));
   const engine = await Engine.open({
     dataDir,
-    secrets: testSecrets(),
+    secrets: randomSecrets(),
     shards: 2,
     auditEachCommit: true,
     ...options,

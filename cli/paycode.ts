@@ -1,0 +1,145 @@
+import { parseArgs } from 'node:util';
+import { readConfig } from '../gateway/config.ts';
+import { startServer } from '../gateway/server.ts';
+import { PosClient } from '../sdk/pos-client.ts';
+
+/**
+ * The operator's command line.
+ *
+ *   paycode serve                                   run the server (configuration from PAYCODE_* variables)
+ *   paycode merchants add --name N --routing R --account A [--type checking|savings] [--keyword K]
+ *                         [--fee-bps B] [--fee-fixed-cents C]
+ *   paycode terminals add --merchant M --label L    prints the terminal id and its activation code
+ *   paycode terminals lock|unlock --merchant M --terminal T
+ *   paycode pos --terminal T --key K redeem CODE CENTS [--partial] | inquire CODE | void AUTH_ID
+ *               | refund AUTH_ID CENTS | reverse KEY | ping
+ *
+ * Commands other than `serve` talk to a running server (`--url`, default http://127.0.0.1:8080) with
+ * the bearer token in `--token` or PAYCODE_ADMIN_TOKEN (a merchant API key works for its terminals).
+ */
+const USAGE = `usage: paycode serve | merchants add | terminals add|lock|unlock | pos <request> (see docs/cli.md)`;
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    url: { type: 'string', default: 'http://127.0.0.1:8080' },
+    token: { type: 'string' },
+    name: { type: 'string' },
+    routing: { type: 'string' },
+    account: { type: 'string' },
+    type: { type: 'string', default: 'checking' },
+    keyword: { type: 'string' },
+    'fee-bps': { type: 'string' },
+    'fee-fixed-cents': { type: 'string' },
+    merchant: { type: 'string' },
+    label: { type: 'string' },
+    terminal: { type: 'string' },
+    key: { type: 'string' },
+    partial: { type: 'boolean', default: false },
+    msgpack: { type: 'boolean', default: false },
+  },
+});
+
+async function call(method: string, path: string, body?: unknown): Promise<unknown> {
+  const token = values.token ?? process.env.PAYCODE_ADMIN_TOKEN;
+  const response = await fetch(new URL(path, values.url), {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(`${response.status} ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+const cents = (text: string | undefined): number => {
+  if (!text || !/^[0-9]+$/.test(text)) throw new Error(`not an amount in cents: ${text}`);
+  return Number(text);
+};
+
+async function serve(): Promise<void> {
+  const { config, problems } = readConfig();
+  if (problems.length > 0) {
+    console.error(`paycode: bad configuration:\n  ${problems.join('\n  ')}`);
+    process.exit(2);
+  }
+  // A shard that cannot commit must not be answered from memory: stop, and recover from disk on restart.
+  const server = await startServer({ config, onFatal: () => process.exit(70) });
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      void server.close().then(() => process.exit(0));
+    });
+  }
+}
+
+async function pos(args: string[]): Promise<unknown> {
+  if (!values.terminal || !values.key) throw new Error('pos needs --terminal and --key');
+  const client = await PosClient.connect({
+    url: values.url,
+    terminalId: values.terminal,
+    terminalKey: values.key,
+    encoding: values.msgpack ? 'msgpack' : 'json',
+  });
+  try {
+    const [request, first, second] = args;
+    switch (request) {
+      case 'redeem':
+        return await client.redeem({
+          code: first ?? '',
+          amountCents: cents(second),
+          partial: values.partial,
+        });
+      case 'inquire':
+        return await client.inquire(first ?? '');
+      case 'void':
+        return await client.void(first ?? '');
+      case 'refund':
+        return await client.refund(first ?? '', cents(second));
+      case 'reverse':
+        return await client.reverse(first ?? '');
+      case 'ping':
+        return await client.ping();
+      default:
+        throw new Error(USAGE);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+async function main(): Promise<unknown> {
+  const [command, sub, ...rest] = positionals;
+  if (command === 'serve') return serve();
+  if (command === 'merchants' && sub === 'add') {
+    return call('POST', '/v1/merchants', {
+      name: values.name,
+      routingNumber: values.routing,
+      accountNumber: values.account,
+      accountType: values.type,
+      keyword: values.keyword,
+      feeBps: values['fee-bps'] === undefined ? undefined : Number(values['fee-bps']),
+      feeFixedCents: values['fee-fixed-cents'] === undefined ? undefined : Number(values['fee-fixed-cents']),
+    });
+  }
+  if (command === 'terminals' && sub === 'add') {
+    return call('POST', `/v1/merchants/${values.merchant}/terminals`, { label: values.label });
+  }
+  if (command === 'terminals' && (sub === 'lock' || sub === 'unlock')) {
+    return call('POST', `/v1/merchants/${values.merchant}/terminals/${values.terminal}/${sub}`, {});
+  }
+  if (command === 'pos') return pos([sub ?? '', ...rest]);
+  throw new Error(USAGE);
+}
+
+main().then(
+  (result) => {
+    if (result !== undefined) console.log(JSON.stringify(result, null, 2));
+  },
+  (error: unknown) => {
+    console.error(`paycode: ${(error as Error).message}`);
+    process.exit(1);
+  },
+);

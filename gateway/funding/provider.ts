@@ -1,0 +1,35 @@
+import { SandboxFunding } from './sandbox.ts';
+
+/**
+ * How consumers pay for value they buy: a card processor charges the payment token. The gateway calls
+ * `charge` before it loads the card, with an idempotency key of its own, so a retried purchase is
+ * charged once. An adapter for a real processor is one new file implementing this interface plus one
+ * line in PROVIDERS.
+ */
+export interface ChargeRequest {
+  /** Stable for one purchase: the consumer's idempotency key, scoped to the consumer. */
+  idempotencyKey: string;
+  amountCents: number;
+  paymentToken: string;
+  /** Shown on the consumer's card statement. */
+  description: string;
+}
+
+export type ChargeResult = { ok: true; chargeId: string } | { ok: false; status: 'payment_declined' };
+
+export interface FundingProvider {
+  readonly name: string;
+  charge(request: ChargeRequest): Promise<ChargeResult>;
+}
+
+const PROVIDERS: Record<string, () => FundingProvider> = {
+  sandbox: () => new SandboxFunding(),
+};
+
+export const FUNDING_PROVIDERS = Object.keys(PROVIDERS);
+
+export function fundingProvider(name: string): FundingProvider {
+  const make = PROVIDERS[name];
+  if (!make) throw new Error(`unknown funding provider ${name}`);
+  return make();
+}

@@ -1,0 +1,129 @@
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { STATUSES, type Status } from '../engine/statuses.ts';
+
+/**
+ * A small layer over uWebSockets.js HTTP: each route gets its parameters, headers and JSON body copied
+ * out of the request (uWS request objects die when the handler yields), the body is bounded, and the
+ * answer is written corked, or dropped if the client went away. A handler that throws answers
+ * `internal`; it never takes the process down.
+ */
+export interface Request {
+  params: string[];
+  query: URLSearchParams;
+  /** The bearer token, or '' when there is none. */
+  token: string;
+  remoteAddress: string;
+  /** The parsed JSON body; undefined for requests without one. */
+  body: unknown;
+}
+
+export interface Answer {
+  status: number;
+  body: unknown;
+  /** A body sent as is, with this content type, instead of JSON. */
+  contentType?: string;
+}
+
+export type Handler = (request: Request) => Promise<Answer> | Answer;
+
+const REASONS: Record<number, string> = {
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  422: 'Unprocessable Entity',
+  423: 'Locked',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export function ok(status: number, body: unknown): Answer {
+  return { status, body };
+}
+
+export function fail(status: Status, message: string): Answer {
+  return { status: STATUSES[status].http, body: { error: { code: status, message } } };
+}
+
+export function route(
+  app: TemplatedApp,
+  method: 'get' | 'post' | 'del',
+  pattern: string,
+  bodyBytesMax: number,
+  handler: Handler,
+  onAnswer: (pattern: string, status: number) => void,
+): void {
+  const paramCount = pattern.split('/').filter((part) => part.startsWith(':')).length;
+  app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
+    let done = false;
+    res.onAborted(() => {
+      done = true;
+    });
+    const authorization = req.getHeader('authorization');
+    const request: Request = {
+      params: Array.from({ length: paramCount }, (_, i) => decodeParameter(req.getParameter(i))),
+      query: new URLSearchParams(req.getQuery() ?? ''),
+      token: authorization.startsWith('Bearer ') ? authorization.slice(7).trim() : '',
+      remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+      body: undefined,
+    };
+    const respond = (answer: Answer, closeConnection = false) => {
+      if (done) return;
+      done = true;
+      onAnswer(pattern, answer.status);
+      const text =
+        answer.contentType === undefined ? JSON.stringify(answer.body) : (answer.body as string | Buffer);
+      res.cork(() => {
+        res
+          .writeStatus(`${answer.status} ${REASONS[answer.status] ?? ''}`)
+          .writeHeader('content-type', answer.contentType ?? 'application/json')
+          .writeHeader('cache-control', 'no-store')
+          .end(text, closeConnection);
+      });
+    };
+    const run = async () => {
+      try {
+        respond(await handler(request));
+      } catch (error) {
+        console.error(`paycode: ${method.toUpperCase()} ${pattern} failed`, error);
+        respond(fail('internal', 'internal error; retry with the same idempotency key'));
+      }
+    };
+    if (method !== 'post') {
+      void run();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.onData((chunk, isLast) => {
+      if (done) return;
+      size += chunk.byteLength;
+      if (size > bodyBytesMax) {
+        respond(fail('bad_request', `the body is larger than ${bodyBytesMax} bytes`), true);
+        return;
+      }
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (!isLast) return;
+      try {
+        request.body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        respond(fail('bad_request', 'the body is not valid JSON'));
+        return;
+      }
+      void run();
+    });
+  });
+}
+
+function decodeParameter(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}

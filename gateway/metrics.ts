@@ -1,0 +1,70 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The server's Prometheus metrics (`GET /metrics`, loopback only). One registry per server. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'paycode_' });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'paycode_http_requests_total',
+      help: 'HTTP requests answered, by route and HTTP status.',
+      labelNames: ['route', 'code'] as const,
+      registers: [registry],
+    }),
+    posRequests: new Counter({
+      name: 'paycode_pos_requests_total',
+      help: 'POS requests answered, by type and status.',
+      labelNames: ['type', 'status'] as const,
+      registers: [registry],
+    }),
+    posLatency: new Histogram({
+      name: 'paycode_pos_request_duration_seconds',
+      help: 'Time from a POS request to its durable answer.',
+      labelNames: ['type'] as const,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
+      registers: [registry],
+    }),
+    sockets: new Gauge({
+      name: 'paycode_websockets_open',
+      help: 'Open WebSockets, by endpoint.',
+      labelNames: ['endpoint'] as const,
+      registers: [registry],
+    }),
+    handshakeFailures: new Counter({
+      name: 'paycode_pos_handshake_failures_total',
+      help: 'POS handshakes refused.',
+      registers: [registry],
+    }),
+    terminalLocks: new Counter({
+      name: 'paycode_terminal_locks_total',
+      help: 'Terminals locked after consecutive failed codes.',
+      registers: [registry],
+    }),
+    walletPushes: new Counter({
+      name: 'paycode_wallet_pushes_total',
+      help: 'Messages pushed to wallet sockets.',
+      registers: [registry],
+    }),
+    smsSent: new Counter({
+      name: 'paycode_sms_sent_total',
+      help: 'Texts handed to the SMS provider, by result.',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    smsReceipts: new Counter({
+      name: 'paycode_sms_delivery_receipts_total',
+      help: 'SMPP delivery receipts, by final state.',
+      labelNames: ['state'] as const,
+      registers: [registry],
+    }),
+    smsInbound: new Counter({
+      name: 'paycode_sms_inbound_total',
+      help: 'Texts received from consumers, by command.',
+      labelNames: ['command'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,325 @@
+import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Engine } from '../engine/engine.ts';
+import type { MerchantId, TerminalId } from '../engine/ids.ts';
+import type { Limits } from '../engine/limits.ts';
+import type { Status } from '../engine/statuses.ts';
+import type { Reply } from '../engine/wallet.ts';
+import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
+import type { Metrics } from './metrics.ts';
+import type { Registry } from './registry.ts';
+import { RateWindow, socketOptions } from './sockets.ts';
+
+/**
+ * The POS WebSocket (`/v1/pos`, PROTOCOL.md). After a challenge/hello handshake every request and
+ * answer carries an HMAC under the session key over its canonical fields; `seq` must grow strictly.
+ * Answers are sent only after the engine's durable commit and carry nothing personal: the answer
+ * fields are picked from the engine's reply by name.
+ *
+ * First defences against code guessing: a terminal locks after `terminalCodeFailuresMax` consecutive
+ * failed codes (redeem or inquire; the merchant unlocks it), and a merchant whose terminals together
+ * fail more than `merchantCodeFailuresPerWindowMax` codes in a window gets `rate_limited` for codes.
+ */
+interface RequestSpec {
+  result: string;
+  /** Canonical order of the request fields after `type, seq`. */
+  fields: readonly string[];
+  /** Canonical order of the answer fields after `type, seq, status`. */
+  answer: readonly string[];
+}
+
+const REQUESTS: Record<string, RequestSpec> = {
+  redeem: {
+    result: 'redeemResult',
+    fields: ['key', 'code', 'amountCents', 'partial'],
+    answer: ['authId', 'approvedCents', 'balanceCents'],
+  },
+  inquire: { result: 'inquireResult', fields: ['code'], answer: ['availableCents'] },
+  void: { result: 'voidResult', fields: ['key', 'authId'], answer: ['authId', 'balanceCents'] },
+  refund: {
+    result: 'refundResult',
+    fields: ['key', 'authId', 'amountCents'],
+    answer: ['refundId', 'balanceCents'],
+  },
+  reverse: { result: 'reverseResult', fields: ['key'], answer: [] },
+  ping: { result: 'pong', fields: [], answer: [] },
+};
+
+interface PosFields {
+  key: string;
+  code: string;
+  amountCents: number;
+  authId: string;
+}
+
+const CODE_FAILURES: ReadonlySet<Status> = new Set(['invalid_code', 'expired_code']);
+
+export interface PosSession {
+  encoding: Encoding | null;
+  nonce: string;
+  terminalId: TerminalId | null;
+  merchantId: MerchantId | null;
+  sessionKey: Buffer | null;
+  lastSeq: number;
+  badMessages: number;
+  closed: boolean;
+  deadline: NodeJS.Timeout | null;
+  requests: RateWindow;
+}
+
+export interface PosDeps {
+  engine: Engine;
+  registry: Registry;
+  limits: Limits;
+  metrics: Metrics;
+  now: () => number;
+  /** Called after a redeem, void, refund or reverse was answered (their texts are in the outbox). */
+  onMoneyMoved: () => void;
+}
+
+export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
+  const { limits, metrics } = deps;
+  const sessionsPerTerminal = new Map<string, number>();
+  const merchantFailures = new Map<string, RateWindow>();
+
+  const send = (ws: WebSocket<PosSession>, message: Frame) => {
+    const session = ws.getUserData();
+    if (session.closed) return;
+    ws.cork(() => ws.send(encodeFrame(message, session.encoding ?? 'json'), session.encoding === 'msgpack'));
+  };
+  const refuse = (ws: WebSocket<PosSession>, status: Status, code = 4001) => {
+    metrics.handshakeFailures.inc();
+    send(ws, { type: 'error', status });
+    const session = ws.getUserData();
+    if (!session.closed) ws.end(code, status);
+  };
+  const answer = (
+    ws: WebSocket<PosSession>,
+    spec: RequestSpec,
+    seq: number,
+    status: Status,
+    reply: Reply = { status },
+  ) => {
+    const session = ws.getUserData();
+    const message: Frame = { type: spec.result, seq, status };
+    for (const field of spec.answer) message[field] = (reply as unknown as Frame)[field];
+    const canonical = [spec.result, seq, status, ...spec.answer.map((field) => message[field])];
+    message.mac = mac(session.sessionKey as Buffer, canonical);
+    metrics.posRequests.inc({ type: spec.result, status });
+    send(ws, message);
+  };
+  const misbehaved = (ws: WebSocket<PosSession>) => {
+    const session = ws.getUserData();
+    if (++session.badMessages > limits.posBadMessagesMax && !session.closed)
+      ws.end(4008, 'too many bad messages');
+  };
+
+  const hello = (ws: WebSocket<PosSession>, frame: Frame) => {
+    const session = ws.getUserData();
+    const { terminalId, cnonce } = frame;
+    if (
+      frame.type !== 'hello' ||
+      typeof terminalId !== 'string' ||
+      typeof cnonce !== 'string' ||
+      !/^[A-Za-z0-9_-]{22}$/.test(cnonce) ||
+      typeof frame.mac !== 'string'
+    ) {
+      refuse(ws, 'unauthorized');
+      return;
+    }
+    const terminal = terminalId.length <= 64 ? deps.registry.terminal(terminalId) : undefined;
+    const terminalKey = terminal ? deps.registry.terminalKey(terminal) : null;
+    if (
+      !terminal ||
+      !terminalKey ||
+      !macMatches(terminalKey, ['hello', terminalId, session.nonce, cnonce], frame.mac)
+    ) {
+      refuse(ws, 'unauthorized');
+      return;
+    }
+    const open = sessionsPerTerminal.get(terminalId) ?? 0;
+    if (open >= limits.posConnectionsPerTerminalMax) {
+      refuse(ws, 'rate_limited', 4029);
+      return;
+    }
+    sessionsPerTerminal.set(terminalId, open + 1);
+    if (session.deadline) clearTimeout(session.deadline);
+    session.terminalId = terminal.terminalId;
+    session.merchantId = terminal.merchantId;
+    session.sessionKey = createHmac('sha256', terminalKey)
+      .update(`session|${session.nonce}|${cnonce}`)
+      .digest();
+    const welcome = ['welcome', terminal.terminalId, terminal.merchantId];
+    send(ws, {
+      type: 'welcome',
+      terminalId: terminal.terminalId,
+      merchantId: terminal.merchantId,
+      mac: mac(session.sessionKey, welcome),
+    });
+  };
+
+  /** Code attempts: the terminal's lock and the merchant's window are checked before, counted after. */
+  const codeAttempt = async (session: PosSession, run: () => Promise<Reply>): Promise<Reply> => {
+    const terminalId = session.terminalId as TerminalId;
+    const merchantId = session.merchantId as MerchantId;
+    if (deps.registry.terminal(terminalId)?.locked) return { status: 'terminal_locked' };
+    let failures = merchantFailures.get(merchantId);
+    if (!failures) {
+      failures = new RateWindow(limits.merchantCodeFailureWindowMs);
+      merchantFailures.set(merchantId, failures);
+    }
+    if (failures.count(deps.now()) >= limits.merchantCodeFailuresPerWindowMax)
+      return { status: 'rate_limited' };
+    const reply = await run();
+    const failed = CODE_FAILURES.has(reply.status);
+    if (failed) failures.add(deps.now());
+    if (failed || reply.status === 'approved') {
+      const wasLocked = deps.registry.terminal(terminalId)?.locked ?? false;
+      if ((await deps.registry.recordCodeResult(terminalId, failed)) && !wasLocked)
+        metrics.terminalLocks.inc();
+    }
+    return reply;
+  };
+
+  const dispatch = (session: PosSession, type: string, frame: Frame): Promise<Reply> => {
+    const merchantId = session.merchantId as MerchantId;
+    const terminalId = session.terminalId as TerminalId;
+    // Types are checked by the engine, which answers `bad_request` for anything malformed.
+    const { key, code, amountCents, authId } = frame as unknown as PosFields;
+    switch (type) {
+      case 'redeem': {
+        const partial = frame.partial ?? 0;
+        if (partial !== 0 && partial !== 1) return Promise.resolve({ status: 'bad_request' });
+        return codeAttempt(session, () =>
+          deps.engine.redeem({ merchantId, terminalId, key, code, amountCents, partial: partial === 1 }),
+        );
+      }
+      case 'inquire':
+        return codeAttempt(session, () => deps.engine.inquire({ merchantId, code }));
+      case 'void':
+        return deps.engine.void({ merchantId, terminalId, key, authId });
+      case 'refund':
+        return deps.engine.refund({ merchantId, terminalId, key, authId, amountCents });
+      case 'reverse':
+        return deps.engine.reverse({ merchantId, terminalId, key });
+      default:
+        return Promise.resolve({ status: 'approved' });
+    }
+  };
+
+  const request = (ws: WebSocket<PosSession>, frame: Frame | null) => {
+    const session = ws.getUserData();
+    const type = frame?.type;
+    const seq = frame?.seq;
+    if (!frame || typeof type !== 'string' || typeof seq !== 'number' || !Number.isSafeInteger(seq)) {
+      send(ws, { type: 'error', status: 'bad_request' });
+      misbehaved(ws);
+      return;
+    }
+    const spec = Object.hasOwn(REQUESTS, type) ? REQUESTS[type] : undefined;
+    if (!spec) {
+      send(ws, {
+        type: 'error',
+        seq,
+        status: 'bad_request',
+        mac: mac(session.sessionKey as Buffer, ['error', seq, 'bad_request']),
+      });
+      misbehaved(ws);
+      return;
+    }
+    const canonical = [type, seq, ...spec.fields.map((field) => frame[field])];
+    if (typeof frame.mac !== 'string' || !macMatches(session.sessionKey as Buffer, canonical, frame.mac)) {
+      answer(ws, spec, seq, 'bad_mac');
+      misbehaved(ws);
+      return;
+    }
+    if (seq <= session.lastSeq) {
+      answer(ws, spec, seq, 'replay');
+      misbehaved(ws);
+      return;
+    }
+    session.lastSeq = seq;
+    const startedAtMs = deps.now();
+    if (session.requests.add(startedAtMs) > limits.wsRequestsPerSecondMax) {
+      answer(ws, spec, seq, 'rate_limited');
+      return;
+    }
+    const timer = metrics.posLatency.startTimer({ type });
+    dispatch(session, type, frame).then(
+      (reply) => {
+        timer();
+        answer(ws, spec, seq, reply.status, reply);
+        if (type !== 'ping' && type !== 'inquire') deps.onMoneyMoved();
+      },
+      (error: unknown) => {
+        console.error(`paycode: POS ${type} failed`, error);
+        answer(ws, spec, seq, 'internal');
+      },
+    );
+  };
+
+  return {
+    ...socketOptions(limits),
+    upgrade: (res, req, context) => {
+      const session: PosSession = {
+        encoding: null,
+        nonce: randomBytes(16).toString('base64url'),
+        terminalId: null,
+        merchantId: null,
+        sessionKey: null,
+        lastSeq: 0,
+        badMessages: 0,
+        closed: false,
+        deadline: null,
+        requests: new RateWindow(1_000),
+      };
+      res.upgrade(
+        session,
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      );
+    },
+    open: (ws) => {
+      metrics.sockets.inc({ endpoint: 'pos' });
+      const session = ws.getUserData();
+      session.deadline = setTimeout(() => refuse(ws, 'unauthorized'), limits.wsAuthDeadlineMs);
+      send(ws, { type: 'challenge', nonce: session.nonce });
+    },
+    message: (ws, data, isBinary) => {
+      const session = ws.getUserData();
+      session.encoding ??= isBinary ? 'msgpack' : 'json';
+      const frame = decodeFrame(data, isBinary);
+      if (session.sessionKey) request(ws, frame);
+      else if (frame) hello(ws, frame);
+      else refuse(ws, 'unauthorized');
+    },
+    close: (ws) => {
+      metrics.sockets.dec({ endpoint: 'pos' });
+      const session = ws.getUserData();
+      session.closed = true;
+      if (session.deadline) clearTimeout(session.deadline);
+      if (session.terminalId && session.sessionKey) {
+        const open = (sessionsPerTerminal.get(session.terminalId) ?? 1) - 1;
+        if (open > 0) sessionsPerTerminal.set(session.terminalId, open);
+        else sessionsPerTerminal.delete(session.terminalId);
+      }
+    },
+  };
+}
+
+/** The MAC of PROTOCOL.md: fields joined with `|`, absent or null fields as ''. */
+export function mac(key: Buffer, fields: readonly unknown[]): string {
+  return createHmac('sha256', key).update(canonicalString(fields)).digest('base64url');
+}
+
+export function canonicalString(fields: readonly unknown[]): string {
+  return fields.map((field) => (field === undefined || field === null ? '' : String(field))).join('|');
+}
+
+function macMatches(key: Buffer, fields: readonly unknown[], given: string): boolean {
+  const expected = Buffer.from(mac(key, fields));
+  const actual = Buffer.from(given);
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}

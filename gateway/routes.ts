@@ -1,0 +1,342 @@
+import type { TemplatedApp } from 'uWebSockets.js';
+import type { Engine } from '../engine/engine.ts';
+import { isIdempotencyKey, isPhone } from '../engine/engine.ts';
+import type { ConsumerId, MerchantId, TerminalId } from '../engine/ids.ts';
+import type { Limits } from '../engine/limits.ts';
+import { STATUSES } from '../engine/statuses.ts';
+import type { Reply } from '../engine/wallet.ts';
+import type { ConsoleSender } from '../notify/sender.ts';
+import type { Store } from '../persistence/store.ts';
+import { isAccountNumber, isAccountType, isRoutingNumber } from '../settlement/bank.ts';
+import type { FundingProvider } from './funding/provider.ts';
+import { type Answer, fail, ok, type Request, route } from './http.ts';
+import type { Metrics } from './metrics.ts';
+import type { Principal, Registry } from './registry.ts';
+import { walletBody } from './wallet-socket.ts';
+
+/**
+ * The HTTP API of PROTOCOL.md, plus a few extensions documented in docs/http-api.md (merchant details,
+ * terminal lock and unlock, wallet freeze and unfreeze, the development inbox). Each handler checks
+ * the caller, then the body, then asks the engine or the registry; nothing is changed before every
+ * check has passed.
+ */
+export interface RouteDeps {
+  engine: Engine;
+  registry: Registry;
+  store: Store;
+  limits: Limits;
+  metrics: Metrics;
+  funding: FundingProvider;
+  /** The development inbox when texts go to the console, else null. */
+  devInbox: ConsoleSender | null;
+  /** Called after something was queued for SMS delivery. */
+  onTextQueued: () => void;
+}
+
+type Body = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Body =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+const isText = (value: unknown, max: number): value is string =>
+  typeof value === 'string' &&
+  value.trim().length > 0 &&
+  value.length <= max &&
+  ![...value].some((char) => char < ' ' || char === '|');
+const isInt = (value: unknown, min: number, max: number): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max;
+const isCents = (value: unknown): value is number => isInt(value, 1, Number.MAX_SAFE_INTEGER);
+const isLoopback = (address: string) =>
+  address === '127.0.0.1' ||
+  address === '::1' ||
+  address.endsWith(':127.0.0.1') ||
+  address === '0000:0000:0000:0000:0000:0000:0000:0001';
+
+/** An engine reply as an HTTP answer: `approved` with the given body, anything else as an error. */
+function answerFor(reply: Reply, successStatus: number, body: () => unknown): Answer {
+  if (reply.status === 'approved') return ok(successStatus, body());
+  return fail(reply.status, STATUSES[reply.status].meaning);
+}
+
+export function httpRoutes(app: TemplatedApp, deps: RouteDeps): void {
+  const { engine, registry, limits, metrics } = deps;
+  const onAnswer = (pattern: string, code: number) => metrics.httpRequests.inc({ route: pattern, code });
+  const get = (pattern: string, handler: (request: Request) => Promise<Answer> | Answer) =>
+    route(app, 'get', pattern, 0, handler, onAnswer);
+  const post = (pattern: string, handler: (request: Request) => Promise<Answer> | Answer) =>
+    route(app, 'post', pattern, limits.httpBodyBytesMax, handler, onAnswer);
+  const del = (pattern: string, handler: (request: Request) => Promise<Answer> | Answer) =>
+    route(app, 'del', pattern, 0, handler, onAnswer);
+
+  const principal = (request: Request): Principal | null =>
+    request.token ? registry.authenticate(request.token) : null;
+  /** The operator, or the merchant named in the path; the answer to send otherwise. */
+  const merchantCaller = (request: Request): { merchantId: MerchantId } | Answer => {
+    const caller = principal(request);
+    const merchantId = request.params[0] as MerchantId;
+    if (!caller) return fail('unauthorized', 'a valid bearer token is required');
+    if (caller.kind === 'device' || (caller.kind === 'merchant' && caller.merchantId !== merchantId))
+      return fail('forbidden', 'this token may not act for this merchant');
+    if (!registry.merchant(merchantId)) return fail('not_found', 'no such merchant');
+    return { merchantId };
+  };
+  const consumerCaller = (request: Request): { consumerId: ConsumerId } | Answer => {
+    const caller = principal(request);
+    if (caller?.kind !== 'device') return fail('unauthorized', 'a valid device token is required');
+    return { consumerId: caller.consumerId };
+  };
+  const isAnswer = (value: object): value is Answer => 'status' in value;
+
+  // Operator.
+
+  post('/v1/merchants', async (request) => {
+    if (principal(request)?.kind !== 'operator')
+      return fail('unauthorized', 'the operator token is required');
+    const body = request.body;
+    if (!isObject(body)) return fail('bad_request', 'the body must be a JSON object');
+    const {
+      name,
+      routingNumber,
+      accountNumber,
+      accountType,
+      keyword = null,
+      feeBps = 0,
+      feeFixedCents = 0,
+    } = body;
+    if (!isText(name, 100)) return fail('bad_request', 'name must be 1-100 characters');
+    if (!isRoutingNumber(routingNumber))
+      return fail('bad_request', 'routingNumber must be 9 digits with a valid ABA check digit');
+    if (!isAccountNumber(accountNumber)) return fail('bad_request', 'accountNumber must be 4-17 digits');
+    if (!isAccountType(accountType))
+      return fail('bad_request', 'accountType must be "checking" or "savings"');
+    if (keyword !== null && (typeof keyword !== 'string' || !/^[A-Za-z0-9]{2,16}$/.test(keyword)))
+      return fail('bad_request', 'keyword must be 2-16 letters or digits');
+    if (!isInt(feeBps, 0, 10_000)) return fail('bad_request', 'feeBps must be an integer from 0 to 10000');
+    if (!isInt(feeFixedCents, 0, 100_000))
+      return fail('bad_request', 'feeFixedCents must be an integer from 0 to 100000');
+    const created = await registry.createMerchant({
+      name: name.trim(),
+      keyword,
+      feeBps,
+      feeFixedCents,
+      bank: { routingNumber, accountNumber, accountType },
+    });
+    return 'status' in created ? fail(created.status, created.message) : ok(201, created);
+  });
+
+  // Merchants.
+
+  get('/v1/merchants/:merchantId', (request) => {
+    const caller = merchantCaller(request);
+    if (isAnswer(caller)) return caller;
+    const merchant = registry.merchant(caller.merchantId);
+    if (!merchant) return fail('not_found', 'no such merchant');
+    const { merchantId, name, keyword, feeBps, feeFixedCents } = merchant;
+    return ok(200, { merchantId, name, keyword, feeBps, feeFixedCents });
+  });
+
+  post('/v1/merchants/:merchantId/terminals', async (request) => {
+    const caller = merchantCaller(request);
+    if (isAnswer(caller)) return caller;
+    const label = isObject(request.body) ? request.body.label : undefined;
+    if (!isText(label, 100)) return fail('bad_request', 'label must be 1-100 characters');
+    return ok(201, await registry.createTerminal(caller.merchantId, label.trim()));
+  });
+
+  for (const action of ['lock', 'unlock'] as const) {
+    post(`/v1/merchants/:merchantId/terminals/:terminalId/${action}`, async (request) => {
+      const caller = merchantCaller(request);
+      if (isAnswer(caller)) return caller;
+      const terminal = registry.terminal(request.params[1] as string);
+      if (!terminal || terminal.merchantId !== caller.merchantId)
+        return fail('not_found', 'no such terminal');
+      await registry.setLocked(terminal.terminalId as TerminalId, action === 'lock');
+      return ok(200, { terminalId: terminal.terminalId, locked: action === 'lock' });
+    });
+  }
+
+  post('/v1/merchants/:merchantId/cards', async (request) => {
+    const caller = merchantCaller(request);
+    if (isAnswer(caller)) return caller;
+    const body = request.body;
+    if (!isObject(body)) return fail('bad_request', 'the body must be a JSON object');
+    const { phone, amountCents, kind, idempotencyKey, expiresAtMs } = body;
+    if (!isPhone(phone)) return fail('bad_request', 'phone must be an E.164 number like +15555550123');
+    if (!isCents(amountCents)) return fail('bad_request', 'amountCents must be a positive integer');
+    if (kind !== 'gift' && kind !== 'reward') return fail('bad_request', 'kind must be "gift" or "reward"');
+    if (!isIdempotencyKey(idempotencyKey))
+      return fail('bad_request', 'idempotencyKey must be 1-64 characters of A-Z a-z 0-9 _ -');
+    if (expiresAtMs !== undefined && (kind !== 'reward' || !isInt(expiresAtMs, 1, Number.MAX_SAFE_INTEGER)))
+      return fail('bad_request', 'expiresAtMs is an epoch time in milliseconds, for rewards only');
+    await registry.rememberPhone(engine.consumerIdFor(phone), phone);
+    const reply = await engine.loadValue({
+      merchantId: caller.merchantId,
+      phone,
+      kind,
+      funding: 'merchant',
+      amountCents,
+      idempotencyKey,
+      expiresAtMs: expiresAtMs ?? null,
+    });
+    return answerFor(reply, 201, () => ({ cardId: reply.cardId, balanceCents: reply.balanceCents }));
+  });
+
+  // Terminals and consumers, before they hold a credential.
+
+  post('/v1/terminals/activate', async (request) => {
+    const code = isObject(request.body) ? request.body.activationCode : undefined;
+    if (!isText(code, 32)) return fail('bad_request', 'activationCode is required');
+    const activated = await registry.activate(code);
+    return activated ? ok(200, activated) : fail('not_found', 'unknown, used or expired activation code');
+  });
+
+  post('/v1/consumers', async (request) => {
+    const phone = isObject(request.body) ? request.body.phone : undefined;
+    if (!isPhone(phone)) return fail('bad_request', 'phone must be an E.164 number like +15555550123');
+    const sent = await registry.startVerification(phone, engine.consumerIdFor(phone));
+    if (sent === 'rate_limited') return fail('rate_limited', 'too many codes sent to this phone; try later');
+    deps.onTextQueued();
+    return ok(202, {});
+  });
+
+  post('/v1/consumers/verify', async (request) => {
+    const body = request.body;
+    if (!isObject(body) || !isPhone(body.phone)) return fail('bad_request', 'phone must be an E.164 number');
+    if (typeof body.otp !== 'string' || !/^[0-9]{6}$/.test(body.otp))
+      return fail('bad_request', 'otp must be the 6 digits of the text');
+    const consumerId = engine.consumerIdFor(body.phone);
+    const deviceToken = await registry.verify(consumerId, body.otp);
+    return deviceToken
+      ? ok(200, { consumerId, deviceToken })
+      : fail('unauthorized', 'wrong or expired verification code');
+  });
+
+  // Consumers.
+
+  post('/v1/wallet/purchases', async (request) => {
+    const caller = consumerCaller(request);
+    if (isAnswer(caller)) return caller;
+    const body = request.body;
+    if (!isObject(body)) return fail('bad_request', 'the body must be a JSON object');
+    const { merchantId, amountCents, paymentToken, idempotencyKey } = body;
+    if (typeof merchantId !== 'string') return fail('bad_request', 'merchantId is required');
+    if (!isCents(amountCents)) return fail('bad_request', 'amountCents must be a positive integer');
+    if (!isText(paymentToken, 256)) return fail('bad_request', 'paymentToken is required');
+    if (!isIdempotencyKey(idempotencyKey))
+      return fail('bad_request', 'idempotencyKey must be 1-64 characters of A-Z a-z 0-9 _ -');
+    const merchant = registry.merchant(merchantId);
+    if (!merchant) return fail('not_found', 'no such merchant');
+    const phone = registry.phoneOf(caller.consumerId);
+    if (!phone) return fail('not_found', 'no phone number is known for this consumer');
+    const load = () =>
+      engine.loadValue({ merchantId, phone, kind: 'gift', funding: 'consumer', amountCents, idempotencyKey });
+    const cardBody = (reply: Reply) => ({ cardId: reply.cardId, balanceCents: reply.balanceCents });
+    // A purchase already loaded under this key answers from its stored result and is not charged again.
+    deps.store.root.resetReadTxn();
+    if (deps.store.idempotency.get([`c:${caller.consumerId}`, idempotencyKey])) {
+      const reply = await load();
+      return answerFor(reply, 201, () => cardBody(reply));
+    }
+    const charge = await deps.funding.charge({
+      idempotencyKey: `${caller.consumerId}/${idempotencyKey}`,
+      amountCents,
+      paymentToken,
+      description: `paycode gift card ${merchant.name}`,
+    });
+    if (!charge.ok) return fail(charge.status, 'the card payment was declined');
+    const reply = await load();
+    return answerFor(reply, 201, () => cardBody(reply));
+  });
+
+  get('/v1/wallet', async (request) => {
+    const caller = consumerCaller(request);
+    if (isAnswer(caller)) return caller;
+    const view = await engine.wallet(caller.consumerId);
+    return view ? ok(200, walletBody(view, registry)) : fail('internal', 'the wallet could not be read');
+  });
+
+  post('/v1/wallet/codes', async (request) => {
+    const caller = consumerCaller(request);
+    if (isAnswer(caller)) return caller;
+    const body = request.body;
+    if (!isObject(body) || typeof body.merchantId !== 'string')
+      return fail('bad_request', 'merchantId is required');
+    if (body.capCents !== undefined && body.capCents !== null && !isCents(body.capCents))
+      return fail('bad_request', 'capCents must be a positive integer');
+    if (!registry.merchant(body.merchantId)) return fail('not_found', 'no such merchant');
+    const reply = await engine.issueCode({
+      consumerId: caller.consumerId,
+      merchantId: body.merchantId,
+      capCents: body.capCents as number | null | undefined,
+    });
+    return answerFor(reply, 201, () => ({
+      code: reply.code,
+      merchantId: body.merchantId,
+      capCents: reply.capCents,
+      expiresAtMs: reply.expiresAtMs,
+    }));
+  });
+
+  del('/v1/wallet/codes', async (request) => {
+    const caller = consumerCaller(request);
+    if (isAnswer(caller)) return caller;
+    const reply = await engine.cancelCode(caller.consumerId);
+    return reply.status === 'not_found'
+      ? fail('not_found', 'no live code')
+      : answerFor(reply, 200, () => ({}));
+  });
+
+  get('/v1/wallet/history', async (request) => {
+    const caller = consumerCaller(request);
+    if (isAnswer(caller)) return caller;
+    const entries = await engine.history(caller.consumerId);
+    if (!entries) return fail('internal', 'the history could not be read');
+    return ok(200, {
+      entries: entries.map(({ atMs, kind, merchantId, amountCents, balanceCents, ref, cardId }) => ({
+        atMs,
+        kind,
+        merchantId,
+        amountCents,
+        balanceCents,
+        ref,
+        cardId,
+      })),
+    });
+  });
+
+  for (const action of ['freeze', 'unfreeze'] as const) {
+    post(`/v1/wallet/${action}`, async (request) => {
+      const caller = consumerCaller(request);
+      if (isAnswer(caller)) return caller;
+      const reply = await engine[action](caller.consumerId);
+      return answerFor(reply, 200, () => ({ frozen: action === 'freeze' }));
+    });
+  }
+
+  // Operations.
+
+  get('/healthz', () => ok(200, { ok: true }));
+
+  get('/metrics', async (request) => {
+    if (!isLoopback(request.remoteAddress)) return fail('forbidden', 'metrics are served on loopback only');
+    return { status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType };
+  });
+
+  if (deps.devInbox) {
+    const inbox = deps.devInbox;
+    get('/v1/dev/inbox', (request) => {
+      const phone = request.query.get('phone');
+      const texts = inbox.inbox.filter((text) => phone === null || text.phone === phone).slice(-50);
+      return ok(200, { texts: texts.reverse() });
+    });
+  }
+
+  app.any('/*', (res) => {
+    metrics.httpRequests.inc({ route: 'unknown', code: 404 });
+    res.cork(() => {
+      res
+        .writeStatus('404 Not Found')
+        .writeHeader('content-type', 'application/json')
+        .end(JSON.stringify({ error: { code: 'not_found', message: 'no such endpoint' } }));
+    });
+  });
+}

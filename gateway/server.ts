@@ -1,0 +1,174 @@
+import uWS from 'uWebSockets.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Engine } from '../engine/engine.ts';
+import { LIMITS, type Limits, validateLimits } from '../engine/limits.ts';
+import { handleInbound } from '../notify/inbound.ts';
+import { OutboxDelivery } from '../notify/outbox.ts';
+import { ConsoleSender, type SmsSender } from '../notify/sender.ts';
+import { SmppSender } from '../notify/smpp.ts';
+import { receiptText } from '../notify/texts.ts';
+import { loadSecrets, type Secrets, secretsPath } from '../persistence/secrets.ts';
+import type { OutboxRecord } from '../persistence/store.ts';
+import type { Config } from './config.ts';
+import { createDemo } from './demo.ts';
+import { fundingProvider } from './funding/provider.ts';
+import { createMetrics } from './metrics.ts';
+import { posBehavior } from './pos.ts';
+import { Registry } from './registry.ts';
+import { httpRoutes } from './routes.ts';
+import { walletBehavior } from './wallet-socket.ts';
+
+/**
+ * The paycode server: the engine, the registry, the SMS outbox and one uWebSockets.js app serving the
+ * HTTP API and the POS and wallet WebSockets. `startServer` resolves once it accepts connections;
+ * `close` stops accepting, closes every socket (1001), lets in-flight work finish, and closes the store.
+ */
+export interface ServerOptions {
+  config: Config;
+  limits?: Partial<Limits>;
+  /** Keys from a file or the environment by default; tests pass their own. */
+  secrets?: Secrets;
+  /** Where start-up lines go (stdout by default). */
+  print?: (line: string) => void;
+  now?: () => number;
+  /** Audit the ledger after every commit (tests). */
+  auditEachCommit?: boolean;
+  onFatal?: (error: Error) => void;
+}
+
+export interface Server {
+  url: string;
+  port: number;
+  engine: Engine;
+  registry: Registry;
+  /** Texts sent in `console` SMS mode, newest last; null with SMPP. */
+  devInbox: ConsoleSender | null;
+  outbox: OutboxDelivery;
+  close(): Promise<void>;
+}
+
+export async function startServer(options: ServerOptions): Promise<Server> {
+  const { config } = options;
+  const print = options.print ?? ((line: string) => console.log(line));
+  const now = options.now ?? Date.now;
+  const limits: Limits = { ...LIMITS, ...options.limits };
+  const problems = validateLimits(limits);
+  if (problems.length > 0) throw new Error(`invalid limits: ${problems.join('; ')}`);
+  const secrets = options.secrets ?? loadSecrets(secretsPath(config.dataDir));
+  const fresh = !existsSync(join(config.dataDir, 'lmdb'));
+
+  const engine = await Engine.open({
+    dataDir: config.dataDir,
+    secrets,
+    shards: config.shards,
+    codeTtlMs: config.codeTtlMs,
+    limits,
+    now,
+    auditEachCommit: options.auditEachCommit,
+    onFatal: options.onFatal,
+  });
+  const store = engine.store;
+  const registry = new Registry(store, secrets.masterKey, limits, now, config.adminToken);
+  const metrics = createMetrics();
+
+  let outbox: OutboxDelivery | undefined;
+  const kick = () => outbox?.kick();
+  const inbound = (phone: string, text: string) => {
+    handleInbound({ engine, registry, codeTtlMs: config.codeTtlMs }, phone, text).then(
+      (command) => {
+        metrics.smsInbound.inc({ command });
+        kick();
+      },
+      (error: unknown) => console.error('paycode sms: an inbound text failed', error),
+    );
+  };
+  const devInbox = config.sms === 'console' ? new ConsoleSender() : null;
+  const sender: SmsSender =
+    devInbox ??
+    new SmppSender({
+      url: (config.sms as { smppUrl: string }).smppUrl,
+      onInbound: inbound,
+      onReceipt: (state) => metrics.smsReceipts.inc({ state }),
+    });
+  const render = (record: OutboxRecord) =>
+    record.message.kind === 'text'
+      ? registry.openText(record.message.sealedText)
+      : receiptText(record.message, registry.merchant(record.message.merchantId)?.name ?? 'the store');
+  outbox = new OutboxDelivery({
+    store,
+    sender,
+    limits,
+    phoneOf: (consumerId) => registry.phoneOf(consumerId),
+    render,
+    onResult: (result) => metrics.smsSent.inc({ result }),
+  });
+
+  const sockets = new Set<uWS.WebSocket<{ closed: boolean }>>();
+  const track = <T extends { closed: boolean }>(
+    behavior: uWS.WebSocketBehavior<T>,
+  ): uWS.WebSocketBehavior<T> => ({
+    ...behavior,
+    open: (ws) => {
+      sockets.add(ws as never);
+      void behavior.open?.(ws);
+    },
+    close: (ws, code, message) => {
+      sockets.delete(ws as never);
+      behavior.close?.(ws, code, message);
+    },
+  });
+  const app = uWS.App();
+  app.ws('/v1/pos', track(posBehavior({ engine, registry, limits, metrics, now, onMoneyMoved: kick })));
+  app.ws(
+    '/v1/wallet',
+    track(
+      walletBehavior({
+        engine,
+        registry,
+        keys: { hashKey: secrets.codeHashKey, sealKey: secrets.codeSealKey },
+        limits,
+        metrics,
+      }),
+    ),
+  );
+  httpRoutes(app, {
+    engine,
+    registry,
+    store,
+    limits,
+    metrics,
+    funding: fundingProvider(config.funding),
+    devInbox,
+    onTextQueued: kick,
+  });
+
+  const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) =>
+    app.listen(config.host, config.port, (token) =>
+      token ? resolve(token) : reject(new Error(`cannot listen on ${config.host}:${config.port}`)),
+    ),
+  );
+  const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+  if (registry.generatedOperatorToken) {
+    print(
+      `paycode: operator token (printed once; set PAYCODE_ADMIN_TOKEN to choose one): ${registry.generatedOperatorToken}`,
+    );
+  }
+  if (fresh && config.demo) for (const line of await createDemo(engine, registry, url)) print(line);
+  print(`paycode listening on ${url}`);
+
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      uWS.us_listen_socket_close(listenSocket);
+      for (const ws of sockets) ws.end(1001, 'server shutting down');
+      await outbox.stop();
+      await sender.close();
+      await engine.close();
+    })();
+    return closing;
+  };
+  return { url, port, engine, registry, devInbox, outbox, close };
+}

@@ -1,0 +1,255 @@
+import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
+import { type CodeKeys, unsealCode } from '../engine/codes.ts';
+import type { Notice, WalletView } from '../engine/commands.ts';
+import type { Engine } from '../engine/engine.ts';
+import type { ConsumerId } from '../engine/ids.ts';
+import type { Limits } from '../engine/limits.ts';
+import type { Reply } from '../engine/wallet.ts';
+import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
+import type { Metrics } from './metrics.ts';
+import type { Registry } from './registry.ts';
+import { socketOptions } from './sockets.ts';
+
+/**
+ * The wallet WebSocket (`/v1/wallet`, PROTOCOL.md). The phone authenticates with its device token in
+ * its first message, gets a snapshot, and then hears every durable change of its wallet as it happens.
+ *
+ * The socket watches the consumer before it reads the snapshot, and holds pushes back until the
+ * snapshot is sent, so no change falls between the two. Pushes leave on the next turn of the event
+ * loop; a `requestCode` or `cancelCode` answer is the `code` push it caused, sent at once with the
+ * request's `reqId` (the engine reports the change before it resolves the request).
+ */
+export interface WalletSession {
+  encoding: Encoding | null;
+  consumerId: ConsumerId | null;
+  ready: boolean;
+  pending: Frame[];
+  flushScheduled: boolean;
+  unwatch: (() => void) | null;
+  closed: boolean;
+  deadline: NodeJS.Timeout | null;
+}
+
+export interface WalletDeps {
+  engine: Engine;
+  registry: Registry;
+  keys: CodeKeys;
+  limits: Limits;
+  metrics: Metrics;
+}
+
+/** The wallet as PROTOCOL.md shows it (`GET /v1/wallet`, the snapshot): cards carry the merchant name. */
+export function walletBody(view: WalletView, registry: Registry): Frame {
+  return {
+    cards: view.cards.map((card) => ({
+      cardId: card.cardId,
+      merchantId: card.merchantId,
+      merchantName: registry.merchant(card.merchantId)?.name ?? card.merchantId,
+      kind: card.kind,
+      balanceCents: card.balanceCents,
+      availableCents: card.availableCents,
+    })),
+    activeCode: view.activeCode,
+    frozen: view.frozen,
+  };
+}
+
+function noticeFrame(notice: Notice, keys: CodeKeys): Frame {
+  if (notice.type === 'balance') {
+    const { card, cause, atMs } = notice;
+    return {
+      type: 'balance',
+      cardId: card.cardId,
+      merchantId: card.merchantId,
+      balanceCents: card.balanceCents,
+      availableCents: card.availableCents,
+      cause,
+      atMs,
+    };
+  }
+  return {
+    type: 'code',
+    code: unsealCode(keys, notice.sealed),
+    merchantId: notice.merchantId,
+    capCents: notice.capCents,
+    state: notice.state,
+    expiresAtMs: notice.expiresAtMs,
+  };
+}
+
+export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSession> {
+  const { engine, registry, limits, metrics } = deps;
+  const socketsPerConsumer = new Map<string, number>();
+
+  const send = (ws: WebSocket<WalletSession>, message: Frame) => {
+    const session = ws.getUserData();
+    if (session.closed) return;
+    metrics.walletPushes.inc();
+    ws.send(encodeFrame(message, session.encoding ?? 'json'), session.encoding === 'msgpack');
+  };
+  /** Sends held pushes up to and including `upTo` (all when omitted). */
+  const flush = (ws: WebSocket<WalletSession>, upTo?: Frame) => {
+    const session = ws.getUserData();
+    if (!session.ready || session.closed) return;
+    const end = upTo ? session.pending.indexOf(upTo) + 1 : session.pending.length;
+    const frames = session.pending.splice(0, end);
+    ws.cork(() => {
+      for (const frame of frames) send(ws, frame);
+    });
+  };
+  const refuse = (ws: WebSocket<WalletSession>) => {
+    send(ws, { type: 'error', status: 'unauthorized' });
+    if (!ws.getUserData().closed) ws.end(4001, 'unauthorized');
+  };
+
+  const authenticate = async (ws: WebSocket<WalletSession>, frame: Frame | null) => {
+    const session = ws.getUserData();
+    const principal =
+      frame?.type === 'auth' && typeof frame.token === 'string' ? registry.authenticate(frame.token) : null;
+    if (principal?.kind !== 'device') {
+      refuse(ws);
+      return;
+    }
+    const { consumerId } = principal;
+    const open = socketsPerConsumer.get(consumerId) ?? 0;
+    if (open >= limits.walletSocketsPerConsumerMax) {
+      send(ws, { type: 'error', status: 'rate_limited' });
+      ws.end(4029, 'too many wallet sockets');
+      return;
+    }
+    socketsPerConsumer.set(consumerId, open + 1);
+    if (session.deadline) clearTimeout(session.deadline);
+    session.consumerId = consumerId;
+    session.unwatch = engine.watch(consumerId, (notice) => {
+      session.pending.push(noticeFrame(notice, deps.keys));
+      if (session.flushScheduled || !session.ready) return;
+      session.flushScheduled = true;
+      setImmediate(() => {
+        session.flushScheduled = false;
+        flush(ws);
+      });
+    });
+    const view = await engine.wallet(consumerId);
+    if (session.closed) return;
+    if (!view) {
+      send(ws, { type: 'error', status: 'internal' });
+      return;
+    }
+    ws.cork(() => send(ws, { type: 'snapshot', ...walletBody(view, registry) }));
+    session.ready = true;
+    flush(ws);
+  };
+
+  /** Answers a request with the `code` push it caused, or with an error carrying its status. */
+  const answerWithPush = (ws: WebSocket<WalletSession>, reqId: unknown, reply: Reply, expected: Frame) => {
+    const session = ws.getUserData();
+    if (reply.status !== 'approved') {
+      send(ws, { type: 'error', reqId, status: reply.status });
+      return;
+    }
+    const push = session.pending.find(
+      (frame) =>
+        frame.type === 'code' &&
+        frame.state === expected.state &&
+        (expected.code === undefined || frame.code === expected.code),
+    );
+    if (push) {
+      push.reqId = reqId;
+      flush(ws, push);
+    } else {
+      // Not expected (the engine reports a change before it answers), but the phone must get its answer.
+      send(ws, { ...expected, reqId });
+    }
+  };
+
+  const request = async (ws: WebSocket<WalletSession>, frame: Frame | null) => {
+    const session = ws.getUserData();
+    const consumerId = session.consumerId as ConsumerId;
+    const reqId = frame?.reqId;
+    const validReqId =
+      (typeof reqId === 'string' && reqId.length <= 64) ||
+      (typeof reqId === 'number' && Number.isSafeInteger(reqId));
+    if (!frame || !validReqId) {
+      send(ws, { type: 'error', reqId: validReqId ? reqId : undefined, status: 'bad_request' });
+      return;
+    }
+    if (frame.type === 'requestCode') {
+      const { merchantId, capCents } = frame;
+      if (typeof merchantId !== 'string' || !registry.merchant(merchantId)) {
+        send(ws, {
+          type: 'error',
+          reqId,
+          status: typeof merchantId === 'string' ? 'not_found' : 'bad_request',
+        });
+        return;
+      }
+      const reply = await engine.issueCode({
+        consumerId,
+        merchantId,
+        capCents: capCents as number | undefined,
+      });
+      answerWithPush(ws, reqId, reply, {
+        type: 'code',
+        code: reply.code,
+        merchantId,
+        capCents: reply.capCents,
+        state: 'issued',
+        expiresAtMs: reply.expiresAtMs,
+      });
+    } else if (frame.type === 'cancelCode') {
+      const reply = await engine.cancelCode(consumerId);
+      answerWithPush(ws, reqId, reply, { type: 'code', state: 'cancelled' });
+    } else {
+      send(ws, { type: 'error', reqId, status: 'bad_request' });
+    }
+  };
+
+  return {
+    ...socketOptions(limits),
+    upgrade: (res, req, context) => {
+      const session: WalletSession = {
+        encoding: null,
+        consumerId: null,
+        ready: false,
+        pending: [],
+        flushScheduled: false,
+        unwatch: null,
+        closed: false,
+        deadline: null,
+      };
+      res.upgrade(
+        session,
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      );
+    },
+    open: (ws) => {
+      metrics.sockets.inc({ endpoint: 'wallet' });
+      ws.getUserData().deadline = setTimeout(() => refuse(ws), limits.wsAuthDeadlineMs);
+    },
+    message: (ws, data, isBinary) => {
+      const session = ws.getUserData();
+      session.encoding ??= isBinary ? 'msgpack' : 'json';
+      const frame = decodeFrame(data, isBinary);
+      const handled = session.consumerId ? request(ws, frame) : authenticate(ws, frame);
+      handled.catch((error: unknown) => {
+        console.error('paycode: wallet request failed', error);
+        send(ws, { type: 'error', reqId: frame?.reqId, status: 'internal' });
+      });
+    },
+    close: (ws) => {
+      metrics.sockets.dec({ endpoint: 'wallet' });
+      const session = ws.getUserData();
+      session.closed = true;
+      if (session.deadline) clearTimeout(session.deadline);
+      session.unwatch?.();
+      if (session.consumerId && session.unwatch) {
+        const open = (socketsPerConsumer.get(session.consumerId) ?? 1) - 1;
+        if (open > 0) socketsPerConsumer.set(session.consumerId, open);
+        else socketsPerConsumer.delete(session.consumerId);
+      }
+    },
+  };
+}

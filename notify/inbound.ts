@@ -1,0 +1,57 @@
+import type { Engine } from '../engine/engine.ts';
+import type { Registry } from '../gateway/registry.ts';
+import { dollars, HELP_TEXT, parseDollars, paymentCodeText, STOP_TEXT } from './texts.ts';
+
+/**
+ * The SMS-only channel: a consumer without the app texts `PAY <store keyword> [amount]`, `BAL`, `STOP` or
+ * `HELP`, and the answer is queued as a text like any other. Returns the command, for metrics.
+ */
+export interface InboundDeps {
+  engine: Engine;
+  registry: Registry;
+  codeTtlMs: number;
+}
+
+export async function handleInbound(deps: InboundDeps, phone: string, text: string): Promise<string> {
+  const { engine, registry } = deps;
+  const consumerId = engine.consumerIdFor(phone);
+  const [command = '', keyword, amount, ...rest] = text.trim().toUpperCase().split(/\s+/);
+  let answer: string;
+  if (command === 'PAY' && keyword && rest.length === 0) {
+    const merchant = registry.merchantByKeyword(keyword);
+    const capCents = amount === undefined ? null : parseDollars(amount);
+    if (!merchant) answer = `paycode: no store uses the keyword ${keyword.slice(0, 16)}. Text HELP for help.`;
+    else if (amount !== undefined && capCents === null)
+      answer = 'paycode: write the amount like 12.50, for example PAY COFFEE 12.50.';
+    else {
+      const reply = await engine.issueCode({ consumerId, merchantId: merchant.merchantId, capCents });
+      if (reply.status === 'approved' && reply.code)
+        answer = paymentCodeText(reply.code, merchant.name, reply.capCents ?? 0, deps.codeTtlMs);
+      else if (reply.status === 'insufficient_funds')
+        answer = `paycode: you have no value to spend at ${merchant.name}.`;
+      else if (reply.status === 'account_frozen')
+        answer = 'paycode: your account is frozen; unfreeze it in the wallet.';
+      else answer = 'paycode: no code could be made just now; please try again in a minute.';
+    }
+  } else if (command === 'BAL' && keyword === undefined) {
+    const wallet = await engine.wallet(consumerId);
+    const cards = (wallet?.cards ?? []).filter((card) => card.balanceCents > 0);
+    answer =
+      cards.length === 0
+        ? 'paycode: you hold no value yet.'
+        : `paycode: ${cards
+            .map(
+              (card) =>
+                `${registry.merchant(card.merchantId)?.name ?? 'store'} ${card.kind} ${dollars(card.balanceCents)}`,
+            )
+            .join(', ')}.`;
+  } else if (command === 'STOP' && keyword === undefined) {
+    await engine.freeze(consumerId);
+    answer = STOP_TEXT;
+  } else {
+    answer = HELP_TEXT;
+  }
+  await registry.rememberPhone(consumerId, phone);
+  await registry.queueText(consumerId, answer);
+  return ['PAY', 'BAL', 'STOP'].includes(command) ? command : 'HELP';
+}

@@ -1,0 +1,98 @@
+import type { ConsumerId } from '../engine/ids.ts';
+import type { Limits } from '../engine/limits.ts';
+import type { OutboxRecord, Store } from '../persistence/store.ts';
+import type { SmsSender } from './sender.ts';
+
+/**
+ * Delivers the transactional outbox. A text is written in the same commit as the event that causes it
+ * (see shard.ts and registry.ts) and removed once the SMS provider accepted it; so a crash loses none,
+ * and a text is sent again only if the crash falls between the provider's acceptance and the removal.
+ * A failed send is retried with exponential backoff; texts to a consumer with no known phone number are
+ * dropped (logged, without the text).
+ */
+export interface OutboxOptions {
+  store: Store;
+  sender: SmsSender;
+  limits: Limits;
+  phoneOf: (consumerId: ConsumerId) => string | null;
+  render: (record: OutboxRecord) => string;
+  onResult?: (result: 'sent' | 'failed' | 'dropped') => void;
+  pollMs?: number;
+}
+
+type Key = [number, number, number];
+
+export class OutboxDelivery {
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly retryAtMs = new Map<string, { atMs: number; attempts: number }>();
+  private readonly poll: NodeJS.Timeout;
+  private scheduled = false;
+  private stopped = false;
+
+  constructor(private readonly options: OutboxOptions) {
+    this.poll = setInterval(() => this.kick(), options.pollMs ?? 500);
+    this.kick();
+  }
+
+  /** Looks for new texts soon (after a commit that may have queued some). */
+  kick(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.run();
+    });
+  }
+
+  /** Texts waiting to be delivered. */
+  pending(): number {
+    return this.options.store.outbox.getCount();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.poll);
+    await Promise.allSettled(this.inFlight.values());
+  }
+
+  private run(): void {
+    const { store, limits } = this.options;
+    if (this.stopped) return;
+    store.root.resetReadTxn();
+    const nowMs = Date.now();
+    for (const { key, value } of store.outbox.getRange({})) {
+      if (this.inFlight.size >= limits.smsInFlightMax) return;
+      const id = (key as Key).join(':');
+      if (this.inFlight.has(id) || (this.retryAtMs.get(id)?.atMs ?? 0) > nowMs) continue;
+      const delivery = this.deliver(key as Key, id, value).finally(() => {
+        this.inFlight.delete(id);
+        this.kick();
+      });
+      this.inFlight.set(id, delivery);
+    }
+  }
+
+  private async deliver(key: Key, id: string, record: OutboxRecord): Promise<void> {
+    const { store, sender, phoneOf, render, onResult, limits } = this.options;
+    const phone = phoneOf(record.consumerId);
+    if (phone === null) {
+      console.error(`paycode sms: no phone number for ${record.consumerId}; a text was dropped`);
+      onResult?.('dropped');
+      await store.outbox.remove(key);
+      return;
+    }
+    try {
+      await sender.send(phone, render(record));
+    } catch (error) {
+      const attempts = (this.retryAtMs.get(id)?.attempts ?? 0) + 1;
+      const delayMs = Math.min(limits.smsRetryDelayMaxMs, 500 * 2 ** attempts);
+      this.retryAtMs.set(id, { atMs: Date.now() + delayMs, attempts });
+      if (attempts === 1) console.error(`paycode sms: a text will be retried: ${(error as Error).message}`);
+      onResult?.('failed');
+      return;
+    }
+    this.retryAtMs.delete(id);
+    onResult?.('sent');
+    await store.outbox.remove(key);
+  }
+}

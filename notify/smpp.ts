@@ -1,0 +1,154 @@
+import * as smpp from 'smpp';
+import type { SmsSender } from './sender.ts';
+
+/**
+ * `PAYCODE_SMS=smpp://system_id:password@host:port`: an SMPP v3.4 transceiver. It binds with
+ * bind_transceiver, keeps the link alive with enquire_link, reconnects with exponential backoff, sends
+ * GSM 7-bit texts (`data_coding` 0) asking for delivery receipts, and hands inbound texts (deliver_sm)
+ * to `onInbound`. While the link is down `send` rejects and the outbox retries later.
+ */
+export interface SmppOptions {
+  url: string;
+  /** Sender address shown on phones. */
+  sourceAddr?: string;
+  enquireLinkMs?: number;
+  reconnectDelayMaxMs?: number;
+  onInbound: (phone: string, text: string) => void;
+  onReceipt?: (state: string) => void;
+  log?: (line: string) => void;
+}
+
+export function parseSmppUrl(
+  url: string,
+): { host: string; port: number; systemId: string; password: string } | null {
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'smpp:' || !parsed.hostname) return null;
+    return {
+      host: parsed.hostname,
+      port: Number(parsed.port || 2775),
+      systemId: decodeURIComponent(parsed.username),
+      password: decodeURIComponent(parsed.password),
+    };
+  } catch {
+    return null;
+  }
+}
+
+export class SmppSender implements SmsSender {
+  private session: smpp.Session | null = null;
+  private bound = false;
+  private stopped = false;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private readonly target: NonNullable<ReturnType<typeof parseSmppUrl>>;
+  private readonly log: (line: string) => void;
+  /** Resolves whenever a bind succeeds; `whenBound` waits on it. */
+  private boundWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: SmppOptions) {
+    const target = parseSmppUrl(options.url);
+    if (!target) throw new Error('PAYCODE_SMS must look like smpp://system_id:password@host:port');
+    this.target = target;
+    this.log = options.log ?? ((line) => console.log(line));
+    this.connect();
+  }
+
+  /** Resolves once the link is bound (used by start-up and tests). */
+  whenBound(): Promise<void> {
+    return this.bound ? Promise.resolve() : new Promise((resolve) => this.boundWaiters.push(resolve));
+  }
+
+  send(phone: string, text: string): Promise<void> {
+    const session = this.session;
+    if (!session || !this.bound) return Promise.reject(new Error('SMPP link is not bound'));
+    return new Promise((resolve, reject) => {
+      session.submit_sm(
+        {
+          source_addr: this.options.sourceAddr ?? 'paycode',
+          source_addr_ton: 5,
+          source_addr_npi: 0,
+          destination_addr: phone.replace(/^\+/, ''),
+          dest_addr_ton: 1,
+          dest_addr_npi: 1,
+          short_message: text,
+          data_coding: 0,
+          registered_delivery: 1,
+        },
+        (pdu) =>
+          pdu.command_status === 0
+            ? resolve()
+            : reject(new Error(`submit_sm refused with status ${pdu.command_status}`)),
+      );
+    });
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    const session = this.session;
+    if (!session) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => session.destroy(() => resolve()), 1_000);
+      if (!this.bound) {
+        clearTimeout(timer);
+        session.destroy(() => resolve());
+        return;
+      }
+      session.unbind({}, () => {
+        clearTimeout(timer);
+        session.close(() => resolve());
+      });
+    });
+  }
+
+  private connect(): void {
+    const { host, port, systemId, password } = this.target;
+    const session = smpp.connect(
+      { url: `smpp://${host}:${port}`, auto_enquire_link_period: this.options.enquireLinkMs ?? 30_000 },
+      () => {
+        session.bind_transceiver({ system_id: systemId, password }, (pdu) => {
+          if (pdu.command_status !== 0) {
+            this.log(`paycode sms: bind refused with status ${pdu.command_status}`);
+            session.destroy();
+            return;
+          }
+          this.bound = true;
+          this.attempt = 0;
+          this.log(`paycode sms: bound to ${host}:${port}`);
+          for (const resolve of this.boundWaiters.splice(0)) resolve();
+        });
+      },
+    );
+    this.session = session;
+    session.on('deliver_sm', (pdu: smpp.PDU) => this.deliver(session, pdu));
+    session.on('enquire_link', (pdu: smpp.PDU) => session.send(pdu.response()));
+    session.on('unbind', (pdu: smpp.PDU) => {
+      session.send(pdu.response());
+      session.close();
+    });
+    session.on('error', (error: Error) => this.log(`paycode sms: link error: ${error.message}`));
+    session.on('close', () => {
+      this.bound = false;
+      if (this.session === session) this.session = null;
+      if (this.stopped) return;
+      const delayMs = Math.min(this.options.reconnectDelayMaxMs ?? 30_000, 250 * 2 ** this.attempt++);
+      this.reconnectTimer = setTimeout(() => this.connect(), delayMs);
+    });
+  }
+
+  private deliver(session: smpp.Session, pdu: smpp.PDU): void {
+    session.send(pdu.response());
+    const body = pdu.short_message as { message?: unknown } | undefined;
+    const text = typeof body?.message === 'string' ? body.message : '';
+    // esm_class bit 2 marks an SMSC delivery receipt ("id:... stat:DELIVRD ...").
+    if (((pdu.esm_class as number) & 0x04) !== 0) {
+      const state = /stat:([A-Z]+)/.exec(text)?.[1] ?? 'UNKNOWN';
+      this.options.onReceipt?.(state);
+      return;
+    }
+    const source = typeof pdu.source_addr === 'string' ? pdu.source_addr : '';
+    if (/^\+?[1-9][0-9]{6,14}$/.test(source))
+      this.options.onInbound(source.startsWith('+') ? source : `+${source}`, text);
+  }
+}

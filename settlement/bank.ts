@@ -1,0 +1,22 @@
+/**
+ * Bank account checks for merchants' settlement accounts. A routing (ABA) number is 9 digits whose
+ * weighted sum 3-7-1 is a multiple of 10; an account number is 4-17 digits (NACHA's DFI account field
+ * is 17 characters).
+ */
+export type AccountType = 'checking' | 'savings';
+
+export function isRoutingNumber(value: unknown): value is string {
+  if (typeof value !== 'string' || !/^[0-9]{9}$/.test(value)) return false;
+  const weights = [3, 7, 1, 3, 7, 1, 3, 7, 1];
+  let sum = 0;
+  for (let i = 0; i < 9; i++) sum += Number(value[i]) * (weights[i] as number);
+  return sum % 10 === 0;
+}
+
+export function isAccountNumber(value: unknown): value is string {
+  return typeof value === 'string' && /^[0-9]{4,17}$/.test(value);
+}
+
+export function isAccountType(value: unknown): value is AccountType {
+  return value === 'checking' || value === 'savings';
+}
