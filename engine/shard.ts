@@ -172,7 +172,9 @@ export class Shard {
   tick(nowMs: number): Promise<ShardReport> | null {
     const batch = this.beginBatch();
     this.timePasses(batch, nowMs);
-    return batch.writes.length === 0 ? null : this.commit(batch);
+    // An expiry may change only the account (written at commit) and what watchers hear.
+    const idle = batch.writes.length === 0 && batch.dirty.size === 0 && batch.report.notices.length === 0;
+    return idle ? null : this.commit(batch);
   }
 
   /** Fires due timers and sweeps a stretch of old idempotency records. */

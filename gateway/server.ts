@@ -83,7 +83,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
       (error: unknown) => console.error('paycode sms: an inbound text failed', error),
     );
   };
-  const devInbox = config.sms === 'console' ? new ConsoleSender() : null;
+  const devInbox = config.sms === 'console' ? new ConsoleSender(500, print) : null;
   const sender: SmsSender =
     devInbox ??
     new SmppSender({

@@ -424,6 +424,21 @@ describe('engine', () => {
     expect(seen).toEqual(['balance', 'code']);
   });
 
+  it('expires a code on the shard clock alone, durably, and tells the watcher', async () => {
+    const engine = await openEngine({ codeTtlMs: 1_000 });
+    const consumerId = await funded(engine);
+    const seen: string[] = [];
+    engine.watch(consumerId, (notice) => seen.push(notice.type === 'code' ? notice.state : notice.cause));
+    await engine.issueCode({ consumerId, merchantId: 'm1' });
+    // No command reaches the shard meanwhile: only its own timer tick can expire the code.
+    await new Promise((resolve) => setTimeout(resolve, 1_800));
+    expect(seen).toEqual(['hold', 'issued', 'expire', 'expired']);
+    engine.store.root.resetReadTxn();
+    const persisted = engine.store.accounts.get(consumerId as never);
+    expect(JSON.stringify(persisted)).not.toContain('codeIssued');
+    expect((await engine.wallet(consumerId))?.cards[0]?.availableCents).toBe(5_000);
+  });
+
   it('replays a reward load after its expiry passed, and refuses a past expiry without using the key', async () => {
     const clock = fakeClock();
     const engine = await openEngine({ now: clock.now });

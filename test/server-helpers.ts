@@ -1,0 +1,222 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { unpack } from 'msgpackr';
+import { expect, onTestFinished } from 'vitest';
+import WebSocket from 'ws';
+import type { Limits } from '../engine/limits.ts';
+import { type Config, readConfig } from '../gateway/config.ts';
+import { type Server, startServer } from '../gateway/server.ts';
+import { randomSecrets, type Secrets } from '../persistence/secrets.ts';
+import { PosClient } from '../sdk/pos-client.ts';
+
+/**
+ * A real server (uWebSockets.js on 127.0.0.1 and a free port, engine workers, LMDB in a fresh
+ * directory) for one test, with helpers that act as its users over real HTTP and WebSockets. The
+ * ledger is audited after every commit; the test fails if an audit found a problem.
+ */
+export const OPERATOR_TOKEN = 'op_test_operator_token_0123456789';
+export const ROUTING = '021000021';
+
+export interface TestServer {
+  server: Server;
+  dataDir: string;
+  secrets: Secrets;
+  lines: string[];
+  http(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }>;
+  merchant(name?: string, keyword?: string): Promise<{ merchantId: string; apiKey: string }>;
+  terminal(merchant: {
+    merchantId: string;
+    apiKey: string;
+  }): Promise<{ terminalId: string; terminalKey: string }>;
+  pos(
+    terminal: { terminalId: string; terminalKey: string },
+    encoding?: 'json' | 'msgpack',
+  ): Promise<PosClient>;
+  /** Registers and verifies a phone through the API (the code read from the development inbox). */
+  consumer(phone: string): Promise<{ consumerId: string; deviceToken: string }>;
+  load(
+    merchant: { merchantId: string; apiKey: string },
+    phone: string,
+    amountCents: number,
+    kind?: 'gift' | 'reward',
+  ): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export async function startTestServer(
+  options: {
+    env?: Record<string, string>;
+    limits?: Partial<Limits>;
+    dataDir?: string;
+    secrets?: Secrets;
+  } = {},
+): Promise<TestServer> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'paycode-gw-'));
+  const secrets = options.secrets ?? randomSecrets();
+  const { config, problems } = readConfig({
+    PAYCODE_PORT: '0',
+    PAYCODE_DATA_DIR: dataDir,
+    PAYCODE_SHARDS: '2',
+    PAYCODE_DEMO: '0',
+    PAYCODE_ADMIN_TOKEN: OPERATOR_TOKEN,
+    ...options.env,
+  });
+  expect(problems).toEqual([]);
+  const lines: string[] = [];
+  const start = (cfg: Config) =>
+    startServer({
+      config: cfg,
+      secrets,
+      limits: options.limits,
+      print: (line) => lines.push(line),
+      auditEachCommit: true,
+    });
+  let server = await start(config);
+  let sequence = 0;
+  onTestFinished(async () => {
+    await server.close();
+    expect(server.engine.auditFailures).toEqual([]);
+    if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const t: TestServer = {
+    get server() {
+      return server;
+    },
+    dataDir,
+    secrets,
+    lines,
+    async http(method, path, body, token) {
+      const response = await fetch(`${server.url}${path}`, {
+        method,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await response.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {}
+      return { status: response.status, body: parsed };
+    },
+    async merchant(name = 'Corner Cafe', keyword) {
+      const created = await t.http(
+        'POST',
+        '/v1/merchants',
+        { name, routingNumber: ROUTING, accountNumber: '1234567890', accountType: 'checking', keyword },
+        OPERATOR_TOKEN,
+      );
+      expect(created.status).toBe(201);
+      return created.body;
+    },
+    async terminal(merchant) {
+      const created = await t.http(
+        'POST',
+        `/v1/merchants/${merchant.merchantId}/terminals`,
+        { label: 'till' },
+        merchant.apiKey,
+      );
+      expect(created.status).toBe(201);
+      const activated = await t.http('POST', '/v1/terminals/activate', {
+        activationCode: created.body.activationCode,
+      });
+      expect(activated.status).toBe(200);
+      return activated.body;
+    },
+    async pos(terminal, encoding = 'json') {
+      const client = await PosClient.connect({ url: server.url, ...terminal, encoding, timeoutMs: 5_000 });
+      onTestFinished(() => client.close());
+      return client;
+    },
+    async consumer(phone) {
+      expect((await t.http('POST', '/v1/consumers', { phone })).status).toBe(202);
+      const otp = await waitFor(() => {
+        const text = server.devInbox?.inbox.findLast(
+          (entry) => entry.phone === phone && /verification/.test(entry.text),
+        );
+        return text ? /([0-9]{6})/.exec(text.text)?.[1] : undefined;
+      });
+      const verified = await t.http('POST', '/v1/consumers/verify', { phone, otp });
+      expect(verified.status).toBe(200);
+      return verified.body;
+    },
+    async load(merchant, phone, amountCents, kind = 'gift') {
+      const loaded = await t.http(
+        'POST',
+        `/v1/merchants/${merchant.merchantId}/cards`,
+        { phone, amountCents, kind, idempotencyKey: `load-${++sequence}` },
+        merchant.apiKey,
+      );
+      expect(loaded.status).toBe(201);
+    },
+    async restart() {
+      await server.close();
+      server = await start({ ...config });
+    },
+  };
+  return t;
+}
+
+/** Polls `probe` until it returns a value (default 5 s). */
+export async function waitFor<T>(
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 5_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A raw WebSocket that collects every frame it receives, decoded. */
+export interface Collector {
+  socket: WebSocket;
+  frames: any[];
+  /** Whether each frame came in a binary (MessagePack) frame. */
+  binary: boolean[];
+  closed: Promise<number>;
+  next(match?: (frame: any) => boolean, timeoutMs?: number): Promise<any>;
+  send(frame: unknown): void;
+}
+
+export async function openSocket(url: string, path: string): Promise<Collector> {
+  const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, { perMessageDeflate: false });
+  const frames: any[] = [];
+  const binary: boolean[] = [];
+  let read = 0;
+  const closed = new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)));
+  socket.on('message', (data, isBinary) => {
+    const bytes = data as Buffer;
+    binary.push(isBinary);
+    frames.push(isBinary ? unpack(bytes) : JSON.parse(bytes.toString('utf8')));
+  });
+  await new Promise((resolve, reject) => {
+    socket.once('open', resolve);
+    socket.once('error', reject);
+  });
+  onTestFinished(() => socket.close());
+  return {
+    socket,
+    frames,
+    binary,
+    closed,
+    async next(match = () => true, timeoutMs = 5_000) {
+      return waitFor(() => {
+        for (let i = read; i < frames.length; i++) {
+          if (match(frames[i])) {
+            read = i + 1;
+            return frames[i];
+          }
+        }
+        return undefined;
+      }, timeoutMs);
+    },
+    send(frame) {
+      socket.send(typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame));
+    },
+  };
+}
