@@ -90,6 +90,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
       url: (config.sms as { smppUrl: string }).smppUrl,
       onInbound: inbound,
       onReceipt: (state) => metrics.smsReceipts.inc({ state }),
+      log: print,
     });
   const render = (record: OutboxRecord) =>
     record.message.kind === 'text'

@@ -83,22 +83,23 @@ export class SmppSender implements SmsSender {
     });
   }
 
+  /** Unbinds and closes the link (at most a second's wait for a peer that stopped answering). */
   async close(): Promise<void> {
     this.stopped = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     const session = this.session;
     if (!session) return;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => session.destroy(() => resolve()), 1_000);
-      if (!this.bound) {
+      const timer = setTimeout(() => {
+        session.destroy();
+        resolve();
+      }, 1_000);
+      session.once('close', () => {
         clearTimeout(timer);
-        session.destroy(() => resolve());
-        return;
-      }
-      session.unbind({}, () => {
-        clearTimeout(timer);
-        session.close(() => resolve());
+        resolve();
       });
+      if (this.bound) session.unbind({}, () => session.close());
+      else session.destroy();
     });
   }
 

@@ -1,0 +1,285 @@
+/**
+ * The HTTP API of PROTOCOL.md against a real server: every endpoint with its success and error
+ * statuses, bearer auth for each kind of caller, idempotent replays, the sandbox funding provider,
+ * health and metrics, and a restart on the same data directory that keeps every credential and balance.
+ */
+import { describe, expect, it } from 'vitest';
+import { OPERATOR_TOKEN, ROUTING, startTestServer } from './server-helpers.ts';
+
+const PHONE = '+15555550160';
+const error = (code: string) => ({ error: { code, message: expect.any(String) } });
+
+describe('HTTP API', () => {
+  it('creates merchants for the operator only, with checked bank details', async () => {
+    const t = await startTestServer();
+    const good = { name: 'Deli', routingNumber: ROUTING, accountNumber: '987654321', accountType: 'savings' };
+    expect(await t.http('POST', '/v1/merchants', good)).toEqual({ status: 401, body: error('unauthorized') });
+    const created = await t.http(
+      'POST',
+      '/v1/merchants',
+      { ...good, keyword: 'deli', feeBps: 150 },
+      OPERATOR_TOKEN,
+    );
+    expect(created).toEqual({
+      status: 201,
+      body: { merchantId: expect.stringMatching(/^mc_/), apiKey: expect.stringMatching(/^pk_/) },
+    });
+    const merchant = await t.http(
+      'GET',
+      `/v1/merchants/${created.body.merchantId}`,
+      undefined,
+      created.body.apiKey,
+    );
+    expect(merchant.body).toEqual({
+      merchantId: created.body.merchantId,
+      name: 'Deli',
+      keyword: 'DELI',
+      feeBps: 150,
+      feeFixedCents: 0,
+    });
+    expect(JSON.stringify(merchant.body)).not.toContain('987654321');
+    // A merchant's key is not the operator's.
+    expect((await t.http('POST', '/v1/merchants', good, created.body.apiKey)).status).toBe(401);
+    for (const bad of [
+      { ...good, routingNumber: '021000022' },
+      { ...good, routingNumber: 21000021 },
+      { ...good, accountNumber: '12' },
+      { ...good, accountType: 'brokerage' },
+      { ...good, name: '' },
+      { ...good, feeBps: 10.5 },
+      { ...good, keyword: 'deli' },
+    ]) {
+      expect(await t.http('POST', '/v1/merchants', bad, OPERATOR_TOKEN)).toEqual({
+        status: 400,
+        body: error('bad_request'),
+      });
+    }
+  });
+
+  it('provisions terminals: merchant-scoped creation and single-use activation codes', async () => {
+    const t = await startTestServer();
+    const a = await t.merchant('A');
+    const b = await t.merchant('B');
+    const path = `/v1/merchants/${a.merchantId}/terminals`;
+    expect((await t.http('POST', path, { label: 'till' }, b.apiKey)).status).toBe(403);
+    expect((await t.http('POST', path, { label: 'till' })).status).toBe(401);
+    expect((await t.http('POST', path, { label: '' }, a.apiKey)).status).toBe(400);
+    expect(
+      (await t.http('POST', '/v1/merchants/mc_missing/terminals', { label: 'x' }, OPERATOR_TOKEN)).status,
+    ).toBe(404);
+    const created = await t.http('POST', path, { label: 'till' }, a.apiKey);
+    expect(created).toEqual({
+      status: 201,
+      body: { terminalId: expect.stringMatching(/^tm_/), activationCode: expect.any(String) },
+    });
+    const activated = await t.http('POST', '/v1/terminals/activate', {
+      activationCode: created.body.activationCode,
+    });
+    expect(activated.status).toBe(200);
+    expect(activated.body).toMatchObject({ terminalId: created.body.terminalId, merchantId: a.merchantId });
+    expect(Buffer.from(activated.body.terminalKey, 'base64url')).toHaveLength(32);
+    const again = await t.http('POST', '/v1/terminals/activate', {
+      activationCode: created.body.activationCode,
+    });
+    expect(again).toEqual({ status: 404, body: error('not_found') });
+  });
+
+  it('verifies phones by SMS code and limits wrong codes', async () => {
+    const t = await startTestServer({ limits: { otpAttemptsMax: 2 } });
+    expect((await t.http('POST', '/v1/consumers', { phone: '5555550160' })).status).toBe(400);
+    expect(await t.http('POST', '/v1/consumers', { phone: PHONE })).toEqual({ status: 202, body: {} });
+    const sent = t.server.devInbox?.inbox.at(-1);
+    const otp = /([0-9]{6})/.exec(sent?.text ?? '')?.[1] as string;
+    const wrong = otp === '000000' ? '000001' : '000000';
+    expect(await t.http('POST', '/v1/consumers/verify', { phone: PHONE, otp: wrong })).toEqual({
+      status: 401,
+      body: error('unauthorized'),
+    });
+    expect((await t.http('POST', '/v1/consumers/verify', { phone: PHONE, otp: wrong })).status).toBe(401);
+    // The attempts are used up: even the right code no longer works.
+    expect((await t.http('POST', '/v1/consumers/verify', { phone: PHONE, otp })).status).toBe(401);
+    const { deviceToken, consumerId } = await t.consumer(PHONE);
+    expect(consumerId).toMatch(/^cu_/);
+    expect((await t.http('GET', '/v1/wallet', undefined, deviceToken)).status).toBe(200);
+    expect((await t.http('GET', '/v1/wallet', undefined, 'dt_forged')).status).toBe(401);
+  });
+
+  it('issues cards idempotently, serves the wallet, codes and history', async () => {
+    const t = await startTestServer();
+    const merchant = await t.merchant('Bakery');
+    const cards = `/v1/merchants/${merchant.merchantId}/cards`;
+    const gift = { phone: PHONE, amountCents: 2_500, kind: 'gift', idempotencyKey: 'gift-1' };
+    const first = await t.http('POST', cards, gift, merchant.apiKey);
+    expect(first).toEqual({
+      status: 201,
+      body: { cardId: expect.stringMatching(/^cd_/), balanceCents: 2_500 },
+    });
+    expect(await t.http('POST', cards, gift, merchant.apiKey)).toEqual(first);
+    expect(await t.http('POST', cards, { ...gift, amountCents: 2_600 }, merchant.apiKey)).toEqual({
+      status: 409,
+      body: error('idempotency_mismatch'),
+    });
+    const reward = {
+      phone: PHONE,
+      amountCents: 500,
+      kind: 'reward',
+      idempotencyKey: 'r-1',
+      expiresAtMs: Date.now() + 86_400_000,
+    };
+    expect((await t.http('POST', cards, reward, merchant.apiKey)).status).toBe(201);
+    expect(
+      (
+        await t.http(
+          'POST',
+          cards,
+          { ...gift, idempotencyKey: 'g-2', expiresAtMs: Date.now() + 1 },
+          merchant.apiKey,
+        )
+      ).status,
+    ).toBe(400);
+
+    const { deviceToken } = await t.consumer(PHONE);
+    const wallet = await t.http('GET', '/v1/wallet', undefined, deviceToken);
+    expect(wallet.body.activeCode).toBeNull();
+    expect(wallet.body.cards).toHaveLength(2);
+    expect(wallet.body.cards).toContainEqual({
+      cardId: first.body.cardId,
+      merchantId: merchant.merchantId,
+      merchantName: 'Bakery',
+      kind: 'gift',
+      balanceCents: 2_500,
+      availableCents: 2_500,
+    });
+
+    expect(await t.http('DELETE', '/v1/wallet/codes', undefined, deviceToken)).toEqual({
+      status: 404,
+      body: error('not_found'),
+    });
+    expect((await t.http('POST', '/v1/wallet/codes', { merchantId: 'mc_none' }, deviceToken)).status).toBe(
+      404,
+    );
+    expect(
+      (
+        await t.http(
+          'POST',
+          '/v1/wallet/codes',
+          { merchantId: merchant.merchantId, capCents: 0 },
+          deviceToken,
+        )
+      ).status,
+    ).toBe(400);
+    const code = await t.http(
+      'POST',
+      '/v1/wallet/codes',
+      { merchantId: merchant.merchantId, capCents: 10_000 },
+      deviceToken,
+    );
+    expect(code).toEqual({
+      status: 201,
+      body: {
+        code: expect.stringMatching(/^[0-9]{6}$/),
+        merchantId: merchant.merchantId,
+        capCents: 3_000,
+        expiresAtMs: expect.any(Number),
+      },
+    });
+    expect((await t.http('GET', '/v1/wallet', undefined, deviceToken)).body.activeCode).toEqual(code.body);
+    // A new code replaces the live one.
+    const second = await t.http(
+      'POST',
+      '/v1/wallet/codes',
+      { merchantId: merchant.merchantId, capCents: 100 },
+      deviceToken,
+    );
+    expect((await t.http('GET', '/v1/wallet', undefined, deviceToken)).body.activeCode.code).toBe(
+      second.body.code,
+    );
+    expect(await t.http('DELETE', '/v1/wallet/codes', undefined, deviceToken)).toEqual({
+      status: 200,
+      body: {},
+    });
+
+    const history = await t.http('GET', '/v1/wallet/history', undefined, deviceToken);
+    expect(
+      history.body.entries.map((entry: { kind: string; amountCents: number }) => [
+        entry.kind,
+        entry.amountCents,
+      ]),
+    ).toEqual([
+      ['load', 500],
+      ['load', 2_500],
+    ]);
+    expect(history.body.entries[0]).toMatchObject({
+      merchantId: merchant.merchantId,
+      balanceCents: 500,
+      ref: expect.any(String),
+    });
+  });
+
+  it('sells gift cards through the sandbox funding provider', async () => {
+    const t = await startTestServer();
+    const merchant = await t.merchant('Books');
+    const { deviceToken } = await t.consumer(PHONE);
+    const buy = {
+      merchantId: merchant.merchantId,
+      amountCents: 4_000,
+      paymentToken: 'tok_sandbox_ok',
+      idempotencyKey: 'buy-1',
+    };
+    const bought = await t.http('POST', '/v1/wallet/purchases', buy, deviceToken);
+    expect(bought).toEqual({ status: 201, body: { cardId: expect.any(String), balanceCents: 4_000 } });
+    expect(await t.http('POST', '/v1/wallet/purchases', buy, deviceToken)).toEqual(bought);
+    const declined = await t.http(
+      'POST',
+      '/v1/wallet/purchases',
+      { ...buy, paymentToken: 'tok_sandbox_decline', idempotencyKey: 'buy-2' },
+      deviceToken,
+    );
+    expect(declined).toEqual({ status: 422, body: error('payment_declined') });
+    expect(
+      (await t.http('POST', '/v1/wallet/purchases', { ...buy, amountCents: 1 }, deviceToken)).status,
+    ).toBe(409);
+    expect((await t.http('POST', '/v1/wallet/purchases', buy, merchant.apiKey)).status).toBe(401);
+    const wallet = await t.http('GET', '/v1/wallet', undefined, deviceToken);
+    expect(wallet.body.cards).toEqual([expect.objectContaining({ balanceCents: 4_000, kind: 'gift' })]);
+  });
+
+  it('answers health, metrics on loopback, unknown routes, oversized and malformed bodies', async () => {
+    const t = await startTestServer({ limits: { httpBodyBytesMax: 1_024 } });
+    expect(await t.http('GET', '/healthz')).toEqual({ status: 200, body: { ok: true } });
+    expect(await t.http('GET', '/v1/nothing')).toEqual({ status: 404, body: error('not_found') });
+    expect(await t.http('POST', '/v1/consumers', '{"phone":')).toEqual({
+      status: 400,
+      body: error('bad_request'),
+    });
+    expect(await t.http('POST', '/v1/consumers', 'x'.repeat(5_000))).toEqual({
+      status: 400,
+      body: error('bad_request'),
+    });
+    expect(await t.http('POST', '/v1/consumers', [1, 2])).toEqual({
+      status: 400,
+      body: error('bad_request'),
+    });
+    const metrics = await t.http('GET', '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toContain('paycode_http_requests_total{route="/v1/consumers",code="400"} 3');
+    expect(metrics.body).toContain('paycode_process_cpu_seconds_total');
+  });
+
+  it('keeps merchants, terminals, device tokens and balances across a restart', async () => {
+    const t = await startTestServer();
+    const merchant = await t.merchant();
+    const terminal = await t.terminal(merchant);
+    const { deviceToken } = await t.consumer(PHONE);
+    await t.load(merchant, PHONE, 1_500);
+    await t.restart();
+    const wallet = await t.http('GET', '/v1/wallet', undefined, deviceToken);
+    expect(wallet.body.cards[0]).toMatchObject({ balanceCents: 1_500, merchantName: 'Corner Cafe' });
+    const code = await t.http('POST', '/v1/wallet/codes', { merchantId: merchant.merchantId }, deviceToken);
+    const pos = await t.pos(terminal);
+    expect(await pos.redeem({ code: code.body.code, amountCents: 1_000 })).toMatchObject({
+      status: 'approved',
+      balanceCents: 500,
+    });
+  });
+});

@@ -1,0 +1,124 @@
+/**
+ * Texts over SMPP against an SMSC simulator (a real SMPP peer on loopback): the verification code, a
+ * confirmation after every redemption, void and refund, the SMS-only channel (PAY, BAL, STOP, HELP),
+ * delivery receipts, and the transactional outbox: a text queued while the SMSC is down or refusing is
+ * delivered once it is back, also across a server restart, and never twice.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer, waitFor } from './server-helpers.ts';
+import { SmscSimulator } from './smsc-simulator.ts';
+
+const PHONE = '+15555550180';
+let smsc: SmscSimulator;
+
+afterEach(async () => {
+  await smsc.stop();
+});
+
+async function smppServer(): Promise<TestServer> {
+  smsc = new SmscSimulator();
+  await smsc.start();
+  const t = await startTestServer({ env: { PAYCODE_SMS: smsc.url } });
+  await waitFor(() => (smsc.binds.length > 0 ? true : undefined));
+  return t;
+}
+
+const textsTo = (phone: string) =>
+  smsc.submitted.filter((text) => text.to === phone).map((text) => text.text);
+
+/** Signs a phone in, reading the verification code from the text the SMSC received. */
+async function signIn(t: TestServer, phone: string): Promise<string> {
+  expect((await t.http('POST', '/v1/consumers', { phone })).status).toBe(202);
+  const text = await waitFor(() => textsTo(phone).find((body) => body.includes('verification')));
+  const otp = /([0-9]{6})/.exec(text)?.[1];
+  const verified = await t.http('POST', '/v1/consumers/verify', { phone, otp });
+  expect(verified.status).toBe(200);
+  return verified.body.deviceToken;
+}
+
+describe('SMS over SMPP', () => {
+  it('sends the verification code and a confirmation for every redemption, void and refund', async () => {
+    const t = await smppServer();
+    const merchant = await t.merchant('Tea House');
+    const deviceToken = await signIn(t, PHONE);
+    expect(smsc.submitted[0]).toMatchObject({ to: PHONE, dataCoding: 0, registeredDelivery: 1 });
+    await t.load(merchant, PHONE, 5_000);
+    const pos = await t.pos(await t.terminal(merchant));
+    const code = await t.http('POST', '/v1/wallet/codes', { merchantId: merchant.merchantId }, deviceToken);
+    const sale = await pos.redeem({ code: code.body.code, amountCents: 1_250 });
+    await pos.refund(sale.authId as string, 250);
+    await pos.void(sale.authId as string);
+    const texts = await waitFor(() => (textsTo(PHONE).length >= 4 ? textsTo(PHONE) : undefined));
+    expect(texts.slice(1)).toEqual([
+      `paycode: $12.50 paid at Tea House. New balance there $37.50. Ref ${sale.authId}`,
+      expect.stringMatching(/^paycode: Tea House refunded \$2\.50\. New balance there \$40\.00\. Ref rf_/),
+      `paycode: Your $10.00 payment at Tea House was voided. New balance there $50.00. Ref ${sale.authId}`,
+    ]);
+    // Each accepted text came back with a delivery receipt.
+    await waitFor(async () => {
+      const metrics = (await t.http('GET', '/metrics')).body as string;
+      return /paycode_sms_delivery_receipts_total\{state="DELIVRD"\} 4/.test(metrics) ? true : undefined;
+    });
+    // Codes and texts never reach the server's own output.
+    expect(t.lines.join('\n')).not.toContain(code.body.code);
+  });
+
+  it('answers PAY, BAL, STOP and HELP texts', async () => {
+    const t = await smppServer();
+    const merchant = await t.merchant('Corner Cafe', 'CAFE');
+    await t.load(merchant, PHONE, 3_000);
+    const deviceToken = await signIn(t, PHONE);
+
+    smsc.deliver(PHONE, 'pay cafe 12.50');
+    const payText = await waitFor(() => textsTo(PHONE).find((text) => text.includes('your code')));
+    const code = /is ([0-9]{6})/.exec(payText)?.[1];
+    expect(payText).toContain('Corner Cafe');
+    expect(payText).toContain('up to $12.50');
+    const wallet = await t.http('GET', '/v1/wallet', undefined, deviceToken);
+    expect(wallet.body.activeCode).toMatchObject({ code, capCents: 1_250, merchantId: merchant.merchantId });
+
+    smsc.deliver(PHONE, 'BAL');
+    expect(await waitFor(() => textsTo(PHONE).find((text) => text.includes('gift $30.00')))).toBe(
+      'paycode: Corner Cafe gift $30.00.',
+    );
+    smsc.deliver(PHONE, 'PAY NOWHERE');
+    await waitFor(() => textsTo(PHONE).find((text) => text.includes('no store uses the keyword NOWHERE')));
+    smsc.deliver(PHONE, 'what?');
+    await waitFor(() => textsTo(PHONE).find((text) => text.startsWith('paycode: text PAY')));
+    smsc.deliver(PHONE, 'STOP');
+    await waitFor(() => textsTo(PHONE).find((text) => text.includes('frozen')));
+    const frozen = await t.http('GET', '/v1/wallet', undefined, deviceToken);
+    expect(frozen.body).toMatchObject({ frozen: true, activeCode: null });
+  });
+
+  it('delivers a text queued while the SMSC was down once it is back, and after a restart, exactly once', async () => {
+    const t = await smppServer();
+    const merchant = await t.merchant('Night Owl');
+    const deviceToken = await signIn(t, PHONE);
+    await t.load(merchant, PHONE, 2_000);
+    const pos = await t.pos(await t.terminal(merchant));
+
+    const port = smsc.port;
+    await smsc.stop();
+    let code = await t.http('POST', '/v1/wallet/codes', { merchantId: merchant.merchantId }, deviceToken);
+    const first = await pos.redeem({ code: code.body.code, amountCents: 100 });
+    expect(first.status).toBe('approved');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await smsc.start(port);
+    await waitFor(() => textsTo(PHONE).find((text) => text.includes(first.authId as string)), 10_000);
+
+    // The SMSC refuses; the server goes down with the text still queued; it is delivered after the restart.
+    smsc.refuseWith = 0x58;
+    code = await t.http('POST', '/v1/wallet/codes', { merchantId: merchant.merchantId }, deviceToken);
+    const second = await pos.redeem({ code: code.body.code, amountCents: 200 });
+    await waitFor(() => (t.server.outbox.pending() === 1 ? true : undefined));
+    await t.restart();
+    smsc.refuseWith = null;
+    await waitFor(() => textsTo(PHONE).find((text) => text.includes(second.authId as string)), 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const authId of [first.authId, second.authId]) {
+      expect(textsTo(PHONE).filter((text) => text.includes(authId as string))).toHaveLength(1);
+    }
+    expect(t.server.outbox.pending()).toBe(0);
+  });
+});
