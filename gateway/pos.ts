@@ -1,10 +1,17 @@
 import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { Engine } from '../engine/engine.ts';
 import type { MerchantId, TerminalId } from '../engine/ids.ts';
 import type { Limits } from '../engine/limits.ts';
 import type { Status } from '../engine/statuses.ts';
 import type { Reply } from '../engine/wallet.ts';
+import {
+  canonical as canonicalString,
+  posMac as mac,
+  macMatches,
+  POS_REQUESTS,
+  type PosRequestSpec,
+} from '../sdk/pos-protocol.ts';
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
 import type { Metrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
@@ -20,31 +27,6 @@ import { RateWindow, socketOptions } from './sockets.ts';
  * failed codes (redeem or inquire; the merchant unlocks it), and a merchant whose terminals together
  * fail more than `merchantCodeFailuresPerWindowMax` codes in a window gets `rate_limited` for codes.
  */
-interface RequestSpec {
-  result: string;
-  /** Canonical order of the request fields after `type, seq`. */
-  fields: readonly string[];
-  /** Canonical order of the answer fields after `type, seq, status`. */
-  answer: readonly string[];
-}
-
-const REQUESTS: Record<string, RequestSpec> = {
-  redeem: {
-    result: 'redeemResult',
-    fields: ['key', 'code', 'amountCents', 'partial'],
-    answer: ['authId', 'approvedCents', 'balanceCents'],
-  },
-  inquire: { result: 'inquireResult', fields: ['code'], answer: ['availableCents'] },
-  void: { result: 'voidResult', fields: ['key', 'authId'], answer: ['authId', 'balanceCents'] },
-  refund: {
-    result: 'refundResult',
-    fields: ['key', 'authId', 'amountCents'],
-    answer: ['refundId', 'balanceCents'],
-  },
-  reverse: { result: 'reverseResult', fields: ['key'], answer: [] },
-  ping: { result: 'pong', fields: [], answer: [] },
-};
-
 interface PosFields {
   key: string;
   code: string;
@@ -95,7 +77,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
   };
   const answer = (
     ws: WebSocket<PosSession>,
-    spec: RequestSpec,
+    spec: PosRequestSpec,
     seq: number,
     status: Status,
     reply: Reply = { status },
@@ -216,7 +198,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       misbehaved(ws);
       return;
     }
-    const spec = Object.hasOwn(REQUESTS, type) ? REQUESTS[type] : undefined;
+    const spec = Object.hasOwn(POS_REQUESTS, type) ? POS_REQUESTS[type] : undefined;
     if (!spec) {
       send(ws, {
         type: 'error',
@@ -228,7 +210,13 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       return;
     }
     const canonical = [type, seq, ...spec.fields.map((field) => frame[field])];
-    if (typeof frame.mac !== 'string' || !macMatches(session.sessionKey as Buffer, canonical, frame.mac)) {
+    if (canonicalString(canonical) === null) {
+      // An object or array where the protocol has a scalar: no MAC can be checked, nothing is accepted.
+      answer(ws, spec, seq, 'bad_request');
+      misbehaved(ws);
+      return;
+    }
+    if (!macMatches(session.sessionKey as Buffer, canonical, frame.mac)) {
       answer(ws, spec, seq, 'bad_mac');
       misbehaved(ws);
       return;
@@ -307,19 +295,4 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       }
     },
   };
-}
-
-/** The MAC of PROTOCOL.md: fields joined with `|`, absent or null fields as ''. */
-export function mac(key: Buffer, fields: readonly unknown[]): string {
-  return createHmac('sha256', key).update(canonicalString(fields)).digest('base64url');
-}
-
-export function canonicalString(fields: readonly unknown[]): string {
-  return fields.map((field) => (field === undefined || field === null ? '' : String(field))).join('|');
-}
-
-function macMatches(key: Buffer, fields: readonly unknown[], given: string): boolean {
-  const expected = Buffer.from(mac(key, fields));
-  const actual = Buffer.from(given);
-  return expected.length === actual.length && timingSafeEqual(expected, actual);
 }

@@ -114,6 +114,15 @@ export async function startServer(options: ServerOptions): Promise<Server> {
       sockets.add(ws as never);
       void behavior.open?.(ws);
     },
+    message: (ws, data, isBinary) => {
+      // A bug must not take the server down with it: log it and close this socket only (1011).
+      try {
+        void behavior.message?.(ws, data, isBinary);
+      } catch (error) {
+        console.error('paycode: a socket message failed', error);
+        if (!ws.getUserData().closed) ws.end(1011, 'internal error');
+      }
+    },
     close: (ws, code, message) => {
       sockets.delete(ws as never);
       behavior.close?.(ws, code, message);

@@ -1,6 +1,9 @@
-import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { Packr, Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
+import { macMatches, POS_ANSWERS, POS_REQUESTS, posMac } from './pos-protocol.ts';
+
+export { posMac } from './pos-protocol.ts';
 
 /**
  * A typed POS client for the paycode `/v1/pos` WebSocket (docs/pos-guide.md): the challenge/hello
@@ -45,35 +48,9 @@ export class PosError extends Error {
   }
 }
 
-const REQUEST_FIELDS: Record<string, readonly string[]> = {
-  redeem: ['key', 'code', 'amountCents', 'partial'],
-  inquire: ['code'],
-  void: ['key', 'authId'],
-  refund: ['key', 'authId', 'amountCents'],
-  reverse: ['key'],
-  ping: [],
-};
-
-const ANSWER_FIELDS: Record<string, readonly string[]> = {
-  redeemResult: ['authId', 'approvedCents', 'balanceCents'],
-  inquireResult: ['availableCents'],
-  voidResult: ['authId', 'balanceCents'],
-  refundResult: ['refundId', 'balanceCents'],
-  reverseResult: [],
-  pong: [],
-  error: [],
-};
-
 const RETRYABLE = new Set(['overloaded', 'internal']);
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
-
-export function posMac(key: Buffer, fields: readonly unknown[]): string {
-  const canonical = fields
-    .map((field) => (field === undefined || field === null ? '' : String(field)))
-    .join('|');
-  return createHmac('sha256', key).update(canonical).digest('base64url');
-}
 
 export class PosClient {
   private socket!: WebSocket;
@@ -142,7 +119,7 @@ export class PosClient {
   /** Sends one request once, with a valid MAC and the next `seq`, and returns the verified answer. */
   send(type: string, fields: Record<string, unknown>): Promise<PosAnswer> {
     const seq = ++this.seq;
-    const canonical = [type, seq, ...(REQUEST_FIELDS[type] ?? []).map((field) => fields[field])];
+    const canonical = [type, seq, ...(POS_REQUESTS[type]?.fields ?? []).map((field) => fields[field])];
     return this.sendRaw({ type, seq, ...fields, mac: posMac(this.sessionKey, canonical) }, seq);
   }
 
@@ -229,9 +206,7 @@ export class PosClient {
           this.write({ type: 'hello', terminalId: this.options.terminalId, cnonce, mac });
         } else if (frame.type === 'welcome') {
           this.sessionKey = createHmac('sha256', terminalKey).update(`session|${nonce}|${cnonce}`).digest();
-          if (
-            !macEqual(posMac(this.sessionKey, ['welcome', frame.terminalId, frame.merchantId]), frame.mac)
-          ) {
+          if (!macMatches(this.sessionKey, ['welcome', frame.terminalId, frame.merchantId], frame.mac)) {
             reject(new PosError('the server proved no knowledge of the terminal key', 'bad_mac'));
             socket.close();
             return;
@@ -255,11 +230,14 @@ export class PosClient {
     const waiter = this.waiting.get(frame.seq);
     if (!waiter) return;
     this.waiting.delete(frame.seq);
-    const fields = ANSWER_FIELDS[frame.type];
-    const expected =
-      fields &&
-      posMac(this.sessionKey, [frame.type, frame.seq, frame.status, ...fields.map((f) => frame[f])]);
-    if (!expected || !macEqual(expected, frame.mac)) {
+    const fields = POS_ANSWERS[frame.type];
+    const canonicalFields = [
+      frame.type,
+      frame.seq,
+      frame.status,
+      ...(fields ?? []).map((field) => frame[field]),
+    ];
+    if (!fields || !macMatches(this.sessionKey, canonicalFields, frame.mac)) {
       waiter.reject(new PosError(`answer ${frame.seq} carries a bad MAC`, 'bad_mac'));
       return;
     }
@@ -269,11 +247,4 @@ export class PosClient {
 
 function newKey(): string {
   return randomUUID();
-}
-
-function macEqual(expected: string, given: unknown): boolean {
-  if (typeof given !== 'string') return false;
-  const a = Buffer.from(expected);
-  const b = Buffer.from(given);
-  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -1,0 +1,66 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/**
+ * The POS message table and MAC of PROTOCOL.md, shared by the server and the client library: each
+ * request type with its canonical fields (after `type, seq`), its answer type and the answer's
+ * canonical fields (after `type, seq, status`).
+ */
+export interface PosRequestSpec {
+  result: string;
+  fields: readonly string[];
+  answer: readonly string[];
+}
+
+export const POS_REQUESTS: Readonly<Record<string, PosRequestSpec>> = {
+  redeem: {
+    result: 'redeemResult',
+    fields: ['key', 'code', 'amountCents', 'partial'],
+    answer: ['authId', 'approvedCents', 'balanceCents'],
+  },
+  inquire: { result: 'inquireResult', fields: ['code'], answer: ['availableCents'] },
+  void: { result: 'voidResult', fields: ['key', 'authId'], answer: ['authId', 'balanceCents'] },
+  refund: {
+    result: 'refundResult',
+    fields: ['key', 'authId', 'amountCents'],
+    answer: ['refundId', 'balanceCents'],
+  },
+  reverse: { result: 'reverseResult', fields: ['key'], answer: [] },
+  ping: { result: 'pong', fields: [], answer: [] },
+};
+
+/** The answer fields of each answer type, `error` (an unknown request type) included. */
+export const POS_ANSWERS: Readonly<Record<string, readonly string[]>> = Object.fromEntries([
+  ...Object.values(POS_REQUESTS).map((spec) => [spec.result, spec.answer]),
+  ['error', []],
+]);
+
+/**
+ * Fields joined with `|`: integers in decimal, strings as they are, absent or null as ''. Null when a
+ * field is an object or array, which no message of the protocol has (such a message is malformed).
+ */
+export function canonical(fields: readonly unknown[]): string | null {
+  const parts: string[] = [];
+  for (const field of fields) {
+    if (field === undefined || field === null) parts.push('');
+    else if (typeof field === 'object' || typeof field === 'function' || typeof field === 'symbol')
+      return null;
+    else parts.push(String(field));
+  }
+  return parts.join('|');
+}
+
+/** `base64url(HMAC-SHA256(key, canonical))`; throws for fields no message can carry. */
+export function posMac(key: Buffer, fields: readonly unknown[]): string {
+  const text = canonical(fields);
+  if (text === null) throw new TypeError('a MACed field must be a string, a number, a boolean or absent');
+  return createHmac('sha256', key).update(text).digest('base64url');
+}
+
+/** Constant-time check of a MAC over `fields`; false for malformed fields. */
+export function macMatches(key: Buffer, fields: readonly unknown[], given: unknown): boolean {
+  const text = canonical(fields);
+  if (text === null || typeof given !== 'string') return false;
+  const expected = Buffer.from(createHmac('sha256', key).update(text).digest('base64url'));
+  const actual = Buffer.from(given);
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
