@@ -57,15 +57,20 @@ function answerFor(reply: Reply, successStatus: number, body: () => unknown): An
   return fail(reply.status, STATUSES[reply.status].meaning);
 }
 
-export function httpRoutes(app: TemplatedApp, deps: RouteDeps): void {
+/** Registers the routes; returns each as `[method, pattern]` (the OpenAPI test checks them). */
+export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string][] {
   const { engine, registry, limits, metrics } = deps;
   const onAnswer = (pattern: string, code: number) => metrics.httpRequests.inc({ route: pattern, code });
-  const get = (pattern: string, handler: (request: Request) => Promise<Answer> | Answer) =>
-    route(app, 'get', pattern, 0, handler, onAnswer);
-  const post = (pattern: string, handler: (request: Request) => Promise<Answer> | Answer) =>
-    route(app, 'post', pattern, limits.httpBodyBytesMax, handler, onAnswer);
-  const del = (pattern: string, handler: (request: Request) => Promise<Answer> | Answer) =>
-    route(app, 'del', pattern, 0, handler, onAnswer);
+  const registered: [string, string][] = [];
+  const add =
+    (method: 'get' | 'post' | 'del') =>
+    (pattern: string, handler: (request: Request) => Promise<Answer> | Answer) => {
+      registered.push([method === 'del' ? 'delete' : method, pattern]);
+      route(app, method, pattern, method === 'post' ? limits.httpBodyBytesMax : 0, handler, onAnswer);
+    };
+  const get = add('get');
+  const post = add('post');
+  const del = add('del');
 
   const principal = (request: Request): Principal | null =>
     request.token ? registry.authenticate(request.token) : null;
@@ -339,4 +344,5 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): void {
         .end(JSON.stringify({ error: { code: 'not_found', message: 'no such endpoint' } }));
     });
   });
+  return registered;
 }

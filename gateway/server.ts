@@ -45,6 +45,8 @@ export interface Server {
   /** Texts sent in `console` SMS mode, newest last; null with SMPP. */
   devInbox: ConsoleSender | null;
   outbox: OutboxDelivery;
+  /** The HTTP routes as `[method, pattern]`. */
+  routes: [string, string][];
   close(): Promise<void>;
 }
 
@@ -142,7 +144,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
       }),
     ),
   );
-  httpRoutes(app, {
+  const routes = httpRoutes(app, {
     engine,
     registry,
     store,
@@ -180,5 +182,5 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     })();
     return closing;
   };
-  return { url, port, engine, registry, devInbox, outbox, close };
+  return { url, port, engine, registry, devInbox, outbox, routes, close };
 }

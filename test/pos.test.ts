@@ -219,6 +219,20 @@ describe('POS WebSocket', () => {
     expect(await silent.closed).toBe(4001);
   });
 
+  it('bounds sessions per terminal and requests per second per socket', async () => {
+    const t = await startTestServer({
+      limits: { posConnectionsPerTerminalMax: 2, wsRequestsPerSecondMax: 5 },
+    });
+    const { terminal } = await shop(t);
+    const pos = await t.pos(terminal);
+    await t.pos(terminal);
+    await expect(t.pos(terminal)).rejects.toMatchObject({ status: 'rate_limited' });
+    const answers = await Promise.all(Array.from({ length: 10 }, () => pos.send('ping', {})));
+    const statuses = answers.map((answer) => answer.status);
+    expect(statuses.filter((status) => status === 'approved').length).toBeLessThanOrEqual(5);
+    expect(statuses).toContain('rate_limited');
+  });
+
   it('speaks MessagePack to a client whose first frame is MessagePack', async () => {
     const t = await startTestServer();
     const { terminal } = await shop(t);
