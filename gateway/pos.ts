@@ -15,7 +15,7 @@ import {
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
 import type { Metrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
-import { RateWindow, socketOptions } from './sockets.ts';
+import { RateWindow, socketOptions, upgradeWith } from './sockets.ts';
 
 /**
  * The POS WebSocket (`/v1/pos`, PROTOCOL.md). After a challenge/hello handshake every request and
@@ -248,27 +248,18 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
 
   return {
     ...socketOptions(limits),
-    upgrade: (res, req, context) => {
-      const session: PosSession = {
-        encoding: null,
-        nonce: randomBytes(16).toString('base64url'),
-        terminalId: null,
-        merchantId: null,
-        sessionKey: null,
-        lastSeq: 0,
-        badMessages: 0,
-        closed: false,
-        deadline: null,
-        requests: new RateWindow(1_000),
-      };
-      res.upgrade(
-        session,
-        req.getHeader('sec-websocket-key'),
-        req.getHeader('sec-websocket-protocol'),
-        req.getHeader('sec-websocket-extensions'),
-        context,
-      );
-    },
+    upgrade: upgradeWith<PosSession>(() => ({
+      encoding: null,
+      nonce: randomBytes(16).toString('base64url'),
+      terminalId: null,
+      merchantId: null,
+      sessionKey: null,
+      lastSeq: 0,
+      badMessages: 0,
+      closed: false,
+      deadline: null,
+      requests: new RateWindow(1_000),
+    })),
     open: (ws) => {
       metrics.sockets.inc({ endpoint: 'pos' });
       const session = ws.getUserData();

@@ -131,11 +131,10 @@ export class Registry {
     label: string,
   ): Promise<{ terminalId: TerminalId; activationCode: string }> {
     const terminalId = `tm_${randomBytes(12).toString('base64url')}` as TerminalId;
-    const activationCode = Array.from({ length: 10 }, (_, i) =>
-      i === 5
-        ? `-${ACTIVATION_ALPHABET[randomInt(ACTIVATION_ALPHABET.length)]}`
-        : ACTIVATION_ALPHABET[randomInt(ACTIVATION_ALPHABET.length)],
-    ).join('');
+    const letter = () => ACTIVATION_ALPHABET[randomInt(ACTIVATION_ALPHABET.length)];
+    // 10 letters of a 31-letter alphabet without look-alikes (about 50 bits), shown as XXXXX-XXXXX.
+    const letters = Array.from({ length: 10 }, letter).join('');
+    const activationCode = `${letters.slice(0, 5)}-${letters.slice(5)}`;
     const nowMs = this.now();
     const expiresAtMs = nowMs + this.limits.activationTtlMs;
     await this.write(() => {

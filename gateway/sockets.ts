@@ -17,6 +17,18 @@ export function socketOptions(limits: Limits): WebSocketBehavior<unknown> {
   };
 }
 
+/** An upgrade handler that gives each new socket a fresh session object as its user data. */
+export function upgradeWith<T>(session: () => T): NonNullable<WebSocketBehavior<T>['upgrade']> {
+  return (res, req, context) =>
+    res.upgrade(
+      session(),
+      req.getHeader('sec-websocket-key'),
+      req.getHeader('sec-websocket-protocol'),
+      req.getHeader('sec-websocket-extensions'),
+      context,
+    );
+}
+
 /** Counts events in fixed windows of `windowMs`. */
 export class RateWindow {
   private startMs = 0;

@@ -8,7 +8,7 @@ import type { Reply } from '../engine/wallet.ts';
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
 import type { Metrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
-import { socketOptions } from './sockets.ts';
+import { socketOptions, upgradeWith } from './sockets.ts';
 
 /**
  * The wallet WebSocket (`/v1/wallet`, PROTOCOL.md). The phone authenticates with its device token in
@@ -206,25 +206,16 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
 
   return {
     ...socketOptions(limits),
-    upgrade: (res, req, context) => {
-      const session: WalletSession = {
-        encoding: null,
-        consumerId: null,
-        ready: false,
-        pending: [],
-        flushScheduled: false,
-        unwatch: null,
-        closed: false,
-        deadline: null,
-      };
-      res.upgrade(
-        session,
-        req.getHeader('sec-websocket-key'),
-        req.getHeader('sec-websocket-protocol'),
-        req.getHeader('sec-websocket-extensions'),
-        context,
-      );
-    },
+    upgrade: upgradeWith<WalletSession>(() => ({
+      encoding: null,
+      consumerId: null,
+      ready: false,
+      pending: [],
+      flushScheduled: false,
+      unwatch: null,
+      closed: false,
+      deadline: null,
+    })),
     open: (ws) => {
       metrics.sockets.inc({ endpoint: 'wallet' });
       ws.getUserData().deadline = setTimeout(() => refuse(ws), limits.wsAuthDeadlineMs);

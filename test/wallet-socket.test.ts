@@ -58,8 +58,11 @@ describe('wallet WebSocket', () => {
     const redeemed = await wallet.next((frame) => frame.type === 'code');
     expect(redeemed).toMatchObject({ code: issued.code, state: 'redeemed' });
     expect(redeemed.reqId).toBeUndefined();
-    const balances = [await wallet.next((frame) => frame.type === 'balance')];
-    expect(balances.at(-1)).toMatchObject({ balanceCents: 2_400, availableCents: 2_400 });
+    expect(await wallet.next((frame) => frame.type === 'balance')).toMatchObject({
+      cause: 'redeem',
+      balanceCents: 2_400,
+      availableCents: 2_400,
+    });
 
     await pos.void(sale.authId as string);
     expect(await wallet.next((frame) => frame.type === 'balance' && frame.cause === 'void')).toMatchObject({
