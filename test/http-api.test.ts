@@ -219,6 +219,27 @@ describe('HTTP API', () => {
     });
   });
 
+  it('freezes and unfreezes a wallet: no code while frozen', async () => {
+    const t = await startTestServer();
+    const merchant = await t.merchant();
+    const { deviceToken } = await t.consumer(PHONE);
+    await t.load(merchant, PHONE, 1_000);
+    const codes = { merchantId: merchant.merchantId };
+    expect((await t.http('POST', '/v1/wallet/codes', codes, deviceToken)).status).toBe(201);
+    expect(await t.http('POST', '/v1/wallet/freeze', {}, deviceToken)).toEqual({
+      status: 200,
+      body: { frozen: true },
+    });
+    const wallet = await t.http('GET', '/v1/wallet', undefined, deviceToken);
+    expect(wallet.body).toMatchObject({ frozen: true, activeCode: null });
+    expect(await t.http('POST', '/v1/wallet/codes', codes, deviceToken)).toEqual({
+      status: 422,
+      body: error('account_frozen'),
+    });
+    expect((await t.http('POST', '/v1/wallet/unfreeze', {}, deviceToken)).status).toBe(200);
+    expect((await t.http('POST', '/v1/wallet/codes', codes, deviceToken)).status).toBe(201);
+  });
+
   it('sells gift cards through the sandbox funding provider', async () => {
     const t = await startTestServer();
     const merchant = await t.merchant('Books');
