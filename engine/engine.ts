@@ -527,9 +527,10 @@ export class Engine {
     const previous = this.keyChains.get(chainKey);
     const next = previous ? previous.then(task) : task();
     this.keyChains.set(chainKey, next);
-    void next.finally(() => {
+    const clear = () => {
       if (this.keyChains.get(chainKey) === next) this.keyChains.delete(chainKey);
-    });
+    };
+    next.then(clear, clear);
     return next;
   }
 
@@ -567,7 +568,8 @@ export class Engine {
         await step(slotOfId(gift.fromConsumerId), { op: 'giftDone', giftId: gift.giftId });
     })();
     this.gifts.set(gift.giftId, done);
-    void done.finally(() => this.gifts.delete(gift.giftId));
+    const clear = () => this.gifts.delete(gift.giftId);
+    done.then(clear, clear);
     return done;
   }
 

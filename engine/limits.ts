@@ -77,6 +77,8 @@ export const LIMITS = {
   deviceTokenTtlMs: 90 * 24 * 60 * 60_000,
   /** Outbox: texts delivered concurrently, and the longest wait between retries of a failed one. */
   smsInFlightMax: 32,
+  /** How long one SMPP submission may wait for its answer before the text is retried. */
+  smsSubmitTimeoutMs: 10_000,
   smsRetryDelayMaxMs: 60_000,
 } as const;
 

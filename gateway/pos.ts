@@ -1,6 +1,6 @@
 import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { createHmac, randomBytes } from 'node:crypto';
-import type { Engine } from '../engine/engine.ts';
+import { type Engine, isIdempotencyKey } from '../engine/engine.ts';
 import type { MerchantId, TerminalId } from '../engine/ids.ts';
 import type { Limits } from '../engine/limits.ts';
 import type { Status } from '../engine/statuses.ts';
@@ -64,10 +64,12 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
   const sessionsPerTerminal = new Map<string, number>();
   const merchantFailures = new Map<string, RateWindow>();
 
-  const send = (ws: WebSocket<PosSession>, message: Frame) => {
-    const session = ws.getUserData();
-    if (session.closed) return;
-    ws.cork(() => ws.send(encodeFrame(message, session.encoding ?? 'json'), session.encoding === 'msgpack'));
+  const codeChains = new Map<string, Promise<unknown>>();
+
+  /** Sends in the given encoding: the request's for an answer, the session's for the server's own frames. */
+  const send = (ws: WebSocket<PosSession>, message: Frame, encoding = ws.getUserData().encoding) => {
+    if (ws.getUserData().closed) return;
+    ws.cork(() => ws.send(encodeFrame(message, encoding ?? 'json'), encoding === 'msgpack'));
   };
   const refuse = (ws: WebSocket<PosSession>, status: Status, code = 4001) => {
     metrics.handshakeFailures.inc();
@@ -77,6 +79,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
   };
   const answer = (
     ws: WebSocket<PosSession>,
+    encoding: Encoding,
     spec: PosRequestSpec,
     seq: number,
     status: Status,
@@ -88,7 +91,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
     const canonical = [spec.result, seq, status, ...spec.answer.map((field) => message[field])];
     message.mac = mac(session.sessionKey as Buffer, canonical);
     metrics.posRequests.inc({ type: spec.result, status });
-    send(ws, message);
+    send(ws, message, encoding);
   };
   const misbehaved = (ws: WebSocket<PosSession>) => {
     const session = ws.getUserData();
@@ -140,27 +143,45 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
     });
   };
 
-  /** Code attempts: the terminal's lock and the merchant's window are checked before, counted after. */
-  const codeAttempt = async (session: PosSession, run: () => Promise<Reply>): Promise<Reply> => {
+  /**
+   * Code attempts (redeem, inquire). A terminal's attempts run one at a time, so its lock is checked
+   * after its previous attempt was counted: pipelining cannot buy a guesser more tries. Only an
+   * approved redeem resets the count. A retry of a redeem already stored under its key skips the checks
+   * and gets its stored answer, as idempotency promises.
+   */
+  const codeAttempt = (session: PosSession, key: unknown, run: () => Promise<Reply>): Promise<Reply> => {
     const terminalId = session.terminalId as TerminalId;
     const merchantId = session.merchantId as MerchantId;
-    if (deps.registry.terminal(terminalId)?.locked) return { status: 'terminal_locked' };
-    let failures = merchantFailures.get(merchantId);
-    if (!failures) {
-      failures = new RateWindow(limits.merchantCodeFailureWindowMs);
-      merchantFailures.set(merchantId, failures);
+    if (isIdempotencyKey(key)) {
+      deps.engine.store.root.resetReadTxn();
+      if (deps.engine.store.idempotency.get([`t:${terminalId}`, key])) return run();
     }
-    if (failures.count(deps.now()) >= limits.merchantCodeFailuresPerWindowMax)
-      return { status: 'rate_limited' };
-    const reply = await run();
-    const failed = CODE_FAILURES.has(reply.status);
-    if (failed) failures.add(deps.now());
-    if (failed || reply.status === 'approved') {
-      const wasLocked = deps.registry.terminal(terminalId)?.locked ?? false;
-      if ((await deps.registry.recordCodeResult(terminalId, failed)) && !wasLocked)
-        metrics.terminalLocks.inc();
-    }
-    return reply;
+    const attempt = async (): Promise<Reply> => {
+      if (deps.registry.terminal(terminalId)?.locked) return { status: 'terminal_locked' };
+      let failures = merchantFailures.get(merchantId);
+      if (!failures) {
+        failures = new RateWindow(limits.merchantCodeFailureWindowMs);
+        merchantFailures.set(merchantId, failures);
+      }
+      if (failures.count(deps.now()) >= limits.merchantCodeFailuresPerWindowMax)
+        return { status: 'rate_limited' };
+      const reply = await run();
+      const failed = CODE_FAILURES.has(reply.status);
+      if (failed) failures.add(deps.now());
+      if (failed || (reply.status === 'approved' && reply.authId)) {
+        const wasLocked = deps.registry.terminal(terminalId)?.locked ?? false;
+        if ((await deps.registry.recordCodeResult(terminalId, failed)) && !wasLocked)
+          metrics.terminalLocks.inc();
+      }
+      return reply;
+    };
+    const next = (codeChains.get(terminalId) ?? Promise.resolve()).then(attempt, attempt);
+    codeChains.set(terminalId, next);
+    const clear = () => {
+      if (codeChains.get(terminalId) === next) codeChains.delete(terminalId);
+    };
+    next.then(clear, clear);
+    return next;
   };
 
   const dispatch = (session: PosSession, type: string, frame: Frame): Promise<Reply> => {
@@ -172,12 +193,12 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       case 'redeem': {
         const partial = frame.partial ?? 0;
         if (partial !== 0 && partial !== 1) return Promise.resolve({ status: 'bad_request' });
-        return codeAttempt(session, () =>
+        return codeAttempt(session, key, () =>
           deps.engine.redeem({ merchantId, terminalId, key, code, amountCents, partial: partial === 1 }),
         );
       }
       case 'inquire':
-        return codeAttempt(session, () => deps.engine.inquire({ merchantId, code }));
+        return codeAttempt(session, undefined, () => deps.engine.inquire({ merchantId, code }));
       case 'void':
         return deps.engine.void({ merchantId, terminalId, key, authId });
       case 'refund':
@@ -189,59 +210,63 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
     }
   };
 
-  const request = (ws: WebSocket<PosSession>, frame: Frame | null) => {
+  const request = (ws: WebSocket<PosSession>, frame: Frame | null, encoding: Encoding) => {
     const session = ws.getUserData();
     const type = frame?.type;
     const seq = frame?.seq;
     if (!frame || typeof type !== 'string' || typeof seq !== 'number' || !Number.isSafeInteger(seq)) {
-      send(ws, { type: 'error', status: 'bad_request' });
+      send(ws, { type: 'error', status: 'bad_request' }, encoding);
       misbehaved(ws);
       return;
     }
     const spec = Object.hasOwn(POS_REQUESTS, type) ? POS_REQUESTS[type] : undefined;
     if (!spec) {
-      send(ws, {
-        type: 'error',
-        seq,
-        status: 'bad_request',
-        mac: mac(session.sessionKey as Buffer, ['error', seq, 'bad_request']),
-      });
+      send(
+        ws,
+        {
+          type: 'error',
+          seq,
+          status: 'bad_request',
+          mac: mac(session.sessionKey as Buffer, ['error', seq, 'bad_request']),
+        },
+        encoding,
+      );
       misbehaved(ws);
       return;
     }
     const canonical = [type, seq, ...spec.fields.map((field) => frame[field])];
     if (canonicalString(canonical) === null) {
       // An object or array where the protocol has a scalar: no MAC can be checked, nothing is accepted.
-      answer(ws, spec, seq, 'bad_request');
+      answer(ws, encoding, spec, seq, 'bad_request');
       misbehaved(ws);
       return;
     }
     if (!macMatches(session.sessionKey as Buffer, canonical, frame.mac)) {
-      answer(ws, spec, seq, 'bad_mac');
+      answer(ws, encoding, spec, seq, 'bad_mac');
       misbehaved(ws);
       return;
     }
     if (seq <= session.lastSeq) {
-      answer(ws, spec, seq, 'replay');
+      answer(ws, encoding, spec, seq, 'replay');
       misbehaved(ws);
       return;
     }
     session.lastSeq = seq;
     const startedAtMs = deps.now();
     if (session.requests.add(startedAtMs) > limits.wsRequestsPerSecondMax) {
-      answer(ws, spec, seq, 'rate_limited');
+      answer(ws, encoding, spec, seq, 'rate_limited');
       return;
     }
     const timer = metrics.posLatency.startTimer({ type });
     dispatch(session, type, frame).then(
       (reply) => {
         timer();
-        answer(ws, spec, seq, reply.status, reply);
+        answer(ws, encoding, spec, seq, reply.status, reply);
         if (type !== 'ping' && type !== 'inquire') deps.onMoneyMoved();
       },
       (error: unknown) => {
         console.error(`paycode: POS ${type} failed`, error);
-        answer(ws, spec, seq, 'internal');
+        answer(ws, encoding, spec, seq, 'internal');
       },
     );
   };
@@ -270,7 +295,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       const session = ws.getUserData();
       session.encoding ??= isBinary ? 'msgpack' : 'json';
       const frame = decodeFrame(data, isBinary);
-      if (session.sessionKey) request(ws, frame);
+      if (session.sessionKey) request(ws, frame, isBinary ? 'msgpack' : 'json');
       else if (frame) hello(ws, frame);
       else refuse(ws, 'unauthorized');
     },

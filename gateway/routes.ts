@@ -3,7 +3,7 @@ import type { Engine } from '../engine/engine.ts';
 import { isIdempotencyKey, isPhone } from '../engine/engine.ts';
 import type { ConsumerId, MerchantId, TerminalId } from '../engine/ids.ts';
 import type { Limits } from '../engine/limits.ts';
-import { STATUSES } from '../engine/statuses.ts';
+import { STATUSES, TRANSIENT_STATUSES } from '../engine/statuses.ts';
 import type { Reply } from '../engine/wallet.ts';
 import type { ConsoleSender } from '../notify/sender.ts';
 import type { Store } from '../persistence/store.ts';
@@ -94,8 +94,9 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
   // Operator.
 
   post('/v1/merchants', async (request) => {
-    if (principal(request)?.kind !== 'operator')
-      return fail('unauthorized', 'the operator token is required');
+    const caller = principal(request);
+    if (!caller) return fail('unauthorized', 'the operator token is required');
+    if (caller.kind !== 'operator') return fail('forbidden', 'only the operator creates merchants');
     const body = request.body;
     if (!isObject(body)) return fail('bad_request', 'the body must be a JSON object');
     const {
@@ -241,14 +242,27 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
       const reply = await load();
       return answerFor(reply, 201, () => cardBody(reply));
     }
+    // Refuse what the engine would refuse before any money is taken.
+    const view = await engine.wallet(caller.consumerId);
+    const card = view?.cards.find((held) => held.merchantId === merchantId && held.kind === 'gift');
+    if (
+      amountCents > limits.loadMaxCents ||
+      (card?.balanceCents ?? 0) + amountCents > limits.cardBalanceMaxCents
+    )
+      return fail('limit_exceeded', STATUSES.limit_exceeded.meaning);
     const charge = await deps.funding.charge({
-      idempotencyKey: `${caller.consumerId}/${idempotencyKey}`,
+      // Different fields under one key are different charges, so refunding a refused one touches no other.
+      idempotencyKey: `${caller.consumerId}/${idempotencyKey}/${merchantId}/${amountCents}`,
       amountCents,
       paymentToken,
       description: `paycode gift card ${merchant.name}`,
     });
     if (!charge.ok) return fail(charge.status, 'the card payment was declined');
     const reply = await load();
+    // A refusal (the card filled up meanwhile) gives the money back; a transient status keeps the charge
+    // for the retry under the same key, which the processor answers with the same charge.
+    if (reply.status !== 'approved' && !TRANSIENT_STATUSES.has(reply.status))
+      await deps.funding.refund(charge.chargeId);
     return answerFor(reply, 201, () => cardBody(reply));
   });
 
@@ -328,7 +342,10 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
 
   if (deps.devInbox) {
     const inbox = deps.devInbox;
+    // Development only (console SMS mode), and from this machine only: the texts hold codes.
     get('/v1/dev/inbox', (request) => {
+      if (!isLoopback(request.remoteAddress))
+        return fail('forbidden', 'the inbox is served on loopback only');
       const phone = request.query.get('phone');
       const texts = inbox.inbox.filter((text) => phone === null || text.phone === phone).slice(-50);
       return ok(200, { texts: texts.reverse() });

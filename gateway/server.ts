@@ -12,7 +12,7 @@ import { loadSecrets, type Secrets, secretsPath } from '../persistence/secrets.t
 import type { OutboxRecord } from '../persistence/store.ts';
 import type { Config } from './config.ts';
 import { createDemo } from './demo.ts';
-import { fundingProvider } from './funding/provider.ts';
+import { type FundingProvider, fundingProvider } from './funding/provider.ts';
 import { createMetrics } from './metrics.ts';
 import { posBehavior } from './pos.ts';
 import { Registry } from './registry.ts';
@@ -35,6 +35,8 @@ export interface ServerOptions {
   /** Audit the ledger after every commit (tests). */
   auditEachCommit?: boolean;
   onFatal?: (error: Error) => void;
+  /** The card processor; by default the one `config.funding` names. */
+  funding?: FundingProvider;
 }
 
 export interface Server {
@@ -93,6 +95,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
       onInbound: inbound,
       onReceipt: (state) => metrics.smsReceipts.inc({ state }),
       log: print,
+      submitTimeoutMs: limits.smsSubmitTimeoutMs,
     });
   const render = (record: OutboxRecord) =>
     record.message.kind === 'text'
@@ -150,7 +153,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     store,
     limits,
     metrics,
-    funding: fundingProvider(config.funding),
+    funding: options.funding ?? fundingProvider(config.funding),
     devInbox,
     onTextQueued: kick,
   });

@@ -8,7 +8,7 @@ import type { Reply } from '../engine/wallet.ts';
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
 import type { Metrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
-import { socketOptions, upgradeWith } from './sockets.ts';
+import { RateWindow, socketOptions, upgradeWith } from './sockets.ts';
 
 /**
  * The wallet WebSocket (`/v1/wallet`, PROTOCOL.md). The phone authenticates with its device token in
@@ -28,6 +28,7 @@ export interface WalletSession {
   unwatch: (() => void) | null;
   closed: boolean;
   deadline: NodeJS.Timeout | null;
+  requests: RateWindow;
 }
 
 export interface WalletDeps {
@@ -81,11 +82,13 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
   const { engine, registry, limits, metrics } = deps;
   const socketsPerConsumer = new Map<string, number>();
 
-  const send = (ws: WebSocket<WalletSession>, message: Frame) => {
-    const session = ws.getUserData();
-    if (session.closed) return;
+  /** Pushes that answer a request leave in the request's encoding; other pushes in the session's. */
+  const answerEncodings = new WeakMap<Frame, Encoding>();
+
+  const send = (ws: WebSocket<WalletSession>, message: Frame, encoding = ws.getUserData().encoding) => {
+    if (ws.getUserData().closed) return;
     metrics.walletPushes.inc();
-    ws.send(encodeFrame(message, session.encoding ?? 'json'), session.encoding === 'msgpack');
+    ws.send(encodeFrame(message, encoding ?? 'json'), encoding === 'msgpack');
   };
   /** Sends held pushes up to and including `upTo` (all when omitted). */
   const flush = (ws: WebSocket<WalletSession>, upTo?: Frame) => {
@@ -94,7 +97,7 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
     const end = upTo ? session.pending.indexOf(upTo) + 1 : session.pending.length;
     const frames = session.pending.splice(0, end);
     ws.cork(() => {
-      for (const frame of frames) send(ws, frame);
+      for (const frame of frames) send(ws, frame, answerEncodings.get(frame));
     });
   };
   const refuse = (ws: WebSocket<WalletSession>) => {
@@ -141,10 +144,16 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
   };
 
   /** Answers a request with the `code` push it caused, or with an error carrying its status. */
-  const answerWithPush = (ws: WebSocket<WalletSession>, reqId: unknown, reply: Reply, expected: Frame) => {
+  const answerWithPush = (
+    ws: WebSocket<WalletSession>,
+    encoding: Encoding,
+    reqId: unknown,
+    reply: Reply,
+    expected: Frame,
+  ) => {
     const session = ws.getUserData();
     if (reply.status !== 'approved') {
-      send(ws, { type: 'error', reqId, status: reply.status });
+      send(ws, { type: 'error', reqId, status: reply.status }, encoding);
       return;
     }
     const push = session.pending.find(
@@ -155,14 +164,15 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
     );
     if (push) {
       push.reqId = reqId;
+      answerEncodings.set(push, encoding);
       flush(ws, push);
     } else {
       // Not expected (the engine reports a change before it answers), but the phone must get its answer.
-      send(ws, { ...expected, reqId });
+      send(ws, { ...expected, reqId }, encoding);
     }
   };
 
-  const request = async (ws: WebSocket<WalletSession>, frame: Frame | null) => {
+  const request = async (ws: WebSocket<WalletSession>, frame: Frame | null, encoding: Encoding) => {
     const session = ws.getUserData();
     const consumerId = session.consumerId as ConsumerId;
     const reqId = frame?.reqId;
@@ -170,17 +180,18 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
       (typeof reqId === 'string' && reqId.length <= 64) ||
       (typeof reqId === 'number' && Number.isSafeInteger(reqId));
     if (!frame || !validReqId) {
-      send(ws, { type: 'error', reqId: validReqId ? reqId : undefined, status: 'bad_request' });
+      send(ws, { type: 'error', reqId: validReqId ? reqId : undefined, status: 'bad_request' }, encoding);
+      return;
+    }
+    if (session.requests.add(Date.now()) > limits.wsRequestsPerSecondMax) {
+      send(ws, { type: 'error', reqId, status: 'rate_limited' }, encoding);
       return;
     }
     if (frame.type === 'requestCode') {
       const { merchantId, capCents } = frame;
       if (typeof merchantId !== 'string' || !registry.merchant(merchantId)) {
-        send(ws, {
-          type: 'error',
-          reqId,
-          status: typeof merchantId === 'string' ? 'not_found' : 'bad_request',
-        });
+        const status = typeof merchantId === 'string' ? 'not_found' : 'bad_request';
+        send(ws, { type: 'error', reqId, status }, encoding);
         return;
       }
       const reply = await engine.issueCode({
@@ -188,7 +199,7 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
         merchantId,
         capCents: capCents as number | undefined,
       });
-      answerWithPush(ws, reqId, reply, {
+      answerWithPush(ws, encoding, reqId, reply, {
         type: 'code',
         code: reply.code,
         merchantId,
@@ -198,9 +209,9 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
       });
     } else if (frame.type === 'cancelCode') {
       const reply = await engine.cancelCode(consumerId);
-      answerWithPush(ws, reqId, reply, { type: 'code', state: 'cancelled' });
+      answerWithPush(ws, encoding, reqId, reply, { type: 'code', state: 'cancelled' });
     } else {
-      send(ws, { type: 'error', reqId, status: 'bad_request' });
+      send(ws, { type: 'error', reqId, status: 'bad_request' }, encoding);
     }
   };
 
@@ -215,6 +226,7 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
       unwatch: null,
       closed: false,
       deadline: null,
+      requests: new RateWindow(1_000),
     })),
     open: (ws) => {
       metrics.sockets.inc({ endpoint: 'wallet' });
@@ -224,10 +236,11 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
       const session = ws.getUserData();
       session.encoding ??= isBinary ? 'msgpack' : 'json';
       const frame = decodeFrame(data, isBinary);
-      const handled = session.consumerId ? request(ws, frame) : authenticate(ws, frame);
+      const encoding = isBinary ? 'msgpack' : 'json';
+      const handled = session.consumerId ? request(ws, frame, encoding) : authenticate(ws, frame);
       handled.catch((error: unknown) => {
         console.error('paycode: wallet request failed', error);
-        send(ws, { type: 'error', reqId: frame?.reqId, status: 'internal' });
+        send(ws, { type: 'error', reqId: frame?.reqId, status: 'internal' }, encoding);
       });
     },
     close: (ws) => {

@@ -60,20 +60,34 @@ export class OutboxDelivery {
     if (this.stopped) return;
     store.root.resetReadTxn();
     const nowMs = Date.now();
-    for (const { key, value } of store.outbox.getRange({})) {
+    // A bounded look at the head of the queue: texts waiting for a retry do not make each pass longer.
+    for (const { key, value } of store.outbox.getRange({ limit: limits.smsInFlightMax * 8 })) {
       if (this.inFlight.size >= limits.smsInFlightMax) return;
       const id = (key as Key).join(':');
       if (this.inFlight.has(id) || (this.retryAtMs.get(id)?.atMs ?? 0) > nowMs) continue;
-      const delivery = this.deliver(key as Key, id, value).finally(() => {
+      const done = () => {
         this.inFlight.delete(id);
         this.kick();
+      };
+      const delivery = this.deliver(key as Key, id, value).then(done, (error: unknown) => {
+        console.error('paycode sms: a text could not be handled', error);
+        this.backOff(id);
+        done();
       });
       this.inFlight.set(id, delivery);
     }
   }
 
+  /** Schedules the next try of a text with exponential backoff; returns the number of failures so far. */
+  private backOff(id: string): number {
+    const attempts = (this.retryAtMs.get(id)?.attempts ?? 0) + 1;
+    const delayMs = Math.min(this.options.limits.smsRetryDelayMaxMs, 500 * 2 ** attempts);
+    this.retryAtMs.set(id, { atMs: Date.now() + delayMs, attempts });
+    return attempts;
+  }
+
   private async deliver(key: Key, id: string, record: OutboxRecord): Promise<void> {
-    const { store, sender, phoneOf, render, onResult, limits } = this.options;
+    const { store, sender, phoneOf, render, onResult } = this.options;
     const phone = phoneOf(record.consumerId);
     if (phone === null) {
       console.error(`paycode sms: no phone number for ${record.consumerId}; a text was dropped`);
@@ -84,10 +98,8 @@ export class OutboxDelivery {
     try {
       await sender.send(phone, render(record));
     } catch (error) {
-      const attempts = (this.retryAtMs.get(id)?.attempts ?? 0) + 1;
-      const delayMs = Math.min(limits.smsRetryDelayMaxMs, 500 * 2 ** attempts);
-      this.retryAtMs.set(id, { atMs: Date.now() + delayMs, attempts });
-      if (attempts === 1) console.error(`paycode sms: a text will be retried: ${(error as Error).message}`);
+      if (this.backOff(id) === 1)
+        console.error(`paycode sms: a text will be retried: ${(error as Error).message}`);
       onResult?.('failed');
       return;
     }

@@ -16,7 +16,7 @@ declare module 'smpp' {
     close(callback?: () => void): void;
     destroy(callback?: () => void): void;
     bind_transceiver(fields: Record<string, unknown>, callback: (pdu: PDU) => void): void;
-    submit_sm(fields: Record<string, unknown>, callback: (pdu: PDU) => void): void;
+    submit_sm(fields: Record<string, unknown>, callback: (pdu: PDU) => void): boolean | undefined;
     deliver_sm(fields: Record<string, unknown>, callback?: (pdu: PDU) => void): void;
     enquire_link(fields?: Record<string, unknown>, callback?: (pdu: PDU) => void): void;
     unbind(fields?: Record<string, unknown>, callback?: (pdu: PDU) => void): void;

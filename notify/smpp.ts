@@ -12,6 +12,8 @@ export interface SmppOptions {
   /** Sender address shown on phones. */
   sourceAddr?: string;
   enquireLinkMs?: number;
+  /** How long a submit_sm may wait for its answer before the text is retried. */
+  submitTimeoutMs?: number;
   reconnectDelayMaxMs?: number;
   onInbound: (phone: string, text: string) => void;
   onReceipt?: (state: string) => void;
@@ -45,6 +47,8 @@ export class SmppSender implements SmsSender {
   private readonly log: (line: string) => void;
   /** Resolves whenever a bind succeeds; `whenBound` waits on it. */
   private boundWaiters: (() => void)[] = [];
+  /** Submissions waiting for their submit_sm_resp, failed together when the link closes. */
+  private readonly submitting = new Set<(reason: string) => void>();
 
   constructor(private readonly options: SmppOptions) {
     const target = parseSmppUrl(options.url);
@@ -63,7 +67,19 @@ export class SmppSender implements SmsSender {
     const session = this.session;
     if (!session || !this.bound) return Promise.reject(new Error('SMPP link is not bound'));
     return new Promise((resolve, reject) => {
-      session.submit_sm(
+      // The smpp package drops the callback of a PDU it could not write or whose link closed: bound the
+      // wait, and fail every waiting submission when the link goes.
+      const fail = (reason: string) => {
+        clearTimeout(timer);
+        this.submitting.delete(fail);
+        reject(new Error(reason));
+      };
+      const timer = setTimeout(
+        () => fail('submit_sm got no answer in time'),
+        this.options.submitTimeoutMs ?? 10_000,
+      );
+      this.submitting.add(fail);
+      const sent = session.submit_sm(
         {
           source_addr: this.options.sourceAddr ?? 'paycode',
           source_addr_ton: 5,
@@ -75,11 +91,14 @@ export class SmppSender implements SmsSender {
           data_coding: 0,
           registered_delivery: 1,
         },
-        (pdu) =>
-          pdu.command_status === 0
-            ? resolve()
-            : reject(new Error(`submit_sm refused with status ${pdu.command_status}`)),
+        (pdu) => {
+          clearTimeout(timer);
+          this.submitting.delete(fail);
+          if (pdu.command_status === 0) resolve();
+          else reject(new Error(`submit_sm refused with status ${pdu.command_status}`));
+        },
       );
+      if (sent === false) fail('the SMPP link is not writable');
     });
   }
 
@@ -131,6 +150,7 @@ export class SmppSender implements SmsSender {
     session.on('error', (error: Error) => this.log(`paycode sms: link error: ${error.message}`));
     session.on('close', () => {
       this.bound = false;
+      for (const fail of [...this.submitting]) fail('the SMPP link closed');
       if (this.session === session) this.session = null;
       if (this.stopped) return;
       const delayMs = Math.min(this.options.reconnectDelayMaxMs ?? 30_000, 250 * 2 ** this.attempt++);

@@ -1,5 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /**
@@ -34,8 +45,14 @@ export function loadSecrets(path: string, env: NodeJS.ProcessEnv = process.env):
   const missing = NAMES.filter((name) => raw[name] === undefined);
   if (missing.length > 0) {
     for (const name of missing) raw[name] = randomBytes(32).toString('base64url');
+    // Written aside, flushed and renamed into place: a crash leaves the old file or the new one.
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, `${JSON.stringify(raw, null, 2)}\n`, { mode: 0o600 });
+    const aside = `${path}.${process.pid}.tmp`;
+    const fd = openSync(aside, 'w', 0o600);
+    writeSync(fd, `${JSON.stringify(raw, null, 2)}\n`);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(aside, path);
   }
   if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
   const key = (name: (typeof NAMES)[number]) => decodeKey(raw[name], `${path}: ${name}`);

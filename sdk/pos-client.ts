@@ -60,6 +60,7 @@ export class PosClient {
     number,
     { resolve: (answer: PosAnswer) => void; reject: (error: Error) => void }
   >();
+  private opening: Promise<void> | null = null;
   merchantId = '';
 
   private constructor(private readonly options: PosClientOptions) {}
@@ -84,12 +85,16 @@ export class PosClient {
       partial: request.partial ? 1 : 0,
     };
     return this.money('redeem', fields).catch(async (error: unknown) => {
-      // No answer at all: the payment may or may not have happened. Undo it by its key.
+      // No answer at all: the payment may or may not have happened. Undo it by its key; the answer is
+      // `reversed` (it had happened) or `nothing_to_reverse` (it had not); either way nobody paid.
       const reversed = await this.money('reverse', { key });
+      if (reversed.status !== 'reversed' && reversed.status !== 'nothing_to_reverse') {
+        throw new PosError(`the payment under key ${key} is in doubt: reverse it again`, 'unknown');
+      }
       return {
         type: 'redeemResult',
         seq: reversed.seq,
-        status: 'reversed',
+        status: reversed.status,
         key,
         cause: (error as Error).message,
       };
@@ -153,7 +158,7 @@ export class PosClient {
     let lastError: Error = new Error('not sent');
     for (let attempt = 1; attempt <= attemptsMax; attempt++) {
       try {
-        if (this.socket.readyState !== WebSocket.OPEN) await this.open();
+        if (this.socket.readyState !== WebSocket.OPEN) await this.reconnect();
         const answer = await this.send(type, fields);
         if (!RETRYABLE.has(answer.status) || attempt === attemptsMax) return answer;
       } catch (error) {
@@ -163,6 +168,19 @@ export class PosClient {
       await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
     }
     throw lastError;
+  }
+
+  /** One reconnection at a time, however many requests noticed the lost socket. */
+  private reconnect(): Promise<void> {
+    if (!this.opening) {
+      const opening = this.open();
+      const clear = () => {
+        if (this.opening === opening) this.opening = null;
+      };
+      opening.then(clear, clear);
+      this.opening = opening;
+    }
+    return this.opening;
   }
 
   private write(frame: Record<string, unknown>): void {
@@ -190,6 +208,8 @@ export class PosClient {
       socket.on('close', () => {
         const error = new PosError('connection closed', 'closed');
         reject(error);
+        // A socket replaced by a reconnection leaves the new one's requests alone.
+        if (this.socket !== socket) return;
         for (const waiter of this.waiting.values()) waiter.reject(error);
         this.waiting.clear();
       });

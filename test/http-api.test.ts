@@ -7,6 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { FundingProvider } from '../gateway/funding/provider.ts';
+import { SandboxFunding } from '../gateway/funding/sandbox.ts';
 import { OPERATOR_TOKEN, ROUTING, startTestServer } from './server-helpers.ts';
 
 const PHONE = '+15555550160';
@@ -42,7 +44,10 @@ describe('HTTP API', () => {
     });
     expect(JSON.stringify(merchant.body)).not.toContain('987654321');
     // A merchant's key is not the operator's.
-    expect((await t.http('POST', '/v1/merchants', good, created.body.apiKey)).status).toBe(401);
+    expect(await t.http('POST', '/v1/merchants', good, created.body.apiKey)).toEqual({
+      status: 403,
+      body: error('forbidden'),
+    });
     for (const bad of [
       { ...good, routingNumber: '021000022' },
       { ...good, routingNumber: 21000021 },
@@ -266,6 +271,34 @@ describe('HTTP API', () => {
     expect((await t.http('POST', '/v1/wallet/purchases', buy, merchant.apiKey)).status).toBe(401);
     const wallet = await t.http('GET', '/v1/wallet', undefined, deviceToken);
     expect(wallet.body.cards).toEqual([expect.objectContaining({ balanceCents: 4_000, kind: 'gift' })]);
+  });
+
+  it('charges nothing for a purchase the engine would refuse', async () => {
+    const sandbox = new SandboxFunding();
+    const charged: number[] = [];
+    const funding: FundingProvider = {
+      name: 'recording sandbox',
+      async charge(request) {
+        const result = await sandbox.charge(request);
+        if (result.ok) charged.push(request.amountCents);
+        return result;
+      },
+      refund: (chargeId) => sandbox.refund(chargeId),
+    };
+    const t = await startTestServer({ funding, limits: { loadMaxCents: 5_000, cardBalanceMaxCents: 5_000 } });
+    const merchant = await t.merchant('Books');
+    const { deviceToken } = await t.consumer(PHONE);
+    const buy = (amountCents: number, idempotencyKey: string) =>
+      t.http(
+        'POST',
+        '/v1/wallet/purchases',
+        { merchantId: merchant.merchantId, amountCents, paymentToken: 'tok_sandbox_ok', idempotencyKey },
+        deviceToken,
+      );
+    expect((await buy(4_000, 'b-1')).status).toBe(201);
+    expect(await buy(2_000, 'b-2')).toEqual({ status: 422, body: error('limit_exceeded') });
+    expect(await buy(6_000, 'b-3')).toEqual({ status: 422, body: error('limit_exceeded') });
+    expect(charged).toEqual([4_000]);
   });
 
   it('answers health, metrics on loopback, unknown routes, oversized and malformed bodies', async () => {

@@ -219,6 +219,45 @@ describe('POS WebSocket', () => {
     expect(await silent.closed).toBe(4001);
   });
 
+  it('counts pipelined guesses one by one, resets only on a redeem, and replays a stored sale when locked', async () => {
+    const t = await startTestServer({ limits: { terminalCodeFailuresMax: 3 } });
+    const { terminal, merchant, code } = await shop(t);
+    const pos = await t.pos(terminal);
+    const digits = await code(1_000);
+    const sale = await pos.redeem({ code: digits, amountCents: 100, key: 'sale-1' });
+    expect(sale.status).toBe('approved');
+    // Twenty guesses sent at once: three are tried, the rest meet the lock.
+    const guesses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => pos.send('inquire', { code: String(900_000 + i) })),
+    );
+    const statuses = guesses.map((answer) => answer.status);
+    expect(statuses.filter((status) => status === 'invalid_code')).toHaveLength(3);
+    expect(statuses.filter((status) => status === 'terminal_locked')).toHaveLength(17);
+    // The till retries the sale whose answer it lost: it gets the stored approval, not the lock.
+    const retried = await pos.redeem({ code: digits, amountCents: 100, key: 'sale-1' });
+    expect(retried).toMatchObject({ status: 'approved', authId: sale.authId });
+    const unlock = `/v1/merchants/${merchant.merchantId}/terminals/${terminal.terminalId}/unlock`;
+    expect((await t.http('POST', unlock, {}, merchant.apiKey)).status).toBe(200);
+    // An inquire of a code the terminal knows does not reset the count.
+    const known = await code(500);
+    for (const guess of ['900100', '900101']) expect((await pos.inquire(guess)).status).toBe('invalid_code');
+    expect((await pos.inquire(known)).status).toBe('approved');
+    expect((await pos.inquire('900102')).status).toBe('invalid_code');
+    expect((await pos.inquire(known)).status).toBe('terminal_locked');
+  });
+
+  it('answers each request in its own encoding', async () => {
+    const t = await startTestServer();
+    const { terminal } = await shop(t);
+    const key = Buffer.from(terminal.terminalKey, 'base64url');
+    const { socket, sessionKey } = await handshake(t, terminal.terminalId, key);
+    socket.send(pack({ type: 'ping', seq: 1, mac: posMac(sessionKey, ['ping', 1]) }));
+    expect(await socket.next()).toMatchObject({ type: 'pong', seq: 1, status: 'approved' });
+    socket.send({ type: 'ping', seq: 2, mac: posMac(sessionKey, ['ping', 2]) });
+    expect(await socket.next()).toMatchObject({ type: 'pong', seq: 2, status: 'approved' });
+    expect(socket.binary).toEqual([false, false, true, false]);
+  });
+
   it('bounds sessions per terminal and requests per second per socket', async () => {
     const t = await startTestServer({
       limits: { posConnectionsPerTerminalMax: 2, wsRequestsPerSecondMax: 5 },

@@ -6,6 +6,7 @@ import { expect, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import type { Limits } from '../engine/limits.ts';
 import { type Config, readConfig } from '../gateway/config.ts';
+import type { FundingProvider } from '../gateway/funding/provider.ts';
 import { type Server, startServer } from '../gateway/server.ts';
 import { randomSecrets, type Secrets } from '../persistence/secrets.ts';
 import { PosClient } from '../sdk/pos-client.ts';
@@ -50,6 +51,7 @@ export async function startTestServer(
     limits?: Partial<Limits>;
     dataDir?: string;
     secrets?: Secrets;
+    funding?: FundingProvider;
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'paycode-gw-'));
@@ -71,6 +73,7 @@ export async function startTestServer(
       limits: options.limits,
       print: (line) => lines.push(line),
       auditEachCommit: true,
+      funding: options.funding,
     });
   let server = await start(config);
   let sequence = 0;

@@ -5,6 +5,7 @@
  * delivered once it is back, also across a server restart, and never twice.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Limits } from '../engine/limits.ts';
 import { startTestServer, type TestServer, waitFor } from './server-helpers.ts';
 import { SmscSimulator } from './smsc-simulator.ts';
 
@@ -15,10 +16,10 @@ afterEach(async () => {
   await smsc.stop();
 });
 
-async function smppServer(): Promise<TestServer> {
+async function smppServer(limits: Partial<Limits> = {}): Promise<TestServer> {
   smsc = new SmscSimulator();
   await smsc.start();
-  const t = await startTestServer({ env: { PAYCODE_SMS: smsc.url } });
+  const t = await startTestServer({ env: { PAYCODE_SMS: smsc.url }, limits });
   await waitFor(() => (smsc.binds.length > 0 ? true : undefined));
   return t;
 }
@@ -89,6 +90,17 @@ describe('SMS over SMPP', () => {
     await waitFor(() => textsTo(PHONE).find((text) => text.includes('frozen')));
     const frozen = await t.http('GET', '/v1/wallet', undefined, deviceToken);
     expect(frozen.body).toMatchObject({ frozen: true, activeCode: null });
+  });
+
+  it('retries a text whose submission the SMSC never answered', async () => {
+    const t = await smppServer({ smsSubmitTimeoutMs: 300 });
+    smsc.silent = true;
+    expect((await t.http('POST', '/v1/consumers', { phone: PHONE })).status).toBe(202);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(t.server.outbox.pending()).toBe(1);
+    smsc.silent = false;
+    await waitFor(() => textsTo(PHONE).find((text) => text.includes('verification')), 10_000);
+    await waitFor(() => (t.server.outbox.pending() === 0 ? true : undefined));
   });
 
   it('delivers a text queued while the SMSC was down once it is back, and after a restart, exactly once', async () => {

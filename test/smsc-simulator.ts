@@ -18,6 +18,8 @@ export class SmscSimulator {
   readonly binds: string[] = [];
   /** When set, submit_sm is answered with this error status. */
   refuseWith: number | null = null;
+  /** When set, submit_sm gets no answer at all (a peer that hangs). */
+  silent = false;
   private server: smpp.Server | null = null;
   private readonly sessions = new Set<smpp.Session>();
   private nextMessageId = 1;
@@ -81,6 +83,7 @@ export class SmscSimulator {
     });
     session.on('deliver_sm_resp', () => {});
     session.on('submit_sm', (pdu: smpp.PDU) => {
+      if (this.silent) return;
       if (this.refuseWith !== null) {
         session.send(pdu.response({ command_status: this.refuseWith }));
         return;

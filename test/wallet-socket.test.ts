@@ -70,6 +70,20 @@ describe('wallet WebSocket', () => {
     });
   });
 
+  it('answers a request in its own encoding and pushes in the encoding of the first message', async () => {
+    const t = await startTestServer();
+    const merchant = await t.merchant();
+    const { deviceToken } = await t.consumer(PHONE);
+    const wallet = await openSocket(t.server.url, '/v1/wallet');
+    wallet.send({ type: 'auth', token: deviceToken });
+    await wallet.next();
+    wallet.send(pack({ type: 'requestCode', reqId: 'm', merchantId: merchant.merchantId }));
+    expect(await wallet.next()).toEqual({ type: 'error', reqId: 'm', status: 'insufficient_funds' });
+    await t.load(merchant, PHONE, 100);
+    expect((await wallet.next()).type).toBe('balance');
+    expect(wallet.binary).toEqual([false, true, false]);
+  });
+
   it('answers requestCode and cancelCode with the code push, or an error with the HTTP status', async () => {
     const t = await startTestServer({ env: { PAYCODE_CODE_TTL_MS: '1000' } });
     const merchant = await t.merchant();

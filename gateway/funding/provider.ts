@@ -3,7 +3,7 @@ import { SandboxFunding } from './sandbox.ts';
 /**
  * How consumers pay for value they buy: a card processor charges the payment token. The gateway calls
  * `charge` before it loads the card, with an idempotency key of its own, so a retried purchase is
- * charged once. An adapter for a real processor is one new file implementing this interface plus one
+ * charged once; a charge whose value the engine then refuses is refunded. An adapter for a real processor is one new file implementing this interface plus one
  * line in PROVIDERS.
  */
 export interface ChargeRequest {
@@ -20,6 +20,8 @@ export type ChargeResult = { ok: true; chargeId: string } | { ok: false; status:
 export interface FundingProvider {
   readonly name: string;
   charge(request: ChargeRequest): Promise<ChargeResult>;
+  /** Gives a charge back in full (the value could not be loaded). Idempotent per charge. */
+  refund(chargeId: string): Promise<void>;
 }
 
 const PROVIDERS: Record<string, () => FundingProvider> = {

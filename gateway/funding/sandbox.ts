@@ -13,4 +13,6 @@ export class SandboxFunding implements FundingProvider {
     const digest = createHash('sha256').update(request.idempotencyKey).digest('base64url');
     return { ok: true, chargeId: `ch_sandbox_${digest.slice(0, 20)}` };
   }
+
+  async refund(_chargeId: string): Promise<void> {}
 }
