@@ -63,7 +63,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
   const { limits, metrics } = deps;
   const sessionsPerTerminal = new Map<string, number>();
   const merchantFailures = new Map<string, RateWindow>();
-
+  /** Each terminal's code attempts, chained so they run one at a time. */
   const codeChains = new Map<string, Promise<unknown>>();
 
   /** Sends in the given encoding: the request's for an answer, the session's for the server's own frames. */
