@@ -116,6 +116,7 @@ export class Registry {
   }
 
   merchantByKeyword(keyword: string): MerchantRecord | undefined {
+    if (!/^[A-Za-z0-9]{2,16}$/.test(keyword)) return undefined;
     const merchantId = this.store.meta.get(`keyword:${keyword.toUpperCase()}`);
     return typeof merchantId === 'string' ? this.merchant(merchantId) : undefined;
   }

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { Packr, Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
-import { macMatches, POS_ANSWERS, POS_REQUESTS, posMac } from './pos-protocol.ts';
+import { answerFields, macMatches, posMac, requestFields } from './pos-protocol.ts';
 
 export { posMac } from './pos-protocol.ts';
 
@@ -124,7 +124,7 @@ export class PosClient {
   /** Sends one request once, with a valid MAC and the next `seq`, and returns the verified answer. */
   send(type: string, fields: Record<string, unknown>): Promise<PosAnswer> {
     const seq = ++this.seq;
-    const canonical = [type, seq, ...(POS_REQUESTS[type]?.fields ?? []).map((field) => fields[field])];
+    const canonical = [type, seq, ...(requestFields(type) ?? []).map((field) => fields[field])];
     return this.sendRaw({ type, seq, ...fields, mac: posMac(this.sessionKey, canonical) }, seq);
   }
 
@@ -250,7 +250,7 @@ export class PosClient {
     const waiter = this.waiting.get(frame.seq);
     if (!waiter) return;
     this.waiting.delete(frame.seq);
-    const fields = POS_ANSWERS[frame.type];
+    const fields = answerFields(frame.type);
     const canonicalFields = [
       frame.type,
       frame.seq,

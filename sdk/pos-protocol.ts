@@ -28,6 +28,18 @@ export const POS_REQUESTS: Readonly<Record<string, PosRequestSpec>> = {
   ping: { result: 'pong', fields: [], answer: [] },
 };
 
+/** The canonical fields of a request type after `type, seq`; undefined for an unknown type. */
+export function requestFields(type: unknown): readonly string[] | undefined {
+  return typeof type === 'string' && Object.hasOwn(POS_REQUESTS, type)
+    ? POS_REQUESTS[type]?.fields
+    : undefined;
+}
+
+/** The canonical fields of an answer type after `type, seq, status`; undefined for an unknown type. */
+export function answerFields(type: unknown): readonly string[] | undefined {
+  return typeof type === 'string' && Object.hasOwn(POS_ANSWERS, type) ? POS_ANSWERS[type] : undefined;
+}
+
 /** The answer fields of each answer type, `error` (an unknown request type) included. */
 export const POS_ANSWERS: Readonly<Record<string, readonly string[]>> = Object.fromEntries([
   ...Object.values(POS_REQUESTS).map((spec) => [spec.result, spec.answer]),

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { isStatus } from '../engine/statuses.ts';
-import { canonical, POS_REQUESTS, posMac } from '../sdk/pos-protocol.ts';
+import { canonical, posMac, requestFields } from '../sdk/pos-protocol.ts';
 import { OPERATOR_TOKEN, openSocket, startTestServer } from './server-helpers.ts';
 
 const RUNS = Number(process.env.RUNS ?? 150);
@@ -88,9 +88,7 @@ describe('malformed input', () => {
     });
     expect((await socket.next()).type).toBe('welcome');
     const sessionKey = createHmac('sha256', key).update(`session|${nonce}|${cnonce}`).digest();
-    const fields = Object.fromEntries(
-      Object.entries(POS_REQUESTS).map(([type, spec]) => [type, spec.fields]),
-    );
+    const fieldsOf = (type: unknown) => requestFields(type) ?? [];
 
     await fc.assert(
       fc.asyncProperty(frame, fc.boolean(), fc.boolean(), async (request, signed, binary) => {
@@ -99,7 +97,7 @@ describe('malformed input', () => {
         const signedFields = [
           request.type,
           request.seq,
-          ...((typeof request.type === 'string' && fields[request.type]) || []).map((name) => message[name]),
+          ...fieldsOf(request.type).map((name) => message[name]),
         ];
         if (signed && canonical(signedFields) !== null) message.mac = posMac(sessionKey, signedFields);
         socket.send(binary ? pack(message) : JSON.stringify(message));
