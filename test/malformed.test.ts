@@ -139,6 +139,17 @@ describe('malformed input', () => {
     expect((await t.http('GET', '/healthz')).status).toBe(200);
   });
 
+  it('closes a socket that sends a frame above the size limit, and only that one', async () => {
+    const t = await startTestServer({ limits: { wsMessageBytesMax: 1_024 } });
+    const big = await openSocket(t.server.url, '/v1/pos');
+    const calm = await openSocket(t.server.url, '/v1/pos');
+    await big.next();
+    big.socket.send(JSON.stringify({ type: 'hello', pad: 'x'.repeat(2_000) }));
+    expect(await big.closed).toBe(1006);
+    expect(calm.socket.readyState).toBe(calm.socket.OPEN);
+    expect((await t.http('GET', '/healthz')).status).toBe(200);
+  });
+
   it('answers every HTTP body with a documented error and never a 5xx', async () => {
     const t = await startTestServer();
     const merchant = await t.merchant();
