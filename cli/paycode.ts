@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readConfig } from '../gateway/config.ts';
 import { startServer } from '../gateway/server.ts';
@@ -13,11 +15,14 @@ import { PosClient } from '../sdk/pos-client.ts';
  *   paycode terminals lock|unlock --merchant M --terminal T
  *   paycode pos --terminal T --key K redeem CODE CENTS [--partial] | inquire CODE | void AUTH_ID
  *               | refund AUTH_ID CENTS | reverse KEY | ping
+ *   paycode settle --date YYYY-MM-DD --out DIR      settles the day; writes the ACH file, the summary and
+ *                                                   every merchant's statement (CSV and JSON) into DIR
  *
  * Commands other than `serve` talk to a running server (`--url`, default http://127.0.0.1:8080) with
  * the bearer token in `--token` or PAYCODE_ADMIN_TOKEN (a merchant API key works for its terminals).
  */
-const USAGE = `usage: paycode serve | merchants add | terminals add|lock|unlock | pos <request> (see docs/cli.md)`;
+const USAGE =
+  'usage: paycode serve | merchants add | terminals add|lock|unlock | pos <request> | settle (see docs/cli.md)';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -37,19 +42,49 @@ const { values, positionals } = parseArgs({
     key: { type: 'string' },
     partial: { type: 'boolean', default: false },
     msgpack: { type: 'boolean', default: false },
+    date: { type: 'string' },
+    out: { type: 'string' },
   },
 });
 
-async function call(method: string, path: string, body?: unknown): Promise<unknown> {
+async function request(method: string, path: string, body?: unknown): Promise<string> {
   const token = values.token ?? process.env.PAYCODE_ADMIN_TOKEN;
   const response = await fetch(new URL(path, values.url), {
     method,
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const answer = await response.json();
-  if (!response.ok) throw new Error(`${response.status} ${JSON.stringify(answer)}`);
-  return answer;
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${response.status} ${text}`);
+  return text;
+}
+
+const call = async (method: string, path: string, body?: unknown): Promise<unknown> =>
+  JSON.parse(await request(method, path, body));
+
+/** Settles a day through the server and writes its file and reports into a directory. */
+async function settle(): Promise<unknown> {
+  const { date, out } = values;
+  if (!date || !out) throw new Error('settle needs --date YYYY-MM-DD and --out DIR');
+  console.error(`paycode: settling ${date} ...`);
+  const result = (await call('POST', '/v1/settlements', { businessDate: date })) as {
+    merchants: { merchantId: string }[];
+    achFileId: string;
+  };
+  mkdirSync(out, { recursive: true });
+  const written = [join(out, `${result.achFileId}.ach`), join(out, `settlement-${date}.json`)];
+  writeFileSync(written[0] as string, await request('GET', `/v1/settlements/${date}/ach`));
+  writeFileSync(written[1] as string, await request('GET', `/v1/settlements/${date}`));
+  for (const [index, { merchantId }] of result.merchants.entries()) {
+    const statement = `/v1/merchants/${merchantId}/statements/${date}`;
+    for (const format of ['json', 'csv']) {
+      const path = join(out, `statement-${date}-${merchantId}.${format}`);
+      writeFileSync(path, await request('GET', `${statement}?format=${format}`));
+      written.push(path);
+    }
+    console.error(`paycode: statements ${index + 1}/${result.merchants.length}`);
+  }
+  return { ...result, files: written };
 }
 
 const cents = (text: string | undefined): number => {
@@ -131,6 +166,7 @@ async function main(): Promise<unknown> {
     return call('POST', `/v1/merchants/${values.merchant}/terminals/${values.terminal}/${sub}`, {});
   }
   if (command === 'pos') return pos([sub ?? '', ...rest]);
+  if (command === 'settle') return settle();
   throw new Error(USAGE);
 }
 

@@ -79,6 +79,9 @@ export const LIMITS = {
   smsInFlightMax: 32,
   /** How long one SMPP submission may wait for its answer before the text is retried. */
   smsSubmitTimeoutMs: 10_000,
+
+  /** A settlement run also pays postings this much older than the last settled cut-off that no run paid. */
+  settlementStragglerWindowMs: 60 * 60_000,
   smsRetryDelayMaxMs: 60_000,
 } as const;
 

@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { SLOT_COUNT } from '../engine/ids.ts';
 import { LIMITS } from '../engine/limits.ts';
 import { parseSmppUrl } from '../notify/smpp.ts';
+import { type AccountType, isAccountType, isRoutingNumber } from '../settlement/bank.ts';
+import type { Originator } from '../settlement/nacha.ts';
 import { FUNDING_PROVIDERS } from './funding/provider.ts';
 
 /**
@@ -21,7 +23,79 @@ export interface Config {
   codeTtlMs: number;
   settlementTimeZone: string;
   settlementCutoff: string;
+  /** Who originates the ACH files, and whether they are balanced with offset entries. */
+  ach: Originator;
+  achBalanced: boolean;
   demo: boolean;
+}
+
+/**
+ * ACH originator settings (`PAYCODE_ACH_*`). The defaults are a development originator with valid
+ * routing numbers; a real ODFI gives the operator its own values.
+ */
+function readOriginator(
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): { ach: Originator; achBalanced: boolean } {
+  const text = (name: string, fallback: string, pattern: RegExp, rule: string) => {
+    const value = env[name] || fallback;
+    if (!pattern.test(value)) problems.push(`${name} must be ${rule}, not "${value}"`);
+    return value;
+  };
+  const routing = (name: string, fallback: string) => {
+    const value = env[name] || fallback;
+    if (!isRoutingNumber(value))
+      problems.push(`${name} must be a 9-digit routing number with a valid check digit`);
+    return value;
+  };
+  const name = /^[\x20-\x7e]{1,23}$/;
+  const odfi = routing('PAYCODE_ACH_ODFI_ROUTING', '121042882');
+  const companyName = text(
+    'PAYCODE_ACH_COMPANY_NAME',
+    'PAYCODE',
+    /^[\x20-\x7e]{1,16}$/,
+    '1-16 printable characters',
+  );
+  const companyId = text(
+    'PAYCODE_ACH_COMPANY_ID',
+    '1000000000',
+    /^[A-Za-z0-9 ]{10}$/,
+    '10 letters or digits',
+  );
+  const balanced = env.PAYCODE_ACH_BALANCED ?? '0';
+  if (balanced !== '0' && balanced !== '1')
+    problems.push(`PAYCODE_ACH_BALANCED must be 0 or 1, not "${balanced}"`);
+  const accountType = env.PAYCODE_ACH_OFFSET_ACCOUNT_TYPE || 'checking';
+  if (!isAccountType(accountType))
+    problems.push('PAYCODE_ACH_OFFSET_ACCOUNT_TYPE must be checking or savings');
+  return {
+    ach: {
+      odfiRoutingNumber: odfi,
+      immediateDestination: routing('PAYCODE_ACH_DESTINATION', odfi),
+      immediateDestinationName: text(
+        'PAYCODE_ACH_DESTINATION_NAME',
+        'PAYCODE ODFI',
+        name,
+        '1-23 printable characters',
+      ),
+      immediateOrigin: text(
+        'PAYCODE_ACH_ORIGIN',
+        companyId,
+        /^[A-Za-z0-9 ]{9,10}$/,
+        '9 or 10 letters or digits',
+      ),
+      immediateOriginName: text('PAYCODE_ACH_ORIGIN_NAME', companyName, name, '1-23 printable characters'),
+      companyName,
+      companyId,
+      offsetAccount: {
+        routingNumber: routing('PAYCODE_ACH_OFFSET_ROUTING', odfi),
+        accountNumber: text('PAYCODE_ACH_OFFSET_ACCOUNT', '1000000001', /^[0-9]{4,17}$/, '4-17 digits'),
+        accountType: accountType as AccountType,
+        name: `${companyName} SETTLEMENT`.slice(0, 22),
+      },
+    },
+    achBalanced: balanced === '1',
+  };
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Config; problems: string[] } {
@@ -67,6 +141,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     codeTtlMs: integer('PAYCODE_CODE_TTL_MS', LIMITS.codeTtlMs, 1_000, 24 * 60 * 60_000),
     settlementTimeZone,
     settlementCutoff,
+    ...readOriginator(env, problems),
     demo: demo === '1',
   };
   return { config, problems };

@@ -8,6 +8,9 @@ import type { Reply } from '../engine/wallet.ts';
 import type { ConsoleSender } from '../notify/sender.ts';
 import type { Store } from '../persistence/store.ts';
 import { isAccountNumber, isAccountType, isRoutingNumber } from '../settlement/bank.ts';
+import { parseDate } from '../settlement/calendar.ts';
+import { statementCsv, statementJson } from '../settlement/reports.ts';
+import type { Settlements } from '../settlement/settlements.ts';
 import type { FundingProvider } from './funding/provider.ts';
 import { type Answer, fail, ok, type Request, route } from './http.ts';
 import type { Metrics } from './metrics.ts';
@@ -29,6 +32,7 @@ export interface RouteDeps {
   funding: FundingProvider;
   /** The development inbox when texts go to the console, else null. */
   devInbox: ConsoleSender | null;
+  settlements: Settlements;
   /** Called after something was queued for SMS delivery. */
   onTextQueued: () => void;
 }
@@ -330,6 +334,55 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
       return answerFor(reply, 200, () => ({ frozen: action === 'freeze' }));
     });
   }
+
+  // Settlement.
+
+  const operatorOnly = (request: Request): Answer | null => {
+    const caller = principal(request);
+    if (!caller) return fail('unauthorized', 'the operator token is required');
+    return caller.kind === 'operator' ? null : fail('forbidden', 'settlement is for the operator');
+  };
+
+  post('/v1/settlements', async (request) => {
+    const refused = operatorOnly(request);
+    if (refused) return refused;
+    const businessDate = isObject(request.body) ? request.body.businessDate : undefined;
+    if (!parseDate(businessDate)) return fail('bad_request', 'businessDate must be a date YYYY-MM-DD');
+    const outcome = await deps.settlements.settle(businessDate as string);
+    if (!outcome.ok) return fail(outcome.status, outcome.message);
+    const { record } = outcome;
+    return ok(200, {
+      businessDate: record.businessDate,
+      merchants: record.merchants.map(({ merchantId, netCents }) => ({ merchantId, netCents })),
+      achFileId: record.achFileId,
+    });
+  });
+
+  get('/v1/settlements/:businessDate', (request) => {
+    const refused = operatorOnly(request);
+    if (refused) return refused;
+    const record = deps.settlements.record(request.params[0] as string);
+    return record ? ok(200, record.summary) : fail('not_found', 'this business day is not settled');
+  });
+
+  get('/v1/settlements/:businessDate/ach', (request) => {
+    const refused = operatorOnly(request);
+    if (refused) return refused;
+    const record = deps.settlements.record(request.params[0] as string);
+    if (!record) return fail('not_found', 'this business day is not settled');
+    return { status: 200, body: record.ach, contentType: 'text/plain; charset=us-ascii' };
+  });
+
+  get('/v1/merchants/:merchantId/statements/:businessDate', (request) => {
+    const caller = merchantCaller(request);
+    if (isAnswer(caller)) return caller;
+    const record = deps.settlements.record(request.params[1] as string);
+    const merchant = record?.merchants.find((settled) => settled.merchantId === caller.merchantId);
+    if (!record || !merchant) return fail('not_found', 'no statement for this merchant and day');
+    if (request.query.get('format') === 'csv')
+      return { status: 200, body: statementCsv(record, merchant), contentType: 'text/csv; charset=utf-8' };
+    return ok(200, statementJson(record, merchant));
+  });
 
   // Operations.
 

@@ -10,6 +10,7 @@ import { SmppSender } from '../notify/smpp.ts';
 import { receiptText } from '../notify/texts.ts';
 import { loadSecrets, type Secrets, secretsPath } from '../persistence/secrets.ts';
 import type { OutboxRecord } from '../persistence/store.ts';
+import { Settlements } from '../settlement/settlements.ts';
 import type { Config } from './config.ts';
 import { createDemo } from './demo.ts';
 import { type FundingProvider, fundingProvider } from './funding/provider.ts';
@@ -47,6 +48,7 @@ export interface Server {
   /** Texts sent in `console` SMS mode, newest last; null with SMPP. */
   devInbox: ConsoleSender | null;
   outbox: OutboxDelivery;
+  settlements: Settlements;
   /** The HTTP routes as `[method, pattern]`. */
   routes: [string, string][];
   close(): Promise<void>;
@@ -75,6 +77,19 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const store = engine.store;
   const registry = new Registry(store, secrets.masterKey, limits, now, config.adminToken);
   const metrics = createMetrics();
+  const settlements = new Settlements(
+    store,
+    config.dataDir,
+    registry,
+    {
+      cutoff: { timeZone: config.settlementTimeZone, time: config.settlementCutoff },
+      originator: config.ach,
+      balanced: config.achBalanced,
+      stragglerWindowMs: limits.settlementStragglerWindowMs,
+    },
+    now,
+    print,
+  );
 
   let outbox: OutboxDelivery | undefined;
   const kick = () => outbox?.kick();
@@ -155,6 +170,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     metrics,
     funding: options.funding ?? fundingProvider(config.funding),
     devInbox,
+    settlements,
     onTextQueued: kick,
   });
 
@@ -181,9 +197,10 @@ export async function startServer(options: ServerOptions): Promise<Server> {
       for (const ws of sockets) ws.end(1001, 'server shutting down');
       await outbox.stop();
       await sender.close();
+      await settlements.close();
       await engine.close();
     })();
     return closing;
   };
-  return { url, port, engine, registry, devInbox, outbox, routes, close };
+  return { url, port, engine, registry, devInbox, outbox, settlements, routes, close };
 }

@@ -5,6 +5,7 @@ import type { PersistedAccount } from '../engine/account-machine.ts';
 import type { CardId, ConsumerId, GiftId, MerchantId, TerminalId } from '../engine/ids.ts';
 import type { Leg, PostingKind } from '../engine/ledger.ts';
 import type { Auth, Reply } from '../engine/wallet.ts';
+import type { MerchantNet } from '../settlement/net.ts';
 
 /**
  * The LMDB layout. One environment (`<dataDir>/lmdb`), values in MessagePack (msgpackr, lmdb-js's
@@ -28,6 +29,8 @@ import type { Auth, Reply } from '../engine/wallet.ts';
  * | `credentials` | keyed hash of a token or code         | CredentialRecord: whom it authenticates |
  * | `otps`        | consumerId                            | OtpRecord: a pending phone verification |
  * | `phones`      | consumerId                            | the phone number, sealed                |
+ * | `settled`     | journal key                           | the settlement id that paid the posting |
+ * | `settlements` | businessDate                          | SettlementRecord: nets, file, reports   |
  *
  * Every shard writes only keys of the slots it owns, plus journal keys under its own writer id. The one
  * exception is `idempotency`: a key's records may be written by different shards (a redeem by the code's
@@ -135,6 +138,46 @@ export interface OtpRecord {
   sentAtMs: number[];
 }
 
+/** One settled business day: what each merchant is paid or debited, the ACH file and the reports. */
+export interface SettlementRecord {
+  settlementId: string;
+  businessDate: string;
+  achFileId: string;
+  createdAtMs: number;
+  ach: string;
+  merchants: SettledMerchant[];
+  summary: SettlementSummary;
+}
+
+export interface SettledMerchant extends MerchantNet {
+  name: string;
+  /** The ACH trace number of its entry; null when the net is zero or the merchant is not registered. */
+  traceNumber: string | null;
+}
+
+export interface SettlementSummary {
+  businessDate: string;
+  settlementId: string;
+  achFileId: string;
+  window: { startMs: number; endMs: number };
+  createdAtMs: number;
+  effectiveDate: string;
+  postings: number;
+  totals: Omit<MerchantNet, 'merchantId' | 'lines'>;
+  file: {
+    entries: number;
+    creditCents: number;
+    debitCents: number;
+    offsetCents: number;
+    entryHash: string;
+    blocks: number;
+  };
+  /** Nets that could not be paid (a merchant id the registry does not know). */
+  unpaid: { merchantId: string; netCents: number }[];
+  reconciled: boolean;
+  problems: string[];
+}
+
 /** Writer ids of journal-style keys (`[atMs, writer, seq]`) used by the main thread; shards use 0-63. */
 export const GATEWAY_WRITER = 1_000;
 
@@ -156,6 +199,8 @@ export interface Store {
   credentials: Database<CredentialRecord, string>;
   otps: Database<OtpRecord, string>;
   phones: Database<string, string>;
+  settled: Database<string, [number, number, number]>;
+  settlements: Database<SettlementRecord, string>;
 }
 
 export function openStore(dataDir: string): Store {
@@ -186,6 +231,8 @@ export function openStore(dataDir: string): Store {
     credentials: db('credentials'),
     otps: db('otps'),
     phones: db('phones'),
+    settled: db('settled'),
+    settlements: db('settlements'),
   };
 }
 

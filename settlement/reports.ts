@@ -1,0 +1,48 @@
+import type { SettledMerchant, SettlementRecord } from '../persistence/store.ts';
+
+/**
+ * A merchant's statement for one settlement: every posting that went into its net, the fees, the net,
+ * and the ACH file and trace number that carry it. JSON for programs, CSV for spreadsheets.
+ */
+export function statementJson(record: SettlementRecord, merchant: SettledMerchant) {
+  const { lines, ...figures } = merchant;
+  return {
+    businessDate: record.businessDate,
+    settlementId: record.settlementId,
+    achFileId: record.achFileId,
+    effectiveDate: record.summary.effectiveDate,
+    direction: merchant.netCents > 0 ? 'credit' : merchant.netCents < 0 ? 'debit' : 'none',
+    ...figures,
+    lines,
+  };
+}
+
+const CSV_HEADER = 'businessDate,merchantId,achFileId,traceNumber,journalKey,at,kind,ref,amountCents';
+
+export function statementCsv(record: SettlementRecord, merchant: SettledMerchant): string {
+  const cells = (journalKey: string, at: string, kind: string, ref: string, amountCents: number) =>
+    [
+      record.businessDate,
+      merchant.merchantId,
+      record.achFileId,
+      merchant.traceNumber ?? '',
+      journalKey,
+      at,
+      kind,
+      ref,
+      amountCents,
+    ]
+      .map(csvCell)
+      .join(',');
+  const rows = merchant.lines.map((line) =>
+    cells(line.journalKey, new Date(line.atMs).toISOString(), line.kind, line.ref, line.amountCents),
+  );
+  rows.push(cells('', '', 'fee', '', -merchant.feeCents));
+  rows.push(cells('', '', 'net', '', merchant.netCents));
+  return `${[CSV_HEADER, ...rows].join('\r\n')}\r\n`;
+}
+
+function csvCell(value: string | number): string {
+  const text = String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
