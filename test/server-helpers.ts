@@ -52,6 +52,7 @@ export async function startTestServer(
     dataDir?: string;
     secrets?: Secrets;
     funding?: FundingProvider;
+    now?: () => number;
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'paycode-gw-'));
@@ -74,6 +75,7 @@ export async function startTestServer(
       print: (line) => lines.push(line),
       auditEachCommit: true,
       funding: options.funding,
+      now: options.now,
     });
   let server = await start(config);
   let sequence = 0;

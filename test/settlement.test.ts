@@ -1,0 +1,190 @@
+/**
+ * Daily settlement against a real server: a day of issuance, redemptions, a refund, a void, a purchase
+ * and a reward is settled through the HTTP API; each merchant's net follows PROTOCOL.md to the cent
+ * (fees included), the ACH file passes achkit and the strict checks, the summary reconciles, statements
+ * list every posting, a second run (also after a restart) returns the byte-identical file, voids of
+ * settled sales are refused, and what happens after the run belongs to the next day. The CLI writes the
+ * same file and reports to a directory.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { readAchEntries } from '../settlement/nacha.ts';
+import { achProblems } from './ach-checks.ts';
+import { OPERATOR_TOKEN, ROUTING, startTestServer, type TestServer } from './server-helpers.ts';
+
+const DAY_MS = 86_400_000;
+const ODFI = '121042882';
+
+async function merchant(t: TestServer, name: string, extra: Record<string, unknown> = {}) {
+  const created = await t.http(
+    'POST',
+    '/v1/merchants',
+    { name, routingNumber: ROUTING, accountNumber: '55500011', accountType: 'checking', ...extra },
+    OPERATOR_TOKEN,
+  );
+  expect(created.status).toBe(201);
+  return created.body as { merchantId: string; apiKey: string };
+}
+
+describe('settlement', () => {
+  it('settles a day to the cent, once, with a valid NACHA file and reconciled reports', async () => {
+    let shiftMs = 0;
+    const t = await startTestServer({ now: () => Date.now() + shiftMs });
+    const today = new Date().toISOString().slice(0, 10);
+    if (Date.now() % DAY_MS > DAY_MS - 60_000) await new Promise((resolve) => setTimeout(resolve, 61_000));
+
+    const cafe = await merchant(t, 'Cafe', { feeBps: 250, feeFixedCents: 10 });
+    const books = await merchant(t, 'Books', { accountType: 'savings' });
+    const gifts = await merchant(t, 'Gift Shop');
+    const [alice, bob] = ['+15555550201', '+15555550202'];
+    await t.load(cafe, alice, 5_000);
+    const aliceToken = (await t.consumer(alice)).deviceToken;
+    const bobToken = (await t.consumer(bob)).deviceToken;
+    const cafePos = await t.pos(await t.terminal(cafe));
+    const code = async (token: string, merchantId: string) =>
+      (await t.http('POST', '/v1/wallet/codes', { merchantId }, token)).body.code as string;
+    const sale = await cafePos.redeem({ code: await code(aliceToken, cafe.merchantId), amountCents: 2_000 });
+    expect((await cafePos.refund(sale.authId as string, 500)).status).toBe('approved');
+    const voided = await cafePos.redeem({
+      code: await code(aliceToken, cafe.merchantId),
+      amountCents: 1_000,
+    });
+    expect((await cafePos.void(voided.authId as string)).status).toBe('approved');
+    const bought = await t.http(
+      'POST',
+      '/v1/wallet/purchases',
+      {
+        merchantId: books.merchantId,
+        amountCents: 3_000,
+        paymentToken: 'tok_sandbox_ok',
+        idempotencyKey: 'buy-1',
+      },
+      bobToken,
+    );
+    expect(bought.status).toBe(201);
+    const booksPos = await t.pos(await t.terminal(books));
+    expect(
+      (await booksPos.redeem({ code: await code(bobToken, books.merchantId), amountCents: 1_200 })).status,
+    ).toBe('approved');
+    await t.load(gifts, bob, 1_500, 'reward');
+
+    expect((await t.http('POST', '/v1/settlements', { businessDate: today }, OPERATOR_TOKEN)).status).toBe(
+      400,
+    );
+    // A minute after midnight: the day is over, and its sales are still inside the 24-hour void window.
+    shiftMs = DAY_MS - (Date.now() % DAY_MS) + 60_000;
+    expect((await t.http('POST', '/v1/settlements', { businessDate: today }, cafe.apiKey)).status).toBe(403);
+    expect(
+      (await t.http('POST', '/v1/settlements', { businessDate: '2026-02-30' }, OPERATOR_TOKEN)).status,
+    ).toBe(400);
+    expect((await t.http('GET', `/v1/settlements/${today}/ach`, undefined, OPERATOR_TOKEN)).status).toBe(404);
+
+    const settled = await t.http('POST', '/v1/settlements', { businessDate: today }, OPERATOR_TOKEN);
+    expect(settled.status).toBe(200);
+    // Cafe: −5000 issued + 2000 − 500 refunded + 1000 − 1000 voided; fees 2.5% of 3000 + 2 × 10.
+    const nets = Object.fromEntries(
+      settled.body.merchants.map((m: { merchantId: string; netCents: number }) => [m.merchantId, m.netCents]),
+    );
+    expect(nets).toEqual({
+      [cafe.merchantId]: -3_595,
+      [books.merchantId]: 1_200,
+      [gifts.merchantId]: -1_500,
+    });
+    expect(settled.body).toMatchObject({
+      businessDate: today,
+      achFileId: `ach_${today.replaceAll('-', '')}`,
+    });
+
+    const ach = await t.http('GET', `/v1/settlements/${today}/ach`, undefined, OPERATOR_TOKEN);
+    expect(ach.status).toBe(200);
+    expect(achProblems(ach.body, ODFI)).toEqual([]);
+    const entries = readAchEntries(ach.body);
+    expect(entries.map((entry) => [entry.transactionCode, entry.amountCents])).toEqual([
+      ['32', 1_200],
+      ['27', 3_595],
+      ['27', 1_500],
+    ]);
+
+    const summary = (await t.http('GET', `/v1/settlements/${today}`, undefined, OPERATOR_TOKEN)).body;
+    expect(summary).toMatchObject({
+      reconciled: true,
+      problems: [],
+      unpaid: [],
+      file: { creditCents: 1_200, debitCents: 5_095 },
+    });
+    expect(summary.totals).toMatchObject({
+      redeemedCents: 4_200,
+      voidedCents: 1_000,
+      refundedCents: 500,
+      issuedCents: 6_500,
+      feeCents: 95,
+      netCents: -3_895,
+    });
+
+    const statement = await t.http(
+      'GET',
+      `/v1/merchants/${cafe.merchantId}/statements/${today}`,
+      undefined,
+      cafe.apiKey,
+    );
+    expect(statement.body).toMatchObject({
+      netCents: -3_595,
+      feeCents: 95,
+      direction: 'debit',
+      traceNumber: entries[1]?.traceNumber,
+    });
+    expect(statement.body.lines.map((line: { kind: string }) => line.kind)).toEqual([
+      'load',
+      'redeem',
+      'refund',
+      'redeem',
+      'void',
+    ]);
+    const csv = await t.http(
+      'GET',
+      `/v1/merchants/${cafe.merchantId}/statements/${today}?format=csv`,
+      undefined,
+      cafe.apiKey,
+    );
+    expect(csv.body.split('\r\n').filter(Boolean)).toHaveLength(1 + 5 + 2);
+    expect(csv.body).toContain(`,net,,-3595`);
+    expect(
+      (await t.http('GET', `/v1/merchants/${cafe.merchantId}/statements/${today}`, undefined, books.apiKey))
+        .status,
+    ).toBe(403);
+
+    // Settled: a void of the day's sale is refused (a refund is still possible, below).
+    expect((await cafePos.void(sale.authId as string)).status).toBe('void_window_closed');
+    const again = await t.http('POST', '/v1/settlements', { businessDate: today }, OPERATOR_TOKEN);
+    expect(again).toEqual(settled);
+    await t.restart();
+    expect((await t.http('GET', `/v1/settlements/${today}/ach`, undefined, OPERATOR_TOKEN)).body).toBe(
+      ach.body,
+    );
+
+    // After the run: a refund stamped on the next day is paid by the next day's settlement only.
+    const pos = await t.pos(await t.terminal(cafe));
+    expect((await pos.refund(sale.authId as string, 300)).status).toBe('approved');
+    const tomorrow = new Date(Date.now() + shiftMs).toISOString().slice(0, 10);
+    shiftMs += DAY_MS;
+    const next = await t.http('POST', '/v1/settlements', { businessDate: tomorrow }, OPERATOR_TOKEN);
+    expect(next.body.merchants).toEqual([{ merchantId: cafe.merchantId, netCents: -300 }]);
+
+    const out = mkdtempSync(join(tmpdir(), 'paycode-settle-'));
+    onTestFinished(() => rmSync(out, { recursive: true, force: true }));
+    const cli = join(import.meta.dirname, '..', 'cli', 'paycode.mjs');
+    await promisify(execFile)(
+      process.execPath,
+      [cli, 'settle', '--url', t.server.url, '--date', today, '--out', out],
+      {
+        env: { ...process.env, PAYCODE_ADMIN_TOKEN: OPERATOR_TOKEN },
+      },
+    );
+    expect(readFileSync(join(out, `ach_${today.replaceAll('-', '')}.ach`), 'utf8')).toBe(ach.body);
+    expect(readdirSync(out).filter((name) => name.startsWith('statement-'))).toHaveLength(6);
+  });
+});
