@@ -103,11 +103,13 @@ describe('settlement', () => {
     expect(ach.status).toBe(200);
     expect(achProblems(ach.body, ODFI)).toEqual([]);
     const entries = readAchEntries(ach.body);
-    expect(entries.map((entry) => [entry.transactionCode, entry.amountCents])).toEqual([
-      ['32', 1_200],
-      ['27', 3_595],
-      ['27', 1_500],
+    // Credits first, then debits in merchant id order: compare by name.
+    expect(entries.map((entry) => [entry.name, entry.transactionCode, entry.amountCents]).sort()).toEqual([
+      ['BOOKS', '32', 1_200],
+      ['CAFE', '27', 3_595],
+      ['GIFT SHOP', '27', 1_500],
     ]);
+    expect(entries[0]?.name).toBe('BOOKS');
 
     const summary = (await t.http('GET', `/v1/settlements/${today}`, undefined, OPERATOR_TOKEN)).body;
     expect(summary).toMatchObject({
@@ -135,7 +137,7 @@ describe('settlement', () => {
       netCents: -3_595,
       feeCents: 95,
       direction: 'debit',
-      traceNumber: entries[1]?.traceNumber,
+      traceNumber: entries.find((entry) => entry.name === 'CAFE')?.traceNumber,
     });
     expect(statement.body.lines.map((line: { kind: string }) => line.kind)).toEqual([
       'load',
