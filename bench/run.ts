@@ -3,6 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type EngineBenchOptions, printEngineBench, runEngineBench } from './engine.ts';
 import { type LmdbBaselineOptions, printLmdbBaseline, runLmdbBaseline } from './lmdb-baseline.ts';
+import { printSettlementBench, runSettlementBench, type SettlementBenchResult } from './settlement.ts';
 
 /**
  * `npm run bench -- <workload> [--flag value ...]`
@@ -10,10 +11,12 @@ import { type LmdbBaselineOptions, printLmdbBaseline, runLmdbBaseline } from './
  * Workloads:
  *   engine  the lmdb-js baseline, then engine-only redemptions with durable answers, then their ratio
  *   lmdb    the lmdb-js baseline only
+ *   settlement  one business day of journal postings settled end to end
  */
 const WORKLOADS: Record<string, string> = {
   engine: 'lmdb-js baseline + engine-only redemptions/s with durable answers, and their ratio',
   lmdb: 'lmdb-js durable batched puts only (the storage ceiling)',
+  settlement: 'one business day of postings settled: nets, ACH file, marks (--postings, --merchants)',
 };
 
 const FLAGS = {
@@ -33,7 +36,12 @@ const FLAGS = {
     default: process.env.PAYCODE_SHARDS || '2',
     help: 'shard worker threads (engine)',
   },
-  merchants: { type: 'string', default: '4', help: 'merchants the accounts are spread over (engine)' },
+  merchants: {
+    type: 'string',
+    default: '4',
+    help: 'merchants the accounts are spread over (engine, settlement)',
+  },
+  postings: { type: 'string', default: '200000', help: 'journal postings of the settled day (settlement)' },
   warmup: { type: 'string', default: '20000', help: 'untimed warm-up redemptions (engine)' },
   'setup-concurrency': {
     type: 'string',
@@ -57,7 +65,7 @@ const FLAGS = {
 } as const;
 
 function usage(): string {
-  const workloads = Object.entries(WORKLOADS).map(([name, text]) => `  ${name.padEnd(8)} ${text}`);
+  const workloads = Object.entries(WORKLOADS).map(([name, text]) => `  ${name.padEnd(10)} ${text}`);
   const flags = Object.entries(FLAGS).map(([name, flag]) =>
     flag.type === 'boolean'
       ? `  --${name.padEnd(22)} ${flag.help}`
@@ -129,7 +137,9 @@ console.log(
 
 const started = performance.now();
 const lmdb =
-  workload === 'engine' && values['skip-baseline'] ? undefined : await runLmdbBaseline(lmdbOptions);
+  workload === 'settlement' || (workload === 'engine' && values['skip-baseline'])
+    ? undefined
+    : await runLmdbBaseline(lmdbOptions);
 if (lmdb) printLmdbBaseline(lmdb);
 
 let engine: Awaited<ReturnType<typeof runEngineBench>> | undefined;
@@ -156,10 +166,16 @@ if (workload === 'engine') {
   );
   ok = engine.audit.ok && engine.audit.journalEntries === engine.journalExpected;
 }
+let settlement: SettlementBenchResult | undefined;
+if (workload === 'settlement') {
+  settlement = await runSettlementBench({ postings: int('postings', 1), merchants: int('merchants', 1) });
+  printSettlementBench(settlement);
+  ok = settlement.reconciled;
+}
 console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
 if (values.json) {
-  writeFileSync(values.json, `${JSON.stringify({ workload, lmdb, engine }, null, 2)}\n`);
+  writeFileSync(values.json, `${JSON.stringify({ workload, lmdb, engine, settlement }, null, 2)}\n`);
 }
 if (!ok) {
   console.error('correctness check FAILED (audit or journal count)');
