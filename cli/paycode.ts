@@ -71,15 +71,16 @@ async function settle(): Promise<unknown> {
     merchants: { merchantId: string }[];
     achFileId: string;
   };
-  mkdirSync(out, { recursive: true });
+  // The file and statements hold bank accounts and amounts: readable by this user only.
+  mkdirSync(out, { recursive: true, mode: 0o700 });
   const written = [join(out, `${result.achFileId}.ach`), join(out, `settlement-${date}.json`)];
-  writeFileSync(written[0] as string, await request('GET', `/v1/settlements/${date}/ach`));
-  writeFileSync(written[1] as string, await request('GET', `/v1/settlements/${date}`));
+  writeFileSync(written[0] as string, await request('GET', `/v1/settlements/${date}/ach`), { mode: 0o600 });
+  writeFileSync(written[1] as string, await request('GET', `/v1/settlements/${date}`), { mode: 0o600 });
   for (const [index, { merchantId }] of result.merchants.entries()) {
     const statement = `/v1/merchants/${merchantId}/statements/${date}`;
     for (const format of ['json', 'csv']) {
       const path = join(out, `statement-${date}-${merchantId}.${format}`);
-      writeFileSync(path, await request('GET', `${statement}?format=${format}`));
+      writeFileSync(path, await request('GET', `${statement}?format=${format}`), { mode: 0o600 });
       written.push(path);
     }
     console.error(`paycode: statements ${index + 1}/${result.merchants.length}`);

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { SLOT_COUNT } from '../engine/ids.ts';
 import { LIMITS } from '../engine/limits.ts';
 import { parseSmppUrl } from '../notify/smpp.ts';
-import { type AccountType, isAccountType, isRoutingNumber } from '../settlement/bank.ts';
+import { type AccountType, isAccountNumber, isAccountType, isRoutingNumber } from '../settlement/bank.ts';
 import type { Originator } from '../settlement/nacha.ts';
 import { FUNDING_PROVIDERS } from './funding/provider.ts';
 
@@ -33,6 +33,12 @@ export interface Config {
  * ACH originator settings (`PAYCODE_ACH_*`). The defaults are a development originator with valid
  * routing numbers; a real ODFI gives the operator its own values.
  */
+/** An account number is checked without echoing it: configuration errors end up in logs. */
+function accountNumber(value: string, problems: string[]): string {
+  if (!isAccountNumber(value)) problems.push('PAYCODE_ACH_OFFSET_ACCOUNT must be 4-17 digits');
+  return value;
+}
+
 function readOriginator(
   env: NodeJS.ProcessEnv,
   problems: string[],
@@ -89,7 +95,7 @@ function readOriginator(
       companyId,
       offsetAccount: {
         routingNumber: routing('PAYCODE_ACH_OFFSET_ROUTING', odfi),
-        accountNumber: text('PAYCODE_ACH_OFFSET_ACCOUNT', '1000000001', /^[0-9]{4,17}$/, '4-17 digits'),
+        accountNumber: accountNumber(env.PAYCODE_ACH_OFFSET_ACCOUNT || '1000000001', problems),
         accountType: accountType as AccountType,
         name: `${companyName} SETTLEMENT`.slice(0, 22),
       },

@@ -370,7 +370,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     if (refused) return refused;
     const record = deps.settlements.record(request.params[0] as string);
     if (!record) return fail('not_found', 'this business day is not settled');
-    return { status: 200, body: record.ach, contentType: 'text/plain; charset=us-ascii' };
+    return { status: 200, body: deps.settlements.ach(record), contentType: 'text/plain; charset=us-ascii' };
   });
 
   get('/v1/merchants/:merchantId/statements/:businessDate', (request) => {
@@ -379,9 +379,14 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     const record = deps.settlements.record(request.params[1] as string);
     const merchant = record?.merchants.find((settled) => settled.merchantId === caller.merchantId);
     if (!record || !merchant) return fail('not_found', 'no statement for this merchant and day');
+    const lines = deps.settlements.statementLines(record.businessDate, merchant.merchantId);
     if (request.query.get('format') === 'csv')
-      return { status: 200, body: statementCsv(record, merchant), contentType: 'text/csv; charset=utf-8' };
-    return ok(200, statementJson(record, merchant));
+      return {
+        status: 200,
+        body: statementCsv(record, merchant, lines),
+        contentType: 'text/csv; charset=utf-8',
+      };
+    return ok(200, statementJson(record, merchant, lines));
   });
 
   // Operations.

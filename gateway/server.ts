@@ -81,6 +81,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     store,
     config.dataDir,
     registry,
+    secrets.masterKey,
     {
       cutoff: { timeZone: config.settlementTimeZone, time: config.settlementCutoff },
       originator: config.ach,

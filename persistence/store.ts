@@ -5,7 +5,7 @@ import type { PersistedAccount } from '../engine/account-machine.ts';
 import type { CardId, ConsumerId, GiftId, MerchantId, TerminalId } from '../engine/ids.ts';
 import type { Leg, PostingKind } from '../engine/ledger.ts';
 import type { Auth, Reply } from '../engine/wallet.ts';
-import type { MerchantNet } from '../settlement/net.ts';
+import type { MerchantNet, StatementLine } from '../settlement/net.ts';
 
 /**
  * The LMDB layout. One environment (`<dataDir>/lmdb`), values in MessagePack (msgpackr, lmdb-js's
@@ -30,7 +30,8 @@ import type { MerchantNet } from '../settlement/net.ts';
  * | `otps`        | consumerId                            | OtpRecord: a pending phone verification |
  * | `phones`      | consumerId                            | the phone number, sealed                |
  * | `settled`     | journal key                           | the settlement id that paid the posting |
- * | `settlements` | businessDate                          | SettlementRecord: nets, file, reports   |
+ * | `settlements` | businessDate                          | SettlementRecord: nets, file, summary   |
+ * | `statements`  | [businessDate, merchantId]            | StatementLine[]: the postings paid      |
  *
  * Every shard writes only keys of the slots it owns, plus journal keys under its own writer id. The one
  * exception is `idempotency`: a key's records may be written by different shards (a redeem by the code's
@@ -144,12 +145,14 @@ export interface SettlementRecord {
   businessDate: string;
   achFileId: string;
   createdAtMs: number;
-  ach: string;
+  /** The ACH file sealed under the master key: it holds every merchant's bank account. */
+  sealedAch: string;
   merchants: SettledMerchant[];
   summary: SettlementSummary;
 }
 
-export interface SettledMerchant extends MerchantNet {
+/** A merchant's figures in a settlement; its postings are in the `statements` database. */
+export interface SettledMerchant extends Omit<MerchantNet, 'lines'> {
   name: string;
   /** The ACH trace number of its entry; null when the net is zero or the merchant is not registered. */
   traceNumber: string | null;
@@ -164,6 +167,8 @@ export interface SettlementSummary {
   effectiveDate: string;
   postings: number;
   totals: Omit<MerchantNet, 'merchantId' | 'lines'>;
+  /** The merchant-account legs of the journal over the same postings, summed apart from the nets. */
+  journalLegsCents: number;
   file: {
     entries: number;
     creditCents: number;
@@ -172,8 +177,8 @@ export interface SettlementSummary {
     entryHash: string;
     blocks: number;
   };
-  /** Nets that could not be paid (a merchant id the registry does not know). */
-  unpaid: { merchantId: string; netCents: number }[];
+  /** Nets left out of the file, with the reason; the operator settles them by hand. */
+  unpaid: { merchantId: string; netCents: number; reason: string }[];
   reconciled: boolean;
   problems: string[];
 }
@@ -201,6 +206,7 @@ export interface Store {
   phones: Database<string, string>;
   settled: Database<string, [number, number, number]>;
   settlements: Database<SettlementRecord, string>;
+  statements: Database<StatementLine[], [string, string]>;
 }
 
 export function openStore(dataDir: string): Store {
@@ -233,6 +239,7 @@ export function openStore(dataDir: string): Store {
     phones: db('phones'),
     settled: db('settled'),
     settlements: db('settlements'),
+    statements: db('statements'),
   };
 }
 

@@ -61,19 +61,20 @@ export function localParts(atMs: number, timeZone: string): { date: string; hour
   };
 }
 
-/** The instant of local wall time `date hour:minute` in `timeZone` (the earlier one in a DST overlap). */
+/**
+ * The instant of local wall time `date hour:minute` in `timeZone`: the earlier one when a DST change
+ * repeats it, and when a DST change skips it, the same wall time with the offset from before the change
+ * (02:30 in a 02:00→03:00 gap is 03:30), so a cut-off never moves earlier.
+ */
 export function zonedTimeMs(date: string, hour: number, minute: number, timeZone: string): number {
   const parsed = parseDate(date);
   if (!parsed) throw new RangeError(`not a date: ${date}`);
   const wall = Date.UTC(parsed.year, parsed.month - 1, parsed.day, hour, minute);
-  // Two corrections settle any offset, DST transitions included.
-  let guess = wall;
-  for (let round = 0; round < 2; round++) {
-    const seen = localParts(guess, timeZone);
-    const seenWall = zonedWall(seen);
-    guess += wall - seenWall;
-  }
-  return guess;
+  const offsetAt = (atMs: number) => zonedWall(localParts(atMs, timeZone)) - atMs;
+  const before = wall - offsetAt(wall - DAY_MS / 2);
+  const after = wall - offsetAt(wall + DAY_MS / 2);
+  const exact = [before, after].filter((atMs) => zonedWall(localParts(atMs, timeZone)) === wall);
+  return exact.length > 0 ? Math.min(...exact) : before;
 }
 
 function zonedWall(parts: { date: string; hour: number; minute: number }): number {

@@ -1,25 +1,41 @@
 import type { MessagePort } from 'node:worker_threads';
+import { seal } from '../engine/seal.ts';
 import {
   openStore,
   type SettledMerchant,
   type SettlementRecord,
   type SettlementSummary,
+  type Store,
+  whenDurable,
 } from '../persistence/store.ts';
-import { type AchEntry, type BankAccount, type Originator, readAchEntries, writeAchFile } from './nacha.ts';
+import { isRoutingNumber } from './bank.ts';
+import {
+  ACH_ENTRY_MAX_CENTS,
+  type AchEntry,
+  type BankAccount,
+  type Originator,
+  readAchEntries,
+  writeAchFile,
+} from './nacha.ts';
 import { addPosting, applyFees, type MerchantNet, type MerchantTerms } from './net.ts';
 
 /**
- * One settlement run, off the hot threads (a piscina worker): read every journal posting before the
- * day's cut-off that no settlement has paid yet, net them per merchant, write the ACH file, and reconcile
- * the file with the journal to the cent. It only reads the store; the caller writes the result, the
- * marks on the postings and the new settled-up-to time in one transaction.
+ * One settlement run, off the hot threads (a piscina worker). It reads every journal posting of the
+ * window that no other settlement paid, nets them per merchant, writes the ACH file and reconciles it
+ * with the journal, then stores everything: the marks on the postings and the statements in short
+ * transactions (so shard commits are never held up for long), and last, in one small transaction, the
+ * settlement record with the sealed file and the new settled-up-to time. A crash before that last
+ * transaction leaves marks carrying this run's settlement id, which a new run of the same day takes as
+ * its own: nothing is lost or paid twice, and the record appears exactly once.
  */
 export interface SettleTask {
   dataDir: string;
+  /** Seals the stored ACH file (it holds bank accounts). */
+  masterKey: Uint8Array;
   businessDate: string;
   settlementId: string;
   achFileId: string;
-  /** Postings in `[scanFromMs, endMs)` not yet marked settled are paid by this run. */
+  /** The run pays postings in `[scanFromMs, endMs)` that no other settlement marked. */
   scanFromMs: number;
   startMs: number;
   endMs: number;
@@ -27,6 +43,9 @@ export interface SettleTask {
   createdDate: string;
   createdTime: string;
   fileIdModifier: string;
+  /** Meta keys updated with the record: the settled-up-to time and the day's file count. */
+  settledUpToMs: number;
+  filesCounterKey: string;
   effectiveDate: string;
   originator: Originator;
   balanced: boolean;
@@ -34,34 +53,59 @@ export interface SettleTask {
   progress?: MessagePort;
 }
 
-export interface SettleResult {
-  record: SettlementRecord;
-  /** The journal keys this run pays, to be marked with its settlement id. */
-  postingKeys: [number, number, number][];
-}
-
 const PROGRESS_EVERY = 50_000;
+const WRITES_PER_TRANSACTION = 10_000;
+const MERCHANT_ACCOUNT = /^merchant:[^:]+:(payable|issued|expired)$/;
 
-export function computeSettlement(task: SettleTask): SettleResult {
+export async function computeSettlement(task: SettleTask): Promise<SettlementRecord> {
   const store = openStore(task.dataDir);
-  const nets = new Map<string, MerchantNet>();
-  const postingKeys: [number, number, number][] = [];
   try {
+    const existing = store.settlements.get(task.businessDate);
+    if (existing) return existing;
+    const nets = new Map<string, MerchantNet>();
+    const postingKeys: [number, number, number][] = [];
+    let journalLegsCents = 0;
     for (const { key, value } of store.journal.getRange({ start: [task.scanFromMs], end: [task.endMs] })) {
-      if (store.settled.get(key) !== undefined) continue;
+      const mark = store.settled.get(key);
+      if (mark !== undefined && mark !== task.settlementId) continue;
       postingKeys.push(key);
       addPosting(nets, key, value);
+      for (const leg of value.legs) if (MERCHANT_ACCOUNT.test(leg.account)) journalLegsCents += leg.cents;
       if (postingKeys.length % PROGRESS_EVERY === 0)
         task.progress?.postMessage({ postings: postingKeys.length });
     }
+    const record = settle(task, nets, postingKeys.length, journalLegsCents);
+    await persist(store, task, record, nets, postingKeys);
+    return record;
   } finally {
-    void store.root.close();
+    await store.root.close();
   }
+}
+
+function settle(
+  task: SettleTask,
+  nets: Map<string, MerchantNet>,
+  postings: number,
+  journalLegsCents: number,
+): SettlementRecord {
   const registered = new Map(task.merchants.map((merchant) => [merchant.merchantId, merchant]));
   applyFees(nets, registered);
-
   const ordered = [...nets.values()].sort((a, b) => (a.merchantId < b.merchantId ? -1 : 1));
-  const paid = ordered.filter((net) => net.netCents !== 0 && registered.has(net.merchantId));
+  // A merchant that cannot be paid is left out of the file and reported; it never stops the others.
+  const unpaid: SettlementSummary['unpaid'] = [];
+  const paid = ordered.filter((net) => {
+    if (net.netCents === 0) return false;
+    const merchant = registered.get(net.merchantId);
+    const reason = !merchant
+      ? 'the merchant is not registered'
+      : !isRoutingNumber(merchant.bank.routingNumber)
+        ? 'the routing number fails the ABA check'
+        : Math.abs(net.netCents) > ACH_ENTRY_MAX_CENTS
+          ? 'the net does not fit one ACH entry'
+          : null;
+    if (reason) unpaid.push({ merchantId: net.merchantId, netCents: net.netCents, reason });
+    return reason === null;
+  });
   const entries: AchEntry[] = paid.map((net) => {
     const merchant = registered.get(net.merchantId) as SettleTask['merchants'][number];
     return {
@@ -84,35 +128,64 @@ export function computeSettlement(task: SettleTask): SettleResult {
     balanced: task.balanced,
   });
   const traceOf = new Map(paid.map((net, index) => [net.merchantId, file.traces[index] as string]));
-  const merchants: SettledMerchant[] = ordered.map((net) => ({
+  const merchants: SettledMerchant[] = ordered.map(({ lines: _lines, ...net }) => ({
     ...net,
     name: registered.get(net.merchantId)?.name ?? '',
     traceNumber: traceOf.get(net.merchantId) ?? null,
   }));
-  const summary = reconcile(task, merchants, file.text, postingKeys.length);
   return {
-    record: {
-      settlementId: task.settlementId,
-      businessDate: task.businessDate,
-      achFileId: task.achFileId,
-      createdAtMs: task.createdAtMs,
-      ach: file.text,
-      merchants,
-      summary,
-    },
-    postingKeys,
+    settlementId: task.settlementId,
+    businessDate: task.businessDate,
+    achFileId: task.achFileId,
+    createdAtMs: task.createdAtMs,
+    sealedAch: seal(Buffer.from(task.masterKey), file.text),
+    merchants,
+    summary: reconcile(task, nets, merchants, file.text, postings, journalLegsCents, unpaid),
   };
 }
 
+async function persist(
+  store: Store,
+  task: SettleTask,
+  record: SettlementRecord,
+  nets: Map<string, MerchantNet>,
+  postingKeys: [number, number, number][],
+): Promise<void> {
+  for (let start = 0; start < postingKeys.length; start += WRITES_PER_TRANSACTION) {
+    await store.root.transaction(() => {
+      for (const key of postingKeys.slice(start, start + WRITES_PER_TRANSACTION))
+        store.settled.put(key, task.settlementId);
+    });
+  }
+  // Puts outside a transaction callback are encoded at once and committed together, off the write lock.
+  await Promise.all(
+    [...nets.values()].map((net) => store.statements.put([task.businessDate, net.merchantId], net.lines)),
+  );
+  await store.root.transaction(() => {
+    if (store.settlements.get(task.businessDate)) return;
+    store.settlements.put(task.businessDate, record);
+    store.meta.put('settledUpToMs', task.settledUpToMs);
+    store.meta.put(
+      task.filesCounterKey,
+      ((store.meta.get(task.filesCounterKey) as number | undefined) ?? 0) + 1,
+    );
+  });
+  await whenDurable(store);
+}
+
 /**
- * The operator's summary: the journal's totals next to the file's, read back from the file text itself,
- * with every disagreement listed. A settlement that does not reconcile is still reported, never hidden.
+ * The operator's summary: the journal's totals next to the file's, read back from the file text, with
+ * every disagreement listed. The merchant-account legs are summed apart from the nets, so an error in
+ * the netting shows as a difference. A settlement that does not reconcile is reported, never hidden.
  */
 function reconcile(
   task: SettleTask,
+  nets: Map<string, MerchantNet>,
   merchants: SettledMerchant[],
   ach: string,
   postings: number,
+  journalLegsCents: number,
+  unpaid: SettlementSummary['unpaid'],
 ): SettlementSummary {
   const totals = {
     redeemedCents: 0,
@@ -122,16 +195,22 @@ function reconcile(
     issuedCents: 0,
     expiredCents: 0,
     redemptions: 0,
+    undone: 0,
     feeCents: 0,
     netCents: 0,
   };
-  const problems: string[] = [];
+  const problems = unpaid.map(({ merchantId, reason }) => `${merchantId}: not paid: ${reason}`);
   for (const merchant of merchants) {
     for (const name of Object.keys(totals) as (keyof typeof totals)[]) totals[name] += merchant[name];
-    const fromLines = merchant.lines.reduce((sum, line) => sum + line.amountCents, 0) - merchant.feeCents;
+    const lines = nets.get(merchant.merchantId)?.lines ?? [];
+    const fromLines = lines.reduce((sum, line) => sum + line.amountCents, 0) - merchant.feeCents;
     if (fromLines !== merchant.netCents)
       problems.push(`${merchant.merchantId}: lines add up to ${fromLines}, net ${merchant.netCents}`);
   }
+  if (journalLegsCents - totals.feeCents !== totals.netCents)
+    problems.push(
+      `the journal's merchant legs less fees are ${journalLegsCents - totals.feeCents}, the nets ${totals.netCents}`,
+    );
   const offset = task.originator.offsetAccount;
   const read = readAchEntries(ach);
   const isOffset = (entry: (typeof read)[number]) =>
@@ -152,9 +231,6 @@ function reconcile(
     if (signed !== merchant.netCents)
       problems.push(`${merchant.merchantId}: the file carries ${signed}, the net is ${merchant.netCents}`);
   }
-  const unpaid = merchants
-    .filter((merchant) => merchant.traceNumber === null && merchant.netCents !== 0)
-    .map(({ merchantId, netCents }) => ({ merchantId, netCents }));
   const fileControl = ach.split('\n').find((line) => line.startsWith('9') && !/^9+$/.test(line)) ?? '';
   return {
     businessDate: task.businessDate,
@@ -165,6 +241,7 @@ function reconcile(
     effectiveDate: task.effectiveDate,
     postings,
     totals,
+    journalLegsCents,
     file: {
       entries: read.length,
       creditCents,

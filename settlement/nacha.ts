@@ -61,7 +61,8 @@ export interface AchFile {
 
 export const RECORD_LENGTH = 94;
 const BLOCKING_FACTOR = 10;
-const ENTRY_AMOUNT_MAX_CENTS = 9_999_999_999;
+/** The amount field has 10 digits. */
+export const ACH_ENTRY_MAX_CENTS = 9_999_999_999;
 
 const CODES = {
   credit: { checking: '22', savings: '32' },
@@ -131,15 +132,15 @@ export function writeAchFile(input: AchFileInput): AchFile {
       .map((entry, index) => ({ entry, index }))
       .filter(({ entry }) => entry.direction === direction);
     if (indexed.length === 0) continue;
-    const total = indexed.reduce((sum, { entry }) => sum + entry.amountCents, 0);
-    const offset: AchEntry | null = input.balanced
-      ? {
-          ...originator.offsetAccount,
-          direction: direction === 'credit' ? 'debit' : 'credit',
-          amountCents: total,
-          id: 'OFFSET',
-        }
-      : null;
+    // The offset nets the batch; a total above one entry's amount field takes several offset entries.
+    let remaining = input.balanced ? indexed.reduce((sum, { entry }) => sum + entry.amountCents, 0) : 0;
+    const offsets: AchEntry[] = [];
+    while (remaining > 0) {
+      const amountCents = Math.min(remaining, ACH_ENTRY_MAX_CENTS);
+      const offsetDirection = direction === 'credit' ? 'debit' : 'credit';
+      offsets.push({ ...originator.offsetAccount, direction: offsetDirection, amountCents, id: 'OFFSET' });
+      remaining -= amountCents;
+    }
     const serviceClass = input.balanced ? '200' : direction === 'credit' ? '220' : '225';
     batchNumber++;
     lines.push(
@@ -162,14 +163,14 @@ export function writeAchFile(input: AchFileInput): AchFile {
     let hash = 0n;
     let debit = 0;
     let credit = 0;
-    const batch = [...indexed, ...(offset ? [{ entry: offset, index: -1 }] : [])];
+    const batch = [...indexed, ...offsets.map((entry) => ({ entry, index: -1 }))];
     for (const { entry, index } of batch) {
       if (!isRoutingNumber(entry.routingNumber))
         throw new Error(`routing number ${entry.routingNumber} fails the ABA check`);
       if (
         !Number.isSafeInteger(entry.amountCents) ||
         entry.amountCents <= 0 ||
-        entry.amountCents > ENTRY_AMOUNT_MAX_CENTS
+        entry.amountCents > ACH_ENTRY_MAX_CENTS
       )
         throw new RangeError(`an ACH entry of ${entry.amountCents} cents`);
       const trace = `${odfi.slice(0, 8)}${numeric(++traceSeq, 7)}`;

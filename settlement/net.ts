@@ -7,8 +7,9 @@ import type { JournalEntry } from '../persistence/store.ts';
  * expired − fees. Only the merchant's own ledger accounts count (`payable`, `issued`, `expired`), so
  * value consumers bought by card, and gifts between consumers, never touch a merchant's net.
  *
- * Fees: `feeBps` of the value redeemed (gross, rounded half up to the cent) plus `feeFixedCents` per
- * redemption. Voids, reversals and refunds do not give fees back.
+ * Fees: `feeBps` of the sales (redeemed − voided − reversed, rounded half up to the cent) plus
+ * `feeFixedCents` per sale (redemptions − voids − reversals): a sale that was undone costs nothing. A
+ * refund does not give the fee back. Undoing an earlier day's sale gives its fee back (a negative fee).
  */
 export interface MerchantTerms {
   merchantId: string;
@@ -35,6 +36,8 @@ export interface MerchantNet {
   issuedCents: number;
   expiredCents: number;
   redemptions: number;
+  /** Voids and reversals: sales undone. */
+  undone: number;
   feeCents: number;
   /** Positive: the platform pays the merchant (an ACH credit); negative: the merchant pays (a debit). */
   netCents: number;
@@ -53,6 +56,7 @@ function emptyNet(merchantId: string): MerchantNet {
     issuedCents: 0,
     expiredCents: 0,
     redemptions: 0,
+    undone: 0,
     feeCents: 0,
     netCents: 0,
     lines: [],
@@ -82,9 +86,11 @@ export function addPosting(
         break;
       case 'void':
         net.voidedCents -= cents;
+        net.undone++;
         break;
       case 'reverse':
         net.reversedCents -= cents;
+        net.undone++;
         break;
       case 'refund':
         net.refundedCents -= cents;
@@ -114,8 +120,17 @@ export function applyFees(nets: Map<string, MerchantNet>, terms: ReadonlyMap<str
   for (const net of nets.values()) {
     const merchant = terms.get(net.merchantId);
     if (!merchant) continue;
-    const percentage = (BigInt(net.redeemedCents) * BigInt(merchant.feeBps) + 5_000n) / 10_000n;
-    net.feeCents = Number(percentage) + merchant.feeFixedCents * net.redemptions;
+    const salesCents = net.redeemedCents - net.voidedCents - net.reversedCents;
+    net.feeCents =
+      roundHalfUp(BigInt(salesCents) * BigInt(merchant.feeBps), 10_000n) +
+      merchant.feeFixedCents * (net.redemptions - net.undone);
     net.netCents -= net.feeCents;
   }
+}
+
+/** `numerator / denominator` rounded half away from zero, in integers (no float rounding). */
+function roundHalfUp(numerator: bigint, denominator: bigint): number {
+  const absolute = numerator < 0n ? -numerator : numerator;
+  const magnitude = (absolute * 2n + denominator) / (2n * denominator);
+  return Number(numerator < 0n ? -magnitude : magnitude);
 }

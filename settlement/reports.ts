@@ -1,25 +1,29 @@
 import type { SettledMerchant, SettlementRecord } from '../persistence/store.ts';
+import type { StatementLine } from './net.ts';
 
 /**
  * A merchant's statement for one settlement: every posting that went into its net, the fees, the net,
  * and the ACH file and trace number that carry it. JSON for programs, CSV for spreadsheets.
  */
-export function statementJson(record: SettlementRecord, merchant: SettledMerchant) {
-  const { lines, ...figures } = merchant;
+export function statementJson(record: SettlementRecord, merchant: SettledMerchant, lines: StatementLine[]) {
   return {
     businessDate: record.businessDate,
     settlementId: record.settlementId,
     achFileId: record.achFileId,
     effectiveDate: record.summary.effectiveDate,
     direction: merchant.netCents > 0 ? 'credit' : merchant.netCents < 0 ? 'debit' : 'none',
-    ...figures,
+    ...merchant,
     lines,
   };
 }
 
 const CSV_HEADER = 'businessDate,merchantId,achFileId,traceNumber,journalKey,at,kind,ref,amountCents';
 
-export function statementCsv(record: SettlementRecord, merchant: SettledMerchant): string {
+export function statementCsv(
+  record: SettlementRecord,
+  merchant: SettledMerchant,
+  lines: StatementLine[],
+): string {
   const cells = (journalKey: string, at: string, kind: string, ref: string, amountCents: number) =>
     [
       record.businessDate,
@@ -34,7 +38,7 @@ export function statementCsv(record: SettlementRecord, merchant: SettledMerchant
     ]
       .map(csvCell)
       .join(',');
-  const rows = merchant.lines.map((line) =>
+  const rows = lines.map((line) =>
     cells(line.journalKey, new Date(line.atMs).toISOString(), line.kind, line.ref, line.amountCents),
   );
   rows.push(cells('', '', 'fee', '', -merchant.feeCents));

@@ -2,27 +2,33 @@ import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Registry } from '../gateway/registry.ts';
 import type { SettlementRecord, Store } from '../persistence/store.ts';
-import { whenDurable } from '../persistence/store.ts';
-import { businessDayWindow, type Cutoff, localParts, nextBankingDay, parseDate } from './calendar.ts';
-import type { SettleResult, SettleTask } from './compute.ts';
+import {
+  addDays,
+  businessDayWindow,
+  type Cutoff,
+  localParts,
+  nextBankingDay,
+  parseDate,
+} from './calendar.ts';
+import type { SettleTask } from './compute.ts';
 import type { Originator } from './nacha.ts';
+import type { StatementLine } from './net.ts';
 
 /**
- * Daily merchant settlement. `settle(businessDate)` runs once per business day: the first run computes
- * the nets and the ACH file in a piscina worker and stores them, with a mark on every posting it paid and
- * the new settled-up-to time (which closes voids of settled redemptions), in one durable transaction.
- * Every later run returns the stored result, byte for byte. Runs are serialized.
+ * Daily merchant settlement. `settle(businessDate)` runs once per business day: a piscina worker computes
+ * the nets and the ACH file and stores them (see compute.ts); every later run returns the stored result,
+ * byte for byte. Runs are serialized.
  *
- * A run for day D pays every posting before D's cut-off that no earlier run paid: normally the postings
- * of D, plus any that committed just after the previous day was settled. So every posting is paid by
- * exactly one settlement, and what arrives after a day was settled belongs to the next one.
+ * A run for day D pays the postings of D's window that no other settlement paid. When D−1 is already
+ * settled it also looks back `stragglerWindowMs` before D's start, for postings of D−1 that committed
+ * after D−1 was settled: those belong to D. Days may be settled in any order; each posting is paid by
+ * exactly one of them. The run also advances the settled-up-to time, which closes voids of settled sales.
  */
 export interface SettlementConfig {
   cutoff: Cutoff;
   originator: Originator;
-  /** Balanced files carry an offset entry per batch to the platform's settlement account. */
+  /** Balanced files carry offset entries to the platform's settlement account. */
   balanced: boolean;
-  /** How far before the last settled cut-off a run still looks for postings that committed late. */
   stragglerWindowMs: number;
 }
 
@@ -31,6 +37,8 @@ export type SettleOutcome =
   | { ok: false; status: 'bad_request'; message: string };
 
 const FILE_ID_MODIFIERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+/** Banking days are the Federal Reserve's, whose day is Eastern time, wherever the platform's zone is. */
+const FEDERAL_RESERVE_TIME_ZONE = 'America/New_York';
 
 export class Settlements {
   private readonly pool: Piscina;
@@ -40,6 +48,7 @@ export class Settlements {
     private readonly store: Store,
     private readonly dataDir: string,
     private readonly registry: Registry,
+    private readonly masterKey: Buffer,
     private readonly config: SettlementConfig,
     private readonly now: () => number,
     private readonly log: (line: string) => void,
@@ -56,6 +65,16 @@ export class Settlements {
     if (!parseDate(businessDate)) return undefined;
     this.store.root.resetReadTxn();
     return this.store.settlements.get(businessDate);
+  }
+
+  /** The ACH file of a settled day, unsealed. */
+  ach(record: SettlementRecord): string {
+    return this.registry.openText(record.sealedAch);
+  }
+
+  /** The postings a merchant was paid for in a settled day. */
+  statementLines(businessDate: string, merchantId: string): StatementLine[] {
+    return this.store.statements.get([businessDate, merchantId]) ?? [];
   }
 
   settle(businessDate: string): Promise<SettleOutcome> {
@@ -85,59 +104,52 @@ export class Settlements {
       };
     }
     const created = localParts(createdAtMs, cutoff.timeZone);
-    // The file id modifier tells apart files created on the same date.
-    const filesKey = `achFilesCreated:${created.date}`;
-    const sameDay = (this.store.meta.get(filesKey) as number | undefined) ?? 0;
+    const filesCounterKey = `achFilesCreated:${created.date}`;
+    const sameDay = (this.store.meta.get(filesCounterKey) as number | undefined) ?? 0;
+    const previousSettled = this.store.settlements.get(addDays(businessDate, -1)) !== undefined;
     const settledUpToMs = (this.store.meta.get('settledUpToMs') as number | undefined) ?? 0;
-    const merchants = [...this.store.merchants.getRange()].map(({ value }) => ({
-      merchantId: value.merchantId,
-      name: value.name,
-      feeBps: value.feeBps,
-      feeFixedCents: value.feeFixedCents,
-      bank: this.registry.bankDetails(value),
-    }));
-    const settlementId = `st_${businessDate.replaceAll('-', '')}`;
     const task: SettleTask = {
       dataDir: this.dataDir,
+      masterKey: this.masterKey,
       businessDate,
-      settlementId,
+      settlementId: `st_${businessDate.replaceAll('-', '')}`,
       achFileId: `ach_${businessDate.replaceAll('-', '')}`,
-      scanFromMs: Math.max(0, settledUpToMs - this.config.stragglerWindowMs),
+      scanFromMs: previousSettled ? startMs - this.config.stragglerWindowMs : startMs,
       startMs,
       endMs,
       createdAtMs,
       createdDate: created.date,
       createdTime: `${String(created.hour).padStart(2, '0')}:${String(created.minute).padStart(2, '0')}`,
       fileIdModifier: FILE_ID_MODIFIERS[sameDay % FILE_ID_MODIFIERS.length] as string,
-      effectiveDate: nextBankingDay(created.date),
+      settledUpToMs: Math.max(settledUpToMs, endMs),
+      filesCounterKey,
+      effectiveDate: nextBankingDay(localParts(createdAtMs, FEDERAL_RESERVE_TIME_ZONE).date),
       originator,
       balanced,
-      merchants,
+      merchants: [...this.store.merchants.getRange()].map(({ value }) => ({
+        merchantId: value.merchantId,
+        name: value.name,
+        feeBps: value.feeBps,
+        feeFixedCents: value.feeFixedCents,
+        bank: this.registry.bankDetails(value),
+      })),
     };
     const channel = new MessageChannel();
     channel.port1.on('message', ({ postings }: { postings: number }) =>
       this.log(`paycode settlement ${businessDate}: ${postings.toLocaleString('en-US')} postings read`),
     );
-    let result: SettleResult;
+    let record: SettlementRecord;
     try {
-      result = await this.pool.run({ ...task, progress: channel.port2 }, { transferList: [channel.port2] });
+      record = await this.pool.run({ ...task, progress: channel.port2 }, { transferList: [channel.port2] });
     } finally {
       channel.port1.close();
     }
-    const { record, postingKeys } = result;
-    await this.store.root.transaction(() => {
-      this.store.settlements.put(businessDate, record);
-      for (const key of postingKeys) this.store.settled.put(key, settlementId);
-      this.store.meta.put('settledUpToMs', Math.max(settledUpToMs, endMs));
-      this.store.meta.put(filesKey, sameDay + 1);
-    });
-    await whenDurable(this.store);
     const { summary } = record;
     this.log(
       `paycode settlement ${businessDate}: ${summary.postings} postings, ${record.merchants.length} merchants, ` +
         `credits ${summary.file.creditCents} debits ${summary.file.debitCents} cents, ` +
         `${summary.reconciled ? 'reconciled' : `NOT reconciled: ${summary.problems.join('; ')}`}`,
     );
-    return { ok: true, record };
+    return { ok: true, record: this.record(businessDate) ?? record };
   }
 }

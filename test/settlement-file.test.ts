@@ -95,6 +95,13 @@ describe('business days', () => {
       startMs: Date.UTC(2026, 2, 7, 22),
       endMs: Date.UTC(2026, 2, 8, 21),
     });
+    // A cut-off inside a DST gap moves forward, never back: Santiago skips 00:00-01:00 on 2024-09-08.
+    expect(businessDayWindow('2024-09-07', { timeZone: 'America/Santiago', time: '00:00' }).endMs).toBe(
+      Date.UTC(2024, 8, 8, 4),
+    );
+    expect(businessDayWindow('2024-03-10', { timeZone: 'America/New_York', time: '02:30' }).endMs).toBe(
+      Date.UTC(2024, 2, 10, 7, 30),
+    );
     expect(businessDayOf(Date.UTC(2026, 10, 25, 21, 59), newYork)).toBe('2026-11-25');
     expect(businessDayOf(Date.UTC(2026, 10, 25, 22, 0), newYork)).toBe('2026-11-26');
   });
@@ -160,6 +167,20 @@ describe('NACHA file', () => {
     expect(achProblems(unpadded, ORIGINATOR.odfiRoutingNumber)).toContain(
       '9 records is not a whole number of blocks',
     );
+  });
+
+  it('splits a balanced offset that does not fit one entry', () => {
+    const big = (DAY[0] as AchEntry).routingNumber;
+    const entries = [6_000_000_000, 5_000_000_000].map((amountCents, i) => ({
+      ...(DAY[0] as AchEntry),
+      amountCents,
+      id: `M${i}`,
+      routingNumber: big,
+    }));
+    const written = file(true, entries);
+    expect(achProblems(written.text, ORIGINATOR.odfiRoutingNumber)).toEqual([]);
+    const offsets = readAchEntries(written.text).filter((entry) => entry.id === 'OFFSET');
+    expect(offsets.map((entry) => entry.amountCents)).toEqual([9_999_999_999, 1_000_000_001]);
   });
 
   it('refuses an entry whose routing number fails the check digit', () => {

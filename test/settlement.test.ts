@@ -85,12 +85,13 @@ describe('settlement', () => {
 
     const settled = await t.http('POST', '/v1/settlements', { businessDate: today }, OPERATOR_TOKEN);
     expect(settled.status).toBe(200);
-    // Cafe: −5000 issued + 2000 − 500 refunded + 1000 − 1000 voided; fees 2.5% of 3000 + 2 × 10.
+    // Cafe: −5000 issued + 2000 − 500 refunded + 1000 − 1000 voided; fees on the sales that stood:
+    // 2.5% of 2000 + 1 × 10 (the voided sale costs no fee, the refund keeps it).
     const nets = Object.fromEntries(
       settled.body.merchants.map((m: { merchantId: string; netCents: number }) => [m.merchantId, m.netCents]),
     );
     expect(nets).toEqual({
-      [cafe.merchantId]: -3_595,
+      [cafe.merchantId]: -3_560,
       [books.merchantId]: 1_200,
       [gifts.merchantId]: -1_500,
     });
@@ -106,7 +107,7 @@ describe('settlement', () => {
     // Credits first, then debits in merchant id order: compare by name.
     expect(entries.map((entry) => [entry.name, entry.transactionCode, entry.amountCents]).sort()).toEqual([
       ['BOOKS', '32', 1_200],
-      ['CAFE', '27', 3_595],
+      ['CAFE', '27', 3_560],
       ['GIFT SHOP', '27', 1_500],
     ]);
     expect(entries[0]?.name).toBe('BOOKS');
@@ -116,15 +117,15 @@ describe('settlement', () => {
       reconciled: true,
       problems: [],
       unpaid: [],
-      file: { creditCents: 1_200, debitCents: 5_095 },
+      file: { creditCents: 1_200, debitCents: 5_060 },
     });
     expect(summary.totals).toMatchObject({
       redeemedCents: 4_200,
       voidedCents: 1_000,
       refundedCents: 500,
       issuedCents: 6_500,
-      feeCents: 95,
-      netCents: -3_895,
+      feeCents: 60,
+      netCents: -3_860,
     });
 
     const statement = await t.http(
@@ -134,8 +135,8 @@ describe('settlement', () => {
       cafe.apiKey,
     );
     expect(statement.body).toMatchObject({
-      netCents: -3_595,
-      feeCents: 95,
+      netCents: -3_560,
+      feeCents: 60,
       direction: 'debit',
       traceNumber: entries.find((entry) => entry.name === 'CAFE')?.traceNumber,
     });
@@ -153,7 +154,7 @@ describe('settlement', () => {
       cafe.apiKey,
     );
     expect(csv.body.split('\r\n').filter(Boolean)).toHaveLength(1 + 5 + 2);
-    expect(csv.body).toContain(`,net,,-3595`);
+    expect(csv.body).toContain(`,net,,-3560`);
     expect(
       (await t.http('GET', `/v1/merchants/${cafe.merchantId}/statements/${today}`, undefined, books.apiKey))
         .status,
@@ -161,6 +162,8 @@ describe('settlement', () => {
 
     // Settled: a void of the day's sale is refused (a refund is still possible, below).
     expect((await cafePos.void(sale.authId as string)).status).toBe('void_window_closed');
+    // The stored file is sealed: the database alone shows no bank account.
+    expect(JSON.stringify(t.server.engine.store.settlements.get(today))).not.toContain('55500011');
     const again = await t.http('POST', '/v1/settlements', { businessDate: today }, OPERATOR_TOKEN);
     expect(again).toEqual(settled);
     await t.restart();
@@ -188,5 +191,40 @@ describe('settlement', () => {
     );
     expect(readFileSync(join(out, `ach_${today.replaceAll('-', '')}.ach`), 'utf8')).toBe(ach.body);
     expect(readdirSync(out).filter((name) => name.startsWith('statement-'))).toHaveLength(6);
+  });
+
+  it('settles days in any order, each posting once, and reports a merchant it cannot pay', async () => {
+    let shiftMs = 0;
+    const t = await startTestServer({ now: () => Date.now() + shiftMs });
+    if (Date.now() % DAY_MS > DAY_MS - 60_000) await new Promise((resolve) => setTimeout(resolve, 61_000));
+    const day = (offset: number) => new Date(Date.now() + offset * DAY_MS).toISOString().slice(0, 10);
+    const shop = await merchant(t, 'Shop');
+    // A merchant whose bank details went bad after creation (written past the API's checks).
+    const broken = await t.server.registry.createMerchant({
+      name: 'Broken Bank',
+      keyword: null,
+      feeBps: 0,
+      feeFixedCents: 0,
+      bank: { routingNumber: '021000022', accountNumber: '12345678', accountType: 'checking' },
+    });
+    if ('status' in broken) throw new Error(broken.message);
+    await t.load(shop, '+15555550301', 700);
+    await t.load({ merchantId: broken.merchantId, apiKey: broken.apiKey }, '+15555550302', 400);
+    shiftMs = DAY_MS;
+    await t.load(shop, '+15555550301', 900);
+    shiftMs = 2 * DAY_MS;
+    const [first, second] = [day(0), day(1)];
+    const later = await t.http('POST', '/v1/settlements', { businessDate: second }, OPERATOR_TOKEN);
+    expect(later.body.merchants).toEqual([{ merchantId: shop.merchantId, netCents: -900 }]);
+    const earlier = await t.http('POST', '/v1/settlements', { businessDate: first }, OPERATOR_TOKEN);
+    expect(earlier.body.merchants).toHaveLength(2);
+    const summary = (await t.http('GET', `/v1/settlements/${first}`, undefined, OPERATOR_TOKEN)).body;
+    expect(summary.unpaid).toEqual([
+      { merchantId: broken.merchantId, netCents: -400, reason: 'the routing number fails the ABA check' },
+    ]);
+    expect(summary.reconciled).toBe(false);
+    const ach = await t.http('GET', `/v1/settlements/${first}/ach`, undefined, OPERATOR_TOKEN);
+    expect(readAchEntries(ach.body).map((entry) => entry.amountCents)).toEqual([700]);
+    expect(achProblems(ach.body, ODFI)).toEqual([]);
   });
 });
