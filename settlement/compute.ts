@@ -17,7 +17,7 @@ import {
   readAchEntries,
   writeAchFile,
 } from './nacha.ts';
-import { addPosting, applyFees, type MerchantNet, type MerchantTerms } from './net.ts';
+import { addPosting, applyFees, emptyNet, type MerchantNet, type MerchantTerms } from './net.ts';
 
 /**
  * One settlement run, off the hot threads (a piscina worker). It reads every journal posting of the
@@ -187,18 +187,8 @@ function reconcile(
   journalLegsCents: number,
   unpaid: SettlementSummary['unpaid'],
 ): SettlementSummary {
-  const totals = {
-    redeemedCents: 0,
-    voidedCents: 0,
-    reversedCents: 0,
-    refundedCents: 0,
-    issuedCents: 0,
-    expiredCents: 0,
-    redemptions: 0,
-    undone: 0,
-    feeCents: 0,
-    netCents: 0,
-  };
+  const { merchantId: _merchantId, lines: _lines, ...totals } = emptyNet('');
+
   const problems = unpaid.map(({ merchantId, reason }) => `${merchantId}: not paid: ${reason}`);
   for (const merchant of merchants) {
     for (const name of Object.keys(totals) as (keyof typeof totals)[]) totals[name] += merchant[name];

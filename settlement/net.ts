@@ -46,7 +46,7 @@ export interface MerchantNet {
 
 const MERCHANT_ACCOUNT = /^merchant:([A-Za-z0-9_-]+):(payable|issued|expired)$/;
 
-function emptyNet(merchantId: string): MerchantNet {
+export function emptyNet(merchantId: string): MerchantNet {
   return {
     merchantId,
     redeemedCents: 0,
