@@ -112,7 +112,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       refuse(ws, 'unauthorized');
       return;
     }
-    const terminal = terminalId.length <= 64 ? deps.registry.terminal(terminalId) : undefined;
+    const terminal = deps.registry.terminal(terminalId);
     const terminalKey = terminal ? deps.registry.terminalKey(terminal) : null;
     if (
       !terminal ||
@@ -168,11 +168,9 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       const reply = await run();
       const failed = CODE_FAILURES.has(reply.status);
       if (failed) failures.add(deps.now());
-      if (failed || (reply.status === 'approved' && reply.authId)) {
-        const wasLocked = deps.registry.terminal(terminalId)?.locked ?? false;
-        if ((await deps.registry.recordCodeResult(terminalId, failed)) && !wasLocked)
-          metrics.terminalLocks.inc();
-      }
+      const approvedRedeem = reply.status === 'approved' && reply.authId !== undefined;
+      if ((failed || approvedRedeem) && (await deps.registry.recordCodeResult(terminalId, failed)))
+        metrics.terminalLocks.inc();
       return reply;
     };
     const next = (codeChains.get(terminalId) ?? Promise.resolve()).then(attempt, attempt);

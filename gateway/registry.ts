@@ -116,7 +116,7 @@ export class Registry {
   }
 
   merchantByKeyword(keyword: string): MerchantRecord | undefined {
-    if (!/^[A-Za-z0-9]{2,16}$/.test(keyword)) return undefined;
+    if (!isKeyword(keyword)) return undefined;
     const merchantId = this.store.meta.get(`keyword:${keyword.toUpperCase()}`);
     return typeof merchantId === 'string' ? this.merchant(merchantId) : undefined;
   }
@@ -196,18 +196,18 @@ export class Registry {
 
   /**
    * Counts consecutive failed codes of a terminal and locks it at the limit. The count is persisted,
-   * so a restart does not give a guesser fresh attempts. Returns whether the terminal is now locked.
+   * so a restart does not give a guesser fresh attempts. Returns whether this result locked it.
    */
   async recordCodeResult(terminalId: TerminalId, failed: boolean): Promise<boolean> {
-    const terminal = this.store.terminals.get(terminalId);
-    if (!terminal || (!failed && terminal.codeFailures === 0)) return terminal?.locked ?? false;
+    // An approval with nothing to reset writes nothing: the common case stays off the write lock.
+    if (!failed && !this.store.terminals.get(terminalId)?.codeFailures) return false;
     return this.write(() => {
       const current = this.store.terminals.get(terminalId);
       if (!current) return false;
       const codeFailures = failed ? current.codeFailures + 1 : 0;
       const locked = current.locked || codeFailures >= this.limits.terminalCodeFailuresMax;
       this.store.terminals.put(terminalId, { ...current, codeFailures, locked });
-      return locked;
+      return locked && !current.locked;
     });
   }
 
@@ -306,6 +306,11 @@ export class Registry {
   private hash(purpose: string, value: string): string {
     return createHmac('sha256', this.masterKey).update(`${purpose}|${value}`).digest('base64url');
   }
+}
+
+/** SMS keywords of merchants (`PAY <keyword>`): 2-16 letters or digits, compared in upper case. */
+export function isKeyword(value: unknown): value is string {
+  return typeof value === 'string' && /^[A-Za-z0-9]{2,16}$/.test(value);
 }
 
 /** Ids the registry mints are short and plain; anything else is unknown without touching LMDB. */

@@ -14,7 +14,7 @@ import type { Settlements } from '../settlement/settlements.ts';
 import type { FundingProvider } from './funding/provider.ts';
 import { type Answer, fail, ok, type Request, route } from './http.ts';
 import type { Metrics } from './metrics.ts';
-import type { Principal, Registry } from './registry.ts';
+import { isKeyword, type Principal, type Registry } from './registry.ts';
 import { walletBody } from './wallet-socket.ts';
 
 /**
@@ -118,7 +118,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     if (!isAccountNumber(accountNumber)) return fail('bad_request', 'accountNumber must be 4-17 digits');
     if (!isAccountType(accountType))
       return fail('bad_request', 'accountType must be "checking" or "savings"');
-    if (keyword !== null && (typeof keyword !== 'string' || !/^[A-Za-z0-9]{2,16}$/.test(keyword)))
+    if (keyword !== null && !isKeyword(keyword))
       return fail('bad_request', 'keyword must be 2-16 letters or digits');
     if (!isInt(feeBps, 0, 10_000)) return fail('bad_request', 'feeBps must be an integer from 0 to 10000');
     if (!isInt(feeFixedCents, 0, 100_000))

@@ -45,8 +45,6 @@ export class SmppSender implements SmsSender {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private readonly target: NonNullable<ReturnType<typeof parseSmppUrl>>;
   private readonly log: (line: string) => void;
-  /** Resolves whenever a bind succeeds; `whenBound` waits on it. */
-  private boundWaiters: (() => void)[] = [];
   /** Submissions waiting for their submit_sm_resp, failed together when the link closes. */
   private readonly submitting = new Set<(reason: string) => void>();
 
@@ -56,11 +54,6 @@ export class SmppSender implements SmsSender {
     this.target = target;
     this.log = options.log ?? ((line) => console.log(line));
     this.connect();
-  }
-
-  /** Resolves once the link is bound (used by start-up and tests). */
-  whenBound(): Promise<void> {
-    return this.bound ? Promise.resolve() : new Promise((resolve) => this.boundWaiters.push(resolve));
   }
 
   send(phone: string, text: string): Promise<void> {
@@ -136,7 +129,6 @@ export class SmppSender implements SmsSender {
           this.bound = true;
           this.attempt = 0;
           this.log(`paycode sms: bound to ${host}:${port}`);
-          for (const resolve of this.boundWaiters.splice(0)) resolve();
         });
       },
     );

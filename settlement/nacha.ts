@@ -59,7 +59,7 @@ export interface AchFile {
   totals: { entries: number; debitCents: number; creditCents: number; entryHash: string; blocks: number };
 }
 
-export const RECORD_LENGTH = 94;
+const RECORD_LENGTH = 94;
 const BLOCKING_FACTOR = 10;
 /** The amount field has 10 digits. */
 export const ACH_ENTRY_MAX_CENTS = 9_999_999_999;

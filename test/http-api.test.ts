@@ -112,6 +112,36 @@ describe('HTTP API', () => {
     expect((await t.http('GET', '/v1/wallet', undefined, 'dt_forged')).status).toBe(401);
   });
 
+  it('limits verification texts per phone, and lets activation codes and device tokens expire', async () => {
+    let shiftMs = 0;
+    const t = await startTestServer({ limits: { otpSendsPerHourMax: 2 }, now: () => Date.now() + shiftMs });
+    const { deviceToken } = await t.consumer(PHONE);
+    expect((await t.http('POST', '/v1/consumers', { phone: PHONE })).status).toBe(202);
+    expect(await t.http('POST', '/v1/consumers', { phone: PHONE })).toEqual({
+      status: 429,
+      body: error('rate_limited'),
+    });
+    expect((await t.http('POST', '/v1/consumers', { phone: '+15555550161' })).status).toBe(202);
+    const merchant = await t.merchant();
+    const created = await t.http(
+      'POST',
+      `/v1/merchants/${merchant.merchantId}/terminals`,
+      { label: 'till' },
+      merchant.apiKey,
+    );
+    shiftMs = 25 * 60 * 60_000;
+    expect(
+      (await t.http('POST', '/v1/terminals/activate', { activationCode: created.body.activationCode }))
+        .status,
+    ).toBe(404);
+    expect((await t.http('GET', '/v1/wallet', undefined, deviceToken)).status).toBe(200);
+    shiftMs = 91 * 24 * 60 * 60_000;
+    expect(await t.http('GET', '/v1/wallet', undefined, deviceToken)).toEqual({
+      status: 401,
+      body: error('unauthorized'),
+    });
+  });
+
   it('issues cards idempotently, serves the wallet, codes and history', async () => {
     const t = await startTestServer();
     const merchant = await t.merchant('Bakery');

@@ -246,6 +246,40 @@ describe('POS WebSocket', () => {
     expect((await pos.inquire(known)).status).toBe('terminal_locked');
   });
 
+  it('throttles a merchant whose terminals together fail too many codes', async () => {
+    const t = await startTestServer({
+      limits: { merchantCodeFailuresPerWindowMax: 3, terminalCodeFailuresMax: 100 },
+    });
+    const { terminal, merchant, code } = await shop(t);
+    const first = await t.pos(terminal);
+    const second = await t.pos(await t.terminal(merchant));
+    expect((await first.inquire('900001')).status).toBe('invalid_code');
+    expect((await first.inquire('900002')).status).toBe('invalid_code');
+    expect((await second.inquire('900003')).status).toBe('invalid_code');
+    // The window is full: even a real code waits, on every terminal of the merchant.
+    const digits = await code();
+    expect((await second.inquire(digits)).status).toBe('rate_limited');
+    expect((await first.redeem({ code: digits, amountCents: 100 })).status).toBe('rate_limited');
+    // Another merchant is not affected.
+    const other = await t.merchant('Elsewhere');
+    expect((await (await t.pos(await t.terminal(other))).inquire('900004')).status).toBe('invalid_code');
+  });
+
+  it('closes a session after too many bad messages', async () => {
+    const t = await startTestServer({ limits: { posBadMessagesMax: 2 } });
+    const { terminal } = await shop(t);
+    const { socket, sessionKey } = await handshake(
+      t,
+      terminal.terminalId,
+      Buffer.from(terminal.terminalKey, 'base64url'),
+    );
+    socket.send({ type: 'ping', seq: 1, mac: posMac(randomBytes(32), ['ping', 1]) });
+    socket.send('garbage');
+    socket.send({ type: 'ping', seq: 0, mac: posMac(sessionKey, ['ping', 0]) });
+    expect(await socket.closed).toBe(4008);
+    expect(socket.frames.slice(2).map((frame) => frame.status)).toEqual(['bad_mac', 'bad_request', 'replay']);
+  });
+
   it('answers each request in its own encoding', async () => {
     const t = await startTestServer();
     const { terminal } = await shop(t);

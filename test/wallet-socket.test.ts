@@ -84,6 +84,23 @@ describe('wallet WebSocket', () => {
     expect(wallet.binary).toEqual([false, true, false]);
   });
 
+  it('bounds wallet sockets per consumer and requests per socket', async () => {
+    const t = await startTestServer({
+      limits: { walletSocketsPerConsumerMax: 1, wsRequestsPerSecondMax: 2 },
+    });
+    const { deviceToken } = await t.consumer(PHONE);
+    const first = await openSocket(t.server.url, '/v1/wallet');
+    first.send({ type: 'auth', token: deviceToken });
+    expect((await first.next()).type).toBe('snapshot');
+    const second = await openSocket(t.server.url, '/v1/wallet');
+    second.send({ type: 'auth', token: deviceToken });
+    expect(await second.next()).toEqual({ type: 'error', status: 'rate_limited' });
+    expect(await second.closed).toBe(4029);
+    for (const reqId of [1, 2, 3]) first.send({ type: 'cancelCode', reqId });
+    const answers = [await first.next(), await first.next(), await first.next()];
+    expect(answers.map((answer) => answer.status).sort()).toEqual(['not_found', 'not_found', 'rate_limited']);
+  });
+
   it('answers requestCode and cancelCode with the code push, or an error with the HTTP status', async () => {
     const t = await startTestServer({ env: { PAYCODE_CODE_TTL_MS: '1000' } });
     const merchant = await t.merchant();
