@@ -7,7 +7,7 @@ import { table } from './measure.ts';
  * Summarizes the V8 CPU profiles of a benchmark run: self time per thread (main thread, shard
  * workers), grouped (xstate, msgpack/lmdb, crypto, structured clone/postMessage, our code, GC, ...),
  * and the top self-time functions. With --results (the JSON of `bench/run.ts --json`), only samples
- * inside the measured redeem phases count.
+ * inside the measured redeem phases (engine) or measured runs (pos, with --server-prof) count.
  *
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/run.ts engine --json /tmp/prof/results.json
  *   node --import tsx bench/profile-summary.ts /tmp/prof --results /tmp/prof/results.json
@@ -203,13 +203,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     );
     process.exit(1);
   }
-  const windows = values.results
-    ? ((
-        JSON.parse(readFileSync(values.results, 'utf8')) as {
-          engine?: { redeemWindowsUs: [number, number][] };
-        }
-      ).engine?.redeemWindowsUs ?? null)
+  // The engine workload's redeem phases, or the measured runs of the pos workload (its server profiles).
+  const results = values.results
+    ? (JSON.parse(readFileSync(values.results, 'utf8')) as {
+        engine?: { redeemWindowsUs: [number, number][] };
+        pos?: { runs: { windowsUs: [number, number][] }[] };
+      })
     : null;
+  const windows =
+    results?.engine?.redeemWindowsUs ?? results?.pos?.runs.flatMap((run) => run.windowsUs) ?? null;
   if (windows) {
     const span = windows.reduce((sum, [a, b]) => sum + (b - a), 0) / 1e6;
     console.log(

@@ -3,6 +3,16 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type EngineBenchOptions, printEngineBench, runEngineBench } from './engine.ts';
 import { type LmdbBaselineOptions, printLmdbBaseline, runLmdbBaseline } from './lmdb-baseline.ts';
+import { withoutHistograms } from './load.ts';
+import {
+  BASELINES,
+  type BaselineKind,
+  POS_WORKLOADS,
+  type PosBenchResult,
+  type PosWorkload,
+  runPosBench,
+} from './pos.ts';
+import { printPosBench, writeLatencyChart } from './pos-report.ts';
 import { printSettlementBench, runSettlementBench, type SettlementBenchResult } from './settlement.ts';
 
 /**
@@ -12,11 +22,13 @@ import { printSettlementBench, runSettlementBench, type SettlementBenchResult } 
  *   engine  the lmdb-js baseline, then engine-only redemptions with durable answers, then their ratio
  *   lmdb    the lmdb-js baseline only
  *   settlement  one business day of journal postings settled end to end
+ *   pos     the POS network: paycode end to end over WebSockets and the baselines, same run
  */
 const WORKLOADS: Record<string, string> = {
   engine: 'lmdb-js baseline + engine-only redemptions/s with durable answers, and their ratio',
   lmdb: 'lmdb-js durable batched puts only (the storage ceiling)',
   settlement: 'one business day of postings settled: nets, ACH file, marks (--postings, --merchants)',
+  pos: 'POS terminals over WebSockets against the real server, and the echo/PostgreSQL/Redis baselines',
 };
 
 const FLAGS = {
@@ -56,6 +68,33 @@ const FLAGS = {
   seconds: { type: 'string', default: '5', help: 'seconds measured per lmdb baseline variant' },
   batch: { type: 'string', default: '1000', help: 'puts / redemption-equivalents per lmdb batch' },
   'lmdb-in-flight': { type: 'string', default: '2', help: 'lmdb batches in flight' },
+  terminals: { type: 'string', default: '1000', help: 'terminals, one WebSocket each (pos)' },
+  consumers: { type: 'string', default: '20000', help: 'consumers with a card and a device token (pos)' },
+  wallets: { type: 'string', default: '2000', help: 'phones with a wallet socket in issue-redeem (pos)' },
+  transactions: { type: 'string', default: '60000', help: 'transactions per closed-loop measurement (pos)' },
+  rates: {
+    type: 'string',
+    default: '0.1,0.3,0.5,0.7,0.9',
+    help: 'open-loop offered rates as fractions of the closed-loop maximum (pos)',
+  },
+  'open-seconds': { type: 'string', default: '5', help: 'seconds per open-loop point (pos)' },
+  encoding: { type: 'string', default: 'json', help: 'json or msgpack frames (pos)' },
+  only: {
+    type: 'string',
+    default: '',
+    help: `pos workloads to run, comma-separated (default all: ${Object.keys(POS_WORKLOADS).join(', ')})`,
+  },
+  baselines: {
+    type: 'string',
+    default: BASELINES.join(','),
+    help: 'baselines to measure first, comma-separated, or "none" (pos)',
+  },
+  'server-prof': {
+    type: 'string',
+    default: '',
+    help: 'profile the paycode server (--cpu-prof of every thread) into this directory (pos)',
+  },
+  chart: { type: 'string', default: '', help: 'write the latency chart (SVG) to this file (pos)' },
   json: { type: 'string', default: '', help: 'also write the results as JSON to this file' },
   'skip-baseline': {
     type: 'boolean',
@@ -135,9 +174,23 @@ console.log(
     `${(totalmem() / 1024 ** 3).toFixed(1)} GiB, ${new Date().toISOString()}`,
 );
 
+const list = (name: keyof typeof FLAGS): string[] =>
+  String(values[name])
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part && part !== 'none');
+const posWorkloads = list('only');
+for (const name of posWorkloads) if (!(name in POS_WORKLOADS)) fail(`unknown pos workload: ${name}`);
+const baselineKinds = list('baselines');
+for (const name of baselineKinds)
+  if (!(BASELINES as readonly string[]).includes(name)) fail(`unknown baseline: ${name}`);
+const rates = list('rates').map(Number);
+if (rates.some((r) => !(r > 0 && r <= 1))) fail('--rates must list fractions in (0, 1]');
+if (values.encoding !== 'json' && values.encoding !== 'msgpack') fail('--encoding must be json or msgpack');
+
 const started = performance.now();
 const lmdb =
-  workload === 'settlement' || (workload === 'engine' && values['skip-baseline'])
+  workload === 'settlement' || workload === 'pos' || (workload === 'engine' && values['skip-baseline'])
     ? undefined
     : await runLmdbBaseline(lmdbOptions);
 if (lmdb) printLmdbBaseline(lmdb);
@@ -172,13 +225,36 @@ if (workload === 'settlement') {
   printSettlementBench(settlement);
   ok = settlement.reconciled;
 }
+let pos: PosBenchResult | undefined;
+if (workload === 'pos') {
+  pos = await runPosBench({
+    shards: int('shards', 1),
+    merchants: int('merchants', 1),
+    terminals: int('terminals', 1),
+    consumers: int('consumers', 1),
+    wallets: int('wallets', 1),
+    transactions: int('transactions', 1),
+    rates,
+    openSeconds: int('open-seconds', 1),
+    encoding: values.encoding as 'json' | 'msgpack',
+    workloads: (posWorkloads.length > 0 ? posWorkloads : Object.keys(POS_WORKLOADS)) as PosWorkload[],
+    baselines: baselineKinds as BaselineKind[],
+    serverNodeArgs: values['server-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['server-prof']}`] : [],
+  });
+  printPosBench(pos);
+  if (values.chart) writeLatencyChart(pos, values.chart);
+  ok = pos.runs.every((run) => !run.label.startsWith('paycode') || run.errors === 0);
+}
 console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
 if (values.json) {
-  writeFileSync(values.json, `${JSON.stringify({ workload, lmdb, engine, settlement }, null, 2)}\n`);
+  writeFileSync(
+    values.json,
+    `${JSON.stringify({ workload, lmdb, engine, settlement, pos }, withoutHistograms, 2)}\n`,
+  );
 }
 if (!ok) {
-  console.error('correctness check FAILED (audit or journal count)');
+  console.error('correctness check FAILED (audit, journal count, or a paycode transaction not approved)');
   process.exit(1);
 }
 
