@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
+import { type CapacityResult, printCapacity, runCapacityBench } from './capacity.ts';
 import { type EngineBenchOptions, printEngineBench, runEngineBench } from './engine.ts';
 import { type LmdbBaselineOptions, printLmdbBaseline, runLmdbBaseline } from './lmdb-baseline.ts';
 import { withoutHistograms } from './load.ts';
@@ -23,12 +24,14 @@ import { printSettlementBench, runSettlementBench, type SettlementBenchResult } 
  *   lmdb    the lmdb-js baseline only
  *   settlement  one business day of journal postings settled end to end
  *   pos     the POS network: paycode end to end over WebSockets and the baselines, same run
+ *   capacity  memory per idle account and restart time with 1M accounts and 100k live codes
  */
 const WORKLOADS: Record<string, string> = {
   engine: 'lmdb-js baseline + engine-only redemptions/s with durable answers, and their ratio',
   lmdb: 'lmdb-js durable batched puts only (the storage ceiling)',
   settlement: 'one business day of postings settled: nets, ACH file, marks (--postings, --merchants)',
   pos: 'POS terminals over WebSockets against the real server, and the echo/PostgreSQL/Redis baselines',
+  capacity: 'heap and RSS per idle account, restart time (--idle-accounts, --live-codes)',
 };
 
 const FLAGS = {
@@ -86,13 +89,26 @@ const FLAGS = {
   },
   baselines: {
     type: 'string',
-    default: BASELINES.join(','),
+    default: [...BASELINES, 'lmdb'].join(','),
     help: 'baselines to measure first, comma-separated, or "none" (pos)',
+  },
+  'idle-accounts': { type: 'string', default: '1000000', help: 'accounts seeded (capacity)' },
+  'live-codes': { type: 'string', default: '100000', help: 'live codes seeded (capacity)' },
+  restarts: { type: 'string', default: '3', help: 'warm restarts timed (capacity)' },
+  'data-dir': {
+    type: 'string',
+    default: '',
+    help: 'seed here, or reuse a directory seeded before with the same figures; never removed (capacity)',
+  },
+  'no-cold': {
+    type: 'boolean',
+    default: false,
+    help: 'skip the restart after dropping the page cache (capacity)',
   },
   'server-prof': {
     type: 'string',
     default: '',
-    help: 'profile the paycode server (--cpu-prof of every thread) into this directory (pos)',
+    help: 'profile the paycode server (--cpu-prof of every thread) into this directory (pos, capacity)',
   },
   chart: { type: 'string', default: '', help: 'write the latency chart (SVG) to this file (pos)' },
   json: { type: 'string', default: '', help: 'also write the results as JSON to this file' },
@@ -183,16 +199,20 @@ const posWorkloads = list('only');
 for (const name of posWorkloads) if (!(name in POS_WORKLOADS)) fail(`unknown pos workload: ${name}`);
 const baselineKinds = list('baselines');
 for (const name of baselineKinds)
-  if (!(BASELINES as readonly string[]).includes(name)) fail(`unknown baseline: ${name}`);
+  if (name !== 'lmdb' && !(BASELINES as readonly string[]).includes(name)) fail(`unknown baseline: ${name}`);
+if (int('idle-accounts', 1) > 10_000_000)
+  fail('--idle-accounts must be at most 10,000,000 (phones are +1555 and 7 digits)');
 const rates = list('rates').map(Number);
 if (rates.some((r) => !(r > 0 && r <= 1))) fail('--rates must list fractions in (0, 1]');
 if (values.encoding !== 'json' && values.encoding !== 'msgpack') fail('--encoding must be json or msgpack');
 
 const started = performance.now();
 const lmdb =
-  workload === 'settlement' || workload === 'pos' || (workload === 'engine' && values['skip-baseline'])
-    ? undefined
-    : await runLmdbBaseline(lmdbOptions);
+  (workload === 'engine' && !values['skip-baseline']) ||
+  workload === 'lmdb' ||
+  (workload === 'pos' && baselineKinds.includes('lmdb'))
+    ? await runLmdbBaseline(lmdbOptions)
+    : undefined;
 if (lmdb) printLmdbBaseline(lmdb);
 
 let engine: Awaited<ReturnType<typeof runEngineBench>> | undefined;
@@ -238,19 +258,40 @@ if (workload === 'pos') {
     openSeconds: int('open-seconds', 1),
     encoding: values.encoding as 'json' | 'msgpack',
     workloads: (posWorkloads.length > 0 ? posWorkloads : Object.keys(POS_WORKLOADS)) as PosWorkload[],
-    baselines: baselineKinds as BaselineKind[],
+    baselines: baselineKinds.filter((kind) => kind !== 'lmdb') as BaselineKind[],
     serverNodeArgs: values['server-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['server-prof']}`] : [],
   });
   printPosBench(pos);
+  const redeem = pos.runs.find((run) => run.label === 'paycode redeem' && run.mode === 'closed');
+  if (lmdb && redeem) {
+    console.log(
+      `paycode redeem ÷ lmdb-js redemption-equivalents/s: ${fmt(redeem.perSec)} ÷ ` +
+        `${fmt(lmdb.redemption.unitsPerSec)} = ${(redeem.perSec / lmdb.redemption.unitsPerSec).toFixed(3)}`,
+    );
+  }
   if (values.chart) writeLatencyChart(pos, values.chart);
   ok = pos.runs.every((run) => !run.label.startsWith('paycode') || run.errors === 0);
+}
+let capacity: CapacityResult | undefined;
+if (workload === 'capacity') {
+  capacity = await runCapacityBench({
+    accounts: int('idle-accounts', 1),
+    liveCodes: int('live-codes', 0),
+    shards: int('shards', 1),
+    merchants: int('merchants', 1),
+    restarts: int('restarts', 1),
+    dataDir: values['data-dir'] || undefined,
+    cold: !values['no-cold'],
+    cpuProfDir: values['server-prof'] || undefined,
+  });
+  printCapacity(capacity);
 }
 console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
 if (values.json) {
   writeFileSync(
     values.json,
-    `${JSON.stringify({ workload, lmdb, engine, settlement, pos }, withoutHistograms, 2)}\n`,
+    `${JSON.stringify({ workload, lmdb, engine, settlement, pos, capacity }, withoutHistograms, 2)}\n`,
   );
 }
 if (!ok) {

@@ -16,7 +16,7 @@ import {
   type TerminalId,
 } from './ids.ts';
 import { LIMITS, type Limits, validateLimits } from './limits.ts';
-import type { ShardMessage, ShardReply, ShardWorkerData } from './shard-worker.ts';
+import type { ShardMessage, ShardReply, ShardStats, ShardWorkerData } from './shard-worker.ts';
 import type { CardKind, Funding, Reply } from './wallet.ts';
 
 /**
@@ -63,6 +63,7 @@ class ShardClient {
   private readonly waiting = new Map<number, (outcome: Outcome) => void>();
   private flushScheduled = false;
   private drained?: () => void;
+  private readonly statsWaiting: ((stats: ShardStats) => void)[] = [];
   readonly ready: Promise<void>;
 
   constructor(
@@ -79,6 +80,7 @@ class ShardClient {
       this.worker.once('error', reject);
       this.worker.on('message', (message: ShardReply) => {
         if (message.type === 'ready') resolve();
+        else if (message.type === 'stats') this.statsWaiting.shift()?.(message.stats);
         else this.receive(message.report);
       });
     });
@@ -101,6 +103,14 @@ class ShardClient {
 
   post(message: ShardMessage): void {
     this.worker.postMessage(message);
+  }
+
+  /** Asks the shard thread for its heap and resident counts (a measurement hook). */
+  stats(): Promise<ShardStats> {
+    return new Promise((resolve) => {
+      this.statsWaiting.push(resolve);
+      this.worker.postMessage({ type: 'stats' } satisfies ShardMessage);
+    });
   }
 
   /** Fails every waiting command; used when the engine can no longer answer from durable state. */
@@ -475,6 +485,14 @@ export class Engine {
   /** Fires every timer due at `nowMs` on every shard (shards also tick on their own clock). */
   async tick(nowMs: number): Promise<void> {
     await Promise.all(this.shards.map((_, shardIndex) => this.submitAt(shardIndex, nowMs, { op: 'tick' })));
+  }
+
+  /**
+   * Measurement hook: each shard thread's V8 heap (after a full GC when the process runs with
+   * --expose-gc), live actors and timers, and when its start-up steps finished. Not used in serving.
+   */
+  shardStats(): Promise<ShardStats[]> {
+    return Promise.all(this.shards.map((shard) => shard.stats()));
   }
 
   /** Waits for in-flight gift sagas; then audits the store. */

@@ -148,6 +148,16 @@ export class Shard {
     }
   }
 
+  /** What the shard keeps in memory, counted (for the capacity benchmark's `stats` message). */
+  resident(): { liveActors: number; codeTimers: number; wheelTimers: number; watched: number } {
+    return {
+      liveActors: this.actors.size,
+      codeTimers: this.codeTimers.size,
+      wheelTimers: this.wheel.size,
+      watched: this.watched.size,
+    };
+  }
+
   watch(consumerId: ConsumerId, on: boolean): void {
     if (on) this.watched.add(consumerId);
     else this.watched.delete(consumerId);

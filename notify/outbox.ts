@@ -61,10 +61,13 @@ export class OutboxDelivery {
     store.root.resetReadTxn();
     const nowMs = Date.now();
     // A bounded look at the head of the queue: texts waiting for a retry do not make each pass longer.
-    for (const { key, value } of store.outbox.getRange({ limit: limits.smsInFlightMax * 8 })) {
+    // Keys first: the texts in flight or waiting for a retry are skipped without being decoded.
+    for (const key of store.outbox.getKeys({ limit: limits.smsInFlightMax * 8 })) {
       if (this.inFlight.size >= limits.smsInFlightMax) return;
       const id = (key as Key).join(':');
       if (this.inFlight.has(id) || (this.retryAtMs.get(id)?.atMs ?? 0) > nowMs) continue;
+      const value = store.outbox.get(key);
+      if (value === undefined) continue;
       const done = () => {
         this.inFlight.delete(id);
         this.kick();
