@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import * as hdr from 'hdr-histogram-js';
 import { fmtInt, machineBusyMs, processCpuMs } from './measure.ts';
+import { cpuMsOf } from './proc.ts';
 
 /**
  * The load generator's core: a transaction is an async function; the drivers run it closed-loop (a
@@ -66,21 +66,6 @@ export function latencyFigures(histogram: hdr.Histogram): LatencyFigures {
     maxMs: ms(histogram.maxValue),
     meanMs: ms(histogram.mean),
   };
-}
-
-/** utime + stime of processes (all their threads) from /proc, in ms; exited ones count 0. */
-export function cpuMsOfPids(pids: readonly number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // gone
-    }
-  }
-  return ticks * 10; // USER_HZ is 100
 }
 
 export interface RunOptions {
@@ -183,7 +168,10 @@ async function measured(
     const message = error instanceof Error ? error.message : String(error);
     if (errorSamples.length < 5 && !errorSamples.includes(message)) errorSamples.push(message);
   };
-  const server0 = cpuMsOfPids(options.serverPids());
+  // One list for both samples: a database's worker that exits meanwhile leaves its time to its parent.
+  const serverPids = [...options.serverPids()];
+  const serverCpu = () => cpuMsOf(serverPids, { reapedChildren: true });
+  const server0 = serverCpu();
   const own0 = processCpuMs();
   const busy0 = machineBusyMs();
   const started = performance.now();
@@ -204,7 +192,7 @@ async function measured(
     clearInterval(progress);
   }
   const elapsedMs = performance.now() - started;
-  const serverCpuMs = cpuMsOfPids(options.serverPids()) - server0;
+  const serverCpuMs = serverCpu() - server0;
   const own1 = processCpuMs();
   const busy1 = machineBusyMs();
   const completed = histogram.totalCount;

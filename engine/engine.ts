@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { type AuditReport, auditStore } from '../persistence/audit.ts';
+import { type AuditReport, auditInParallel, auditStore } from '../persistence/audit.ts';
 import type { Secrets } from '../persistence/secrets.ts';
 import { openStore, type Store } from '../persistence/store.ts';
 import { type CodeKeys, hashInputs, isCodeString, slotOfCode } from './codes.ts';
@@ -201,15 +201,22 @@ export class Engine {
     const store = openStore(options.dataDir);
     let engine: Engine;
     try {
-      const audit = options.audit === false ? null : auditStore(store, (options.now ?? Date.now)());
-      if (audit && !audit.ok) throw new Error(`ledger audit failed: ${audit.problems.join('; ')}`);
       engine = new Engine(store, options);
-      engine.openingAudit = audit;
     } catch (error) {
       await store.root.close();
       throw error;
     }
+    // The shards boot while the store is audited (each part on its own read snapshot); no command
+    // reaches them before the audit passed, and a failed audit stops them again.
+    const audit = await (options.audit === false
+      ? null
+      : auditInParallel(store, options.dataDir, (options.now ?? Date.now)()).catch((error: Error) => error));
     await Promise.all(engine.shards.map((shard) => shard.ready));
+    if (audit instanceof Error || (audit && !audit.ok)) {
+      await engine.close();
+      throw audit instanceof Error ? audit : new Error(`ledger audit failed: ${audit?.problems.join('; ')}`);
+    }
+    engine.openingAudit = audit;
     // Finish the gift sagas a crash interrupted; every step is idempotent.
     for (const { value } of store.sagas.getRange()) void engine.continueGift(value);
     return engine;

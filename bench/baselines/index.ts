@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { seedPostgres } from './postgres.ts';
-import { isAlive } from './proc.ts';
+import { isAlive } from '../proc.ts';
 import { seedRedis } from './redis.ts';
 import { type BaselineSeed, validateSeed } from './seed.ts';
 import { type Service, startPostgres, startRedis } from './services.ts';
@@ -17,7 +17,7 @@ import { type Service, startPostgres, startRedis } from './services.ts';
  * - `redis`: the same redeem as one Lua script on Redis with an fsynced append-only file.
  */
 
-export { cpuMsOf } from './proc.ts';
+export { cpuMsOf } from '../proc.ts';
 export { type BaselineSeed, baselineCode, type SeededCode } from './seed.ts';
 
 export type BaselineKind = 'echo' | 'postgres' | 'redis';

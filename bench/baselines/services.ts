@@ -11,7 +11,7 @@ import {
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { childrenOf, isAlive } from './proc.ts';
+import { childrenOf, isAlive } from '../proc.ts';
 
 /**
  * The database servers the baselines run against, each in a fresh temp dir on loopback, started and
