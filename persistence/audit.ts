@@ -26,22 +26,21 @@ export interface AuditReport {
 const PROBLEMS_MAX = 50;
 
 /**
- * One of `count` parts of the audit. Part k checks the cards, wallets and codes whose ids fall in it
- * (ids end in random characters), so the parts split the map work while each reads the whole store; the
- * checks over whole journal entries and the gifts in transit are part 0's. `mergeAudits` joins them.
+ * A part of the audit: the consumers whose ids are in [start, end) (unbounded when absent), with their
+ * wallets, cards, codes and the journal entries they made (an account actor posts only to its own
+ * cards). Each part reads its own stretch of wallets but the whole journal; part 0 also checks what
+ * spans consumers: entries summing to zero, the ledger's total, gifts in transit.
  */
 export interface AuditPart {
   index: number;
-  count: number;
+  start?: string;
+  end?: string;
 }
 
-const inPart = (id: string, part: AuditPart) => id.charCodeAt(id.length - 1) % part.count === part.index;
+const inPart = (consumerId: string, part: AuditPart) =>
+  (part.start === undefined || consumerId >= part.start) && (part.end === undefined || consumerId < part.end);
 
-export function auditStore(
-  store: Store,
-  nowMs: number,
-  part: AuditPart = { index: 0, count: 1 },
-): AuditReport {
+export function auditStore(store: Store, nowMs: number, part: AuditPart = { index: 0 }): AuditReport {
   const started = performance.now();
   const whole = part.index === 0;
   const problems: string[] = [];
@@ -56,19 +55,20 @@ export function auditStore(
   const liveCodeOf = new Map<string, { merchantId: string; codeHash: string }>();
   let accounts = 0;
   let liveCodes = 0;
-  for (const { key: consumerId, value } of store.accounts.getRange()) {
+  // (An explicit `start: undefined` would also list the store's record structures: leave it out.)
+  const range = {
+    ...(part.start === undefined ? {} : { start: part.start }),
+    ...(part.end === undefined ? {} : { end: part.end }),
+  };
+  for (const { key: consumerId, value } of store.accounts.getRange(range)) {
     accounts++;
     const wallet = value.context;
-    const mine = inPart(consumerId, part);
     const code = wallet.code;
     let heldCents = 0;
     for (const card of wallet.cards) {
       const account = `card:${card.cardId}`;
-      if (inPart(account, part)) {
-        if (unmatched.has(account)) problem(`${account} is in more than one wallet`);
-        unmatched.set(account, card.balanceCents);
-      }
-      if (!mine) continue;
+      if (unmatched.has(account)) problem(`${account} is in more than one wallet`);
+      unmatched.set(account, card.balanceCents);
       if (card.heldCents < 0 || card.heldCents > card.balanceCents)
         problem(`${account} holds ${card.heldCents} of ${card.balanceCents}`);
       if (card.heldCents > 0 && code?.merchantId !== card.merchantId)
@@ -80,7 +80,7 @@ export function auditStore(
           problem(`${account} reward lots sum to ${lots}, balance ${card.balanceCents}`);
       }
     }
-    if (code && mine) {
+    if (code) {
       liveCodes++;
       liveCodeOf.set(consumerId, code);
       if (heldCents > code.capCents)
@@ -101,11 +101,12 @@ export function auditStore(
       const sum = legsSum(value.legs);
       if (sum !== 0) problem(`journal entry ${JSON.stringify(key)} sums to ${sum}`);
     }
+    const mine = inPart(value.consumerId, part);
     for (const leg of value.legs) {
       ledgerSumCents += leg.cents;
-      const left = unmatched.get(leg.account);
+      const left = mine ? unmatched.get(leg.account) : undefined;
       if (left !== undefined) unmatched.set(leg.account, left - leg.cents);
-      else if (leg.account.startsWith('card:') ? inPart(leg.account, part) : whole)
+      else if (leg.account.startsWith('card:') ? mine : whole)
         others.set(leg.account, (others.get(leg.account) ?? 0) + leg.cents);
     }
   }
@@ -151,7 +152,7 @@ export function mergeAudits(parts: readonly AuditReport[]): AuditReport {
     ok: problems.length === 0 && parts.every((report) => report.ok),
     problems,
     journalEntries: first.journalEntries,
-    accounts: first.accounts,
+    accounts: parts.reduce((sum, report) => sum + report.accounts, 0),
     liveCodes: parts.reduce((sum, report) => sum + report.liveCodes, 0),
     ledgerSumCents: first.ledgerSumCents,
     durationMs: Math.max(...parts.map((report) => report.durationMs)),
@@ -163,19 +164,29 @@ export function mergeAudits(parts: readonly AuditReport[]): AuditReport {
  * open the same store, so a restart of a large store waits for the slowest part, not for all of them.
  */
 export async function auditInParallel(store: Store, dataDir: string, nowMs: number): Promise<AuditReport> {
-  const count = Math.max(1, Math.min(4, availableParallelism()));
-  const others = Array.from(
-    { length: count - 1 },
-    (_, i) =>
+  const parts = splitConsumers(store, Math.max(1, Math.min(4, availableParallelism())));
+  const others = parts.slice(1).map(
+    (part) =>
       new Promise<AuditReport>((resolve, reject) => {
         const worker = new Worker(new URL('./audit-worker-boot.mjs', import.meta.url), {
-          workerData: { dataDir, nowMs, part: { index: i + 1, count } },
+          workerData: { dataDir, nowMs, part },
         });
         worker.once('message', resolve);
         worker.once('error', reject);
         worker.once('exit', (code) => reject(new Error(`an audit worker exited with code ${code}`)));
       }),
   );
-  const local = auditStore(store, nowMs, { index: 0, count });
+  const local = auditStore(store, nowMs, parts[0]);
   return mergeAudits([local, ...(await Promise.all(others))]);
+}
+
+/** `count` stretches of consumer ids holding about as many wallets each. */
+export function splitConsumers(store: Store, count: number): AuditPart[] {
+  const wallets = store.accounts.getCount();
+  const bounds: (string | undefined)[] = [undefined];
+  for (let k = 1; k < count; k++) {
+    const [key] = store.accounts.getKeys({ offset: Math.floor((wallets * k) / count), limit: 1 });
+    if (key !== undefined && key !== bounds.at(-1)) bounds.push(key);
+  }
+  return bounds.map((start, index) => ({ index, start, end: bounds[index + 1] }));
 }

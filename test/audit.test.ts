@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../engine/engine.ts';
 import type { ConsumerId, MerchantId } from '../engine/ids.ts';
-import { auditStore, mergeAudits } from '../persistence/audit.ts';
+import { auditStore, mergeAudits, splitConsumers } from '../persistence/audit.ts';
 import { randomSecrets } from '../persistence/secrets.ts';
 import { openStore, type Store } from '../persistence/store.ts';
 import { tempDir } from './helpers.ts';
@@ -73,7 +73,7 @@ describe('start-up audit', () => {
       const clean = auditStore(store, Date.now());
       expect(clean).toMatchObject({ ok: true, problems: [], accounts: 3, liveCodes: 1, ledgerSumCents: 0 });
       expect(clean.journalEntries).toBe(4);
-      const parts = [0, 1].map((index) => auditStore(store, Date.now(), { index, count: 2 }));
+      const parts = splitConsumers(store, 2).map((part) => auditStore(store, Date.now(), part));
       expect(mergeAudits(parts)).toMatchObject({ ok: true, accounts: 3, liveCodes: 1, journalEntries: 4 });
 
       const [buyer, holder] = consumers as [ConsumerId, ConsumerId];
