@@ -581,7 +581,7 @@ export async function runCapacityBench(options: CapacityOptions): Promise<Capaci
 const mb = (bytes: number) => fmtMs(bytes / MB);
 const since = (from: number, to: number) => fmtMs(to - from);
 
-/** The slowest shard's start-up steps (the shards start in parallel, after the audit). */
+/** The slowest shard's start-up steps (the shards boot in parallel, during the audit). */
 function shardSteps(shards: ShardStats[]) {
   const max = (f: (s: ShardStats['startup']) => number) => Math.max(...shards.map((s) => f(s.startup)));
   return {
@@ -621,7 +621,7 @@ export function printCapacity(result: CapacityResult): void {
   );
 
   console.log(
-    '\nrestart: ms from spawning the process (shard columns: the slowest shard; the shards start after the audit)',
+    '\nrestart: ms from spawning the process (shard columns: the slowest shard; the shards boot during the audit)',
   );
   console.log(
     table(
@@ -630,8 +630,8 @@ export function printCapacity(result: CapacityResult): void {
         'node+tsx up',
         'imports',
         'engine open',
-        '↳ store+audit',
-        '↳ audit',
+        '↳ until shards start',
+        '↳ audit (slowest part)',
         '↳ shard boot',
         '↳ shard store',
         '↳ code timers',

@@ -203,12 +203,8 @@ async function measured(
     completed,
     errors,
     errorSamples,
-    elapsedMs,
-    perSec: (completed / elapsedMs) * 1000,
     latency: latencyFigures(histogram),
-    serverCpuMs,
-    serverCpuMsPer1k: completed > 0 ? (serverCpuMs / completed) * 1000 : 0,
-    perServerCpuSec: serverCpuMs > 0 ? (completed / serverCpuMs) * 1000 : 0,
+    ...rates(completed, elapsedMs, serverCpuMs),
     generatorCpuMs: own1.userMs - own0.userMs + own1.systemMs - own0.systemMs,
     machineCores: busy0 !== null && busy1 !== null ? (busy1 - busy0) / elapsedMs : 0,
     windowsUs: [[startedUs, monotonicUs()]],
@@ -217,6 +213,16 @@ async function measured(
 }
 
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+function rates(completed: number, elapsedMs: number, serverCpuMs: number) {
+  return {
+    elapsedMs,
+    perSec: (completed / elapsedMs) * 1000,
+    serverCpuMs,
+    serverCpuMsPer1k: completed > 0 ? (serverCpuMs / completed) * 1000 : 0,
+    perServerCpuSec: serverCpuMs > 0 ? (completed / serverCpuMs) * 1000 : 0,
+  };
+}
 
 /** Several runs of one measurement (rounds) as one: counts, times and CPU summed, latencies merged. */
 export function combine(results: readonly LoadResult[]): LoadResult {
@@ -233,12 +239,8 @@ export function combine(results: readonly LoadResult[]): LoadResult {
     completed,
     errors: sum((r) => r.errors),
     errorSamples: [...new Set(results.flatMap((r) => r.errorSamples))].slice(0, 5),
-    elapsedMs,
-    perSec: (completed / elapsedMs) * 1000,
     latency: latencyFigures(histogram),
-    serverCpuMs,
-    serverCpuMsPer1k: completed > 0 ? (serverCpuMs / completed) * 1000 : 0,
-    perServerCpuSec: serverCpuMs > 0 ? (completed / serverCpuMs) * 1000 : 0,
+    ...rates(completed, elapsedMs, serverCpuMs),
     generatorCpuMs: sum((r) => r.generatorCpuMs),
     machineCores: sum((r) => r.machineCores * r.elapsedMs) / elapsedMs,
     windowsUs: results.flatMap((r) => r.windowsUs),

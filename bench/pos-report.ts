@@ -48,6 +48,7 @@ export function printPosBench(result: PosBenchResult): void {
   for (const run of result.runs) {
     if (run.errorSamples.length > 0) console.log(`errors in ${run.label}: ${run.errorSamples.join('; ')}`);
   }
+  for (const failure of result.failures) console.log(`FAILED: ${failure.workload}: ${failure.message}`);
   console.log('');
   for (const line of targetLines(result)) console.log(line);
 }

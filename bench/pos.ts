@@ -28,7 +28,7 @@ export const POS_WORKLOADS = {
   zipf: 'issue-redeem with phones picked by a Zipf law (s = 1): a few phones pay most',
   inquire: 'inquire on live codes',
   mixed: 'redeem, with every 10th sale voided and every 10th (another) partly refunded',
-  fanout: 'every consumer has an idle wallet socket; a redemption counts when its push arrives',
+  fanout: 'many idle wallet sockets (--idle-wallets); a redemption counts when its push arrives',
 } as const;
 export type PosWorkload = keyof typeof POS_WORKLOADS;
 export const BASELINES = ['echo', 'postgres', 'redis'] as const;
@@ -41,6 +41,8 @@ export interface PosBenchOptions {
   consumers: number;
   /** Phones with an open wallet socket in the issue-redeem workloads. */
   wallets: number;
+  /** Idle wallet sockets in the fan-out workload (each costs a file descriptor here and in the server). */
+  idleWallets: number;
   /** Transactions per closed-loop measurement. */
   transactions: number;
   /** Open-loop points as fractions of the closed-loop maximum; seconds per point. */
@@ -60,6 +62,8 @@ export interface PosBenchResult {
   baselines: { kind: BaselineKind; describe: string }[];
   setupSeconds: number;
   walletPushes: number;
+  /** Workloads that could not finish, with the reason; the others still count. */
+  failures: { workload: string; message: string }[];
 }
 
 const AMOUNT_CENTS = 100;
@@ -67,13 +71,23 @@ const AMOUNT_CENTS = 100;
 export async function runPosBench(options: PosBenchOptions): Promise<PosBenchResult> {
   const runs: LoadResult[] = [];
   const baselines: PosBenchResult['baselines'] = [];
+  const failures: PosBenchResult['failures'] = [];
+  const attempt = async (workload: string, measure: () => Promise<LoadResult[]>) => {
+    try {
+      runs.push(...(await measure()));
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      console.error(`${workload} failed: ${message}`);
+      failures.push({ workload, message });
+    }
+  };
   for (const kind of options.baselines) {
     // Loaded only when asked for: the baselines bring their database clients.
     const { startBaseline } = await import('./baselines/index.ts');
     const baseline = await startBaseline(kind, baselineSeed(options));
     baselines.push({ kind, describe: baseline.describe });
     try {
-      runs.push(...(await measureBaseline(baseline, kind, options)));
+      await attempt(`${kind} baseline`, () => measureBaseline(baseline, kind, options));
     } finally {
       await baseline.stop();
     }
@@ -85,11 +99,12 @@ export async function runPosBench(options: PosBenchOptions): Promise<PosBenchRes
     const bench = await PaycodeBench.open(server, options);
     const setupSeconds = (performance.now() - setupStarted) / 1000;
     try {
-      for (const workload of options.workloads) runs.push(...(await bench.measure(workload)));
+      for (const workload of options.workloads)
+        await attempt(`paycode ${workload}`, () => bench.measure(workload));
     } finally {
       walletPushes = bench.close();
     }
-    return { options, runs, baselines, setupSeconds, walletPushes };
+    return { options, runs, baselines, setupSeconds, walletPushes, failures };
   } finally {
     await server.stop();
   }
@@ -212,7 +227,9 @@ class PaycodeBench {
     const { options } = this;
     const label = `paycode ${workload}`;
     const serverPids = () => [this.server.pid];
-    const fleet = workload === 'hot' ? this.hotFleet : this.fleet;
+    const base = workload === 'hot' ? this.hotFleet : this.fleet;
+    const fleet =
+      workload === 'fanout' ? { ...base, consumers: base.consumers.slice(0, options.idleWallets) } : base;
     await this.connect(fleet.terminals);
     if (workload === 'fanout') await this.openWallets(fleet.consumers);
     const clients = fleet.terminals.length;

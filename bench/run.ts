@@ -74,6 +74,11 @@ const FLAGS = {
   terminals: { type: 'string', default: '1000', help: 'terminals, one WebSocket each (pos)' },
   consumers: { type: 'string', default: '20000', help: 'consumers with a card and a device token (pos)' },
   wallets: { type: 'string', default: '2000', help: 'phones with a wallet socket in issue-redeem (pos)' },
+  'idle-wallets': {
+    type: 'string',
+    default: '15000',
+    help: 'idle wallet sockets in fanout; each costs a file descriptor on both sides (pos)',
+  },
   transactions: { type: 'string', default: '60000', help: 'transactions per closed-loop measurement (pos)' },
   rates: {
     type: 'string',
@@ -253,6 +258,7 @@ if (workload === 'pos') {
     terminals: int('terminals', 1),
     consumers: int('consumers', 1),
     wallets: int('wallets', 1),
+    idleWallets: int('idle-wallets', 1),
     transactions: int('transactions', 1),
     rates,
     openSeconds: int('open-seconds', 1),
@@ -270,7 +276,9 @@ if (workload === 'pos') {
     );
   }
   if (values.chart) writeLatencyChart(pos, values.chart);
-  ok = pos.runs.every((run) => !run.label.startsWith('paycode') || run.errors === 0);
+  ok =
+    pos.failures.length === 0 &&
+    pos.runs.every((run) => !run.label.startsWith('paycode') || run.errors === 0);
 }
 let capacity: CapacityResult | undefined;
 if (workload === 'capacity') {

@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { type Baseline, type BaselineKind, baselineCode, cpuMsOf, startBaseline } from './index.ts';
 import { isAlive } from '../proc.ts';
+import { type Baseline, type BaselineKind, baselineCode, cpuMsOf, startBaseline } from './index.ts';
 import { cardKey, JOURNAL_KEY } from './redis.ts';
 import { CARD_BALANCE_CENTS } from './seed.ts';
 
