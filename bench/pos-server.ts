@@ -264,7 +264,7 @@ export async function setupFleet(
       },
     );
     process.stderr.write(
-      `  setup: ${shape.merchants} merchants, ${shape.terminals} terminals, ${fmtInt(shape.consumers)} consumers ` +
+      `  setup: ${made.length} merchants, ${terminals.length} terminals, ${fmtInt(shape.consumers)} consumers ` +
         `in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
     );
     return { merchants: made, terminals, consumers };

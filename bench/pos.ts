@@ -249,9 +249,11 @@ class PaycodeBench {
         for (const fraction of options.rates) {
           const offeredPerSec = Math.max(1, Math.round(max.perSec * fraction));
           points.push(
+            // One round per point (one code per consumer at most): a pause to issue codes in the middle
+            // of a fixed schedule would let the server catch up.
             await this.rounds(
               fleet,
-              Math.round(offeredPerSec * options.openSeconds),
+              Math.min(fleet.consumers.length, Math.round(offeredPerSec * options.openSeconds)),
               (tx, total) =>
                 openLoop({ label, total, tx, offeredPerSec, outstandingMax: clients * 64, serverPids }),
               workload,

@@ -206,8 +206,8 @@ export class Engine {
       await store.root.close();
       throw error;
     }
-    // The shards boot while the store is audited (each part on its own read snapshot); no command
-    // reaches them before the audit passed, and a failed audit stops them again.
+    // The shards boot while the store is audited (each part on its own read snapshot); their clocks
+    // start and commands reach them only once every part passed, so nothing changes the store meanwhile.
     const audit = await (options.audit === false
       ? null
       : auditInParallel(store, options.dataDir, (options.now ?? Date.now)()).catch((error: Error) => error));
@@ -216,6 +216,7 @@ export class Engine {
       await engine.close();
       throw audit instanceof Error ? audit : new Error(`ledger audit failed: ${audit?.problems.join('; ')}`);
     }
+    for (const shard of engine.shards) shard.post({ type: 'start' });
     engine.openingAudit = audit;
     // Finish the gift sagas a crash interrupted; every step is idempotent.
     for (const { value } of store.sagas.getRange()) void engine.continueGift(value);

@@ -9,6 +9,7 @@ import { Shard } from './shard.ts';
 
 /**
  * The thread around one shard. Messages in: `{ type: 'batch', commands }`, many commands per message;
+ * `{ type: 'start' }` starts the shard's own timer clock (code expiry, sweeps);
  * messages out: one ShardReport per durable group commit. A failed commit
  * throws out of the worker: the engine then stops answering rather than answer from memory.
  * `{ type: 'stats' }` is a measurement hook: the thread's heap (after a full GC when the process runs
@@ -28,6 +29,7 @@ export type ShardMessage =
   | { type: 'batch'; commands: Command[] }
   | { type: 'watch'; consumerId: ConsumerId; on: boolean }
   | { type: 'stats' }
+  | { type: 'start' }
   | { type: 'stop' };
 
 /** Times are milliseconds since the epoch, with the sub-millisecond part (performance.timeOrigin + now). */
@@ -106,10 +108,14 @@ function send(pending: Promise<ShardReport> | null): void {
   );
 }
 
-const ticker = setInterval(() => send(shard.tick(Date.now())), data.limits.timerTickMs);
+// The shard's own clock starts only when the engine says so (after the start-up audit passed), so
+// nothing changes the store while it is being audited.
+let ticker: NodeJS.Timeout | undefined;
 
 port.on('message', (message: ShardMessage) => {
   if (message.type === 'batch') send(shard.run(message.commands));
+  else if (message.type === 'start')
+    ticker ??= setInterval(() => send(shard.tick(Date.now())), data.limits.timerTickMs);
   else if (message.type === 'watch') shard.watch(message.consumerId, message.on);
   else if (message.type === 'stats') port.postMessage({ type: 'stats', stats: stats() } satisfies ShardReply);
   else {

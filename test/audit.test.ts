@@ -86,7 +86,7 @@ describe('start-up audit', () => {
           (account.context.cards[0] as { balanceCents: number }).balanceCents += 100;
           return account;
         },
-        /holds 100 more than its ledger says/,
+        /differs from its ledger by 100/,
       );
       // A hold larger than the card.
       await expectCaught(
