@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import type { Engine, EngineOptions } from '../engine/engine.ts';
 import type { ShardStats } from '../engine/shard-worker.ts';
 import type { Server } from '../gateway/server.ts';
+import { epochMs } from './measure.ts';
 
 /**
  * One restart of the capacity benchmark (bench/capacity.ts), in a fresh process forked with
@@ -30,7 +31,6 @@ export interface ChildArgs {
 }
 
 /** Epoch milliseconds with the sub-millisecond part, comparable across processes on this machine. */
-const epochMs = () => performance.timeOrigin + performance.now();
 
 export interface ChildTimeline {
   /** This process's time origin (Node's notion of process start). */

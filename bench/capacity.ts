@@ -17,7 +17,7 @@ import {
   phoneOf,
   type TouchResult,
 } from './capacity-child.ts';
-import { fmtInt, fmtMs, table } from './measure.ts';
+import { epochMs, fmtInt, fmtMs, machineBusyMs, median, sleep, table } from './measure.ts';
 
 /**
  * Memory per idle account and restart time with many accounts and live codes.
@@ -126,8 +126,6 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHILD = fileURLToPath(new URL('./capacity-child.ts', import.meta.url));
 const MB = 1024 * 1024;
 
-const epochMs = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const merchantOf = (i: number, merchants: number) => `m${i % merchants}`;
 
 interface SeedMarker {
@@ -295,21 +293,6 @@ function reusableSeed(dataDir: string, options: CapacityOptions): SeedResult | n
   return { reused: true, ...marker.result };
 }
 
-/** CPU time of every process on the machine (all cores' busy time), in ms; null off Linux. */
-function machineBusyMs(): number | null {
-  try {
-    const ticks = (readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '')
-      .trim()
-      .split(/\s+/)
-      .slice(1)
-      .map(Number);
-    const total = ticks.reduce((sum, t) => sum + t, 0);
-    return (total - (ticks[3] ?? 0) - (ticks[4] ?? 0)) * 10; // idle and iowait excluded; USER_HZ is 100
-  } catch {
-    return null;
-  }
-}
-
 /** GET url once over a fresh connection; resolves with the status, rejects on a connection error. */
 function get(url: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -472,12 +455,6 @@ const heapUsed = (m: MemorySample) =>
 const heapTotal = (m: MemorySample) =>
   m.main.heapTotalBytes + m.shards.reduce((s, x) => s + x.heapTotalBytes, 0);
 const liveActors = (m: MemorySample) => m.shards.reduce((s, x) => s + x.liveActors, 0);
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
 
 function perUnit(after: MemorySample[], before: MemorySample, units: number): PerUnit {
   const med = (f: (m: MemorySample) => number) => median(after.map(f));

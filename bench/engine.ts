@@ -14,6 +14,8 @@ import {
   fmtInt,
   fmtMs,
   type LatencySummary,
+  median,
+  monotonicUs,
   otherLoad,
   processCpuMs,
   runBounded,
@@ -106,7 +108,6 @@ export interface EngineBenchResult {
 }
 
 const REDEEM_CENTS = 500;
-const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 const TERMINALS_PER_MERCHANT = 64;
 
 const phase = (run: BoundedRun, count: number): PhaseResult => ({
@@ -114,12 +115,6 @@ const phase = (run: BoundedRun, count: number): PhaseResult => ({
   elapsedMs: run.elapsedMs,
   perSec: (count / run.elapsedMs) * 1000,
 });
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
 
 /**
  * Counts the shard workers' report messages (one per durable group commit) and what they carry,
@@ -330,9 +325,9 @@ export async function runEngineBench(options: EngineBenchOptions): Promise<Engin
         const reports0 = { ...counter };
         counter.sampleNext = k === 0;
         const others = otherLoad();
-        const windowStart = nowUs();
+        const windowStart = monotonicUs();
         const run = await redeemRound(n, c);
-        windows.push([windowStart, nowUs()]);
+        windows.push([windowStart, monotonicUs()]);
         otherCoreMs += others.end(run.elapsedMs) * run.elapsedMs;
         const cpu1 = processCpuMs();
         const threads1 = threadCpuMs();

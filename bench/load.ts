@@ -1,5 +1,5 @@
 import * as hdr from 'hdr-histogram-js';
-import { fmtInt, machineBusyMs, processCpuMs } from './measure.ts';
+import { fmtInt, machineBusyMs, monotonicUs, processCpuMs } from './measure.ts';
 import { cpuMsOf } from './proc.ts';
 
 /**
@@ -211,8 +211,6 @@ async function measured(
     histogram,
   };
 }
-
-const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
 function rates(completed: number, elapsedMs: number, serverCpuMs: number) {
   return {

@@ -201,6 +201,20 @@ export function threadCpuDelta(
   return rows.sort((a, b) => b.cpuMs - a.cpuMs);
 }
 
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Microseconds of the monotonic clock, the clock of V8 CPU profiles. */
+export const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
+/** Milliseconds since the epoch with the sub-millisecond part. */
+export const epochMs = (): number => performance.timeOrigin + performance.now();
+
 // ---------------------------------------------------------------------------------------------------
 // Formatting.
 

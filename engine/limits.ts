@@ -41,6 +41,11 @@ export const LIMITS = {
   idempotencyRetentionMs: 72 * 60 * 60_000,
   /** Idempotency records the sweeping shard examines per timer tick. */
   idempotencySweepPerTickMax: 5_000,
+  /**
+   * After a pass over all idempotency records the sweep rests this long, so a small table is not read
+   * again and again (records are swept at most this much after their retention).
+   */
+  idempotencySweepRestMs: 10 * 60_000,
   /** Idempotency keys: 1-64 characters of [A-Za-z0-9_-]. */
   idempotencyKeyLengthMax: 64,
 

@@ -119,6 +119,8 @@ export class Shard {
   private commitFailed = false;
   /** The last idempotency key swept; the next stretch starts there. Undefined starts from the first. */
   private sweepFrom: [string, string] | undefined;
+  /** When the next pass of the sweep may start (it rests after each full pass). */
+  private sweepRestsUntilMs = 0;
 
   constructor(private readonly opts: ShardOptions) {
     const { store, shardIndex, limits, nowMs } = opts;
@@ -191,7 +193,7 @@ export class Shard {
   private timePasses(batch: Batch, nowMs: number): void {
     const { limits } = this.opts;
     for (const timer of this.wheel.due(nowMs, limits.timerFiresPerTickMax)) this.fire(batch, timer, nowMs);
-    if (this.opts.shardIndex === 0) this.sweepIdempotency(batch, nowMs - limits.idempotencyRetentionMs);
+    if (this.opts.shardIndex === 0) this.sweepIdempotency(batch, nowMs);
   }
 
   /**
@@ -199,18 +201,27 @@ export class Shard {
    * retention. The removal is conditional, checked inside the commit, because another shard may have
    * stored a new record under the same key meanwhile.
    */
-  private sweepIdempotency(batch: Batch, olderThanMs: number): void {
-    const { idempotency } = this.opts.store;
-    const limit = this.opts.limits.idempotencySweepPerTickMax;
+  private sweepIdempotency(batch: Batch, nowMs: number): void {
+    const { store, limits } = this.opts;
+    if (this.sweepFrom === undefined && nowMs < this.sweepRestsUntilMs) return;
+    const olderThanMs = nowMs - limits.idempotencyRetentionMs;
     const from = this.sweepFrom;
     let seen = 0;
-    for (const { key, value } of idempotency.getRange({ start: from, limit })) {
+    for (const { key, value } of store.idempotency.getRange({
+      start: from,
+      limit: limits.idempotencySweepPerTickMax,
+    })) {
       seen++;
       if (from && key[0] === from[0] && key[1] === from[1]) continue; // swept last time
       this.sweepFrom = key;
-      if (value.atMs < olderThanMs) batch.writes.push([idempotency, key, new SweepIfOlder(olderThanMs)]);
+      if (value.atMs < olderThanMs)
+        batch.writes.push([store.idempotency, key, new SweepIfOlder(olderThanMs)]);
     }
-    if (seen < limit) this.sweepFrom = undefined;
+    if (seen < limits.idempotencySweepPerTickMax) {
+      // The end of the table: the next pass starts from the first record after a rest.
+      this.sweepFrom = undefined;
+      this.sweepRestsUntilMs = nowMs + limits.idempotencySweepRestMs;
+    }
   }
 
   // -------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import {
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sleep } from '../measure.ts';
 import { childrenOf, isAlive } from '../proc.ts';
 
 /**
@@ -127,10 +128,6 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function waitUntilGone(pids: number[], timeoutMs: number): Promise<boolean> {
