@@ -110,6 +110,11 @@ const FLAGS = {
     default: false,
     help: 'skip the restart after dropping the page cache (capacity)',
   },
+  'server-node-options': {
+    type: 'string',
+    default: '',
+    help: 'extra node options of the paycode server, space-separated, to compare settings (pos)',
+  },
   'server-prof': {
     type: 'string',
     default: '',
@@ -265,7 +270,10 @@ if (workload === 'pos') {
     encoding: values.encoding as 'json' | 'msgpack',
     workloads: (posWorkloads.length > 0 ? posWorkloads : Object.keys(POS_WORKLOADS)) as PosWorkload[],
     baselines: baselineKinds.filter((kind) => kind !== 'lmdb') as BaselineKind[],
-    serverNodeArgs: values['server-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['server-prof']}`] : [],
+    serverNodeArgs: [
+      ...String(values['server-node-options']).split(' ').filter(Boolean),
+      ...(values['server-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['server-prof']}`] : []),
+    ],
   });
   printPosBench(pos);
   const redeem = pos.runs.find((run) => run.label === 'paycode redeem' && run.mode === 'closed');
