@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { SLOT_COUNT } from '../engine/ids.ts';
@@ -27,6 +28,13 @@ export interface Config {
   ach: Originator;
   achBalanced: boolean;
   demo: boolean;
+  /** PEM files of the certificate and its key: the server speaks TLS (https, wss) when set. */
+  tls: { certFile: string; keyFile: string } | null;
+  /**
+   * Origins (`https://host[:port]`) whose browser pages may open the WebSockets besides the server's
+   * own (null: none). Clients that send no Origin header (terminals) are not browser pages.
+   */
+  allowedOrigins: string[] | null;
 }
 
 /**
@@ -104,6 +112,47 @@ function readOriginator(
   };
 }
 
+function readTls(env: NodeJS.ProcessEnv, problems: string[]): Config['tls'] {
+  const certFile = env.PAYCODE_TLS_CERT || '';
+  const keyFile = env.PAYCODE_TLS_KEY || '';
+  if (!certFile && !keyFile) return null;
+  if (!certFile || !keyFile) {
+    problems.push('PAYCODE_TLS_CERT and PAYCODE_TLS_KEY must be set together');
+    return null;
+  }
+  for (const [name, file] of [
+    ['PAYCODE_TLS_CERT', certFile],
+    ['PAYCODE_TLS_KEY', keyFile],
+  ] as const) {
+    try {
+      if (!readFileSync(file, 'utf8').includes('-----BEGIN '))
+        problems.push(`${name} is not a PEM file: ${file}`);
+    } catch {
+      problems.push(`${name} cannot be read: ${file}`);
+    }
+  }
+  return { certFile: resolve(certFile), keyFile: resolve(keyFile) };
+}
+
+function readOrigins(env: NodeJS.ProcessEnv, problems: string[]): string[] | null {
+  const raw = env.PAYCODE_ALLOWED_ORIGINS;
+  if (!raw) return null;
+  const origins = raw.split(',').map((origin) => origin.trim());
+  for (const origin of origins) {
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      // reported below
+    }
+    if (!parsed || parsed.origin !== origin || !/^https?:$/.test(parsed.protocol))
+      problems.push(
+        `PAYCODE_ALLOWED_ORIGINS must list origins like https://pay.example.com, not "${origin}"`,
+      );
+  }
+  return origins;
+}
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Config; problems: string[] } {
   const problems: string[] = [];
   const integer = (name: string, fallback: number, min: number, max: number): number => {
@@ -149,6 +198,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     settlementCutoff,
     ...readOriginator(env, problems),
     demo: demo === '1',
+    tls: readTls(env, problems),
+    allowedOrigins: readOrigins(env, problems),
   };
   return { config, problems };
 }

@@ -54,6 +54,8 @@ export interface PosDeps {
   registry: Registry;
   limits: Limits;
   metrics: Metrics;
+  /** Origins besides the server's own whose browser pages may open the socket. */
+  allowedOrigins: readonly string[] | null;
   now: () => number;
   /** Called after a redeem, void, refund or reverse was answered (their texts are in the outbox). */
   onMoneyMoved: () => void;
@@ -271,18 +273,21 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
 
   return {
     ...socketOptions(limits),
-    upgrade: upgradeWith<PosSession>(() => ({
-      encoding: null,
-      nonce: randomBytes(16).toString('base64url'),
-      terminalId: null,
-      merchantId: null,
-      sessionKey: null,
-      lastSeq: 0,
-      badMessages: 0,
-      closed: false,
-      deadline: null,
-      requests: new RateWindow(1_000),
-    })),
+    upgrade: upgradeWith<PosSession>(
+      () => ({
+        encoding: null,
+        nonce: randomBytes(16).toString('base64url'),
+        terminalId: null,
+        merchantId: null,
+        sessionKey: null,
+        lastSeq: 0,
+        badMessages: 0,
+        closed: false,
+        deadline: null,
+        requests: new RateWindow(1_000),
+      }),
+      deps.allowedOrigins,
+    ),
     open: (ws) => {
       metrics.sockets.inc({ endpoint: 'pos' });
       const session = ws.getUserData();

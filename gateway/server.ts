@@ -149,8 +149,14 @@ export async function startServer(options: ServerOptions): Promise<Server> {
       behavior.close?.(ws, code, message);
     },
   });
-  const app = uWS.App();
-  app.ws('/v1/pos', track(posBehavior({ engine, registry, limits, metrics, now, onMoneyMoved: kick })));
+  const app = config.tls
+    ? uWS.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile })
+    : uWS.App();
+  const { allowedOrigins } = config;
+  app.ws(
+    '/v1/pos',
+    track(posBehavior({ engine, registry, limits, metrics, now, allowedOrigins, onMoneyMoved: kick })),
+  );
   app.ws(
     '/v1/wallet',
     track(
@@ -160,6 +166,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
         keys: { hashKey: secrets.codeHashKey, sealKey: secrets.codeSealKey },
         limits,
         metrics,
+        allowedOrigins,
       }),
     ),
   );
@@ -181,7 +188,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     ),
   );
   const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const url = `${config.tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
   if (registry.generatedOperatorToken) {
     print(

@@ -17,9 +17,21 @@ export function socketOptions(limits: Limits): WebSocketBehavior<unknown> {
   };
 }
 
-/** An upgrade handler that gives each new socket a fresh session object as its user data. */
-export function upgradeWith<T>(session: () => T): NonNullable<WebSocketBehavior<T>['upgrade']> {
-  return (res, req, context) =>
+/**
+ * An upgrade handler that gives each new socket a fresh session object as its user data. A browser
+ * page may open it only from the server's own origin or one of `allowedOrigins` (403 otherwise); a
+ * client that sends no Origin header is not a browser page and is let in.
+ */
+export function upgradeWith<T>(
+  session: () => T,
+  allowedOrigins: readonly string[] | null,
+): NonNullable<WebSocketBehavior<T>['upgrade']> {
+  return (res, req, context) => {
+    const origin = req.getHeader('origin');
+    if (origin && !originAllowed(origin, req.getHeader('host'), allowedOrigins)) {
+      res.cork(() => res.writeStatus('403 Forbidden').end('this origin may not open the socket'));
+      return;
+    }
     res.upgrade(
       session(),
       req.getHeader('sec-websocket-key'),
@@ -27,6 +39,16 @@ export function upgradeWith<T>(session: () => T): NonNullable<WebSocketBehavior<
       req.getHeader('sec-websocket-extensions'),
       context,
     );
+  };
+}
+
+function originAllowed(origin: string, host: string, allowedOrigins: readonly string[] | null): boolean {
+  if (allowedOrigins?.includes(origin)) return true;
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
 }
 
 /** Counts events in fixed windows of `windowMs`. */

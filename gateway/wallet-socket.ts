@@ -37,6 +37,8 @@ export interface WalletDeps {
   keys: CodeKeys;
   limits: Limits;
   metrics: Metrics;
+  /** Origins besides the server's own whose browser pages may open the socket. */
+  allowedOrigins: readonly string[] | null;
 }
 
 /** The wallet as PROTOCOL.md shows it (`GET /v1/wallet`, the snapshot): cards carry the merchant name. */
@@ -217,17 +219,20 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
 
   return {
     ...socketOptions(limits),
-    upgrade: upgradeWith<WalletSession>(() => ({
-      encoding: null,
-      consumerId: null,
-      ready: false,
-      pending: [],
-      flushScheduled: false,
-      unwatch: null,
-      closed: false,
-      deadline: null,
-      requests: new RateWindow(1_000),
-    })),
+    upgrade: upgradeWith<WalletSession>(
+      () => ({
+        encoding: null,
+        consumerId: null,
+        ready: false,
+        pending: [],
+        flushScheduled: false,
+        unwatch: null,
+        closed: false,
+        deadline: null,
+        requests: new RateWindow(1_000),
+      }),
+      deps.allowedOrigins,
+    ),
     open: (ws) => {
       metrics.sockets.inc({ endpoint: 'wallet' });
       ws.getUserData().deadline = setTimeout(() => refuse(ws), limits.wsAuthDeadlineMs);

@@ -30,6 +30,8 @@ export interface PosClientOptions {
   timeoutMs?: number;
   /** Sends of one request before giving up (the first included). */
   attemptsMax?: number;
+  /** Certificates to trust for `wss://` besides the system's (a private CA, a test certificate). */
+  ca?: string | Buffer;
 }
 
 export interface PosAnswer {
@@ -199,7 +201,7 @@ export class PosClient {
       .replace(/\/?$/, '')
       .replace(/(\/v1\/pos)?$/, '/v1/pos');
     const terminalKey = Buffer.from(this.options.terminalKey, 'base64url');
-    const socket = new WebSocket(url, { perMessageDeflate: false });
+    const socket = new WebSocket(url, { perMessageDeflate: false, ca: this.options.ca });
     this.socket = socket;
     return new Promise((resolve, reject) => {
       let nonce = '';
