@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readConfig } from '../gateway/config.ts';
 import { startServer } from '../gateway/server.ts';
+import { createSecretsFile } from '../persistence/secrets.ts';
 import { PosClient } from '../sdk/pos-client.ts';
 
 /**
@@ -17,12 +18,14 @@ import { PosClient } from '../sdk/pos-client.ts';
  *               | refund AUTH_ID CENTS | reverse KEY | ping
  *   paycode settle --date YYYY-MM-DD --out DIR      settles the day; writes the ACH file, the summary and
  *                                                   every merchant's statement (CSV and JSON) into DIR
+ *   paycode secrets --out FILE                      writes a new file of keys (mode 0600) for production;
+ *                                                   never replaces an existing one
  *
  * Commands other than `serve` talk to a running server (`--url`, default http://127.0.0.1:8080) with
  * the bearer token in `--token` or PAYCODE_ADMIN_TOKEN (a merchant API key works for its terminals).
  */
 const USAGE =
-  'usage: paycode serve | merchants add | terminals add|lock|unlock | pos <request> | settle (see docs/cli.md)';
+  'usage: paycode serve | merchants add | terminals add|lock|unlock | pos <request> | settle | secrets (see docs/cli.md)';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -168,6 +171,11 @@ async function main(): Promise<unknown> {
   }
   if (command === 'pos') return pos([sub ?? '', ...rest]);
   if (command === 'settle') return settle();
+  if (command === 'secrets') {
+    if (!values.out) throw new Error('secrets needs --out FILE');
+    createSecretsFile(values.out);
+    return { written: values.out };
+  }
   throw new Error(USAGE);
 }
 

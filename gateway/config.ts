@@ -28,6 +28,11 @@ export interface Config {
   ach: Originator;
   achBalanced: boolean;
   demo: boolean;
+  /**
+   * `PAYCODE_ENV=production`: keys must come from the operator (never generated), and what prints
+   * secrets (demo data, console SMS) or sends them in clear (plain HTTP off loopback) is refused.
+   */
+  production: boolean;
   /** PEM files of the certificate and its key: the server speaks TLS (https, wss) when set. */
   tls: { certFile: string; keyFile: string } | null;
   /**
@@ -112,6 +117,8 @@ function readOriginator(
   };
 }
 
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
+
 function readTls(env: NodeJS.ProcessEnv, problems: string[]): Config['tls'] {
   const certFile = env.PAYCODE_TLS_CERT || '';
   const keyFile = env.PAYCODE_TLS_KEY || '';
@@ -165,7 +172,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     }
     return value;
   };
-  const demo = env.PAYCODE_DEMO ?? '1';
+  const mode = env.PAYCODE_ENV || 'development';
+  if (mode !== 'development' && mode !== 'production')
+    problems.push(`PAYCODE_ENV must be development or production, not "${mode}"`);
+  const production = mode === 'production';
+  const demo = env.PAYCODE_DEMO ?? (production ? '0' : '1');
   if (demo !== '0' && demo !== '1') problems.push(`PAYCODE_DEMO must be 0 or 1, not "${demo}"`);
   const sms = env.PAYCODE_SMS || 'console';
   if (sms !== 'console' && !parseSmppUrl(sms))
@@ -198,8 +209,16 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     settlementCutoff,
     ...readOriginator(env, problems),
     demo: demo === '1',
+    production,
     tls: readTls(env, problems),
     allowedOrigins: readOrigins(env, problems),
   };
+  if (production) {
+    if (config.demo) problems.push('PAYCODE_DEMO=1 prints keys: not in production');
+    if (config.sms === 'console')
+      problems.push('PAYCODE_SMS=console prints codes: production needs smpp://…');
+    if (!config.tls && !isLoopback(config.host))
+      problems.push('production off loopback needs TLS: set PAYCODE_TLS_CERT and PAYCODE_TLS_KEY');
+  }
   return { config, problems };
 }

@@ -61,7 +61,9 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const limits: Limits = { ...LIMITS, ...options.limits };
   const problems = validateLimits(limits);
   if (problems.length > 0) throw new Error(`invalid limits: ${problems.join('; ')}`);
-  const secrets = options.secrets ?? loadSecrets(secretsPath(config.dataDir));
+  const secrets =
+    options.secrets ??
+    loadSecrets(secretsPath(config.dataDir), process.env, { production: config.production });
   const fresh = !existsSync(join(config.dataDir, 'lmdb'));
 
   const engine = await Engine.open({

@@ -40,19 +40,30 @@ function decodeKey(value: unknown, where: string): Buffer {
   return key;
 }
 
-export function loadSecrets(path: string, env: NodeJS.ProcessEnv = process.env): Secrets {
+/**
+ * Reads the keys. In development a missing file or key is generated and a file others can read is made
+ * private; in production (`create` false) the operator provides the file, and one that is missing,
+ * incomplete or readable by group or others is refused: keys are never made up or silently fixed there.
+ */
+export function loadSecrets(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: { production?: boolean } = {},
+): Secrets {
+  if (options.production) {
+    if (!existsSync(path))
+      throw new Error(`${path} does not exist: create it with \`paycode secrets --out ${path}\``);
+    if ((statSync(path).mode & 0o077) !== 0)
+      throw new Error(`${path} is readable by others: chmod 600 it (and check who copied it)`);
+  }
   const raw: Record<string, unknown> = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {};
-  const missing = NAMES.filter((name) => raw[name] === undefined);
+  const missing = NAMES.filter(
+    (name) => raw[name] === undefined && !(name === 'masterKey' && env.PAYCODE_MASTER_KEY),
+  );
+  if (missing.length > 0 && options.production) throw new Error(`${path} lacks ${missing.join(', ')}`);
   if (missing.length > 0) {
     for (const name of missing) raw[name] = randomBytes(32).toString('base64url');
-    // Written aside, flushed and renamed into place: a crash leaves the old file or the new one.
-    mkdirSync(dirname(path), { recursive: true });
-    const aside = `${path}.${process.pid}.tmp`;
-    const fd = openSync(aside, 'w', 0o600);
-    writeSync(fd, `${JSON.stringify(raw, null, 2)}\n`);
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(aside, path);
+    writeSecretsFile(path, raw);
   }
   if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
   const key = (name: (typeof NAMES)[number]) => decodeKey(raw[name], `${path}: ${name}`);
@@ -64,6 +75,26 @@ export function loadSecrets(path: string, env: NodeJS.ProcessEnv = process.env):
       ? decodeKey(env.PAYCODE_MASTER_KEY, 'PAYCODE_MASTER_KEY')
       : key('masterKey'),
   };
+}
+
+/** A new file of fresh keys (mode 0600) for a production server; an existing file is never replaced. */
+export function createSecretsFile(path: string): void {
+  if (existsSync(path)) throw new Error(`${path} exists: keys are never replaced by new ones`);
+  writeSecretsFile(
+    path,
+    Object.fromEntries(NAMES.map((name) => [name, randomBytes(32).toString('base64url')])),
+  );
+}
+
+/** Written aside, flushed and renamed into place: a crash leaves the old file or the new one. */
+function writeSecretsFile(path: string, keys: Record<string, unknown>): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const aside = `${path}.${process.pid}.tmp`;
+  const fd = openSync(aside, 'w', 0o600);
+  writeSync(fd, `${JSON.stringify(keys, null, 2)}\n`);
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(aside, path);
 }
 
 /** Fresh random keys, for tests and benchmarks that need no file. */

@@ -1,0 +1,74 @@
+// Production mode (PAYCODE_ENV=production): keys come from the operator and are never made up or
+// silently fixed; nothing that prints secrets or sends them in clear is allowed to start.
+import { execFile } from 'node:child_process';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { readConfig } from '../gateway/config.ts';
+import { createSecretsFile, loadSecrets } from '../persistence/secrets.ts';
+import { tempDir } from './helpers.ts';
+
+const CLI = new URL('../cli/paycode.mjs', import.meta.url).pathname;
+const production = { production: true };
+const noEnv = {};
+
+describe('production mode', () => {
+  it('refuses demo data, console SMS and plain HTTP off loopback, and turns the demo off by default', () => {
+    const read = (env: Record<string, string>) => readConfig({ PAYCODE_ENV: 'production', ...env });
+    expect(read({}).problems).toEqual(['PAYCODE_SMS=console prints codes: production needs smpp://…']);
+    expect(read({}).config.demo).toBe(false);
+    const smpp = { PAYCODE_SMS: 'smpp://paycode:secret@127.0.0.1:2775' };
+    expect(read(smpp).problems).toEqual([]);
+    expect(read({ ...smpp, PAYCODE_DEMO: '1' }).problems).toEqual([
+      'PAYCODE_DEMO=1 prints keys: not in production',
+    ]);
+    expect(read({ ...smpp, PAYCODE_HOST: '0.0.0.0' }).problems).toEqual([
+      'production off loopback needs TLS: set PAYCODE_TLS_CERT and PAYCODE_TLS_KEY',
+    ]);
+    expect(readConfig({ PAYCODE_ENV: 'staging' }).problems).toEqual([
+      'PAYCODE_ENV must be development or production, not "staging"',
+    ]);
+    expect(readConfig({}).config).toMatchObject({ production: false, demo: true });
+  });
+
+  it('takes keys only from a private, complete file the operator made', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'secrets.json');
+    expect(() => loadSecrets(path, noEnv, production)).toThrow(
+      /does not exist: create it with `paycode secrets/,
+    );
+
+    // The CLI writes a new private file and never replaces it.
+    const run = (args: string[]) => promisify(execFile)(process.execPath, [CLI, ...args]);
+    await run(['secrets', '--out', path]);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const written = readFileSync(path, 'utf8');
+    await expect(run(['secrets', '--out', path])).rejects.toThrow(/exists: keys are never replaced/);
+    expect(readFileSync(path, 'utf8')).toBe(written);
+
+    const secrets = loadSecrets(path, noEnv, production);
+    expect(secrets.masterKey).toHaveLength(32);
+    // Readable by others: refused, and left as it is for the operator to look at.
+    chmodSync(path, 0o644);
+    expect(() => loadSecrets(path, noEnv, production)).toThrow(/readable by others/);
+    expect(statSync(path).mode & 0o777).toBe(0o644);
+    chmodSync(path, 0o600);
+
+    // A key missing from the file is refused, unless it is the master key given in the environment.
+    const keys = JSON.parse(written) as Record<string, string>;
+    const { masterKey, ...rest } = keys;
+    writeFileSync(path, JSON.stringify(rest), { mode: 0o600 });
+    expect(() => loadSecrets(path, noEnv, production)).toThrow(/lacks masterKey/);
+    const fromEnv = loadSecrets(path, { PAYCODE_MASTER_KEY: masterKey as string }, production);
+    expect(fromEnv.masterKey.equals(secrets.masterKey)).toBe(true);
+    expect(fromEnv.codeHashKey.equals(secrets.codeHashKey)).toBe(true);
+    expect(readFileSync(path, 'utf8')).toBe(JSON.stringify(rest)); // nothing generated into it
+
+    // Development still makes what is missing, privately.
+    const devPath = join(dir, 'dev.json');
+    loadSecrets(devPath, noEnv);
+    expect(statSync(devPath).mode & 0o777).toBe(0o600);
+    expect(() => createSecretsFile(devPath)).toThrow(/exists/);
+  });
+});
