@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { SLOT_COUNT } from '../engine/ids.ts';
 import { LIMITS } from '../engine/limits.ts';
 import { parseSmppUrl } from '../notify/smpp.ts';
@@ -127,16 +128,22 @@ function readTls(env: NodeJS.ProcessEnv, problems: string[]): Config['tls'] {
     problems.push('PAYCODE_TLS_CERT and PAYCODE_TLS_KEY must be set together');
     return null;
   }
-  for (const [name, file] of [
-    ['PAYCODE_TLS_CERT', certFile],
-    ['PAYCODE_TLS_KEY', keyFile],
-  ] as const) {
-    try {
-      if (!readFileSync(file, 'utf8').includes('-----BEGIN '))
-        problems.push(`${name} is not a PEM file: ${file}`);
-    } catch {
-      problems.push(`${name} cannot be read: ${file}`);
-    }
+  let cert = '';
+  let key = '';
+  try {
+    cert = readFileSync(certFile, 'utf8');
+    key = readFileSync(keyFile, 'utf8');
+    // The pair is checked here, so a wrong key is a configuration problem, not a failed start.
+    createSecureContext({ cert, key });
+  } catch (error) {
+    const reason = cert
+      ? key
+        ? 'do not make a certificate and its key'
+        : 'cannot be read'
+      : 'cannot be read';
+    const which = cert ? (key ? `${certFile} and ${keyFile}` : keyFile) : certFile;
+    problems.push(`PAYCODE_TLS_CERT / PAYCODE_TLS_KEY: ${which} ${reason} (${(error as Error).message})`);
+    return null;
   }
   return { certFile: resolve(certFile), keyFile: resolve(keyFile) };
 }
@@ -214,6 +221,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     allowedOrigins: readOrigins(env, problems),
   };
   if (production) {
+    if (config.tls && (statSync(config.tls.keyFile).mode & 0o077) !== 0)
+      problems.push(`PAYCODE_TLS_KEY ${config.tls.keyFile} is readable by others: chmod 600 it`);
     if (config.demo) problems.push('PAYCODE_DEMO=1 prints keys: not in production');
     if (config.sms === 'console')
       problems.push('PAYCODE_SMS=console prints codes: production needs smpp://…');

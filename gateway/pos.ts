@@ -56,6 +56,7 @@ export interface PosDeps {
   metrics: Metrics;
   /** Origins besides the server's own whose browser pages may open the socket. */
   allowedOrigins: readonly string[] | null;
+  scheme: 'http' | 'https';
   now: () => number;
   /** Called after a redeem, void, refund or reverse was answered (their texts are in the outbox). */
   onMoneyMoved: () => void;
@@ -287,6 +288,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
         requests: new RateWindow(1_000),
       }),
       deps.allowedOrigins,
+      deps.scheme,
     ),
     open: (ws) => {
       metrics.sockets.inc({ endpoint: 'pos' });

@@ -77,6 +77,10 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     onFatal: options.onFatal,
   });
   const store = engine.store;
+  if (config.production && !config.adminToken && store.meta.get('operatorTokenHash') === undefined) {
+    await engine.close();
+    throw new Error('production needs PAYCODE_ADMIN_TOKEN at first start: no token is made up and printed');
+  }
   const registry = new Registry(store, secrets.masterKey, limits, now, config.adminToken);
   const metrics = createMetrics();
   const settlements = new Settlements(
@@ -155,9 +159,12 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     ? uWS.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile })
     : uWS.App();
   const { allowedOrigins } = config;
+  const scheme = config.tls ? 'https' : 'http';
   app.ws(
     '/v1/pos',
-    track(posBehavior({ engine, registry, limits, metrics, now, allowedOrigins, onMoneyMoved: kick })),
+    track(
+      posBehavior({ engine, registry, limits, metrics, now, allowedOrigins, scheme, onMoneyMoved: kick }),
+    ),
   );
   app.ws(
     '/v1/wallet',
@@ -169,6 +176,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
         limits,
         metrics,
         allowedOrigins,
+        scheme,
       }),
     ),
   );
@@ -190,7 +198,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     ),
   );
   const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
-  const url = `${config.tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
   if (registry.generatedOperatorToken) {
     print(

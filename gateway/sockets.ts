@@ -1,4 +1,5 @@
 import uWS, { type WebSocketBehavior } from 'uWebSockets.js';
+import { isIP } from 'node:net';
 import type { Limits } from '../engine/limits.ts';
 
 /**
@@ -19,17 +20,24 @@ export function socketOptions(limits: Limits): WebSocketBehavior<unknown> {
 
 /**
  * An upgrade handler that gives each new socket a fresh session object as its user data. A browser
- * page may open it only from the server's own origin or one of `allowedOrigins` (403 otherwise); a
- * client that sends no Origin header is not a browser page and is let in.
+ * page may open it only from an origin in `allowedOrigins`, or from the server's own origin when that
+ * is a loopback or IP address (a DNS name must be listed: a rebound name would otherwise pass as
+ * "own"); others get 403. A client that sends no Origin header is not a browser page and is let in.
  */
 export function upgradeWith<T>(
   session: () => T,
   allowedOrigins: readonly string[] | null,
+  scheme: 'http' | 'https',
 ): NonNullable<WebSocketBehavior<T>['upgrade']> {
   return (res, req, context) => {
     const origin = req.getHeader('origin');
-    if (origin && !originAllowed(origin, req.getHeader('host'), allowedOrigins)) {
-      res.cork(() => res.writeStatus('403 Forbidden').end('this origin may not open the socket'));
+    if (origin && !originAllowed(origin, `${scheme}://${req.getHeader('host')}`, allowedOrigins)) {
+      const body = JSON.stringify({
+        error: { code: 'forbidden', message: 'this origin may not open the socket' },
+      });
+      res.cork(() =>
+        res.writeStatus('403 Forbidden').writeHeader('content-type', 'application/json').end(body),
+      );
       return;
     }
     res.upgrade(
@@ -42,10 +50,12 @@ export function upgradeWith<T>(
   };
 }
 
-function originAllowed(origin: string, host: string, allowedOrigins: readonly string[] | null): boolean {
+function originAllowed(origin: string, own: string, allowedOrigins: readonly string[] | null): boolean {
   if (allowedOrigins?.includes(origin)) return true;
   try {
-    return new URL(origin).host === host;
+    const ownUrl = new URL(own);
+    const address = ownUrl.hostname === 'localhost' || isIP(ownUrl.hostname.replace(/^\[|\]$/g, '')) !== 0;
+    return address && new URL(origin).origin === ownUrl.origin;
   } catch {
     return false;
   }

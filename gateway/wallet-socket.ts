@@ -39,6 +39,7 @@ export interface WalletDeps {
   metrics: Metrics;
   /** Origins besides the server's own whose browser pages may open the socket. */
   allowedOrigins: readonly string[] | null;
+  scheme: 'http' | 'https';
 }
 
 /** The wallet as PROTOCOL.md shows it (`GET /v1/wallet`, the snapshot): cards carry the merchant name. */
@@ -232,6 +233,7 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
         requests: new RateWindow(1_000),
       }),
       deps.allowedOrigins,
+      deps.scheme,
     ),
     open: (ws) => {
       metrics.sockets.inc({ endpoint: 'wallet' });

@@ -4,11 +4,13 @@ import {
   closeSync,
   existsSync,
   fsyncSync,
+  linkSync,
   mkdirSync,
   openSync,
   readFileSync,
   renameSync,
   statSync,
+  unlinkSync,
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -42,7 +44,7 @@ function decodeKey(value: unknown, where: string): Buffer {
 
 /**
  * Reads the keys. In development a missing file or key is generated and a file others can read is made
- * private; in production (`create` false) the operator provides the file, and one that is missing,
+ * private; in production the operator provides the file, and one that is missing,
  * incomplete or readable by group or others is refused: keys are never made up or silently fixed there.
  */
 export function loadSecrets(
@@ -79,22 +81,33 @@ export function loadSecrets(
 
 /** A new file of fresh keys (mode 0600) for a production server; an existing file is never replaced. */
 export function createSecretsFile(path: string): void {
-  if (existsSync(path)) throw new Error(`${path} exists: keys are never replaced by new ones`);
-  writeSecretsFile(
-    path,
-    Object.fromEntries(NAMES.map((name) => [name, randomBytes(32).toString('base64url')])),
-  );
+  const keys = Object.fromEntries(NAMES.map((name) => [name, randomBytes(32).toString('base64url')]));
+  const aside = writeAside(path, keys);
+  try {
+    linkSync(aside, path); // fails if the file exists, even one that appeared a moment ago
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new Error(`${path} exists: keys are never replaced by new ones`);
+    throw error;
+  } finally {
+    unlinkSync(aside);
+  }
 }
 
 /** Written aside, flushed and renamed into place: a crash leaves the old file or the new one. */
 function writeSecretsFile(path: string, keys: Record<string, unknown>): void {
+  renameSync(writeAside(path, keys), path);
+}
+
+/** The keys in a new private file next to `path` (never an existing file or link), flushed. */
+function writeAside(path: string, keys: Record<string, unknown>): string {
   mkdirSync(dirname(path), { recursive: true });
-  const aside = `${path}.${process.pid}.tmp`;
-  const fd = openSync(aside, 'w', 0o600);
+  const aside = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const fd = openSync(aside, 'wx', 0o600);
   writeSync(fd, `${JSON.stringify(keys, null, 2)}\n`);
   fsyncSync(fd);
   closeSync(fd);
-  renameSync(aside, path);
+  return aside;
 }
 
 /** Fresh random keys, for tests and benchmarks that need no file. */

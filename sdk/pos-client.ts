@@ -30,7 +30,7 @@ export interface PosClientOptions {
   timeoutMs?: number;
   /** Sends of one request before giving up (the first included). */
   attemptsMax?: number;
-  /** Certificates to trust for `wss://` besides the system's (a private CA, a test certificate). */
+  /** Certificates to trust for `wss://` instead of Node's default roots (a private CA, a test certificate). */
   ca?: string | Buffer;
 }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../gateway/config.ts';
+import { startServer } from '../gateway/server.ts';
 import { createSecretsFile, loadSecrets } from '../persistence/secrets.ts';
 import { tempDir } from './helpers.ts';
 
@@ -70,5 +71,29 @@ describe('production mode', () => {
     loadSecrets(devPath, noEnv);
     expect(statSync(devPath).mode & 0o777).toBe(0o600);
     expect(() => createSecretsFile(devPath)).toThrow(/exists/);
+  });
+
+  it('will not start without the keys file or, at first start, without an operator token', async () => {
+    const dir = tempDir();
+    const env = {
+      PAYCODE_ENV: 'production',
+      PAYCODE_PORT: '0',
+      PAYCODE_SHARDS: '1',
+      PAYCODE_DATA_DIR: join(dir, 'data'),
+      PAYCODE_SMS: 'smpp://paycode:secret@127.0.0.1:2775',
+    };
+    const { config, problems } = readConfig(env);
+    expect(problems).toEqual([]);
+    const secretsFile = join(dir, 'secrets.json');
+    process.env.PAYCODE_SECRETS_FILE = secretsFile;
+    try {
+      await expect(startServer({ config, print: () => {} })).rejects.toThrow(/secrets\.json does not exist/);
+      createSecretsFile(secretsFile);
+      await expect(startServer({ config, print: () => {} })).rejects.toThrow(
+        /production needs PAYCODE_ADMIN_TOKEN at first start/,
+      );
+    } finally {
+      delete process.env.PAYCODE_SECRETS_FILE;
+    }
   });
 });

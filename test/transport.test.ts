@@ -74,10 +74,14 @@ function https(
   });
 }
 
-/** Opens a WebSocket with the given Origin header (none when undefined): the HTTP status it met. */
-function upgradeStatus(url: string, origin: string | undefined): Promise<number> {
+/** Opens a WebSocket with the given Origin (and Host) header: the HTTP status it met. */
+function upgradeStatus(url: string, origin: string | undefined, host?: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { perMessageDeflate: false, ...(origin ? { origin } : {}) });
+    const socket = new WebSocket(url, {
+      perMessageDeflate: false,
+      ...(origin ? { origin } : {}),
+      ...(host ? { headers: { host } } : {}),
+    });
     socket.once('open', () => {
       socket.close();
       resolve(101);
@@ -141,6 +145,12 @@ describe('transport', () => {
       expect(await upgradeStatus(`${ws}${path}`, 'https://evil.example')).toBe(403);
       expect(await upgradeStatus(`${ws}${path}`, 'https://pay.example.com.evil.example')).toBe(403);
       expect(await upgradeStatus(`${ws}${path}`, 'null')).toBe(403);
+      // The own origin needs the same scheme, and a DNS name rebound to this server is not "own".
+      expect(await upgradeStatus(`${ws}${path}`, t.server.url.replace('http:', 'https:'))).toBe(403);
+      const port = new URL(t.server.url).port;
+      expect(
+        await upgradeStatus(`${ws}${path}`, `http://rebound.example:${port}`, `rebound.example:${port}`),
+      ).toBe(403);
     }
   });
 
@@ -152,9 +162,15 @@ describe('transport', () => {
     expect(
       problems({ PAYCODE_TLS_CERT: '/nonexistent/cert.pem', PAYCODE_TLS_KEY: '/nonexistent/key.pem' }),
     ).toEqual([
-      'PAYCODE_TLS_CERT cannot be read: /nonexistent/cert.pem',
-      'PAYCODE_TLS_KEY cannot be read: /nonexistent/key.pem',
+      expect.stringMatching(/^PAYCODE_TLS_CERT \/ PAYCODE_TLS_KEY: \/nonexistent\/cert\.pem cannot be read/),
     ]);
+    // A certificate with somebody else's key is caught before the server starts.
+    const one = selfSignedCertificate();
+    const other = selfSignedCertificate();
+    expect(problems({ PAYCODE_TLS_CERT: one.certFile, PAYCODE_TLS_KEY: other.keyFile })).toEqual([
+      expect.stringMatching(/do not make a certificate and its key/),
+    ]);
+    expect(problems({ PAYCODE_TLS_CERT: one.certFile, PAYCODE_TLS_KEY: one.keyFile })).toEqual([]);
     expect(
       problems({ PAYCODE_ALLOWED_ORIGINS: 'https://pay.example.com/wallet, pay.example.com' }),
     ).toHaveLength(2);
