@@ -48,7 +48,7 @@ export interface LatencyFigures {
   meanMs: number;
 }
 
-export function newHistogram(): hdr.Histogram {
+function newHistogram(): hdr.Histogram {
   return hdr.build({
     lowestDiscernibleValue: 1,
     highestTrackableValue: 120_000_000,
@@ -56,7 +56,7 @@ export function newHistogram(): hdr.Histogram {
   });
 }
 
-export function latencyFigures(histogram: hdr.Histogram): LatencyFigures {
+function latencyFigures(histogram: hdr.Histogram): LatencyFigures {
   const ms = (us: number) => us / 1000;
   return {
     p50Ms: ms(histogram.getValueAtPercentile(50)),

@@ -15,7 +15,7 @@ import {
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
 import type { Metrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
-import { RateWindow, socketOptions, upgradeWith } from './sockets.ts';
+import { type OriginPolicy, RateWindow, socketOptions, upgradeWith } from './sockets.ts';
 
 /**
  * The POS WebSocket (`/v1/pos`, PROTOCOL.md). After a challenge/hello handshake every request and
@@ -54,9 +54,8 @@ export interface PosDeps {
   registry: Registry;
   limits: Limits;
   metrics: Metrics;
-  /** Origins besides the server's own whose browser pages may open the socket. */
-  allowedOrigins: readonly string[] | null;
-  scheme: 'http' | 'https';
+  /** Which browser pages may open the socket. */
+  origins: OriginPolicy;
   now: () => number;
   /** Called after a redeem, void, refund or reverse was answered (their texts are in the outbox). */
   onMoneyMoved: () => void;
@@ -287,8 +286,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
         deadline: null,
         requests: new RateWindow(1_000),
       }),
-      deps.allowedOrigins,
-      deps.scheme,
+      deps.origins,
     ),
     open: (ws) => {
       metrics.sockets.inc({ endpoint: 'pos' });

@@ -158,13 +158,11 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const app = config.tls
     ? uWS.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile })
     : uWS.App();
-  const { allowedOrigins } = config;
   const scheme = config.tls ? 'https' : 'http';
+  const origins = { allowed: config.allowedOrigins, scheme } as const;
   app.ws(
     '/v1/pos',
-    track(
-      posBehavior({ engine, registry, limits, metrics, now, allowedOrigins, scheme, onMoneyMoved: kick }),
-    ),
+    track(posBehavior({ engine, registry, limits, metrics, now, origins, onMoneyMoved: kick })),
   );
   app.ws(
     '/v1/wallet',
@@ -175,8 +173,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
         keys: { hashKey: secrets.codeHashKey, sealKey: secrets.codeSealKey },
         limits,
         metrics,
-        allowedOrigins,
-        scheme,
+        origins,
       }),
     ),
   );

@@ -24,14 +24,20 @@ export function socketOptions(limits: Limits): WebSocketBehavior<unknown> {
  * is a loopback or IP address (a DNS name must be listed: a rebound name would otherwise pass as
  * "own"); others get 403. A client that sends no Origin header is not a browser page and is let in.
  */
+export interface OriginPolicy {
+  /** Origins besides the server's own whose browser pages may open the sockets. */
+  allowed: readonly string[] | null;
+  /** The server's own scheme. */
+  scheme: 'http' | 'https';
+}
+
 export function upgradeWith<T>(
   session: () => T,
-  allowedOrigins: readonly string[] | null,
-  scheme: 'http' | 'https',
+  origins: OriginPolicy,
 ): NonNullable<WebSocketBehavior<T>['upgrade']> {
   return (res, req, context) => {
     const origin = req.getHeader('origin');
-    if (origin && !originAllowed(origin, `${scheme}://${req.getHeader('host')}`, allowedOrigins)) {
+    if (origin && !originAllowed(origin, `${origins.scheme}://${req.getHeader('host')}`, origins.allowed)) {
       const body = JSON.stringify({
         error: { code: 'forbidden', message: 'this origin may not open the socket' },
       });

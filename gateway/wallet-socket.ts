@@ -8,7 +8,7 @@ import type { Reply } from '../engine/wallet.ts';
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
 import type { Metrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
-import { RateWindow, socketOptions, upgradeWith } from './sockets.ts';
+import { type OriginPolicy, RateWindow, socketOptions, upgradeWith } from './sockets.ts';
 
 /**
  * The wallet WebSocket (`/v1/wallet`, PROTOCOL.md). The phone authenticates with its device token in
@@ -37,9 +37,8 @@ export interface WalletDeps {
   keys: CodeKeys;
   limits: Limits;
   metrics: Metrics;
-  /** Origins besides the server's own whose browser pages may open the socket. */
-  allowedOrigins: readonly string[] | null;
-  scheme: 'http' | 'https';
+  /** Which browser pages may open the socket. */
+  origins: OriginPolicy;
 }
 
 /** The wallet as PROTOCOL.md shows it (`GET /v1/wallet`, the snapshot): cards carry the merchant name. */
@@ -232,8 +231,7 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
         deadline: null,
         requests: new RateWindow(1_000),
       }),
-      deps.allowedOrigins,
-      deps.scheme,
+      deps.origins,
     ),
     open: (ws) => {
       metrics.sockets.inc({ endpoint: 'wallet' });

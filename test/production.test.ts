@@ -1,6 +1,6 @@
 // Production mode (PAYCODE_ENV=production): keys come from the operator and are never made up or
 // silently fixed; nothing that prints secrets or sends them in clear is allowed to start.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -27,6 +27,35 @@ describe('production mode', () => {
     expect(read({ ...smpp, PAYCODE_HOST: '0.0.0.0' }).problems).toEqual([
       'production off loopback needs TLS: set PAYCODE_TLS_CERT and PAYCODE_TLS_KEY',
     ]);
+    // A TLS key others can read is refused too (a certificate made here with openssl).
+    const dir = tempDir();
+    const [certFile, keyFile] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=pay.example.com',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+      ],
+      { stdio: 'ignore' },
+    );
+    const tls = { ...smpp, PAYCODE_HOST: '0.0.0.0', PAYCODE_TLS_CERT: certFile, PAYCODE_TLS_KEY: keyFile };
+    chmodSync(keyFile, 0o644);
+    expect(read(tls).problems).toEqual([`PAYCODE_TLS_KEY ${keyFile} is readable by others: chmod 600 it`]);
+    chmodSync(keyFile, 0o600);
+    expect(read(tls).problems).toEqual([]);
     expect(readConfig({ PAYCODE_ENV: 'staging' }).problems).toEqual([
       'PAYCODE_ENV must be development or production, not "staging"',
     ]);

@@ -17,7 +17,6 @@ import { type Service, startPostgres, startRedis } from './services.ts';
  * - `redis`: the same redeem as one Lua script on Redis with an fsynced append-only file.
  */
 
-export { cpuMsOf } from '../proc.ts';
 export { type BaselineSeed, baselineCode, type SeededCode } from './seed.ts';
 
 export type BaselineKind = 'echo' | 'postgres' | 'redis';

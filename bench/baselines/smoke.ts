@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { isAlive } from '../proc.ts';
-import { type Baseline, type BaselineKind, baselineCode, cpuMsOf, startBaseline } from './index.ts';
+import { cpuMsOf, isAlive } from '../proc.ts';
+import { type Baseline, type BaselineKind, baselineCode, startBaseline } from './index.ts';
 import { cardKey, JOURNAL_KEY } from './redis.ts';
 import { CARD_BALANCE_CENTS } from './seed.ts';
 
