@@ -1,6 +1,6 @@
 // Production mode (PAYCODE_ENV=production): keys come from the operator and are never made up or
 // silently fixed; nothing that prints secrets or sends them in clear is allowed to start.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { readConfig } from '../gateway/config.ts';
 import { startServer } from '../gateway/server.ts';
 import { createSecretsFile, loadSecrets } from '../persistence/secrets.ts';
-import { tempDir } from './helpers.ts';
+import { selfSignedCertificate, tempDir } from './helpers.ts';
 
 const CLI = new URL('../cli/paycode.mjs', import.meta.url).pathname;
 const production = { production: true };
@@ -27,30 +27,8 @@ describe('production mode', () => {
     expect(read({ ...smpp, PAYCODE_HOST: '0.0.0.0' }).problems).toEqual([
       'production off loopback needs TLS: set PAYCODE_TLS_CERT and PAYCODE_TLS_KEY',
     ]);
-    // A TLS key others can read is refused too (a certificate made here with openssl).
-    const dir = tempDir();
-    const [certFile, keyFile] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=pay.example.com',
-        '-keyout',
-        keyFile,
-        '-out',
-        certFile,
-      ],
-      { stdio: 'ignore' },
-    );
+    // A TLS key others can read is refused too.
+    const { certFile, keyFile } = selfSignedCertificate();
     const tls = { ...smpp, PAYCODE_HOST: '0.0.0.0', PAYCODE_TLS_CERT: certFile, PAYCODE_TLS_KEY: keyFile };
     chmodSync(keyFile, 0o644);
     expect(read(tls).problems).toEqual([`PAYCODE_TLS_KEY ${keyFile} is readable by others: chmod 600 it`]);

@@ -1,45 +1,12 @@
 // Transport: TLS with a certificate (a self-signed one made here with openssl), and which browser pages
 // may open the WebSockets (the Origin allowlist). Real server, real TLS and WebSocket clients.
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { readConfig } from '../gateway/config.ts';
 import { PosClient } from '../sdk/pos-client.ts';
-import { tempDir } from './helpers.ts';
+import { selfSignedCertificate } from './helpers.ts';
 import { OPERATOR_TOKEN, ROUTING, startTestServer } from './server-helpers.ts';
-
-function selfSignedCertificate(): { certFile: string; keyFile: string; cert: string } {
-  const dir = tempDir();
-  const certFile = join(dir, 'cert.pem');
-  const keyFile = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-    ],
-    { stdio: 'ignore' },
-  );
-  return { certFile, keyFile, cert: readFileSync(certFile, 'utf8') };
-}
 
 /** One HTTPS request trusting `ca`; resolves with the status and parsed body. */
 function https(
