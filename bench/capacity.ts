@@ -17,7 +17,16 @@ import {
   phoneOf,
   type TouchResult,
 } from './capacity-child.ts';
-import { epochMs, fmtInt, fmtMs, machineBusyMs, median, sleep, table } from './measure.ts';
+import {
+  BENCH_MERCHANT_LIVE_CODES_MAX,
+  epochMs,
+  fmtInt,
+  fmtMs,
+  machineBusyMs,
+  median,
+  sleep,
+  table,
+} from './measure.ts';
 
 /**
  * Memory per idle account and restart time with many accounts and live codes.
@@ -205,7 +214,13 @@ async function seed(dataDir: string, options: CapacityOptions): Promise<SeedResu
   const started = performance.now();
   // The secrets file the server will load (loadSecrets writes a missing file, mode 0600).
   const secrets = loadSecrets(join(dataDir, 'secrets.json'), {});
-  const engine = await Engine.open({ dataDir, secrets, shards, codeTtlMs: CODE_TTL_MS });
+  const engine = await Engine.open({
+    dataDir,
+    secrets,
+    shards,
+    codeTtlMs: CODE_TTL_MS,
+    limits: { merchantLiveCodesMax: BENCH_MERCHANT_LIVE_CODES_MAX },
+  });
   let loadMs: number;
   let issueMs: number;
   let codesIssuedFromMs: number;

@@ -1,9 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { GUESSING_TARGET_PER_TERMINAL_DAY, guessingBound } from '../engine/guessing.ts';
+import { LIMITS, type Limits } from '../engine/limits.ts';
 import { readConfig } from '../gateway/config.ts';
 import { startServer } from '../gateway/server.ts';
-import { createSecretsFile } from '../persistence/secrets.ts';
+import { dropRetiredMasterKeys, masterKeyStatus, rotateMasterKey } from '../persistence/key-rotation.ts';
+import { createSecretsFile, secretsPath } from '../persistence/secrets.ts';
 import { PosClient } from '../sdk/pos-client.ts';
 
 /**
@@ -13,19 +16,26 @@ import { PosClient } from '../sdk/pos-client.ts';
  *   paycode merchants add --name N --routing R --account A [--type checking|savings] [--keyword K]
  *                         [--fee-bps B] [--fee-fixed-cents C]
  *   paycode terminals add --merchant M --label L    prints the terminal id and its activation code
- *   paycode terminals lock|unlock --merchant M --terminal T
+ *   paycode terminals lock|unlock|revoke|rekey --merchant M --terminal T
  *   paycode pos --terminal T --key K redeem CODE CENTS [--partial] | inquire CODE | void AUTH_ID
  *               | refund AUTH_ID CENTS | reverse KEY | ping
  *   paycode settle --date YYYY-MM-DD --out DIR      settles the day; writes the ACH file, the summary and
  *                                                   every merchant's statement (CSV and JSON) into DIR
  *   paycode secrets --out FILE                      writes a new file of keys (mode 0600) for production;
  *                                                   never replaces an existing one
+ *   paycode master-key rotate|status|drop [--force] rotates the master key, says what still depends on the
+ *                                                   retired keys, drops those nothing depends on; offline,
+ *                                                   on PAYCODE_DATA_DIR and its secrets file
+ *                                                   (docs/key-rotation.md)
+ *   paycode guessing [--terminals 1,10,100]         what the code-guessing limits allow an attacker with
+ *                                                   that many terminals of one merchant in a day
  *
- * Commands other than `serve` talk to a running server (`--url`, default http://127.0.0.1:8080) with
- * the bearer token in `--token` or PAYCODE_ADMIN_TOKEN (a merchant API key works for its terminals).
+ * Commands other than `serve`, `secrets`, `master-key` and `guessing` talk to a running server (`--url`,
+ * default http://127.0.0.1:8080) with the bearer token in `--token` or PAYCODE_ADMIN_TOKEN (a merchant API
+ * key works for its terminals).
  */
 const USAGE =
-  'usage: paycode serve | merchants add | terminals add|lock|unlock | pos <request> | settle | secrets (see docs/cli.md)';
+  'usage: paycode serve | merchants add | terminals add|lock|unlock|revoke|rekey | pos <request> | settle | secrets | master-key rotate|status|drop | guessing (see docs/cli.md)';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -47,6 +57,8 @@ const { values, positionals } = parseArgs({
     msgpack: { type: 'boolean', default: false },
     date: { type: 'string' },
     out: { type: 'string' },
+    force: { type: 'boolean', default: false },
+    terminals: { type: 'string', default: '1,10,100,1000' },
   },
 });
 
@@ -114,6 +126,49 @@ async function serve(): Promise<void> {
   }
 }
 
+/** The code-guessing bound for the limits this configuration runs with (engine/guessing.ts). */
+function guessing(): unknown {
+  const { config, problems } = readConfig();
+  if (problems.length > 0) throw new Error(`bad configuration: ${problems.join('; ')}`);
+  const limits: Limits = { ...LIMITS, merchantLiveCodesMax: config.merchantLiveCodesMax };
+  const terminals = (values.terminals ?? '').split(',').map(Number);
+  if (!terminals.every((count) => Number.isSafeInteger(count) && count > 0))
+    throw new Error('--terminals takes positive integers separated by commas');
+  return {
+    targetPerTerminalDay: GUESSING_TARGET_PER_TERMINAL_DAY,
+    bounds: terminals.map((count) => guessingBound(limits, count)),
+  };
+}
+
+/**
+ * Master key rotation on the server's data directory and secrets file, while the server is stopped
+ * (docs/key-rotation.md). A drop that keeps a retired key because something depends on it exits with 1.
+ */
+async function masterKey(action: string | undefined): Promise<unknown> {
+  const { dataDir } = readConfig().config;
+  const options = {
+    dataDir,
+    secretsFile: secretsPath(dataDir),
+    env: process.env,
+    force: values.force,
+    onProgress: ({ database, resealed }: { database: string; resealed: number }) =>
+      console.error(`paycode: ${resealed} values re-sealed in ${database}`),
+  };
+  if (action === 'rotate') return rotateMasterKey(options);
+  if (action === 'status') return masterKeyStatus(options);
+  if (action === 'drop') {
+    const report = await dropRetiredMasterKeys(options);
+    if (report.retired.length > 0) {
+      console.error(
+        'paycode: retired keys kept: credentials still depend on them (see "retired"; --force drops them)',
+      );
+      process.exitCode = 1;
+    }
+    return report;
+  }
+  throw new Error(USAGE);
+}
+
 async function pos(args: string[]): Promise<unknown> {
   if (!values.terminal || !values.key) throw new Error('pos needs --terminal and --key');
   const client = await PosClient.connect({
@@ -166,11 +221,13 @@ async function main(): Promise<unknown> {
   if (command === 'terminals' && sub === 'add') {
     return call('POST', `/v1/merchants/${values.merchant}/terminals`, { label: values.label });
   }
-  if (command === 'terminals' && (sub === 'lock' || sub === 'unlock')) {
+  if (command === 'terminals' && ['lock', 'unlock', 'revoke', 'rekey'].includes(sub ?? '')) {
     return call('POST', `/v1/merchants/${values.merchant}/terminals/${values.terminal}/${sub}`, {});
   }
   if (command === 'pos') return pos([sub ?? '', ...rest]);
   if (command === 'settle') return settle();
+  if (command === 'master-key') return masterKey(sub);
+  if (command === 'guessing') return guessing();
   if (command === 'secrets') {
     if (!values.out) throw new Error('secrets needs --out FILE');
     createSecretsFile(values.out);

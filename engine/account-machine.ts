@@ -67,6 +67,11 @@ export const makeAccountMachine = (limits: Limits) =>
         const spendable = rules.codeSpendableCents(context);
         return spendable === 0 || (!partial && amountCents > spendable);
       },
+      overDayLimit: ({ context, event: e }) => {
+        const { amountCents, partial, nowMs } = event<'REDEEM'>(e);
+        const left = rules.leftTodayCents(context, nowMs, limits.consumerSpendPerDayMaxCents);
+        return left === 0 || (!partial && amountCents > left);
+      },
       authClosed: ({ event: e }) => event<'VOID' | 'REVERSE'>(e).auth.state !== 'approved',
       authReversed: ({ event: e }) => event<'REVERSE'>(e).auth.state === 'reversed',
       voidWindowClosed: ({ event: e }) => {
@@ -106,7 +111,7 @@ export const makeAccountMachine = (limits: Limits) =>
         perform(rules.issueCode(context, event<'ISSUE_CODE'>(e)), enqueue),
       ),
       redeem: enqueueActions(({ context, event: e, enqueue }) =>
-        perform(rules.redeem(context, event<'REDEEM'>(e)), enqueue),
+        perform(rules.redeem(context, event<'REDEEM'>(e), limits.consumerSpendPerDayMaxCents), enqueue),
       ),
       expireCode: enqueueActions(({ context, enqueue }) => perform(rules.expireCode(context), enqueue)),
       cancelCode: enqueueActions(({ context, enqueue }) => perform(rules.cancelCode(context), enqueue)),
@@ -200,6 +205,7 @@ export const makeAccountMachine = (limits: Limits) =>
                 },
                 { guard: 'overCap', actions: { type: 'reply', params: { status: 'over_cap' } } },
                 { guard: 'holdShort', actions: { type: 'reply', params: { status: 'insufficient_funds' } } },
+                { guard: 'overDayLimit', actions: { type: 'reply', params: { status: 'limit_exceeded' } } },
                 // After this point the redemption is approved.
                 { target: 'redeemed', actions: 'redeem' },
               ],

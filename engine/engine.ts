@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { createLogger, type Logger } from '../log/logger.ts';
 import { type AuditReport, auditInParallel, auditStore } from '../persistence/audit.ts';
 import type { Secrets } from '../persistence/secrets.ts';
 import { openStore, type Store } from '../persistence/store.ts';
@@ -42,6 +43,8 @@ export interface EngineOptions {
   auditEachCommit?: boolean;
   /** Called once when a shard fails (a failed commit, an assertion); a server should exit here. */
   onFatal?: (error: Error) => void;
+  /** Where the failure of a shard is logged (stderr by default). */
+  logger?: Logger;
 }
 
 const PHONE = /^\+[1-9][0-9]{6,14}$/;
@@ -602,7 +605,9 @@ export class Engine {
   private fail(error: Error): void {
     if (this.failure) return;
     this.failure = error;
-    console.error('paycode engine: a shard failed; no further answers are given', error);
+    (this.options.logger ?? createLogger()).error('engine shard failed; no further answers are given', {
+      err: error,
+    });
     for (const shard of this.shards) shard.failAll();
     this.options.onFatal?.(error);
   }

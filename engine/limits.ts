@@ -15,6 +15,11 @@ export const LIMITS = {
    */
   cardBalanceMaxCents: 1_000_000,
   loadMaxCents: 1_000_000,
+  /**
+   * What one consumer may pay in a UTC day, over all merchants: a stolen phone or code is worth at most
+   * this much a day. A redeem above what is left is `limit_exceeded`; a partial one approves what is left.
+   */
+  consumerSpendPerDayMaxCents: 250_000,
   /** Reward lots (loads with distinct expiries) per card; a load needing one more is `limit_exceeded`. */
   rewardLotsMax: 32,
   /** Attempts to draw a code not already live at the merchant before giving up. */
@@ -67,15 +72,39 @@ export const LIMITS = {
   walletSocketsPerConsumerMax: 8,
   /** `bad_mac`, `replay` and unreadable frames tolerated on one POS session before it is closed. */
   posBadMessagesMax: 16,
-  /** Consecutive failed codes (invalid or expired, redeem or inquire) before a terminal locks. */
-  terminalCodeFailuresMax: 5,
-  /** Failed codes per merchant per window, over all its terminals, before codes are `rate_limited`. */
-  merchantCodeFailuresPerWindowMax: 50,
+  /**
+   * Code guessing (docs/security.md computes what these defaults allow). A failed code is an
+   * `invalid_code` or `expired_code` answer to a redeem or inquire. A terminal locks after this many
+   * failures in a row; its merchant unlocks it.
+   */
+  terminalCodeFailuresMax: 3,
+  /**
+   * Failures of one terminal in any 24 hours. At this many the terminal answers `terminal_locked` until
+   * the oldest is a day old; a merchant's unlock does not lift it (only the operator's does), so a
+   * terminal never gets more guesses a day than this, however often it is unlocked.
+   */
+  terminalCodeFailuresPerDayMax: 8,
+  /** Failures of one merchant's terminals together: per minute and per 24 hours, then `rate_limited`. */
+  merchantCodeFailuresPerWindowMax: 20,
   merchantCodeFailureWindowMs: 60_000,
-  /** Phone verification: code lifetime, wrong tries per code, codes sent per phone per hour. */
+  merchantCodeFailuresPerDayMax: 200,
+  /** Failures of all terminals together per minute, then every code attempt is `rate_limited`. */
+  globalCodeFailuresPerWindowMax: 1_000,
+  /**
+   * Live payment codes per merchant: a guess hits at most this many of the 10^6 digit strings. Each
+   * shard holds at most its share (this divided by the shard count, rounded down); a consumer asking for
+   * one more gets `rate_limited`. A large merchant splits into merchants per store rather than raising it.
+   */
+  merchantLiveCodesMax: 12,
+  /**
+   * Phone verification: code lifetime, wrong tries per code, codes sent per phone per hour and per 24
+   * hours. Taking over a phone's wallet by guessing needs one of at most 10 x 5 guesses a day to hit 1 of
+   * 10^6 codes: at most 5e-5 per phone-day (docs/security.md).
+   */
   otpTtlMs: 10 * 60_000,
   otpAttemptsMax: 5,
   otpSendsPerHourMax: 5,
+  otpSendsPerDayMax: 10,
   /** Terminal activation codes are single use and expire. */
   activationTtlMs: 24 * 60 * 60_000,
   /** Device tokens expire; the consumer verifies the phone again. */
@@ -103,6 +132,8 @@ export function validateLimits(limits: Limits): string[] {
   if (limits.shardBatchLengthMax > limits.shardInboxLengthMax) {
     problems.push('shardBatchLengthMax must not exceed shardInboxLengthMax');
   }
+  if (limits.terminalCodeFailuresMax > limits.terminalCodeFailuresPerDayMax)
+    problems.push('terminalCodeFailuresMax must not exceed terminalCodeFailuresPerDayMax');
   if (limits.wsIdleTimeoutS % 4 !== 0 || limits.wsIdleTimeoutS < 8)
     problems.push('wsIdleTimeoutS must be a multiple of 4, at least 8');
   return problems;

@@ -20,3 +20,22 @@ export function unseal(key: Buffer, sealed: string): string {
     'utf8',
   );
 }
+
+/**
+ * Opens a value sealed under any of `keys`, tried in order: GCM authentication fails for every key but
+ * the one that sealed it, so the index says which key that was. Null when none fits (or the value was
+ * altered): callers decide whether that is an error or something to report.
+ */
+export function unsealWithAny(
+  keys: readonly Buffer[],
+  sealed: string,
+): { text: string; keyIndex: number } | null {
+  for (const [keyIndex, key] of keys.entries()) {
+    try {
+      return { text: unseal(key, sealed), keyIndex };
+    } catch {
+      // Not this key: try the next one.
+    }
+  }
+  return null;
+}

@@ -108,6 +108,8 @@ export class Shard {
   private readonly wheel: TimerWheel<TimerItem>;
   /** The expiry timer of each code in the index, so a redeemed or cancelled code's timer goes at once. */
   private readonly codeTimers = new Map<string, Timer<TimerItem>>();
+  /** Codes with an expiry timer (live, or expired a moment ago) per merchant: what the live-code cap counts. */
+  private readonly liveCodes = new Map<MerchantId, number>();
   private emitted: Effect[] = [];
   private readonly collect = (effect: Effect) => this.emitted.push(effect);
   /** Consumers someone listens to (a wallet socket); only their changes become notices. */
@@ -353,7 +355,11 @@ export class Shard {
 
   /** Draws a code not live at the merchant (codes of this slot only, so no other shard can collide). */
   private issueCode(batch: Batch, command: Extract<Command, { op: 'issueCode' }>): Omit<Outcome, 'id'> {
-    const { keys, codeTtlMs, limits } = this.opts;
+    const { keys, codeTtlMs, limits, shardCount } = this.opts;
+    const share = Math.max(1, Math.floor(limits.merchantLiveCodesMax / shardCount));
+    const replaces = this.live(command.consumerId).actor.getSnapshot().context.code?.merchantId;
+    if (replaces !== command.merchantId && (this.liveCodes.get(command.merchantId) ?? 0) >= share)
+      return { reply: { status: 'rate_limited' } };
     for (let attempt = 0; attempt < limits.codeDrawAttemptsMax; attempt++) {
       const code = drawCode(command.slot);
       const codeHash = hashCode(keys, command.merchantId, code);
@@ -521,7 +527,7 @@ export class Shard {
           // An expired code's entry stays a while so late attempts hear `expired_code` (see fire()).
           const timer = this.codeTimers.get(key);
           if (timer) this.wheel.cancel(timer);
-          this.codeTimers.delete(key);
+          this.dropCodeTimer(merchantId, codeHash);
           this.codes.set(key, batch.no, null);
           batch.writes.push([store.codes, [merchantId, codeHash], undefined]);
         }
@@ -554,8 +560,18 @@ export class Shard {
     }
   }
 
-  private addCodeTimer(timer: TimerItem): void {
-    this.codeTimers.set(`${timer.merchantId}|${timer.codeHash}`, this.wheel.add(timer.atMs, timer));
+  private addCodeTimer(timer: TimerItem & { merchantId: MerchantId; codeHash: string }): void {
+    const key = `${timer.merchantId}|${timer.codeHash}`;
+    if (!this.codeTimers.has(key))
+      this.liveCodes.set(timer.merchantId, (this.liveCodes.get(timer.merchantId) ?? 0) + 1);
+    this.codeTimers.set(key, this.wheel.add(timer.atMs, timer));
+  }
+
+  private dropCodeTimer(merchantId: MerchantId, codeHash: string): void {
+    if (!this.codeTimers.delete(`${merchantId}|${codeHash}`)) return;
+    const left = (this.liveCodes.get(merchantId) ?? 1) - 1;
+    if (left > 0) this.liveCodes.set(merchantId, left);
+    else this.liveCodes.delete(merchantId);
   }
 
   /** Whether the code index entry under these digits is still the one of this consumer's code. */
@@ -589,7 +605,7 @@ export class Shard {
     if (!this.isIndexed(timer.consumerId, merchantId, codeHash, codeExpiresAtMs) || codeExpiresAtMs > nowMs)
       return;
     if (timer.kind === 'code') {
-      this.codeTimers.delete(`${merchantId}|${codeHash}`);
+      this.dropCodeTimer(merchantId, codeHash);
       this.send(batch, timer.consumerId, { type: 'EXPIRE_CODE', nowMs });
       // Late attempts hear `expired_code` for a while; then the tombstone goes.
       const atMs = codeExpiresAtMs + limits.codeTombstoneMs;

@@ -62,7 +62,8 @@ export const STATUSES = {
   internal: { http: 500, meaning: 'An unexpected server error; retry with the same key.' },
   limit_exceeded: {
     http: 422,
-    meaning: 'The request would pass a configured value limit (card balance, load size).',
+    meaning:
+      "The request would pass a configured value limit (card balance, load size, the consumer's payments per day).",
   },
 } as const satisfies Record<string, { http: number; meaning: string }>;
 

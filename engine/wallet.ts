@@ -48,6 +48,8 @@ export interface Wallet {
   /** The previous code, so a late redemption of an expired code says `expired_code`. */
   lastCode: { codeHash: string; merchantId: MerchantId; fate: CodeFate; expiresAtMs: number } | null;
   frozen: boolean;
+  /** What the consumer paid on the UTC day `day` (days since the epoch); absent before the first payment. */
+  spent?: { day: number; cents: number };
 }
 
 /** One redemption and what has been undone of it since. */
@@ -239,6 +241,14 @@ export function deadCodeStatus(wallet: Wallet, merchantId: MerchantId, codeHash:
 }
 
 /** What the live code can still pay: its cap, bounded by what is still held for it. */
+const DAY_MS = 24 * 60 * 60_000;
+
+/** What the consumer may still pay today (UTC) under the per-day limit. Voids and refunds give none back. */
+export function leftTodayCents(wallet: Wallet, nowMs: number, dayMaxCents: number): number {
+  const spent = wallet.spent?.day === Math.floor(nowMs / DAY_MS) ? wallet.spent.cents : 0;
+  return Math.max(0, dayMaxCents - spent);
+}
+
 export function codeSpendableCents(wallet: Wallet): number {
   const code = wallet.code;
   return code === null ? 0 : Math.min(code.capCents, totalsAt(wallet, code.merchantId).heldCents);
@@ -409,10 +419,14 @@ export function expireCode(w: Wallet): Step {
 }
 
 /** Captures the approved amount from the holds, reward value first, and ends the code. */
-export function redeem(w: Wallet, ev: EventOf<'REDEEM'>): Step {
+export function redeem(w: Wallet, ev: EventOf<'REDEEM'>, dayMaxCents: number): Step {
   const wallet = copy(w);
   const effects: Effect[] = [];
-  const approvedCents = ev.partial ? Math.min(ev.amountCents, codeSpendableCents(wallet)) : ev.amountCents;
+  const leftToday = leftTodayCents(wallet, ev.nowMs, dayMaxCents);
+  const approvedCents = ev.partial
+    ? Math.min(ev.amountCents, codeSpendableCents(wallet), leftToday)
+    : ev.amountCents;
+  wallet.spent = { day: Math.floor(ev.nowMs / DAY_MS), cents: dayMaxCents - leftToday + approvedCents };
   const reward = findCard(wallet, ev.merchantId, 'reward');
   const gift = findCard(wallet, ev.merchantId, 'gift');
   const rewardCents = Math.min(approvedCents, reward?.heldCents ?? 0);

@@ -23,6 +23,8 @@ export interface Config {
   funding: string;
   shards: number;
   codeTtlMs: number;
+  /** Live payment codes per merchant (limits.ts `merchantLiveCodesMax`; docs/security.md). */
+  merchantLiveCodesMax: number;
   settlementTimeZone: string;
   settlementCutoff: string;
   /** Who originates the ACH files, and whether they are balanced with offset entries. */
@@ -212,6 +214,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     funding,
     shards: integer('PAYCODE_SHARDS', Math.min(availableParallelism(), SLOT_COUNT), 1, SLOT_COUNT),
     codeTtlMs: integer('PAYCODE_CODE_TTL_MS', LIMITS.codeTtlMs, 1_000, 24 * 60 * 60_000),
+    merchantLiveCodesMax: integer(
+      'PAYCODE_MERCHANT_LIVE_CODES_MAX',
+      LIMITS.merchantLiveCodesMax,
+      1,
+      SLOT_COUNT * 15_625,
+    ),
     settlementTimeZone,
     settlementCutoff,
     ...readOriginator(env, problems),
@@ -220,6 +228,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     tls: readTls(env, problems),
     allowedOrigins: readOrigins(env, problems),
   };
+  if (config.merchantLiveCodesMax < config.shards)
+    problems.push(
+      `PAYCODE_MERCHANT_LIVE_CODES_MAX (${config.merchantLiveCodesMax}) must be at least PAYCODE_SHARDS (${config.shards}): each shard holds its share`,
+    );
   if (production) {
     if (config.tls && (statSync(config.tls.keyFile).mode & 0o077) !== 0)
       problems.push(`PAYCODE_TLS_KEY ${config.tls.keyFile} is readable by others: chmod 600 it`);

@@ -1,11 +1,14 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { STATUSES, type Status } from '../engine/statuses.ts';
+import { createLogger, type Logger } from '../log/logger.ts';
 
 /**
  * A small layer over uWebSockets.js HTTP: each route gets its parameters, headers and JSON body copied
  * out of the request (uWS request objects die when the handler yields), the body is bounded, and the
  * answer is written corked, or dropped if the client went away. A handler that throws answers
- * `internal`; it never takes the process down.
+ * `internal`; it never takes the process down. Every answer writes one access line to the app's logger:
+ * method, route pattern and parameters (ids and dates), status, error code, duration and client address.
+ * Headers and the query string are never logged: tokens travel in the Authorization header.
  */
 export interface Request {
   params: string[];
@@ -42,6 +45,16 @@ const REASONS: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
+/**
+ * Each app's logger. The server registers it once before adding routes, so the route table (routes.ts)
+ * needs no logger of its own; an app without one logs to stderr.
+ */
+const appLoggers = new WeakMap<TemplatedApp, Logger>();
+
+export function logRequestsTo(app: TemplatedApp, logger: Logger): void {
+  appLoggers.set(app, logger);
+}
+
 export function ok(status: number, body: unknown): Answer {
   return { status, body };
 }
@@ -59,7 +72,10 @@ export function route(
   onAnswer: (pattern: string, status: number) => void,
 ): void {
   const paramCount = pattern.split('/').filter((part) => part.startsWith(':')).length;
+  const logger = appLoggers.get(app) ?? createLogger();
+  const methodName = method === 'del' ? 'DELETE' : method.toUpperCase();
   app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
+    const startedAtMs = performance.now();
     let done = false;
     res.onAborted(() => {
       done = true;
@@ -76,6 +92,15 @@ export function route(
       if (done) return;
       done = true;
       onAnswer(pattern, answer.status);
+      logger.info('http request', {
+        method: methodName,
+        route: pattern,
+        params: request.params,
+        status: answer.status,
+        error: answer.status >= 400 ? errorCodeOf(answer.body) : undefined,
+        durationMs: Math.round((performance.now() - startedAtMs) * 10) / 10,
+        remoteAddress: request.remoteAddress,
+      });
       const text =
         answer.contentType === undefined ? JSON.stringify(answer.body) : (answer.body as string | Buffer);
       res.cork(() => {
@@ -90,7 +115,7 @@ export function route(
       try {
         respond(await handler(request));
       } catch (error) {
-        console.error(`paycode: ${method.toUpperCase()} ${pattern} failed`, error);
+        logger.error('http handler failed', { method: methodName, route: pattern, err: error });
         respond(fail('internal', 'internal error; retry with the same idempotency key'));
       }
     };
@@ -118,6 +143,12 @@ export function route(
       void run();
     });
   });
+}
+
+/** The stable error code of an error answer (`{error:{code}}`), for the access line. */
+function errorCodeOf(body: unknown): unknown {
+  const error = (body as { error?: { code?: unknown } } | null)?.error;
+  return typeof error?.code === 'string' ? error.code : undefined;
 }
 
 function decodeParameter(raw: string): string {

@@ -5,6 +5,7 @@ import type { MerchantId, TerminalId } from '../engine/ids.ts';
 import type { Limits } from '../engine/limits.ts';
 import type { Status } from '../engine/statuses.ts';
 import type { Reply } from '../engine/wallet.ts';
+import type { Logger } from '../log/logger.ts';
 import {
   canonical as canonicalString,
   posMac as mac,
@@ -15,7 +16,7 @@ import {
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
 import type { Metrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
-import { type OriginPolicy, RateWindow, socketOptions, upgradeWith } from './sockets.ts';
+import { type OriginPolicy, RateWindow, SocketsBy, socketOptions, upgradeWith } from './sockets.ts';
 
 /**
  * The POS WebSocket (`/v1/pos`, PROTOCOL.md). After a challenge/hello handshake every request and
@@ -23,9 +24,10 @@ import { type OriginPolicy, RateWindow, socketOptions, upgradeWith } from './soc
  * Answers are sent only after the engine's durable commit and carry nothing personal: the answer
  * fields are picked from the engine's reply by name.
  *
- * First defences against code guessing: a terminal locks after `terminalCodeFailuresMax` consecutive
- * failed codes (redeem or inquire; the merchant unlocks it), and a merchant whose terminals together
- * fail more than `merchantCodeFailuresPerWindowMax` codes in a window gets `rate_limited` for codes.
+ * Defences against code guessing (docs/security.md computes what they allow): a terminal locks after
+ * `terminalCodeFailuresMax` failed codes in a row (redeem or inquire; the merchant unlocks it) and
+ * after `terminalCodeFailuresPerDayMax` in a day; a merchant whose terminals together failed too many
+ * codes in the last minute or day, or all terminals together in the last minute, get `rate_limited`.
  */
 interface PosFields {
   key: string;
@@ -59,12 +61,18 @@ export interface PosDeps {
   now: () => number;
   /** Called after a redeem, void, refund or reverse was answered (their texts are in the outbox). */
   onMoneyMoved: () => void;
+  /** Refused handshakes, refused messages and failures; never a key, a code or a MAC. */
+  logger: Logger;
 }
 
 export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
   const { limits, metrics } = deps;
-  const sessionsPerTerminal = new Map<string, number>();
-  const merchantFailures = new Map<string, RateWindow>();
+  const terminalSockets = new SocketsBy<WebSocket<PosSession>>();
+  const merchantFailures = new Map<string, { minute: FailureLog; day: FailureLog }>();
+  const globalFailures = new FailureLog(
+    limits.merchantCodeFailureWindowMs,
+    limits.globalCodeFailuresPerWindowMax,
+  );
   /** Each terminal's code attempts, chained so they run one at a time. */
   const codeChains = new Map<string, Promise<unknown>>();
 
@@ -73,8 +81,23 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
     if (ws.getUserData().closed) return;
     ws.cork(() => ws.send(encodeFrame(message, encoding ?? 'json'), encoding === 'msgpack'));
   };
-  const refuse = (ws: WebSocket<PosSession>, status: Status, code = 4001) => {
+  // A revoked or replaced terminal key ends the sessions made with it.
+  deps.registry.onRevocation((revocation) => {
+    if (revocation.kind !== 'terminal') return;
+    for (const ws of terminalSockets.of(revocation.terminalId)) {
+      deps.logger.info('pos session closed: terminal key revoked', { terminalId: revocation.terminalId });
+      send(ws, { type: 'error', status: 'unauthorized' });
+      if (!ws.getUserData().closed) ws.end(4001, 'unauthorized');
+    }
+  });
+  const refuse = (
+    ws: WebSocket<PosSession>,
+    status: Status,
+    detail: { reason: string; terminalId?: string },
+    code = 4001,
+  ) => {
     metrics.handshakeFailures.inc();
+    deps.logger.warn('pos handshake refused', { status, ...detail });
     send(ws, { type: 'error', status });
     const session = ws.getUserData();
     if (!session.closed) ws.end(code, status);
@@ -95,10 +118,17 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
     metrics.posRequests.inc({ type: spec.result, status });
     send(ws, message, encoding);
   };
-  const misbehaved = (ws: WebSocket<PosSession>) => {
+  const misbehaved = (ws: WebSocket<PosSession>, status: Status) => {
     const session = ws.getUserData();
-    if (++session.badMessages > limits.posBadMessagesMax && !session.closed)
+    const badMessages = ++session.badMessages;
+    deps.logger.warn('pos message refused', { terminalId: session.terminalId, status, badMessages });
+    if (badMessages > limits.posBadMessagesMax && !session.closed) {
+      deps.logger.warn('pos session closed: too many bad messages', {
+        terminalId: session.terminalId,
+        badMessages,
+      });
       ws.end(4008, 'too many bad messages');
+    }
   };
 
   const hello = (ws: WebSocket<PosSession>, frame: Frame) => {
@@ -111,7 +141,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       !/^[A-Za-z0-9_-]{22}$/.test(cnonce) ||
       typeof frame.mac !== 'string'
     ) {
-      refuse(ws, 'unauthorized');
+      refuse(ws, 'unauthorized', { reason: 'malformed hello' });
       return;
     }
     const terminal = deps.registry.terminal(terminalId);
@@ -121,15 +151,15 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       !terminalKey ||
       !macMatches(terminalKey, ['hello', terminalId, session.nonce, cnonce], frame.mac)
     ) {
-      refuse(ws, 'unauthorized');
+      const reason = !terminal ? 'unknown terminal' : !terminalKey ? 'terminal not activated' : 'bad mac';
+      refuse(ws, 'unauthorized', { reason, terminalId: terminal?.terminalId });
       return;
     }
-    const open = sessionsPerTerminal.get(terminalId) ?? 0;
-    if (open >= limits.posConnectionsPerTerminalMax) {
-      refuse(ws, 'rate_limited', 4029);
+    if (terminalSockets.count(terminalId) >= limits.posConnectionsPerTerminalMax) {
+      refuse(ws, 'rate_limited', { reason: 'too many sessions', terminalId: terminal.terminalId }, 4029);
       return;
     }
-    sessionsPerTerminal.set(terminalId, open + 1);
+    terminalSockets.add(terminalId, ws);
     if (session.deadline) clearTimeout(session.deadline);
     session.terminalId = terminal.terminalId;
     session.merchantId = terminal.merchantId;
@@ -159,20 +189,32 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       if (deps.engine.store.idempotency.get([`t:${terminalId}`, key])) return run();
     }
     const attempt = async (): Promise<Reply> => {
-      if (deps.registry.terminal(terminalId)?.locked) return { status: 'terminal_locked' };
+      if (deps.registry.codeLocked(terminalId, deps.now())) return { status: 'terminal_locked' };
       let failures = merchantFailures.get(merchantId);
       if (!failures) {
-        failures = new RateWindow(limits.merchantCodeFailureWindowMs);
+        failures = {
+          minute: new FailureLog(limits.merchantCodeFailureWindowMs, limits.merchantCodeFailuresPerWindowMax),
+          day: new FailureLog(DAY_MS, limits.merchantCodeFailuresPerDayMax),
+        };
         merchantFailures.set(merchantId, failures);
       }
-      if (failures.count(deps.now()) >= limits.merchantCodeFailuresPerWindowMax)
-        return { status: 'rate_limited' };
-      const reply = await run();
-      const failed = CODE_FAILURES.has(reply.status);
-      if (failed) failures.add(deps.now());
+      const logs = [failures.minute, failures.day, globalFailures];
+      const nowMs = deps.now();
+      if (!logs.every((log) => log.hasRoom(nowMs))) return { status: 'rate_limited' };
+      for (const log of logs) log.begin();
+      let failed = false;
+      let reply: Reply;
+      try {
+        reply = await run();
+        failed = CODE_FAILURES.has(reply.status);
+      } finally {
+        for (const log of logs) log.end(failed, deps.now());
+      }
       const approvedRedeem = reply.status === 'approved' && reply.authId !== undefined;
-      if ((failed || approvedRedeem) && (await deps.registry.recordCodeResult(terminalId, failed)))
+      if ((failed || approvedRedeem) && (await deps.registry.recordCodeResult(terminalId, failed))) {
         metrics.terminalLocks.inc();
+        deps.logger.warn('terminal locked after failed codes', { terminalId, merchantId });
+      }
       return reply;
     };
     const next = (codeChains.get(terminalId) ?? Promise.resolve()).then(attempt, attempt);
@@ -216,7 +258,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
     const seq = frame?.seq;
     if (!frame || typeof type !== 'string' || typeof seq !== 'number' || !Number.isSafeInteger(seq)) {
       send(ws, { type: 'error', status: 'bad_request' }, encoding);
-      misbehaved(ws);
+      misbehaved(ws, 'bad_request');
       return;
     }
     const spec = Object.hasOwn(POS_REQUESTS, type) ? POS_REQUESTS[type] : undefined;
@@ -231,24 +273,24 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
         },
         encoding,
       );
-      misbehaved(ws);
+      misbehaved(ws, 'bad_request');
       return;
     }
     const canonical = [type, seq, ...spec.fields.map((field) => frame[field])];
     if (canonicalString(canonical) === null) {
       // An object or array where the protocol has a scalar: no MAC can be checked, nothing is accepted.
       answer(ws, encoding, spec, seq, 'bad_request');
-      misbehaved(ws);
+      misbehaved(ws, 'bad_request');
       return;
     }
     if (!macMatches(session.sessionKey as Buffer, canonical, frame.mac)) {
       answer(ws, encoding, spec, seq, 'bad_mac');
-      misbehaved(ws);
+      misbehaved(ws, 'bad_mac');
       return;
     }
     if (seq <= session.lastSeq) {
       answer(ws, encoding, spec, seq, 'replay');
-      misbehaved(ws);
+      misbehaved(ws, 'replay');
       return;
     }
     session.lastSeq = seq;
@@ -265,7 +307,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
         if (type !== 'ping' && type !== 'inquire') deps.onMoneyMoved();
       },
       (error: unknown) => {
-        console.error(`paycode: POS ${type} failed`, error);
+        deps.logger.error('pos request failed', { terminalId: session.terminalId, type, err: error });
         answer(ws, encoding, spec, seq, 'internal');
       },
     );
@@ -291,7 +333,10 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
     open: (ws) => {
       metrics.sockets.inc({ endpoint: 'pos' });
       const session = ws.getUserData();
-      session.deadline = setTimeout(() => refuse(ws, 'unauthorized'), limits.wsAuthDeadlineMs);
+      session.deadline = setTimeout(
+        () => refuse(ws, 'unauthorized', { reason: 'no hello in time' }),
+        limits.wsAuthDeadlineMs,
+      );
       send(ws, { type: 'challenge', nonce: session.nonce });
     },
     message: (ws, data, isBinary) => {
@@ -300,18 +345,45 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       const frame = decodeFrame(data, isBinary);
       if (session.sessionKey) request(ws, frame, isBinary ? 'msgpack' : 'json');
       else if (frame) hello(ws, frame);
-      else refuse(ws, 'unauthorized');
+      else refuse(ws, 'unauthorized', { reason: 'unreadable hello' });
     },
     close: (ws) => {
       metrics.sockets.dec({ endpoint: 'pos' });
       const session = ws.getUserData();
       session.closed = true;
       if (session.deadline) clearTimeout(session.deadline);
-      if (session.terminalId && session.sessionKey) {
-        const open = (sessionsPerTerminal.get(session.terminalId) ?? 1) - 1;
-        if (open > 0) sessionsPerTerminal.set(session.terminalId, open);
-        else sessionsPerTerminal.delete(session.terminalId);
-      }
+      if (session.terminalId) terminalSockets.delete(session.terminalId, ws);
     },
   };
+}
+
+const DAY_MS = 24 * 60 * 60_000;
+
+/**
+ * Failures within a sliding window, plus attempts still running (each may yet fail): the window is full
+ * when they reach `max`, so no window of that length ever holds more failures, however many terminals
+ * try at once (a fixed window would allow twice as many across its edge).
+ */
+class FailureLog {
+  private readonly atMs: number[] = [];
+  private running = 0;
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly max: number,
+  ) {}
+
+  hasRoom(nowMs: number): boolean {
+    while (this.atMs.length > 0 && (this.atMs[0] as number) <= nowMs - this.windowMs) this.atMs.shift();
+    return this.atMs.length + this.running < this.max;
+  }
+
+  begin(): void {
+    this.running++;
+  }
+
+  end(failed: boolean, nowMs: number): void {
+    this.running--;
+    if (failed) this.atMs.push(nowMs);
+  }
 }

@@ -152,17 +152,38 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     return ok(201, await registry.createTerminal(caller.merchantId, label.trim()));
   });
 
+  /** The terminal named in the path, if it belongs to the merchant calling; the answer to send otherwise. */
+  const merchantTerminal = (request: Request): TerminalId | Answer => {
+    const caller = merchantCaller(request);
+    if (isAnswer(caller)) return caller;
+    const terminal = registry.terminal(request.params[1] as string);
+    if (!terminal || terminal.merchantId !== caller.merchantId) return fail('not_found', 'no such terminal');
+    return terminal.terminalId;
+  };
   for (const action of ['lock', 'unlock'] as const) {
     post(`/v1/merchants/:merchantId/terminals/:terminalId/${action}`, async (request) => {
-      const caller = merchantCaller(request);
-      if (isAnswer(caller)) return caller;
-      const terminal = registry.terminal(request.params[1] as string);
-      if (!terminal || terminal.merchantId !== caller.merchantId)
-        return fail('not_found', 'no such terminal');
-      await registry.setLocked(terminal.terminalId as TerminalId, action === 'lock');
-      return ok(200, { terminalId: terminal.terminalId, locked: action === 'lock' });
+      const terminalId = merchantTerminal(request);
+      if (typeof terminalId !== 'string') return terminalId;
+      // Only the operator's unlock also clears the day's failed codes (docs/security.md).
+      const byOperator = principal(request)?.kind === 'operator';
+      await registry.setLocked(terminalId, action === 'lock', byOperator);
+      return ok(200, { terminalId, locked: action === 'lock' });
     });
   }
+
+  // Terminal keys: revoke at once (a stolen till), or rekey (a new activation code; the old key works
+  // until it is used).
+  post('/v1/merchants/:merchantId/terminals/:terminalId/revoke', async (request) => {
+    const terminalId = merchantTerminal(request);
+    if (typeof terminalId !== 'string') return terminalId;
+    await registry.revokeTerminal(terminalId);
+    return ok(200, { terminalId, revoked: true });
+  });
+  post('/v1/merchants/:merchantId/terminals/:terminalId/rekey', async (request) => {
+    const terminalId = merchantTerminal(request);
+    if (typeof terminalId !== 'string') return terminalId;
+    return ok(201, await registry.rekeyTerminal(terminalId));
+  });
 
   post('/v1/merchants/:merchantId/cards', async (request) => {
     const caller = merchantCaller(request);
@@ -324,6 +345,19 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
         cardId,
       })),
     });
+  });
+
+  // Devices: sign this one out, or revoke every device token (a lost phone) and get a new one for this.
+  del('/v1/wallet/token', async (request) => {
+    const caller = consumerCaller(request);
+    if (isAnswer(caller)) return caller;
+    await registry.revokeDeviceToken(request.token as string);
+    return ok(200, {});
+  });
+  post('/v1/wallet/devices/revoke', async (request) => {
+    const caller = consumerCaller(request);
+    if (isAnswer(caller)) return caller;
+    return ok(200, { deviceToken: await registry.revokeDevices(caller.consumerId) });
   });
 
   for (const action of ['freeze', 'unfreeze'] as const) {

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Engine } from '../engine/engine.ts';
 import { LIMITS, type Limits, validateLimits } from '../engine/limits.ts';
+import { createLogger, type Logger } from '../log/logger.ts';
 import { handleInbound } from '../notify/inbound.ts';
 import { OutboxDelivery } from '../notify/outbox.ts';
 import { ConsoleSender, type SmsSender } from '../notify/sender.ts';
@@ -14,6 +15,7 @@ import { Settlements } from '../settlement/settlements.ts';
 import type { Config } from './config.ts';
 import { createDemo } from './demo.ts';
 import { type FundingProvider, fundingProvider } from './funding/provider.ts';
+import { logRequestsTo } from './http.ts';
 import { createMetrics } from './metrics.ts';
 import { posBehavior } from './pos.ts';
 import { Registry } from './registry.ts';
@@ -32,6 +34,8 @@ export interface ServerOptions {
   secrets?: Secrets;
   /** Where start-up lines go (stdout by default). */
   print?: (line: string) => void;
+  /** Structured diagnostics and access lines, one JSON object a line (log/logger.ts; stderr by default). */
+  logger?: Logger;
   now?: () => number;
   /** Audit the ledger after every commit (tests). */
   auditEachCommit?: boolean;
@@ -57,8 +61,9 @@ export interface Server {
 export async function startServer(options: ServerOptions): Promise<Server> {
   const { config } = options;
   const print = options.print ?? ((line: string) => console.log(line));
+  const logger = options.logger ?? createLogger();
   const now = options.now ?? Date.now;
-  const limits: Limits = { ...LIMITS, ...options.limits };
+  const limits: Limits = { ...LIMITS, merchantLiveCodesMax: config.merchantLiveCodesMax, ...options.limits };
   const problems = validateLimits(limits);
   if (problems.length > 0) throw new Error(`invalid limits: ${problems.join('; ')}`);
   const secrets =
@@ -75,13 +80,17 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     now,
     auditEachCommit: options.auditEachCommit,
     onFatal: options.onFatal,
+    logger,
   });
   const store = engine.store;
   if (config.production && !config.adminToken && store.meta.get('operatorTokenHash') === undefined) {
     await engine.close();
     throw new Error('production needs PAYCODE_ADMIN_TOKEN at first start: no token is made up and printed');
   }
-  const registry = new Registry(store, secrets.masterKey, limits, now, config.adminToken);
+  const registry = new Registry(store, secrets.masterKey, limits, now, config.adminToken, {
+    retiredMasterKeys: secrets.retiredMasterKeys,
+    logger,
+  });
   const metrics = createMetrics();
   const settlements = new Settlements(
     store,
@@ -104,9 +113,10 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     handleInbound({ engine, registry, codeTtlMs: config.codeTtlMs }, phone, text).then(
       (command) => {
         metrics.smsInbound.inc({ command });
+        logger.info('sms inbound', { command });
         kick();
       },
-      (error: unknown) => console.error('paycode sms: an inbound text failed', error),
+      (error: unknown) => logger.error('sms inbound text failed', { err: error }),
     );
   };
   const devInbox = config.sms === 'console' ? new ConsoleSender(500, print) : null;
@@ -116,7 +126,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
       url: (config.sms as { smppUrl: string }).smppUrl,
       onInbound: inbound,
       onReceipt: (state) => metrics.smsReceipts.inc({ state }),
-      log: print,
+      logger,
       submitTimeoutMs: limits.smsSubmitTimeoutMs,
     });
   const render = (record: OutboxRecord) =>
@@ -130,6 +140,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     phoneOf: (consumerId) => registry.phoneOf(consumerId),
     render,
     onResult: (result) => metrics.smsSent.inc({ result }),
+    logger,
   });
 
   const sockets = new Set<uWS.WebSocket<{ closed: boolean }>>();
@@ -146,7 +157,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
       try {
         void behavior.message?.(ws, data, isBinary);
       } catch (error) {
-        console.error('paycode: a socket message failed', error);
+        logger.error('socket message failed', { err: error });
         if (!ws.getUserData().closed) ws.end(1011, 'internal error');
       }
     },
@@ -162,7 +173,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const origins = { allowed: config.allowedOrigins, scheme } as const;
   app.ws(
     '/v1/pos',
-    track(posBehavior({ engine, registry, limits, metrics, now, origins, onMoneyMoved: kick })),
+    track(posBehavior({ engine, registry, limits, metrics, now, origins, onMoneyMoved: kick, logger })),
   );
   app.ws(
     '/v1/wallet',
@@ -174,9 +185,12 @@ export async function startServer(options: ServerOptions): Promise<Server> {
         limits,
         metrics,
         origins,
+        logger,
+        now,
       }),
     ),
   );
+  logRequestsTo(app, logger);
   const routes = httpRoutes(app, {
     engine,
     registry,
@@ -204,10 +218,12 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   }
   if (fresh && config.demo) for (const line of await createDemo(engine, registry, url)) print(line);
   print(`paycode listening on ${url}`);
+  logger.info('server listening', { url, shards: config.shards, sms: devInbox ? 'console' : 'smpp' });
 
   let closing: Promise<void> | null = null;
   const close = () => {
     closing ??= (async () => {
+      logger.info('server closing', { sockets: sockets.size });
       uWS.us_listen_socket_close(listenSocket);
       for (const ws of sockets) ws.end(1001, 'server shutting down');
       await outbox.stop();

@@ -67,6 +67,33 @@ function originAllowed(origin: string, own: string, allowedOrigins: readonly str
   }
 }
 
+/**
+ * The open sockets of each owner (a terminal, a consumer): their number bounds new ones, and a revoked
+ * credential closes them.
+ */
+export class SocketsBy<Socket> {
+  private readonly sockets = new Map<string, Set<Socket>>();
+
+  count(owner: string): number {
+    return this.sockets.get(owner)?.size ?? 0;
+  }
+
+  of(owner: string): Socket[] {
+    return [...(this.sockets.get(owner) ?? [])];
+  }
+
+  add(owner: string, socket: Socket): void {
+    const open = this.sockets.get(owner);
+    if (open) open.add(socket);
+    else this.sockets.set(owner, new Set([socket]));
+  }
+
+  delete(owner: string, socket: Socket): void {
+    const open = this.sockets.get(owner);
+    if (open?.delete(socket) && open.size === 0) this.sockets.delete(owner);
+  }
+}
+
 /** Counts events in fixed windows of `windowMs`. */
 export class RateWindow {
   private startMs = 0;

@@ -5,10 +5,11 @@ import type { Engine } from '../engine/engine.ts';
 import type { ConsumerId } from '../engine/ids.ts';
 import type { Limits } from '../engine/limits.ts';
 import type { Reply } from '../engine/wallet.ts';
+import type { Logger } from '../log/logger.ts';
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
 import type { Metrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
-import { type OriginPolicy, RateWindow, socketOptions, upgradeWith } from './sockets.ts';
+import { type OriginPolicy, RateWindow, SocketsBy, socketOptions, upgradeWith } from './sockets.ts';
 
 /**
  * The wallet WebSocket (`/v1/wallet`, PROTOCOL.md). The phone authenticates with its device token in
@@ -27,7 +28,11 @@ export interface WalletSession {
   flushScheduled: boolean;
   unwatch: (() => void) | null;
   closed: boolean;
+  /** The authentication deadline, then the device token's expiry. */
   deadline: NodeJS.Timeout | null;
+  /** The device token this socket signed in with (its id, not the token) and when it expires. */
+  tokenId: string | null;
+  tokenExpiresAtMs: number;
   requests: RateWindow;
 }
 
@@ -39,6 +44,9 @@ export interface WalletDeps {
   metrics: Metrics;
   /** Which browser pages may open the socket. */
   origins: OriginPolicy;
+  /** Refused sign-ins and failures; never a token or a code. */
+  logger: Logger;
+  now: () => number;
 }
 
 /** The wallet as PROTOCOL.md shows it (`GET /v1/wallet`, the snapshot): cards carry the merchant name. */
@@ -82,7 +90,7 @@ function noticeFrame(notice: Notice, keys: CodeKeys): Frame {
 
 export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSession> {
   const { engine, registry, limits, metrics } = deps;
-  const socketsPerConsumer = new Map<string, number>();
+  const consumerSockets = new SocketsBy<WebSocket<WalletSession>>();
 
   /** Pushes that answer a request leave in the request's encoding; other pushes in the session's. */
   const answerEncodings = new WeakMap<Frame, Encoding>();
@@ -102,29 +110,49 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
       for (const frame of frames) send(ws, frame, answerEncodings.get(frame));
     });
   };
-  const refuse = (ws: WebSocket<WalletSession>) => {
+  const refuse = (ws: WebSocket<WalletSession>, reason: string) => {
+    deps.logger.warn('wallet auth refused', { reason });
     send(ws, { type: 'error', status: 'unauthorized' });
     if (!ws.getUserData().closed) ws.end(4001, 'unauthorized');
   };
+
+  /** Closes the socket once its device token expired (a timer, re-armed past the longest delay). */
+  const closeAtExpiry = (ws: WebSocket<WalletSession>) => {
+    const session = ws.getUserData();
+    const leftMs = session.tokenExpiresAtMs - deps.now();
+    if (leftMs <= 0) refuse(ws, 'device token expired');
+    else session.deadline = setTimeout(() => closeAtExpiry(ws), Math.min(leftMs, 2 ** 31 - 1));
+  };
+  // A revoked device token ends the sockets signed in with it.
+  registry.onRevocation((revocation) => {
+    if (revocation.kind !== 'devices') return;
+    for (const ws of consumerSockets.of(revocation.consumerId)) {
+      if (revocation.tokenId === undefined || ws.getUserData().tokenId === revocation.tokenId)
+        refuse(ws, 'device token revoked');
+    }
+  });
 
   const authenticate = async (ws: WebSocket<WalletSession>, frame: Frame | null) => {
     const session = ws.getUserData();
     const principal =
       frame?.type === 'auth' && typeof frame.token === 'string' ? registry.authenticate(frame.token) : null;
     if (principal?.kind !== 'device') {
-      refuse(ws);
+      refuse(ws, frame?.type !== 'auth' ? 'no auth message' : principal ? 'not a device token' : 'bad token');
       return;
     }
     const { consumerId } = principal;
-    const open = socketsPerConsumer.get(consumerId) ?? 0;
-    if (open >= limits.walletSocketsPerConsumerMax) {
+    if (consumerSockets.count(consumerId) >= limits.walletSocketsPerConsumerMax) {
+      deps.logger.warn('wallet socket refused: too many sockets', { consumerId });
       send(ws, { type: 'error', status: 'rate_limited' });
       ws.end(4029, 'too many wallet sockets');
       return;
     }
-    socketsPerConsumer.set(consumerId, open + 1);
+    consumerSockets.add(consumerId, ws);
     if (session.deadline) clearTimeout(session.deadline);
     session.consumerId = consumerId;
+    session.tokenId = principal.tokenId;
+    session.tokenExpiresAtMs = principal.expiresAtMs;
+    closeAtExpiry(ws);
     session.unwatch = engine.watch(consumerId, (notice) => {
       session.pending.push(noticeFrame(notice, deps.keys));
       if (session.flushScheduled || !session.ready) return;
@@ -229,22 +257,28 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
         unwatch: null,
         closed: false,
         deadline: null,
+        tokenId: null,
+        tokenExpiresAtMs: 0,
         requests: new RateWindow(1_000),
       }),
       deps.origins,
     ),
     open: (ws) => {
       metrics.sockets.inc({ endpoint: 'wallet' });
-      ws.getUserData().deadline = setTimeout(() => refuse(ws), limits.wsAuthDeadlineMs);
+      ws.getUserData().deadline = setTimeout(() => refuse(ws, 'no auth in time'), limits.wsAuthDeadlineMs);
     },
     message: (ws, data, isBinary) => {
       const session = ws.getUserData();
       session.encoding ??= isBinary ? 'msgpack' : 'json';
       const frame = decodeFrame(data, isBinary);
       const encoding = isBinary ? 'msgpack' : 'json';
+      if (session.consumerId && session.tokenExpiresAtMs <= deps.now()) {
+        refuse(ws, 'device token expired');
+        return;
+      }
       const handled = session.consumerId ? request(ws, frame, encoding) : authenticate(ws, frame);
       handled.catch((error: unknown) => {
-        console.error('paycode: wallet request failed', error);
+        deps.logger.error('wallet request failed', { consumerId: session.consumerId, err: error });
         send(ws, { type: 'error', reqId: frame?.reqId, status: 'internal' }, encoding);
       });
     },
@@ -254,11 +288,7 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
       session.closed = true;
       if (session.deadline) clearTimeout(session.deadline);
       session.unwatch?.();
-      if (session.consumerId && session.unwatch) {
-        const open = (socketsPerConsumer.get(session.consumerId) ?? 1) - 1;
-        if (open > 0) socketsPerConsumer.set(session.consumerId, open);
-        else socketsPerConsumer.delete(session.consumerId);
-      }
+      if (session.consumerId) consumerSockets.delete(session.consumerId, ws);
     },
   };
 }

@@ -3,8 +3,9 @@ import type { Registry } from '../gateway/registry.ts';
 import { dollars, HELP_TEXT, parseDollars, paymentCodeText, STOP_TEXT } from './texts.ts';
 
 /**
- * The SMS-only channel: a consumer without the app texts `PAY <store keyword> [amount]`, `BAL`, `STOP` or
- * `HELP`, and the answer is queued as a text like any other. Returns the command, for metrics.
+ * The SMS-only channel: a consumer without the app texts `PAY <store keyword> [amount]`, `CANCEL` (the
+ * live code), `BAL`, `STOP` (freezes the account and cancels the code) or `HELP`, and the answer is queued
+ * as a text like any other. Returns the command, for metrics.
  */
 export interface InboundDeps {
   engine: Engine;
@@ -45,6 +46,12 @@ export async function handleInbound(deps: InboundDeps, phone: string, text: stri
                 `${registry.merchant(card.merchantId)?.name ?? 'store'} ${card.kind} ${dollars(card.balanceCents)}`,
             )
             .join(', ')}.`;
+  } else if (command === 'CANCEL' && keyword === undefined) {
+    const reply = await engine.cancelCode(consumerId);
+    answer =
+      reply.status === 'approved'
+        ? 'paycode: your payment code is cancelled; nothing can be paid with it.'
+        : 'paycode: you have no live payment code.';
   } else if (command === 'STOP' && keyword === undefined) {
     await engine.freeze(consumerId);
     answer = STOP_TEXT;
@@ -53,5 +60,5 @@ export async function handleInbound(deps: InboundDeps, phone: string, text: stri
   }
   await registry.rememberPhone(consumerId, phone);
   await registry.queueText(consumerId, answer);
-  return ['PAY', 'BAL', 'STOP'].includes(command) ? command : 'HELP';
+  return ['PAY', 'CANCEL', 'BAL', 'STOP'].includes(command) ? command : 'HELP';
 }

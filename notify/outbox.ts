@@ -1,5 +1,6 @@
 import type { ConsumerId } from '../engine/ids.ts';
 import type { Limits } from '../engine/limits.ts';
+import { createLogger, type Logger } from '../log/logger.ts';
 import type { OutboxRecord, Store } from '../persistence/store.ts';
 import type { SmsSender } from './sender.ts';
 
@@ -18,6 +19,8 @@ export interface OutboxOptions {
   render: (record: OutboxRecord) => string;
   onResult?: (result: 'sent' | 'failed' | 'dropped') => void;
   pollMs?: number;
+  /** Where failures are logged, never with the text (stderr by default). */
+  logger?: Logger;
 }
 
 type Key = [number, number, number];
@@ -28,8 +31,10 @@ export class OutboxDelivery {
   private readonly poll: NodeJS.Timeout;
   private scheduled = false;
   private stopped = false;
+  private readonly logger: Logger;
 
   constructor(private readonly options: OutboxOptions) {
+    this.logger = options.logger ?? createLogger();
     this.poll = setInterval(() => this.kick(), options.pollMs ?? 500);
     this.kick();
   }
@@ -73,7 +78,7 @@ export class OutboxDelivery {
         this.kick();
       };
       const delivery = this.deliver(key as Key, id, value).then(done, (error: unknown) => {
-        console.error('paycode sms: a text could not be handled', error);
+        this.logger.error('sms text could not be handled', { err: error });
         this.backOff(id);
         done();
       });
@@ -93,7 +98,7 @@ export class OutboxDelivery {
     const { store, sender, phoneOf, render, onResult } = this.options;
     const phone = phoneOf(record.consumerId);
     if (phone === null) {
-      console.error(`paycode sms: no phone number for ${record.consumerId}; a text was dropped`);
+      this.logger.warn('sms text dropped: no phone number is known', { consumerId: record.consumerId });
       onResult?.('dropped');
       await store.outbox.remove(key);
       return;
@@ -102,7 +107,7 @@ export class OutboxDelivery {
       await sender.send(phone, render(record));
     } catch (error) {
       if (this.backOff(id) === 1)
-        console.error(`paycode sms: a text will be retried: ${(error as Error).message}`);
+        this.logger.warn('sms text will be retried', { reason: (error as Error).message });
       onResult?.('failed');
       return;
     }

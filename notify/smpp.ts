@@ -1,4 +1,5 @@
 import * as smpp from 'smpp';
+import { createLogger, type Logger } from '../log/logger.ts';
 import type { SmsSender } from './sender.ts';
 
 /**
@@ -17,7 +18,8 @@ export interface SmppOptions {
   reconnectDelayMaxMs?: number;
   onInbound: (phone: string, text: string) => void;
   onReceipt?: (state: string) => void;
-  log?: (line: string) => void;
+  /** Where the link's state is logged, never its password (stderr by default). */
+  logger?: Logger;
 }
 
 export function parseSmppUrl(
@@ -44,7 +46,7 @@ export class SmppSender implements SmsSender {
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private readonly target: NonNullable<ReturnType<typeof parseSmppUrl>>;
-  private readonly log: (line: string) => void;
+  private readonly logger: Logger;
   /** Submissions waiting for their submit_sm_resp, failed together when the link closes. */
   private readonly submitting = new Set<(reason: string) => void>();
 
@@ -52,7 +54,7 @@ export class SmppSender implements SmsSender {
     const target = parseSmppUrl(options.url);
     if (!target) throw new Error('PAYCODE_SMS must look like smpp://system_id:password@host:port');
     this.target = target;
-    this.log = options.log ?? ((line) => console.log(line));
+    this.logger = options.logger ?? createLogger();
     this.connect();
   }
 
@@ -122,13 +124,13 @@ export class SmppSender implements SmsSender {
       () => {
         session.bind_transceiver({ system_id: systemId, password }, (pdu) => {
           if (pdu.command_status !== 0) {
-            this.log(`paycode sms: bind refused with status ${pdu.command_status}`);
+            this.logger.warn('sms bind refused', { host, port, commandStatus: pdu.command_status });
             session.destroy();
             return;
           }
           this.bound = true;
           this.attempt = 0;
-          this.log(`paycode sms: bound to ${host}:${port}`);
+          this.logger.info('sms bound', { host, port });
         });
       },
     );
@@ -139,13 +141,14 @@ export class SmppSender implements SmsSender {
       session.send(pdu.response());
       session.close();
     });
-    session.on('error', (error: Error) => this.log(`paycode sms: link error: ${error.message}`));
+    session.on('error', (error: Error) => this.logger.warn('sms link error', { reason: error.message }));
     session.on('close', () => {
       this.bound = false;
       for (const fail of [...this.submitting]) fail('the SMPP link closed');
       if (this.session === session) this.session = null;
       if (this.stopped) return;
       const delayMs = Math.min(this.options.reconnectDelayMaxMs ?? 30_000, 250 * 2 ** this.attempt++);
+      this.logger.warn('sms link closed', { reconnectInMs: delayMs });
       this.reconnectTimer = setTimeout(() => this.connect(), delayMs);
     });
   }

@@ -41,8 +41,8 @@ export function paymentCodeText(code: string, merchantName: string, capCents: nu
 }
 
 export const HELP_TEXT =
-  'paycode: text PAY <store> [amount] for a payment code, BAL for your balances, STOP to freeze your ' +
-  'account. Reply HELP for this message.';
+  'paycode: text PAY <store> [amount] for a payment code, CANCEL to cancel it, BAL for balances, ' +
+  'STOP to freeze your account, HELP for this.';
 
 export const STOP_TEXT =
   'paycode: your account is frozen and any live code is cancelled. Nothing can be paid until you ' +

@@ -32,6 +32,7 @@ import type { MerchantNet, StatementLine } from '../settlement/net.ts';
  * | `settled`     | journal key                           | the settlement id that paid the posting |
  * | `settlements` | businessDate                          | SettlementRecord: nets, file, summary   |
  * | `statements`  | [businessDate, merchantId]            | StatementLine[]: the postings paid      |
+ * | `retiredHashes` | [kind, hash or consumerId]          | RetiredHash: under a retired master key |
  *
  * Every shard writes only keys of the slots it owns, plus journal keys under its own writer id. The one
  * exception is `idempotency`: a key's records may be written by different shards (a redeem by the code's
@@ -120,6 +121,10 @@ export interface TerminalRecord {
   activationExpiresAtMs: number;
   /** Consecutive failed codes (invalid or expired); an approval resets it. */
   codeFailures: number;
+  /** When the last failures happened (at most `terminalCodeFailuresPerDayMax` of them, oldest first). */
+  failuresAtMs?: number[];
+  /** The keyed hash of the activation code not used yet, so revoking the terminal can void it. */
+  activationHash?: string;
   locked: boolean;
   createdAtMs: number;
 }
@@ -129,6 +134,23 @@ export interface CredentialRecord {
   /** The merchant, consumer or terminal the credential stands for. */
   subject: string;
   expiresAtMs: number | null;
+  /** Device tokens: the consumer's device generation it was issued in (revoking all starts a new one). */
+  generation?: number;
+}
+
+/**
+ * A hash made under a master key that a rotation retired (docs/key-rotation.md): the rotation lists every
+ * credential hash, verification code hash and the operator token hash it finds, so `paycode master-key`
+ * can tell what still depends on a retired key. A hash not listed here was made under the current key.
+ * An entry goes stale (and is swept) once its credential is migrated, used up, expired or gone.
+ */
+export type RetiredHashKey = ['credential', string] | ['otp', string] | ['operator', string];
+
+export interface RetiredHash {
+  /** `masterKeyId` (secrets.ts) of the key the hash was made under. */
+  masterKeyId: string;
+  /** The hash itself: for a verification code or the operator token, the value it must still equal. */
+  hash: string;
 }
 
 export interface OtpRecord {
@@ -207,6 +229,7 @@ export interface Store {
   settled: Database<string, [number, number, number]>;
   settlements: Database<SettlementRecord, string>;
   statements: Database<StatementLine[], [string, string]>;
+  retiredHashes: Database<RetiredHash, RetiredHashKey>;
 }
 
 export function openStore(dataDir: string): Store {
@@ -240,6 +263,7 @@ export function openStore(dataDir: string): Store {
     settled: db('settled'),
     settlements: db('settlements'),
     statements: db('statements'),
+    retiredHashes: db('retiredHashes'),
   };
 }
 

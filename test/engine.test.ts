@@ -201,6 +201,52 @@ describe('engine', () => {
     await expectCleanAudit(engine);
   });
 
+  it('caps live codes per merchant, each shard its share, and frees room as codes end', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'paycode-test-'));
+    onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
+    const clock = fakeClock();
+    const options = {
+      dataDir,
+      secrets: randomSecrets(),
+      shards: 2,
+      now: clock.now,
+      limits: { merchantLiveCodesMax: 4 },
+      auditEachCommit: true,
+    };
+    let engine = await Engine.open(options);
+    const phones = Array.from({ length: 40 }, (_, i) => `+1555001${String(i).padStart(4, '0')}`);
+    const ids = await Promise.all(phones.map((p) => funded(engine, 1_000, p)));
+    const issueAll = (consumerIds: string[]) =>
+      Promise.all(consumerIds.map((consumerId) => engine.issueCode({ consumerId, merchantId: 'm1' })));
+    // Forty consumers spread over both shards: each shard issues its two, the rest wait.
+    const first = await issueAll(ids);
+    const holders = ids.filter((_, i) => first[i]?.status === 'approved');
+    const waiting = ids.filter((_, i) => first[i]?.status !== 'approved');
+    expect(holders).toHaveLength(4);
+    expect(new Set(first.map((answer) => answer.status))).toEqual(new Set(['approved', 'rate_limited']));
+    expect((await engine.audit()).liveCodes).toBe(4);
+    // A holder may replace its own code; another merchant is not affected.
+    expect((await engine.issueCode({ consumerId: holders[0] as string, merchantId: 'm1' })).status).toBe(
+      'approved',
+    );
+    const elsewhere = await funded(engine, 1_000, '+15550019999', 'm2');
+    expect((await engine.issueCode({ consumerId: elsewhere, merchantId: 'm2' })).status).toBe('approved');
+    await engine.close();
+
+    // The count is rebuilt from the code index at start.
+    engine = await Engine.open(options);
+    onTestFinished(() => engine.close());
+    expect((await issueAll(waiting)).filter((answer) => answer.status === 'approved')).toHaveLength(0);
+    // Cancelling frees room in the holder's shard, expiry frees all of it.
+    expect((await engine.cancelCode(holders[1] as string)).status).toBe('approved');
+    expect((await issueAll(waiting)).filter((answer) => answer.status === 'approved')).toHaveLength(1);
+    clock.nowMs += 21 * MINUTE;
+    await engine.tick(clock.nowMs);
+    expect((await engine.audit()).liveCodes).toBe(0);
+    expect((await issueAll(waiting)).filter((answer) => answer.status === 'approved')).toHaveLength(4);
+    await expectCleanAudit(engine);
+  });
+
   it('freezes: cancels the live code, refuses new codes, and unfreezes', async () => {
     const engine = await openEngine();
     const consumerId = await funded(engine);
@@ -315,7 +361,7 @@ describe('engine', () => {
       dataDir,
       secrets,
       now: clock.now,
-      limits: { liveActorsPerShardMax: 8 },
+      limits: { liveActorsPerShardMax: 8, merchantLiveCodesMax: 1_000 },
       auditEachCommit: true,
     };
     let engine = await Engine.open({ ...options, shards: 2 });

@@ -112,9 +112,12 @@ describe('HTTP API', () => {
     expect((await t.http('GET', '/v1/wallet', undefined, 'dt_forged')).status).toBe(401);
   });
 
-  it('limits verification texts per phone, and lets activation codes and device tokens expire', async () => {
+  it('limits verification texts per phone per hour and per day, and lets activation codes and device tokens expire', async () => {
     let shiftMs = 0;
-    const t = await startTestServer({ limits: { otpSendsPerHourMax: 2 }, now: () => Date.now() + shiftMs });
+    const t = await startTestServer({
+      limits: { otpSendsPerHourMax: 2, otpSendsPerDayMax: 3 },
+      now: () => Date.now() + shiftMs,
+    });
     const { deviceToken } = await t.consumer(PHONE);
     expect((await t.http('POST', '/v1/consumers', { phone: PHONE })).status).toBe(202);
     expect(await t.http('POST', '/v1/consumers', { phone: PHONE })).toEqual({
@@ -122,6 +125,10 @@ describe('HTTP API', () => {
       body: error('rate_limited'),
     });
     expect((await t.http('POST', '/v1/consumers', { phone: '+15555550161' })).status).toBe(202);
+    // An hour later the phone may ask again, until its day's allowance is used.
+    shiftMs = 61 * 60_000;
+    expect((await t.http('POST', '/v1/consumers', { phone: PHONE })).status).toBe(202);
+    expect((await t.http('POST', '/v1/consumers', { phone: PHONE })).status).toBe(429);
     const merchant = await t.merchant();
     const created = await t.http(
       'POST',
@@ -129,7 +136,7 @@ describe('HTTP API', () => {
       { label: 'till' },
       merchant.apiKey,
     );
-    shiftMs = 25 * 60 * 60_000;
+    shiftMs = 26 * 60 * 60_000;
     expect(
       (await t.http('POST', '/v1/terminals/activate', { activationCode: created.body.activationCode }))
         .status,

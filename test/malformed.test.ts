@@ -62,7 +62,14 @@ const garbage = fc.oneof(
 describe('malformed input', () => {
   it('answers every POS frame with a documented status and moves no money', async () => {
     const t = await startTestServer({
-      limits: { posBadMessagesMax: 1_000_000, terminalCodeFailuresMax: 1_000_000 },
+      limits: {
+        posBadMessagesMax: 1_000_000,
+        terminalCodeFailuresMax: 1_000_000,
+        terminalCodeFailuresPerDayMax: 1_000_000,
+        merchantCodeFailuresPerWindowMax: 1_000_000,
+        merchantCodeFailuresPerDayMax: 1_000_000,
+        globalCodeFailuresPerWindowMax: 1_000_000,
+      },
     });
     const merchant = await t.merchant();
     const terminal = await t.terminal(merchant);

@@ -7,7 +7,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { posMac } from '../sdk/pos-client.ts';
-import { openSocket, startTestServer, type TestServer } from './server-helpers.ts';
+import { openSocket, posHandshake, startTestServer, type TestServer } from './server-helpers.ts';
 
 const PHONE = '+15555550123';
 
@@ -30,17 +30,6 @@ async function shop(t: TestServer, amountCents = 5_000) {
 }
 
 /** A raw handshake, for the failure cases the client library refuses to make. */
-async function handshake(t: TestServer, terminalId: string, key: Buffer, tamper = false) {
-  const socket = await openSocket(t.server.url, '/v1/pos');
-  const challenge = await socket.next();
-  expect(challenge).toEqual({ type: 'challenge', nonce: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/) });
-  const cnonce = randomBytes(16).toString('base64url');
-  const mac = posMac(key, ['hello', terminalId, challenge.nonce, cnonce]);
-  socket.send({ type: 'hello', terminalId, cnonce, mac: tamper ? `${mac.slice(0, -2)}AA` : mac });
-  const sessionKey = createHmac('sha256', key).update(`session|${challenge.nonce}|${cnonce}`).digest();
-  return { socket, sessionKey, answer: await socket.next() };
-}
-
 describe('POS WebSocket', () => {
   for (const encoding of ['json', 'msgpack'] as const) {
     it(`redeems a code with a MACed, durable answer that names no person (${encoding})`, async () => {
@@ -158,7 +147,7 @@ describe('POS WebSocket', () => {
     const t = await startTestServer();
     const { terminal } = await shop(t);
     const key = Buffer.from(terminal.terminalKey, 'base64url');
-    const { socket, sessionKey, answer } = await handshake(t, terminal.terminalId, key);
+    const { socket, sessionKey, answer } = await posHandshake(t.server.url, terminal.terminalId, key);
     expect(answer).toMatchObject({ type: 'welcome', terminalId: terminal.terminalId });
     expect(answer.mac).toBe(posMac(sessionKey, ['welcome', answer.terminalId, answer.merchantId]));
 
@@ -207,10 +196,10 @@ describe('POS WebSocket', () => {
     const t = await startTestServer({ limits: { wsAuthDeadlineMs: 300 } });
     const { terminal } = await shop(t);
     const key = Buffer.from(terminal.terminalKey, 'base64url');
-    const wrong = await handshake(t, terminal.terminalId, key, true);
+    const wrong = await posHandshake(t.server.url, terminal.terminalId, key, true);
     expect(wrong.answer).toEqual({ type: 'error', status: 'unauthorized' });
     expect(await wrong.socket.closed).toBe(4001);
-    const unknown = await handshake(t, 'tm_unknown', key);
+    const unknown = await posHandshake(t.server.url, 'tm_unknown', key);
     expect(unknown.answer).toEqual({ type: 'error', status: 'unauthorized' });
 
     const silent = await openSocket(t.server.url, '/v1/pos');
@@ -248,7 +237,11 @@ describe('POS WebSocket', () => {
 
   it('throttles a merchant whose terminals together fail too many codes', async () => {
     const t = await startTestServer({
-      limits: { merchantCodeFailuresPerWindowMax: 3, terminalCodeFailuresMax: 100 },
+      limits: {
+        merchantCodeFailuresPerWindowMax: 3,
+        terminalCodeFailuresMax: 100,
+        terminalCodeFailuresPerDayMax: 100,
+      },
     });
     const { terminal, merchant, code } = await shop(t);
     const first = await t.pos(terminal);
@@ -268,8 +261,8 @@ describe('POS WebSocket', () => {
   it('closes a session after too many bad messages', async () => {
     const t = await startTestServer({ limits: { posBadMessagesMax: 2 } });
     const { terminal } = await shop(t);
-    const { socket, sessionKey } = await handshake(
-      t,
+    const { socket, sessionKey } = await posHandshake(
+      t.server.url,
       terminal.terminalId,
       Buffer.from(terminal.terminalKey, 'base64url'),
     );
@@ -284,7 +277,7 @@ describe('POS WebSocket', () => {
     const t = await startTestServer();
     const { terminal } = await shop(t);
     const key = Buffer.from(terminal.terminalKey, 'base64url');
-    const { socket, sessionKey } = await handshake(t, terminal.terminalId, key);
+    const { socket, sessionKey } = await posHandshake(t.server.url, terminal.terminalId, key);
     socket.send(pack({ type: 'ping', seq: 1, mac: posMac(sessionKey, ['ping', 1]) }));
     expect(await socket.next()).toMatchObject({ type: 'pong', seq: 1, status: 'approved' });
     socket.send({ type: 'ping', seq: 2, mac: posMac(sessionKey, ['ping', 2]) });

@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,13 +9,15 @@ import type { Limits } from '../engine/limits.ts';
 import { type Config, readConfig } from '../gateway/config.ts';
 import type { FundingProvider } from '../gateway/funding/provider.ts';
 import { type Server, startServer } from '../gateway/server.ts';
+import { createLogger } from '../log/logger.ts';
 import { randomSecrets, type Secrets } from '../persistence/secrets.ts';
-import { PosClient } from '../sdk/pos-client.ts';
+import { PosClient, posMac } from '../sdk/pos-client.ts';
 
 /**
  * A real server (uWebSockets.js on 127.0.0.1 and a free port, engine workers, LMDB in a fresh
  * directory) for one test, with helpers that act as its users over real HTTP and WebSockets. The
- * ledger is audited after every commit; the test fails if an audit found a problem.
+ * ledger is audited after every commit; the test fails if an audit found a problem. Start-up lines are
+ * kept in `lines` and structured log lines in `logs`; error lines also go to stderr, to explain a failure.
  */
 export const OPERATOR_TOKEN = 'op_test_operator_token_0123456789';
 export const ROUTING = '021000021';
@@ -24,6 +27,8 @@ export interface TestServer {
   dataDir: string;
   secrets: Secrets;
   lines: string[];
+  /** Every structured log line of the server (JSON), across restarts. */
+  logs: string[];
   http(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }>;
   merchant(name?: string, keyword?: string): Promise<{ merchantId: string; apiKey: string }>;
   terminal(merchant: {
@@ -67,12 +72,20 @@ export async function startTestServer(
   });
   expect(problems).toEqual([]);
   const lines: string[] = [];
+  const logs: string[] = [];
+  const logger = createLogger({
+    write: (line) => {
+      logs.push(line);
+      if (line.startsWith('{"level":"error"')) console.error(line);
+    },
+  });
   const start = (cfg: Config) =>
     startServer({
       config: cfg,
       secrets,
       limits: options.limits,
       print: (line) => lines.push(line),
+      logger,
       auditEachCommit: true,
       funding: options.funding,
       now: options.now,
@@ -92,6 +105,7 @@ export async function startTestServer(
     dataDir,
     secrets,
     lines,
+    logs,
     async http(method, path, body, token) {
       const response = await fetch(`${server.url}${path}`, {
         method,
@@ -224,4 +238,16 @@ export async function openSocket(url: string, path: string): Promise<Collector> 
       socket.send(typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame));
     },
   };
+}
+
+/** The POS handshake by hand (a tampered MAC on request); the socket, the session key and the answer. */
+export async function posHandshake(url: string, terminalId: string, key: Buffer, tamper = false) {
+  const socket = await openSocket(url, '/v1/pos');
+  const challenge = await socket.next();
+  expect(challenge).toEqual({ type: 'challenge', nonce: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/) });
+  const cnonce = randomBytes(16).toString('base64url');
+  const mac = posMac(key, ['hello', terminalId, challenge.nonce, cnonce]);
+  socket.send({ type: 'hello', terminalId, cnonce, mac: tamper ? `${mac.slice(0, -2)}AA` : mac });
+  const sessionKey = createHmac('sha256', key).update(`session|${challenge.nonce}|${cnonce}`).digest();
+  return { socket, sessionKey, answer: await socket.next() };
 }

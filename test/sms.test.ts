@@ -1,6 +1,6 @@
 /**
  * Texts over SMPP against an SMSC simulator (a real SMPP peer on loopback): the verification code, a
- * confirmation after every redemption, void and refund, the SMS-only channel (PAY, BAL, STOP, HELP),
+ * confirmation after every redemption, void and refund, the SMS-only channel (PAY, CANCEL, BAL, STOP, HELP),
  * delivery receipts, and the transactional outbox: a text queued while the SMSC is down or refusing is
  * delivered once it is back, also across a server restart, and never twice.
  */
@@ -64,7 +64,7 @@ describe('SMS over SMPP', () => {
     expect(t.lines.join('\n')).not.toContain(code.body.code);
   });
 
-  it('answers PAY, BAL, STOP and HELP texts', async () => {
+  it('answers PAY, CANCEL, BAL, STOP and HELP texts', async () => {
     const t = await smppServer();
     const merchant = await t.merchant('Corner Cafe', 'CAFE');
     await t.load(merchant, PHONE, 3_000);
@@ -77,6 +77,16 @@ describe('SMS over SMPP', () => {
     expect(payText).toContain('up to $12.50');
     const wallet = await t.http('GET', '/v1/wallet', undefined, deviceToken);
     expect(wallet.body.activeCode).toMatchObject({ code, capCents: 1_250, merchantId: merchant.merchantId });
+
+    smsc.deliver(PHONE, 'cancel');
+    await waitFor(() => textsTo(PHONE).find((text) => text.includes('code is cancelled')));
+    expect((await t.http('GET', '/v1/wallet', undefined, deviceToken)).body.activeCode).toBeNull();
+    smsc.deliver(PHONE, 'CANCEL');
+    await waitFor(() => textsTo(PHONE).find((text) => text.includes('no live payment code')));
+    smsc.deliver(PHONE, 'PAY CAFE');
+    await waitFor(
+      () => textsTo(PHONE).filter((text) => text.includes('your code')).length === 2 || undefined,
+    );
 
     smsc.deliver(PHONE, 'BAL');
     expect(await waitFor(() => textsTo(PHONE).find((text) => text.includes('gift $30.00')))).toBe(

@@ -257,6 +257,8 @@ class Model {
   lastCode: { codeHash: string; merchantId: string; fate: Fate; expiresAtMs: number } | null = null;
   region: CodeRegion = 'none';
   frozen = false;
+  /** Approved redemptions per UTC day (days since the epoch), for the per-day spending limit. */
+  readonly paidPerDay = new Map<number, number>();
   readonly auths = new Map<string, MAuth>();
   /** Expected balance of every ledger account. */
   readonly ledger = new Map<string, number>();
@@ -442,7 +444,12 @@ class Model {
         const spendable = this.spendable();
         if (spendable === 0 || (!ev.partial && ev.amountCents > spendable))
           return { status: 'insufficient_funds' };
-        const approvedCents = ev.partial ? Math.min(ev.amountCents, spendable) : ev.amountCents;
+        const day = Math.floor(ev.nowMs / 86_400_000);
+        const leftToday = LIMITS.consumerSpendPerDayMaxCents - (this.paidPerDay.get(day) ?? 0);
+        if (leftToday <= 0 || (!ev.partial && ev.amountCents > leftToday))
+          return { status: 'limit_exceeded' };
+        const approvedCents = ev.partial ? Math.min(ev.amountCents, spendable, leftToday) : ev.amountCents;
+        this.paidPerDay.set(day, (this.paidPerDay.get(day) ?? 0) + approvedCents);
         const reward = this.card(ev.merchantId, 'reward');
         const rewardCents = Math.min(approvedCents, reward?.heldCents ?? 0);
         const giftCents = approvedCents - rewardCents;
@@ -1131,6 +1138,30 @@ describe('account machine, example by example', () => {
     checkInvariants(acc);
   });
 
+  it('REDEEM: limit_exceeded past the spending of the day, partial up to it, a new UTC day starts afresh', () => {
+    const acc = account();
+    const dayMax = LIMITS.consumerSpendPerDayMaxCents;
+    acc.load(M1, 'gift', dayMax);
+    acc.load(M2, 'gift', dayMax);
+    const first = acc.issue(M1, null);
+    expect(statusOf(acc.redeem(M1, first.codeHash, dayMax - 1_000).effects)).toBe('approved');
+    // The limit counts every merchant: 1,000 cents are left today.
+    const second = acc.issue(M2, null);
+    expect(statusOf(acc.redeem(M2, second.codeHash, 1_001).effects)).toBe('limit_exceeded');
+    expect(acc.value.code).toBe('codeIssued');
+    expect(replyOf(acc.redeem(M2, second.codeHash, 5_000, true).effects)).toMatchObject({
+      status: 'approved',
+      approvedCents: 1_000,
+    });
+    const third = acc.issue(M2, null);
+    expect(statusOf(acc.redeem(M2, third.codeHash, 1, true).effects)).toBe('limit_exceeded');
+    // The next UTC day allows a full day again.
+    const nextDayMs = (Math.floor(acc.nowMs / 86_400_000) + 1) * 86_400_000 - acc.nowMs;
+    const fourth = acc.issue(M2, null, LIMITS.codeTtlMs, nextDayMs);
+    expect(statusOf(acc.redeem(M2, fourth.codeHash, 2_000).effects)).toBe('approved');
+    checkInvariants(acc);
+  });
+
   it('REDEEM: expired_code, over_cap, insufficient_funds once lots expired under the hold, account_frozen', () => {
     const acc = account();
     acc.load(M1, 'gift', 1_000);
@@ -1466,6 +1497,7 @@ describe('account machine, example by example', () => {
       'REDEEM:expired_code',
       'REDEEM:over_cap',
       'REDEEM:insufficient_funds',
+      'REDEEM:limit_exceeded',
       'REDEEM:account_frozen',
       'INQUIRE:approved',
       'INQUIRE:invalid_code',

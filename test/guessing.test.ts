@@ -1,0 +1,128 @@
+/**
+ * Code guessing against a live server: a terminal gets exactly the guesses a day the limits allow,
+ * however often its merchant unlocks it; a merchant's terminals together, and all terminals together,
+ * never get more than their windows, even when they all guess at once. The number of guesses counted here
+ * is the one engine/guessing.ts computes the published probability from, and docs/security.md shows the
+ * figures for the defaults, which meet the target of 1e-4 per terminal-day.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { GUESSING_TARGET_PER_TERMINAL_DAY, guessingBound } from '../engine/guessing.ts';
+import { LIMITS, type Limits } from '../engine/limits.ts';
+import type { PosClient } from '../sdk/pos-client.ts';
+import { OPERATOR_TOKEN, startTestServer, type TestServer } from './server-helpers.ts';
+
+const DAY_MS = 24 * 60 * 60_000;
+
+async function terminals(t: TestServer, merchant: { merchantId: string; apiKey: string }, count: number) {
+  const made = await Promise.all(Array.from({ length: count }, () => t.terminal(merchant)));
+  return Promise.all(made.map(async (terminal) => ({ ...terminal, pos: await t.pos(terminal) })));
+}
+
+/** Sends `count` inquiries with fresh digits at once; returns how many were tried (answered invalid_code). */
+async function guess(pos: PosClient, count: number, from: number): Promise<number> {
+  const answers = await Promise.all(
+    Array.from({ length: count }, (_, i) => pos.inquire(String(from + i).padStart(6, '0'))),
+  );
+  for (const answer of answers)
+    expect(['invalid_code', 'terminal_locked', 'rate_limited']).toContain(answer.status);
+  return answers.filter((answer) => answer.status === 'invalid_code').length;
+}
+
+describe('code guessing', () => {
+  it('gives a terminal its day of guesses and no more, whatever its merchant unlocks', async () => {
+    const clock = { nowMs: Date.now() };
+    const t = await startTestServer({ now: () => clock.nowMs });
+    const merchant = await t.merchant();
+    const [attacker] = await terminals(t, merchant, 1);
+    if (!attacker) throw new Error('no terminal');
+    const unlock = (token: string) =>
+      t.http(
+        'POST',
+        `/v1/merchants/${merchant.merchantId}/terminals/${attacker.terminalId}/unlock`,
+        {},
+        token,
+      );
+
+    /** Guesses in rounds, the merchant unlocking after each, as a careless or complicit merchant would. */
+    const day = async (from: number) => {
+      let tried = 0;
+      for (let round = 0; round < 6; round++) {
+        const now = await guess(attacker.pos, 5, from + round * 10);
+        // Each run of misses ends at the lock after a few in a row, the last at the day's budget.
+        expect(now).toBeLessThanOrEqual(LIMITS.terminalCodeFailuresMax);
+        tried += now;
+        expect((await unlock(merchant.apiKey)).status).toBe(200);
+      }
+      expect((await attacker.pos.inquire('222222')).status).toBe('terminal_locked');
+      return tried;
+    };
+    expect(await day(100_000)).toBe(LIMITS.terminalCodeFailuresPerDayMax);
+    expect(LIMITS.terminalCodeFailuresPerDayMax).toBe(guessingBound(LIMITS, 1).guessesPerDay);
+
+    // A day after the first misses the terminal may try again; only the operator clears the day at once.
+    clock.nowMs += DAY_MS;
+    expect(await day(300_000)).toBe(LIMITS.terminalCodeFailuresPerDayMax);
+    expect((await unlock(OPERATOR_TOKEN)).status).toBe(200);
+    expect((await attacker.pos.inquire('333333')).status).toBe('invalid_code');
+  });
+
+  it("bounds a merchant's terminals together, even when they all guess at once", async () => {
+    const clock = { nowMs: Date.now() };
+    const limits: Partial<Limits> = {
+      terminalCodeFailuresMax: 3,
+      terminalCodeFailuresPerDayMax: 3,
+      merchantCodeFailuresPerDayMax: 10,
+    };
+    const t = await startTestServer({ now: () => clock.nowMs, limits });
+    const merchant = await t.merchant();
+    const fleet = await terminals(t, merchant, 8);
+    const tried = await Promise.all(fleet.map((terminal, i) => guess(terminal.pos, 5, 100_000 + i * 10)));
+    const total = tried.reduce((sum, count) => sum + count, 0);
+    expect(total).toBe(10);
+    expect(total).toBe(guessingBound({ ...LIMITS, ...limits }, fleet.length).guessesPerDay);
+
+    // Another merchant is not held back; a day later the merchant's window is empty again.
+    const [other] = await terminals(t, await t.merchant('Elsewhere'), 1);
+    expect(await guess(other?.pos as PosClient, 1, 500_000)).toBe(1);
+    const [fresh] = await terminals(t, merchant, 1);
+    expect((await fresh?.pos.inquire('600000'))?.status).toBe('rate_limited');
+    clock.nowMs += DAY_MS;
+    expect(await guess(fresh?.pos as PosClient, 1, 600_001)).toBe(1);
+  });
+
+  it('bounds all terminals together per window', async () => {
+    const clock = { nowMs: Date.now() };
+    const t = await startTestServer({
+      now: () => clock.nowMs,
+      limits: { globalCodeFailuresPerWindowMax: 4 },
+    });
+    const fleet = [
+      ...(await terminals(t, await t.merchant('One'), 2)),
+      ...(await terminals(t, await t.merchant('Two'), 2)),
+    ];
+    const tried = await Promise.all(fleet.map((terminal, i) => guess(terminal.pos, 3, 100_000 + i * 10)));
+    expect(tried.reduce((sum, count) => sum + count, 0)).toBe(4);
+    const [late] = await terminals(t, await t.merchant('Three'), 1);
+    expect((await late?.pos.inquire('700000'))?.status).toBe('rate_limited');
+    clock.nowMs += LIMITS.merchantCodeFailureWindowMs;
+    expect(await guess(late?.pos as PosClient, 1, 700_001)).toBe(1);
+  });
+
+  it('meets the published target with the defaults, and the threat model shows the computed figures', () => {
+    const doc = readFileSync(new URL('../docs/security.md', import.meta.url), 'utf8');
+    for (const count of [1, 2, 10, 25, 100, 1_000, 10_000]) {
+      const bound = guessingBound(LIMITS, count);
+      expect(bound.successPerTerminalDay).toBeLessThanOrEqual(GUESSING_TARGET_PER_TERMINAL_DAY);
+      if ([1, 10, 100, 1_000].includes(count)) {
+        expect(doc).toContain(`| ${count.toLocaleString('en-US')} | ${bound.guessesPerDay} |`);
+        expect(doc).toContain(bound.successPerDay.toExponential(2));
+        expect(doc).toContain(bound.successPerTerminalDay.toExponential(2));
+      }
+    }
+    // More live codes or more misses allowed mean a larger figure: the bound reads the limits.
+    const looser = guessingBound({ ...LIMITS, merchantLiveCodesMax: 100 }, 1);
+    expect(looser.successPerDay).toBeGreaterThan(guessingBound(LIMITS, 1).successPerDay);
+    expect(looser.successPerTerminalDay).toBeGreaterThan(GUESSING_TARGET_PER_TERMINAL_DAY);
+  });
+});
