@@ -201,15 +201,9 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       const logs = [failures.minute, failures.day, globalFailures];
       const nowMs = deps.now();
       if (!logs.every((log) => log.hasRoom(nowMs))) return { status: 'rate_limited' };
-      for (const log of logs) log.begin();
-      let failed = false;
-      let reply: Reply;
-      try {
-        reply = await run();
-        failed = CODE_FAILURES.has(reply.status);
-      } finally {
-        for (const log of logs) log.end(failed, deps.now());
-      }
+      const reply = await run();
+      const failed = CODE_FAILURES.has(reply.status);
+      if (failed) for (const log of logs) log.add(deps.now());
       const approvedRedeem = reply.status === 'approved' && reply.authId !== undefined;
       if ((failed || approvedRedeem) && (await deps.registry.recordCodeResult(terminalId, failed))) {
         metrics.terminalLocks.inc();
@@ -360,13 +354,13 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
 const DAY_MS = 24 * 60 * 60_000;
 
 /**
- * Failures within a sliding window, plus attempts still running (each may yet fail): the window is full
- * when they reach `max`, so no window of that length ever holds more failures, however many terminals
- * try at once (a fixed window would allow twice as many across its edge).
+ * Failures within a sliding window; it has room while they are fewer than `max`. Attempts already running
+ * when the window fills may still fail: one per terminal at most (a terminal's attempts run one at a time),
+ * which engine/guessing.ts counts. Reserving room for every running attempt instead would throttle a busy
+ * merchant's honest sales to `max` at a time.
  */
 class FailureLog {
   private readonly atMs: number[] = [];
-  private running = 0;
 
   constructor(
     private readonly windowMs: number,
@@ -375,15 +369,10 @@ class FailureLog {
 
   hasRoom(nowMs: number): boolean {
     while (this.atMs.length > 0 && (this.atMs[0] as number) <= nowMs - this.windowMs) this.atMs.shift();
-    return this.atMs.length + this.running < this.max;
+    return this.atMs.length < this.max;
   }
 
-  begin(): void {
-    this.running++;
-  }
-
-  end(failed: boolean, nowMs: number): void {
-    this.running--;
-    if (failed) this.atMs.push(nowMs);
+  add(nowMs: number): void {
+    this.atMs.push(nowMs);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Code guessing against a live server: a terminal gets exactly the guesses a day the limits allow,
  * however often its merchant unlocks it; a merchant's terminals together, and all terminals together,
- * never get more than their windows, even when they all guess at once. The number of guesses counted here
+ * never get more than their windows plus one running attempt per terminal, even when they all guess at
+ * once. The number of guesses counted here
  * is the one engine/guessing.ts computes the published probability from, and docs/security.md shows the
  * figures for the defaults, which meet the target of 1e-4 per terminal-day.
  */
@@ -79,8 +80,11 @@ describe('code guessing', () => {
     const fleet = await terminals(t, merchant, 8);
     const tried = await Promise.all(fleet.map((terminal, i) => guess(terminal.pos, 5, 100_000 + i * 10)));
     const total = tried.reduce((sum, count) => sum + count, 0);
-    expect(total).toBe(10);
-    expect(total).toBe(guessingBound({ ...LIMITS, ...limits }, fleet.length).guessesPerDay);
+    // The day's 10, plus at most one attempt per other terminal already running when the window filled.
+    const bound = guessingBound({ ...LIMITS, ...limits }, fleet.length).guessesPerDay;
+    expect(bound).toBe(10 + fleet.length - 1);
+    expect(total).toBeGreaterThanOrEqual(10);
+    expect(total).toBeLessThanOrEqual(bound);
 
     // Another merchant is not held back; a day later the merchant's window is empty again.
     const [other] = await terminals(t, await t.merchant('Elsewhere'), 1);
@@ -89,6 +93,36 @@ describe('code guessing', () => {
     expect((await fresh?.pos.inquire('600000'))?.status).toBe('rate_limited');
     clock.nowMs += DAY_MS;
     expect(await guess(fresh?.pos as PosClient, 1, 600_001)).toBe(1);
+  });
+
+  it('does not hold back honest sales running at once, whatever the failure windows', async () => {
+    const t = await startTestServer({
+      limits: {
+        merchantCodeFailuresPerWindowMax: 2,
+        globalCodeFailuresPerWindowMax: 2,
+        merchantLiveCodesMax: 100,
+      },
+    });
+    const merchant = await t.merchant();
+    const fleet = await terminals(t, merchant, 10);
+    const codes = await Promise.all(
+      fleet.map(async (_, i) => {
+        const phone = `+1555555${String(i).padStart(4, '0')}`;
+        const { deviceToken } = await t.consumer(phone);
+        await t.load(merchant, phone, 1_000);
+        const code = await t.http(
+          'POST',
+          '/v1/wallet/codes',
+          { merchantId: merchant.merchantId },
+          deviceToken,
+        );
+        return code.body.code as string;
+      }),
+    );
+    const sales = await Promise.all(
+      fleet.map((terminal, i) => terminal.pos.redeem({ code: codes[i] as string, amountCents: 500 })),
+    );
+    expect(sales.map((sale) => sale.status)).toEqual(fleet.map(() => 'approved'));
   });
 
   it('bounds all terminals together per window', async () => {
@@ -102,7 +136,9 @@ describe('code guessing', () => {
       ...(await terminals(t, await t.merchant('Two'), 2)),
     ];
     const tried = await Promise.all(fleet.map((terminal, i) => guess(terminal.pos, 3, 100_000 + i * 10)));
-    expect(tried.reduce((sum, count) => sum + count, 0)).toBe(4);
+    const total = tried.reduce((sum, count) => sum + count, 0);
+    expect(total).toBeGreaterThanOrEqual(4);
+    expect(total).toBeLessThanOrEqual(4 + fleet.length - 1);
     const [late] = await terminals(t, await t.merchant('Three'), 1);
     expect((await late?.pos.inquire('700000'))?.status).toBe('rate_limited');
     clock.nowMs += LIMITS.merchantCodeFailureWindowMs;
