@@ -37,6 +37,8 @@ export type CommandBody =
       amountCents: number;
       partial: boolean;
       idem: Idem;
+      /** Only answer from the stored result of the key; without one, `not_found` and nothing runs. */
+      replayOnly?: true;
     }
   | { op: 'inquire'; merchantId: MerchantId; code: string }
   | { op: 'void'; merchantId: MerchantId; authId: AuthId; idem: Idem }

@@ -4,7 +4,7 @@ import { createLogger, type Logger } from '../log/logger.ts';
 import { type AuditReport, auditInParallel, auditStore } from '../persistence/audit.ts';
 import type { Secrets } from '../persistence/secrets.ts';
 import { openStore, type Store } from '../persistence/store.ts';
-import { type CodeKeys, hashInputs, isCodeString, slotOfCode } from './codes.ts';
+import { type CodeKeys, hashCode, hashInputs, isCodeString, slotOfCodeHash } from './codes.ts';
 import type { Command, CommandBody, GiftStep, HistoryView, Notice, Outcome, WalletView } from './commands.ts';
 import {
   type AuthId,
@@ -392,6 +392,8 @@ export class Engine {
     code: string;
     amountCents: number;
     partial: boolean;
+    /** Answer only from the key's stored result (`not_found` when there is none); see shard.ts. */
+    replayOnly?: boolean;
   }): Promise<Reply> {
     const { merchantId, terminalId, key, code, amountCents, partial } = request;
     if (!isId(merchantId) || !isId(terminalId) || !isIdempotencyKey(key) || !isCodeString(code)) {
@@ -401,7 +403,7 @@ export class Engine {
       return Promise.resolve(BAD);
     const canonical = ['redeem', merchantId, code, amountCents, partial ? 1 : 0].join('|');
     const idem = { scope: `t:${terminalId}`, key, inputHash: hashInputs(this.keys, canonical) };
-    return this.keyed(idem, slotOfCode(code), {
+    return this.keyed(idem, this.slotOfCode(merchantId, code), {
       op: 'redeem',
       merchantId: merchantId as MerchantId,
       terminalId: terminalId as TerminalId,
@@ -409,13 +411,18 @@ export class Engine {
       amountCents,
       partial,
       idem,
+      ...(request.replayOnly ? { replayOnly: true as const } : {}),
     });
   }
 
   inquire(request: { merchantId: string; code: string }): Promise<Reply> {
     const { merchantId, code } = request;
     if (!isId(merchantId) || !isCodeString(code)) return Promise.resolve(BAD);
-    return this.reply(slotOfCode(code), { op: 'inquire', merchantId: merchantId as MerchantId, code });
+    return this.reply(this.slotOfCode(merchantId, code), {
+      op: 'inquire',
+      merchantId: merchantId as MerchantId,
+      code,
+    });
   }
 
   void(request: { merchantId: string; terminalId: string; key: string; authId: string }): Promise<Reply> {
@@ -545,6 +552,21 @@ export class Engine {
 
   private async reply(slot: number, body: CommandBody): Promise<Reply & { code?: string }> {
     return (await this.submit(slot, body)).reply;
+  }
+
+  /**
+   * Whether digits are a live code at a merchant now, read from the code index without a shard: null
+   * for malformed input (the engine answers that `bad_request`). The gateway counts a code attempt that
+   * cannot succeed before it runs, so concurrent guesses cannot pass a failure limit.
+   */
+  codeLiveAt(merchantId: string, code: unknown, nowMs: number): boolean | null {
+    if (!isId(merchantId) || !isCodeString(code)) return null;
+    const entry = this.store.codes.get([merchantId as MerchantId, hashCode(this.keys, merchantId, code)]);
+    return entry !== undefined && entry.expiresAtMs > nowMs;
+  }
+
+  private slotOfCode(merchantId: string, code: string): number {
+    return slotOfCodeHash(hashCode(this.keys, merchantId, code));
   }
 
   private keyed(idem: { scope: string; key: string }, slot: number, body: CommandBody): Promise<Reply> {

@@ -14,9 +14,8 @@ import type { Limits } from './limits.ts';
  * - each terminal: `terminalCodeFailuresPerDayMax` (a merchant's unlock does not reset it);
  * - the merchant's terminals together: `merchantCodeFailuresPerDayMax`, and
  *   `merchantCodeFailuresPerWindowMax` per `merchantCodeFailureWindowMs`; all terminals together:
- *   `globalCodeFailuresPerWindowMax` per window. These windows slide and admit an attempt while they hold
- *   fewer failures than their maximum, so attempts already running when one fills may fail too: at most
- *   one per attacker terminal (a terminal's attempts run one at a time), T - 1 beyond the maximum.
+ *   `globalCodeFailuresPerWindowMax` per window. The windows slide, and an attempt at digits that are no
+ *   live code is counted before it runs, so concurrent guesses cannot pass a maximum.
  * An attacker allowed g misses succeeds at least once only if one of his first g guesses hits, so
  * P(success) <= 1 - prod_{i<g} (1 - L / (10^6 - i)).
  *
@@ -37,12 +36,11 @@ const DAY_MS = 24 * 60 * 60_000;
 
 export function guessingBound(limits: Limits, terminals: number): GuessingBound {
   const windowsPerDay = Math.ceil(DAY_MS / limits.merchantCodeFailureWindowMs);
-  const overshoot = terminals - 1;
   const guessesPerDay = Math.min(
     terminals * limits.terminalCodeFailuresPerDayMax,
-    limits.merchantCodeFailuresPerDayMax + overshoot,
-    (limits.merchantCodeFailuresPerWindowMax + overshoot) * windowsPerDay,
-    (limits.globalCodeFailuresPerWindowMax + overshoot) * windowsPerDay,
+    limits.merchantCodeFailuresPerDayMax,
+    limits.merchantCodeFailuresPerWindowMax * windowsPerDay,
+    limits.globalCodeFailuresPerWindowMax * windowsPerDay,
   );
   let allMiss = 1;
   for (let i = 0; i < guessesPerDay; i++) allMiss *= 1 - limits.merchantLiveCodesMax / (CODE_SPACE - i);

@@ -265,10 +265,14 @@ export class Shard {
       case 'history':
         return { reply: { status: 'approved' }, history: this.history(command.consumerId, command.limit) };
       case 'redeem':
+        // The key's record is gone (swept): the caller, who skipped its checks for a replay, must make
+        // this a new, checked attempt.
+        if (command.replayOnly && !this.opts.store.idempotency.get([command.idem.scope, command.idem.key]))
+          return { reply: { status: 'not_found' } };
         return this.idempotent(batch, command, () => {
           const codeHash = hashCode(this.opts.keys, command.merchantId, command.code);
           const entry = this.codeEntry(command.merchantId, codeHash);
-          if (!entry) return { status: 'invalid_code' };
+          if (!entry || !this.owns(slotOfId(entry.consumerId))) return { status: 'invalid_code' };
           return this.send(batch, entry.consumerId, {
             type: 'REDEEM',
             nowMs,
@@ -283,7 +287,7 @@ export class Shard {
       case 'inquire': {
         const codeHash = hashCode(this.opts.keys, command.merchantId, command.code);
         const entry = this.codeEntry(command.merchantId, codeHash);
-        if (!entry) return { reply: { status: 'invalid_code' } };
+        if (!entry || !this.owns(slotOfId(entry.consumerId))) return { reply: { status: 'invalid_code' } };
         return {
           reply: this.send(batch, entry.consumerId, {
             type: 'INQUIRE',
@@ -361,8 +365,9 @@ export class Shard {
     if (replaces !== command.merchantId && (this.liveCodes.get(command.merchantId) ?? 0) >= share)
       return { reply: { status: 'rate_limited' } };
     for (let attempt = 0; attempt < limits.codeDrawAttemptsMax; attempt++) {
-      const code = drawCode(command.slot);
-      const codeHash = hashCode(keys, command.merchantId, code);
+      const drawn = drawCode(keys, command.merchantId, command.slot);
+      if (!drawn) continue;
+      const { code, codeHash } = drawn;
       const taken = this.codeEntry(command.merchantId, codeHash);
       // Digits are free again only once their holder has processed the expiry (its timer fired).
       if (

@@ -68,7 +68,7 @@ export interface PosDeps {
 export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
   const { limits, metrics } = deps;
   const terminalSockets = new SocketsBy<WebSocket<PosSession>>();
-  const merchantFailures = new Map<string, { minute: FailureLog; day: FailureLog }>();
+  const merchantFailures = new Map<string, FailureLog[]>();
   const globalFailures = new FailureLog(
     limits.merchantCodeFailureWindowMs,
     limits.globalCodeFailuresPerWindowMax,
@@ -175,35 +175,56 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
     });
   };
 
+  /** A merchant's failure windows (the last minute, the last day), made on first use. */
+  const merchantLogs = (merchantId: string): FailureLog[] => {
+    let logs = merchantFailures.get(merchantId);
+    if (!logs) {
+      logs = [
+        new FailureLog(limits.merchantCodeFailureWindowMs, limits.merchantCodeFailuresPerWindowMax),
+        new FailureLog(DAY_MS, limits.merchantCodeFailuresPerDayMax),
+      ];
+      merchantFailures.set(merchantId, logs);
+    }
+    return logs;
+  };
+  // The terminals' stored failures of the last day refill the windows, so a restart gives no fresh guesses.
+  const restored = deps.registry.recentCodeFailures(deps.now());
+  for (const [merchantId, failuresAtMs] of restored.byMerchant) {
+    for (const log of merchantLogs(merchantId)) for (const atMs of failuresAtMs) log.add(atMs);
+  }
+  for (const atMs of restored.all) globalFailures.add(atMs);
+
   /**
    * Code attempts (redeem, inquire). A terminal's attempts run one at a time, so its lock is checked
-   * after its previous attempt was counted: pipelining cannot buy a guesser more tries. Only an
-   * approved redeem resets the count. A retry of a redeem already stored under its key skips the checks
-   * and gets its stored answer, as idempotency promises.
+   * after its previous attempt was counted: pipelining cannot buy a guesser more tries. An attempt that
+   * cannot succeed (no live code under these digits) is counted in the merchant's and the global windows
+   * before it runs, so however many terminals guess at once, no window passes its maximum. Only an
+   * approved redeem resets the terminal's run of failures.
+   *
+   * A retry of a redeem already stored under its key gets its stored answer without the checks, as
+   * idempotency promises; the engine only replays it (`replayOnly`), and if the record was swept meanwhile
+   * the retry becomes a new attempt, checked like any other.
    */
-  const codeAttempt = (session: PosSession, key: unknown, run: () => Promise<Reply>): Promise<Reply> => {
+  const codeAttempt = (
+    session: PosSession,
+    key: unknown,
+    code: unknown,
+    run: (replayOnly: boolean) => Promise<Reply>,
+  ): Promise<Reply> => {
     const terminalId = session.terminalId as TerminalId;
     const merchantId = session.merchantId as MerchantId;
-    if (isIdempotencyKey(key)) {
-      deps.engine.store.root.resetReadTxn();
-      if (deps.engine.store.idempotency.get([`t:${terminalId}`, key])) return run();
-    }
     const attempt = async (): Promise<Reply> => {
-      if (deps.registry.codeLocked(terminalId, deps.now())) return { status: 'terminal_locked' };
-      let failures = merchantFailures.get(merchantId);
-      if (!failures) {
-        failures = {
-          minute: new FailureLog(limits.merchantCodeFailureWindowMs, limits.merchantCodeFailuresPerWindowMax),
-          day: new FailureLog(DAY_MS, limits.merchantCodeFailuresPerDayMax),
-        };
-        merchantFailures.set(merchantId, failures);
-      }
-      const logs = [failures.minute, failures.day, globalFailures];
       const nowMs = deps.now();
+      if (deps.registry.codeLocked(terminalId, nowMs)) return { status: 'terminal_locked' };
+      const logs = [...merchantLogs(merchantId), globalFailures];
       if (!logs.every((log) => log.hasRoom(nowMs))) return { status: 'rate_limited' };
-      const reply = await run();
+      deps.engine.store.root.resetReadTxn();
+      const live = deps.engine.codeLiveAt(merchantId, code, nowMs);
+      if (live === false) for (const log of logs) log.add(nowMs);
+      const reply = await run(false);
       const failed = CODE_FAILURES.has(reply.status);
-      if (failed) for (const log of logs) log.add(deps.now());
+      // A live code that failed all the same (cancelled a moment ago) is counted now.
+      if (failed && live !== false) for (const log of logs) log.add(deps.now());
       const approvedRedeem = reply.status === 'approved' && reply.authId !== undefined;
       if ((failed || approvedRedeem) && (await deps.registry.recordCodeResult(terminalId, failed))) {
         metrics.terminalLocks.inc();
@@ -211,13 +232,21 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       }
       return reply;
     };
-    const next = (codeChains.get(terminalId) ?? Promise.resolve()).then(attempt, attempt);
-    codeChains.set(terminalId, next);
-    const clear = () => {
-      if (codeChains.get(terminalId) === next) codeChains.delete(terminalId);
+    const chained = (): Promise<Reply> => {
+      const next = (codeChains.get(terminalId) ?? Promise.resolve()).then(attempt, attempt);
+      codeChains.set(terminalId, next);
+      const clear = () => {
+        if (codeChains.get(terminalId) === next) codeChains.delete(terminalId);
+      };
+      next.then(clear, clear);
+      return next;
     };
-    next.then(clear, clear);
-    return next;
+    if (isIdempotencyKey(key)) {
+      deps.engine.store.root.resetReadTxn();
+      if (deps.engine.store.idempotency.get([`t:${terminalId}`, key]))
+        return run(true).then((reply) => (reply.status === 'not_found' ? chained() : reply));
+    }
+    return chained();
   };
 
   const dispatch = (session: PosSession, type: string, frame: Frame): Promise<Reply> => {
@@ -229,12 +258,20 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       case 'redeem': {
         const partial = frame.partial ?? 0;
         if (partial !== 0 && partial !== 1) return Promise.resolve({ status: 'bad_request' });
-        return codeAttempt(session, key, () =>
-          deps.engine.redeem({ merchantId, terminalId, key, code, amountCents, partial: partial === 1 }),
+        return codeAttempt(session, key, code, (replayOnly) =>
+          deps.engine.redeem({
+            merchantId,
+            terminalId,
+            key,
+            code,
+            amountCents,
+            partial: partial === 1,
+            replayOnly,
+          }),
         );
       }
       case 'inquire':
-        return codeAttempt(session, undefined, () => deps.engine.inquire({ merchantId, code }));
+        return codeAttempt(session, undefined, code, () => deps.engine.inquire({ merchantId, code }));
       case 'void':
         return deps.engine.void({ merchantId, terminalId, key, authId });
       case 'refund':
@@ -354,10 +391,9 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
 const DAY_MS = 24 * 60 * 60_000;
 
 /**
- * Failures within a sliding window; it has room while they are fewer than `max`. Attempts already running
- * when the window fills may still fail: one per terminal at most (a terminal's attempts run one at a time),
- * which engine/guessing.ts counts. Reserving room for every running attempt instead would throttle a busy
- * merchant's honest sales to `max` at a time.
+ * Failures within a sliding window; it has room while they are fewer than `max`. The caller records a
+ * failure as soon as it is certain, before the attempt runs, so attempts running at once cannot pass the
+ * maximum together; honest sales (live codes) take no room and are never held back.
  */
 class FailureLog {
   private readonly atMs: number[] = [];

@@ -361,6 +361,18 @@ export class Registry {
     return recentFailures(terminal, nowMs).length >= this.limits.terminalCodeFailuresPerDayMax;
   }
 
+  /** Every terminal's failed codes of the last day, by merchant and all together, oldest first. */
+  recentCodeFailures(nowMs: number): { byMerchant: Map<MerchantId, number[]>; all: number[] } {
+    const byMerchant = new Map<MerchantId, number[]>();
+    for (const { value: terminal } of this.store.terminals.getRange()) {
+      const recent = recentFailures(terminal, nowMs);
+      if (recent.length > 0)
+        byMerchant.set(terminal.merchantId, [...(byMerchant.get(terminal.merchantId) ?? []), ...recent]);
+    }
+    for (const failuresAtMs of byMerchant.values()) failuresAtMs.sort((a, b) => a - b);
+    return { byMerchant, all: [...byMerchant.values()].flat().sort((a, b) => a - b) };
+  }
+
   /**
    * Counts failed codes of a terminal: in a row (it locks at `terminalCodeFailuresMax`) and in the last
    * day. Both are persisted, so a restart gives a guesser no fresh attempts. Returns whether this result

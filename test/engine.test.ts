@@ -132,6 +132,21 @@ describe('engine', () => {
     await expectCleanAudit(engine);
   });
 
+  it('replays a stored redeem only when asked to, and runs nothing without a stored result', async () => {
+    const engine = await openEngine();
+    const consumerId = await funded(engine);
+    const { code } = await engine.issueCode({ consumerId, merchantId: 'm1' });
+    const request = redeemReq(code as string, 700, 'r-replay');
+    expect(await engine.redeem({ ...request, replayOnly: true })).toEqual({ status: 'not_found' });
+    const sale = await engine.redeem(request);
+    expect(sale.status).toBe('approved');
+    expect(await engine.redeem({ ...request, replayOnly: true })).toEqual(sale);
+    expect((await engine.redeem({ ...request, amountCents: 1, replayOnly: true })).status).toBe(
+      'idempotency_mismatch',
+    );
+    await expectCleanAudit(engine);
+  });
+
   it('reverses a redeem by its key once, and closes an unused key', async () => {
     const engine = await openEngine();
     const consumerId = await funded(engine);

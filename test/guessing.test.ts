@@ -1,8 +1,8 @@
 /**
  * Code guessing against a live server: a terminal gets exactly the guesses a day the limits allow,
  * however often its merchant unlocks it; a merchant's terminals together, and all terminals together,
- * never get more than their windows plus one running attempt per terminal, even when they all guess at
- * once. The number of guesses counted here
+ * never get more than their windows, even when they all guess at once, nor after a restart; honest sales
+ * running at once are never held back by the windows. The number of guesses counted here
  * is the one engine/guessing.ts computes the published probability from, and docs/security.md shows the
  * figures for the defaults, which meet the target of 1e-4 per terminal-day.
  */
@@ -80,15 +80,14 @@ describe('code guessing', () => {
     const fleet = await terminals(t, merchant, 8);
     const tried = await Promise.all(fleet.map((terminal, i) => guess(terminal.pos, 5, 100_000 + i * 10)));
     const total = tried.reduce((sum, count) => sum + count, 0);
-    // The day's 10, plus at most one attempt per other terminal already running when the window filled.
-    const bound = guessingBound({ ...LIMITS, ...limits }, fleet.length).guessesPerDay;
-    expect(bound).toBe(10 + fleet.length - 1);
-    expect(total).toBeGreaterThanOrEqual(10);
-    expect(total).toBeLessThanOrEqual(bound);
+    expect(total).toBe(10);
+    expect(total).toBe(guessingBound({ ...LIMITS, ...limits }, fleet.length).guessesPerDay);
 
     // Another merchant is not held back; a day later the merchant's window is empty again.
     const [other] = await terminals(t, await t.merchant('Elsewhere'), 1);
     expect(await guess(other?.pos as PosClient, 1, 500_000)).toBe(1);
+    // A restart refills the windows from the terminals' stored failures.
+    await t.restart();
     const [fresh] = await terminals(t, merchant, 1);
     expect((await fresh?.pos.inquire('600000'))?.status).toBe('rate_limited');
     clock.nowMs += DAY_MS;
@@ -136,9 +135,7 @@ describe('code guessing', () => {
       ...(await terminals(t, await t.merchant('Two'), 2)),
     ];
     const tried = await Promise.all(fleet.map((terminal, i) => guess(terminal.pos, 3, 100_000 + i * 10)));
-    const total = tried.reduce((sum, count) => sum + count, 0);
-    expect(total).toBeGreaterThanOrEqual(4);
-    expect(total).toBeLessThanOrEqual(4 + fleet.length - 1);
+    expect(tried.reduce((sum, count) => sum + count, 0)).toBe(4);
     const [late] = await terminals(t, await t.merchant('Three'), 1);
     expect((await late?.pos.inquire('700000'))?.status).toBe('rate_limited');
     clock.nowMs += LIMITS.merchantCodeFailureWindowMs;
