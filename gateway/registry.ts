@@ -5,7 +5,10 @@ import { seal, unsealWithAny } from '../engine/seal.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import {
   type CredentialRecord,
+  currentGeneration,
   GATEWAY_WRITER,
+  generationKey,
+  isCurrentGeneration,
   type MerchantRecord,
   type OutboxMessage,
   type Store,
@@ -109,18 +112,18 @@ export class Registry {
       const credential = this.store.credentials.get(hash);
       if (!credential) continue;
       if (credential.expiresAtMs !== null && credential.expiresAtMs <= this.now()) return null;
+      if (!isCurrentGeneration(this.store, credential)) return null;
       let principal: Principal | null = null;
       if (credential.kind === 'merchant')
         principal = { kind: 'merchant', merchantId: credential.subject as MerchantId };
       if (credential.kind === 'device') {
         const consumerId = credential.subject as ConsumerId;
-        if ((credential.generation ?? 0) === this.deviceGeneration(consumerId))
-          principal = {
-            kind: 'device',
-            consumerId,
-            tokenId: tokenId(token),
-            expiresAtMs: credential.expiresAtMs ?? 0,
-          };
+        principal = {
+          kind: 'device',
+          consumerId,
+          tokenId: tokenId(token),
+          expiresAtMs: credential.expiresAtMs ?? 0,
+        };
       }
       // Only a credential that still works is worth moving; a revoked one stays where it is until it expires.
       if (principal && retired) this.migrateCredential(hash, this.hash('token', token));
@@ -144,26 +147,6 @@ export class Registry {
     });
     this.revoked({ kind: 'devices', consumerId: principal.consumerId, tokenId: principal.tokenId });
     return true;
-  }
-
-  /**
-   * Revokes every device token of a consumer (a lost phone) by starting a new device generation: older
-   * tokens no longer authenticate, wherever they are. Returns a new token for the device that asked.
-   */
-  async revokeDevices(consumerId: ConsumerId): Promise<string> {
-    const deviceToken = newToken('dt');
-    await this.write(() => {
-      const generation = this.deviceGeneration(consumerId) + 1;
-      this.store.meta.put(`devices:${consumerId}`, generation);
-      this.putDeviceToken(consumerId, deviceToken, generation);
-    });
-    this.revoked({ kind: 'devices', consumerId });
-    return deviceToken;
-  }
-
-  private deviceGeneration(consumerId: ConsumerId): number {
-    const generation = this.store.meta.get(`devices:${consumerId}`);
-    return typeof generation === 'number' ? generation : 0;
   }
 
   private putDeviceToken(consumerId: ConsumerId, deviceToken: string, generation: number): void {
@@ -214,6 +197,22 @@ export class Registry {
     });
     if (taken) return { status: 'bad_request', message: `the keyword ${keyword} is taken` };
     return { merchantId, apiKey };
+  }
+
+  /** A new API key for a merchant; every earlier key of the merchant stops working at once. */
+  async rotateApiKey(merchantId: MerchantId): Promise<string> {
+    const apiKey = newToken('pk');
+    await this.write(() => {
+      const generation = currentGeneration(this.store, 'merchant', merchantId) + 1;
+      this.store.meta.put(generationKey('merchant', merchantId), generation);
+      this.store.credentials.put(this.hash('token', apiKey), {
+        kind: 'merchant',
+        subject: merchantId,
+        expiresAtMs: null,
+        generation,
+      });
+    });
+    return apiKey;
   }
 
   merchant(merchantId: string): MerchantRecord | undefined {
@@ -272,7 +271,9 @@ export class Registry {
       const { hash, credential } = found;
       this.store.credentials.remove(hash);
       const terminal = this.store.terminals.get(credential.subject);
-      if (!terminal || (credential.expiresAtMs ?? 0) <= this.now()) return null;
+      // Only the terminal's current code: one a rekey replaced or a revoke voided is worth nothing.
+      if (!terminal || terminal.activationHash !== hash || (credential.expiresAtMs ?? 0) <= this.now())
+        return null;
       this.store.terminals.put(terminal.terminalId, {
         ...terminal,
         sealedKey: seal(this.masterKey, terminalKey),
@@ -430,10 +431,15 @@ export class Registry {
   }
 
   /** Checks a verification code; a right one is consumed and yields a new device token. */
-  async verify(consumerId: ConsumerId, otp: string): Promise<string | null> {
+  /**
+   * Checks a verification code; a right one is consumed and yields a new device token. With
+   * `revokeOtherDevices` (a lost phone) every earlier device token of the consumer stops working, by
+   * starting a new device generation, and their wallet sockets are closed.
+   */
+  async verify(consumerId: ConsumerId, otp: string, revokeOtherDevices = false): Promise<string | null> {
     const nowMs = this.now();
     const deviceToken = newToken('dt');
-    return this.write(() => {
+    const verified = await this.write(() => {
       const record = this.store.otps.get(consumerId);
       if (!record || record.expiresAtMs <= nowMs || record.attempts >= this.limits.otpAttemptsMax)
         return null;
@@ -442,9 +448,13 @@ export class Registry {
         return null;
       }
       this.store.otps.put(consumerId, { ...record, otpHash: '', attempts: this.limits.otpAttemptsMax });
-      this.putDeviceToken(consumerId, deviceToken, this.deviceGeneration(consumerId));
+      let generation = currentGeneration(this.store, 'device', consumerId);
+      if (revokeOtherDevices) this.store.meta.put(generationKey('device', consumerId), ++generation);
+      this.putDeviceToken(consumerId, deviceToken, generation);
       return deviceToken;
     });
+    if (verified && revokeOtherDevices) this.revoked({ kind: 'devices', consumerId });
+    return verified;
   }
 
   /** Keeps the phone number of a consumer (sealed), so texts can reach a phone that holds value. */

@@ -144,6 +144,13 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     return ok(200, { merchantId, name, keyword, feeBps, feeFixedCents });
   });
 
+  // A leaked API key: the operator or the merchant makes a new one, and every earlier key stops working.
+  post('/v1/merchants/:merchantId/api-key', async (request) => {
+    const caller = merchantCaller(request);
+    if (isAnswer(caller)) return caller;
+    return ok(201, { merchantId: caller.merchantId, apiKey: await registry.rotateApiKey(caller.merchantId) });
+  });
+
   post('/v1/merchants/:merchantId/terminals', async (request) => {
     const caller = merchantCaller(request);
     if (isAnswer(caller)) return caller;
@@ -234,8 +241,10 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     if (!isObject(body) || !isPhone(body.phone)) return fail('bad_request', 'phone must be an E.164 number');
     if (typeof body.otp !== 'string' || !/^[0-9]{6}$/.test(body.otp))
       return fail('bad_request', 'otp must be the 6 digits of the text');
+    if (body.revokeOtherDevices !== undefined && typeof body.revokeOtherDevices !== 'boolean')
+      return fail('bad_request', 'revokeOtherDevices must be true or false');
     const consumerId = engine.consumerIdFor(body.phone);
-    const deviceToken = await registry.verify(consumerId, body.otp);
+    const deviceToken = await registry.verify(consumerId, body.otp, body.revokeOtherDevices === true);
     return deviceToken
       ? ok(200, { consumerId, deviceToken })
       : fail('unauthorized', 'wrong or expired verification code');
@@ -347,17 +356,12 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     });
   });
 
-  // Devices: sign this one out, or revoke every device token (a lost phone) and get a new one for this.
+  // Signs this device out (a lost phone revokes every device when it verifies again, see above).
   del('/v1/wallet/token', async (request) => {
     const caller = consumerCaller(request);
     if (isAnswer(caller)) return caller;
     await registry.revokeDeviceToken(request.token as string);
     return ok(200, {});
-  });
-  post('/v1/wallet/devices/revoke', async (request) => {
-    const caller = consumerCaller(request);
-    if (isAnswer(caller)) return caller;
-    return ok(200, { deviceToken: await registry.revokeDevices(caller.consumerId) });
   });
 
   for (const action of ['freeze', 'unfreeze'] as const) {

@@ -6,6 +6,7 @@ import { seal, unsealWithAny } from '../engine/seal.ts';
 import { loadSecrets, masterKeyId, type Secrets, writeMasterKeys } from './secrets.ts';
 import {
   type CredentialRecord,
+  isCurrentGeneration,
   openStore,
   type RetiredHash,
   type RetiredHashKey,
@@ -392,15 +393,12 @@ async function listHashes(store: Store, keyId: string, nowMs: number, batchMax =
 const OPERATOR: RetiredHashKey = ['operator', 'operatorTokenHash'];
 
 /**
- * A credential nothing can use any more: expired, or a device token of an earlier device generation
- * (the registry revokes every device of a consumer by starting a new generation, and leaves the old
- * records to expire). Neither keeps a retired key needed.
+ * A credential nothing can use any more: expired, or of an earlier generation of its subject (revoked,
+ * see `isCurrentGeneration`). Neither keeps a retired key needed.
  */
 function unusable(store: Store, credential: CredentialRecord, nowMs: number): boolean {
   if (credential.expiresAtMs !== null && credential.expiresAtMs <= nowMs) return true;
-  if (credential.kind !== 'device') return false;
-  const generation = store.meta.get(`devices:${credential.subject}`);
-  return (credential.generation ?? 0) !== (typeof generation === 'number' ? generation : 0);
+  return !isCurrentGeneration(store, credential);
 }
 
 type Dependent = { kind: DependentKind; subject: string; expiresAtMs: number | null };

@@ -134,8 +134,26 @@ export interface CredentialRecord {
   /** The merchant, consumer or terminal the credential stands for. */
   subject: string;
   expiresAtMs: number | null;
-  /** Device tokens: the consumer's device generation it was issued in (revoking all starts a new one). */
+  /** Device tokens and API keys: the generation of their subject they were issued in (see below). */
   generation?: number;
+}
+
+/**
+ * Every device token of a consumer, or every API key of a merchant, is revoked at once by starting a new
+ * generation of that subject (a counter in `meta`): a credential of an earlier generation no longer
+ * works, and its record stays until it expires.
+ */
+export function generationKey(kind: CredentialRecord['kind'], subject: string): string {
+  return `generation:${kind}:${subject}`;
+}
+
+export function currentGeneration(store: Store, kind: CredentialRecord['kind'], subject: string): number {
+  const generation = store.meta.get(generationKey(kind, subject));
+  return typeof generation === 'number' ? generation : 0;
+}
+
+export function isCurrentGeneration(store: Store, credential: CredentialRecord): boolean {
+  return (credential.generation ?? 0) === currentGeneration(store, credential.kind, credential.subject);
 }
 
 /**

@@ -291,7 +291,15 @@ describe('master key rotation', () => {
     expect(verified.status).toBe(200);
     // Alice signs every device out (a lost phone): her tablet's token, still under the old key, is dead
     // now, and must not keep the old key needed. Everything else used since the restart has moved.
-    const revoked = await t.http('POST', '/v1/wallet/devices/revoke', {}, world.alice.deviceToken);
+    expect((await t.http('POST', '/v1/consumers', { phone: ALICE })).status).toBe(202);
+    const aliceText = await waitFor(() =>
+      t.server.devInbox?.inbox.findLast((entry) => entry.phone === ALICE),
+    );
+    const revoked = await t.http('POST', '/v1/consumers/verify', {
+      phone: ALICE,
+      otp: /([0-9]{6})/.exec(aliceText.text)?.[1],
+      revokeOtherDevices: true,
+    });
     expect(revoked.status).toBe(200);
     expect((await t.http('GET', '/v1/wallet', undefined, world.aliceTablet.deviceToken)).status).toBe(401);
     world.alice.deviceToken = revoked.body.deviceToken;

@@ -1,12 +1,20 @@
 /**
  * Taking credentials back, on a live server: a device signs out and its token stops working at once, its
- * open wallet socket is closed and other devices carry on; revoking every device (a lost phone) closes
- * all their sockets and leaves only the new token, also after a restart; an expired token's socket is
- * closed. A terminal key revoked closes its POS sessions and no handshake works with it; a rekey keeps the
+ * open wallet socket is closed and other devices carry on; verifying the phone again with
+ * `revokeOtherDevices` (a lost phone) closes every other device's sockets and leaves only the new token,
+ * also after a restart; an expired token's socket is
+ * closed. A merchant's API key is replaced and the old one stops working. A terminal key revoked closes its POS sessions and no handshake works with it; a rekey keeps the
  * old key working until the new activation code is used, then ends the old sessions.
  */
 import { describe, expect, it } from 'vitest';
-import { openSocket, posHandshake, startTestServer, type TestServer } from './server-helpers.ts';
+import {
+  OPERATOR_TOKEN,
+  openSocket,
+  posHandshake,
+  startTestServer,
+  type TestServer,
+  waitFor,
+} from './server-helpers.ts';
 
 const PHONE = '+15555550150';
 
@@ -36,7 +44,24 @@ describe('revocation', () => {
     secondSocket.send({ type: 'cancelCode', reqId: 'r1' });
     expect(await secondSocket.next()).toEqual({ type: 'error', reqId: 'r1', status: 'not_found' });
 
-    const revoked = await t.http('POST', '/v1/wallet/devices/revoke', {}, second);
+    // A lost phone: the consumer verifies the number again on a new one and revokes every other device.
+    // A device token alone cannot do that: it takes a fresh code sent to the phone.
+    expect((await t.http('POST', '/v1/consumers', { phone: PHONE })).status).toBe(202);
+    const otp = await waitFor(() => {
+      const text = t.server.devInbox?.inbox.findLast((entry) => entry.phone === PHONE);
+      return text ? /([0-9]{6})/.exec(text.text)?.[1] : undefined;
+    });
+    const badFlag = await t.http('POST', '/v1/consumers/verify', {
+      phone: PHONE,
+      otp,
+      revokeOtherDevices: 'yes',
+    });
+    expect(badFlag.status).toBe(400);
+    const revoked = await t.http('POST', '/v1/consumers/verify', {
+      phone: PHONE,
+      otp,
+      revokeOtherDevices: true,
+    });
     expect(revoked.status).toBe(200);
     const third: string = revoked.body.deviceToken;
     expect(third).toMatch(/^dt_/);
@@ -66,6 +91,31 @@ describe('revocation', () => {
     socket.send({ type: 'cancelCode', reqId: 'late' });
     expect(await socket.next()).toEqual({ type: 'error', status: 'unauthorized' });
     expect(await socket.closed).toBe(4001);
+  });
+
+  it("replaces a merchant's API key: every earlier key stops working at once", async () => {
+    const t = await startTestServer();
+    const merchant = await t.merchant();
+    const other = await t.merchant('Elsewhere');
+    const path = `/v1/merchants/${merchant.merchantId}/api-key`;
+    const profile = (key: string) => t.http('GET', `/v1/merchants/${merchant.merchantId}`, undefined, key);
+    expect((await t.http('POST', path, {}, other.apiKey)).status).toBe(403);
+
+    const byMerchant = await t.http('POST', path, {}, merchant.apiKey);
+    expect(byMerchant.status).toBe(201);
+    expect(byMerchant.body).toMatchObject({
+      merchantId: merchant.merchantId,
+      apiKey: expect.stringMatching(/^pk_/),
+    });
+    expect((await profile(merchant.apiKey)).status).toBe(401);
+    expect((await profile(byMerchant.body.apiKey)).status).toBe(200);
+
+    const byOperator = await t.http('POST', path, {}, OPERATOR_TOKEN);
+    expect(byOperator.status).toBe(201);
+    await t.restart();
+    expect((await profile(byMerchant.body.apiKey)).status).toBe(401);
+    expect((await profile(byOperator.body.apiKey)).status).toBe(200);
+    expect((await profile(other.apiKey)).status).toBe(403);
   });
 
   it('revokes a terminal key at once, and rekeys a terminal in place', async () => {
@@ -117,7 +167,13 @@ describe('revocation', () => {
       activationCode: unused.body.activationCode,
     });
     expect(stale.status).toBe(404);
+    // Only the latest code of a terminal activates it.
+    const replaced = await t.http('POST', path('rekey'), {}, merchant.apiKey);
     const back = await t.http('POST', path('rekey'), {}, merchant.apiKey);
+    const superseded = await t.http('POST', '/v1/terminals/activate', {
+      activationCode: replaced.body.activationCode,
+    });
+    expect(superseded.status).toBe(404);
     const reactivated = await t.http('POST', '/v1/terminals/activate', {
       activationCode: back.body.activationCode,
     });
