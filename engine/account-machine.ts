@@ -100,9 +100,15 @@ export const makeAccountMachine = (limits: Limits) =>
           reply: { status: rules.deadCodeStatus(context, merchantId, codeHash) },
         };
       }),
-      replyInquiry: emit(({ context }) => ({
+      replyInquiry: emit(({ context, event: e }) => ({
         type: 'reply' as const,
-        reply: { status: 'approved' as const, availableCents: rules.codeSpendableCents(context) },
+        reply: {
+          status: 'approved' as const,
+          availableCents: Math.min(
+            rules.codeSpendableCents(context),
+            rules.leftTodayCents(context, e.nowMs, limits.consumerSpendPerDayMaxCents),
+          ),
+        },
       })),
       load: enqueueActions(({ context, event: e, enqueue }) =>
         perform(rules.load(context, event<'LOAD'>(e)), enqueue),

@@ -1,5 +1,5 @@
 import { CODE_SPACE } from './codes.ts';
-import type { Limits } from './limits.ts';
+import { DAY_MS, type Limits } from './limits.ts';
 
 /**
  * How likely a code guesser succeeds under the configured limits (docs/security.md publishes these
@@ -32,7 +32,6 @@ export interface GuessingBound {
   successPerTerminalDay: number;
 }
 
-const DAY_MS = 24 * 60 * 60_000;
 
 export function guessingBound(limits: Limits, terminals: number): GuessingBound {
   const windowsPerDay = Math.ceil(DAY_MS / limits.merchantCodeFailureWindowMs);

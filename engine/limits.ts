@@ -2,13 +2,16 @@
  * Every bound of the engine in one place, with its unit in the name. Limits are on by default; the
  * configuration may override a few of them and `validateLimits` checks the result at start-up.
  */
+/** A day in milliseconds: the unit of the daily limits and of the 24-hour windows. */
+export const DAY_MS = 24 * 60 * 60_000;
+
 export const LIMITS = {
   /** Payment code lifetime (PROTOCOL.md: 20 minutes). */
   codeTtlMs: 20 * 60_000,
   /** How long an expired code still answers `expired_code` instead of `invalid_code`. */
   codeTombstoneMs: 60 * 60_000,
   /** Voids are accepted this long after the redemption (and only before its day is settled). */
-  voidWindowMs: 24 * 60 * 60_000,
+  voidWindowMs: DAY_MS,
   /**
    * Largest balance one card may hold, and largest single load or gift. Value owed back to a consumer
    * (a void, reversal, refund or a gift received) is never refused, so those may pass the balance limit.
@@ -92,8 +95,8 @@ export const LIMITS = {
   globalCodeFailuresPerWindowMax: 1_000,
   /**
    * Live payment codes per merchant: a guess hits at most this many of the 10^6 digit strings. Each
-   * shard holds at most its share (this divided by the shard count, rounded down); a consumer asking for
-   * one more gets `rate_limited`. A large merchant splits into merchants per store rather than raising it.
+   * shard holds at most its share (this divided by the shard count, rounded down, at least one); a
+   * consumer asking for one more gets `rate_limited`. A large merchant splits into merchants per store rather than raising it.
    */
   merchantLiveCodesMax: 12,
   /**
@@ -108,7 +111,7 @@ export const LIMITS = {
   /** Terminal activation codes are single use and expire. */
   activationTtlMs: 24 * 60 * 60_000,
   /** Device tokens expire; the consumer verifies the phone again. */
-  deviceTokenTtlMs: 90 * 24 * 60 * 60_000,
+  deviceTokenTtlMs: 90 * DAY_MS,
   /** Outbox: texts delivered concurrently, and the longest wait between retries of a failed one. */
   smsInFlightMax: 32,
   /** How long one SMPP submission may wait for its answer before the text is retried. */

@@ -1,5 +1,6 @@
 import type { AuthId, CardId, ConsumerId, GiftId, MerchantId, RefundId, TerminalId } from './ids.ts';
 import { type Leg, ledgerAccount, type PostingKind } from './ledger.ts';
+import { DAY_MS } from './limits.ts';
 import type { Status } from './statuses.ts';
 
 /**
@@ -240,15 +241,13 @@ export function deadCodeStatus(wallet: Wallet, merchantId: MerchantId, codeHash:
   return expired ? 'expired_code' : 'invalid_code';
 }
 
-/** What the live code can still pay: its cap, bounded by what is still held for it. */
-const DAY_MS = 24 * 60 * 60_000;
-
-/** What the consumer may still pay today (UTC) under the per-day limit. Voids and refunds give none back. */
+/** What the consumer may still pay today (UTC) under the per-day limit; a void or reversal gives back. */
 export function leftTodayCents(wallet: Wallet, nowMs: number, dayMaxCents: number): number {
   const spent = wallet.spent?.day === Math.floor(nowMs / DAY_MS) ? wallet.spent.cents : 0;
   return Math.max(0, dayMaxCents - spent);
 }
 
+/** What the live code can still pay: its cap, bounded by what is still held for it. */
 export function codeSpendableCents(wallet: Wallet): number {
   const code = wallet.code;
   return code === null ? 0 : Math.min(code.capCents, totalsAt(wallet, code.merchantId).heldCents);
@@ -522,6 +521,11 @@ export function undoRedemption(w: Wallet, ev: EventOf<'VOID'> | EventOf<'REVERSE
     auth.authId,
   );
   effects.push({ type: 'auth', auth: { ...auth, rewardLots: [] } });
+  // What comes back is no longer spent on the redemption's day (a refund gives no allowance back).
+  if (wallet.spent && wallet.spent.day === Math.floor(auth.atMs / DAY_MS)) {
+    const cents = Math.max(0, wallet.spent.cents - (auth.capturedCents - auth.refundedCents));
+    wallet.spent = { ...wallet.spent, cents };
+  }
   const balanceCents = totalsAt(wallet, auth.merchantId).balanceCents;
   reply(
     effects,

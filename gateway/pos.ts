@@ -2,7 +2,7 @@ import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import { type Engine, isIdempotencyKey } from '../engine/engine.ts';
 import type { MerchantId, TerminalId } from '../engine/ids.ts';
-import type { Limits } from '../engine/limits.ts';
+import { DAY_MS, type Limits } from '../engine/limits.ts';
 import type { Status } from '../engine/statuses.ts';
 import type { Reply } from '../engine/wallet.ts';
 import type { Logger } from '../log/logger.ts';
@@ -388,7 +388,6 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
   };
 }
 
-const DAY_MS = 24 * 60 * 60_000;
 
 /**
  * Failures within a sliding window; it has room while they are fewer than `max`. The caller records a

@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type { ConsumerId, MerchantId, TerminalId } from '../engine/ids.ts';
-import type { Limits } from '../engine/limits.ts';
+import { DAY_MS, type Limits } from '../engine/limits.ts';
 import { seal, unsealWithAny } from '../engine/seal.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import {
@@ -554,7 +554,6 @@ export class Registry {
   }
 }
 
-const DAY_MS = 24 * 60 * 60_000;
 
 function recentFailures(terminal: TerminalRecord, nowMs: number): number[] {
   return (terminal.failuresAtMs ?? []).filter((atMs) => atMs > nowMs - DAY_MS);

@@ -8,6 +8,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Notice } from '../engine/commands.ts';
 import { Engine } from '../engine/engine.ts';
 import { LIMITS } from '../engine/limits.ts';
+import type { Reply } from '../engine/wallet.ts';
 import { randomSecrets } from '../persistence/secrets.ts';
 import { openStore } from '../persistence/store.ts';
 import { openEngine } from './helpers.ts';
@@ -252,9 +253,17 @@ describe('engine', () => {
     engine = await Engine.open(options);
     onTestFinished(() => engine.close());
     expect((await issueAll(waiting)).filter((answer) => answer.status === 'approved')).toHaveLength(0);
-    // Cancelling frees room in the holder's shard, expiry frees all of it.
+    // Cancelling or paying with a code frees room in the holder's shard, expiry frees all of it.
+    const approvedOf = (answers: Reply[]) => answers.filter((answer) => answer.status === 'approved');
     expect((await engine.cancelCode(holders[1] as string)).status).toBe('approved');
-    expect((await issueAll(waiting)).filter((answer) => answer.status === 'approved')).toHaveLength(1);
+    const afterCancel = await issueAll(waiting);
+    expect(approvedOf(afterCancel)).toHaveLength(1);
+    const rest = waiting.filter((_, i) => afterCancel[i]?.status !== 'approved');
+    const paid = await engine.redeem(
+      redeemReq(first[ids.indexOf(holders[2] as (typeof ids)[number])]?.code as string, 100, 'cap'),
+    );
+    expect(paid.status).toBe('approved');
+    expect(approvedOf(await issueAll(rest))).toHaveLength(1);
     clock.nowMs += 21 * MINUTE;
     await engine.tick(clock.nowMs);
     expect((await engine.audit()).liveCodes).toBe(0);

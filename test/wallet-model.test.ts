@@ -486,7 +486,9 @@ class Model {
         if (!this.isLive(ev.merchantId, ev.codeHash) || !this.code)
           return this.deadCode(ev.merchantId, ev.codeHash);
         if (ev.nowMs >= this.code.expiresAtMs) return { status: 'expired_code' };
-        return { status: 'approved', availableCents: this.spendable() };
+        const day = Math.floor(ev.nowMs / 86_400_000);
+        const leftToday = Math.max(0, LIMITS.consumerSpendPerDayMaxCents - (this.paidPerDay.get(day) ?? 0));
+        return { status: 'approved', availableCents: Math.min(this.spendable(), leftToday) };
       }
       case 'VOID':
       case 'REVERSE': {
@@ -503,6 +505,9 @@ class Model {
         this.restore(auth, auth.giftCents - auth.refundedGiftCents, auth.rewardLots);
         auth.rewardLots = [];
         auth.state = ev.type === 'VOID' ? 'voided' : 'reversed';
+        const day = Math.floor(auth.atMs / 86_400_000);
+        const paid = (this.paidPerDay.get(day) ?? 0) - (auth.capturedCents - auth.refundedCents);
+        this.paidPerDay.set(day, Math.max(0, paid));
         if (ev.type === 'REVERSE') return { status: 'reversed' };
         return { status: 'approved', authId: auth.authId, balanceCents: this.balanceAt(auth.merchantId) };
       }
@@ -1138,13 +1143,14 @@ describe('account machine, example by example', () => {
     checkInvariants(acc);
   });
 
-  it('REDEEM: limit_exceeded past the spending of the day, partial up to it, a new UTC day starts afresh', () => {
+  it('REDEEM: limit_exceeded past the spending of the day, partial up to it, voids give back, a new UTC day starts afresh', () => {
     const acc = account();
     const dayMax = LIMITS.consumerSpendPerDayMaxCents;
     acc.load(M1, 'gift', dayMax);
     acc.load(M2, 'gift', dayMax);
     const first = acc.issue(M1, null);
-    expect(statusOf(acc.redeem(M1, first.codeHash, dayMax - 1_000).effects)).toBe('approved');
+    const firstSale = acc.redeem(M1, first.codeHash, dayMax - 1_000);
+    expect(statusOf(firstSale.effects)).toBe('approved');
     // The limit counts every merchant: 1,000 cents are left today.
     const second = acc.issue(M2, null);
     expect(statusOf(acc.redeem(M2, second.codeHash, 1_001).effects)).toBe('limit_exceeded');
@@ -1155,7 +1161,14 @@ describe('account machine, example by example', () => {
     });
     const third = acc.issue(M2, null);
     expect(statusOf(acc.redeem(M2, third.codeHash, 1, true).effects)).toBe('limit_exceeded');
+    // An inquiry tells what the code can still pay today; a void gives its amount back to the day.
+    const inquire = () => replyOf(acc.send({ type: 'INQUIRE', merchantId: M2, codeHash: third.codeHash }));
+    expect(inquire()).toMatchObject({ status: 'approved', availableCents: 0 });
+    acc.send({ type: 'VOID', auth: acc.auth(firstSale.authId), settledUpToMs: 0 });
+    expect(inquire()).toMatchObject({ status: 'approved', availableCents: dayMax - 1_000 });
+    expect(statusOf(acc.redeem(M2, third.codeHash, dayMax - 1_000).effects)).toBe('approved');
     // The next UTC day allows a full day again.
+    acc.load(M2, 'gift', 5_000);
     const nextDayMs = (Math.floor(acc.nowMs / 86_400_000) + 1) * 86_400_000 - acc.nowMs;
     const fourth = acc.issue(M2, null, LIMITS.codeTtlMs, nextDayMs);
     expect(statusOf(acc.redeem(M2, fourth.codeHash, 2_000).effects)).toBe('approved');
