@@ -32,7 +32,6 @@ export interface GuessingBound {
   successPerTerminalDay: number;
 }
 
-
 export function guessingBound(limits: Limits, terminals: number): GuessingBound {
   const windowsPerDay = Math.ceil(DAY_MS / limits.merchantCodeFailureWindowMs);
   const guessesPerDay = Math.min(

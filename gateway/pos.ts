@@ -388,7 +388,6 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
   };
 }
 
-
 /**
  * Failures within a sliding window; it has room while they are fewer than `max`. The caller records a
  * failure as soon as it is certain, before the attempt runs, so attempts running at once cannot pass the

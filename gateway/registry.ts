@@ -554,7 +554,6 @@ export class Registry {
   }
 }
 
-
 function recentFailures(terminal: TerminalRecord, nowMs: number): number[] {
   return (terminal.failuresAtMs ?? []).filter((atMs) => atMs > nowMs - DAY_MS);
 }
