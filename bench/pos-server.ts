@@ -19,16 +19,22 @@ export interface PaycodeServer {
   wsUrl: string;
   pid: number;
   dataDir: string;
-  stop(): Promise<void>;
+  /** SIGTERM, and waits for the exit; removes the data directory unless it was given. Resolves to the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL, and waits for the exit; the data directory stays. */
+  kill(): Promise<void>;
 }
 
 export async function startPaycode(options: {
   shards: number;
   env?: Record<string, string>;
   nodeArgs?: string[];
+  /** A directory of an earlier server to start on again (kept at stop); else a fresh one. */
+  dataDir?: string;
+  port?: number;
 }): Promise<PaycodeServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'paycode-bench-pos-'));
-  const port = await freePort();
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'paycode-bench-pos-'));
+  const port = options.port ?? (await freePort());
   const log = openSync(join(dataDir, 'server.log'), 'a');
   const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'serve'], {
     env: {
@@ -48,7 +54,7 @@ export async function startPaycode(options: {
   });
   closeSync(log);
   const url = `http://127.0.0.1:${port}`;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the server exited: ${serverLog(dataDir)}`);
@@ -67,8 +73,13 @@ export async function startPaycode(options: {
     dataDir,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
+      const code = await exited;
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      return code;
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
-      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
@@ -294,7 +305,14 @@ export class WalletSocket {
     match: (frame: Record<string, unknown>) => boolean;
     resolve: (frame: Record<string, unknown>) => void;
   }[] = [];
-  private constructor(private readonly socket: WebSocket) {}
+  /** Resolves when the socket closed (the server went away, or `close`). */
+  readonly closed: Promise<void>;
+
+  private constructor(private readonly socket: WebSocket) {
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    // A reset after the socket opened (the server was killed) is a close, not an exception.
+    socket.on('error', () => undefined);
+  }
 
   static open(wsUrl: string, deviceToken: string): Promise<WalletSocket> {
     const socket = new WebSocket(`${wsUrl}/v1/wallet`, { perMessageDeflate: false });

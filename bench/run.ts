@@ -2,9 +2,11 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type CapacityResult, printCapacity, runCapacityBench } from './capacity.ts';
+import { type CrashReport, crashRun } from './crash.ts';
 import { type EngineBenchOptions, printEngineBench, runEngineBench } from './engine.ts';
 import { type LmdbBaselineOptions, printLmdbBaseline, runLmdbBaseline } from './lmdb-baseline.ts';
 import { withoutHistograms } from './load.ts';
+import { median } from './measure.ts';
 import {
   BASELINES,
   type BaselineKind,
@@ -25,6 +27,7 @@ import { printSettlementBench, runSettlementBench, type SettlementBenchResult } 
  *   settlement  one business day of journal postings settled end to end
  *   pos     the POS network: paycode end to end over WebSockets and the baselines, same run
  *   capacity  memory per idle account and restart time with 1M accounts and 100k live codes
+ *   crash   SIGKILL of the server under POS and wallet load, restarted again and again, then checked
  */
 const WORKLOADS: Record<string, string> = {
   engine: 'lmdb-js baseline + engine-only redemptions/s with durable answers, and their ratio',
@@ -32,6 +35,8 @@ const WORKLOADS: Record<string, string> = {
   settlement: 'one business day of postings settled: nets, ACH file, marks (--postings, --merchants)',
   pos: 'POS terminals over WebSockets against the real server, and the echo/PostgreSQL/Redis baselines',
   capacity: 'heap and RSS per idle account, restart time (--idle-accounts, --live-codes)',
+  crash:
+    'the server killed (SIGKILL) under load and restarted, --cycles times, then every acknowledged answer checked',
 };
 
 const FLAGS = {
@@ -119,6 +124,19 @@ const FLAGS = {
     type: 'string',
     default: '',
     help: 'profile the paycode server (--cpu-prof of every thread) into this directory (pos, capacity)',
+  },
+  cycles: { type: 'string', default: '50', help: 'kills and restarts (crash)' },
+  'crash-terminals': {
+    type: 'string',
+    default: '16',
+    help: 'terminals redeeming, voiding, refunding (crash)',
+  },
+  'crash-consumers': { type: 'string', default: '2000', help: 'consumers paying (crash)' },
+  'crash-wallets': { type: 'string', default: '200', help: 'wallet sockets held open (crash)' },
+  seed: {
+    type: 'string',
+    default: '',
+    help: 'seed of the kill instants and amounts (crash; default random)',
   },
   chart: { type: 'string', default: '', help: 'write the latency chart (SVG) to this file (pos)' },
   json: { type: 'string', default: '', help: 'also write the results as JSON to this file' },
@@ -302,17 +320,56 @@ if (workload === 'capacity') {
   });
   printCapacity(capacity);
 }
+let crash: CrashReport | undefined;
+if (workload === 'crash') {
+  const seed = values.seed ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
+  console.log(`crash run, seed ${seed}`);
+  crash = await crashRun({
+    cycles: int('cycles', 1),
+    terminals: int('crash-terminals', 2),
+    consumers: int('crash-consumers', 2),
+    wallets: int('crash-wallets', 0),
+    shards: int('shards', 1),
+    loadMsMin: 500,
+    loadMsMax: 3_000,
+    seed,
+    log: (line) => console.log(line),
+  });
+  printCrash(crash);
+  ok = crash.problems.length === 0;
+}
 console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
 if (values.json) {
   writeFileSync(
     values.json,
-    `${JSON.stringify({ workload, lmdb, engine, settlement, pos, capacity }, withoutHistograms, 2)}\n`,
+    `${JSON.stringify({ workload, lmdb, engine, settlement, pos, capacity, crash }, withoutHistograms, 2)}\n`,
   );
 }
 if (!ok) {
   console.error('correctness check FAILED (audit, journal count, or a paycode transaction not approved)');
   process.exit(1);
+}
+
+function printCrash(report: CrashReport): void {
+  const { acknowledged, restartMs } = report;
+  console.log(
+    `\n${report.options.cycles} kills under load (${report.options.terminals} terminals, ${report.options.wallets} wallet sockets) ` +
+      `in ${(report.durationMs / 1000).toFixed(1)} s`,
+  );
+  console.log(
+    `acknowledged: ${fmt(acknowledged.redeem)} redemptions, ${fmt(acknowledged.void)} voids, ${fmt(acknowledged.refund)} refunds, ` +
+      `${fmt(acknowledged.reversed)} reversed, ${fmt(acknowledged.declined)} declined; ${fmt(report.unanswered)} without an answer`,
+  );
+  console.log(
+    `restart after SIGKILL: median ${fmt(median(restartMs))} ms, max ${fmt(Math.max(...restartMs))} ms; ` +
+      `SIGTERM at the end: exit code ${report.sigtermExitCode}`,
+  );
+  console.log(
+    report.problems.length === 0
+      ? 'check: every acknowledged answer recovered exactly once, audits clean, one confirmation each'
+      : `check FAILED:\n  ${report.problems.slice(0, 50).join('\n  ')}`,
+  );
 }
 
 function fmt(n: number): string {

@@ -1,0 +1,333 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine } from '../engine/engine.ts';
+import { loadSecrets } from '../persistence/secrets.ts';
+import { PosClient } from '../sdk/pos-client.ts';
+import { freePort } from './baselines/services.ts';
+import {
+  type Fleet,
+  http,
+  type PaycodeServer,
+  setupFleet,
+  startPaycode,
+  WalletSocket,
+} from './pos-server.ts';
+
+/**
+ * Crash recovery under load. The real server runs in a child process on one data directory; POS
+ * terminals redeem, void and refund over their WebSockets (retrying with the same key through the
+ * outage, as a till does) while phones hold wallet sockets open; at random moments the server is
+ * killed with SIGKILL and started again on the same directory; at the end it is stopped with SIGTERM.
+ * Then a checker opens the data directory and compares everything the clients saw acknowledged with
+ * what was recovered:
+ * - every acknowledged redemption, void, refund and reversal is in the journal exactly once, under the
+ *   key's stored answer, and no posting is there twice;
+ * - no code paid twice: no consumer has more redemptions in the journal than codes it was given (the
+ *   same digits may be drawn again once a code is spent, so digits alone name no code);
+ * - the start-up audit and a full audit pass: each wallet equals its journal, the ledger sums to zero,
+ *   live codes and holds agree with the code index;
+ * - the SMS outbox holds exactly one confirmation per acknowledged event (texts are not delivered
+ *   during the run: the SMPP peer is unreachable, so the outbox keeps them).
+ */
+export interface CrashOptions {
+  cycles: number;
+  terminals: number;
+  consumers: number;
+  /** Wallet sockets kept open (and reopened after each restart). */
+  wallets: number;
+  shards: number;
+  /** Load runs this long (a random time in the range) before each kill. */
+  loadMsMin: number;
+  loadMsMax: number;
+  seed: number;
+  log: (line: string) => void;
+}
+
+export interface CrashReport {
+  options: Omit<CrashOptions, 'log'>;
+  acknowledged: Record<'redeem' | 'void' | 'refund' | 'reversed' | 'declined', number>;
+  /** Requests that got no answer even after the client's retries (allowed, and checked: at most once). */
+  unanswered: number;
+  restartMs: number[];
+  sigtermExitCode: number | null;
+  problems: string[];
+  /** The checker run again with one made-up acknowledged sale: it must report it (a check that can fail). */
+  forgeryCaught: boolean;
+  durationMs: number;
+}
+
+interface Ack {
+  kind: 'redeem' | 'void' | 'refund';
+  key: string;
+  terminalId: string;
+  consumer: number;
+  status: string;
+  authId?: string;
+  refundId?: string;
+}
+
+/** A small seeded generator (mulberry32), so a failing run can be repeated with its seed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function crashRun(options: CrashOptions): Promise<CrashReport> {
+  const started = performance.now();
+  const rand = random(options.seed);
+  const root = mkdtempSync(join(tmpdir(), 'paycode-crash-'));
+  const port = await freePort();
+  const start = (env: Record<string, string> = {}) =>
+    startPaycode({ shards: options.shards, dataDir: root, port, env });
+  try {
+    // The fleet is made with texts printed (the verification codes are read from the development inbox);
+    // the run itself sends texts to an SMPP peer that never answers, so every confirmation stays queued.
+    let server: PaycodeServer = await start();
+    const merchants = 2;
+    const fleet: Fleet = await setupFleet(server.url, {
+      merchants,
+      terminals: options.terminals,
+      consumers: options.consumers,
+      hotMerchant: false,
+    });
+    await server.stop();
+    const silentSms = { PAYCODE_SMS: `smpp://paycode:secret@127.0.0.1:${await freePort()}` };
+    server = await start(silentSms);
+
+    const acks: Ack[] = [];
+    const codesGiven = new Array<number>(options.consumers).fill(0);
+    let unanswered = 0;
+    let stopping = false;
+
+    const issueCode = async (consumer: number): Promise<string | null> => {
+      const { merchantId, deviceToken } = fleet.consumers[consumer] as Fleet['consumers'][number];
+      while (!stopping) {
+        const answer = await http(server.url, 'POST', '/v1/wallet/codes', { merchantId }, deviceToken).catch(
+          () => null,
+        );
+        if (answer?.status === 201) {
+          codesGiven[consumer] = (codesGiven[consumer] ?? 0) + 1;
+          return String(answer.body.code);
+        }
+        await sleep(50);
+      }
+      return null;
+    };
+
+    const till = async (t: number) => {
+      const terminal = fleet.terminals[t] as Fleet['terminals'][number];
+      // Consumer c holds value at merchant c mod 2, terminal t belongs to merchant t mod 2, and only this
+      // till serves consumers c ≡ t (mod terminals), so no two tills replace each other's codes.
+      const mine = fleet.consumers.map((_, c) => c).filter((c) => c % options.terminals === t);
+      let pos: PosClient | null = null;
+      for (let n = 0; !stopping; n++) {
+        pos ??= await PosClient.connect({
+          url: server.url,
+          terminalId: terminal.terminalId,
+          terminalKey: terminal.terminalKey,
+          timeoutMs: 5_000,
+          attemptsMax: 8,
+        }).catch(() => null);
+        if (!pos) {
+          await sleep(100);
+          continue;
+        }
+        const consumer = mine[n % mine.length] as number;
+        const code = await issueCode(consumer);
+        if (code === null) break;
+        const record = (ack: Omit<Ack, 'terminalId' | 'consumer'>) =>
+          acks.push({ ...ack, terminalId: terminal.terminalId, consumer });
+        const key = `r-${t}-${n}`;
+        try {
+          const sale = await pos.redeem({ code, amountCents: 100 + Math.floor(rand() * 500), key });
+          record({
+            kind: 'redeem',
+            key,
+            status: sale.status,
+            authId: sale.authId as string | undefined,
+          });
+          if (sale.status !== 'approved') continue;
+          const authId = sale.authId as string;
+          const roll = rand();
+          if (roll < 0.15) {
+            const voided = await pos.void(authId, `v-${t}-${n}`);
+            record({ kind: 'void', key: `v-${t}-${n}`, status: voided.status, authId });
+          } else if (roll < 0.3) {
+            const half = Math.max(1, Math.floor(Number(sale.approvedCents) / 2));
+            const refunded = await pos.refund(authId, half, `f-${t}-${n}`);
+            record({
+              kind: 'refund',
+              key: `f-${t}-${n}`,
+              status: refunded.status,
+              authId,
+              refundId: refunded.refundId as string | undefined,
+            });
+          }
+        } catch {
+          unanswered++;
+        }
+      }
+      pos?.close();
+    };
+
+    // Phones with the wallet open: they receive every push and are reopened after each restart.
+    const phones = async (w: number) => {
+      const consumer = fleet.consumers[w % fleet.consumers.length] as Fleet['consumers'][number];
+      while (!stopping) {
+        const socket = await WalletSocket.open(server.wsUrl, consumer.deviceToken).catch(() => null);
+        if (socket) await socket.closed;
+        else await sleep(100);
+      }
+    };
+
+    const load = [
+      ...fleet.terminals.map((_, t) => till(t)),
+      ...Array.from({ length: options.wallets }, (_, w) => phones(w)),
+    ];
+    const restartMs: number[] = [];
+    for (let cycle = 1; cycle <= options.cycles; cycle++) {
+      await sleep(options.loadMsMin + rand() * (options.loadMsMax - options.loadMsMin));
+      const before = acks.length;
+      const killedAt = performance.now();
+      await server.kill();
+      server = await start(silentSms);
+      restartMs.push(performance.now() - killedAt);
+      options.log(
+        `  cycle ${cycle}/${options.cycles}: killed after ${before} acknowledged answers, back in ${Math.round(restartMs.at(-1) ?? 0)} ms`,
+      );
+    }
+    await sleep(options.loadMsMin);
+    stopping = true;
+    await Promise.all(load.slice(0, fleet.terminals.length));
+    // SIGTERM with the phones still connected: the server closes their sockets and exits 0.
+    const sigtermExitCode = await server.stop();
+    await Promise.all(load);
+
+    const dataDir = join(root, 'data');
+    const problems = await check(dataDir, fleet, acks, codesGiven, unanswered, options.shards);
+    const forged: Ack = { ...(acks[0] as Ack), key: 'forged', authId: 'au_forged', status: 'approved' };
+    const forgeryCaught =
+      (await check(dataDir, fleet, [...acks, forged], codesGiven, unanswered, options.shards)).length >
+      problems.length;
+    if (sigtermExitCode !== 0) problems.push(`SIGTERM: the server exited with ${sigtermExitCode}, not 0`);
+    const count = (kind: Ack['kind'], status: string) =>
+      acks.filter((ack) => ack.kind === kind && ack.status === status).length;
+    const { log: _log, ...shape } = options;
+    return {
+      options: shape,
+      acknowledged: {
+        redeem: count('redeem', 'approved'),
+        void: count('void', 'approved'),
+        refund: count('refund', 'approved'),
+        reversed: count('redeem', 'reversed'),
+        declined: acks.filter((ack) => ack.status !== 'approved' && ack.status !== 'reversed').length,
+      },
+      unanswered,
+      restartMs,
+      sigtermExitCode,
+      problems,
+      forgeryCaught,
+      durationMs: performance.now() - started,
+    };
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** Compares the acknowledged answers with the recovered data directory; returns what does not hold. */
+async function check(
+  dataDir: string,
+  fleet: Fleet,
+  acks: Ack[],
+  codesGiven: number[],
+  unanswered: number,
+  shards: number,
+): Promise<string[]> {
+  const problems: string[] = [];
+  let engine: Engine;
+  try {
+    engine = await Engine.open({ dataDir, secrets: loadSecrets(join(dataDir, 'secrets.json')), shards });
+  } catch (error) {
+    return [`the data directory does not open: ${(error as Error).message}`];
+  }
+  try {
+    const audit = await engine.audit();
+    problems.push(...audit.problems.map((problem) => `audit: ${problem}`));
+    if (audit.ledgerSumCents !== 0) problems.push(`the ledger sums to ${audit.ledgerSumCents}, not 0`);
+
+    const { store } = engine;
+    const postings = new Map<string, number>();
+    const redeemsOf = new Map<string, number>();
+    for (const { value } of store.journal.getRange()) {
+      const id = `${value.kind}|${value.ref}`;
+      postings.set(id, (postings.get(id) ?? 0) + 1);
+      if (value.kind === 'redeem')
+        redeemsOf.set(value.consumerId, (redeemsOf.get(value.consumerId) ?? 0) + 1);
+    }
+    const receipts = new Map<string, number>();
+    for (const { value } of store.outbox.getRange()) {
+      if (value.message.kind !== 'receipt') continue;
+      const id = `${value.message.event}|${value.message.ref}`;
+      receipts.set(id, (receipts.get(id) ?? 0) + 1);
+    }
+    for (const [id, count] of postings) if (count > 1) problems.push(`posting ${id} is there ${count} times`);
+    for (const [id, count] of receipts) if (count > 1) problems.push(`${count} confirmations for ${id}`);
+
+    const acknowledged = new Set<string>();
+    const exactlyOnce = (id: string, what: string) => {
+      acknowledged.add(id);
+      if (postings.get(id) !== 1)
+        problems.push(`${what}: posting ${id} is there ${postings.get(id) ?? 0} times`);
+      if (receipts.get(id) !== 1) problems.push(`${what}: ${receipts.get(id) ?? 0} confirmations for ${id}`);
+    };
+    for (const ack of acks) {
+      const what = `${ack.kind} ${ack.key} (${ack.status})`;
+      const stored = store.idempotency.get([`t:${ack.terminalId}`, ack.key]);
+      if (ack.status === 'approved') {
+        if (!stored) problems.push(`${what}: the key's answer was not kept`);
+        else if (stored.reply.status !== 'approved')
+          problems.push(`${what}: the key now says ${stored.reply.status}`);
+      }
+      if (ack.kind === 'redeem' && ack.status === 'approved') {
+        if (stored?.reply.authId !== ack.authId)
+          problems.push(`${what}: the key holds another authorization`);
+        exactlyOnce(`redeem|${ack.authId}`, what);
+      }
+      if (ack.kind === 'redeem' && ack.status === 'reversed') {
+        const authId = stored?.reply.authId;
+        if (typeof authId !== 'string') problems.push(`${what}: no authorization under the key`);
+        else {
+          exactlyOnce(`redeem|${authId}`, what);
+          exactlyOnce(`reverse|${authId}`, what);
+        }
+      }
+      if (ack.kind === 'redeem' && ack.status === 'nothing_to_reverse' && stored?.reply.status === 'approved')
+        problems.push(`${what}: yet the key holds an approved sale`);
+      if (ack.kind === 'void' && ack.status === 'approved') exactlyOnce(`void|${ack.authId}`, what);
+      if (ack.kind === 'refund' && ack.status === 'approved') exactlyOnce(`refund|${ack.refundId}`, what);
+    }
+    fleet.consumers.forEach((consumer, c) => {
+      const paid = redeemsOf.get(engine.consumerIdFor(consumer.phone)) ?? 0;
+      if (paid > (codesGiven[c] ?? 0))
+        problems.push(`${consumer.phone} paid ${paid} times with ${codesGiven[c]} codes`);
+    });
+    // Postings nobody saw acknowledged can only come from requests whose answer was lost.
+    const unseen = [...postings.keys()].filter(
+      (id) => !acknowledged.has(id) && /^(redeem|void|refund)\|/.test(id),
+    ).length;
+    if (unseen > unanswered)
+      problems.push(`${unseen} postings nobody saw, but only ${unanswered} lost answers`);
+  } finally {
+    await engine.close();
+  }
+  return problems;
+}
