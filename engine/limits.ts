@@ -68,6 +68,8 @@ export const LIMITS = {
   wsIdleTimeoutS: 120,
   /** A POS must finish its handshake, and a phone must send `auth`, this soon after opening. */
   wsAuthDeadlineMs: 10_000,
+  /** At shutdown, requests already running get this long to be answered before the sockets close. */
+  shutdownDrainMs: 10_000,
   /** Requests one socket may send per second before answers become `rate_limited`. */
   wsRequestsPerSecondMax: 2_000,
   /** Open sessions per terminal and wallet sockets per consumer. */

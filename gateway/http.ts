@@ -1,6 +1,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { STATUSES, type Status } from '../engine/statuses.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
+import type { InFlight } from './in-flight.ts';
 
 /**
  * A small layer over uWebSockets.js HTTP: each route gets its parameters, headers and JSON body copied
@@ -50,9 +51,15 @@ const REASONS: Record<number, string> = {
  * needs no logger of its own; an app without one logs to stderr.
  */
 const appLoggers = new WeakMap<TemplatedApp, Logger>();
+/** Each app's requests in flight, so a shutdown lets them finish (gateway/in-flight.ts). */
+const appRequests = new WeakMap<TemplatedApp, InFlight>();
 
 export function logRequestsTo(app: TemplatedApp, logger: Logger): void {
   appLoggers.set(app, logger);
+}
+
+export function trackRequestsIn(app: TemplatedApp, inFlight: InFlight): void {
+  appRequests.set(app, inFlight);
 }
 
 export function ok(status: number, body: unknown): Answer {
@@ -73,6 +80,7 @@ export function route(
 ): void {
   const paramCount = pattern.split('/').filter((part) => part.startsWith(':')).length;
   const logger = appLoggers.get(app) ?? createLogger();
+  const inFlight = appRequests.get(app);
   const methodName = method === 'del' ? 'DELETE' : method.toUpperCase();
   app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
     const startedAtMs = performance.now();
@@ -112,8 +120,13 @@ export function route(
       });
     };
     const run = async () => {
+      if (inFlight?.draining) {
+        respond(fail('overloaded', 'the server is shutting down; retry shortly'), true);
+        return;
+      }
       try {
-        respond(await handler(request));
+        const answer = handler(request);
+        respond(await (inFlight && answer instanceof Promise ? inFlight.track(answer) : answer));
       } catch (error) {
         logger.error('http handler failed', { method: methodName, route: pattern, err: error });
         respond(fail('internal', 'internal error; retry with the same idempotency key'));

@@ -14,6 +14,7 @@ import {
   type PosRequestSpec,
 } from '../sdk/pos-protocol.ts';
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
+import type { InFlight } from './in-flight.ts';
 import type { Metrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
 import { type OriginPolicy, RateWindow, SocketsBy, socketOptions, upgradeWith } from './sockets.ts';
@@ -58,6 +59,8 @@ export interface PosDeps {
   metrics: Metrics;
   /** Which browser pages may open the socket. */
   origins: OriginPolicy;
+  /** Requests being answered; a shutdown lets them finish and refuses new ones. */
+  inFlight: InFlight;
   now: () => number;
   /** Called after a redeem, void, refund or reverse was answered (their texts are in the outbox). */
   onMoneyMoved: () => void;
@@ -330,8 +333,12 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       answer(ws, encoding, spec, seq, 'rate_limited');
       return;
     }
+    if (deps.inFlight.draining) {
+      answer(ws, encoding, spec, seq, 'overloaded');
+      return;
+    }
     const timer = metrics.posLatency.startTimer({ type });
-    dispatch(session, type, frame).then(
+    deps.inFlight.track(dispatch(session, type, frame)).then(
       (reply) => {
         timer();
         answer(ws, encoding, spec, seq, reply.status, reply);

@@ -15,7 +15,8 @@ import { Settlements } from '../settlement/settlements.ts';
 import type { Config } from './config.ts';
 import { createDemo } from './demo.ts';
 import { type FundingProvider, fundingProvider } from './funding/provider.ts';
-import { logRequestsTo } from './http.ts';
+import { logRequestsTo, trackRequestsIn } from './http.ts';
+import { InFlight } from './in-flight.ts';
 import { createMetrics } from './metrics.ts';
 import { posBehavior } from './pos.ts';
 import { Registry } from './registry.ts';
@@ -144,6 +145,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   });
 
   const sockets = new Set<uWS.WebSocket<{ closed: boolean }>>();
+  const inFlight = new InFlight();
   const track = <T extends { closed: boolean }>(
     behavior: uWS.WebSocketBehavior<T>,
   ): uWS.WebSocketBehavior<T> => ({
@@ -173,7 +175,9 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const origins = { allowed: config.allowedOrigins, scheme } as const;
   app.ws(
     '/v1/pos',
-    track(posBehavior({ engine, registry, limits, metrics, now, origins, onMoneyMoved: kick, logger })),
+    track(
+      posBehavior({ engine, registry, limits, metrics, now, origins, onMoneyMoved: kick, logger, inFlight }),
+    ),
   );
   app.ws(
     '/v1/wallet',
@@ -187,10 +191,12 @@ export async function startServer(options: ServerOptions): Promise<Server> {
         origins,
         logger,
         now,
+        inFlight,
       }),
     ),
   );
   logRequestsTo(app, logger);
+  trackRequestsIn(app, inFlight);
   const routes = httpRoutes(app, {
     engine,
     registry,
@@ -223,8 +229,12 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   let closing: Promise<void> | null = null;
   const close = () => {
     closing ??= (async () => {
+      // Stop taking connections and requests, let the requests already running be answered (they are
+      // durable before they are answered), then close every socket as "going away".
       logger.info('server closing', { sockets: sockets.size });
       uWS.us_listen_socket_close(listenSocket);
+      const unfinished = await inFlight.drain(limits.shutdownDrainMs);
+      if (unfinished > 0) logger.warn('server closing with requests unanswered', { requests: unfinished });
       for (const ws of sockets) ws.end(1001, 'server shutting down');
       await outbox.stop();
       await sender.close();

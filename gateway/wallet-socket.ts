@@ -7,6 +7,7 @@ import type { Limits } from '../engine/limits.ts';
 import type { Reply } from '../engine/wallet.ts';
 import type { Logger } from '../log/logger.ts';
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
+import type { InFlight } from './in-flight.ts';
 import type { Metrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
 import { type OriginPolicy, RateWindow, SocketsBy, socketOptions, upgradeWith } from './sockets.ts';
@@ -47,6 +48,8 @@ export interface WalletDeps {
   /** Refused sign-ins and failures; never a token or a code. */
   logger: Logger;
   now: () => number;
+  /** Requests being answered; a shutdown lets them finish and refuses new ones. */
+  inFlight: InFlight;
 }
 
 /** The wallet as PROTOCOL.md shows it (`GET /v1/wallet`, the snapshot): cards carry the merchant name. */
@@ -276,7 +279,13 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
         refuse(ws, 'device token expired');
         return;
       }
-      const handled = session.consumerId ? request(ws, frame, encoding) : authenticate(ws, frame);
+      if (deps.inFlight.draining) {
+        send(ws, { type: 'error', reqId: frame?.reqId, status: 'overloaded' }, encoding);
+        return;
+      }
+      const handled = deps.inFlight.track(
+        session.consumerId ? request(ws, frame, encoding) : authenticate(ws, frame),
+      );
       handled.catch((error: unknown) => {
         deps.logger.error('wallet request failed', { consumerId: session.consumerId, err: error });
         send(ws, { type: 'error', reqId: frame?.reqId, status: 'internal' }, encoding);

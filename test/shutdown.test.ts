@@ -1,0 +1,74 @@
+/**
+ * SIGTERM under load, on the real server in a child process: requests already running are answered
+ * (durably) before the sockets close, requests arriving during the shutdown get `overloaded` (or find
+ * the socket gone), sockets
+ * close with 1001 ("going away"), the process exits 0, and after a restart on the same data every sale
+ * answered before the shutdown is there under its key, and a retry of any other one pays exactly once.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { issueCode, setupFleet, startPaycode } from '../bench/pos-server.ts';
+import { PosClient } from '../sdk/pos-client.ts';
+import { openSocket } from './server-helpers.ts';
+
+describe('shutdown', () => {
+  it('answers what is running, refuses what comes late, exits 0, and loses nothing', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'paycode-shutdown-'));
+    onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
+    let server = await startPaycode({ shards: 2, dataDir });
+    onTestFinished(() => server.kill());
+    const fleet = await setupFleet(server.url, {
+      merchants: 1,
+      terminals: 1,
+      consumers: 60,
+      hotMerchant: false,
+    });
+    const codes = await Promise.all(fleet.consumers.map((consumer) => issueCode(server.url, consumer)));
+    const terminal = fleet.terminals[0] as (typeof fleet.terminals)[number];
+    const connect = () =>
+      PosClient.connect({ url: server.url, ...terminal, attemptsMax: 1, timeoutMs: 15_000 });
+    const pos = await connect();
+    const wallet = await openSocket(server.url, '/v1/wallet');
+    wallet.send({ type: 'auth', token: fleet.consumers[0]?.deviceToken });
+    expect((await wallet.next()).type).toBe('snapshot');
+
+    // Forty sales at once, SIGTERM while they run, and twenty more sent while the server shuts down.
+    const sell = (i: number) =>
+      pos.send('redeem', { key: `s-${i}`, code: codes[i], amountCents: 500, partial: 0 }).then(
+        (answer) => answer,
+        (error: Error) => ({ status: `error: ${error.message}`, authId: undefined }),
+      );
+    const early = codes.slice(0, 40).map((_, i) => sell(i));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const stopped = server.stop();
+    const late = codes.slice(40).map((_, i) => sell(40 + i));
+    const exitCode = await stopped;
+    const outcomes = await Promise.all([...early, ...late]);
+    expect(exitCode).toBe(0);
+    expect(await wallet.closed).toBe(1001);
+    // What had reached the server is answered, none is cut off; a late one may also be refused or cut off.
+    for (const outcome of outcomes.slice(0, 40)) expect(['approved', 'overloaded']).toContain(outcome.status);
+    for (const outcome of outcomes.slice(40))
+      expect(['approved', 'overloaded', 'error: connection closed']).toContain(outcome.status);
+    expect(outcomes.some((outcome) => outcome.status === 'approved')).toBe(true);
+
+    // After a restart: the answered sales are there under their keys; the others pay once on retry.
+    server = await startPaycode({ shards: 2, dataDir, port: Number(new URL(server.url).port) });
+    const again = await connect();
+    for (const [i, code] of codes.entries()) {
+      const retry = await again.send('redeem', { key: `s-${i}`, code, amountCents: 500, partial: 0 });
+      expect(retry.status).toBe('approved');
+      const before = outcomes[i];
+      if (before?.status === 'approved') expect(retry.authId).toBe(before.authId);
+      // Spent: another key cannot pay with it again (two tries, under the terminal's failure limits).
+      if (i < 2) {
+        const twice = await again.send('redeem', { key: `t-${i}`, code, amountCents: 500, partial: 0 });
+        expect(twice.status).toBe('invalid_code');
+      }
+    }
+    again.close();
+    expect(await server.stop()).toBe(0);
+  }, 120_000);
+});
