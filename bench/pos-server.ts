@@ -319,6 +319,8 @@ export class WalletSocket {
     const wallet = new WalletSocket(socket);
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
+      // Closed before the snapshot (the server went away meanwhile): refused, not pending for ever.
+      socket.once('close', () => reject(new Error('wallet: closed before the snapshot')));
       socket.once('open', () => socket.send(JSON.stringify({ type: 'auth', token: deviceToken })));
       socket.on('message', (data) => {
         const frame = JSON.parse(String(data)) as Record<string, unknown>;
