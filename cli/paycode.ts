@@ -7,6 +7,7 @@ import { readConfig } from '../gateway/config.ts';
 import { startServer } from '../gateway/server.ts';
 import { dropRetiredMasterKeys, masterKeyStatus, rotateMasterKey } from '../persistence/key-rotation.ts';
 import { createSecretsFile, secretsPath } from '../persistence/secrets.ts';
+import { absorbLmdbCommitRejections } from '../persistence/store.ts';
 import { PosClient } from '../sdk/pos-client.ts';
 
 /**
@@ -114,8 +115,11 @@ async function serve(): Promise<void> {
     console.error(`paycode: bad configuration:\n  ${problems.join('\n  ')}`);
     process.exit(2);
   }
-  // A shard that cannot commit must not be answered from memory: stop, and recover from disk on restart.
-  const server = await startServer({ config, onFatal: () => process.exit(70) });
+  // A full disk fails commits; the server refuses writes and reports it instead of ending the process.
+  absorbLmdbCommitRejections();
+  // A shard whose thread dies is restarted from disk; one that keeps dying is given up and `/healthz`
+  // says failing, so the process stays up to say it (docs/engine.md).
+  const server = await startServer({ config });
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {

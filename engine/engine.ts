@@ -1,5 +1,4 @@
 import { createHmac } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { type AuditReport, auditInParallel, auditStore } from '../persistence/audit.ts';
 import type { Secrets } from '../persistence/secrets.ts';
@@ -17,7 +16,8 @@ import {
   type TerminalId,
 } from './ids.ts';
 import { LIMITS, type Limits, validateLimits } from './limits.ts';
-import type { ShardMessage, ShardReply, ShardStats, ShardWorkerData } from './shard-worker.ts';
+import { ShardClient, type ShardEvent, type ShardHealth } from './shard-client.ts';
+import type { ShardFault, ShardStats } from './shard-worker.ts';
 import type { CardKind, Funding, Reply } from './wallet.ts';
 
 /**
@@ -41,10 +41,27 @@ export interface EngineOptions {
   now?: () => number;
   /** Audit the whole store after every group commit and record failures in `auditFailures` (tests). */
   auditEachCommit?: boolean;
-  /** Called once when a shard fails (a failed commit, an assertion); a server should exit here. */
+  /**
+   * Called once for each shard given up after dying too often (shard-client.ts). The other shards keep
+   * serving and `health()` says failing; the server keeps running so that `/healthz` can say it.
+   */
   onFatal?: (error: Error) => void;
-  /** Where the failure of a shard is logged (stderr by default). */
+  /** Every death, restart and storage refusal of a shard, for metrics (the engine logs them itself). */
+  onShardEvent?: (event: ShardEvent) => void;
+  /** Where shard failures, restarts and storage refusals are logged (stderr by default). */
   logger?: Logger;
+  /** Enables `injectShardFaultForTest`. Only tests set it; the server never does. */
+  testHooks?: boolean;
+}
+
+/**
+ * `ok`: every shard serves and writes. `degraded`: a shard is being restarted, or the storage refuses its
+ * writes (a full disk; it still answers reads). `failing`: a shard was given up after dying too often.
+ */
+export interface EngineHealth {
+  ok: boolean;
+  status: 'ok' | 'degraded' | 'failing';
+  shards: ShardHealth[];
 }
 
 const PHONE = /^\+[1-9][0-9]{6,14}$/;
@@ -60,99 +77,6 @@ const isCents = (value: unknown, max: number): value is number =>
 
 const BAD: Reply = Object.freeze({ status: 'bad_request' });
 
-class ShardClient {
-  private readonly worker: Worker;
-  private queue: Command[] = [];
-  private readonly waiting = new Map<number, (outcome: Outcome) => void>();
-  private flushScheduled = false;
-  private drained?: () => void;
-  private readonly statsWaiting: ((stats: ShardStats) => void)[] = [];
-  readonly ready: Promise<void>;
-
-  constructor(
-    data: ShardWorkerData,
-    private readonly limits: Limits,
-    private readonly onReport: (report: Extract<ShardReply, { type: 'report' }>['report']) => void,
-    private readonly onFatal: (error: Error) => void,
-  ) {
-    this.worker = new Worker(new URL('./shard-worker-boot.mjs', import.meta.url), {
-      workerData: data,
-      resourceLimits: { maxYoungGenerationSizeMb: limits.shardYoungGenerationMb },
-    });
-    this.ready = new Promise((resolve, reject) => {
-      this.worker.once('error', reject);
-      this.worker.on('message', (message: ShardReply) => {
-        if (message.type === 'ready') resolve();
-        else if (message.type === 'stats') this.statsWaiting.shift()?.(message.stats);
-        else this.receive(message.report);
-      });
-    });
-    this.worker.on('error', (error) => this.onFatal(error));
-  }
-
-  submit(command: Command): Promise<Outcome> {
-    if (this.waiting.size >= this.limits.shardInboxLengthMax) {
-      return Promise.resolve({ id: command.id, reply: { status: 'overloaded' } });
-    }
-    return new Promise((resolve) => {
-      this.waiting.set(command.id, resolve);
-      this.queue.push(command);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  post(message: ShardMessage): void {
-    this.worker.postMessage(message);
-  }
-
-  /** Asks the shard thread for its heap and resident counts (a measurement hook). */
-  stats(): Promise<ShardStats> {
-    return new Promise((resolve) => {
-      this.statsWaiting.push(resolve);
-      this.worker.postMessage({ type: 'stats' } satisfies ShardMessage);
-    });
-  }
-
-  /** Fails every waiting command; used when the engine can no longer answer from durable state. */
-  failAll(): void {
-    for (const [id, resolve] of this.waiting) resolve({ id, reply: { status: 'internal' } });
-    this.waiting.clear();
-    this.drained?.();
-    this.queue = [];
-  }
-
-  /** Waits for every answer, lets the shard flush and close its store, then waits for the thread to end. */
-  async stop(): Promise<void> {
-    if (this.waiting.size > 0) await new Promise<void>((resolve) => (this.drained = resolve));
-    const exited = new Promise((resolve) => this.worker.once('exit', resolve));
-    this.worker.postMessage({ type: 'stop' } satisfies ShardMessage);
-    await exited;
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const queue = this.queue;
-    this.queue = [];
-    for (let start = 0; start < queue.length; start += this.limits.shardBatchLengthMax) {
-      const commands = queue.slice(start, start + this.limits.shardBatchLengthMax);
-      this.worker.postMessage({ type: 'batch', commands } satisfies ShardMessage);
-    }
-  }
-
-  private receive(report: Extract<ShardReply, { type: 'report' }>['report']): void {
-    for (const outcome of report.outcomes) {
-      const resolve = this.waiting.get(outcome.id);
-      this.waiting.delete(outcome.id);
-      resolve?.(outcome);
-    }
-    if (this.waiting.size === 0) this.drained?.();
-    this.onReport(report);
-  }
-}
-
 export class Engine {
   private readonly shards: ShardClient[];
   private readonly keys: CodeKeys;
@@ -162,7 +86,7 @@ export class Engine {
   private readonly gifts = new Map<string, Promise<void>>();
   private readonly now: () => number;
   private nextId = 1;
-  private failure: Error | null = null;
+  private closing = false;
   /** The audit run when the engine opened (null when disabled). */
   openingAudit: AuditReport | null = null;
   /** Problems found by `auditEachCommit`. */
@@ -180,6 +104,7 @@ export class Engine {
     if (problems.length > 0) throw new Error(`invalid engine configuration: ${problems.join('; ')}`);
     this.now = options.now ?? Date.now;
     this.keys = { hashKey: options.secrets.codeHashKey, sealKey: options.secrets.codeSealKey };
+    const logger = options.logger ?? createLogger();
     this.shards = Array.from(
       { length: options.shards },
       (_, shardIndex) =>
@@ -192,10 +117,14 @@ export class Engine {
             limits: this.limits,
             hashKey: this.keys.hashKey,
             sealKey: this.keys.sealKey,
+            testHooks: options.testHooks === true,
           },
           this.limits,
-          (report) => this.onReport(report),
-          (error) => this.fail(error),
+          {
+            onReport: (report) => this.onReport(report),
+            onEvent: (event) => this.onShardEvent(event),
+            logger,
+          },
         ),
     );
   }
@@ -214,12 +143,16 @@ export class Engine {
     const audit = await (options.audit === false
       ? null
       : auditInParallel(store, options.dataDir, (options.now ?? Date.now)()).catch((error: Error) => error));
-    await Promise.all(engine.shards.map((shard) => shard.ready));
-    if (audit instanceof Error || (audit && !audit.ok)) {
+    const booted = await Promise.all(engine.shards.map((shard) => shard.ready)).then(
+      () => null,
+      (error: Error) => error,
+    );
+    if (booted || audit instanceof Error || (audit && !audit.ok)) {
       await engine.close();
+      if (booted) throw booted;
       throw audit instanceof Error ? audit : new Error(`ledger audit failed: ${audit?.problems.join('; ')}`);
     }
-    for (const shard of engine.shards) shard.post({ type: 'start' });
+    for (const shard of engine.shards) shard.start();
     engine.openingAudit = audit;
     // Finish the gift sagas a crash interrupted; every step is idempotent.
     for (const { value } of store.sagas.getRange()) void engine.continueGift(value);
@@ -243,13 +176,13 @@ export class Engine {
     if (!listeners) {
       listeners = new Set();
       this.watchers.set(consumerId, listeners);
-      this.shardOf(slotOfId(consumerId)).post({ type: 'watch', consumerId, on: true });
+      this.shardOf(slotOfId(consumerId)).watch(consumerId, true);
     }
     listeners.add(listener);
     return () => {
       if (!listeners.delete(listener) || listeners.size > 0) return;
       this.watchers.delete(consumerId);
-      this.shardOf(slotOfId(consumerId)).post({ type: 'watch', consumerId, on: false });
+      this.shardOf(slotOfId(consumerId)).watch(consumerId, false);
     };
   }
 
@@ -513,6 +446,29 @@ export class Engine {
     return Promise.all(this.shards.map((shard) => shard.stats()));
   }
 
+  /** How the shards are doing; `GET /healthz` answers from this. */
+  health(): EngineHealth {
+    const shards = this.shards.map((shard) => shard.health());
+    const status = shards.some((shard) => shard.state === 'failed')
+      ? 'failing'
+      : shards.every((shard) => shard.state === 'serving' && shard.writable)
+        ? 'ok'
+        : 'degraded';
+    return { ok: status === 'ok', status, shards };
+  }
+
+  /**
+   * Test hook: makes one shard's worker thread die (see `ShardFault`) so that tests can exercise the
+   * supervisor. It throws unless the engine was opened with `testHooks`, which the server never sets, and
+   * nothing a client sends reaches it.
+   */
+  injectShardFaultForTest(shardIndex: number, fault: ShardFault): void {
+    if (!this.options.testHooks) throw new Error('test hooks are not enabled on this engine');
+    const shard = this.shards[shardIndex];
+    if (!shard) throw new RangeError(`no shard ${shardIndex}`);
+    shard.injectFault(fault);
+  }
+
   /** Waits for in-flight gift sagas; then audits the store. */
   async audit(): Promise<AuditReport> {
     await Promise.all(this.gifts.values());
@@ -520,6 +476,7 @@ export class Engine {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.gifts.values());
     await Promise.all(this.shards.map((shard) => shard.stop()));
     await this.store.root.close();
@@ -542,7 +499,6 @@ export class Engine {
   }
 
   private submitAt(slot: number, nowMs: number, body: CommandBody): Promise<Outcome> {
-    if (this.failure) return Promise.resolve({ id: 0, reply: { status: 'internal' } });
     return this.shardOf(slot).submit({ ...body, id: this.nextId++, nowMs, slot } as Command);
   }
 
@@ -599,11 +555,13 @@ export class Engine {
   private continueGift(gift: GiftStep): Promise<void> {
     const running = this.gifts.get(gift.giftId);
     if (running) return running;
-    // A shed step is tried again with backoff; after a shard failure the next start finishes it.
+    // A step that was shed, or lost with a dying shard thread, is tried again with backoff (each step is
+    // idempotent); a shard given up, or an engine closing, leaves the saga to the next start.
     const step = async (slot: number, body: CommandBody) => {
       for (let attempt = 1; ; attempt++) {
         const { reply } = await this.submit(slot, body);
-        if (reply.status !== 'overloaded' || this.failure) return reply;
+        const retry = reply.status === 'overloaded' || reply.status === 'internal';
+        if (!retry || this.closing || this.shardOf(slot).health().state === 'failed') return reply;
         await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 10 * 2 ** attempt)));
       }
     };
@@ -624,13 +582,16 @@ export class Engine {
     return done;
   }
 
-  private fail(error: Error): void {
-    if (this.failure) return;
-    this.failure = error;
-    (this.options.logger ?? createLogger()).error('engine shard failed; no further answers are given', {
-      err: error,
-    });
-    for (const shard of this.shards) shard.failAll();
-    this.options.onFatal?.(error);
+  private onShardEvent(event: ShardEvent): void {
+    if (event.type === 'died' && event.restartInMs === null) this.options.onFatal?.(event.error);
+    // A thread that died after a commit never reported the gift sagas it started: drive every saga of
+    // its slots again (steps are idempotent, and a saga already driven is not started twice).
+    if (event.type === 'restarted' && !this.closing) {
+      this.store.root.resetReadTxn();
+      for (const { value } of this.store.sagas.getRange())
+        if (this.shardOf(slotOfId(value.fromConsumerId)) === this.shards[event.shardIndex])
+          void this.continueGift(value);
+    }
+    this.options.onShardEvent?.(event);
   }
 }

@@ -36,6 +36,21 @@ export const LIMITS = {
    * encoded records); a larger nursery makes scavenges rarer (measured: about 6% less CPU per redemption).
    */
   shardYoungGenerationMb: 64,
+  /**
+   * Supervision (docs/engine.md). A shard worker that dies is restarted from LMDB after a delay that
+   * starts here and doubles with each death in the window, up to the maximum.
+   */
+  shardRestartDelayMs: 100,
+  shardRestartDelayMaxMs: 5_000,
+  /** A shard that dies more often than this within the window is given up: `/healthz` reports failing. */
+  shardRestartsPerWindowMax: 5,
+  shardRestartWindowMs: 60_000,
+  /**
+   * While the storage refuses writes (a full disk), a shard tries a small write this often, doubling up
+   * to the maximum while the refusals go on, and serves writes again once one is durable.
+   */
+  storageProbeDelayMs: 250,
+  storageProbeDelayMaxMs: 10_000,
   /** Live (hydrated) account actors kept per shard; colder accounts live only in LMDB. */
   liveActorsPerShardMax: 20_000,
   /** Timer wheel resolution and span; later timers wait for more rounds. */
@@ -137,6 +152,10 @@ export function validateLimits(limits: Limits): string[] {
   if (limits.shardBatchLengthMax > limits.shardInboxLengthMax) {
     problems.push('shardBatchLengthMax must not exceed shardInboxLengthMax');
   }
+  if (limits.shardRestartDelayMs > limits.shardRestartDelayMaxMs)
+    problems.push('shardRestartDelayMs must not exceed shardRestartDelayMaxMs');
+  if (limits.storageProbeDelayMs > limits.storageProbeDelayMaxMs)
+    problems.push('storageProbeDelayMs must not exceed storageProbeDelayMaxMs');
   if (limits.terminalCodeFailuresMax > limits.terminalCodeFailuresPerDayMax)
     problems.push('terminalCodeFailuresMax must not exceed terminalCodeFailuresPerDayMax');
   if (limits.wsIdleTimeoutS % 4 !== 0 || limits.wsIdleTimeoutS < 8)

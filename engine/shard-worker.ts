@@ -1,19 +1,38 @@
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
-import { openStore } from '../persistence/store.ts';
-import type { Command, ShardReport } from './commands.ts';
+import {
+  absorbLmdbCommitRejections,
+  isStorageRefusal,
+  openStore,
+  storageRefusalCause,
+  whenDurable,
+} from '../persistence/store.ts';
+import type { Command, Outcome, ShardReport } from './commands.ts';
 import type { ConsumerId } from './ids.ts';
 import type { Limits } from './limits.ts';
-import { Shard } from './shard.ts';
+import { type PendingBatch, Shard } from './shard.ts';
 
 /**
  * The thread around one shard. Messages in: `{ type: 'batch', commands }`, many commands per message;
  * `{ type: 'start' }` starts the shard's own timer clock (code expiry, sweeps);
- * messages out: one ShardReport per durable group commit. A failed commit
- * throws out of the worker: the engine then stops answering rather than answer from memory.
+ * messages out: one ShardReport per durable group commit.
  * `{ type: 'stats' }` is a measurement hook: the thread's heap (after a full GC when the process runs
  * with --expose-gc), what the shard keeps resident, and when this thread's start-up steps finished.
+ *
+ * Failures. An assertion, a failed commit that is not a storage refusal, or any other exception ends the
+ * thread: the engine's supervisor answers what was in flight and starts a new thread, which rebuilds the
+ * shard from LMDB (shard-client.ts). A commit the storage refused (a full disk) does not end it. Every
+ * batch still in flight is answered at once: nothing of the refused batch, nor of the later ones (they
+ * abort), is on disk, so their commands get `overloaded`; a batch LMDB committed before the refusal gets
+ * `internal`, since lmdb-js may never report its flush (a retry with the same key finds its stored
+ * result). The shard is then rebuilt from LMDB in this thread, answers reads (wallet, history) and
+ * refuses every other command with `overloaded` until a small probe write is durable again. No timer
+ * fires meanwhile; the rebuilt shard fires those that came due once writes are back.
+ *
+ * `{ type: 'fault' }` is a test hook that makes this thread die on purpose (see `ShardFault`). It is
+ * accepted only when the engine was opened with `testHooks`, which the server never sets, and no client
+ * input reaches it: commands arrive only inside `batch` messages.
  */
 export interface ShardWorkerData {
   dataDir: string;
@@ -23,14 +42,30 @@ export interface ShardWorkerData {
   limits: Limits;
   hashKey: Uint8Array;
   sealKey: Uint8Array;
+  /**
+   * This thread replaces one that died. Its first act is a small durable write: LMDB serializes writers,
+   * so every commit of the dead thread is complete and on disk before this shard reads its state and
+   * answers a retry from a stored result.
+   */
+  restart: boolean;
+  /** Accept the `fault` test hook. */
+  testHooks: boolean;
 }
+
+/**
+ * How the `fault` test hook ends the thread: `throw` raises an exception at once, `exit` ends the thread
+ * with exit code 1 without one, `throwAfterNextCommit` raises one after the next group commit is durable
+ * and before its answers are posted (the window where a retry must find the stored result).
+ */
+export type ShardFault = 'throw' | 'exit' | 'throwAfterNextCommit';
 
 export type ShardMessage =
   | { type: 'batch'; commands: Command[] }
   | { type: 'watch'; consumerId: ConsumerId; on: boolean }
   | { type: 'stats' }
   | { type: 'start' }
-  | { type: 'stop' };
+  | { type: 'stop' }
+  | { type: 'fault'; fault: ShardFault };
 
 /** Times are milliseconds since the epoch, with the sub-millisecond part (performance.timeOrigin + now). */
 export interface ShardStats {
@@ -50,9 +85,12 @@ export interface ShardStats {
 }
 
 export type ShardReply =
-  | { type: 'ready' }
+  /** `writable` is false when the storage refused the start-up write of a restarted thread. */
+  | { type: 'ready'; writable: boolean }
   | { type: 'report'; report: ShardReport }
-  | { type: 'stats'; stats: ShardStats };
+  | { type: 'stats'; stats: ShardStats }
+  /** The storage refused a commit (`writable: false`, with the cause) or takes writes again. */
+  | { type: 'storage'; writable: boolean; cause?: string };
 
 const epochMs = () => performance.timeOrigin + performance.now();
 const modulesLoadedMs = epochMs();
@@ -60,18 +98,48 @@ const modulesLoadedMs = epochMs();
 const data = workerData as ShardWorkerData;
 const port = parentPort;
 if (!port) throw new Error('shard-worker runs only as a worker thread');
+// A refused commit is handled below; lmdb-js's duplicate rejections of it must not end this thread.
+absorbLmdbCommitRejections();
 
 const store = openStore(data.dataDir);
 const storeOpenedMs = epochMs();
-const shard = new Shard({
-  store,
-  keys: { hashKey: Buffer.from(data.hashKey), sealKey: Buffer.from(data.sealKey) },
-  shardIndex: data.shardIndex,
-  shardCount: data.shardCount,
-  codeTtlMs: data.codeTtlMs,
-  limits: data.limits,
-  nowMs: Date.now(),
-});
+const watched = new Set<ConsumerId>();
+const buildShard = (): Shard => {
+  const built = new Shard({
+    store,
+    keys: { hashKey: Buffer.from(data.hashKey), sealKey: Buffer.from(data.sealKey) },
+    shardIndex: data.shardIndex,
+    shardCount: data.shardCount,
+    codeTtlMs: data.codeTtlMs,
+    limits: data.limits,
+    nowMs: Date.now(),
+    onCommitFailed: (error) => commitFailed(error),
+  });
+  for (const consumerId of watched) built.watch(consumerId, true);
+  return built;
+};
+
+/** A small durable write: whether the storage takes writes. Anything but a refusal ends the thread. */
+async function probeWrite(): Promise<boolean> {
+  try {
+    await store.root.transaction(() => store.meta.put(`writeProbe:${data.shardIndex}`, Date.now()));
+    await whenDurable(store);
+    return true;
+  } catch (error) {
+    if (!isStorageRefusal(error)) throw error;
+    // Handles the cause, so it is not reported as an unhandled rejection.
+    void storageRefusalCause(error);
+    return false;
+  }
+}
+
+/**
+ * `serving`: commands run as usual. `refusing`: a commit was refused and the shard rebuilt from LMDB;
+ * reads are answered, the rest refused, a probe runs.
+ */
+let mode: 'serving' | 'refusing' = 'serving';
+if (data.restart && !(await probeWrite())) mode = 'refusing';
+let shard = buildShard();
 // A worker's timeOrigin is the process's; its environment was created when this thread started.
 const startup = {
   threadStartMs: performance.timeOrigin + performance.nodeTiming.environment,
@@ -96,34 +164,177 @@ function stats(): ShardStats {
   };
 }
 
-function send(pending: Promise<ShardReport> | null): void {
-  pending?.then(
-    (report) => port?.postMessage({ type: 'report', report } satisfies ShardReply),
+/** Batches handed to LMDB whose answers have not left; each is answered exactly once. */
+const inFlight = new Set<{ commands: readonly Command[]; batch: PendingBatch }>();
+/**
+ * Refusals that followed each other closely (less than `storageProbeDelayMaxMs` apart): each one doubles
+ * the wait before the first probe, so a disk that takes small probes but refuses real batches does not
+ * make the shard rebuild itself at the pace of the shortest probe delay.
+ */
+let refusalsInRow = 0;
+let lastRefusalAtMs = Number.NEGATIVE_INFINITY;
+let probeTimer: NodeJS.Timeout | undefined;
+let crashAfterNextCommit = false;
+/** Set once the thread is going to end: nothing more is answered from it. */
+let dying = false;
+
+function crash(error: unknown): void {
+  dying = true;
+  setImmediate(() => {
+    throw error;
+  });
+}
+
+const answerAll = (commands: readonly Command[], status: 'overloaded' | 'internal'): Outcome[] =>
+  commands.map((command) => ({ id: command.id, reply: { status } }));
+
+function postReport(report: ShardReport): void {
+  if (!dying) port?.postMessage({ type: 'report', report } satisfies ShardReply);
+}
+
+function send(commands: readonly Command[], batch: PendingBatch | null): void {
+  if (!batch) return;
+  const entry = { commands, batch };
+  inFlight.add(entry);
+  batch.durable.then(
+    (report) => {
+      // Already answered when a refusal abandoned it.
+      if (!inFlight.delete(entry)) return;
+      if (crashAfterNextCommit && commands.length > 0) {
+        // Test hook: the batch is durable, its answers never leave.
+        crash(new Error(`shard ${data.shardIndex}: injected fault after a commit`));
+        return;
+      }
+      postReport(report);
+    },
     (error: unknown) => {
-      // A commit that fails must not be answered; crash the worker so the engine sees it.
-      setImmediate(() => {
-        throw error;
-      });
+      if (!inFlight.delete(entry)) return;
+      // The shard learns of a failed commit first (commitFailed); a batch is answered here only if that
+      // did not happen, and then nothing may be answered from this thread any more.
+      crash(error);
     },
   );
 }
 
+/**
+ * A commit failed. Anything but a storage refusal ends the thread: a commit that fails for another reason
+ * must not be answered, and the supervisor restarts the shard from LMDB.
+ */
+function commitFailed(error: unknown): void {
+  if (!isStorageRefusal(error)) {
+    crash(error);
+    return;
+  }
+  // Handles the cause, so it is not reported as an unhandled rejection; the answers wait for it at most
+  // a second, in case lmdb-js never reports it.
+  const cause = Promise.race([
+    storageRefusalCause(error),
+    new Promise<string>((resolve) => setTimeout(resolve, 1_000, 'cause not reported').unref()),
+  ]);
+  // A later batch of a shard already abandoned; it was answered with the rest.
+  if (mode !== 'serving' || dying) return;
+  mode = 'refusing';
+  const nowMs = Date.now();
+  refusalsInRow = nowMs - lastRefusalAtMs < data.limits.storageProbeDelayMaxMs ? refusalsInRow + 1 : 1;
+  lastRefusalAtMs = nowMs;
+  // Every batch in flight is answered: those LMDB committed may wait for a flush lmdb-js never reports
+  // after a refusal; the others (this one, later ones that abort) left nothing on disk.
+  const abandoned = [...inFlight];
+  inFlight.clear();
+  rebuild();
+  // The engine hears of the refusal before the answers it explains (the cause is known a moment later).
+  void cause.then((text) => {
+    if (dying) return;
+    port?.postMessage({ type: 'storage', writable: false, cause: text } satisfies ShardReply);
+    for (const { commands, batch } of abandoned) {
+      if (commands.length === 0) continue;
+      const outcomes = answerAll(commands, batch.committed ? 'internal' : 'overloaded');
+      postReport({ outcomes, notices: [], gifts: [] });
+    }
+  });
+}
+
+/** Drops what memory holds and reads the shard again from LMDB, the truth; then waits for the disk. */
+function rebuild(): void {
+  // Transactions of the old shard still queued in LMDB abort: it has seen its commit fail.
+  shard.dispose();
+  shard = buildShard();
+  const { storageProbeDelayMs, storageProbeDelayMaxMs } = data.limits;
+  scheduleProbe(Math.min(storageProbeDelayMaxMs, storageProbeDelayMs * 2 ** (refusalsInRow - 1)));
+}
+
+function scheduleProbe(delayMs: number): void {
+  probeTimer = setTimeout(() => {
+    probeTimer = undefined;
+    probeWrite().then(
+      (writable) => {
+        if (mode !== 'refusing') return;
+        if (!writable) return scheduleProbe(Math.min(data.limits.storageProbeDelayMaxMs, delayMs * 2));
+        mode = 'serving';
+        port?.postMessage({ type: 'storage', writable: true } satisfies ShardReply);
+      },
+      (error: unknown) => crash(error),
+    );
+  }, delayMs);
+}
+
+/** Reads that need no write: answered while the storage refuses writes. */
+const isRead = (command: Command) => command.op === 'wallet' || command.op === 'history';
+
+function batch(commands: Command[]): void {
+  if (mode === 'serving') {
+    send(commands, shard.run(commands));
+    return;
+  }
+  const reads = commands.filter(isRead);
+  const refused = reads.length === 0 ? commands : commands.filter((command) => !isRead(command));
+  if (refused.length > 0) postReport({ outcomes: answerAll(refused, 'overloaded'), notices: [], gifts: [] });
+  if (reads.length > 0) send(reads, shard.run(reads));
+}
+
+function fault(kind: ShardFault): void {
+  if (!data.testHooks) return;
+  if (kind === 'throwAfterNextCommit') crashAfterNextCommit = true;
+  else if (kind === 'exit') process.exit(1);
+  else throw new Error(`shard ${data.shardIndex}: injected fault`);
+}
+
 // The shard's own clock starts only when the engine says so (after the start-up audit passed), so
-// nothing changes the store while it is being audited.
+// nothing changes the store while it is being audited. It stands still while writes are refused.
 let ticker: NodeJS.Timeout | undefined;
 
 port.on('message', (message: ShardMessage) => {
-  if (message.type === 'batch') send(shard.run(message.commands));
+  if (message.type === 'batch') batch(message.commands);
   else if (message.type === 'start')
-    ticker ??= setInterval(() => send(shard.tick(Date.now())), data.limits.timerTickMs);
-  else if (message.type === 'watch') shard.watch(message.consumerId, message.on);
-  else if (message.type === 'stats') port.postMessage({ type: 'stats', stats: stats() } satisfies ShardReply);
+    ticker ??= setInterval(() => {
+      if (mode === 'serving') send([], shard.tick(Date.now()));
+    }, data.limits.timerTickMs);
+  else if (message.type === 'watch') {
+    if (message.on) watched.add(message.consumerId);
+    else watched.delete(message.consumerId);
+    shard.watch(message.consumerId, message.on);
+  } else if (message.type === 'stats')
+    port.postMessage({ type: 'stats', stats: stats() } satisfies ShardReply);
+  else if (message.type === 'fault') fault(message.fault);
   else {
     clearInterval(ticker);
-    void store.root.flushed.then(async () => {
+    clearTimeout(probeTimer);
+    if (mode !== 'serving') {
+      // lmdb-js never settles the flush of a refused commit, and its close() waits for that flush; nothing
+      // of this shard waits to be flushed (every write since the refusal failed), so end without waiting.
+      void store.root.close();
+      port.close();
+      return;
+    }
+    void whenDurable(store).then(async () => {
       await store.root.close();
       port.close();
     });
   }
 });
-port.postMessage({ type: 'ready' } satisfies ShardReply);
+port.postMessage({ type: 'ready', writable: mode === 'serving' } satisfies ShardReply);
+if (mode === 'refusing') {
+  refusalsInRow = 1;
+  lastRefusalAtMs = Date.now();
+  scheduleProbe(data.limits.storageProbeDelayMs);
+}

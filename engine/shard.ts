@@ -49,6 +49,19 @@ export interface ShardOptions {
   codeTtlMs: number;
   limits: Limits;
   nowMs: number;
+  /**
+   * Called at once when LMDB fails a commit, before the answers of earlier batches are released: after a
+   * refused commit lmdb-js may never report the flush they wait for (see shard-worker.ts).
+   */
+  onCommitFailed?: (error: unknown) => void;
+}
+
+/** A batch applied in memory and handed to LMDB. */
+export interface PendingBatch {
+  /** Resolves with the answers once this batch and every earlier one are durable. */
+  readonly durable: Promise<ShardReport>;
+  /** Whether LMDB committed it (visible, perhaps not yet flushed); false while pending, failed or aborted. */
+  readonly committed: boolean;
 }
 
 interface Live {
@@ -162,6 +175,12 @@ export class Shard {
     };
   }
 
+  /** Stops the live actors; used when the shard is rebuilt from LMDB after a failed commit. */
+  dispose(): void {
+    for (const live of this.actors.values()) live.actor.stop();
+    this.actors.clear();
+  }
+
   watch(consumerId: ConsumerId, on: boolean): void {
     if (on) this.watched.add(consumerId);
     else this.watched.delete(consumerId);
@@ -171,8 +190,8 @@ export class Shard {
     return slot >= 0 && slot % this.opts.shardCount === this.opts.shardIndex;
   }
 
-  /** Applies the commands in order, in memory, and resolves with their answers once durable. */
-  run(commands: readonly Command[]): Promise<ShardReport> {
+  /** Applies the commands in order, in memory; the batch's answers are released once it is durable. */
+  run(commands: readonly Command[]): PendingBatch {
     const batch = this.beginBatch();
     for (const command of commands) {
       if (!this.owns(command.slot))
@@ -183,7 +202,7 @@ export class Shard {
   }
 
   /** Fires due timers as one batch; null when none is due. */
-  tick(nowMs: number): Promise<ShardReport> | null {
+  tick(nowMs: number): PendingBatch | null {
     const batch = this.beginBatch();
     this.timePasses(batch, nowMs);
     // An expiry may change only the account (written at commit) and what watchers hear.
@@ -675,7 +694,7 @@ export class Shard {
     };
   }
 
-  private commit(batch: Batch): Promise<ShardReport> {
+  private commit(batch: Batch): PendingBatch {
     const { store, shardIndex } = this.opts;
     for (const live of batch.dirty)
       batch.writes.push([store.accounts, live.consumerId, persistAccount(live.actor)]);
@@ -684,7 +703,6 @@ export class Shard {
       batch.writes.length === 0
         ? Promise.resolve()
         : store.root.transaction(() => {
-            // After a failed commit nothing later may land: it would build on state that is not on disk.
             if (this.commitFailed) return ABORT;
             for (const [db, key, value] of batch.writes) {
               if (value === undefined) db.remove(key);
@@ -692,18 +710,37 @@ export class Shard {
               else if ((db.get(key)?.atMs ?? Number.POSITIVE_INFINITY) < value.olderThanMs) db.remove(key);
             }
           });
-    // Answers leave in batch order, each only after its own commit and every earlier one is on disk.
-    const durable = this.tail.then(() => committed).then(() => whenDurable(store));
+    // Answers leave in batch order, each only after its own commit and every earlier one is on disk. A
+    // batch that wrote nothing waits only for the earlier ones: lmdb-js may never settle `flushed` after a
+    // failed commit until the next write succeeds, and reads must still be answered while writes are refused.
+    const durable =
+      batch.writes.length === 0
+        ? this.tail.then(() => undefined)
+        : this.tail.then(() => committed).then(() => whenDurable(store));
     durable.catch(() => {
       this.commitFailed = true;
     });
     this.tail = durable;
-    return durable.then(() => {
-      this.durableBatchNo = batch.no;
-      this.codes.release(batch.no);
-      this.auths.release(batch.no);
-      return batch.report;
-    });
+    const pending = {
+      committed: false,
+      durable: durable.then(() => {
+        this.durableBatchNo = batch.no;
+        this.codes.release(batch.no);
+        this.auths.release(batch.no);
+        return batch.report;
+      }),
+    };
+    committed.then(
+      (result) => {
+        pending.committed = result !== ABORT;
+      },
+      (error: unknown) => {
+        // After a failed commit nothing later may land: it would build on state that is not on disk.
+        this.commitFailed = true;
+        this.opts.onCommitFailed?.(error);
+      },
+    );
+    return pending;
   }
 }
 

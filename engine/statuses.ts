@@ -57,7 +57,8 @@ export const STATUSES = {
   forbidden: { http: 403, meaning: 'The credentials are valid but do not allow this request.' },
   overloaded: {
     http: 503,
-    meaning: 'The server is at a bounded queue limit; retry shortly with the same key.',
+    meaning:
+      'The server cannot take the request now (a bounded queue is full, a shard is restarting, or storage refuses writes); retry shortly with the same key.',
   },
   internal: { http: 500, meaning: 'An unexpected server error; retry with the same key.' },
   limit_exceeded: {

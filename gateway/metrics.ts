@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ShardEvent } from '../engine/shard-client.ts';
 
 /** The server's Prometheus metrics (`GET /metrics`, loopback only). One registry per server. */
 export function createMetrics() {
@@ -64,7 +65,51 @@ export function createMetrics() {
       labelNames: ['command'] as const,
       registers: [registry],
     }),
+    shardDeaths: new Counter({
+      name: 'paycode_shard_deaths_total',
+      help: 'Shard worker threads that died, by shard.',
+      labelNames: ['shard'] as const,
+      registers: [registry],
+    }),
+    shardRestarts: new Counter({
+      name: 'paycode_shard_restarts_total',
+      help: 'Shard worker threads that replaced a dead one and serve, by shard.',
+      labelNames: ['shard'] as const,
+      registers: [registry],
+    }),
+    shardsGivenUp: new Gauge({
+      name: 'paycode_shards_given_up',
+      help: 'Shards given up after dying too often; their consumers get internal until a restart.',
+      registers: [registry],
+    }),
+    storageRefusals: new Counter({
+      name: 'paycode_storage_refusals_total',
+      help: 'Times the storage refused a shard commit (a full disk), by shard.',
+      labelNames: ['shard'] as const,
+      registers: [registry],
+    }),
+    shardsRefusingWrites: new Gauge({
+      name: 'paycode_shards_refusing_writes',
+      help: 'Shards whose writes the storage refuses at the moment.',
+      registers: [registry],
+    }),
   };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Counts an engine shard event (engine/shard-client.ts); the engine logs it. */
+export function countShardEvent(metrics: Metrics, event: ShardEvent): void {
+  const shard = String(event.shardIndex);
+  if (event.type === 'died') {
+    metrics.shardDeaths.inc({ shard });
+    if (event.restartInMs === null) metrics.shardsGivenUp.inc();
+  } else if (event.type === 'restarted') {
+    metrics.shardRestarts.inc({ shard });
+  } else if (event.writable) {
+    metrics.shardsRefusingWrites.dec();
+  } else {
+    metrics.storageRefusals.inc({ shard });
+    metrics.shardsRefusingWrites.inc();
+  }
+}

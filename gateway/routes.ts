@@ -429,7 +429,13 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
 
   // Operations.
 
-  get('/healthz', () => ok(200, { ok: true }));
+  // Healthy is `{ok: true}` as PROTOCOL.md says; otherwise 503 with what is wrong, so a load balancer
+  // stops sending and an operator sees which shard (docs/gateway.md). Causes stay in the log.
+  get('/healthz', () => {
+    const { ok: healthy, status, shards } = engine.health();
+    if (healthy) return ok(200, { ok: true });
+    return ok(503, { ok: false, status, shards });
+  });
 
   get('/metrics', async (request) => {
     if (!isLoopback(request.remoteAddress)) return fail('forbidden', 'metrics are served on loopback only');

@@ -17,7 +17,7 @@ import { createDemo } from './demo.ts';
 import { type FundingProvider, fundingProvider } from './funding/provider.ts';
 import { logRequestsTo, trackRequestsIn } from './http.ts';
 import { InFlight } from './in-flight.ts';
-import { createMetrics } from './metrics.ts';
+import { countShardEvent, createMetrics } from './metrics.ts';
 import { posBehavior } from './pos.ts';
 import { Registry } from './registry.ts';
 import { httpRoutes } from './routes.ts';
@@ -40,6 +40,7 @@ export interface ServerOptions {
   now?: () => number;
   /** Audit the ledger after every commit (tests). */
   auditEachCommit?: boolean;
+  /** Called for each shard the engine gives up after it died too often (see EngineOptions.onFatal). */
   onFatal?: (error: Error) => void;
   /** The card processor; by default the one `config.funding` names. */
   funding?: FundingProvider;
@@ -72,6 +73,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     loadSecrets(secretsPath(config.dataDir), process.env, { production: config.production });
   const fresh = !existsSync(join(config.dataDir, 'lmdb'));
 
+  const metrics = createMetrics();
   const engine = await Engine.open({
     dataDir: config.dataDir,
     secrets,
@@ -81,6 +83,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     now,
     auditEachCommit: options.auditEachCommit,
     onFatal: options.onFatal,
+    onShardEvent: (event) => countShardEvent(metrics, event),
     logger,
   });
   const store = engine.store;
@@ -92,7 +95,6 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     retiredMasterKeys: secrets.retiredMasterKeys,
     logger,
   });
-  const metrics = createMetrics();
   const settlements = new Settlements(
     store,
     config.dataDir,

@@ -250,12 +250,22 @@ export interface Store {
   retiredHashes: Database<RetiredHash, RetiredHashKey>;
 }
 
-export function openStore(dataDir: string): Store {
+export interface StoreOptions {
+  /**
+   * The memory map reserved when the environment opens (64 GiB by default). lmdb-js 3.5 grows the map by
+   * itself when a commit needs more (measured: a 64 KiB map took 20 MB of writes), so this is a starting
+   * size, not a cap; what ends writing is the disk. Tests set it small to show that.
+   */
+  mapSizeBytes?: number;
+}
+
+export function openStore(dataDir: string, options: StoreOptions = {}): Store {
   const path = join(dataDir, 'lmdb');
   mkdirSync(path, { recursive: true });
   // overlappingSync (the Linux default) resolves a commit before it is on disk; the shard waits for
   // `flushed` before it acknowledges, so the flush stays off the write lock and durability holds.
-  const root = open({ path, maxDbs: 32, mapSize: 64 * 1024 ** 3, overlappingSync: true });
+  const mapSize = options.mapSizeBytes ?? 64 * 1024 ** 3;
+  const root = open({ path, maxDbs: 32, mapSize, overlappingSync: true });
   // Shared structures: msgpackr stores each record shape once per database instead of its field names
   // in every record, about halving record size and encoding time. lmdb-js keeps the shapes consistent
   // across threads (a shape is added under the write lock, and readers reload unknown shapes).
@@ -288,4 +298,56 @@ export function openStore(dataDir: string): Store {
 /** Resolves once everything committed so far is flushed to disk: the moment an answer may be sent. */
 export function whenDurable(store: Store): Promise<void> {
   return new Promise((resolve, reject) => store.root.flushed.then(() => resolve(), reject));
+}
+
+/**
+ * Whether a write failed because the storage refused the commit as a whole (a full disk, a file size
+ * limit, an I/O error): lmdb-js then rejects every write of that transaction with one wrapper error that
+ * carries the cause as a promise in `commitError`, and nothing of the transaction is on disk or visible.
+ * An error thrown by the transaction's own callback is not one: lmdb-js transactions are not rolled back,
+ * so the writes made before the throw were committed.
+ */
+export function isStorageRefusal(error: unknown): error is Error & { commitError: Promise<never> } {
+  return error instanceof Error && 'commitError' in error && isThenable(error.commitError);
+}
+
+/** The cause of a storage refusal in words, e.g. "Input/output error (code 5)" for a short write. */
+export async function storageRefusalCause(error: Error & { commitError: Promise<never> }): Promise<string> {
+  try {
+    await error.commitError;
+    return error.message;
+  } catch (cause) {
+    const code = (cause as { code?: unknown }).code;
+    const message = cause instanceof Error ? cause.message : String(cause);
+    return code === undefined ? message : `${message} (code ${String(code)})`;
+  }
+}
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+
+let absorbing = false;
+
+/**
+ * When a commit fails, lmdb-js (3.5, write.js) also rejects promises that no caller holds: the cause in
+ * `commitError`, and an internal promise of its event-turn batch. Under Node's default those unhandled
+ * rejections end the thread although the caller handled its own failed write, so a full disk would take
+ * the process down at the first write, again after every restart. This listener drops exactly those
+ * rejections in the calling thread (a process, or one worker thread); any other unhandled rejection is
+ * rethrown and ends the thread as before. The process that owns the threads installs it, not a library.
+ */
+export function absorbLmdbCommitRejections(): void {
+  if (absorbing) return;
+  absorbing = true;
+  process.on('unhandledRejection', (reason, promise) => {
+    if (isStorageRefusal(reason)) {
+      // The cause is rejected right after the wrapper; handling it here keeps it from being reported.
+      reason.commitError.then(undefined, () => {});
+      return;
+    }
+    // The cause itself, when no wrapper of it reached a handler first: lmdb-js's promise of the cause is
+    // the only one that carries its own `reject` function.
+    if (Object.hasOwn(promise, 'reject')) return;
+    throw reason;
+  });
 }
