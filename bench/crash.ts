@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine } from '../engine/engine.ts';
 import { loadSecrets } from '../persistence/secrets.ts';
+import { openStore } from '../persistence/store.ts';
 import { PosClient } from '../sdk/pos-client.ts';
 import { freePort } from './baselines/services.ts';
 import {
@@ -23,12 +24,14 @@ import {
  * what was recovered:
  * - every acknowledged redemption, void, refund and reversal is in the journal exactly once, under the
  *   key's stored answer, and no posting is there twice;
- * - no code paid twice: no consumer has more redemptions in the journal than codes it was given (the
- *   same digits may be drawn again once a code is spent, so digits alone name no code);
+ * - no code paid twice: after each restart one till shows its last paid code again, and it is refused
+ *   (the same digits may have been drawn again for someone else meanwhile: paying that one is fine); no
+ *   consumer has more redemptions in the journal than codes it was given;
  * - the start-up audit and a full audit pass: each wallet equals its journal, the ledger sums to zero,
  *   live codes and holds agree with the code index;
  * - the SMS outbox holds exactly one confirmation per acknowledged event (texts are not delivered
- *   during the run: the SMPP peer is unreachable, so the outbox keeps them).
+ *   during the run: the SMPP peer is unreachable, so the outbox keeps them);
+ * - and, on a copy of the data with one acknowledged sale's confirmation removed, the checker says so.
  */
 export interface CrashOptions {
   cycles: number;
@@ -47,24 +50,29 @@ export interface CrashOptions {
 export interface CrashReport {
   options: Omit<CrashOptions, 'log'>;
   acknowledged: Record<'redeem' | 'void' | 'refund' | 'reversed' | 'declined', number>;
+  /** Spent codes shown again after a restart, and how many were refused (all, when nothing is wrong). */
+  spentShownAgain: number;
+  spentRefused: number;
   /** Requests that got no answer even after the client's retries (allowed, and checked: at most once). */
   unanswered: number;
   restartMs: number[];
   sigtermExitCode: number | null;
   problems: string[];
-  /** The checker run again with one made-up acknowledged sale: it must report it (a check that can fail). */
-  forgeryCaught: boolean;
+  /** The checker run on a copy with one acknowledged sale's confirmation removed reported it. */
+  lossDetected: boolean;
   durationMs: number;
 }
 
 interface Ack {
-  kind: 'redeem' | 'void' | 'refund';
+  /** `again`: a code already paid, presented once more after a restart under a new key. */
+  kind: 'redeem' | 'again' | 'void' | 'refund';
   key: string;
   terminalId: string;
-  consumer: number;
   status: string;
   authId?: string;
   refundId?: string;
+  /** For `again`: the sale that spent the code. */
+  spentBy?: string;
 }
 
 /** A small seeded generator (mulberry32), so a failing run can be repeated with its seed. */
@@ -82,6 +90,9 @@ function random(seed: number): () => number {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function crashRun(options: CrashOptions): Promise<CrashReport> {
+  // Tills and consumers pair up by merchant (two of them), so a till count must be even.
+  if (options.terminals < 2 || options.terminals % 2 !== 0)
+    throw new Error('the crash run needs an even number of terminals (two merchants)');
   const started = performance.now();
   const rand = random(options.seed);
   const root = mkdtempSync(join(tmpdir(), 'paycode-crash-'));
@@ -107,6 +118,9 @@ export async function crashRun(options: CrashOptions): Promise<CrashReport> {
     const codesGiven = new Array<number>(options.consumers).fill(0);
     let unanswered = 0;
     let stopping = false;
+    const restartMs: number[] = [];
+    const tills: (PosClient | null)[] = [];
+    const lastSales: ({ code: string; authId: string; terminalId: string } | null)[] = [];
 
     const issueCode = async (consumer: number): Promise<string | null> => {
       const { merchantId, deviceToken } = fleet.consumers[consumer] as Fleet['consumers'][number];
@@ -137,15 +151,18 @@ export async function crashRun(options: CrashOptions): Promise<CrashReport> {
           timeoutMs: 5_000,
           attemptsMax: 8,
         }).catch(() => null);
+        tills[t] = pos;
         if (!pos) {
           await sleep(100);
           continue;
         }
         const consumer = mine[n % mine.length] as number;
+        const record = (ack: Omit<Ack, 'terminalId'>) =>
+          acks.push({ ...ack, terminalId: terminal.terminalId });
+        // After a restart one till shows its last paid code again: it must not pay a second time. (One till
+        // per restart, so no till nears its daily budget of failed codes.)
         const code = await issueCode(consumer);
         if (code === null) break;
-        const record = (ack: Omit<Ack, 'terminalId' | 'consumer'>) =>
-          acks.push({ ...ack, terminalId: terminal.terminalId, consumer });
         const key = `r-${t}-${n}`;
         try {
           const sale = await pos.redeem({ code, amountCents: 100 + Math.floor(rand() * 500), key });
@@ -157,6 +174,7 @@ export async function crashRun(options: CrashOptions): Promise<CrashReport> {
           });
           if (sale.status !== 'approved') continue;
           const authId = sale.authId as string;
+          lastSales[t] = { code, authId, terminalId: terminal.terminalId };
           const roll = rand();
           if (roll < 0.15) {
             const voided = await pos.void(authId, `v-${t}-${n}`);
@@ -193,7 +211,6 @@ export async function crashRun(options: CrashOptions): Promise<CrashReport> {
       ...fleet.terminals.map((_, t) => till(t)),
       ...Array.from({ length: options.wallets }, (_, w) => phones(w)),
     ];
-    const restartMs: number[] = [];
     for (let cycle = 1; cycle <= options.cycles; cycle++) {
       await sleep(options.loadMsMin + rand() * (options.loadMsMax - options.loadMsMin));
       const before = acks.length;
@@ -201,6 +218,24 @@ export async function crashRun(options: CrashOptions): Promise<CrashReport> {
       await server.kill();
       server = await start(silentSms);
       restartMs.push(performance.now() - killedAt);
+      // One till shows its last paid code again: it must not pay a second time. (One till per restart,
+      // so no till nears its daily budget of failed codes.)
+      const t = (cycle - 1) % options.terminals;
+      const sale = lastSales[t];
+      if (sale && tills[t]) {
+        const key = `a-${cycle}`;
+        const again = await tills[t].redeem({ code: sale.code, amountCents: 100, key }).catch(() => null);
+        if (again === null) unanswered++;
+        else
+          acks.push({
+            kind: 'again',
+            key,
+            terminalId: sale.terminalId,
+            status: again.status,
+            authId: again.authId as string | undefined,
+            spentBy: sale.authId,
+          });
+      }
       options.log(
         `  cycle ${cycle}/${options.cycles}: killed after ${before} acknowledged answers, back in ${Math.round(restartMs.at(-1) ?? 0)} ms`,
       );
@@ -214,10 +249,7 @@ export async function crashRun(options: CrashOptions): Promise<CrashReport> {
 
     const dataDir = join(root, 'data');
     const problems = await check(dataDir, fleet, acks, codesGiven, unanswered, options.shards);
-    const forged: Ack = { ...(acks[0] as Ack), key: 'forged', authId: 'au_forged', status: 'approved' };
-    const forgeryCaught =
-      (await check(dataDir, fleet, [...acks, forged], codesGiven, unanswered, options.shards)).length >
-      problems.length;
+    const lossDetected = await checkerSeesLoss(root, fleet, acks, codesGiven, unanswered, options.shards);
     if (sigtermExitCode !== 0) problems.push(`SIGTERM: the server exited with ${sigtermExitCode}, not 0`);
     const count = (kind: Ack['kind'], status: string) =>
       acks.filter((ack) => ack.kind === kind && ack.status === status).length;
@@ -229,18 +261,51 @@ export async function crashRun(options: CrashOptions): Promise<CrashReport> {
         void: count('void', 'approved'),
         refund: count('refund', 'approved'),
         reversed: count('redeem', 'reversed'),
-        declined: acks.filter((ack) => ack.status !== 'approved' && ack.status !== 'reversed').length,
+        declined: acks.filter(
+          (ack) => ack.kind !== 'again' && ack.status !== 'approved' && ack.status !== 'reversed',
+        ).length,
       },
+      spentShownAgain: acks.filter((ack) => ack.kind === 'again').length,
+      spentRefused: acks.filter((ack) => ack.kind === 'again' && ack.status === 'invalid_code').length,
       unanswered,
       restartMs,
       sigtermExitCode,
       problems,
-      forgeryCaught,
+      lossDetected,
       durationMs: performance.now() - started,
     };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/**
+ * The checker run on a copy of the data directory from which the confirmation text of one acknowledged
+ * sale was removed (a loss the audits cannot see): it must report it.
+ */
+async function checkerSeesLoss(
+  root: string,
+  fleet: Fleet,
+  acks: Ack[],
+  codesGiven: number[],
+  unanswered: number,
+  shards: number,
+): Promise<boolean> {
+  const sale = acks.find((ack) => ack.kind === 'redeem' && ack.status === 'approved');
+  if (!sale) return false;
+  const copy = join(root, 'tampered');
+  cpSync(join(root, 'data'), copy, { recursive: true });
+  const store = openStore(copy);
+  try {
+    for (const { key, value } of store.outbox.getRange()) {
+      if (value.message.kind === 'receipt' && value.message.ref === sale.authId)
+        await store.outbox.remove(key);
+    }
+  } finally {
+    await store.root.close();
+  }
+  const problems = await check(copy, fleet, acks, codesGiven, unanswered, shards);
+  return problems.some((problem) => problem.includes(`redeem|${sale.authId}`));
 }
 
 /** Compares the acknowledged answers with the recovered data directory; returns what does not hold. */
@@ -297,11 +362,11 @@ async function check(
         else if (stored.reply.status !== 'approved')
           problems.push(`${what}: the key now says ${stored.reply.status}`);
       }
-      if (ack.kind === 'redeem' && ack.status === 'approved') {
+      if ((ack.kind === 'redeem' || ack.kind === 'again') && ack.status === 'approved') {
         if (stored?.reply.authId !== ack.authId)
           problems.push(`${what}: the key holds another authorization`);
-        exactlyOnce(`redeem|${ack.authId}`, what);
       }
+      if (ack.kind === 'redeem' && ack.status === 'approved') exactlyOnce(`redeem|${ack.authId}`, what);
       if (ack.kind === 'redeem' && ack.status === 'reversed') {
         const authId = stored?.reply.authId;
         if (typeof authId !== 'string') problems.push(`${what}: no authorization under the key`);
@@ -312,6 +377,14 @@ async function check(
       }
       if (ack.kind === 'redeem' && ack.status === 'nothing_to_reverse' && stored?.reply.status === 'approved')
         problems.push(`${what}: yet the key holds an approved sale`);
+      if (ack.kind === 'again' && ack.status === 'approved') {
+        // The same digits may have been drawn again for someone else since; paying that code is fine,
+        // paying the spent one again is not.
+        const holder = (authId: string | undefined) => store.auths.get(authId ?? '')?.consumerId;
+        if (holder(ack.authId) === undefined || holder(ack.authId) === holder(ack.spentBy))
+          problems.push(`${what}: the code spent by ${ack.spentBy} paid again`);
+        exactlyOnce(`redeem|${ack.authId}`, what);
+      }
       if (ack.kind === 'void' && ack.status === 'approved') exactlyOnce(`void|${ack.authId}`, what);
       if (ack.kind === 'refund' && ack.status === 'approved') exactlyOnce(`refund|${ack.refundId}`, what);
     }

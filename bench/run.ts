@@ -336,7 +336,7 @@ if (workload === 'crash') {
     log: (line) => console.log(line),
   });
   printCrash(crash);
-  ok = crash.problems.length === 0;
+  ok = crash.problems.length === 0 && crash.lossDetected;
 }
 console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
@@ -364,6 +364,10 @@ function printCrash(report: CrashReport): void {
   console.log(
     `restart after SIGKILL: median ${fmt(median(restartMs))} ms, max ${fmt(Math.max(...restartMs))} ms; ` +
       `SIGTERM at the end: exit code ${report.sigtermExitCode}`,
+  );
+  console.log(
+    `spent codes shown again after a restart: ${report.spentShownAgain}, refused ${report.spentRefused}; ` +
+      `a confirmation removed from a copy of the data: ${report.lossDetected ? 'reported' : 'NOT reported'}`,
   );
   console.log(
     report.problems.length === 0

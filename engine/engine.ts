@@ -265,7 +265,12 @@ export class Engine {
       toConsumerId,
       idem,
     });
-    if (reply.giftId) await this.gifts.get(reply.giftId);
+    if (reply.giftId) {
+      // A replay whose saga nobody drives (its report was lost) drives it from the stored saga.
+      this.store.root.resetReadTxn();
+      const saga = this.gifts.has(reply.giftId) ? undefined : this.store.sagas.get(reply.giftId);
+      await (saga ? this.continueGift(saga) : this.gifts.get(reply.giftId));
+    }
     return reply;
   }
 
@@ -584,9 +589,11 @@ export class Engine {
 
   private onShardEvent(event: ShardEvent): void {
     if (event.type === 'died' && event.restartInMs === null) this.options.onFatal?.(event.error);
-    // A thread that died after a commit never reported the gift sagas it started: drive every saga of
-    // its slots again (steps are idempotent, and a saga already driven is not started twice).
-    if (event.type === 'restarted' && !this.closing) {
+    // A thread that died after a commit, or a batch answered `internal` when a later commit was refused,
+    // never reported the gift sagas it started: drive every saga of its slots again (steps are
+    // idempotent, and a saga already driven is not started twice).
+    const resumed = event.type === 'restarted' || (event.type === 'storage' && event.writable);
+    if (resumed && !this.closing) {
       this.store.root.resetReadTxn();
       for (const { value } of this.store.sagas.getRange())
         if (this.shardOf(slotOfId(value.fromConsumerId)) === this.shards[event.shardIndex])
