@@ -8,6 +8,10 @@ export class InFlight {
   private readonly running = new Set<Promise<unknown>>();
   draining = false;
 
+  get size(): number {
+    return this.running.size;
+  }
+
   track<T>(work: Promise<T>): Promise<T> {
     this.running.add(work);
     const done = () => this.running.delete(work);

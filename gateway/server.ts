@@ -233,7 +233,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     closing ??= (async () => {
       // Stop taking connections and requests, let the requests already running be answered (they are
       // durable before they are answered), then close every socket as "going away".
-      logger.info('server closing', { sockets: sockets.size });
+      logger.info('server closing', { sockets: sockets.size, requests: inFlight.size });
       uWS.us_listen_socket_close(listenSocket);
       const unfinished = await inFlight.drain(limits.shutdownDrainMs);
       if (unfinished > 0) logger.warn('server closing with requests unanswered', { requests: unfinished });

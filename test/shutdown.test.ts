@@ -5,11 +5,12 @@
  * close with 1001 ("going away"), the process exits 0, and after a restart on the same data every sale
  * answered before the shutdown is there under its key, and a retry of any other one pays exactly once.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { issueCode, setupFleet, startPaycode } from '../bench/pos-server.ts';
+import { openStore } from '../persistence/store.ts';
 import { PosClient } from '../sdk/pos-client.ts';
 import { openSocket } from './server-helpers.ts';
 
@@ -22,7 +23,7 @@ describe('shutdown', () => {
     const fleet = await setupFleet(server.url, {
       merchants: 1,
       terminals: 1,
-      consumers: 60,
+      consumers: 300,
       hotMerchant: false,
     });
     const codes = await Promise.all(fleet.consumers.map((consumer) => issueCode(server.url, consumer)));
@@ -34,25 +35,40 @@ describe('shutdown', () => {
     wallet.send({ type: 'auth', token: fleet.consumers[0]?.deviceToken });
     expect((await wallet.next()).type).toBe('snapshot');
 
-    // Forty sales at once, SIGTERM while they run, and twenty more sent while the server shuts down.
+    // 250 sales at once; SIGTERM once the first is answered, while the others run; fifty more sent while
+    // the server shuts down.
     const sell = (i: number) =>
       pos.send('redeem', { key: `s-${i}`, code: codes[i], amountCents: 500, partial: 0 }).then(
         (answer) => answer,
         (error: Error) => ({ status: `error: ${error.message}`, authId: undefined }),
       );
-    const early = codes.slice(0, 40).map((_, i) => sell(i));
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    const early = codes.slice(0, 250).map((_, i) => sell(i));
+    await Promise.race(early);
     const stopped = server.stop();
-    const late = codes.slice(40).map((_, i) => sell(40 + i));
+    const late = codes.slice(250).map((_, i) => sell(250 + i));
     const exitCode = await stopped;
     const outcomes = await Promise.all([...early, ...late]);
     expect(exitCode).toBe(0);
     expect(await wallet.closed).toBe(1001);
-    // What had reached the server is answered, none is cut off; a late one may also be refused or cut off.
-    for (const outcome of outcomes.slice(0, 40)) expect(['approved', 'overloaded']).toContain(outcome.status);
-    for (const outcome of outcomes.slice(40))
+    // Requests were running when the shutdown began, and every request that had reached the server was
+    // answered, none cut off; a late one may also be refused or find the socket gone.
+    const closing = readFileSync(join(dataDir, 'server.log'), 'utf8')
+      .split('\n')
+      .find((line) => line.includes('"server closing"'));
+    expect(JSON.parse(closing ?? '{}').requests).toBeGreaterThan(0);
+    for (const outcome of outcomes.slice(0, 250))
+      expect(['approved', 'overloaded']).toContain(outcome.status);
+    for (const outcome of outcomes.slice(250))
       expect(['approved', 'overloaded', 'error: connection closed']).toContain(outcome.status);
-    expect(outcomes.some((outcome) => outcome.status === 'approved')).toBe(true);
+    expect(outcomes.filter((outcome) => outcome.status === 'approved').length).toBeGreaterThan(1);
+    // `overloaded` means nothing was done: no answer is stored under those keys.
+    const store = openStore(join(dataDir, 'data'));
+    for (const [i, outcome] of outcomes.entries()) {
+      const stored = store.idempotency.get([`t:${terminal.terminalId}`, `s-${i}`]);
+      if (outcome.status === 'overloaded') expect(stored).toBeUndefined();
+      if (outcome.status === 'approved') expect(stored?.reply.authId).toBe(outcome.authId);
+    }
+    await store.root.close();
 
     // After a restart: the answered sales are there under their keys; the others pay once on retry.
     server = await startPaycode({ shards: 2, dataDir, port: Number(new URL(server.url).port) });
@@ -63,7 +79,7 @@ describe('shutdown', () => {
       const before = outcomes[i];
       if (before?.status === 'approved') expect(retry.authId).toBe(before.authId);
       // Spent: another key cannot pay with it again (two tries, under the terminal's failure limits).
-      if (i < 2) {
+      if (i === 0 || i === codes.length - 1) {
         const twice = await again.send('redeem', { key: `t-${i}`, code, amountCents: 500, partial: 0 });
         expect(twice.status).toBe('invalid_code');
       }

@@ -50,7 +50,8 @@ describe('slow and dead clients', () => {
   }, 120_000);
 
   it('reaps a connection that goes silent after its upgrade', async () => {
-    const t = await startTestServer({ limits: { wsIdleTimeoutS: 8 } });
+    // The authentication deadline is set far beyond the idle timeout, so only the idle timeout can act.
+    const t = await startTestServer({ limits: { wsIdleTimeoutS: 8, wsAuthDeadlineMs: 600_000 } });
     const { port } = new URL(t.server.url);
     const raw = connect(Number(port), '127.0.0.1');
     raw.on('error', () => undefined);
@@ -77,5 +78,6 @@ describe('slow and dead clients', () => {
     expect(await openWallets(t)).toBe(1);
     await closed;
     expect(await openWallets(t)).toBe(0);
+    expect(received).not.toContain('unauthorized');
   }, 60_000);
 });

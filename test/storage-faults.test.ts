@@ -174,6 +174,11 @@ describe('storage faults', () => {
       expect(seen).toContain('overloaded');
       expect(seen.filter((status) => !['approved', 'overloaded', 'internal'].includes(status))).toEqual([]);
       expect((await engine.audit()).problems).toEqual([]);
+      // `overloaded` means nothing was done: no posting under those keys before the retry.
+      engine.store.root.resetReadTxn();
+      const refused = Array.from(engine.store.journal.getRange(), ({ value }) => value.ref);
+      for (const [n, status] of statuses)
+        if (status === 'overloaded') expect(refused.filter((ref) => ref.endsWith(`/fill-${n}`))).toEqual([]);
 
       limitFileSize(null);
       await waitFor('writes to be served again', () => engine.health().ok);
