@@ -346,8 +346,9 @@ export function absorbLmdbCommitRejections(): void {
       return;
     }
     // The cause itself, when no wrapper of it reached a handler first: lmdb-js's promise of the cause is
-    // the only one that carries its own `reject` function.
-    if (Object.hasOwn(promise, 'reject')) return;
+    // the only one that carries its own `reject` function, and the cause carries the system error number.
+    const errno = (reason as { code?: unknown } | null)?.code;
+    if (Object.hasOwn(promise, 'reject') && reason instanceof Error && typeof errno === 'number') return;
     throw reason;
   });
 }
