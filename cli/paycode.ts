@@ -123,7 +123,9 @@ async function serve(): Promise<void> {
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
-      if (stopping) return;
+      // A second signal does not wait for a shutdown that hangs (a refused write LMDB never settles):
+      // what was answered is durable, and the next start recovers the rest.
+      if (stopping) process.exit(1);
       stopping = true;
       void server.close().then(() => process.exit(0));
     });
