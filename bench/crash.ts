@@ -6,6 +6,7 @@ import { loadSecrets } from '../persistence/secrets.ts';
 import { openStore } from '../persistence/store.ts';
 import { PosClient } from '../sdk/pos-client.ts';
 import { freePort } from './baselines/services.ts';
+import { random, sleep } from './measure.ts';
 import {
   type Fleet,
   http,
@@ -74,20 +75,6 @@ interface Ack {
   /** For `again`: the sale that spent the code. */
   spentBy?: string;
 }
-
-/** A small seeded generator (mulberry32), so a failing run can be repeated with its seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function crashRun(options: CrashOptions): Promise<CrashReport> {
   // Tills and consumers pair up by merchant (two of them), so a till count must be even.

@@ -235,3 +235,15 @@ export function table(header: string[], rows: string[][]): string {
  * memory, so they lift that cap to the whole code space.
  */
 export const BENCH_MERCHANT_LIVE_CODES_MAX = 1_000_000;
+
+/** A small seeded PRNG (mulberry32), so a run's choices repeat. */
+export function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type PosAnswer, PosClient } from '../sdk/pos-client.ts';
 import type { Baseline } from './baselines/index.ts';
 import { closedLoop, combine, type LoadResult, openLoop, type Tx } from './load.ts';
+import { random } from './measure.ts';
 import { PlainClient } from './plain-client.ts';
 import {
   type Consumer,
@@ -401,18 +402,6 @@ class PaycodeBench {
 
 function expectApproved(what: string, answer: PosAnswer): void {
   if (answer.status !== 'approved') throw new Error(`${what}: ${answer.status}`);
-}
-
-/** A small seeded PRNG (mulberry32), so a run's choices repeat. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
 
 function uniformPicker(n: number, seed: number): () => number {

@@ -64,3 +64,12 @@ export function selfSignedCertificate(): { certFile: string; keyFile: string; ce
   );
   return { certFile, keyFile, cert: readFileSync(certFile, 'utf8') };
 }
+
+/** Waits for a condition without asserting how long it takes (the machine is shared and noisy). */
+export async function waitUntil(what: string, condition: () => boolean): Promise<void> {
+  for (let attempt = 0; attempt < 3_000; attempt++) {
+    if (condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}

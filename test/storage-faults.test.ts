@@ -15,19 +15,8 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Engine } from '../engine/engine.ts';
 import { type ConsumerId, shardOfSlot, slotOfId } from '../engine/ids.ts';
 import { openStore } from '../persistence/store.ts';
-import { tempDir } from './helpers.ts';
+import { tempDir, waitUntil } from './helpers.ts';
 import { startTestServer } from './server-helpers.ts';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits for a condition without asserting how long it takes (the machine is shared and noisy). */
-async function waitFor(what: string, condition: () => boolean): Promise<void> {
-  for (let attempt = 0; attempt < 3_000; attempt++) {
-    if (condition()) return;
-    await sleep(10);
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 const hasPrlimit = spawnSync('prlimit', ['--version']).status === 0;
 
@@ -88,7 +77,7 @@ describe('storage faults', () => {
       // Writes on both shards: refused with a status that says "retry with the same key".
       const refused = await Promise.all(phones.map((phone, index) => load(phone, `during-${index}`)));
       expect(refused.map((reply) => reply.status)).toEqual(['overloaded', 'overloaded']);
-      await waitFor('both shards to report the refusal', () =>
+      await waitUntil('both shards to report the refusal', () =>
         engine.health().shards.every((shard) => !shard.writable),
       );
       expect((await engine.issueCode({ consumerId: ids[1], merchantId: 'm1' })).status).toBe('overloaded');
@@ -117,7 +106,7 @@ describe('storage faults', () => {
 
       // Room again: the shards' probes succeed and writes are served.
       limitFileSize(null);
-      await waitFor('writes to be served again', () => engine.health().ok);
+      await waitUntil('writes to be served again', () => engine.health().ok);
       expect(await t.http('GET', '/healthz')).toEqual({ status: 200, body: { ok: true } });
       const retried = await Promise.all(phones.map((phone, index) => load(phone, `during-${index}`)));
       expect(retried.map((reply) => reply.status)).toEqual(['approved', 'approved']);
@@ -181,7 +170,7 @@ describe('storage faults', () => {
         if (status === 'overloaded') expect(refused.filter((ref) => ref.endsWith(`/fill-${n}`))).toEqual([]);
 
       limitFileSize(null);
-      await waitFor('writes to be served again', () => engine.health().ok);
+      await waitUntil('writes to be served again', () => engine.health().ok);
       // Every key again: the committed ones answer from their stored result, the refused ones apply now.
       const again = await Promise.all([...statuses.keys()].map((n) => load(n)));
       expect(again.filter((reply) => reply.status !== 'approved')).toEqual([]);

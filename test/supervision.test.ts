@@ -13,18 +13,9 @@ import { type ConsumerId, shardOfSlot, slotOfId } from '../engine/ids.ts';
 import type { ShardFault } from '../engine/shard-worker.ts';
 import { countShardEvent, createMetrics } from '../gateway/metrics.ts';
 import { createLogger } from '../log/logger.ts';
-import { openEngine } from './helpers.ts';
+import { openEngine, waitUntil } from './helpers.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits for a condition without asserting how long it takes (the machine is shared and noisy). */
-async function waitFor(what: string, condition: () => boolean): Promise<void> {
-  for (let attempt = 0; attempt < 3_000; attempt++) {
-    if (condition()) return;
-    await sleep(10);
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 function capturedLogger() {
   const lines: { level: string; msg: string; shard?: number }[] = [];
@@ -128,7 +119,7 @@ describe('shard supervision', () => {
       const during = await engine.wallet((onOne[0] as Payer).consumerId);
       expect(during?.cards[0]?.balanceCents).toBe(3_800);
 
-      await waitFor('shard 0 to serve again', () => shardState(engine.health(), 0)?.state === 'serving');
+      await waitUntil('shard 0 to serve again', () => shardState(engine.health(), 0)?.state === 'serving');
       expect(engine.health()).toMatchObject({ ok: true, status: 'ok' });
       expect(shardState(engine.health(), 0)).toMatchObject({ restarts: 1, writable: true });
 
@@ -194,7 +185,7 @@ describe('shard supervision', () => {
 
     engine.injectShardFaultForTest(0, 'throwAfterNextCommit');
     expect((await engine.gift(request)).status).toBe('internal');
-    await waitFor('shard 0 to serve again', () => shardState(engine.health(), 0)?.state === 'serving');
+    await waitUntil('shard 0 to serve again', () => shardState(engine.health(), 0)?.state === 'serving');
 
     // The retry finds the stored answer and waits for the saga the restart drove again.
     const retried = await engine.gift(request);
@@ -229,13 +220,13 @@ describe('shard supervision', () => {
 
     for (let death = 1; death <= 2; death++) {
       engine.injectShardFaultForTest(0, 'throw');
-      await waitFor(`restart ${death}`, () => {
+      await waitUntil(`restart ${death}`, () => {
         const shard = shardState(engine.health(), 0);
         return shard?.state === 'serving' && shard.restarts === death;
       });
     }
     engine.injectShardFaultForTest(0, 'throw');
-    await waitFor('shard 0 to be given up', () => shardState(engine.health(), 0)?.state === 'failed');
+    await waitUntil('shard 0 to be given up', () => shardState(engine.health(), 0)?.state === 'failed');
 
     const health = engine.health();
     expect(health).toMatchObject({ ok: false, status: 'failing' });
