@@ -205,6 +205,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   const settlementCutoff = env.PAYCODE_SETTLEMENT_CUTOFF || '00:00';
   if (!/^([01][0-9]|2[0-3]):[0-5][0-9]$/.test(settlementCutoff))
     problems.push(`PAYCODE_SETTLEMENT_CUTOFF must be HH:MM, not "${settlementCutoff}"`);
+  const liveCodesMax = integer(
+    'PAYCODE_MERCHANT_LIVE_CODES_MAX',
+    LIMITS.merchantLiveCodesMax,
+    1,
+    SLOT_COUNT * 15_625,
+  );
   const config: Config = {
     host: env.PAYCODE_HOST || '127.0.0.1',
     port: integer('PAYCODE_PORT', 8080, 0, 65_535),
@@ -212,14 +218,16 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     adminToken,
     sms: sms === 'console' ? 'console' : { smppUrl: sms },
     funding,
-    shards: integer('PAYCODE_SHARDS', Math.min(availableParallelism(), SLOT_COUNT), 1, SLOT_COUNT),
-    codeTtlMs: integer('PAYCODE_CODE_TTL_MS', LIMITS.codeTtlMs, 1_000, 24 * 60 * 60_000),
-    merchantLiveCodesMax: integer(
-      'PAYCODE_MERCHANT_LIVE_CODES_MAX',
-      LIMITS.merchantLiveCodesMax,
+    // Each shard holds its share of a merchant's live codes, so by default there are no more shards than
+    // that cap (a machine with many cores runs fewer shards rather than refuse to start).
+    shards: integer(
+      'PAYCODE_SHARDS',
+      Math.min(availableParallelism(), SLOT_COUNT, liveCodesMax),
       1,
-      SLOT_COUNT * 15_625,
+      SLOT_COUNT,
     ),
+    codeTtlMs: integer('PAYCODE_CODE_TTL_MS', LIMITS.codeTtlMs, 1_000, 24 * 60 * 60_000),
+    merchantLiveCodesMax: liveCodesMax,
     settlementTimeZone,
     settlementCutoff,
     ...readOriginator(env, problems),

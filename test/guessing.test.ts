@@ -6,10 +6,13 @@
  * is the one engine/guessing.ts computes the published probability from, and docs/security.md shows the
  * figures for the defaults, which meet the target of 1e-4 per terminal-day.
  */
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { GUESSING_TARGET_PER_TERMINAL_DAY, guessingBound } from '../engine/guessing.ts';
 import { LIMITS, type Limits } from '../engine/limits.ts';
+import { readConfig } from '../gateway/config.ts';
 import type { PosClient } from '../sdk/pos-client.ts';
 import { OPERATOR_TOKEN, startTestServer, type TestServer } from './server-helpers.ts';
 
@@ -140,6 +143,29 @@ describe('code guessing', () => {
     expect((await late?.pos.inquire('700000'))?.status).toBe('rate_limited');
     clock.nowMs += LIMITS.merchantCodeFailureWindowMs;
     expect(await guess(late?.pos as PosClient, 1, 700_001)).toBe(1);
+  });
+
+  it('takes the live-code cap from the configuration, and prints the bound for it', async () => {
+    expect(readConfig({ PAYCODE_MERCHANT_LIVE_CODES_MAX: '40' }).config.merchantLiveCodesMax).toBe(40);
+    expect(readConfig({ PAYCODE_SHARDS: '4', PAYCODE_MERCHANT_LIVE_CODES_MAX: '2' }).problems).toEqual([
+      'PAYCODE_MERCHANT_LIVE_CODES_MAX (2) must be at least PAYCODE_SHARDS (4): each shard holds its share',
+    ]);
+    // Without PAYCODE_SHARDS, no more shards than the cap: the default configuration always starts.
+    expect(readConfig({ PAYCODE_MERCHANT_LIVE_CODES_MAX: '1' }).config.shards).toBe(1);
+    expect(readConfig({ PAYCODE_MERCHANT_LIVE_CODES_MAX: '0' }).problems).toHaveLength(1);
+
+    const cli = new URL('../cli/paycode.mjs', import.meta.url).pathname;
+    const guessing = (args: string[]) =>
+      promisify(execFile)(process.execPath, [cli, 'guessing', ...args], {
+        env: { ...process.env, PAYCODE_MERCHANT_LIVE_CODES_MAX: '40', PAYCODE_SHARDS: '2' },
+      });
+    const printed = JSON.parse((await guessing(['--terminals', '1,25'])).stdout);
+    const limits = { ...LIMITS, merchantLiveCodesMax: 40 };
+    expect(printed).toEqual({
+      targetPerTerminalDay: GUESSING_TARGET_PER_TERMINAL_DAY,
+      bounds: [guessingBound(limits, 1), guessingBound(limits, 25)],
+    });
+    await expect(guessing(['--terminals', '0,x'])).rejects.toThrow(/--terminals takes positive integers/);
   });
 
   it('meets the published target with the defaults, and the threat model shows the computed figures', () => {
