@@ -33,14 +33,15 @@ export type CommandBody =
       op: 'redeem';
       merchantId: MerchantId;
       terminalId: TerminalId;
-      code: string;
+      /** The code's keyed hash (the digits never reach a shard). */
+      codeHash: string;
       amountCents: number;
       partial: boolean;
       idem: Idem;
       /** Only answer from the stored result of the key; without one, `not_found` and nothing runs. */
       replayOnly?: true;
     }
-  | { op: 'inquire'; merchantId: MerchantId; code: string }
+  | { op: 'inquire'; merchantId: MerchantId; codeHash: string }
   | { op: 'void'; merchantId: MerchantId; authId: AuthId; idem: Idem }
   | { op: 'refund'; merchantId: MerchantId; authId: AuthId; amountCents: number; idem: Idem }
   | { op: 'reverse'; merchantId: MerchantId; authId: AuthId }

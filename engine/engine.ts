@@ -341,11 +341,12 @@ export class Engine {
       return Promise.resolve(BAD);
     const canonical = ['redeem', merchantId, code, amountCents, partial ? 1 : 0].join('|');
     const idem = { scope: `t:${terminalId}`, key, inputHash: hashInputs(this.keys, canonical) };
-    return this.keyed(idem, this.slotOfCode(merchantId, code), {
+    const codeHash = hashCode(this.keys, merchantId, code);
+    return this.keyed(idem, slotOfCodeHash(codeHash), {
       op: 'redeem',
       merchantId: merchantId as MerchantId,
       terminalId: terminalId as TerminalId,
-      code,
+      codeHash,
       amountCents,
       partial,
       idem,
@@ -356,10 +357,11 @@ export class Engine {
   inquire(request: { merchantId: string; code: string }): Promise<Reply> {
     const { merchantId, code } = request;
     if (!isId(merchantId) || !isCodeString(code)) return Promise.resolve(BAD);
-    return this.reply(this.slotOfCode(merchantId, code), {
+    const codeHash = hashCode(this.keys, merchantId, code);
+    return this.reply(slotOfCodeHash(codeHash), {
       op: 'inquire',
       merchantId: merchantId as MerchantId,
-      code,
+      codeHash,
     });
   }
 
@@ -524,10 +526,6 @@ export class Engine {
     if (!isId(merchantId) || !isCodeString(code)) return null;
     const entry = this.store.codes.get([merchantId as MerchantId, hashCode(this.keys, merchantId, code)]);
     return entry !== undefined && entry.expiresAtMs > nowMs;
-  }
-
-  private slotOfCode(merchantId: string, code: string): number {
-    return slotOfCodeHash(hashCode(this.keys, merchantId, code));
   }
 
   private keyed(idem: { scope: string; key: string }, slot: number, body: CommandBody): Promise<Reply> {

@@ -7,7 +7,7 @@ import {
   whenDurable,
 } from '../persistence/store.ts';
 import { type AccountActor, makeAccountMachine, persistAccount, startAccount } from './account-machine.ts';
-import { type CodeKeys, drawCode, hashCode, sealCode, unsealCode } from './codes.ts';
+import { type CodeKeys, drawCode, sealCode, unsealCode } from './codes.ts';
 import type { CardView, Command, Idem, Outcome, ShardReport, WalletView } from './commands.ts';
 import {
   type AuthId,
@@ -289,7 +289,7 @@ export class Shard {
         if (command.replayOnly && !this.opts.store.idempotency.get([command.idem.scope, command.idem.key]))
           return { reply: { status: 'not_found' } };
         return this.idempotent(batch, command, () => {
-          const codeHash = hashCode(this.opts.keys, command.merchantId, command.code);
+          const { codeHash } = command;
           const entry = this.codeEntry(command.merchantId, codeHash);
           if (!entry || !this.owns(slotOfId(entry.consumerId))) return { status: 'invalid_code' };
           return this.send(batch, entry.consumerId, {
@@ -304,7 +304,7 @@ export class Shard {
           });
         });
       case 'inquire': {
-        const codeHash = hashCode(this.opts.keys, command.merchantId, command.code);
+        const { codeHash } = command;
         const entry = this.codeEntry(command.merchantId, codeHash);
         if (!entry || !this.owns(slotOfId(entry.consumerId))) return { reply: { status: 'invalid_code' } };
         return {

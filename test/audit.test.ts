@@ -6,24 +6,14 @@ import type { ConsumerId, MerchantId } from '../engine/ids.ts';
 import { auditStore, mergeAudits, splitConsumers } from '../persistence/audit.ts';
 import { randomSecrets } from '../persistence/secrets.ts';
 import { openStore, type Store } from '../persistence/store.ts';
-import { tempDir } from './helpers.ts';
+import { fund, tempDir } from './helpers.ts';
 
 async function seededStore(): Promise<{ store: Store; consumers: ConsumerId[] }> {
   const dataDir = tempDir();
   const engine = await Engine.open({ dataDir, secrets: randomSecrets(), shards: 2 });
   const consumers: ConsumerId[] = [];
   for (const n of [1, 2, 3]) {
-    const phone = `+1555555010${n}`;
-    const loaded = await engine.loadValue({
-      merchantId: 'm1',
-      phone,
-      kind: 'gift',
-      funding: 'merchant',
-      amountCents: 5_000,
-      idempotencyKey: `load-${n}`,
-    });
-    expect(loaded.status).toBe('approved');
-    consumers.push(engine.consumerIdFor(phone));
+    consumers.push(await fund(engine, `+1555555010${n}`));
   }
   const issued = await engine.issueCode({ consumerId: consumers[0] as ConsumerId, merchantId: 'm1' });
   const sold = await engine.redeem({

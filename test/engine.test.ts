@@ -11,7 +11,7 @@ import { LIMITS } from '../engine/limits.ts';
 import type { Reply } from '../engine/wallet.ts';
 import { randomSecrets } from '../persistence/secrets.ts';
 import { openStore } from '../persistence/store.ts';
-import { openEngine } from './helpers.ts';
+import { fund, openEngine } from './helpers.ts';
 
 const MINUTE = 60_000;
 const phone = '+15555550123';
@@ -21,18 +21,8 @@ function fakeClock(start = Date.now()) {
   return clock;
 }
 
-async function funded(engine: Engine, cents = 5_000, who = phone, merchantId = 'm1') {
-  const loaded = await engine.loadValue({
-    merchantId,
-    phone: who,
-    kind: 'gift',
-    funding: 'merchant',
-    amountCents: cents,
-    idempotencyKey: `load-${who.slice(1)}-${merchantId}`,
-  });
-  expect(loaded.status).toBe('approved');
-  return engine.consumerIdFor(who);
-}
+const funded = (engine: Engine, cents = 5_000, who = phone, merchantId = 'm1') =>
+  fund(engine, who, cents, merchantId);
 
 const redeemReq = (code: string, amountCents: number, key: string, partial = false) => ({
   merchantId: 'm1',

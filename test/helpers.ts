@@ -73,3 +73,17 @@ export async function waitUntil(what: string, condition: () => boolean): Promise
   }
   throw new Error(`gave up waiting for ${what}`);
 }
+
+/** Loads a merchant-funded gift card (default $50 at m1) onto a phone through the engine; its consumer id. */
+export async function fund(engine: Engine, phone: string, amountCents = 5_000, merchantId = 'm1') {
+  const loaded = await engine.loadValue({
+    merchantId,
+    phone,
+    kind: 'gift',
+    funding: 'merchant',
+    amountCents,
+    idempotencyKey: `load-${phone.slice(1)}-${merchantId}`,
+  });
+  expect(loaded.status).toBe('approved');
+  return engine.consumerIdFor(phone);
+}

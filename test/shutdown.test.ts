@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { issueCode, setupFleet, startPaycode } from '../bench/pos-server.ts';
+import { InFlight } from '../gateway/in-flight.ts';
 import { openStore } from '../persistence/store.ts';
 import { PosClient } from '../sdk/pos-client.ts';
 import { openSocket } from './server-helpers.ts';
@@ -87,4 +88,18 @@ describe('shutdown', () => {
     again.close();
     expect(await server.stop()).toBe(0);
   }, 120_000);
+
+  it('waits for running requests only until the deadline, and refuses new ones from the start', async () => {
+    const inFlight = new InFlight();
+    let finish: (value: string) => void = () => undefined;
+    const quick = inFlight.track(new Promise<string>((resolve) => (finish = resolve)));
+    inFlight.track(new Promise(() => undefined));
+    expect(inFlight.size).toBe(2);
+    const drained = inFlight.drain(200);
+    expect(inFlight.draining).toBe(true);
+    finish('answered');
+    expect(await quick).toBe('answered');
+    // The stuck one is still running when the deadline passes: the shutdown goes on without it.
+    expect(await drained).toBe(1);
+  });
 });

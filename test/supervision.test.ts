@@ -13,7 +13,7 @@ import { type ConsumerId, shardOfSlot, slotOfId } from '../engine/ids.ts';
 import type { ShardFault } from '../engine/shard-worker.ts';
 import { countShardEvent, createMetrics } from '../gateway/metrics.ts';
 import { createLogger } from '../log/logger.ts';
-import { openEngine, waitUntil } from './helpers.ts';
+import { fund, openEngine, waitUntil } from './helpers.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -44,16 +44,7 @@ interface Payer {
 async function payers(engine: Engine, phones: string[], tag: string): Promise<Payer[]> {
   return Promise.all(
     phones.map(async (phone, index) => {
-      const loaded = await engine.loadValue({
-        merchantId: 'm1',
-        phone,
-        kind: 'gift',
-        funding: 'merchant',
-        amountCents: 5_000,
-        idempotencyKey: `load-${tag}-${index}`,
-      });
-      expect(loaded.status).toBe('approved');
-      const consumerId = engine.consumerIdFor(phone);
+      const consumerId = await fund(engine, phone);
       const issued = await engine.issueCode({ consumerId, merchantId: 'm1' });
       expect(issued.status).toBe('approved');
       return { phone, consumerId, code: issued.code as string, key: `pay-${tag}-${index}` };
