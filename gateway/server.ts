@@ -22,6 +22,7 @@ import { posBehavior } from './pos.ts';
 import { Registry } from './registry.ts';
 import { httpRoutes } from './routes.ts';
 import { walletBehavior } from './wallet-socket.ts';
+import { serveWebApps } from './web.ts';
 
 /**
  * The paycode server: the engine, the registry, the SMS outbox and one uWebSockets.js app serving the
@@ -199,6 +200,12 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   );
   logRequestsTo(app, logger);
   trackRequestsIn(app, inFlight);
+  serveWebApps(app, {
+    devInbox: devInbox !== null,
+    minify: config.production,
+    logger,
+    onAnswer: (code) => metrics.httpRequests.inc({ route: 'web', code }),
+  });
   const routes = httpRoutes(app, {
     engine,
     registry,

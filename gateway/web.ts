@@ -1,0 +1,187 @@
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { extname, join, relative } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+import type { Logger } from '../log/logger.ts';
+
+/**
+ * The web apps of `web/`: the wallet (`/wallet/`), the POS terminal (`/pos/`), the merchant dashboard
+ * (`/merchant/`) and, when texts go to the console, the development inbox (`/dev/inbox/`). Each app is a
+ * folder with an `index.html`, a `main.ts` bundled by esbuild into `app.js` (and the CSS it imports into
+ * `app.css`), optionally a service worker `sw.ts` (`sw.js`), and static files served as they are.
+ *
+ * The bundles are built in memory once per process, started when the server starts, so there is no build
+ * step and nothing generated in the repository. Every page is sent with a content security policy that
+ * allows only the server's own scripts, styles and connections (nothing from a CDN, no inline script),
+ * may not be framed, and sends no referrer.
+ */
+export interface WebApp {
+  /** The URL prefix, without a trailing slash. */
+  mount: string;
+  /** The folder under web/. */
+  dir: string;
+}
+
+export const WEB_APPS: readonly WebApp[] = [
+  { mount: '/wallet', dir: 'wallet' },
+  { mount: '/pos', dir: 'pos' },
+  { mount: '/merchant', dir: 'merchant' },
+  { mount: '/dev/inbox', dir: 'inbox' },
+];
+
+interface Asset {
+  body: Buffer;
+  gzipped: Buffer | null;
+  contentType: string;
+  etag: string;
+}
+
+const WEB_ROOT = join(import.meta.dirname, '..', 'web');
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.webmanifest': 'application/manifest+json',
+  '.json': 'application/json',
+};
+
+export const PAGE_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "manifest-src 'self'",
+    "worker-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; '),
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()',
+  'cross-origin-opener-policy': 'same-origin',
+};
+
+function asset(path: string, body: Buffer): Asset {
+  const contentType = CONTENT_TYPES[extname(path)] ?? 'application/octet-stream';
+  const compressible = !contentType.startsWith('image/png');
+  return {
+    body,
+    gzipped: compressible && body.length > 1024 ? gzipSync(body) : null,
+    contentType,
+    etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
+  };
+}
+
+/** Every file of every app by URL path; `<mount>/` is the app's index.html. */
+export async function buildWebApps(apps: readonly WebApp[], minify: boolean): Promise<Map<string, Asset>> {
+  const assets = new Map<string, Asset>();
+  const entryPoints: Record<string, string> = {};
+  for (const app of apps) {
+    const dir = join(WEB_ROOT, app.dir);
+    for (const file of readdirSync(dir)) {
+      if (file === 'main.ts') entryPoints[`${app.dir}/app`] = join(dir, file);
+      else if (file === 'sw.ts') entryPoints[`${app.dir}/sw`] = join(dir, file);
+      else if (file === 'index.html') assets.set(`${app.mount}/`, asset(file, readFileSync(join(dir, file))));
+      else if (!file.endsWith('.ts'))
+        assets.set(`${app.mount}/${file}`, asset(file, readFileSync(join(dir, file))));
+    }
+  }
+  const outdir = join(WEB_ROOT, 'out');
+  const result = await build({
+    entryPoints,
+    outdir,
+    bundle: true,
+    write: false,
+    format: 'esm',
+    target: 'es2022',
+    minify,
+    sourcemap: minify ? false : 'inline',
+    legalComments: 'none',
+    logLevel: 'silent',
+  });
+  const mountOf = new Map(apps.map((app) => [app.dir, app.mount]));
+  for (const file of result.outputFiles) {
+    const [dir, name] = relative(outdir, file.path).split('/') as [string, string];
+    assets.set(`${mountOf.get(dir)}/${name}`, asset(name, Buffer.from(file.contents)));
+  }
+  return assets;
+}
+
+/**
+ * Serves the apps on `app`. The build starts now; a request that comes before it finished waits for it.
+ * A build that fails is logged and its pages answer 500.
+ */
+export function serveWebApps(
+  app: TemplatedApp,
+  options: { devInbox: boolean; minify: boolean; logger: Logger; onAnswer: (code: number) => void },
+): void {
+  const apps = WEB_APPS.filter((web) => options.devInbox || web.dir !== 'inbox');
+  const built = buildWebApps(apps, options.minify);
+  built.catch((error: unknown) => options.logger.error('web apps failed to build', { err: error }));
+
+  const serve = (res: HttpResponse, req: HttpRequest) => {
+    let path = req.getUrl();
+    if (apps.some((web) => web.mount === path)) path += '/';
+    const noneMatch = req.getHeader('if-none-match');
+    const gzipOk = /\bgzip\b/.test(req.getHeader('accept-encoding'));
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const reply = (code: string, headers: Record<string, string>, body: Buffer | string = '') => {
+      if (aborted) return;
+      res.cork(() => {
+        res.writeStatus(code);
+        for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
+        res.end(body);
+      });
+      options.onAnswer(Number.parseInt(code, 10));
+    };
+    built.then(
+      (assets) => {
+        const found = assets.get(path);
+        if (!found) {
+          reply('404 Not Found', { 'content-type': 'text/plain; charset=utf-8' }, 'no such page');
+          return;
+        }
+        const headers: Record<string, string> = {
+          ...PAGE_HEADERS,
+          'content-type': found.contentType,
+          'cache-control': 'no-cache',
+          etag: found.etag,
+        };
+        if (path.endsWith('/sw.js')) headers['service-worker-allowed'] = path.slice(0, -'sw.js'.length);
+        if (noneMatch === found.etag) return reply('304 Not Modified', headers);
+        if (gzipOk && found.gzipped) {
+          headers['content-encoding'] = 'gzip';
+          headers.vary = 'accept-encoding';
+          return reply('200 OK', headers, found.gzipped);
+        }
+        reply('200 OK', headers, found.body);
+      },
+      () =>
+        reply(
+          '500 Internal Server Error',
+          { 'content-type': 'text/plain; charset=utf-8' },
+          'pages unavailable',
+        ),
+    );
+  };
+  for (const web of apps) {
+    app.get(web.mount, serve);
+    app.get(`${web.mount}/*`, serve);
+  }
+  app.get('/', (res) => {
+    res.cork(() => res.writeStatus('302 Found').writeHeader('location', '/wallet/').end());
+  });
+}

@@ -1,0 +1,52 @@
+/**
+ * JSON over the paycode HTTP API (docs/http-api.md). A non-2xx answer becomes an ApiError carrying the
+ * status of the error body (`insufficient_funds`, `unauthorized`, ...), so pages can say what happened;
+ * a network failure is `offline`.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly httpStatus: number,
+  ) {
+    super(message);
+  }
+}
+
+export async function api<T = Record<string, unknown>>(
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  options: { token?: string | null; body?: unknown } = {},
+): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: options.body === undefined ? null : JSON.stringify(options.body),
+      cache: 'no-store',
+    });
+  } catch {
+    throw new ApiError('offline', 'The server cannot be reached. Check the connection and try again.', 0);
+  }
+  const text = await response.text();
+  const body = text && response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text;
+  if (!response.ok) {
+    const error = (body as { error?: { code?: string; message?: string } })?.error;
+    throw new ApiError(error?.code ?? 'internal', error?.message ?? response.statusText, response.status);
+  }
+  return body as T;
+}
+
+/** The WebSocket URL of a path on this server (ws: or wss: as the page). */
+export function socketUrl(path: string): string {
+  return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${path}`;
+}
+
+/** A fresh idempotency key. */
+export function newKey(prefix: string): string {
+  return `${prefix}-${crypto.randomUUID()}`;
+}

@@ -1,0 +1,93 @@
+/**
+ * The few DOM helpers the apps share: `h` builds an element from a tag, its properties and children
+ * (text is always set as text, never parsed as HTML), and money is shown and read in dollars while the
+ * API speaks integer cents.
+ */
+type Child = Node | string | number | null | undefined | false;
+type Props = Record<string, unknown> & { class?: string; on?: Record<string, (event: Event) => void> };
+
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Props | null = null,
+  ...children: (Child | Child[])[]
+): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(props ?? {})) {
+    if (name === 'on') {
+      for (const [type, listener] of Object.entries(value as Record<string, EventListener>))
+        element.addEventListener(type, listener);
+    } else if (name === 'class') element.className = String(value);
+    else if (name.startsWith('aria-') || name.startsWith('data-') || name === 'role' || name === 'for')
+      element.setAttribute(name, String(value));
+    else if (value !== undefined && value !== null && value !== false) Reflect.set(element, name, value);
+  }
+  element.append(...nodes(children));
+  return element;
+}
+
+function nodes(children: (Child | Child[])[]): (Node | string)[] {
+  return children
+    .flat()
+    .flatMap((child) =>
+      child === null || child === undefined || child === false
+        ? []
+        : [child instanceof Node ? child : String(child)],
+    );
+}
+
+/** Replaces the children of `parent`. */
+export function mount(parent: Element, ...children: (Child | Child[])[]): void {
+  parent.replaceChildren(...nodes(children));
+}
+
+let fieldIds = 0;
+
+/** A labelled input: the label is visible and names the control for assistive technology. */
+export function field(
+  label: string,
+  input: HTMLInputElement | HTMLSelectElement,
+  hint?: string,
+): HTMLElement {
+  input.id ||= `field-${++fieldIds}`;
+  const hintElement = hint ? h('small', { class: 'hint', id: `${input.id}-hint` }, hint) : null;
+  if (hintElement) input.setAttribute('aria-describedby', hintElement.id);
+  return h('div', { class: 'field' }, h('label', { for: input.id }, label), input, hintElement);
+}
+
+const dollars = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
+
+/** `1250` → `$12.50`. */
+export function money(cents: number): string {
+  return dollars.format(cents / 100);
+}
+
+/** `12.5`, `12.50` or `$12` → cents; null for anything else (no negative, at most two decimals). */
+export function parseDollars(text: string): number | null {
+  const match = /^\s*\$?\s*(\d{1,9})(?:\.(\d{1,2}))?\s*$/.exec(text);
+  if (!match) return null;
+  const cents = Number(match[1]) * 100 + Number((match[2] ?? '0').padEnd(2, '0'));
+  return cents > 0 ? cents : null;
+}
+
+const timeFormat = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' });
+
+export function when(atMs: number): string {
+  return timeFormat.format(new Date(atMs));
+}
+
+/** A status line that screen readers announce. */
+export function notice(kind: 'ok' | 'error' | 'warn' | 'info', ...children: Child[]): HTMLElement {
+  return h('div', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, ...children);
+}
+
+/** Runs `action` with the button disabled, so a double click sends one request. */
+export async function busy<T>(button: HTMLButtonElement, action: () => Promise<T>): Promise<T> {
+  button.disabled = true;
+  button.setAttribute('aria-busy', 'true');
+  try {
+    return await action();
+  } finally {
+    button.disabled = false;
+    button.removeAttribute('aria-busy');
+  }
+}
