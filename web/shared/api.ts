@@ -20,25 +20,27 @@ export async function api<T = Record<string, unknown>>(
 ): Promise<T> {
   const headers: Record<string, string> = {};
   if (options.token) headers.authorization = `Bearer ${options.token}`;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  // Every POST carries a JSON body, `{}` when it has nothing to say.
+  const body = options.body ?? (method === 'POST' ? {} : undefined);
+  if (body !== undefined) headers['content-type'] = 'application/json';
   let response: Response;
   try {
     response = await fetch(path, {
       method,
       headers,
-      body: options.body === undefined ? null : JSON.stringify(options.body),
+      body: body === undefined ? null : JSON.stringify(body),
       cache: 'no-store',
     });
   } catch {
     throw new ApiError('offline', 'The server cannot be reached. Check the connection and try again.', 0);
   }
   const text = await response.text();
-  const body = text && response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text;
+  const answer = text && response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text;
   if (!response.ok) {
-    const error = (body as { error?: { code?: string; message?: string } })?.error;
+    const error = (answer as { error?: { code?: string; message?: string } })?.error;
     throw new ApiError(error?.code ?? 'internal', error?.message ?? response.statusText, response.status);
   }
-  return body as T;
+  return answer as T;
 }
 
 /** The WebSocket URL of a path on this server (ws: or wss: as the page). */

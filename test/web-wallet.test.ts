@@ -1,0 +1,164 @@
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { launchBrowser, newContext, openPage, screenshot, walletSignIn } from './browser.ts';
+import { startTestServer } from './server-helpers.ts';
+
+/**
+ * The wallet in a real headless Chromium against a real server: sign-in with the texted code (read from
+ * the development inbox page), cards and pushes live, a payment code with its countdown and fate, cancel,
+ * freeze, history, sign-out, and what the phone keeps.
+ */
+let browser: Browser;
+beforeAll(async () => {
+  browser = await launchBrowser();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe('wallet', () => {
+  test('sign in, see the balance, pay with a code and watch it change live, cancel, freeze, sign out', async () => {
+    const t = await startTestServer();
+    const merchant = await t.merchant('Blue Bottle');
+    const phone = '+15555550111';
+    await t.load(merchant, phone, 5000);
+    const pos = await t.pos(await t.terminal(merchant));
+
+    const context = await newContext(browser, 'phone');
+    const signIn = await openPage(context, `${t.server.url}/wallet/`);
+    await signIn.page.getByRole('button', { name: 'Send code' }).waitFor();
+    await screenshot(signIn.page, 'wallet-sign-in');
+    // A number that cannot be a phone number is refused on the page; nothing is sent.
+    await signIn.page.getByLabel('Phone number').fill('12');
+    await signIn.page.getByRole('button', { name: 'Send code' }).click();
+    await signIn.page.getByText('country code').waitFor();
+    expect(t.server.devInbox?.inbox).toEqual([]);
+    await signIn.page.close();
+
+    const { page, errors } = await walletSignIn(context, t.server.url, phone);
+    const card = page.getByRole('article', { name: 'Blue Bottle gift card' });
+    await expect(card.textContent()).resolves.toContain('$50.00');
+
+    // Pay with a limit: the code is shown large with its countdown.
+    await page.getByLabel('Limit (optional)').fill('20');
+    await page.getByRole('button', { name: 'Pay' }).click();
+    const shown = page.locator('[data-code]');
+    const code = (await shown.getAttribute('data-code')) as string;
+    expect(code).toMatch(/^\d{6}$/);
+    await page.getByText(/Expires in (19|20):\d\d/).waitFor();
+    await page.getByText('Up to $20.00').waitFor();
+    await expect(card.textContent()).resolves.toContain('$30.00 available');
+    const wallet = await t.http('GET', '/v1/wallet', undefined, await deviceToken(page));
+    expect(wallet.body.activeCode.code).toBe(code);
+    await screenshot(page, 'wallet-code');
+
+    // The till charges it: the page shows the fate and the new balance without a reload.
+    const sale = await pos.redeem({ code, amountCents: 1250 });
+    expect(sale.status).toBe('approved');
+    await page.getByText('Paid $12.50').waitFor();
+    await expect(card.textContent()).resolves.toContain('$37.50');
+    await expect(shown.count()).resolves.toBe(0);
+    await page.getByText('Payment · Blue Bottle').waitFor();
+    await page.getByText('−$12.50').waitFor();
+    await screenshot(page, 'wallet-paid');
+    await page.getByRole('button', { name: 'Done' }).click();
+
+    // Cancel code: the till can no longer use it.
+    await page.getByRole('button', { name: 'Pay' }).click();
+    const second = (await shown.getAttribute('data-code')) as string;
+    await page.getByRole('button', { name: 'Cancel code' }).click();
+    await page.getByText('Code cancelled').waitFor();
+    expect((await pos.redeem({ code: second, amountCents: 100 })).status).toBe('invalid_code');
+    await expect(card.textContent()).resolves.toContain('$37.50');
+
+    // Value loaded by the store appears live, as a new card.
+    await t.load(merchant, phone, 700, 'reward');
+    await page.getByRole('article', { name: 'Blue Bottle reward card' }).getByText('$7.00').waitFor();
+
+    // Freeze: the page says so and a code cannot be had; unfreeze restores it.
+    await page.getByRole('button', { name: 'Freeze account' }).click();
+    await page.getByText('Your account is frozen').first().waitFor();
+    await page.getByRole('button', { name: 'Pay' }).click();
+    await page.getByText('Unfreeze it to pay').waitFor();
+    await screenshot(page, 'wallet-frozen');
+    await page.getByRole('button', { name: 'Unfreeze account' }).click();
+    await page.getByRole('button', { name: 'Freeze account' }).waitFor();
+    expect((await t.http('GET', '/v1/wallet', undefined, await deviceToken(page))).body.frozen).toBe(false);
+
+    // A reload keeps the session; the phone keeps the token and nothing personal.
+    await page.reload();
+    await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+    await expect(card.textContent()).resolves.toContain('$37.50');
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }));
+    expect(Object.keys(JSON.parse(stored))).toEqual(['paycode.wallet.token']);
+    expect(stored).not.toContain(phone.slice(2));
+
+    // Installable: a manifest and a service worker that caches the app, never the API.
+    const scope = await page.evaluate(async () => (await navigator.serviceWorker.ready).scope);
+    expect(scope).toBe(`${t.server.url}/wallet/`);
+    const cached = await page.evaluate(async () => {
+      const names = await caches.keys();
+      const urls: string[] = [];
+      for (const name of names)
+        for (const request of await (await caches.open(name)).keys()) urls.push(request.url);
+      return urls;
+    });
+    expect(cached.length).toBeGreaterThan(0);
+    expect(cached.filter((url) => url.includes('/v1/'))).toEqual([]);
+    const manifest = await t.http('GET', '/wallet/manifest.webmanifest');
+    expect(manifest.body).toMatchObject({ start_url: '/wallet/', display: 'standalone' });
+
+    // Sign out: the token dies on the server too.
+    const token = await deviceToken(page);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Send code' }).waitFor();
+    expect((await t.http('GET', '/v1/wallet', undefined, token)).status).toBe(401);
+    await expect(page.evaluate(() => localStorage.length)).resolves.toBe(0);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  test('an unused code shows as expired when its time is up', async () => {
+    const t = await startTestServer({ env: { PAYCODE_CODE_TTL_MS: '2500' } });
+    const merchant = await t.merchant('Tiny Tacos');
+    const phone = '+15555550112';
+    await t.load(merchant, phone, 900);
+    const context = await newContext(browser, 'phone');
+    const { page, errors } = await walletSignIn(context, t.server.url, phone);
+    await page.getByRole('button', { name: 'Pay' }).click();
+    await page.locator('[data-code]').waitFor();
+    await page.getByText('Code expired').waitFor({ timeout: 15_000 });
+    await expect(
+      page.getByRole('article', { name: 'Tiny Tacos gift card' }).textContent(),
+    ).resolves.not.toContain('held');
+    await screenshot(page, 'wallet-expired');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  test('a wrong verification code is refused on the page and the inbox page shows the texts', async () => {
+    const t = await startTestServer();
+    const context = await newContext(browser, 'phone');
+    const { page } = await openPage(context, `${t.server.url}/wallet/`);
+    await page.getByLabel('Phone number').fill('(555) 555-0113');
+    await page.getByRole('button', { name: 'Send code' }).click();
+    await page.getByText('We sent a code to +15555550113').waitFor();
+    const sent = t.server.devInbox?.inbox.at(-1)?.text ?? '';
+    const wrong = sent.includes('000000') ? '111111' : '000000';
+    await page.getByLabel('Verification code').fill(wrong);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('That code is not right').waitFor();
+    await expect(page.evaluate(() => localStorage.length)).resolves.toBe(0);
+
+    const inbox = await openPage(context, `${t.server.url}/dev/inbox/`);
+    await inbox.page.locator('.sms').first().waitFor();
+    await expect(inbox.page.locator('mark.otp').first().textContent()).resolves.toMatch(/^\d{6}$/);
+    await screenshot(inbox.page, 'dev-inbox');
+    expect(inbox.errors).toEqual([]);
+    await context.close();
+  });
+});
+
+function deviceToken(page: import('playwright-core').Page): Promise<string> {
+  return page.evaluate(() => localStorage.getItem('paycode.wallet.token') as string);
+}
