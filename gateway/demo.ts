@@ -3,7 +3,7 @@ import type { Registry } from './registry.ts';
 
 /**
  * Demo data for a fresh data directory (`PAYCODE_DEMO=1`, the default): a merchant, an activated
- * terminal and a consumer with a funded gift card, so a newcomer can try a payment at once. Returns the
+ * terminal, a terminal waiting for the browser POS page, and a consumer with a funded gift card, so a newcomer can try a payment at once. Returns the
  * lines to print; they hold the demo's keys, which is the point of a demo and never done otherwise.
  */
 export const DEMO_PHONE = '+15555550100';
@@ -21,6 +21,8 @@ export async function createDemo(engine: Engine, registry: Registry, url: string
   const { activationCode } = await registry.createTerminal(merchantId, 'Demo till');
   const terminal = await registry.activate(activationCode);
   if (!terminal) throw new Error('demo terminal could not be activated');
+  // A second till left for the browser POS page to activate.
+  const browserTill = await registry.createTerminal(merchantId, 'Browser till');
   await registry.rememberPhone(engine.consumerIdFor(DEMO_PHONE), DEMO_PHONE);
   const loaded = await engine.loadValue({
     merchantId,
@@ -36,6 +38,9 @@ export async function createDemo(engine: Engine, registry: Registry, url: string
     `demo: terminal ${terminal.terminalId}, terminal key ${terminal.terminalKey}`,
     `demo: consumer ${DEMO_PHONE} holds a $50.00 Demo Coffee gift card`,
     `demo: sign in with  curl -X POST ${url}/v1/consumers -d '{"phone":"${DEMO_PHONE}"}'  (the code is printed below)`,
-    `demo: try a payment with  npm run pos -- --url ${url} --terminal ${terminal.terminalId} --key ${terminal.terminalKey} redeem <code> <cents>`,
+    `demo: in a browser: the wallet ${url}/wallet/ (sign in as ${DEMO_PHONE}; texts show at ${url}/dev/inbox/),`,
+    `demo:   the POS ${url}/pos/ (activation code ${browserTill.activationCode}, valid 24 h),`,
+    `demo:   the merchant dashboard ${url}/merchant/ (the API key above)`,
+    `demo: or try a payment with  npm run pos -- --url ${url} --terminal ${terminal.terminalId} --key ${terminal.terminalKey} redeem <code> <cents>`,
   ];
 }

@@ -107,6 +107,11 @@ describe('wallet', () => {
     expect(cached.filter((url) => url.includes('/v1/'))).toEqual([]);
     const manifest = await t.http('GET', '/wallet/manifest.webmanifest');
     expect(manifest.body).toMatchObject({ start_url: '/wallet/', display: 'standalone' });
+    // Chromium's own verdict on whether the page can be installed as an app; a test browser context is
+    // a private one, where nothing installs, so that one reason is expected.
+    const devtools = await context.newCDPSession(page);
+    const installability = await devtools.send('Page.getInstallabilityErrors');
+    expect(installability.installabilityErrors.map((error) => error.errorId)).toEqual(['in-incognito']);
 
     // Sign out: the token dies on the server too.
     const token = await deviceToken(page);

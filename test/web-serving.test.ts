@@ -1,0 +1,89 @@
+import { gunzipSync } from 'node:zlib';
+import { describe, expect, test } from 'vitest';
+import { buildWebApps, WEB_APPS } from '../gateway/web.ts';
+import { startTestServer } from './server-helpers.ts';
+
+/** How the gateway serves the web apps: headers, caching, compression, what exists in which mode. */
+describe('web app serving', () => {
+  test('every page comes with a policy that allows only the server itself, and may not be framed', async () => {
+    const t = await startTestServer();
+    for (const path of ['/wallet/', '/wallet', '/pos/', '/merchant/', '/dev/inbox/']) {
+      const response = await fetch(`${t.server.url}${path}`);
+      expect(response.status, path).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      const policy = response.headers.get('content-security-policy') ?? '';
+      expect(policy).toContain("script-src 'self'");
+      expect(policy).toContain("connect-src 'self'");
+      expect(policy).toContain("frame-ancestors 'none'");
+      expect(policy).not.toMatch(/unsafe|\*/);
+      expect(response.headers.get('x-frame-options')).toBe('DENY');
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('referrer-policy')).toBe('no-referrer');
+      const html = await response.text();
+      expect(html).toContain(`<script type="module" src="${path.replace(/\/?$/, '/')}app.js"></script>`);
+      expect(html).not.toMatch(/<script>|style=/);
+    }
+    const home = await fetch(`${t.server.url}/`, { redirect: 'manual' });
+    expect([home.status, home.headers.get('location')]).toEqual([302, '/wallet/']);
+    // The API keeps its JSON answers, unknown paths included.
+    const unknown = await t.http('GET', '/v1/nothing-here');
+    expect(unknown).toEqual({
+      status: 404,
+      body: { error: { code: 'not_found', message: 'no such endpoint' } },
+    });
+    expect((await fetch(`${t.server.url}/wallet/nothing.js`)).status).toBe(404);
+  });
+
+  test('assets are revalidated by their hash and compressed for clients that accept it', async () => {
+    const t = await startTestServer();
+    const url = `${t.server.url}/wallet/app.js`;
+    const plain = await fetch(url, { headers: { 'accept-encoding': 'identity' } });
+    const body = Buffer.from(await plain.arrayBuffer());
+    expect(plain.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(plain.headers.get('cache-control')).toBe('no-cache');
+    const etag = plain.headers.get('etag') as string;
+    expect(etag).toMatch(/^"[\w-]{22}"$/);
+    const again = await fetch(url, { headers: { 'if-none-match': etag } });
+    expect([again.status, (await again.arrayBuffer()).byteLength]).toEqual([304, 0]);
+
+    const raw = await import('node:http').then(
+      ({ get }) =>
+        new Promise<{ encoding: string | undefined; bytes: Buffer }>((resolve, reject) =>
+          get(url, { headers: { 'accept-encoding': 'gzip' } }, (response) => {
+            const chunks: Buffer[] = [];
+            response.on('data', (chunk: Buffer) => chunks.push(chunk));
+            response.on('end', () =>
+              resolve({ encoding: response.headers['content-encoding'], bytes: Buffer.concat(chunks) }),
+            );
+          }).on('error', reject),
+        ),
+    );
+    expect(raw.encoding).toBe('gzip');
+    expect(raw.bytes.length).toBeLessThan(body.length);
+    expect(gunzipSync(raw.bytes).equals(body)).toBe(true);
+  });
+
+  test('the development inbox page exists only when texts go to the console', async () => {
+    const t = await startTestServer({ env: { PAYCODE_SMS: 'smpp://paycode:secret@127.0.0.1:9' } });
+    expect((await fetch(`${t.server.url}/dev/inbox/`)).status).toBe(404);
+    expect((await fetch(`${t.server.url}/wallet/`)).status).toBe(200);
+  });
+
+  test('the bundles load nothing from elsewhere, and production bundles are minified without source maps', async () => {
+    const [development, production] = await Promise.all([
+      buildWebApps(WEB_APPS, false),
+      buildWebApps(WEB_APPS, true),
+    ]);
+    for (const app of WEB_APPS) {
+      for (const name of ['/', '/app.js', '/app.css']) {
+        const path = `${app.mount}${name}`;
+        const shipped = production.get(path)?.body.toString('utf8') ?? '';
+        expect(shipped.length, path).toBeGreaterThan(0);
+        expect(shipped, path).not.toMatch(/https?:\/\/|\/\/cdn|@import|sourceMappingURL/);
+      }
+      const minified = production.get(`${app.mount}/app.js`)?.body.length ?? 0;
+      const readable = development.get(`${app.mount}/app.js`)?.body.length ?? 0;
+      expect(minified).toBeLessThan(readable / 2);
+    }
+  });
+});
