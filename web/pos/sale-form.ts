@@ -1,0 +1,202 @@
+import { h, money, notice, parseDollars } from '../shared/ui.ts';
+
+/**
+ * The sale entry: payment code, amount, partial approval and the Charge button, with an on-screen keypad
+ * for touch tills that types into whichever of the two fields was last focused. Input is checked here,
+ * before anything is sent: a code is exactly 6 digits (a string, so leading zeros stay), an amount is
+ * dollars with at most two decimals, read into integer cents by parseDollars.
+ */
+export interface ChargeRequest {
+  code: string;
+  amountCents: number;
+  partial: boolean;
+}
+
+export interface SaleForm {
+  element: HTMLElement;
+  /** Clears the fields after a sale, or only the code when it cannot be used again. */
+  clear(what: 'all' | 'code'): void;
+  setEnabled(enabled: boolean): void;
+  focus(): void;
+}
+
+const KEYS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '.', '0', 'delete'] as const;
+
+export function saleForm(onCharge: (request: ChargeRequest) => Promise<void>): SaleForm {
+  const codeInput = h('input', {
+    id: 'sale-code',
+    class: 'big pos-code',
+    inputMode: 'numeric',
+    autocomplete: 'off',
+    spellcheck: false,
+    maxLength: 6,
+    placeholder: '000000',
+  });
+  const amountInput = h('input', {
+    id: 'sale-amount',
+    class: 'pos-amount',
+    inputMode: 'decimal',
+    autocomplete: 'off',
+    spellcheck: false,
+    maxLength: 13,
+    placeholder: '0.00',
+  });
+  const partialBox = h('input', { type: 'checkbox', id: 'sale-partial' });
+  const chargeButton = h('button', { class: 'btn huge block pos-charge', type: 'submit' }, 'Charge');
+  const amountPreview = h(
+    'small',
+    { class: 'hint', id: 'sale-amount-hint' },
+    'In dollars, for example 12.50',
+  );
+  amountInput.setAttribute('aria-describedby', amountPreview.id);
+  const problem = h('div', { class: 'pos-problem' });
+  let target: HTMLInputElement = codeInput;
+  let sending = false;
+  let enabled = true;
+
+  const clearProblem = (input: HTMLInputElement) => {
+    input.removeAttribute('aria-invalid');
+    problem.replaceChildren();
+  };
+  const refuse = (input: HTMLInputElement, text: string) => {
+    input.setAttribute('aria-invalid', 'true');
+    problem.replaceChildren(notice('error', text));
+    input.focus();
+  };
+
+  codeInput.addEventListener('input', () => {
+    // Only digits, and never more than six: what the cashier sees is what is sent.
+    codeInput.value = codeInput.value.replace(/\D/g, '').slice(0, 6);
+    clearProblem(codeInput);
+    if (codeInput.value.length === 6 && document.activeElement === codeInput) amountInput.focus();
+  });
+  amountInput.addEventListener('input', () => {
+    amountInput.value = amountInput.value.replace(/[^\d.]/g, '');
+    clearProblem(amountInput);
+    const cents = parseDollars(amountInput.value);
+    amountPreview.textContent = cents === null ? 'In dollars, for example 12.50' : `Charging ${money(cents)}`;
+  });
+  for (const input of [codeInput, amountInput]) {
+    input.addEventListener('focus', () => {
+      target = input;
+      keypad.dataset.target = input === codeInput ? 'code' : 'amount';
+    });
+  }
+
+  const press = (key: (typeof KEYS)[number]) => {
+    if (key === 'delete') target.value = target.value.slice(0, -1);
+    else target.value += key;
+    target.dispatchEvent(new Event('input'));
+    target.focus();
+  };
+  const keypad = h(
+    'div',
+    { class: 'keypad', role: 'group', 'aria-label': 'Keypad', 'data-target': 'code' },
+    KEYS.map((key) =>
+      h(
+        'button',
+        {
+          type: 'button',
+          class: `keypad-key${key === 'delete' ? ' delete' : ''}`,
+          ...(key === 'delete' ? { 'aria-label': 'Delete last digit' } : {}),
+          on: {
+            // Keep the focus (and the caret) in the field being typed into.
+            pointerdown: (event: Event) => event.preventDefault(),
+            click: () => press(key),
+          },
+        },
+        key === 'delete' ? '⌫' : key,
+      ),
+    ),
+  );
+
+  const submit = async () => {
+    if (sending || !enabled) return;
+    const code = codeInput.value.trim();
+    if (!/^\d{6}$/.test(code))
+      return refuse(codeInput, 'Enter the 6-digit payment code shown on the customer’s phone.');
+    const amountCents = parseDollars(amountInput.value);
+    if (amountCents === null) return refuse(amountInput, 'Enter the amount in dollars, for example 12.50.');
+    sending = true;
+    chargeButton.disabled = true;
+    chargeButton.setAttribute('aria-busy', 'true');
+    chargeButton.textContent = 'Charging…';
+    try {
+      await onCharge({ code, amountCents, partial: partialBox.checked });
+    } finally {
+      sending = false;
+      chargeButton.disabled = !enabled;
+      chargeButton.removeAttribute('aria-busy');
+      chargeButton.textContent = 'Charge';
+    }
+  };
+
+  const element = h(
+    'form',
+    {
+      class: 'panel pos-sale',
+      noValidate: true,
+      'aria-labelledby': 'sale-title',
+      on: {
+        submit: (event: Event) => {
+          event.preventDefault();
+          void submit();
+        },
+      },
+    },
+    h('div', { class: 'panel-head' }, h('h2', { id: 'sale-title' }, 'New sale')),
+    h(
+      'div',
+      { class: 'field' },
+      h('label', { for: codeInput.id }, 'Payment code'),
+      codeInput,
+      h('small', { class: 'hint' }, 'The 6 digits on the customer’s phone'),
+    ),
+    h(
+      'div',
+      { class: 'field' },
+      h('label', { for: amountInput.id }, 'Amount'),
+      h(
+        'div',
+        { class: 'money-input' },
+        h('span', { class: 'money-prefix', 'aria-hidden': 'true' }, '$'),
+        amountInput,
+      ),
+      amountPreview,
+    ),
+    keypad,
+    h(
+      'div',
+      { class: 'pos-partial' },
+      h('label', { class: 'check' }, partialBox, h('span', null, 'Allow partial approval (split tender)')),
+      h(
+        'small',
+        { class: 'hint' },
+        'If the code holds less, approve what it holds and take the rest by another tender.',
+      ),
+    ),
+    problem,
+    chargeButton,
+  );
+
+  return {
+    element,
+    clear(what) {
+      codeInput.value = '';
+      problem.replaceChildren();
+      if (what === 'code') return;
+      amountInput.value = '';
+      amountInput.dispatchEvent(new Event('input'));
+      partialBox.checked = false;
+    },
+    setEnabled(value) {
+      enabled = value;
+      chargeButton.disabled = !value || sending;
+      for (const control of [codeInput, amountInput, partialBox, ...keypad.querySelectorAll('button')])
+        control.disabled = !value;
+    },
+    focus() {
+      codeInput.focus();
+    },
+  };
+}
