@@ -36,6 +36,25 @@ export type Revocation =
   | { kind: 'devices'; consumerId: ConsumerId; tokenId?: string }
   | { kind: 'terminal'; terminalId: TerminalId };
 
+/**
+ * A terminal as its merchant sees it. `pending`: created or rekeyed after a revoke, waiting for its
+ * activation code; `active`: holds a key; `locked`: holds a key but may not try codes (locked by the
+ * merchant, after failed codes in a row, or at the day's failure limit); `revoked`: its key was taken
+ * away; `expired`: its activation code ran out unused. `activationExpiresAtMs` is set while a code is
+ * outstanding (also for an active terminal being rekeyed).
+ */
+export type TerminalState = 'pending' | 'active' | 'locked' | 'revoked' | 'expired';
+
+export interface TerminalView {
+  terminalId: TerminalId;
+  label: string;
+  state: TerminalState;
+  locked: boolean;
+  failedCodesToday: number;
+  activationExpiresAtMs: number | null;
+  createdAtMs: number;
+}
+
 export interface BankDetails {
   routingNumber: string;
   accountNumber: string;
@@ -328,6 +347,53 @@ export class Registry {
       hash: this.hash('activation', letters),
       expiresAtMs,
       credential,
+    };
+  }
+
+  /**
+   * A merchant's terminals, oldest first, as the merchant may see them: never a key, code or hash. The
+   * terminals of every merchant share one table keyed by terminal id, so it is read in chunks with a
+   * yield to the event loop between them.
+   */
+  async terminalsOf(merchantId: MerchantId): Promise<TerminalView[]> {
+    const chunk = this.limits.reportScanChunkEntries;
+    const views: TerminalView[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const nowMs = this.now();
+      let read = 0;
+      for (const { key, value } of this.store.terminals.getRange({
+        start: after,
+        exclusiveStart: after !== undefined,
+        limit: chunk,
+      })) {
+        read++;
+        after = key;
+        if (value.merchantId === merchantId) views.push(this.terminalView(value, nowMs));
+      }
+      if (read < chunk) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return views.sort((a, b) => a.createdAtMs - b.createdAtMs);
+  }
+
+  private terminalView(terminal: TerminalRecord, nowMs: number): TerminalView {
+    const codeLive = terminal.activationHash !== undefined && terminal.activationExpiresAtMs > nowMs;
+    const failedCodesToday = recentFailures(terminal, nowMs).length;
+    const locked = terminal.locked || failedCodesToday >= this.limits.terminalCodeFailuresPerDayMax;
+    // Revoking drops the key and voids the code; a code that simply ran out leaves its hash behind.
+    let state: TerminalState;
+    if (terminal.sealedKey !== null) state = locked ? 'locked' : 'active';
+    else if (codeLive) state = 'pending';
+    else state = terminal.activationHash === undefined ? 'revoked' : 'expired';
+    return {
+      terminalId: terminal.terminalId,
+      label: terminal.label,
+      state,
+      locked,
+      failedCodesToday,
+      activationExpiresAtMs: codeLive ? terminal.activationExpiresAtMs : null,
+      createdAtMs: terminal.createdAtMs,
     };
   }
 

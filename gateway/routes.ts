@@ -8,20 +8,21 @@ import type { Reply } from '../engine/wallet.ts';
 import type { ConsoleSender } from '../notify/sender.ts';
 import type { Store } from '../persistence/store.ts';
 import { isAccountNumber, isAccountType, isRoutingNumber } from '../settlement/bank.ts';
-import { parseDate } from '../settlement/calendar.ts';
+import { type Cutoff, parseDate } from '../settlement/calendar.ts';
 import { statementCsv, statementJson } from '../settlement/reports.ts';
 import type { Settlements } from '../settlement/settlements.ts';
 import type { FundingProvider } from './funding/provider.ts';
 import { type Answer, fail, ok, type Request, route } from './http.ts';
+import { type JournalKey, MerchantReports } from './merchant-reports.ts';
 import type { Metrics } from './metrics.ts';
 import { isKeyword, type Principal, type Registry } from './registry.ts';
 import { walletBody } from './wallet-socket.ts';
 
 /**
  * The HTTP API of PROTOCOL.md, plus a few extensions documented in docs/http-api.md (merchant details,
- * terminal lock and unlock, wallet freeze and unfreeze, the development inbox). Each handler checks
- * the caller, then the body, then asks the engine or the registry; nothing is changed before every
- * check has passed.
+ * terminal lock and unlock, the merchant reports, wallet freeze and unfreeze, the development inbox).
+ * Each handler checks the caller, then the body, then asks the engine or the registry; nothing is
+ * changed before every check has passed.
  */
 export interface RouteDeps {
   engine: Engine;
@@ -33,6 +34,9 @@ export interface RouteDeps {
   /** The development inbox when texts go to the console, else null. */
   devInbox: ConsoleSender | null;
   settlements: Settlements;
+  /** The business day of settlement, which the merchant's activity report counts in. */
+  cutoff: Cutoff;
+  now: () => number;
   /** Called after something was queued for SMS delivery. */
   onTextQueued: () => void;
 }
@@ -54,6 +58,26 @@ const isLoopback = (address: string) =>
   address === '::1' ||
   address.endsWith(':127.0.0.1') ||
   address === '0000:0000:0000:0000:0000:0000:0000:0001';
+
+/**
+ * An integer query parameter in `[min, max]`: undefined when absent, false when it is anything else.
+ * Only plain decimal digits are taken (no sign, exponent or fraction).
+ */
+function queryInt(request: Request, name: string, min: number, max: number): number | undefined | false {
+  const text = request.query.get(name);
+  if (text === null) return undefined;
+  if (!/^[0-9]{1,16}$/.test(text)) return false;
+  const value = Number(text);
+  return isInt(value, min, max) ? value : false;
+}
+
+/** A journal key as pages give it out: `atMs.writer.seq`. */
+function parseJournalKey(text: string): JournalKey | null {
+  const parts = /^([0-9]{1,16})\.([0-9]{1,9})\.([0-9]{1,16})$/.exec(text);
+  if (!parts) return null;
+  const key = parts.slice(1).map(Number) as JournalKey;
+  return key.every((part) => Number.isSafeInteger(part)) ? key : null;
+}
 
 /** An engine reply as an HTTP answer: `approved` with the given body, anything else as an error. */
 function answerFor(reply: Reply, successStatus: number, body: () => unknown): Answer {
@@ -94,6 +118,19 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     return { consumerId: caller.consumerId };
   };
   const isAnswer = (value: object): value is Answer => 'status' in value;
+  const reports = new MerchantReports(deps.store, limits, deps.cutoff, deps.now);
+  const tooBusy = () => fail('overloaded', 'too many reports are being read at once; retry in a moment');
+
+  // Whoever holds a token: a page that has only an API key learns whose it is. No personal data.
+  get('/v1/me', (request) => {
+    const caller = principal(request);
+    if (!caller) return fail('unauthorized', 'a valid bearer token is required');
+    if (caller.kind === 'operator') return ok(200, { kind: 'operator' });
+    if (caller.kind === 'device') return ok(200, { kind: 'device', expiresAtMs: caller.expiresAtMs });
+    const merchant = registry.merchant(caller.merchantId);
+    if (!merchant) return fail('not_found', 'no such merchant');
+    return ok(200, { kind: 'merchant', merchantId: merchant.merchantId, name: merchant.name });
+  });
 
   // Operator.
 
@@ -149,6 +186,12 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     const caller = merchantCaller(request);
     if (isAnswer(caller)) return caller;
     return ok(201, { merchantId: caller.merchantId, apiKey: await registry.rotateApiKey(caller.merchantId) });
+  });
+
+  get('/v1/merchants/:merchantId/terminals', async (request) => {
+    const caller = merchantCaller(request);
+    if (isAnswer(caller)) return caller;
+    return ok(200, { terminals: await registry.terminalsOf(caller.merchantId) });
   });
 
   post('/v1/merchants/:merchantId/terminals', async (request) => {
@@ -409,6 +452,52 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     const record = deps.settlements.record(request.params[0] as string);
     if (!record) return fail('not_found', 'this business day is not settled');
     return { status: 200, body: deps.settlements.ach(record), contentType: 'text/plain; charset=us-ascii' };
+  });
+
+  // Reports for the merchant dashboard (gateway/merchant-reports.ts: what they cost and how it is bounded).
+
+  get('/v1/merchants/:merchantId/transactions', async (request) => {
+    const caller = merchantCaller(request);
+    if (isAnswer(caller)) return caller;
+    const limit = queryInt(request, 'limit', 1, limits.reportPageEntriesMax);
+    if (limit === false)
+      return fail('bad_request', `limit must be an integer from 1 to ${limits.reportPageEntriesMax}`);
+    const beforeMs = queryInt(request, 'beforeMs', 1, Number.MAX_SAFE_INTEGER);
+    if (beforeMs === false) return fail('bad_request', 'beforeMs must be an epoch time in milliseconds');
+    const beforeText = request.query.get('before');
+    const before = beforeText === null ? null : parseJournalKey(beforeText);
+    if (before === null && beforeText !== null)
+      return fail('bad_request', 'before must be the `next` of a previous page (atMs.writer.seq)');
+    if (before !== null && beforeMs !== undefined)
+      return fail('bad_request', 'give either before or beforeMs, not both');
+    const page = await reports.transactions(caller.merchantId, {
+      limit: limit ?? 50,
+      before,
+      beforeMs: beforeMs ?? null,
+    });
+    return page ? ok(200, page) : tooBusy();
+  });
+
+  get('/v1/merchants/:merchantId/activity', async (request) => {
+    const caller = merchantCaller(request);
+    if (isAnswer(caller)) return caller;
+    const days = queryInt(request, 'days', 1, limits.reportActivityDaysMax);
+    if (days === false)
+      return fail('bad_request', `days must be an integer from 1 to ${limits.reportActivityDaysMax}`);
+    const activity = await reports.activity(caller.merchantId, days ?? 7);
+    return activity ? ok(200, activity) : tooBusy();
+  });
+
+  get('/v1/merchants/:merchantId/statements', async (request) => {
+    const caller = merchantCaller(request);
+    if (isAnswer(caller)) return caller;
+    const limit = queryInt(request, 'limit', 1, limits.reportPageEntriesMax);
+    if (limit === false)
+      return fail('bad_request', `limit must be an integer from 1 to ${limits.reportPageEntriesMax}`);
+    const before = request.query.get('before');
+    if (before !== null && !parseDate(before)) return fail('bad_request', 'before must be a date YYYY-MM-DD');
+    const page = await reports.statements(caller.merchantId, { limit: limit ?? 31, before });
+    return page ? ok(200, page) : tooBusy();
   });
 
   get('/v1/merchants/:merchantId/statements/:businessDate', (request) => {

@@ -215,6 +215,8 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     funding: options.funding ?? fundingProvider(config.funding),
     devInbox,
     settlements,
+    cutoff: { timeZone: config.settlementTimeZone, time: config.settlementCutoff },
+    now,
     onTextQueued: kick,
   });
 
@@ -249,6 +251,9 @@ export async function startServer(options: ServerOptions): Promise<Server> {
       await sender.close();
       await settlements.close();
       await engine.close();
+      // Last, the connections still open (HTTP keep-alive ones among them), so none is answered by a
+      // server that has stopped. The typings of this uWS build lack `close`, which it has.
+      (app as unknown as { close(): void }).close();
     })();
     return closing;
   };

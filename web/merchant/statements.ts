@@ -1,0 +1,248 @@
+import { busy, h, money, mount, notice } from '../shared/ui.ts';
+import { plural } from './chart.ts';
+import { displayRef, errorText, KINDS, kindLabel, longDay, shortTime, signedMoney } from './format.ts';
+import type { Session } from './session.ts';
+import type { Statement, StatementFigures } from './types.ts';
+
+/**
+ * Settled business days: the list with each day's payout, and a day's statement with every posting that
+ * went into it, the fees and the ACH entry that carries it; the CSV for the books.
+ */
+const DIRECTIONS = {
+  credit: { label: 'Paid to you', badge: 'ok' },
+  debit: { label: 'Collected', badge: 'warn' },
+  none: { label: 'Nothing due', badge: 'muted' },
+} as const;
+
+export function statementsSection(session: Session) {
+  const listHost = h('div');
+  const detailHost = h('div', { 'aria-live': 'polite' });
+  const status = h('div', { 'aria-live': 'polite' });
+  let statements: StatementFigures[] = [];
+  let selected: string | null = null;
+
+  const open = async (date: string) => {
+    selected = date;
+    renderList();
+    mount(detailHost, h('p', { class: 'muted' }, 'Loading the statement…'));
+    try {
+      const statement = await session.call<Statement>('GET', `/statements/${encodeURIComponent(date)}`);
+      if (selected === date) mount(detailHost, detail(statement));
+    } catch (error) {
+      mount(detailHost, notice('error', errorText(error)));
+    }
+  };
+
+  const detail = (statement: Statement) => {
+    const download = h('button', { class: 'btn small', type: 'button' }, 'Download CSV');
+    download.addEventListener('click', () =>
+      busy(download, () =>
+        session.download(
+          `/statements/${encodeURIComponent(statement.businessDate)}?format=csv`,
+          `paycode-statement-${statement.businessDate}.csv`,
+        ),
+      ).catch((error: unknown) => mount(status, notice('error', errorText(error)))),
+    );
+    const returnedCents = statement.voidedCents + statement.reversedCents + statement.refundedCents;
+    const figure = (label: string, value: string) =>
+      h('div', { class: 'figure' }, h('dt', null, label), h('dd', null, value));
+    const direction = DIRECTIONS[statement.direction];
+    return h(
+      'section',
+      { class: 'panel statement', 'aria-labelledby': 'statement-title' },
+      h(
+        'div',
+        { class: 'panel-head' },
+        h(
+          'div',
+          null,
+          h('h2', { id: 'statement-title' }, `Statement for ${longDay(statement.businessDate)}`),
+          h(
+            'p',
+            { class: 'muted' },
+            `ACH file ${statement.achFileId}`,
+            statement.traceNumber ? ` · trace ${statement.traceNumber}` : '',
+            ` · effective ${longDay(statement.effectiveDate)}`,
+          ),
+        ),
+        download,
+      ),
+      h(
+        'dl',
+        { class: 'figures' },
+        figure('Sales', money(statement.redeemedCents)),
+        figure('Voids and refunds', money(returnedCents)),
+        figure('Cards issued', money(statement.issuedCents)),
+        figure('Expired rewards', money(statement.expiredCents)),
+        figure('Fees', money(statement.feeCents)),
+        h(
+          'div',
+          { class: 'figure total' },
+          h('dt', null, 'Net'),
+          h(
+            'dd',
+            null,
+            signedMoney(statement.netCents),
+            ' ',
+            h('span', { class: `badge ${direction.badge}` }, direction.label),
+          ),
+        ),
+      ),
+      h(
+        'div',
+        { class: 'table-wrap' },
+        h(
+          'table',
+          { class: 'data' },
+          h('caption', { class: 'visually-hidden' }, `Postings of ${statement.businessDate}`),
+          h(
+            'thead',
+            null,
+            h(
+              'tr',
+              null,
+              h('th', { scope: 'col' }, 'Time'),
+              h('th', { scope: 'col' }, 'Type'),
+              h('th', { scope: 'col' }, 'Reference'),
+              h('th', { scope: 'col', class: 'num' }, 'Amount'),
+            ),
+          ),
+          h(
+            'tbody',
+            null,
+            statement.lines.map((line) =>
+              h(
+                'tr',
+                null,
+                h('td', { class: 'nowrap' }, shortTime(line.atMs)),
+                h(
+                  'td',
+                  null,
+                  h('span', { class: `badge ${KINDS[line.kind]?.badge ?? ''}` }, kindLabel(line.kind)),
+                ),
+                h('td', { class: 'mono ref', title: displayRef(line) }, displayRef(line)),
+                h('td', { class: 'num amount' }, signedMoney(line.amountCents)),
+              ),
+            ),
+            h(
+              'tr',
+              { class: 'subtotal' },
+              h('td', { colSpan: 3 }, 'Fees'),
+              h('td', { class: 'num amount' }, signedMoney(-statement.feeCents)),
+            ),
+            h(
+              'tr',
+              { class: 'total' },
+              h('td', { colSpan: 3 }, 'Net'),
+              h('td', { class: 'num amount' }, signedMoney(statement.netCents)),
+            ),
+          ),
+        ),
+      ),
+    );
+  };
+
+  const renderList = () => {
+    if (statements.length === 0) {
+      mount(
+        listHost,
+        h('p', { class: 'empty' }, 'No settled days yet. Each business day appears here once it is settled.'),
+      );
+      return;
+    }
+    mount(
+      listHost,
+      h(
+        'div',
+        { class: 'table-wrap' },
+        h(
+          'table',
+          { class: 'data selectable' },
+          h('caption', { class: 'visually-hidden' }, 'Settled business days'),
+          h(
+            'thead',
+            null,
+            h(
+              'tr',
+              null,
+              h('th', { scope: 'col' }, 'Business day'),
+              h('th', { scope: 'col', class: 'num' }, 'Sales'),
+              h('th', { scope: 'col', class: 'num' }, 'Fees'),
+              h('th', { scope: 'col', class: 'num' }, 'Net'),
+              h('th', { scope: 'col' }, 'Payout'),
+              h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Statement')),
+            ),
+          ),
+          h(
+            'tbody',
+            null,
+            statements.map((statement) => {
+              const view = h(
+                'button',
+                {
+                  class: 'btn ghost small',
+                  type: 'button',
+                  'aria-label': `View statement ${statement.businessDate}`,
+                  'aria-pressed': String(selected === statement.businessDate),
+                },
+                'View',
+              );
+              view.addEventListener('click', () => void open(statement.businessDate));
+              const direction = DIRECTIONS[statement.direction];
+              return h(
+                'tr',
+                { class: selected === statement.businessDate ? 'selected' : '' },
+                h(
+                  'td',
+                  null,
+                  h('div', { class: 'cell-title' }, longDay(statement.businessDate)),
+                  h('div', { class: 'muted small' }, plural(statement.redemptions, 'sale')),
+                ),
+                h('td', { class: 'num' }, money(statement.redeemedCents)),
+                h('td', { class: 'num' }, money(statement.feeCents)),
+                h('td', { class: 'num amount' }, signedMoney(statement.netCents)),
+                h('td', null, h('span', { class: `badge ${direction.badge}` }, direction.label)),
+                h('td', { class: 'actions' }, view),
+              );
+            }),
+          ),
+        ),
+      ),
+    );
+  };
+
+  const load = async () => {
+    statements = (await session.call<{ statements: StatementFigures[] }>('GET', '/statements?limit=60'))
+      .statements;
+    renderList();
+    const first = statements[0];
+    if (selected === null && first) await open(first.businessDate);
+  };
+
+  const element = h(
+    'div',
+    { class: 'statements-layout' },
+    h(
+      'section',
+      { class: 'panel', 'aria-labelledby': 'statements-title' },
+      h(
+        'div',
+        { class: 'panel-head' },
+        h(
+          'div',
+          null,
+          h('h2', { id: 'statements-title' }, 'Settled days'),
+          h(
+            'p',
+            { class: 'muted' },
+            'A positive net is paid to your bank account, a negative one collected.',
+          ),
+        ),
+      ),
+      status,
+      listHost,
+    ),
+    detailHost,
+  );
+  return { element, refresh: load };
+}
