@@ -35,18 +35,6 @@ function freePort(): Promise<number> {
   });
 }
 
-/**
- * `t.http`, sent again while it meets the stopped server: after `t.restart()` on the same port, Node's
- * fetch may reuse a kept-alive connection that the stopped server still holds and answers on.
- */
-async function http(t: TestServer, method: string, path: string, body?: unknown, token?: string) {
-  for (let attempt = 1; ; attempt++) {
-    const answer = await t.http(method, path, body, token);
-    const stopped = answer.status === 503 && /shutting down/.test(answer.body?.error?.message ?? '');
-    if (!stopped || attempt === 20) return answer;
-  }
-}
-
 async function openTill(t: TestServer): Promise<{ page: Page; errors: string[] }> {
   const context = await newContext(browser, 'desktop');
   onTestFinished(() => context.close());
@@ -73,8 +61,7 @@ function online(page: Page, timeoutMs = 20_000): Promise<void> {
 }
 
 async function newCode(t: TestServer, merchant: Merchant, consumer: Consumer): Promise<string> {
-  const issued = await http(
-    t,
+  const issued = await t.http(
     'POST',
     '/v1/wallet/codes',
     { merchantId: merchant.merchantId },
@@ -86,7 +73,7 @@ async function newCode(t: TestServer, merchant: Merchant, consumer: Consumer): P
 
 /** The consumer's balance at the merchant, through the wallet API. */
 async function balanceCents(t: TestServer, consumer: Consumer): Promise<number> {
-  const wallet = await http(t, 'GET', '/v1/wallet', undefined, consumer.deviceToken);
+  const wallet = await t.http('GET', '/v1/wallet', undefined, consumer.deviceToken);
   expect(wallet.status).toBe(200);
   return (wallet.body.cards as { balanceCents: number }[]).reduce((sum, card) => sum + card.balanceCents, 0);
 }
@@ -321,7 +308,7 @@ test('reconnects after a restart and reverses a sale whose answer was lost', {
   expect(reversed).toContain('the customer was not charged');
   await screenshot(page, 'pos-reversed');
   expect(await balanceCents(t, consumer)).toBe(8_500);
-  const history = await http(t, 'GET', '/v1/wallet/history', undefined, consumer.deviceToken);
+  const history = await t.http('GET', '/v1/wallet/history', undefined, consumer.deviceToken);
   expect(history.body.entries.slice(0, 2).map((entry: { kind: string }) => entry.kind)).toEqual([
     'reverse',
     'redeem',
