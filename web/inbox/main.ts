@@ -1,7 +1,7 @@
 import '../shared/styles.css';
 import './inbox.css';
 import { api } from '../shared/api.ts';
-import { field, h, mount, notice, when } from '../shared/ui.ts';
+import { field, h, mount, notice, topbar, when } from '../shared/ui.ts';
 
 /**
  * The development inbox: in `console` SMS mode no text leaves the machine, so this page shows what the
@@ -64,17 +64,7 @@ async function refresh(): Promise<void> {
 
 mount(
   root,
-  h(
-    'header',
-    { class: 'topbar' },
-    h(
-      'div',
-      { class: 'brand' },
-      h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, 'p'),
-      'paycode',
-      h('small', null, 'Development inbox'),
-    ),
-  ),
+  topbar('Development inbox'),
   h(
     'main',
     { class: 'page narrow' },

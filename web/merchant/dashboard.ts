@@ -1,5 +1,5 @@
 import { ApiError } from '../shared/api.ts';
-import { h, mount, notice } from '../shared/ui.ts';
+import { h, mount, notice, topbar } from '../shared/ui.ts';
 import { clock, errorText } from './format.ts';
 import { overviewSection } from './overview.ts';
 import type { Session } from './session.ts';
@@ -105,20 +105,7 @@ export function showDashboard(root: HTMLElement, session: Session, signOut: () =
   signOutButton.addEventListener('click', signOut);
   mount(
     root,
-    h(
-      'header',
-      { class: 'topbar' },
-      h(
-        'div',
-        { class: 'brand' },
-        h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, 'p'),
-        'paycode',
-        h('small', null, 'for merchants'),
-      ),
-      h('div', { class: 'spacer' }),
-      dot,
-      signOutButton,
-    ),
+    topbar('for merchants', dot, signOutButton),
     h(
       'main',
       { class: 'page wide dashboard' },

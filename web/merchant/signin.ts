@@ -1,5 +1,5 @@
 import { ApiError, api } from '../shared/api.ts';
-import { busy, field, h, mount, notice } from '../shared/ui.ts';
+import { busy, field, h, mount, notice, topbar } from '../shared/ui.ts';
 import { errorText } from './format.ts';
 import type { Me } from './types.ts';
 
@@ -55,17 +55,7 @@ export function showSignIn(
   });
   mount(
     root,
-    h(
-      'header',
-      { class: 'topbar' },
-      h(
-        'div',
-        { class: 'brand' },
-        h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, 'p'),
-        'paycode',
-        h('small', null, 'for merchants'),
-      ),
-    ),
+    topbar('for merchants'),
     h(
       'main',
       { class: 'page narrow signin' },

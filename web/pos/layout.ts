@@ -1,20 +1,8 @@
-import { h } from '../shared/ui.ts';
+import { h, topbar as pageTopbar } from '../shared/ui.ts';
 
-/** The dark bar on top of every POS screen: the brand, then whatever the screen puts on the right. */
+/** The dark bar on top of every POS screen, with what the screen puts on the right. */
 export function topbar(...right: (Node | null)[]): HTMLElement {
-  return h(
-    'header',
-    { class: 'topbar' },
-    h(
-      'div',
-      { class: 'brand' },
-      h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, 'p'),
-      'paycode',
-      h('small', null, 'POS terminal'),
-    ),
-    h('div', { class: 'spacer' }),
-    ...right,
-  );
+  return pageTopbar('POS terminal', ...right);
 }
 
 /** A definition list of facts (`Terminal ID` → `tm_…`). */

@@ -40,6 +40,23 @@ export function mount(parent: Element, ...children: (Child | Child[])[]): void {
   parent.replaceChildren(...nodes(children));
 }
 
+/** The dark bar on top of every page: the brand and the app's name, then what the page puts on the right. */
+export function topbar(app: string | null, ...right: (Node | null)[]): HTMLElement {
+  return h(
+    'header',
+    { class: 'topbar' },
+    h(
+      'div',
+      { class: 'brand' },
+      h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, 'p'),
+      'paycode',
+      app ? h('small', null, app) : null,
+    ),
+    h('div', { class: 'spacer' }),
+    ...right,
+  );
+}
+
 let fieldIds = 0;
 
 /** A labelled input: the label is visible and names the control for assistive technology. */

@@ -1,7 +1,7 @@
 import '../shared/styles.css';
 import './wallet.css';
 import { ApiError, api } from '../shared/api.ts';
-import { busy, field, h, money, mount, notice, parseDollars, when } from '../shared/ui.ts';
+import { busy, field, h, money, mount, notice, parseDollars, topbar, when } from '../shared/ui.ts';
 import { type ActiveCode, type Card, type CodePush, type Connection, WalletLive } from './live.ts';
 
 /**
@@ -53,16 +53,6 @@ function normalizePhone(text: string): string | null {
   let digits = text.replace(/[\s().-]/g, '');
   if (/^\d{10}$/.test(digits)) digits = `+1${digits}`;
   return /^\+[1-9]\d{7,14}$/.test(digits) ? digits : null;
-}
-
-function brandBar(...right: (Node | null)[]): HTMLElement {
-  return h(
-    'header',
-    { class: 'topbar' },
-    h('div', { class: 'brand' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, 'p'), 'paycode'),
-    h('div', { class: 'spacer' }),
-    ...right,
-  );
 }
 
 // Sign-in: the phone number lives only in this closure until the code is checked.
@@ -160,7 +150,7 @@ function showSignIn(message?: string): void {
 
   mount(
     root,
-    brandBar(),
+    topbar(null),
     h(
       'main',
       { class: 'page narrow' },
@@ -580,7 +570,7 @@ function showWallet(token: string): void {
 
   mount(
     root,
-    brandBar(connection, signOutButton),
+    topbar(null, connection, signOutButton),
     h(
       'main',
       { class: 'page narrow' },
