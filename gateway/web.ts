@@ -117,6 +117,9 @@ export async function buildWebApps(apps: readonly WebApp[], minify: boolean): Pr
   return assets;
 }
 
+/** Builds by options: the files do not change while the process runs, so a restarted server reuses one. */
+const builds = new Map<string, Promise<Map<string, Asset>>>();
+
 /**
  * Serves the apps on `app`. The build starts now; a request that comes before it finished waits for it.
  * A build that fails is logged and its pages answer 500.
@@ -126,7 +129,12 @@ export function serveWebApps(
   options: { devInbox: boolean; minify: boolean; logger: Logger; onAnswer: (code: number) => void },
 ): void {
   const apps = WEB_APPS.filter((web) => options.devInbox || web.dir !== 'inbox');
-  const built = buildWebApps(apps, options.minify);
+  const key = `${options.minify}:${apps.map((web) => web.dir).join()}`;
+  let built = builds.get(key);
+  if (!built) {
+    built = buildWebApps(apps, options.minify);
+    builds.set(key, built);
+  }
   built.catch((error: unknown) => options.logger.error('web apps failed to build', { err: error }));
 
   const serve = (res: HttpResponse, req: HttpRequest) => {

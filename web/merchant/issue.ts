@@ -1,5 +1,5 @@
 import { ApiError, newKey } from '../shared/api.ts';
-import { busy, field, h, money, mount, notice, parseDollars } from '../shared/ui.ts';
+import { busy, field, h, money, mount, normalizePhone, notice, parseDollars } from '../shared/ui.ts';
 import { errorText } from './format.ts';
 import type { Session } from './session.ts';
 
@@ -13,14 +13,6 @@ const RETRYABLE = new Set(['offline', 'internal', 'overloaded']);
 interface Issued {
   cardId: string;
   balanceCents: number;
-}
-
-/** `+1 (555) 555-0123`, `555 555 0123` → E.164; null when it cannot be one. */
-export function normalizePhone(text: string): string | null {
-  let digits = text.replace(/[\s().-]/g, '');
-  if (/^\d{10}$/.test(digits)) digits = `+1${digits}`;
-  else if (/^1\d{10}$/.test(digits)) digits = `+${digits}`;
-  return /^\+[1-9]\d{6,14}$/.test(digits) ? digits : null;
 }
 
 /** The end of a local calendar day, or null when the text is not a date in the future. */

@@ -86,6 +86,14 @@ export function parseDollars(text: string): number | null {
   return cents > 0 ? cents : null;
 }
 
+/** `+1 (555) 555-0123`, `555 555 0123` → E.164 as the server checks it; null when it cannot be one. */
+export function normalizePhone(text: string): string | null {
+  let digits = text.replace(/[\s().-]/g, '');
+  if (/^\d{10}$/.test(digits)) digits = `+1${digits}`;
+  else if (/^1\d{10}$/.test(digits)) digits = `+${digits}`;
+  return /^\+[1-9]\d{6,14}$/.test(digits) ? digits : null;
+}
+
 const timeFormat = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' });
 
 export function when(atMs: number): string {

@@ -1,7 +1,18 @@
 import '../shared/styles.css';
 import './wallet.css';
 import { ApiError, api } from '../shared/api.ts';
-import { busy, field, h, money, mount, notice, parseDollars, topbar, when } from '../shared/ui.ts';
+import {
+  busy,
+  field,
+  h,
+  money,
+  mount,
+  normalizePhone,
+  notice,
+  parseDollars,
+  topbar,
+  when,
+} from '../shared/ui.ts';
 import { type ActiveCode, type Card, type CodePush, type Connection, WalletLive } from './live.ts';
 
 /**
@@ -46,13 +57,6 @@ const REASONS: Record<string, string> = {
 function reason(error: unknown): string {
   if (error instanceof ApiError) return REASONS[error.code] ?? error.message;
   return 'Something went wrong. Try again.';
-}
-
-/** `+1 (555) 555-0100`, `555 555 0100` → E.164; null when it cannot be one. */
-function normalizePhone(text: string): string | null {
-  let digits = text.replace(/[\s().-]/g, '');
-  if (/^\d{10}$/.test(digits)) digits = `+1${digits}`;
-  return /^\+[1-9]\d{7,14}$/.test(digits) ? digits : null;
 }
 
 // Sign-in: the phone number lives only in this closure until the code is checked.
