@@ -230,7 +230,7 @@ test('activate, charge, decline, partial, void, refund, receipt, reload', { time
   await page.getByText('key was revoked or replaced').waitFor();
   expect(await page.getByRole('button', { name: 'Charge', exact: true }).isDisabled()).toBe(true);
 
-  // Forgetting the terminal leaves nothing of it in this browser.
+  // Forgetting the terminal, with nothing pending, leaves nothing of it in this browser.
   await page.getByRole('button', { name: 'Terminal', exact: true }).click();
   await screenshot(page, 'pos-terminal');
   await page.getByRole('button', { name: 'Forget this terminal' }).click();

@@ -63,8 +63,13 @@ function boot(): void {
     );
     return;
   }
+  // Two tabs acting as one till would each reverse the other's sales in flight: without locks to keep
+  // that from happening, the page does not start.
   if (!navigator.locks) {
-    void start();
+    message(
+      'Browser too old',
+      'This browser cannot keep a second tab from acting as the same terminal. Use a current browser.',
+    );
     return;
   }
   // The lock is held for the life of the page: the callback's promise never settles.

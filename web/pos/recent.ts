@@ -10,7 +10,15 @@ export interface RecentActions {
   receipt: (sale: Sale) => void;
   void: (sale: Sale) => Promise<Message>;
   refund: (sale: Sale, amountCents: number) => Promise<Message>;
+  /** The cashier has checked an unconfirmable operation in the merchant dashboard. */
+  dismiss: (key: string) => void;
 }
+
+const UNCONFIRMED: Record<PendingOp['kind'], string> = {
+  reverse: 'a sale that got no answer',
+  void: 'a void',
+  refund: 'a refund',
+};
 
 export interface Message {
   kind: 'ok' | 'error' | 'warn';
@@ -51,8 +59,11 @@ export class RecentSales {
     );
   }
 
-  /** `inDoubt`: sales that got no answer and are still being reversed. */
-  render(sales: Sale[], pending: PendingOp[], inDoubt: PendingReversal[]): void {
+  /**
+   * `inDoubt`: sales that got no answer and are still being reversed; `unconfirmable`: operations too old
+   * to send again, to be checked in the merchant dashboard.
+   */
+  render(sales: Sale[], pending: PendingOp[], inDoubt: PendingReversal[], unconfirmable: PendingOp[]): void {
     this.sales = sales;
     this.pending = pending;
     this.count.textContent = String(sales.length);
@@ -62,6 +73,18 @@ export class RecentSales {
           'warn',
           h('strong', null, `Reversing a ${money(op.amountCents)} sale`),
           `It got no answer at ${when(op.atMs)}. The terminal reverses it as soon as it is online: the customer will not be charged.`,
+        ),
+      ),
+      ...unconfirmable.map((op) =>
+        notice(
+          'error',
+          h('strong', null, `Unconfirmed: ${UNCONFIRMED[op.kind]} of ${when(op.atMs)}`),
+          'The terminal was offline too long to settle it safely. Check it under Transactions in the merchant dashboard, then dismiss this.',
+          h(
+            'button',
+            { type: 'button', class: 'btn small ghost', on: { click: () => this.actions.dismiss(op.key) } },
+            'Checked, dismiss',
+          ),
         ),
       ),
     );

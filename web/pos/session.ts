@@ -40,6 +40,8 @@ const RECONNECT_DELAY_MAX_MS = 15_000;
 /** After a `rate_limited` refusal (the terminal's sessions are all taken) there is no point in hurrying. */
 const REFUSED_DELAY_MS = 10_000;
 /** A quiet session sends a ping this often, so a dead connection shows as offline within seconds. */
+/** Handshakes refused in a row before the till takes its key for revoked. */
+const REFUSALS_REVOKED = 3;
 const HEARTBEAT_MS = 20_000;
 const HEARTBEAT_TIMEOUT_MS = 5_000;
 
@@ -63,6 +65,8 @@ export class PosSession {
   private seq = 0;
   private readonly waiting = new Map<number, Waiter>();
   private failuresInRow = 0;
+  /** Handshakes refused `unauthorized` since the last welcome. */
+  private refusalsInRow = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private nextDelayMinMs = 0;
@@ -120,7 +124,14 @@ export class PosSession {
           return;
         }
         const seq = ++this.seq;
-        const mac = await messageMac(sessionKey, [type, seq, ...spec.fields.map((name) => fields[name])]);
+        let mac: string;
+        try {
+          mac = await messageMac(sessionKey, [type, seq, ...spec.fields.map((name) => fields[name])]);
+        } catch (error) {
+          // Nothing was sent; the chain stays usable for the next request.
+          reject(error);
+          return;
+        }
         const timer = setTimeout(() => {
           if (!this.waiting.delete(seq)) return;
           reject(new AnswerLost('no answer in time'));
@@ -222,12 +233,15 @@ export class PosSession {
       clearTimeout(handshakeTimer);
       connection.sessionKey = sessionKey;
       this.failuresInRow = 0;
+      this.refusalsInRow = 0;
       this.setState('online');
       this.startHeartbeat();
       this.options.onOnline();
     } else if (message.type === 'error' && message.seq === undefined) {
-      // A refusal without a MAC: `unauthorized` means the terminal key was revoked or replaced.
-      if (message.status === 'unauthorized') {
+      // A refusal without a MAC: `unauthorized` means the terminal key was revoked or replaced, but the
+      // server also says it to a hello that came too late (a sleeping laptop), and anyone on the path
+      // can forge it. Only refusals of several handshakes in a row count as a revoked key.
+      if (message.status === 'unauthorized' && ++this.refusalsInRow >= REFUSALS_REVOKED) {
         this.setState('revoked');
         this.failAll('the terminal key was revoked');
       }

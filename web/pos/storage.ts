@@ -61,11 +61,14 @@ export async function saveTerminal(terminal: StoredTerminal): Promise<void> {
   await withStore('readwrite', (store) => store.put(terminal, RECORD));
 }
 
-/** Deletes the terminal and its local lists: this browser can no longer act as the terminal. */
+/**
+ * Deletes the terminal and its recent sales: this browser can no longer act as the terminal. Operations
+ * still pending stay (they hold idempotency keys and amounts, nothing personal): a reversal owed for a
+ * sale in doubt must not be dropped, and it goes out if the same terminal is activated here again.
+ */
 export async function forgetTerminal(terminalId: string): Promise<void> {
   await withStore('readwrite', (store) => store.delete(RECORD));
   localStorage.removeItem(salesKey(terminalId));
-  localStorage.removeItem(pendingKey(terminalId));
 }
 
 export function salesKey(terminalId: string): string {
@@ -86,6 +89,8 @@ export function readList<T>(key: string, valid: (item: unknown) => item is T): T
   }
 }
 
+/** Writes a list; an empty one is removed, so a settled till leaves no trace. */
 export function writeList(key: string, items: readonly unknown[]): void {
-  localStorage.setItem(key, JSON.stringify(items));
+  if (items.length === 0) localStorage.removeItem(key);
+  else localStorage.setItem(key, JSON.stringify(items));
 }

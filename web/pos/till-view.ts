@@ -68,6 +68,7 @@ export class TillScreen {
       receipt: (sale) => this.showReceipt(sale),
       void: (sale) => this.voidSale(sale),
       refund: (sale, amountCents) => this.refundSale(sale, amountCents),
+      dismiss: (key) => this.till.dismiss(key),
     });
     this.saleView = h(
       'div',
@@ -112,7 +113,7 @@ export class TillScreen {
         this.renderResult();
       });
     } catch {
-      // Only a programming error or a full localStorage lands here, before anything was sent.
+      // A programming error or a full localStorage: the pending reversal, if written, still goes out.
       result = { kind: 'not_sent' };
     }
     this.outcome = { kind: 'result', result };
@@ -286,7 +287,12 @@ export class TillScreen {
   }
 
   private renderRecent(): void {
-    this.recent.render(this.till.sales(), this.till.pending(), this.till.inDoubt());
+    this.recent.render(
+      this.till.sales(),
+      this.till.pending(),
+      this.till.inDoubt(),
+      this.till.unconfirmable(),
+    );
   }
 
   private async voidSale(sale: Sale): Promise<Message> {
@@ -454,7 +460,7 @@ export class TillScreen {
         pendingCount > 0
           ? notice(
               'warn',
-              `${pendingCount} operation(s) still wait for an answer. Forget the terminal only once it is online and they are done, or they can no longer be completed from here.`,
+              `${pendingCount} operation(s) still wait for an answer. Forget the terminal only once it is online and they are done. If you forget it now, they stay in this browser and are completed when the same terminal is activated here again (a new activation code from the merchant).`,
             )
           : null,
         h('div', null, forgetButton),

@@ -14,6 +14,9 @@ import { pendingKey, readList, salesKey, writeList } from './storage.ts';
  *   with the stored result.
  * - A new sale always gets a new key, and the Charge button sends one sale at a time: nothing is ever
  *   charged twice.
+ * - The server keeps keys for at least 48 hours (PROTOCOL.md). An operation still pending after that is
+ *   not sent again: a reversal would find nothing and say so, a refund would be a new one. It stays on
+ *   screen as unconfirmed until the cashier has checked it in the merchant dashboard and dismisses it.
  */
 export interface Sale {
   key: string;
@@ -77,6 +80,8 @@ const ONLINE_WAIT_MS = 5_000;
 /** How long the cashier waits for a reversal or a void/refund before it continues in the background. */
 const SETTLE_WAIT_MS = 15_000;
 const RETRY_DELAY_MS = 2_000;
+/** How long a pending operation's key is safe to send again: the server's 48 hours, less a margin. */
+export const KEY_SAFE_MS = 47 * 3_600_000;
 
 export class Till {
   /** Keys of sales whose redeem is in flight in this page: not to be reversed behind their back. */
@@ -105,11 +110,21 @@ export class Till {
     return readList(pendingKey(this.terminalId), isPendingOp);
   }
 
-  /** Sales that got no verified answer and whose reversal is not confirmed yet. */
+  /** Sales that got no verified answer and whose reversal is not confirmed yet (and still can be). */
   inDoubt(): PendingReversal[] {
     return this.pending().filter(
-      (op): op is PendingReversal => op.kind === 'reverse' && !this.redeeming.has(op.key),
+      (op): op is PendingReversal => op.kind === 'reverse' && !this.redeeming.has(op.key) && sendable(op),
     );
+  }
+
+  /** Operations too old to send again: their outcome must be checked in the merchant dashboard. */
+  unconfirmable(): PendingOp[] {
+    return this.pending().filter((op) => !sendable(op));
+  }
+
+  /** Drops an unconfirmable operation once the cashier has checked it. */
+  dismiss(key: string): void {
+    if (this.unconfirmable().some((op) => op.key === key)) this.removePending(key);
   }
 
   stop(): void {
@@ -137,8 +152,12 @@ export class Till {
     try {
       for (let attempt = 1; attempt <= REDEEM_ATTEMPTS_MAX; attempt++) {
         const answer = await this.session.request('redeem', fields);
+        // An approval that does not say what it approved cannot be trusted: it is treated as lost.
+        const incomplete =
+          answer.status === 'approved' && (!isText(answer.authId) || !isCents(answer.approvedCents));
+        if (incomplete) break;
         if (!RETRYABLE.has(answer.status)) return this.answered(key, request.amountCents, answer);
-        await sleep(RETRY_DELAY_MS * attempt);
+        if (attempt < REDEEM_ATTEMPTS_MAX) await sleep(RETRY_DELAY_MS * attempt);
       }
     } catch (error) {
       if (!(error instanceof AnswerLost)) throw error;
@@ -179,7 +198,9 @@ export class Till {
       do {
         this.drainAgain = false;
         for (const op of this.pending()) {
-          if (this.redeeming.has(op.key)) continue;
+          // Read again for each: while an earlier one was awaited, a sale may have been answered (and
+          // must not be reversed), or a redeem may have started.
+          if (this.redeeming.has(op.key) || !this.isPending(op.key) || !sendable(op)) continue;
           // Offline or lost: the next handshake drains again.
           if (this.session.state !== 'online') return;
           const answer = await this.attempt(op);
@@ -194,14 +215,18 @@ export class Till {
     }
   }
 
+  private isPending(key: string): boolean {
+    return this.pending().some((op) => op.key === key);
+  }
+
   private answered(key: string, requestedCents: number, answer: PosAnswer): ChargeResult {
     let sale: Sale | null = null;
-    if (answer.status === 'approved' && typeof answer.authId === 'string') {
+    if (answer.status === 'approved') {
       sale = {
         key,
-        authId: answer.authId,
+        authId: answer.authId as string,
         requestedCents,
-        approvedCents: numberOr(answer.approvedCents, requestedCents),
+        approvedCents: answer.approvedCents as number,
         atMs: Date.now(),
         voided: false,
         refundedCents: 0,
@@ -309,8 +334,12 @@ function newKey(prefix: string): string {
   return `${prefix}-${crypto.randomUUID()}`;
 }
 
-function numberOr(value: unknown, fallback: number): number {
-  return typeof value === 'number' && Number.isSafeInteger(value) ? value : fallback;
+const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
+const isCents = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
+
+function sendable(op: PendingOp): boolean {
+  return Date.now() - op.atMs < KEY_SAFE_MS;
 }
 
 function sleep(ms: number): Promise<void> {
