@@ -123,6 +123,41 @@ describe('wallet', () => {
     await context.close();
   });
 
+  test('a code used while the phone was cut off shows as paid when it is back', async () => {
+    const t = await startTestServer();
+    const merchant = await t.merchant('Night Owl');
+    const phone = '+15555550114';
+    await t.load(merchant, phone, 2000);
+    const pos = await t.pos(await t.terminal(merchant));
+    const context = await newContext(browser, 'phone');
+    // The wallet socket goes through the test: it can swallow the server's frames, then cut the line.
+    let deaf = false;
+    const lines: { close(): Promise<void> }[] = [];
+    await context.routeWebSocket(/\/v1\/wallet$/, (socket) => {
+      const server = socket.connectToServer();
+      socket.onMessage((message) => server.send(message));
+      server.onMessage((message) => {
+        if (!deaf) socket.send(message);
+      });
+      lines.push(socket);
+    });
+    const { page, errors } = await walletSignIn(context, t.server.url, phone);
+    await page.getByRole('button', { name: 'Pay' }).click();
+    const code = (await page.locator('[data-code]').getAttribute('data-code')) as string;
+
+    deaf = true;
+    expect((await pos.redeem({ code, amountCents: 800 })).status).toBe('approved');
+    await page.waitForTimeout(300);
+    // Nothing reached the phone: it still shows the code.
+    await expect(page.locator('[data-code]').count()).resolves.toBe(1);
+    deaf = false;
+    await lines.at(-1)?.close();
+    await page.getByText('Paid $8.00').waitFor();
+    await page.getByRole('article', { name: 'Night Owl gift card' }).getByText('$12.00').waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   test('an unused code shows as expired when its time is up', async () => {
     const t = await startTestServer({ env: { PAYCODE_CODE_TTL_MS: '2500' } });
     const merchant = await t.merchant('Tiny Tacos');

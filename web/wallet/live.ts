@@ -4,6 +4,10 @@ import { socketUrl } from '../shared/api.ts';
  * The wallet WebSocket (`/v1/wallet`, PROTOCOL.md): authenticates with the device token, receives the
  * snapshot and then every push. When the connection drops it comes back by itself, with backoff, and the
  * new snapshot replaces whatever was missed meanwhile. A token the server refuses ends the session.
+ *
+ * A phone that changed networks or slept can keep a socket that looks open but is dead, and the browser
+ * offers no ping. So when the network comes back, or the page is shown again after a while, the socket is
+ * replaced and the snapshot read afresh.
  */
 export interface Card {
   cardId: string;
@@ -55,6 +59,8 @@ export interface LiveHandlers {
 }
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
+/** Hidden longer than this, the page reconnects when shown again. */
+const STALE_AFTER_HIDDEN_MS = 30_000;
 
 export class WalletLive {
   private socket: WebSocket | null = null;
@@ -62,18 +68,46 @@ export class WalletLive {
   private stopped = false;
   private retry: number | undefined;
 
+  private hiddenAtMs: number | null = null;
+
   constructor(
     private readonly token: string,
     private readonly on: LiveHandlers,
   ) {
+    window.addEventListener('online', this.renew);
+    document.addEventListener('visibilitychange', this.visibility);
     this.connect();
   }
 
   close(): void {
     this.stopped = true;
     clearTimeout(this.retry);
+    window.removeEventListener('online', this.renew);
+    document.removeEventListener('visibilitychange', this.visibility);
     this.socket?.close(1000);
   }
+
+  /** Drops the socket, whatever state it seems to be in, and connects again at once. */
+  private readonly renew = (): void => {
+    if (this.stopped) return;
+    clearTimeout(this.retry);
+    const old = this.socket;
+    this.socket = null;
+    old?.close(1000);
+    this.attempts = 0;
+    this.connect();
+  };
+
+  private readonly visibility = (): void => {
+    if (document.hidden) {
+      this.hiddenAtMs = Date.now();
+      return;
+    }
+    const hiddenForMs = this.hiddenAtMs === null ? 0 : Date.now() - this.hiddenAtMs;
+    this.hiddenAtMs = null;
+    const down = this.socket === null || this.socket.readyState > WebSocket.OPEN;
+    if (hiddenForMs > STALE_AFTER_HIDDEN_MS || down) this.renew();
+  };
 
   private connect(): void {
     this.on.connection('connecting');

@@ -303,11 +303,13 @@ function showWallet(token: string): void {
   // The bar spans the code's life as this page first saw it (a code shown after a reload starts full).
   let windowMs = 1;
   let windowOf = '';
+  let codeSeenAtMs = 0;
   const tick = () => {
     if (!activeCode) return;
     const leftMs = Math.max(0, activeCode.expiresAtMs - Date.now());
     if (windowOf !== activeCode.code) {
       windowOf = activeCode.code;
+      codeSeenAtMs = Date.now();
       windowMs = Math.max(leftMs, 1);
     }
     const minutes = Math.floor(leftMs / 60_000);
@@ -457,13 +459,35 @@ function showWallet(token: string): void {
   };
 
   /** What the redemption of the code took: the newest redeem entries at that store, one per card. */
-  const learnPaid = async (merchantId: string) => {
-    await loadHistory();
-    const newest = history.find((entry) => entry.kind === 'redeem' && entry.merchantId === merchantId);
-    if (!newest || fate?.state !== 'redeemed') return;
-    fate.paidCents = -history
+  /** The newest redemption at a store since `sinceMs`, summed over the cards it took from; null if none. */
+  const paidAt = (merchantId: string, sinceMs: number): number | null => {
+    const newest = history.find(
+      (entry) => entry.kind === 'redeem' && entry.merchantId === merchantId && entry.atMs >= sinceMs,
+    );
+    if (!newest) return null;
+    return -history
       .filter((entry) => entry.kind === 'redeem' && entry.ref === newest.ref)
       .reduce((sum, entry) => sum + entry.amountCents, 0);
+  };
+
+  const learnPaid = async (merchantId: string) => {
+    await loadHistory();
+    if (fate?.state !== 'redeemed') return;
+    fate.paidCents = paidAt(merchantId, 0);
+    renderCode();
+  };
+
+  /**
+   * The code on screen vanished from a new snapshot: its push was missed while the socket was down. The
+   * history tells whether it was used; otherwise it expired or was cancelled.
+   */
+  const learnFate = async (code: ActiveCode, seenAtMs: number) => {
+    await loadHistory();
+    if (activeCode || fate) return;
+    // Server and phone clocks differ a little: a redemption up to a minute before the page saw the code counts.
+    const paidCents = paidAt(code.merchantId, seenAtMs - 60_000);
+    const state = paidCents !== null ? 'redeemed' : Date.now() >= code.expiresAtMs ? 'expired' : 'cancelled';
+    fate = { state, merchantId: code.merchantId, paidCents };
     renderCode();
   };
 
@@ -532,7 +556,9 @@ function showWallet(token: string): void {
     snapshot: (snapshot) => {
       cards.clear();
       for (const card of snapshot.cards) cards.set(card.cardId, card);
+      const shown = activeCode;
       activeCode = snapshot.activeCode;
+      if (shown && activeCode?.code !== shown.code && !fate) void learnFate(shown, codeSeenAtMs);
       frozen = snapshot.frozen ?? false;
       renderCards();
       renderCode();
@@ -545,11 +571,14 @@ function showWallet(token: string): void {
         card.balanceCents = push.balanceCents;
         card.availableCents = push.availableCents;
       } else {
-        // A new card: its name comes with the wallet, so read it once.
-        void api<{ cards: Card[] }>('GET', '/v1/wallet', { token }).then((wallet) => {
-          for (const fresh of wallet.cards) cards.set(fresh.cardId, fresh);
-          renderCards();
-        });
+        // A new card: its name comes with the wallet, so read it once. Cards already here keep their
+        // figures, which pushes may have made newer than this answer.
+        void api<{ cards: Card[] }>('GET', '/v1/wallet', { token })
+          .then((wallet) => {
+            for (const fresh of wallet.cards) if (!cards.has(fresh.cardId)) cards.set(fresh.cardId, fresh);
+            renderCards();
+          })
+          .catch(() => undefined);
       }
       renderCards();
       refreshHistorySoon();
