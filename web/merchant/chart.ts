@@ -21,19 +21,15 @@ const HEIGHT = 260;
 const PAD = { left: 58, right: 8, top: 14, bottom: 34 };
 const TICKS = 4;
 
-// The SVG namespace as the HTML parser assigns it, so the bundle need not spell out its URL.
-const SVG_NS = (() => {
-  const probe = document.createElement('div');
-  probe.innerHTML = '<svg></svg>';
-  return (probe.firstElementChild as Element).namespaceURI as string;
-})();
+/** The SVG namespace: a name, not an address anything is loaded from (test/web-serving.test.ts). */
+const SVG_NAMESPACE = 'http://www.w3.org/2000/svg';
 
 function svg<K extends keyof SVGElementTagNameMap>(
   tag: K,
   attributes: Record<string, string | number> = {},
   ...children: (Node | string)[]
 ): SVGElementTagNameMap[K] {
-  const element = document.createElementNS(SVG_NS, tag) as SVGElementTagNameMap[K];
+  const element = document.createElementNS(SVG_NAMESPACE, tag) as SVGElementTagNameMap[K];
   for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
   element.append(...children);
   return element;

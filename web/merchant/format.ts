@@ -27,7 +27,6 @@ const clockFormat = new Intl.DateTimeFormat('en-US', {
   minute: '2-digit',
   second: '2-digit',
 });
-const hourFormat = new Intl.DateTimeFormat('en-US', { hour: 'numeric' });
 // Business dates are calendar dates: shown as written, whatever the browser's time zone.
 const dayFormat = new Intl.DateTimeFormat('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
 const longDayFormat = new Intl.DateTimeFormat('en-US', {
@@ -40,7 +39,34 @@ const longDayFormat = new Intl.DateTimeFormat('en-US', {
 
 export const shortTime = (atMs: number) => shortTimeFormat.format(atMs);
 export const clock = (atMs: number) => clockFormat.format(atMs);
-export const hourLabel = (atMs: number) => hourFormat.format(atMs);
+
+// The activity report's hours are whole hours of the settlement time zone, so they are shown in it.
+const zonedFormats = new Map<string, Intl.DateTimeFormat>();
+function zoned(timeZone: string, options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  const key = `${timeZone} ${JSON.stringify(options)}`;
+  let format = zonedFormats.get(key);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', { ...options, timeZone });
+    zonedFormats.set(key, format);
+  }
+  return format;
+}
+const zoneName = { timeZoneName: 'short' } as const;
+
+/** `3 PM` in `timeZone`; `3 PM UTC` with `named`. */
+export const hourLabel = (atMs: number, timeZone: string, named = false) =>
+  zoned(timeZone, { hour: 'numeric', ...(named ? zoneName : {}) }).format(atMs);
+/** `Nov 27, 3:00 PM` in `timeZone`; `Nov 27, 3:00 PM GMT+5:30` with `named`. */
+export const zonedTime = (atMs: number, timeZone: string, named = false) =>
+  zoned(timeZone, {
+    month: 'short',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: '2-digit',
+    ...(named ? zoneName : {}),
+  }).format(atMs);
+export const isBrowserTimeZone = (timeZone: string) =>
+  new Intl.DateTimeFormat().resolvedOptions().timeZone === timeZone;
 export const dayLabel = (date: string) => dayFormat.format(Date.parse(`${date}T00:00:00Z`));
 export const longDay = (date: string) => longDayFormat.format(Date.parse(`${date}T00:00:00Z`));
 

@@ -49,7 +49,7 @@ export function issueCardPanel(session: Session, onIssued: () => void): HTMLElem
 
   const form = h(
     'form',
-    { class: 'issue-form', novalidate: true },
+    { class: 'issue-form', noValidate: true },
     field('Phone number', phone, 'With the country code; US numbers may omit +1.'),
     h('div', { class: 'row' }, field('Amount in dollars', amount), field('Card type', kind)),
     expiryField,

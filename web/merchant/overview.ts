@@ -1,6 +1,6 @@
 import { h, money, mount, notice } from '../shared/ui.ts';
 import { barChart, type ChartPoint, plural } from './chart.ts';
-import { dayLabel, hourLabel, longDay, shortTime } from './format.ts';
+import { dayLabel, hourLabel, isBrowserTimeZone, longDay, zonedTime } from './format.ts';
 import { issueCardPanel } from './issue.ts';
 import type { Session } from './session.ts';
 import { transactionsTable } from './transactions.ts';
@@ -8,7 +8,9 @@ import type { Activity, Bucket, TransactionsPage } from './types.ts';
 
 /**
  * The first screen: today's figures, sales per day or per hour, issuing a card, and the latest
- * transactions. "Today" is the current business day, the day the next settlement pays.
+ * transactions. "Today" is the current business day, the day the next settlement pays. The hours are
+ * whole hours of the settlement time zone the report names, and are labelled in it, so that a bar and
+ * its label agree whatever the browser's zone.
  */
 const CHART_DAYS = 14;
 
@@ -67,8 +69,8 @@ export function overviewSection(session: Session, showAll: () => void) {
             current: index === report.days.length - 1,
           }))
         : report.hours.map((hour, index) => ({
-            label: hourLabel(hour.startMs),
-            longLabel: `${shortTime(hour.startMs)} – ${hourLabel(hour.endMs)}`,
+            label: hourLabel(hour.startMs, report.timeZone),
+            longLabel: `${zonedTime(hour.startMs, report.timeZone)} – ${hourLabel(hour.endMs, report.timeZone, true)}`,
             valueCents: hour.netCents,
             count: hour.redemptions,
             current: index === report.hours.length - 1,
@@ -77,6 +79,9 @@ export function overviewSection(session: Session, showAll: () => void) {
     const total = buckets.reduce((sum, bucket) => sum + bucket.netCents, 0);
     const count = buckets.reduce((sum, bucket) => sum + bucket.redemptions, 0);
     const span = period === 'day' ? `the last ${CHART_DAYS} business days` : 'the last 24 hours';
+    // Said only when it differs from the browser's, where times would otherwise be read.
+    const zone =
+      period === 'hour' && !isBrowserTimeZone(report.timeZone) ? ` (hours of ${report.timeZone})` : '';
     mount(
       chartHost,
       barChart(
@@ -91,13 +96,13 @@ export function overviewSection(session: Session, showAll: () => void) {
         'p',
         { class: 'muted chart-total' },
         h('strong', null, money(total)),
-        ` from ${plural(count, 'sale')} over ${span}`,
+        ` from ${plural(count, 'sale')} over ${span}${zone}`,
       ),
       report.unread
         ? notice(
             'warn',
-            `Postings between ${shortTime(report.unread.fromMs)} and ${shortTime(report.unread.toMs)} were not read: `,
-            'the server limits how much one report reads. Older figures may be low.',
+            `Figures before ${zonedTime(report.unread.toMs, report.timeZone, true)} may be low: `,
+            'the server limits how much one report reads, and it stopped there.',
           )
         : null,
     );
@@ -126,11 +131,10 @@ export function overviewSection(session: Session, showAll: () => void) {
   const viewAll = h('button', { class: 'btn ghost small', type: 'button' }, 'View all');
   viewAll.addEventListener('click', showAll);
 
+  // One read after the other: the server reads one report of a merchant at a time.
   const refresh = async () => {
-    const [report, recent] = await Promise.all([
-      session.call<Activity>('GET', `/activity?days=${CHART_DAYS}`),
-      session.call<TransactionsPage>('GET', '/transactions?limit=8'),
-    ]);
+    const report = await session.call<Activity>('GET', `/activity?days=${CHART_DAYS}`);
+    const recent = await session.call<TransactionsPage>('GET', '/transactions?limit=8');
     activity = report;
     renderStats();
     renderChart();

@@ -23,7 +23,7 @@ export function showSignIn(
   const status = h('div', { 'aria-live': 'polite' }, message ? notice('warn', message) : null);
   const form = h(
     'form',
-    { class: 'panel', novalidate: true },
+    { class: 'panel', noValidate: true },
     field('API key', key, 'The pk_… key you received when your account was opened.'),
     submit,
     status,

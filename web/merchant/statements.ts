@@ -1,13 +1,22 @@
 import { busy, h, money, mount, notice } from '../shared/ui.ts';
 import { plural } from './chart.ts';
 import { displayRef, errorText, KINDS, kindLabel, longDay, shortTime, signedMoney } from './format.ts';
+import { Pages } from './pages.ts';
 import type { Session } from './session.ts';
 import type { Statement, StatementFigures } from './types.ts';
 
 /**
- * Settled business days: the list with each day's payout, and a day's statement with every posting that
- * went into it, the fees and the ACH entry that carries it; the CSV for the books.
+ * Settled business days: the list with each day's payout, a month at a time ("Show older" goes further
+ * back), and a day's statement with every posting that went into it, the fees and the ACH entry that
+ * carries it; the CSV for the books.
  */
+const PAGE_DAYS = 31;
+
+interface StatementsPage {
+  statements: StatementFigures[];
+  next: string | null;
+}
+
 const DIRECTIONS = {
   credit: { label: 'Paid to you', badge: 'ok' },
   debit: { label: 'Collected', badge: 'warn' },
@@ -18,7 +27,15 @@ export function statementsSection(session: Session) {
   const listHost = h('div');
   const detailHost = h('div', { 'aria-live': 'polite' });
   const status = h('div', { 'aria-live': 'polite' });
-  let statements: StatementFigures[] = [];
+  const more = h('button', { class: 'btn ghost', type: 'button', hidden: true }, 'Show older');
+  const pages = new Pages<StatementFigures, StatementsPage>(
+    (before) => {
+      const query = new URLSearchParams({ limit: String(PAGE_DAYS) });
+      if (before) query.set('before', before);
+      return session.call<StatementsPage>('GET', `/statements?${query}`);
+    },
+    (page) => page.statements,
+  );
   let selected: string | null = null;
 
   const open = async (date: string) => {
@@ -143,6 +160,8 @@ export function statementsSection(session: Session) {
   };
 
   const renderList = () => {
+    const statements = pages.rows;
+    more.hidden = pages.next === null;
     if (statements.length === 0) {
       mount(
         listHost,
@@ -211,13 +230,24 @@ export function statementsSection(session: Session) {
     );
   };
 
-  const load = async () => {
-    statements = (await session.call<{ statements: StatementFigures[] }>('GET', '/statements?limit=60'))
-      .statements;
+  // A periodic refresh reads the newest days only while no older page is open (web/merchant/pages.ts).
+  const refresh = async () => {
+    if (!(await pages.refresh())) return;
     renderList();
-    const first = statements[0];
+    const first = pages.rows[0];
     if (selected === null && first) await open(first.businessDate);
   };
+  more.addEventListener('click', () =>
+    busy(more, async () => {
+      if (await pages.older()) renderList();
+    }).catch((error: unknown) => mount(status, notice('error', errorText(error)))),
+  );
+  const reload = h('button', { class: 'btn ghost small', type: 'button' }, 'Refresh');
+  reload.addEventListener('click', () =>
+    busy(reload, async () => {
+      if (await pages.newest()) renderList();
+    }).catch((error: unknown) => mount(status, notice('error', errorText(error)))),
+  );
 
   const element = h(
     'div',
@@ -238,11 +268,13 @@ export function statementsSection(session: Session) {
             'A positive net is paid to your bank account, a negative one collected.',
           ),
         ),
+        reload,
       ),
       status,
       listHost,
+      h('div', { class: 'more' }, more),
     ),
     detailHost,
   );
-  return { element, refresh: load };
+  return { element, refresh };
 }

@@ -186,7 +186,7 @@ export function terminalsSection(session: Session) {
 
   const form = h(
     'form',
-    { class: 'row add-terminal', novalidate: true },
+    { class: 'row add-terminal', noValidate: true },
     field('Terminal label', label),
     create,
   );

@@ -1,5 +1,7 @@
+import { ApiError } from '../shared/api.ts';
 import { busy, h, mount, notice } from '../shared/ui.ts';
 import { displayRef, errorText, KINDS, kindLabel, shortTime, signedMoney } from './format.ts';
+import { Pages } from './pages.ts';
 import type { Session } from './session.ts';
 import type { Transaction, TransactionsPage } from './types.ts';
 
@@ -7,6 +9,8 @@ import type { Transaction, TransactionsPage } from './types.ts';
  * The merchant's postings, newest first, a page at a time. The server reads the journal in bounded
  * scans: a page may come back short with a cursor to go on, which "Show older" follows.
  */
+const PAGE_ROWS = 50;
+
 export function transactionsTable(rows: Transaction[], caption: string): HTMLElement {
   if (rows.length === 0) return h('p', { class: 'empty' }, 'No transactions yet.');
   return h(
@@ -55,47 +59,69 @@ export function transactionsSection(session: Session) {
   const host = h('div', { 'aria-live': 'polite' });
   const status = h('div');
   const more = h('button', { class: 'btn ghost', type: 'button', hidden: true }, 'Show older');
-  const rows: Transaction[] = [];
-  let next: string | null = null;
-  let scanned = 0;
+  const pages = new Pages<Transaction, TransactionsPage>(
+    (before) => {
+      const query = new URLSearchParams({ limit: String(PAGE_ROWS) });
+      if (before) query.set('before', before);
+      return session.call<TransactionsPage>('GET', `/transactions?${query}`);
+    },
+    (page) => page.transactions,
+  );
+  let scanLimited = false;
 
-  const render = (page: TransactionsPage | null) => {
+  const render = (note: Node | null = null) => {
+    const { rows } = pages;
     mount(host, transactionsTable(rows, 'Transactions, newest first'));
-    more.hidden = next === null;
+    more.hidden = pages.next === null;
     const sum = rows.reduce((total, row) => total + row.amountCents, 0);
     mount(
       status,
+      note,
       rows.length > 0
-        ? h('p', { class: 'muted' }, `${rows.length} shown, ${signedMoney(sum)} in all.`)
+        ? h(
+            'p',
+            { class: 'muted' },
+            `${rows.length} shown, ${signedMoney(sum)} in all.`,
+            pages.olderOpen
+              ? ' Older pages are open, so the list stays as it is: Refresh shows the newest.'
+              : '',
+          )
         : null,
-      page?.scanLimited
+      scanLimited && pages.next !== null
         ? notice(
             'info',
-            `The search stopped after reading ${scanned.toLocaleString('en-US')} postings of all merchants, to keep the tills fast. `,
+            'The search stopped early, to keep the tills fast. ',
             'Show older to search further back.',
           )
         : null,
     );
   };
-  const load = async (reset: boolean) => {
-    const query = new URLSearchParams({ limit: '50' });
-    if (!reset && next) query.set('before', next);
-    const page = await session.call<TransactionsPage>('GET', `/transactions?${query}`);
-    if (reset) {
-      rows.length = 0;
-      scanned = 0;
+  const show = (page: TransactionsPage | null, note: Node | null = null) => {
+    if (!page) return;
+    scanLimited = page.scanLimited;
+    render(note);
+  };
+  const showOlder = async () => {
+    try {
+      show(await pages.older());
+    } catch (error) {
+      // A cursor does not outlive a restart of the server: start again from the newest.
+      if (!(error instanceof ApiError && error.code === 'bad_request')) throw error;
+      show(
+        await pages.newest(),
+        notice(
+          'info',
+          'The server was restarted since the list was read, so it starts again from the newest.',
+        ),
+      );
     }
-    rows.push(...page.transactions);
-    next = page.next;
-    scanned += page.scanned;
-    render(page);
   };
   more.addEventListener('click', () =>
-    busy(more, () => load(false)).catch((error: unknown) => mount(status, notice('error', errorText(error)))),
+    busy(more, showOlder).catch((error: unknown) => mount(status, notice('error', errorText(error)))),
   );
   const refresh = h('button', { class: 'btn ghost small', type: 'button' }, 'Refresh');
   refresh.addEventListener('click', () =>
-    busy(refresh, () => load(true)).catch((error: unknown) =>
+    busy(refresh, async () => show(await pages.newest())).catch((error: unknown) =>
       mount(status, notice('error', errorText(error))),
     ),
   );
@@ -124,7 +150,7 @@ export function transactionsSection(session: Session) {
   );
   return {
     element,
-    // A periodic refresh reloads the first page only while no older page was opened.
-    refresh: () => (rows.length > 50 ? Promise.resolve() : load(true)),
+    // A periodic refresh reloads the newest page only while no older page is open (web/merchant/pages.ts).
+    refresh: async () => show(await pages.refresh()),
   };
 }

@@ -27,8 +27,8 @@ export interface Transaction {
 
 export interface TransactionsPage {
   transactions: Transaction[];
+  /** An opaque cursor: the `before` of the next page. */
   next: string | null;
-  scanned: number;
   scanLimited: boolean;
 }
 

@@ -1,3 +1,4 @@
+import { newKey } from '../shared/api.ts';
 import { AnswerLost, type PosAnswer, type PosSession } from './session.ts';
 import { pendingKey, readList, salesKey, writeList } from './storage.ts';
 
@@ -327,11 +328,6 @@ export class Till {
     );
     this.events.onChange();
   }
-}
-
-/** An idempotency key: 1-64 characters of `[A-Za-z0-9_-]`. */
-function newKey(prefix: string): string {
-  return `${prefix}-${crypto.randomUUID()}`;
 }
 
 const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0;

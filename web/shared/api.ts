@@ -48,7 +48,7 @@ export function socketUrl(path: string): string {
   return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${path}`;
 }
 
-/** A fresh idempotency key. */
+/** A fresh idempotency key (1-64 characters of `[A-Za-z0-9_-]`). */
 export function newKey(prefix: string): string {
   return `${prefix}-${crypto.randomUUID()}`;
 }
