@@ -142,12 +142,15 @@ export const LIMITS = {
    * Merchant reports (gateway/merchant-reports.ts). The journal holds every merchant's postings, so a
    * report reads all postings of its period on the main thread, which also serves the POS. It reads this
    * many entries between two yields to the event loop (measured: about 0.6 µs an entry, so 1-2 ms a chunk),
-   * at most this many per request (about 0.3 s of CPU, then the answer says where it stopped), and at most
-   * this many reports read at once (one more is `overloaded`).
+   * at most this many per request (about 0.3 s of CPU, then the answer says where it stopped). At most
+   * `reportScansMax` reports read at once, and at most `reportScansPerMerchantMax` of them for one merchant,
+   * so a merchant repeating requests holds one slot and leaves the others to other merchants; one more
+   * is `overloaded`.
    */
   reportScanChunkEntries: 2_000,
   reportScanEntriesMax: 500_000,
-  reportScansMax: 2,
+  reportScansMax: 4,
+  reportScansPerMerchantMax: 1,
   /** Transactions and statements returned per page, and days of the activity chart. */
   reportPageEntriesMax: 200,
   reportActivityDaysMax: 31,
@@ -172,6 +175,8 @@ export function validateLimits(limits: Limits): string[] {
     problems.push('storageProbeDelayMs must not exceed storageProbeDelayMaxMs');
   if (limits.terminalCodeFailuresMax > limits.terminalCodeFailuresPerDayMax)
     problems.push('terminalCodeFailuresMax must not exceed terminalCodeFailuresPerDayMax');
+  if (limits.reportScansPerMerchantMax > limits.reportScansMax)
+    problems.push('reportScansPerMerchantMax must not exceed reportScansMax');
   if (limits.wsIdleTimeoutS % 4 !== 0 || limits.wsIdleTimeoutS < 8)
     problems.push('wsIdleTimeoutS must be a multiple of 4, at least 8');
   return problems;

@@ -1,8 +1,16 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { MerchantId } from '../engine/ids.ts';
 import type { PostingKind } from '../engine/ledger.ts';
 import type { Limits } from '../engine/limits.ts';
 import type { JournalEntry, SettledMerchant, Store } from '../persistence/store.ts';
-import { addDays, businessDayOf, businessDayWindow, type Cutoff } from '../settlement/calendar.ts';
+import {
+  addDays,
+  businessDayOf,
+  businessDayWindow,
+  type Cutoff,
+  localParts,
+} from '../settlement/calendar.ts';
+import { type PayoutDirection, payoutDirection } from '../settlement/reports.ts';
 
 /**
  * What the merchant dashboard reads: a merchant's postings, its sales per day and per hour, and its
@@ -15,10 +23,17 @@ import { addDays, businessDayOf, businessDayWindow, type Cutoff } from '../settl
  * runs on the main thread, which also serves the POS, so a report reads `reportScanChunkEntries` entries
  * (measured at about 0.6 µs an entry with the pages cached: 1-2 ms a chunk) and then yields to the event
  * loop with setImmediate; it reads at most `reportScanEntriesMax` entries (about 0.3 s of CPU in all),
- * and its answer says when that bound stopped it and what it did not read. At most `reportScansMax`
- * reports read at once; one more is refused (`overloaded`) rather than queued, so a dashboard refreshing
- * many tabs cannot pile up work. Settled days are read from the statements settlement stored per
+ * and its answer says when that bound stopped it. At most `reportScansMax` reports read at once, and at
+ * most `reportScansPerMerchantMax` of them for one merchant; one more is refused (`overloaded`) rather
+ * than queued, so a dashboard refreshing many tabs cannot pile up work and a merchant repeating requests
+ * cannot take the slots of the others. Settled days are read from the statements settlement stored per
  * merchant, so the activity chart scans the journal only from the first unsettled day.
+ *
+ * What a merchant learns. A scan reads other merchants' postings, and nothing of them may reach the
+ * answer: not how many were read, not the key or time of one. The scan bound stops on whatever entry it
+ * reaches, so the cursor to go on from there is sealed (AES-256-GCM under a key made at start, bound to
+ * the merchant), and the part of the activity period left unread is given in whole hours of the
+ * settlement time zone. A cursor does not outlive a restart: the dashboard then starts from the newest.
  */
 export type JournalKey = [number, number, number];
 
@@ -35,10 +50,8 @@ export interface Transaction {
 
 export interface TransactionsPage {
   transactions: Transaction[];
-  /** The `before` of the next page; null when the start of the journal was reached. */
+  /** The `before` of the next page, an opaque cursor; null when the start of the journal was reached. */
   next: string | null;
-  /** Journal entries read (all merchants'). */
-  scanned: number;
   /** The scan bound stopped the read before the page was full: `next` goes on from where it stopped. */
   scanLimited: boolean;
 }
@@ -61,11 +74,16 @@ export interface Activity {
   cutoff: string;
   /** Business days, oldest first (the days of settlement: PAYCODE_SETTLEMENT_TZ and _CUTOFF). */
   days: (ActivityBucket & { date: string })[];
-  /** The last 24 clock hours, oldest first; the last one is the current hour. */
+  /**
+   * The last 24 hours of the settlement time zone's clock, oldest first, each from a whole hour of that
+   * zone (a zone half an hour off UTC has them start at :30 UTC); the last one is the current hour.
+   */
   hours: ActivityBucket[];
-  scanned: number;
   scanLimited: boolean;
-  /** Postings in `[fromMs, toMs)` that the scan bound left unread, or null. */
+  /**
+   * When the scan bound stopped the read: `[fromMs, toMs)` holds every posting it left unread, `toMs`
+   * rounded up to a whole hour of the settlement time zone, so figures from before `toMs` may be low.
+   */
   unread: { fromMs: number; toMs: number } | null;
 }
 
@@ -74,13 +92,19 @@ export interface StatementSummary extends Omit<SettledMerchant, 'merchantId' | '
   settlementId: string;
   achFileId: string;
   effectiveDate: string;
-  direction: 'credit' | 'debit' | 'none';
+  direction: PayoutDirection;
 }
 
+/**
+ * A report's answer, or why it was not read: `busy` when `reportScansMax` reports are being read,
+ * `merchant_busy` when `reportScansPerMerchantMax` of them are this merchant's.
+ */
+export type ReportResult<T> = { ok: true; answer: T } | { ok: false; status: 'busy' | 'merchant_busy' };
+
+const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
 
 interface Scan {
-  scanned: number;
   lastKey: JournalKey | null;
   /** Stopped by the entry bound with entries left in the range. */
   cutShort: boolean;
@@ -88,6 +112,10 @@ interface Scan {
 
 export class MerchantReports {
   private running = 0;
+  /** Reports being read per merchant; a merchant is removed when its last one ends. */
+  private readonly runningByMerchant = new Map<MerchantId, number>();
+  /** Seals transaction cursors. Made at start and never stored, so a cursor expires with the process. */
+  private readonly cursorKey = randomBytes(32);
 
   constructor(
     private readonly store: Store,
@@ -97,14 +125,14 @@ export class MerchantReports {
   ) {}
 
   /**
-   * A page of the merchant's postings, newest first, older than `before` (a journal key, exclusive) or
-   * than `beforeMs`; null when too many reports are being read.
+   * A page of the merchant's postings, newest first, older than `before` (a journal key from
+   * `openCursor`, exclusive) or than `beforeMs`.
    */
   transactions(
     merchantId: MerchantId,
     page: { limit: number; before: JournalKey | null; beforeMs: number | null },
-  ): Promise<TransactionsPage | null> {
-    return this.exclusive(async () => {
+  ): Promise<ReportResult<TransactionsPage>> {
+    return this.exclusive(merchantId, async () => {
       const transactions: Transaction[] = [];
       // `[beforeMs]` sorts before every key of that millisecond, so a reverse read from it starts below it.
       const start = page.before ?? (page.beforeMs === null ? undefined : [page.beforeMs]);
@@ -122,35 +150,79 @@ export class MerchantReports {
       const full = transactions.length >= page.limit;
       return {
         transactions,
-        next: (full || scan.cutShort) && scan.lastKey ? scan.lastKey.join('.') : null,
-        scanned: scan.scanned,
+        next: (full || scan.cutShort) && scan.lastKey ? this.sealCursor(merchantId, scan.lastKey) : null,
         scanLimited: scan.cutShort,
       };
     });
   }
 
+  /**
+   * The journal key a `next` cursor stands for: `malformed` when the text is not a cursor at all,
+   * `expired` when it does not open under this process's key for this merchant (it was made before a
+   * restart, for another merchant, or altered).
+   */
+  openCursor(merchantId: MerchantId, cursor: string): JournalKey | 'malformed' | 'expired' {
+    if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return 'malformed';
+    const bytes = Buffer.from(cursor, 'base64url');
+    if (bytes.length !== CURSOR_IV_BYTES + CURSOR_KEY_BYTES + CURSOR_TAG_BYTES) return 'malformed';
+    let plain: Buffer;
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.cursorKey, bytes.subarray(0, CURSOR_IV_BYTES));
+      decipher.setAAD(Buffer.from(merchantId, 'utf8'));
+      decipher.setAuthTag(bytes.subarray(bytes.length - CURSOR_TAG_BYTES));
+      plain = Buffer.concat([
+        decipher.update(bytes.subarray(CURSOR_IV_BYTES, bytes.length - CURSOR_TAG_BYTES)),
+        decipher.final(),
+      ]);
+    } catch {
+      return 'expired';
+    }
+    return [Number(plain.readBigUInt64BE(0)), plain.readUInt32BE(8), Number(plain.readBigUInt64BE(12))];
+  }
+
+  /** A journal key as a cursor: fixed length, so it says nothing of the key, not even its digits. */
+  private sealCursor(merchantId: MerchantId, key: JournalKey): string {
+    const plain = Buffer.alloc(CURSOR_KEY_BYTES);
+    plain.writeBigUInt64BE(BigInt(key[0]), 0);
+    plain.writeUInt32BE(key[1], 8);
+    plain.writeBigUInt64BE(BigInt(key[2]), 12);
+    const iv = randomBytes(CURSOR_IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.cursorKey, iv);
+    cipher.setAAD(Buffer.from(merchantId, 'utf8'));
+    return Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]).toString(
+      'base64url',
+    );
+  }
+
   /** Sales per business day for the last `days` days and per hour for the last 24 hours. */
-  activity(merchantId: MerchantId, days: number): Promise<Activity | null> {
-    return this.exclusive(async () => {
+  activity(merchantId: MerchantId, days: number): Promise<ReportResult<Activity>> {
+    return this.exclusive(merchantId, async () => {
       const nowMs = this.now();
+      const { timeZone } = this.cutoff;
       const today = businessDayOf(nowMs, this.cutoff);
       const dayBuckets = Array.from({ length: days }, (_, i) => {
         const date = addDays(today, i - days + 1);
         return { date, ...emptyBucket(businessDayWindow(date, this.cutoff)) };
       });
-      const hoursEndMs = Math.floor(nowMs / HOUR_MS) * HOUR_MS + HOUR_MS;
-      const hours = Array.from({ length: 24 }, (_, i) =>
-        emptyBucket({ startMs: hoursEndMs - (24 - i) * HOUR_MS, endMs: hoursEndMs - (23 - i) * HOUR_MS }),
-      );
+      // Hour boundaries of the zone, from the end of the current hour back: across a change of daylight
+      // saving time the wall clock repeats or skips an hour, and each bucket is still one real hour.
+      const boundariesMs = [zoneHourStartMs(nowMs, timeZone) + HOUR_MS];
+      while (boundariesMs.length < 25)
+        boundariesMs.unshift(zoneHourStartMs((boundariesMs[0] as number) - 1, timeZone));
+      const hours = boundariesMs
+        .slice(1)
+        .map((endMs, i) => emptyBucket({ startMs: boundariesMs[i] as number, endMs }));
       const fromMs = Math.min(
         (dayBuckets[0] as ActivityBucket).startMs,
         (hours[0] as ActivityBucket).startMs,
       );
+      const within = (atMs: number) => (bucket: ActivityBucket) =>
+        atMs >= bucket.startMs && atMs < bucket.endMs;
       const add = (atMs: number, kind: PostingKind, cents: number, first: boolean) => {
-        const day = dayBuckets.find((bucket) => atMs >= bucket.startMs && atMs < bucket.endMs);
+        const day = dayBuckets.find(within(atMs));
         if (day) tally(day, kind, cents, first);
-        const hour = hours[Math.floor((atMs - (hours[0] as ActivityBucket).startMs) / HOUR_MS)];
-        if (hour && atMs >= hour.startMs) tally(hour, kind, cents, first);
+        const hour = hours.find(within(atMs));
+        if (hour) tally(hour, kind, cents, first);
       };
 
       // Settled days come from their statements: one read per day of only this merchant's postings.
@@ -182,14 +254,15 @@ export class MerchantReports {
           return true;
         },
       );
+      // The last entry read may be another merchant's: only the end of its hour is given out.
+      const unreadToMs = scan.lastKey ? zoneHourStartMs(scan.lastKey[0], timeZone) + HOUR_MS : null;
       return {
-        timeZone: this.cutoff.timeZone,
+        timeZone,
         cutoff: this.cutoff.time,
         days: dayBuckets,
         hours,
-        scanned: scan.scanned,
         scanLimited: scan.cutShort,
-        unread: scan.cutShort && scan.lastKey ? { fromMs: scanFromMs, toMs: scan.lastKey[0] + 1 } : null,
+        unread: scan.cutShort && unreadToMs !== null ? { fromMs: scanFromMs, toMs: unreadToMs } : null,
       };
     });
   }
@@ -198,8 +271,8 @@ export class MerchantReports {
   statements(
     merchantId: MerchantId,
     page: { limit: number; before: string | null },
-  ): Promise<{ statements: StatementSummary[]; next: string | null } | null> {
-    return this.exclusive(async () => {
+  ): Promise<ReportResult<{ statements: StatementSummary[]; next: string | null }>> {
+    return this.exclusive(merchantId, async () => {
       this.store.root.resetReadTxn();
       // Keys only: cheap, a few thousand days at most. A record holds every merchant of its day, so only
       // the days that have a statement for this merchant are decoded, one per turn of the event loop.
@@ -224,7 +297,7 @@ export class MerchantReports {
           settlementId: record.settlementId,
           achFileId: record.achFileId,
           effectiveDate: record.summary.effectiveDate,
-          direction: settled.netCents > 0 ? 'credit' : settled.netCents < 0 ? 'debit' : 'none',
+          direction: payoutDirection(settled.netCents),
           ...figures,
         });
         await yieldToEventLoop();
@@ -234,14 +307,20 @@ export class MerchantReports {
     });
   }
 
-  /** Runs a report unless `reportScansMax` are running; null then. */
-  private async exclusive<T>(report: () => Promise<T>): Promise<T | null> {
-    if (this.running >= this.limits.reportScansMax) return null;
+  /** Runs a report unless the merchant's or everyone's reports already take their limit. */
+  private async exclusive<T>(merchantId: MerchantId, report: () => Promise<T>): Promise<ReportResult<T>> {
+    const mine = this.runningByMerchant.get(merchantId) ?? 0;
+    if (mine >= this.limits.reportScansPerMerchantMax) return { ok: false, status: 'merchant_busy' };
+    if (this.running >= this.limits.reportScansMax) return { ok: false, status: 'busy' };
     this.running++;
+    this.runningByMerchant.set(merchantId, mine + 1);
     try {
-      return await report();
+      return { ok: true, answer: await report() };
     } finally {
       this.running--;
+      const left = (this.runningByMerchant.get(merchantId) ?? 1) - 1;
+      if (left > 0) this.runningByMerchant.set(merchantId, left);
+      else this.runningByMerchant.delete(merchantId);
     }
   }
 
@@ -276,20 +355,33 @@ export class MerchantReports {
     };
     for (;;) {
       const limit = Math.min(chunkEntries, entriesMax - scanned);
-      if (limit <= 0) return { scanned, lastKey, cutShort: more() };
+      if (limit <= 0) return { lastKey, cutShort: more() };
       let readNow = 0;
       for (const { key, value } of read(limit)) {
         readNow++;
         scanned++;
         lastKey = key;
-        if (!visit(key, value)) return { scanned, lastKey, cutShort: false };
+        if (!visit(key, value)) return { lastKey, cutShort: false };
       }
-      if (readNow < limit) return { scanned, lastKey, cutShort: false };
+      if (readNow < limit) return { lastKey, cutShort: false };
       start = lastKey as JournalKey;
       exclusiveStart = true;
       await yieldToEventLoop();
     }
   }
+}
+
+const CURSOR_IV_BYTES = 12;
+/** A journal key in a cursor: `atMs` and `seq` as 64-bit, the writer as 32-bit unsigned integers. */
+const CURSOR_KEY_BYTES = 20;
+const CURSOR_TAG_BYTES = 16;
+
+/**
+ * The start of the hour of `timeZone`'s wall clock that holds `atMs`. Zone offsets are whole minutes,
+ * so that is the minute of `atMs` less the wall clock's minutes.
+ */
+function zoneHourStartMs(atMs: number, timeZone: string): number {
+  return Math.floor(atMs / MINUTE_MS) * MINUTE_MS - localParts(atMs, timeZone).minute * MINUTE_MS;
 }
 
 /** The sum of a posting's legs on the merchant's own accounts; null when it has none (a purchase, a gift). */

@@ -79,6 +79,12 @@ export class Registry {
   private readonly migrating = new Set<string>();
   private readonly logger: Logger;
   private readonly revocationListeners: ((revocation: Revocation) => void)[] = [];
+  /**
+   * Each merchant's terminal ids. The terminals table is keyed by terminal id, so listing a
+   * merchant's terminals from it would read every merchant's; this index is read from it once at start
+   * and kept here after, as the registry is the only writer of terminals and never deletes one.
+   */
+  private readonly terminalIdsByMerchant = new Map<MerchantId, TerminalId[]>();
 
   constructor(
     private readonly store: Store,
@@ -90,6 +96,8 @@ export class Registry {
   ) {
     this.masterKeys = [masterKey, ...(options.retiredMasterKeys ?? [])];
     this.logger = options.logger ?? createLogger();
+    for (const { value } of store.terminals.getRange())
+      this.indexTerminal(value.merchantId, value.terminalId);
     if (operatorToken) {
       this.operatorTokenHash = this.hash('token', operatorToken);
       // The stored hash serves starts without PAYCODE_ADMIN_TOKEN. If it is this token's under a retired
@@ -272,7 +280,14 @@ export class Registry {
       });
       this.store.credentials.put(activation.hash, activation.credential);
     });
+    this.indexTerminal(merchantId, terminalId);
     return { terminalId, activationCode: activation.code };
+  }
+
+  private indexTerminal(merchantId: MerchantId, terminalId: TerminalId): void {
+    const terminalIds = this.terminalIdsByMerchant.get(merchantId);
+    if (terminalIds) terminalIds.push(terminalId);
+    else this.terminalIdsByMerchant.set(merchantId, [terminalId]);
   }
 
   /**
@@ -351,28 +366,15 @@ export class Registry {
   }
 
   /**
-   * A merchant's terminals, oldest first, as the merchant may see them: never a key, code or hash. The
-   * terminals of every merchant share one table keyed by terminal id, so it is read in chunks with a
-   * yield to the event loop between them.
+   * A merchant's terminals, oldest first, as the merchant may see them: never a key, code or hash. It
+   * reads only the merchant's own terminals, through the index.
    */
-  async terminalsOf(merchantId: MerchantId): Promise<TerminalView[]> {
-    const chunk = this.limits.reportScanChunkEntries;
+  terminalsOf(merchantId: MerchantId): TerminalView[] {
+    const nowMs = this.now();
     const views: TerminalView[] = [];
-    let after: string | undefined;
-    for (;;) {
-      const nowMs = this.now();
-      let read = 0;
-      for (const { key, value } of this.store.terminals.getRange({
-        start: after,
-        exclusiveStart: after !== undefined,
-        limit: chunk,
-      })) {
-        read++;
-        after = key;
-        if (value.merchantId === merchantId) views.push(this.terminalView(value, nowMs));
-      }
-      if (read < chunk) break;
-      await new Promise((resolve) => setImmediate(resolve));
+    for (const terminalId of this.terminalIdsByMerchant.get(merchantId) ?? []) {
+      const terminal = this.store.terminals.get(terminalId);
+      if (terminal) views.push(this.terminalView(terminal, nowMs));
     }
     return views.sort((a, b) => a.createdAtMs - b.createdAtMs);
   }

@@ -13,7 +13,7 @@ import { statementCsv, statementJson } from '../settlement/reports.ts';
 import type { Settlements } from '../settlement/settlements.ts';
 import type { FundingProvider } from './funding/provider.ts';
 import { type Answer, fail, ok, type Request, route } from './http.ts';
-import { type JournalKey, MerchantReports } from './merchant-reports.ts';
+import { MerchantReports, type ReportResult } from './merchant-reports.ts';
 import type { Metrics } from './metrics.ts';
 import { isKeyword, type Principal, type Registry } from './registry.ts';
 import { walletBody } from './wallet-socket.ts';
@@ -71,14 +71,6 @@ function queryInt(request: Request, name: string, min: number, max: number): num
   return isInt(value, min, max) ? value : false;
 }
 
-/** A journal key as pages give it out: `atMs.writer.seq`. */
-function parseJournalKey(text: string): JournalKey | null {
-  const parts = /^([0-9]{1,16})\.([0-9]{1,9})\.([0-9]{1,16})$/.exec(text);
-  if (!parts) return null;
-  const key = parts.slice(1).map(Number) as JournalKey;
-  return key.every((part) => Number.isSafeInteger(part)) ? key : null;
-}
-
 /** An engine reply as an HTTP answer: `approved` with the given body, anything else as an error. */
 function answerFor(reply: Reply, successStatus: number, body: () => unknown): Answer {
   if (reply.status === 'approved') return ok(successStatus, body());
@@ -119,7 +111,12 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
   };
   const isAnswer = (value: object): value is Answer => 'status' in value;
   const reports = new MerchantReports(deps.store, limits, deps.cutoff, deps.now);
-  const tooBusy = () => fail('overloaded', 'too many reports are being read at once; retry in a moment');
+  const reportAnswer = <T>(report: ReportResult<T>): Answer => {
+    if (report.ok) return ok(200, report.answer);
+    return report.status === 'busy'
+      ? fail('overloaded', 'too many reports are being read at once; retry in a moment')
+      : fail('overloaded', 'a report of this merchant is being read; retry when it is answered');
+  };
 
   // Whoever holds a token: a page that has only an API key learns whose it is. No personal data.
   get('/v1/me', (request) => {
@@ -188,10 +185,10 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     return ok(201, { merchantId: caller.merchantId, apiKey: await registry.rotateApiKey(caller.merchantId) });
   });
 
-  get('/v1/merchants/:merchantId/terminals', async (request) => {
+  get('/v1/merchants/:merchantId/terminals', (request) => {
     const caller = merchantCaller(request);
     if (isAnswer(caller)) return caller;
-    return ok(200, { terminals: await registry.terminalsOf(caller.merchantId) });
+    return ok(200, { terminals: registry.terminalsOf(caller.merchantId) });
   });
 
   post('/v1/merchants/:merchantId/terminals', async (request) => {
@@ -464,18 +461,19 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
       return fail('bad_request', `limit must be an integer from 1 to ${limits.reportPageEntriesMax}`);
     const beforeMs = queryInt(request, 'beforeMs', 1, Number.MAX_SAFE_INTEGER);
     if (beforeMs === false) return fail('bad_request', 'beforeMs must be an epoch time in milliseconds');
-    const beforeText = request.query.get('before');
-    const before = beforeText === null ? null : parseJournalKey(beforeText);
-    if (before === null && beforeText !== null)
-      return fail('bad_request', 'before must be the `next` of a previous page (atMs.writer.seq)');
-    if (before !== null && beforeMs !== undefined)
+    const cursor = request.query.get('before');
+    if (cursor !== null && beforeMs !== undefined)
       return fail('bad_request', 'give either before or beforeMs, not both');
+    const before = cursor === null ? null : reports.openCursor(caller.merchantId, cursor);
+    if (before === 'malformed') return fail('bad_request', 'before must be the `next` of a previous page');
+    if (before === 'expired')
+      return fail('bad_request', 'the cursor has expired; start again from the newest');
     const page = await reports.transactions(caller.merchantId, {
       limit: limit ?? 50,
       before,
       beforeMs: beforeMs ?? null,
     });
-    return page ? ok(200, page) : tooBusy();
+    return reportAnswer(page);
   });
 
   get('/v1/merchants/:merchantId/activity', async (request) => {
@@ -484,8 +482,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     const days = queryInt(request, 'days', 1, limits.reportActivityDaysMax);
     if (days === false)
       return fail('bad_request', `days must be an integer from 1 to ${limits.reportActivityDaysMax}`);
-    const activity = await reports.activity(caller.merchantId, days ?? 7);
-    return activity ? ok(200, activity) : tooBusy();
+    return reportAnswer(await reports.activity(caller.merchantId, days ?? 7));
   });
 
   get('/v1/merchants/:merchantId/statements', async (request) => {
@@ -496,8 +493,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
       return fail('bad_request', `limit must be an integer from 1 to ${limits.reportPageEntriesMax}`);
     const before = request.query.get('before');
     if (before !== null && !parseDate(before)) return fail('bad_request', 'before must be a date YYYY-MM-DD');
-    const page = await reports.statements(caller.merchantId, { limit: limit ?? 31, before });
-    return page ? ok(200, page) : tooBusy();
+    return reportAnswer(await reports.statements(caller.merchantId, { limit: limit ?? 31, before }));
   });
 
   get('/v1/merchants/:merchantId/statements/:businessDate', (request) => {

@@ -1,6 +1,13 @@
 import type { SettledMerchant, SettlementRecord } from '../persistence/store.ts';
 import type { StatementLine } from './net.ts';
 
+/** Which way a merchant's net goes: `credit` paid to the merchant, `debit` collected, `none` nothing due. */
+export type PayoutDirection = 'credit' | 'debit' | 'none';
+
+export function payoutDirection(netCents: number): PayoutDirection {
+  return netCents > 0 ? 'credit' : netCents < 0 ? 'debit' : 'none';
+}
+
 /**
  * A merchant's statement for one settlement: every posting that went into its net, the fees, the net,
  * and the ACH file and trace number that carry it. JSON for programs, CSV for spreadsheets.
@@ -11,7 +18,7 @@ export function statementJson(record: SettlementRecord, merchant: SettledMerchan
     settlementId: record.settlementId,
     achFileId: record.achFileId,
     effectiveDate: record.summary.effectiveDate,
-    direction: merchant.netCents > 0 ? 'credit' : merchant.netCents < 0 ? 'debit' : 'none',
+    direction: payoutDirection(merchant.netCents),
     ...merchant,
     lines,
   };

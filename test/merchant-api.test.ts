@@ -1,12 +1,14 @@
 /**
  * The merchant dashboard's endpoints against a real server: who a token is (`/v1/me`), the terminal
- * list and its states, the transactions page (newest first, amounts as they count for the merchant,
- * cursors, the scan bound), the activity report after real POS redemptions (settled days read from the
- * statements, the rest from the journal, nothing counted twice), the list of settled days after an
- * operator's settlement, the caller checks, bad query values, and that no phone number or consumer id
- * reaches a merchant.
+ * list and its states (read through the registry's index of the merchant's own terminals), the
+ * transactions page (newest first, amounts as they count for the merchant, opaque cursors that expire
+ * with a restart, the scan bound), the activity report after real POS redemptions (settled days read
+ * from the statements, the rest from the journal, nothing counted twice; hours of the settlement time
+ * zone), the list of settled days after an operator's settlement, the caller checks, bad query values,
+ * the limits on reports read at once (per merchant and in all), and that nothing of a consumer (phone
+ * number, consumer id) or of another merchant's trade (a count, a key, a time) reaches a merchant.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { PosClient } from '../sdk/pos-client.ts';
 import { OPERATOR_TOKEN, startTestServer, type TestServer } from './server-helpers.ts';
 
@@ -129,11 +131,27 @@ describe('merchant dashboard API', () => {
     // A rekeyed terminal keeps working and says a code is outstanding; unlocking shows at once.
     await t.http('POST', path(active.terminalId, 'rekey'), {}, merchant.apiKey);
     await t.http('POST', path(locked.terminalId, 'unlock'), {}, merchant.apiKey);
-    const again = (
-      await t.http('GET', `/v1/merchants/${merchant.merchantId}/terminals`, undefined, merchant.apiKey)
-    ).body.terminals;
+    const list = async () =>
+      (await t.http('GET', `/v1/merchants/${merchant.merchantId}/terminals`, undefined, merchant.apiKey)).body
+        .terminals;
+    const again = await list();
     expect(again[0]).toMatchObject({ state: 'active', activationExpiresAtMs: expect.any(Number) });
     expect(again[2]).toMatchObject({ state: 'active', locked: false });
+
+    // The list reads the merchant's own terminals only, however many other merchants have: the
+    // registry's index names them, and the table of every merchant's terminals is not scanned.
+    for (let i = 0; i < 5; i++) await t.terminal(other);
+    const { terminals } = t.server.engine.store;
+    const scans = vi.spyOn(terminals, 'getRange');
+    const reads = vi.spyOn(terminals, 'get');
+    expect(await list()).toEqual(again);
+    expect(scans).not.toHaveBeenCalled();
+    expect(reads).toHaveBeenCalledTimes(4);
+    scans.mockRestore();
+    reads.mockRestore();
+    // The index is built again from the table at start.
+    await t.restart();
+    expect(await list()).toEqual(again);
   });
 
   it('pages transactions newest first, as they count for the merchant, with no personal data', async () => {
@@ -160,8 +178,14 @@ describe('merchant dashboard API', () => {
     const path = `/v1/merchants/${merchant.merchantId}/transactions`;
     const all = await t.http('GET', path, undefined, merchant.apiKey);
     expect(all.status).toBe(200);
-    expect(all.body).toMatchObject({ next: null, scanLimited: false, scanned: expect.any(Number) });
-    const rows = all.body.transactions as { kind: string; amountCents: number; ref: string; atMs: number }[];
+    expect(all.body).toEqual({ transactions: expect.any(Array), next: null, scanLimited: false });
+    const rows = all.body.transactions as {
+      journalKey: string;
+      kind: string;
+      amountCents: number;
+      ref: string;
+      atMs: number;
+    }[];
     expect(rows.map((row) => [row.kind, row.amountCents])).toEqual([
       ['void', -700],
       ['redeem', 700],
@@ -204,6 +228,28 @@ describe('merchant dashboard API', () => {
     );
     expect(older.body.transactions.at(-1)).toMatchObject({ kind: 'load' });
 
+    // A cursor is opaque: it says nothing of the key it stands for, and only this merchant may use it.
+    const cursor = (await t.http('GET', `${path}?limit=1`, undefined, merchant.apiKey)).body.next as string;
+    expect(cursor).toMatch(/^[A-Za-z0-9_-]{64}$/);
+    expect(cursor).not.toContain(String(rows[0]?.atMs));
+    const other = await t.merchant('Other');
+    const expired = {
+      status: 400,
+      body: {
+        error: { code: 'bad_request', message: 'the cursor has expired; start again from the newest' },
+      },
+    };
+    expect(
+      await t.http(
+        'GET',
+        `/v1/merchants/${other.merchantId}/transactions?before=${cursor}`,
+        undefined,
+        other.apiKey,
+      ),
+    ).toEqual(expired);
+    const altered = `${cursor.slice(0, 20)}${cursor[20] === 'A' ? 'B' : 'A'}${cursor.slice(21)}`;
+    expect(await t.http('GET', `${path}?before=${altered}`, undefined, merchant.apiKey)).toEqual(expired);
+
     for (const bad of [
       '?limit=0',
       '?limit=201',
@@ -213,12 +259,40 @@ describe('merchant dashboard API', () => {
       '?beforeMs=soon',
       '?before=1.2',
       '?before=abc',
-      `?before=${rows[1]?.atMs}.0.1&beforeMs=5`,
+      `?before=${rows[1]?.journalKey}`,
+      `?before=${cursor}&beforeMs=5`,
     ])
       expect(await t.http('GET', `${path}${bad}`, undefined, merchant.apiKey)).toEqual({
         status: 400,
         body: error('bad_request'),
       });
+
+    // A cursor does not outlive a restart: the merchant starts again from the newest.
+    await t.restart();
+    expect(await t.http('GET', `${path}?before=${cursor}`, undefined, merchant.apiKey)).toEqual(expired);
+    expect((await t.http('GET', path, undefined, merchant.apiKey)).body.transactions).toEqual(rows);
+  });
+
+  it("gives a merchant's answers nothing of other merchants' trade", async () => {
+    const nowMs = Math.floor(Date.now() / HOUR_MS) * HOUR_MS + 30 * 60_000;
+    const t = await startTestServer({ now: () => nowMs });
+    const { merchant, pos, consumer } = await shop(t);
+    await sale(t, pos, consumer.deviceToken, merchant.merchantId, 800);
+    const other = await t.merchant('Other');
+    const answers = async () => {
+      const base = `/v1/merchants/${merchant.merchantId}`;
+      return Promise.all(
+        ['/transactions', '/activity?days=3', '/statements'].map(
+          async (report) => (await t.http('GET', `${base}${report}`, undefined, merchant.apiKey)).body,
+        ),
+      );
+    };
+    const before = await answers();
+    for (let i = 0; i < 20; i++) await t.load(other, '+15555550174', 100 + i);
+    // The answers are the same whether the other merchant sold nothing or twenty cards: no count of
+    // entries read, no posting of the other merchant, nothing that grows with its trade.
+    expect(await answers()).toEqual(before);
+    expect(JSON.stringify(before)).not.toMatch(/scanned/);
   });
 
   it('stops a scan at its bound, says so, and goes on from there', async () => {
@@ -231,7 +305,27 @@ describe('merchant dashboard API', () => {
 
     const path = `/v1/merchants/${merchant.merchantId}/transactions`;
     const first = await t.http('GET', path, undefined, merchant.apiKey);
-    expect(first.body).toMatchObject({ transactions: [], scanned: 3, scanLimited: true });
+    // The scan stopped on the other merchant's postings: the cursor names none of them.
+    expect(first.body).toEqual({ transactions: [], next: expect.any(String), scanLimited: true });
+    // The other merchant's own keys, paged through with the same bound.
+    const otherKeys: string[] = [];
+    let cursor: string | null = null;
+    for (let pages = 0; pages < 10 && (pages === 0 || cursor); pages++) {
+      const query: string = cursor ? `?before=${cursor}` : '';
+      const answer = await t.http(
+        'GET',
+        `/v1/merchants/${other.merchantId}/transactions${query}`,
+        undefined,
+        other.apiKey,
+      );
+      otherKeys.push(...answer.body.transactions.map((row: { journalKey: string }) => row.journalKey));
+      cursor = answer.body.next;
+    }
+    expect(otherKeys).toHaveLength(6);
+    for (const key of otherKeys) {
+      expect(first.body.next).not.toContain(key);
+      expect(first.body.next).not.toContain(key.split('.')[0]);
+    }
     const found: number[] = [];
     let page = first.body;
     for (let pages = 0; page.next && pages < 10; pages++) {
@@ -248,30 +342,50 @@ describe('merchant dashboard API', () => {
       merchant.apiKey,
     );
     expect(activity.body).toMatchObject({
-      scanned: 3,
       scanLimited: true,
       unread: { fromMs: expect.any(Number), toMs: expect.any(Number) },
     });
+    expect(activity.body).not.toHaveProperty('scanned');
+    // Where the scan stopped (on one of the other merchant's postings) is given in whole hours only.
+    const otherTimes = otherKeys.map((key) => Number(key.split('.')[0]));
+    const { toMs } = activity.body.unread;
+    expect(toMs % HOUR_MS).toBe(0);
+    expect(otherTimes).not.toContain(toMs - 1);
+    expect(Math.max(...otherTimes)).toBeLessThan(toMs);
   });
 
-  it('refuses a report beyond the ones that may read at once', async () => {
-    const t = await startTestServer({ limits: { reportScansMax: 1, reportScanChunkEntries: 1 } });
-    const merchant = await t.merchant();
+  it('reads one report of a merchant at a time, and a bounded number in all', async () => {
+    const t = await startTestServer({
+      limits: { reportScansMax: 2, reportScansPerMerchantMax: 1, reportScanChunkEntries: 1 },
+    });
+    const [a, b, c] = [await t.merchant('A'), await t.merchant('B'), await t.merchant('C')];
     // Enough postings that one report takes hundreds of turns of the event loop, one entry a turn.
     for (let batch = 0; batch < 10; batch++)
       await Promise.all(
         Array.from({ length: 30 }, (_, i) =>
-          t.load(merchant, `+1555555${String(batch * 30 + i).padStart(4, '0')}`, 100),
+          t.load(a, `+1555555${String(batch * 30 + i).padStart(4, '0')}`, 100),
         ),
       );
-    const path = `/v1/merchants/${merchant.merchantId}/activity`;
-    const answers = await Promise.all(
-      Array.from({ length: 6 }, () => t.http('GET', path, undefined, merchant.apiKey)),
-    );
-    const statuses = answers.map((answer) => answer.status);
-    expect(statuses).toContain(200);
-    expect(statuses).toContain(503);
-    expect(answers.find((answer) => answer.status === 503)?.body).toEqual(error('overloaded'));
+    const read = (merchant: { merchantId: string; apiKey: string }) =>
+      t.http('GET', `/v1/merchants/${merchant.merchantId}/activity`, undefined, merchant.apiKey);
+    const refused = (message: string) => ({ status: 503, body: { error: { code: 'overloaded', message } } });
+    const mineBusy = refused('a report of this merchant is being read; retry when it is answered');
+    const allBusy = refused('too many reports are being read at once; retry in a moment');
+
+    // One merchant repeating its request holds one slot: its others are refused, another merchant is
+    // served meanwhile.
+    const answers = await Promise.all([read(a), read(a), read(a), read(b)]);
+    const own = answers.slice(0, 3);
+    expect(own.filter((answer) => answer.status === 200)).toHaveLength(1);
+    for (const answer of own.filter((answer) => answer.status !== 200)) expect(answer).toEqual(mineBusy);
+    expect(answers[3]?.status).toBe(200);
+
+    // Three merchants at once with room for two: the third is refused.
+    const three = await Promise.all([read(a), read(b), read(c)]);
+    expect(three.map((answer) => answer.status).sort()).toEqual([200, 200, 503]);
+    expect(three.find((answer) => answer.status === 503)).toEqual(allBusy);
+    // Once they are answered, every merchant is served again.
+    for (const merchant of [a, b, c]) expect((await read(merchant)).status).toBe(200);
   });
 
   it('counts redemptions per day and per hour, settled days from their statements, once', async () => {
@@ -358,6 +472,50 @@ describe('merchant dashboard API', () => {
           )
         ).status,
       ).toBe(400);
+  });
+
+  it('puts the hours on whole hours of the settlement time zone, also half an hour off UTC', async () => {
+    // India is UTC+5:30: its hours start at :30 UTC. The clock stands at 10:45 there.
+    const todayStartMs = Math.floor(Date.now() / DAY_MS) * DAY_MS;
+    const nowMs = todayStartMs + 5 * HOUR_MS + 15 * 60_000;
+    const t = await startTestServer({ env: { PAYCODE_SETTLEMENT_TZ: 'Asia/Kolkata' }, now: () => nowMs });
+    const { merchant, pos, consumer } = await shop(t);
+    await sale(t, pos, consumer.deviceToken, merchant.merchantId, 1_200);
+    const report = (
+      await t.http('GET', `/v1/merchants/${merchant.merchantId}/activity`, undefined, merchant.apiKey)
+    ).body;
+    expect(report.timeZone).toBe('Asia/Kolkata');
+    const hours = report.hours as { startMs: number; endMs: number; redemptions: number }[];
+    expect(hours).toHaveLength(24);
+    for (const [i, hour] of hours.entries()) {
+      expect((hour.startMs - 30 * 60_000) % HOUR_MS).toBe(0);
+      expect(hour.endMs - hour.startMs).toBe(HOUR_MS);
+      if (i > 0) expect(hour.startMs).toBe(hours[i - 1]?.endMs);
+    }
+    // The current hour is 10:00-11:00 in India, 04:30-05:30 UTC, and holds the sale.
+    expect(hours.at(-1)).toMatchObject({
+      startMs: todayStartMs + 4.5 * HOUR_MS,
+      endMs: todayStartMs + 5.5 * HOUR_MS,
+      redemptions: 1,
+    });
+  });
+
+  it('keeps each hour one real hour across a change of daylight saving time', async () => {
+    // New York fell back on 2025-11-02 at 06:00 UTC (02:00 EDT became 01:00 EST): 01:00 came twice.
+    const nowMs = Date.UTC(2025, 10, 2, 6, 40);
+    const t = await startTestServer({ env: { PAYCODE_SETTLEMENT_TZ: 'America/New_York' }, now: () => nowMs });
+    const merchant = await t.merchant();
+    const hours = (
+      await t.http('GET', `/v1/merchants/${merchant.merchantId}/activity`, undefined, merchant.apiKey)
+    ).body.hours as { startMs: number; endMs: number }[];
+    expect(hours.at(-1)).toMatchObject({
+      startMs: Date.UTC(2025, 10, 2, 6),
+      endMs: Date.UTC(2025, 10, 2, 7),
+    });
+    for (const [i, hour] of hours.entries()) {
+      expect(hour.endMs - hour.startMs).toBe(HOUR_MS);
+      if (i > 0) expect(hour.startMs).toBe(hours[i - 1]?.endMs);
+    }
   });
 
   it('lists settled days with the net of each, newest first, after the operator settles', async () => {

@@ -3,8 +3,10 @@
  * sales made on a real POS client in the tiles, the chart (by day and by hour, with its table) and the
  * transactions; a gift card and a reward issued to a phone and seen in that phone's wallet through the
  * API, once even when the first answer is lost; a terminal created, its activation code shown once and
- * usable, locked, unlocked and revoked as the API sees it; a settled day's statement and its CSV; and
- * no console error on the way.
+ * usable, locked, unlocked and revoked as the API sees it; a settled day's statement and its CSV;
+ * older pages of transactions and statements that a periodic refresh keeps, a late answer of a
+ * superseded load that is dropped, an expired cursor that starts the list again; the hourly chart in
+ * the settlement time zone, whatever the browser's; and no console error on the way.
  */
 import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
@@ -229,6 +231,134 @@ describe('merchant dashboard', () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API key').waitFor();
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
+  test('older pages stay open through refreshes, a superseded answer is dropped, hours are the settlement zone', async () => {
+    // A scan bound of four entries: every page of transactions holds at most four, and "Show older" goes
+    // on from where the scan stopped. The browser is in India, the server settles in UTC.
+    const t = await startTestServer({ limits: { reportScanEntriesMax: 4, reportScanChunkEntries: 2 } });
+    const merchant = await t.merchant('Paging Pies');
+    for (let i = 1; i <= 10; i++) await t.load(merchant, BUYER, 100 * i);
+    const context = await browser.newContext({
+      viewport: { width: 1280, height: 860 },
+      timezoneId: 'Asia/Kolkata',
+    });
+    const { page, errors } = await openPage(context, `${t.server.url}/merchant/#transactions`);
+    await page.getByLabel('API key').fill(merchant.apiKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const table = page.getByRole('table', { name: 'Transactions, newest first' });
+    const rows = table.locator('tbody tr');
+    const amounts = async () => (await rows.locator('td.amount').allTextContents()).join(' ');
+    await expect.poll(() => rows.count()).toBe(4);
+    expect(await amounts()).toBe('−$10.00 −$9.00 −$8.00 −$7.00');
+    await page.getByText('The search stopped early').waitFor();
+    expect(await page.locator('#panel-transactions').textContent()).not.toMatch(/merchants|postings/);
+
+    await page.getByRole('button', { name: 'Show older' }).click();
+    await expect.poll(() => rows.count()).toBe(8);
+    // A refresh of the section (here by leaving and coming back, as the 30-second timer would) keeps
+    // the older page.
+    await tab(page, 'Overview');
+    await tab(page, 'Transactions');
+    await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+    await page.getByText('Older pages are open').waitFor();
+    expect(await rows.count()).toBe(8);
+    await screenshot(page, 'merchant-transactions-older');
+    await page.getByRole('button', { name: 'Refresh', exact: true }).click();
+    await expect.poll(() => rows.count()).toBe(4);
+    expect(await page.getByText('Older pages are open').count()).toBe(0);
+
+    // "Show older" is still on its way when Refresh is clicked: its late answer is dropped, not mixed in.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await page.route('**/transactions?*before=*', async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.getByRole('button', { name: 'Show older' }).click();
+    await page.getByRole('button', { name: 'Refresh', exact: true }).click();
+    await expect
+      .poll(() => page.getByRole('button', { name: 'Refresh', exact: true }).isEnabled())
+      .toBe(true);
+    const late = page.waitForResponse((response) => response.url().includes('before='));
+    release();
+    await late;
+    await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 100)));
+    expect(await rows.count()).toBe(4);
+    expect(await amounts()).toBe('−$10.00 −$9.00 −$8.00 −$7.00');
+    await page.unroute('**/transactions?*before=*');
+
+    // A cursor from before a restart of the server is refused: the list starts again from the newest.
+    await page.route('**/transactions?*before=*', (route) => {
+      const url = new URL(route.request().url());
+      const cursor = url.searchParams.get('before') ?? '';
+      url.searchParams.set(
+        'before',
+        `${cursor.slice(0, 30)}${cursor[30] === 'A' ? 'B' : 'A'}${cursor.slice(31)}`,
+      );
+      return route.continue({ url: url.toString() });
+    });
+    await page.getByRole('button', { name: 'Show older' }).click();
+    await page.getByText('The server was restarted since the list was read').waitFor();
+    expect(await rows.count()).toBe(4);
+    await page.unroute('**/transactions?*before=*');
+
+    // The chart's hours are the server's (UTC) hours, labelled in that zone, not the browser's.
+    await tab(page, 'Overview');
+    await page.getByRole('tab', { name: 'By hour (24 h)' }).click();
+    const hourly = page.getByRole('img', { name: /Sales per hour/ });
+    await hourly.waitFor();
+    const utcHour = new Intl.DateTimeFormat('en-US', { hour: 'numeric', timeZone: 'UTC' }).format(Date.now());
+    expect(await hourly.locator('text.chart-label').last().textContent()).toBe(utcHour);
+    await page.getByText('(hours of UTC)').waitFor();
+    await page.getByText(/Figures before .* UTC may be low/).waitFor();
+    await screenshot(page, 'merchant-overview-hourly-zone');
+    expect(errors).toEqual([]);
+  });
+
+  test('statements page back past the first month with "Show older", and a refresh keeps them', async () => {
+    // A card issued on each of 33 days, each day settled: one more than a page of 31.
+    const startedMs = Date.now();
+    const noonMs = Math.floor(startedMs / DAY_MS) * DAY_MS + DAY_MS / 2;
+    let shiftMs = 0;
+    const t = await startTestServer({ now: () => noonMs + (Date.now() - startedMs) + shiftMs });
+    const merchant = await t.merchant('Old Books');
+    const day = (offset: number) => new Date(noonMs + offset * DAY_MS).toISOString().slice(0, 10);
+    for (let offset = -33; offset < 0; offset++) {
+      shiftMs = offset * DAY_MS;
+      await t.load(merchant, BUYER, 100);
+    }
+    shiftMs = 0;
+    for (let offset = -33; offset < 0; offset++)
+      expect(
+        (await t.http('POST', '/v1/settlements', { businessDate: day(offset) }, OPERATOR_TOKEN)).status,
+      ).toBe(200);
+
+    const context = await newContext(browser, 'desktop');
+    const { page, errors } = await openPage(context, `${t.server.url}/merchant/#statements`);
+    await page.getByLabel('API key').fill(merchant.apiKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const rows = page.getByRole('table', { name: 'Settled business days' }).locator('tbody tr');
+    await expect.poll(() => rows.count()).toBe(31);
+    await page.getByRole('heading', { name: /Statement for/ }).waitFor();
+    await screenshot(page, 'merchant-statements-month');
+    await page.getByRole('button', { name: 'Show older' }).click();
+    await expect.poll(() => rows.count()).toBe(33);
+    expect(await page.getByRole('button', { name: 'Show older' }).isHidden()).toBe(true);
+    expect(await rows.last().textContent()).toContain(
+      new Intl.DateTimeFormat('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' }).format(
+        Date.parse(`${day(-33)}T00:00:00Z`),
+      ),
+    );
+    await tab(page, 'Overview');
+    await tab(page, 'Statements');
+    await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 300)));
+    expect(await rows.count()).toBe(33);
+    await page.getByRole('button', { name: 'Refresh', exact: true }).click();
+    await expect.poll(() => rows.count()).toBe(31);
     expect(errors).toEqual([]);
   });
 

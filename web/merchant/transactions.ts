@@ -83,7 +83,7 @@ export function transactionsSection(session: Session) {
             { class: 'muted' },
             `${rows.length} shown, ${signedMoney(sum)} in all.`,
             pages.olderOpen
-              ? ' Older pages are open, so the list stays as it is: Refresh shows the newest.'
+              ? ' Older pages are open, so the list does not update by itself: Refresh shows the newest.'
               : '',
           )
         : null,
