@@ -17,6 +17,7 @@ import {
 } from './pos.ts';
 import { printPosBench, writeLatencyChart } from './pos-report.ts';
 import { printSettlementBench, runSettlementBench, type SettlementBenchResult } from './settlement.ts';
+import { runWebBench } from './web.ts';
 
 /**
  * `npm run bench -- <workload> [--flag value ...]`
@@ -28,6 +29,7 @@ import { printSettlementBench, runSettlementBench, type SettlementBenchResult } 
  *   pos     the POS network: paycode end to end over WebSockets and the baselines, same run
  *   capacity  memory per idle account and restart time with 1M accounts and 100k live codes
  *   crash   SIGKILL of the server under POS and wallet load, restarted again and again, then checked
+ *   web     page weight and load time of the web apps, and what a merchant report costs the main thread
  */
 const WORKLOADS: Record<string, string> = {
   engine: 'lmdb-js baseline + engine-only redemptions/s with durable answers, and their ratio',
@@ -37,6 +39,7 @@ const WORKLOADS: Record<string, string> = {
   capacity: 'heap and RSS per idle account, restart time (--idle-accounts, --live-codes)',
   crash:
     'the server killed (SIGKILL) under load and restarted, --cycles times, then every acknowledged answer checked',
+  web: 'web apps: page weight, load time in Chromium (--loads), merchant report cost (--postings, --merchants)',
 };
 
 const FLAGS = {
@@ -59,9 +62,13 @@ const FLAGS = {
   merchants: {
     type: 'string',
     default: '4',
-    help: 'merchants the accounts are spread over (engine, settlement)',
+    help: 'merchants the accounts are spread over (engine, settlement), the postings are of (web)',
   },
-  postings: { type: 'string', default: '200000', help: 'journal postings of the settled day (settlement)' },
+  postings: {
+    type: 'string',
+    default: '200000',
+    help: 'journal postings of the settled day (settlement), in the journal (web)',
+  },
   warmup: { type: 'string', default: '20000', help: 'untimed warm-up redemptions (engine)' },
   'setup-concurrency': {
     type: 'string',
@@ -126,6 +133,7 @@ const FLAGS = {
     help: 'profile the paycode server (--cpu-prof of every thread) into this directory (pos, capacity)',
   },
   cycles: { type: 'string', default: '50', help: 'kills and restarts (crash)' },
+  loads: { type: 'string', default: '10', help: 'timed loads of each page (web)' },
   'crash-terminals': {
     type: 'string',
     default: '16',
@@ -319,6 +327,14 @@ if (workload === 'capacity') {
     cpuProfDir: values['server-prof'] || undefined,
   });
   printCapacity(capacity);
+}
+if (workload === 'web') {
+  for (const line of await runWebBench({
+    loads: int('loads', 1),
+    postings: int('postings', 1),
+    merchants: int('merchants', 1),
+  }))
+    console.log(line);
 }
 let crash: CrashReport | undefined;
 if (workload === 'crash') {

@@ -21,7 +21,7 @@ import { type PayoutDirection, payoutDirection } from '../settlement/reports.ts'
  * Cost. The journal is one table for every merchant, keyed by time, so a merchant's postings are found by
  * reading every posting of the period and keeping the merchant's. lmdb-js reads are synchronous and this
  * runs on the main thread, which also serves the POS, so a report reads `reportScanChunkEntries` entries
- * (measured at about 0.6 µs an entry with the pages cached: 1-2 ms a chunk) and then yields to the event
+ * (about 0.7 µs an entry with the pages cached, 1-2 ms a chunk: `npm run bench -- web`) and then yields to the event
  * loop with setImmediate; it reads at most `reportScanEntriesMax` entries (about 0.3 s of CPU in all),
  * and its answer says when that bound stopped it. At most `reportScansMax` reports read at once, and at
  * most `reportScansPerMerchantMax` of them for one merchant; one more is refused (`overloaded`) rather
