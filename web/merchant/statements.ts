@@ -1,8 +1,9 @@
 import { busy, h, money, mount, notice } from '../shared/ui.ts';
 import { plural } from './chart.ts';
-import { displayRef, errorText, KINDS, kindLabel, longDay, shortTime, signedMoney } from './format.ts';
+import { errorText, longDay, signedMoney } from './format.ts';
 import { Pages } from './pages.ts';
 import type { Session } from './session.ts';
+import { transactionsTable } from './transactions.ts';
 import type { Statement, StatementFigures } from './types.ts';
 
 /**
@@ -105,57 +106,20 @@ export function statementsSection(session: Session) {
           ),
         ),
       ),
-      h(
-        'div',
-        { class: 'table-wrap' },
+      transactionsTable(statement.lines, `Postings of ${statement.businessDate}`, [
         h(
-          'table',
-          { class: 'data' },
-          h('caption', { class: 'visually-hidden' }, `Postings of ${statement.businessDate}`),
-          h(
-            'thead',
-            null,
-            h(
-              'tr',
-              null,
-              h('th', { scope: 'col' }, 'Time'),
-              h('th', { scope: 'col' }, 'Type'),
-              h('th', { scope: 'col' }, 'Reference'),
-              h('th', { scope: 'col', class: 'num' }, 'Amount'),
-            ),
-          ),
-          h(
-            'tbody',
-            null,
-            statement.lines.map((line) =>
-              h(
-                'tr',
-                null,
-                h('td', { class: 'nowrap' }, shortTime(line.atMs)),
-                h(
-                  'td',
-                  null,
-                  h('span', { class: `badge ${KINDS[line.kind]?.badge ?? ''}` }, kindLabel(line.kind)),
-                ),
-                h('td', { class: 'mono ref', title: displayRef(line) }, displayRef(line)),
-                h('td', { class: 'num amount' }, signedMoney(line.amountCents)),
-              ),
-            ),
-            h(
-              'tr',
-              { class: 'subtotal' },
-              h('td', { colSpan: 3 }, 'Fees'),
-              h('td', { class: 'num amount' }, signedMoney(-statement.feeCents)),
-            ),
-            h(
-              'tr',
-              { class: 'total' },
-              h('td', { colSpan: 3 }, 'Net'),
-              h('td', { class: 'num amount' }, signedMoney(statement.netCents)),
-            ),
-          ),
+          'tr',
+          { class: 'subtotal' },
+          h('td', { colSpan: 3 }, 'Fees'),
+          h('td', { class: 'num amount' }, signedMoney(-statement.feeCents)),
         ),
-      ),
+        h(
+          'tr',
+          { class: 'total' },
+          h('td', { colSpan: 3 }, 'Net'),
+          h('td', { class: 'num amount' }, signedMoney(statement.netCents)),
+        ),
+      ]),
     );
   };
 

@@ -11,8 +11,13 @@ import type { Transaction, TransactionsPage } from './types.ts';
  */
 const PAGE_ROWS = 50;
 
-export function transactionsTable(rows: Transaction[], caption: string): HTMLElement {
-  if (rows.length === 0) return h('p', { class: 'empty' }, 'No transactions yet.');
+/** Postings as a table (transactions, or a statement's lines), with `footer` rows such as totals. */
+export function transactionsTable(
+  rows: Pick<Transaction, 'atMs' | 'kind' | 'ref' | 'amountCents'>[],
+  caption: string,
+  footer: HTMLTableRowElement[] = [],
+): HTMLElement {
+  if (rows.length === 0 && footer.length === 0) return h('p', { class: 'empty' }, 'No transactions yet.');
   return h(
     'div',
     { class: 'table-wrap' },
@@ -50,6 +55,7 @@ export function transactionsTable(rows: Transaction[], caption: string): HTMLEle
             ),
           );
         }),
+        footer,
       ),
     ),
   );
