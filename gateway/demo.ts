@@ -41,6 +41,6 @@ export async function createDemo(engine: Engine, registry: Registry, url: string
     `demo: in a browser: the wallet ${url}/wallet/ (sign in as ${DEMO_PHONE}; texts show at ${url}/dev/inbox/),`,
     `demo:   the POS ${url}/pos/ (activation code ${browserTill.activationCode}, valid 24 h),`,
     `demo:   the merchant dashboard ${url}/merchant/ (the API key above)`,
-    `demo: or try a payment with  npm run pos -- --url ${url} --terminal ${terminal.terminalId} --key ${terminal.terminalKey} redeem <code> <cents>`,
+    `demo: or try a payment with  npm run pos -- --url ${url} --terminal ${terminal.terminalId} --key=${terminal.terminalKey} redeem <code> <cents>`,
   ];
 }

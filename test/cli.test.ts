@@ -93,8 +93,8 @@ describe('paycode serve and the CLI', () => {
       first.url,
       '--terminal',
       terminalId as string,
-      '--key',
-      terminalKey as string,
+      // As the demo prints it: a key may begin with '-', which only the `=` form passes.
+      `--key=${terminalKey}`,
       'redeem',
       code,
       '1250',
