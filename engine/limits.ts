@@ -141,8 +141,9 @@ export const LIMITS = {
   /**
    * Merchant reports (gateway/merchant-reports.ts). The journal holds every merchant's postings, so a
    * report reads all postings of its period on the main thread, which also serves the POS. It reads this
-   * many entries between two yields to the event loop (measured: about 0.6 µs an entry, so 1-2 ms a chunk),
-   * at most this many per request (about 0.3 s of CPU, then the answer says where it stopped). At most
+   * many entries between two yields to the event loop (about 0.7 µs an entry, so 1-2 ms a chunk:
+   * `npm run bench -- web`), at most this many per request (about 0.35 s, then the answer says where it
+   * stopped). At most
    * `reportScansMax` reports read at once, and at most `reportScansPerMerchantMax` of them for one merchant,
    * so a merchant repeating requests holds one slot and leaves the others to other merchants; one more
    * is `overloaded`.
