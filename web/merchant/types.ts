@@ -1,75 +1,25 @@
-/** The answers of the merchant endpoints (docs/http-api.md), as the dashboard reads them. */
+/**
+ * The answers of the merchant endpoints (docs/http-api.md), as the dashboard reads them: the gateway's
+ * own types, imported as types only, so the page and the server cannot drift apart.
+ */
+export type {
+  Activity,
+  ActivityBucket as Bucket,
+  StatementSummary as StatementFigures,
+  Transaction,
+  TransactionsPage,
+} from '../../gateway/merchant-reports.ts';
+export type { TerminalState, TerminalView as Terminal } from '../../gateway/registry.ts';
+
+import type { StatementSummary } from '../../gateway/merchant-reports.ts';
+import type { StatementLine } from '../../settlement/net.ts';
+
 export interface Me {
   kind: 'merchant' | 'operator' | 'device';
   merchantId?: string;
   name?: string;
 }
 
-export type TerminalState = 'pending' | 'active' | 'locked' | 'revoked' | 'expired';
-
-export interface Terminal {
-  terminalId: string;
-  label: string;
-  state: TerminalState;
-  locked: boolean;
-  failedCodesToday: number;
-  activationExpiresAtMs: number | null;
-  createdAtMs: number;
-}
-
-export interface Transaction {
-  journalKey: string;
-  atMs: number;
-  kind: string;
-  ref: string;
-  amountCents: number;
-}
-
-export interface TransactionsPage {
-  transactions: Transaction[];
-  /** An opaque cursor: the `before` of the next page. */
-  next: string | null;
-  scanLimited: boolean;
-}
-
-export interface Bucket {
-  startMs: number;
-  endMs: number;
-  redemptions: number;
-  redeemedCents: number;
-  returnedCents: number;
-  netCents: number;
-  issuedCents: number;
-}
-
-export interface Activity {
-  timeZone: string;
-  cutoff: string;
-  days: (Bucket & { date: string })[];
-  hours: Bucket[];
-  scanLimited: boolean;
-  unread: { fromMs: number; toMs: number } | null;
-}
-
-export interface StatementFigures {
-  businessDate: string;
-  settlementId: string;
-  achFileId: string;
-  effectiveDate: string;
-  direction: 'credit' | 'debit' | 'none';
-  redeemedCents: number;
-  voidedCents: number;
-  reversedCents: number;
-  refundedCents: number;
-  issuedCents: number;
-  expiredCents: number;
-  redemptions: number;
-  undone: number;
-  feeCents: number;
-  netCents: number;
-  traceNumber: string | null;
-}
-
-export interface Statement extends StatementFigures {
-  lines: { journalKey: string; atMs: number; kind: string; ref: string; amountCents: number }[];
+export interface Statement extends StatementSummary {
+  lines: StatementLine[];
 }
