@@ -1,4 +1,4 @@
-import { ApiError } from '../shared/api.ts';
+import { errorText as sharedErrorText } from '../shared/api.ts';
 import { money } from '../shared/ui.ts';
 import type { Transaction } from './types.ts';
 
@@ -92,10 +92,7 @@ const MESSAGES: Record<string, string> = {
   idempotency_mismatch: 'This issuance was already sent with other details. Check the cards and try again.',
 };
 
-/** What went wrong, as a sentence: the server's messages are lower-case phrases. */
+/** What went wrong, as a sentence, in the dashboard's words where it has them. */
 export function errorText(error: unknown): string {
-  if (!(error instanceof ApiError)) return 'Something went wrong. Try again.';
-  const text = MESSAGES[error.code] ?? error.message;
-  const sentence = text.charAt(0).toUpperCase() + text.slice(1);
-  return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
+  return sharedErrorText(error, MESSAGES);
 }

@@ -9,7 +9,7 @@ const HMAC = { name: 'HMAC', hash: 'SHA-256' } as const;
 const KEY_BYTES = 32;
 const encoder = new TextEncoder();
 
-export function toBase64url(bytes: Uint8Array): string {
+function toBase64url(bytes: Uint8Array): string {
   let binary = '';
   for (const byte of bytes) binary += String.fromCharCode(byte);
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');

@@ -66,7 +66,7 @@ export interface TillEvents {
 }
 
 /** Kept on the device: enough for a shift's voids and receipts, small enough to mean little if lost. */
-export const SALES_MAX = 20;
+const SALES_MAX = 20;
 /** Statuses after which the same request under the same key is sent again: nothing final happened. */
 const RETRYABLE: ReadonlySet<string> = new Set(['overloaded', 'internal', 'bad_mac', 'replay']);
 /**

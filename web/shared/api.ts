@@ -43,6 +43,17 @@ export async function api<T = Record<string, unknown>>(
   return answer as T;
 }
 
+/**
+ * What went wrong, as a sentence for the page: the app's own text for the status when it has one, else
+ * the server's message (a lower-case phrase, made a sentence).
+ */
+export function errorText(error: unknown, messages: Readonly<Record<string, string>> = {}): string {
+  if (!(error instanceof ApiError)) return 'Something went wrong. Try again.';
+  const text = messages[error.code] ?? error.message;
+  const sentence = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
+}
+
 /** The WebSocket URL of a path on this server (ws: or wss: as the page). */
 export function socketUrl(path: string): string {
   return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${path}`;

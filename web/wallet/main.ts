@@ -1,6 +1,6 @@
 import '../shared/styles.css';
 import './wallet.css';
-import { ApiError, api } from '../shared/api.ts';
+import { ApiError, api, errorText } from '../shared/api.ts';
 import {
   busy,
   field,
@@ -54,10 +54,7 @@ const REASONS: Record<string, string> = {
   offline: 'No connection. Check your network and try again.',
 };
 
-function reason(error: unknown): string {
-  if (error instanceof ApiError) return REASONS[error.code] ?? error.message;
-  return 'Something went wrong. Try again.';
-}
+const reason = (error: unknown) => errorText(error, REASONS);
 
 // Sign-in: the phone number lives only in this closure until the code is checked.
 
