@@ -26,7 +26,14 @@ export type CommandBody =
       expiresAtMs: number | null;
       idem: Idem;
     }
-  | { op: 'issueCode'; consumerId: ConsumerId; merchantId: MerchantId; capCents: number | null }
+  | {
+      op: 'issueCode';
+      consumerId: ConsumerId;
+      merchantId: MerchantId;
+      capCents: number | null;
+      /** The merchant's shortest code length (6-10). */
+      codeDigitsMin: number;
+    }
   | { op: 'cancelCode' | 'freeze' | 'unfreeze' | 'wallet'; consumerId: ConsumerId }
   | { op: 'history'; consumerId: ConsumerId; limit: number }
   | {

@@ -3,7 +3,16 @@ import { createLogger, type Logger } from '../log/logger.ts';
 import { type AuditReport, auditInParallel, auditStore } from '../persistence/audit.ts';
 import type { Secrets } from '../persistence/secrets.ts';
 import { openStore, type Store } from '../persistence/store.ts';
-import { type CodeKeys, hashCode, hashInputs, isCodeString, slotOfCodeHash } from './codes.ts';
+import {
+  CODE_DIGITS_MAX,
+  CODE_DIGITS_MIN,
+  type CodeKeys,
+  CodeSpace,
+  hashCode,
+  hashInputs,
+  isCodeString,
+  SHARDS_MAX_FOR_CODES,
+} from './codes.ts';
 import type { Command, CommandBody, GiftStep, HistoryView, Notice, Outcome, WalletView } from './commands.ts';
 import {
   type AuthId,
@@ -22,8 +31,8 @@ import type { CardKind, Funding, Reply } from './wallet.ts';
 
 /**
  * The engine's promise-based API, used in-process by the gateway. It validates input, stamps each
- * command with the time it arrived, routes it to the shard that owns its slot (from the id or the code
- * digits alone), batches commands per shard into one message per event-loop turn, and answers with a
+ * command with the time it arrived, routes it to the shard that owns its slot (from the id, or for a
+ * code from the holder the code index names), batches commands per shard into one message per event-loop turn, and answers with a
  * `Reply` whose `status` comes from statuses.ts. Business outcomes never throw.
  *
  * Requests under the same idempotency key are serialized here, so a retry never races its original:
@@ -75,11 +84,15 @@ const isId = (value: unknown): value is string => typeof value === 'string' && I
 const isCents = (value: unknown, max: number): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value <= max;
 
+const isCodeDigits = (value: unknown): value is number =>
+  Number.isInteger(value) && (value as number) >= CODE_DIGITS_MIN && (value as number) <= CODE_DIGITS_MAX;
+
 const BAD: Reply = Object.freeze({ status: 'bad_request' });
 
 export class Engine {
   private readonly shards: ShardClient[];
   private readonly keys: CodeKeys;
+  private readonly codeSpace: CodeSpace;
   private readonly limits: Limits;
   private readonly keyChains = new Map<string, Promise<unknown>>();
   private readonly watchers = new Map<ConsumerId, Set<(notice: Notice) => void>>();
@@ -98,12 +111,17 @@ export class Engine {
   ) {
     this.limits = { ...LIMITS, ...options.limits };
     const problems = validateLimits(this.limits);
-    if (options.shards < 1 || options.shards > SLOT_COUNT || !Number.isInteger(options.shards)) {
-      problems.push(`shards must be an integer from 1 to ${SLOT_COUNT}`);
+    if (options.shards < 1 || options.shards > SHARDS_MAX_FOR_CODES || !Number.isInteger(options.shards)) {
+      problems.push(
+        `shards must be an integer from 1 to ${SHARDS_MAX_FOR_CODES}: each holds a share of the 6-digit codes`,
+      );
+    } else if (this.limits.merchantLiveCodesMax < options.shards) {
+      problems.push('merchantLiveCodesMax must be at least the shard count: each shard holds its share');
     }
     if (problems.length > 0) throw new Error(`invalid engine configuration: ${problems.join('; ')}`);
     this.now = options.now ?? Date.now;
     this.keys = { hashKey: options.secrets.codeHashKey, sealKey: options.secrets.codeSealKey };
+    this.codeSpace = new CodeSpace(this.keys);
     const logger = options.logger ?? createLogger();
     this.shards = Array.from(
       { length: options.shards },
@@ -277,20 +295,24 @@ export class Engine {
   // -------------------------------------------------------------------------------------------------
   // Codes.
 
+  /** A code at the merchant, of at least `codeDigitsMin` digits (the merchant's setting; 6 when absent). */
   issueCode(request: {
     consumerId: string;
     merchantId: string;
     capCents?: number | null;
+    codeDigitsMin?: number;
   }): Promise<Reply & { code?: string }> {
-    const { consumerId, merchantId } = request;
+    const { consumerId, merchantId, codeDigitsMin = CODE_DIGITS_MIN } = request;
     const capCents = request.capCents ?? null;
     if (!this.isConsumerId(consumerId) || !isId(merchantId)) return Promise.resolve(BAD);
     if (capCents !== null && !isCents(capCents, Number.MAX_SAFE_INTEGER)) return Promise.resolve(BAD);
+    if (!isCodeDigits(codeDigitsMin)) return Promise.resolve(BAD);
     return this.reply(slotOfId(consumerId), {
       op: 'issueCode',
       consumerId,
       merchantId: merchantId as MerchantId,
       capCents,
+      codeDigitsMin,
     });
   }
 
@@ -341,8 +363,8 @@ export class Engine {
       return Promise.resolve(BAD);
     const canonical = ['redeem', merchantId, code, amountCents, partial ? 1 : 0].join('|');
     const idem = { scope: `t:${terminalId}`, key, inputHash: hashInputs(this.keys, canonical) };
-    const codeHash = hashCode(this.keys, merchantId, code);
-    return this.keyed(idem, slotOfCodeHash(codeHash), {
+    const { codeHash, slot } = this.locateCode(merchantId, code);
+    return this.keyed(idem, slot, {
       op: 'redeem',
       merchantId: merchantId as MerchantId,
       terminalId: terminalId as TerminalId,
@@ -357,8 +379,8 @@ export class Engine {
   inquire(request: { merchantId: string; code: string }): Promise<Reply> {
     const { merchantId, code } = request;
     if (!isId(merchantId) || !isCodeString(code)) return Promise.resolve(BAD);
-    const codeHash = hashCode(this.keys, merchantId, code);
-    return this.reply(slotOfCodeHash(codeHash), {
+    const { codeHash, slot } = this.locateCode(merchantId, code);
+    return this.reply(slot, {
       op: 'inquire',
       merchantId: merchantId as MerchantId,
       codeHash,
@@ -526,6 +548,19 @@ export class Engine {
     if (!isId(merchantId) || !isCodeString(code)) return null;
     const entry = this.store.codes.get([merchantId as MerchantId, hashCode(this.keys, merchantId, code)]);
     return entry !== undefined && entry.expiresAtMs > nowMs;
+  }
+
+  /**
+   * A code attempt goes to the shard of the holder the code index names, which checks again. Digits
+   * that are no code there go to the only slot that could draw them (codes.ts), which answers
+   * `invalid_code` (and keeps the answer under a redeem's key), unless it issued them meanwhile.
+   */
+  private locateCode(merchantId: string, code: string): { codeHash: string; slot: number } {
+    const codeHash = hashCode(this.keys, merchantId, code);
+    // Codes are issued on the shard threads: see their latest commits.
+    this.store.root.resetReadTxn();
+    const holder = this.store.codes.get([merchantId as MerchantId, codeHash])?.consumerId;
+    return { codeHash, slot: holder ? slotOfId(holder) : this.codeSpace.slotOf(merchantId, code) };
   }
 
   private keyed(idem: { scope: string; key: string }, slot: number, body: CommandBody): Promise<Reply> {

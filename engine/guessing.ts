@@ -1,4 +1,4 @@
-import { CODE_SPACE } from './codes.ts';
+import { CODE_DIGITS_MIN, codeSpace, liveCodesOfLengthMax } from './codes.ts';
 import { DAY_MS, type Limits } from './limits.ts';
 
 /**
@@ -6,18 +6,20 @@ import { DAY_MS, type Limits } from './limits.ts';
  * figures for the defaults; `paycode guessing` prints them for a configuration).
  *
  * The attacker controls `terminals` activated terminals of one merchant (stolen, compromised, or the
- * merchant's own) and sends redeems or inquiries with guessed digits for a day. The merchant holds its
- * cap of live codes all day (`merchantLiveCodesMax`), each drawn by a CSPRNG independently of the
- * guesses, so a guess at digits not tried before hits a live code with probability at most
- * L / (10^6 - digits already excluded). Every miss is a counted failure, and the limits bound the misses
- * in any 24 hours:
+ * merchant's own) and sends redeems or inquiries with guessed digits, of any length, for a day. However
+ * busy the merchant, its live codes of one length are at most 12 per million codes of that length
+ * (codes.ts), each drawn by a CSPRNG independently of the guesses; so after i misses at one merchant, a
+ * guess of L digits hits a live code with probability at most 12·10^(L−6) / (10^L − i), which is largest
+ * at 6 digits: 12 / (10^6 − i). (An operator cap on a merchant's live codes below 12 lowers it.) The
+ * bound therefore does not depend on how many codes the merchant holds. Every miss is a counted failure,
+ * and the limits bound the misses in any 24 hours:
  * - each terminal: `terminalCodeFailuresPerDayMax` (a merchant's unlock does not reset it);
  * - the merchant's terminals together: `merchantCodeFailuresPerDayMax`, and
  *   `merchantCodeFailuresPerWindowMax` per `merchantCodeFailureWindowMs`; all terminals together:
  *   `globalCodeFailuresPerWindowMax` per window. The windows slide, and an attempt at digits that are no
  *   live code is counted before it runs, so concurrent guesses cannot pass a maximum.
  * An attacker allowed g misses succeeds at least once only if one of his first g guesses hits, so
- * P(success) <= 1 - prod_{i<g} (1 - L / (10^6 - i)).
+ * P(success) <= 1 - prod_{i<g} (1 - d / (10^6 - i)) with d the 6-digit maximum.
  *
  * Not modelled, because it only lowers the figure: codes redeemed or cancelled before the guess
  * reaches them, a cap below the balance, the lock after `terminalCodeFailuresMax` misses in a row.
@@ -32,18 +34,58 @@ export interface GuessingBound {
   successPerTerminalDay: number;
 }
 
+/** The platform as a whole: every merchant's terminals guessing at once, within the global window. */
+export interface PlatformGuessingBound {
+  /** Misses all terminals together are allowed in any 24 hours. */
+  guessesPerDay: number;
+  /** The most live codes those guesses can be expected to hit in a day (at most the hit chance per guess each). */
+  hitsPerDayExpected: number;
+  /** How many merchants' terminals the attacker must hold to use them all (each merchant gives its day's misses). */
+  merchantsNeeded: number;
+}
+
+/** Live codes of the shortest length one merchant may hold: what a guess can hit most easily. */
+function liveAtShortest(limits: Limits): number {
+  return Math.min(limits.merchantLiveCodesMax, liveCodesOfLengthMax(CODE_DIGITS_MIN));
+}
+
+/** The highest probability that one guess hits a live code, after a merchant's day of misses. */
+export function hitPerGuessMax(limits: Limits): number {
+  return liveAtShortest(limits) / (codeSpace(CODE_DIGITS_MIN) - limits.merchantCodeFailuresPerDayMax);
+}
+
+function windowsPerDay(limits: Limits): number {
+  return Math.ceil(DAY_MS / limits.merchantCodeFailureWindowMs);
+}
+
 export function guessingBound(limits: Limits, terminals: number): GuessingBound {
-  const windowsPerDay = Math.ceil(DAY_MS / limits.merchantCodeFailureWindowMs);
   const guessesPerDay = Math.min(
     terminals * limits.terminalCodeFailuresPerDayMax,
     limits.merchantCodeFailuresPerDayMax,
-    limits.merchantCodeFailuresPerWindowMax * windowsPerDay,
-    limits.globalCodeFailuresPerWindowMax * windowsPerDay,
+    limits.merchantCodeFailuresPerWindowMax * windowsPerDay(limits),
+    limits.globalCodeFailuresPerWindowMax * windowsPerDay(limits),
   );
+  const live = liveAtShortest(limits);
   let allMiss = 1;
-  for (let i = 0; i < guessesPerDay; i++) allMiss *= 1 - limits.merchantLiveCodesMax / (CODE_SPACE - i);
+  for (let i = 0; i < guessesPerDay; i++) allMiss *= 1 - live / (codeSpace(CODE_DIGITS_MIN) - i);
   const successPerDay = 1 - allMiss;
   return { terminals, guessesPerDay, successPerDay, successPerTerminalDay: successPerDay / terminals };
+}
+
+/** The bound of one merchant-day: as many terminals as it likes, within its own windows. */
+export function merchantGuessingBound(limits: Limits): GuessingBound {
+  const terminals = Math.ceil(limits.merchantCodeFailuresPerDayMax / limits.terminalCodeFailuresPerDayMax);
+  return guessingBound(limits, terminals);
+}
+
+export function platformGuessingBound(limits: Limits): PlatformGuessingBound {
+  const guessesPerDay = limits.globalCodeFailuresPerWindowMax * windowsPerDay(limits);
+  const perMerchant = merchantGuessingBound(limits).guessesPerDay;
+  return {
+    guessesPerDay,
+    hitsPerDayExpected: guessesPerDay * hitPerGuessMax(limits),
+    merchantsNeeded: Math.ceil(guessesPerDay / perMerchant),
+  };
 }
 
 /** The per-terminal-day target the defaults must meet. */

@@ -1,3 +1,5 @@
+import { MERCHANT_LIVE_CODES_MAX } from './codes.ts';
+
 /**
  * Every bound of the engine in one place, with its unit in the name. Limits are on by default; the
  * configuration may override a few of them and `validateLimits` checks the result at start-up.
@@ -111,11 +113,13 @@ export const LIMITS = {
   /** Failures of all terminals together per minute, then every code attempt is `rate_limited`. */
   globalCodeFailuresPerWindowMax: 1_000,
   /**
-   * Live payment codes per merchant: a guess hits at most this many of the 10^6 digit strings. Each
-   * shard holds at most its share (this divided by the shard count, rounded down, at least one); a
-   * consumer asking for one more gets `rate_limited`. A large merchant splits into merchants per store rather than raising it.
+   * Live payment codes per merchant, all lengths together. Whatever this says, a length never holds
+   * more than its density allows (codes.ts: 12 per million), so the guessing bound does not depend on
+   * it; the default is every length full, and an operator may cap merchants lower
+   * (`PAYCODE_MERCHANT_LIVE_CODES_MAX`). Each shard holds its share (this divided by the shard count,
+   * rounded down); a consumer asking for one more gets `rate_limited`.
    */
-  merchantLiveCodesMax: 12,
+  merchantLiveCodesMax: MERCHANT_LIVE_CODES_MAX,
   /**
    * Phone verification: code lifetime, wrong tries per code, codes sent per phone per hour and per 24
    * hours. Taking over a phone's wallet by guessing needs one of at most 10 x 5 guesses a day to hit 1 of
@@ -176,6 +180,8 @@ export function validateLimits(limits: Limits): string[] {
     problems.push('storageProbeDelayMs must not exceed storageProbeDelayMaxMs');
   if (limits.terminalCodeFailuresMax > limits.terminalCodeFailuresPerDayMax)
     problems.push('terminalCodeFailuresMax must not exceed terminalCodeFailuresPerDayMax');
+  if (limits.merchantLiveCodesMax > MERCHANT_LIVE_CODES_MAX)
+    problems.push(`merchantLiveCodesMax must not exceed ${MERCHANT_LIVE_CODES_MAX}, every code length full`);
   if (limits.reportScansPerMerchantMax > limits.reportScansMax)
     problems.push('reportScansPerMerchantMax must not exceed reportScansMax');
   if (limits.wsIdleTimeoutS % 4 !== 0 || limits.wsIdleTimeoutS < 8)

@@ -7,7 +7,7 @@ import {
   whenDurable,
 } from '../persistence/store.ts';
 import { type AccountActor, makeAccountMachine, persistAccount, startAccount } from './account-machine.ts';
-import { type CodeKeys, drawCode, sealCode, unsealCode } from './codes.ts';
+import { CODE_DIGITS_MIN, type CodeKeys, CodeSpace, hashCode, sealCode, unsealCode } from './codes.ts';
 import type { CardView, Command, Idem, Outcome, ShardReport, WalletView } from './commands.ts';
 import {
   type AuthId,
@@ -22,6 +22,7 @@ import {
 } from './ids.ts';
 import { assertBalanced } from './ledger.ts';
 import type { Limits } from './limits.ts';
+import { LiveCodeCounts, liveCodeShare } from './live-codes.ts';
 import { TRANSIENT_STATUSES } from './statuses.ts';
 import { type Timer, TimerWheel } from './timer-wheel.ts';
 import {
@@ -76,10 +77,11 @@ interface TimerItem {
   atMs: number;
   kind: 'code' | 'lots' | 'tomb';
   consumerId: ConsumerId;
-  /** Code and tombstone timers: the code index key and the expiry of the code they were set for. */
+  /** Code and tombstone timers: the code index key, the expiry and the length of the code they were set for. */
   merchantId?: MerchantId;
   codeHash?: string;
   codeExpiresAtMs?: number;
+  codeDigits?: number;
 }
 
 // A pending write: database, key and value (undefined removes). The databases hold different value
@@ -121,8 +123,11 @@ export class Shard {
   private readonly wheel: TimerWheel<TimerItem>;
   /** The expiry timer of each code in the index, so a redeemed or cancelled code's timer goes at once. */
   private readonly codeTimers = new Map<string, Timer<TimerItem>>();
-  /** Codes with an expiry timer (live, or expired a moment ago) per merchant: what the live-code cap counts. */
-  private readonly liveCodes = new Map<MerchantId, number>();
+  /** Codes with an expiry timer (live, or expired a moment ago) per merchant and length. */
+  private readonly liveCodes: LiveCodeCounts;
+  private readonly codeSpace: CodeSpace;
+  /** The length of the code being issued, while its ISSUE_CODE event runs (see issueCode). */
+  private issuingCodeDigits: number | null = null;
   private emitted: Effect[] = [];
   private readonly collect = (effect: Effect) => this.emitted.push(effect);
   /** Consumers someone listens to (a wallet socket); only their changes become notices. */
@@ -140,6 +145,8 @@ export class Shard {
   constructor(private readonly opts: ShardOptions) {
     const { store, shardIndex, limits, nowMs } = opts;
     this.machine = makeAccountMachine(limits);
+    this.codeSpace = new CodeSpace(opts.keys);
+    this.liveCodes = new LiveCodeCounts(liveCodeShare(limits.merchantLiveCodesMax, opts.shardCount));
     this.journalSeq = (store.meta.get(`journalSeq:${shardIndex}`) as number | undefined) ?? 0;
     this.wheel = new TimerWheel<TimerItem>(limits.timerTickMs, limits.timerWheelSlots, nowMs);
     for (let slot = shardIndex; slot < SLOT_COUNT; slot += opts.shardCount) {
@@ -161,17 +168,25 @@ export class Shard {
         merchantId,
         codeHash,
         codeExpiresAtMs: value.expiresAtMs,
+        codeDigits: value.digits ?? CODE_DIGITS_MIN,
       });
     }
   }
 
   /** What the shard keeps in memory, counted (for the capacity benchmark's `stats` message). */
-  resident(): { liveActors: number; codeTimers: number; wheelTimers: number; watched: number } {
+  resident(): {
+    liveActors: number;
+    codeTimers: number;
+    wheelTimers: number;
+    watched: number;
+    liveCodesByLength: number[];
+  } {
     return {
       liveActors: this.actors.size,
       codeTimers: this.codeTimers.size,
       wheelTimers: this.wheel.size,
       watched: this.watched.size,
+      liveCodesByLength: this.liveCodes.byLength(),
     };
   }
 
@@ -376,35 +391,43 @@ export class Shard {
     }
   }
 
-  /** Draws a code not live at the merchant (codes of this slot only, so no other shard can collide). */
+  /**
+   * Issues a code of the shortest length with room in this shard's share (live-codes.ts), drawn from the
+   * consumer's slot's part of that length's space, so no other shard can draw the same digits.
+   */
   private issueCode(batch: Batch, command: Extract<Command, { op: 'issueCode' }>): Omit<Outcome, 'id'> {
-    const { keys, codeTtlMs, limits, shardCount } = this.opts;
-    const share = Math.max(1, Math.floor(limits.merchantLiveCodesMax / shardCount));
-    const replaces = this.live(command.consumerId).actor.getSnapshot().context.code?.merchantId;
-    if (replaces !== command.merchantId && (this.liveCodes.get(command.merchantId) ?? 0) >= share)
-      return { reply: { status: 'rate_limited' } };
+    const { keys, codeTtlMs, limits } = this.opts;
+    const { merchantId, nowMs } = command;
+    const current = this.live(command.consumerId).actor.getSnapshot().context.code;
+    const replaced = current?.merchantId === merchantId ? this.codeTimers.get(codeKey(current)) : undefined;
+    const digits = this.liveCodes.lengthFor(
+      merchantId,
+      command.codeDigitsMin,
+      replaced?.item.codeDigits ?? null,
+    );
+    if (digits === null) return { reply: { status: 'rate_limited' } };
     for (let attempt = 0; attempt < limits.codeDrawAttemptsMax; attempt++) {
-      const drawn = drawCode(keys, command.merchantId, command.slot);
-      if (!drawn) continue;
-      const { code, codeHash } = drawn;
-      const taken = this.codeEntry(command.merchantId, codeHash);
+      const code = this.codeSpace.draw(merchantId, command.slot, digits);
+      const codeHash = hashCode(keys, merchantId, code);
+      const taken = this.codeEntry(merchantId, codeHash);
       // Digits are free again only once their holder has processed the expiry (its timer fired).
-      if (
-        taken &&
-        (taken.expiresAtMs > command.nowMs || this.codeTimers.has(`${command.merchantId}|${codeHash}`))
-      ) {
+      if (taken && (taken.expiresAtMs > nowMs || this.codeTimers.has(codeKey({ merchantId, codeHash }))))
         continue;
+      this.issuingCodeDigits = digits;
+      try {
+        const reply = this.send(batch, command.consumerId, {
+          type: 'ISSUE_CODE',
+          nowMs,
+          merchantId,
+          capCents: command.capCents,
+          codeHash,
+          sealed: sealCode(keys, code),
+          expiresAtMs: nowMs + codeTtlMs,
+        });
+        return { reply: reply.status === 'approved' ? { ...reply, code } : reply };
+      } finally {
+        this.issuingCodeDigits = null;
       }
-      const reply = this.send(batch, command.consumerId, {
-        type: 'ISSUE_CODE',
-        nowMs: command.nowMs,
-        merchantId: command.merchantId,
-        capCents: command.capCents,
-        codeHash,
-        sealed: sealCode(keys, code),
-        expiresAtMs: command.nowMs + codeTtlMs,
-      });
-      return { reply: reply.status === 'approved' ? { ...reply, code } : reply };
     }
     return { reply: { status: 'overloaded' } };
   }
@@ -533,9 +556,11 @@ export class Shard {
         return;
       case 'code': {
         const { state, merchantId, codeHash, capCents, expiresAtMs, sealed } = effect;
-        const key = `${merchantId}|${codeHash}`;
+        const key = codeKey(effect);
         if (state === 'issued') {
-          const entry: CodeIndexEntry = { consumerId, expiresAtMs };
+          const digits = this.issuingCodeDigits;
+          if (digits === null) throw new Error('a code was issued outside issueCode');
+          const entry: CodeIndexEntry = { consumerId, expiresAtMs, digits };
           this.codes.set(key, batch.no, entry);
           batch.writes.push([store.codes, [merchantId, codeHash], entry]);
           this.addCodeTimer({
@@ -546,6 +571,7 @@ export class Shard {
             merchantId,
             codeHash,
             codeExpiresAtMs: expiresAtMs,
+            codeDigits: digits,
           });
         } else if (state !== 'expired' && this.isIndexed(consumerId, merchantId, codeHash, expiresAtMs)) {
           // An expired code's entry stays a while so late attempts hear `expired_code` (see fire()).
@@ -584,18 +610,22 @@ export class Shard {
     }
   }
 
-  private addCodeTimer(timer: TimerItem & { merchantId: MerchantId; codeHash: string }): void {
-    const key = `${timer.merchantId}|${timer.codeHash}`;
-    if (!this.codeTimers.has(key))
-      this.liveCodes.set(timer.merchantId, (this.liveCodes.get(timer.merchantId) ?? 0) + 1);
+  private addCodeTimer(
+    timer: TimerItem & { merchantId: MerchantId; codeHash: string; codeDigits: number },
+  ): void {
+    const key = codeKey(timer);
+    const replaced = this.codeTimers.get(key);
+    if (replaced) this.liveCodes.remove(timer.merchantId, replaced.item.codeDigits ?? CODE_DIGITS_MIN);
+    this.liveCodes.add(timer.merchantId, timer.codeDigits);
     this.codeTimers.set(key, this.wheel.add(timer.atMs, timer));
   }
 
   private dropCodeTimer(merchantId: MerchantId, codeHash: string): void {
-    if (!this.codeTimers.delete(`${merchantId}|${codeHash}`)) return;
-    const left = (this.liveCodes.get(merchantId) ?? 1) - 1;
-    if (left > 0) this.liveCodes.set(merchantId, left);
-    else this.liveCodes.delete(merchantId);
+    const key = codeKey({ merchantId, codeHash });
+    const timer = this.codeTimers.get(key);
+    if (!timer) return;
+    this.codeTimers.delete(key);
+    this.liveCodes.remove(merchantId, timer.item.codeDigits ?? CODE_DIGITS_MIN);
   }
 
   /** Whether the code index entry under these digits is still the one of this consumer's code. */
@@ -635,7 +665,7 @@ export class Shard {
       const atMs = codeExpiresAtMs + limits.codeTombstoneMs;
       this.wheel.add(atMs, { ...timer, kind: 'tomb', atMs });
     } else {
-      this.codes.set(`${merchantId}|${codeHash}`, batch.no, null);
+      this.codes.set(codeKey({ merchantId, codeHash }), batch.no, null);
       batch.writes.push([store.codes, [merchantId, codeHash], undefined]);
     }
   }
@@ -644,7 +674,7 @@ export class Shard {
   // Reads.
 
   private codeEntry(merchantId: MerchantId, codeHash: string): CodeIndexEntry | undefined {
-    const pending = this.codes.get(`${merchantId}|${codeHash}`);
+    const pending = this.codes.get(codeKey({ merchantId, codeHash }));
     if (pending) return pending.value ?? undefined;
     return this.opts.store.codes.get([merchantId, codeHash]);
   }
@@ -742,6 +772,11 @@ export class Shard {
     );
     return pending;
   }
+}
+
+/** A code's key in the in-memory maps: its merchant and keyed hash, as in the code index. */
+function codeKey(code: { merchantId: MerchantId; codeHash: string }): string {
+  return `${code.merchantId}|${code.codeHash}`;
 }
 
 function cardView(card: Card): CardView {

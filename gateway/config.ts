@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { SLOT_COUNT } from '../engine/ids.ts';
+import { MERCHANT_LIVE_CODES_MAX, SHARDS_MAX_FOR_CODES } from '../engine/codes.ts';
 import { LIMITS } from '../engine/limits.ts';
 import { parseSmppUrl } from '../notify/smpp.ts';
 import { type AccountType, isAccountNumber, isAccountType, isRoutingNumber } from '../settlement/bank.ts';
@@ -209,7 +209,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     'PAYCODE_MERCHANT_LIVE_CODES_MAX',
     LIMITS.merchantLiveCodesMax,
     1,
-    SLOT_COUNT * 15_625,
+    MERCHANT_LIVE_CODES_MAX,
   );
   const config: Config = {
     host: env.PAYCODE_HOST || '127.0.0.1',
@@ -218,13 +218,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     adminToken,
     sms: sms === 'console' ? 'console' : { smppUrl: sms },
     funding,
-    // Each shard holds its share of a merchant's live codes, so by default there are no more shards than
-    // that cap (a machine with many cores runs fewer shards rather than refuse to start).
+    // Each shard holds its share of a merchant's 12 six-digit codes (and of the operator's cap), so by
+    // default there are no more shards than either (a machine with many cores runs fewer shards rather
+    // than refuse to start).
     shards: integer(
       'PAYCODE_SHARDS',
-      Math.min(availableParallelism(), SLOT_COUNT, liveCodesMax),
+      Math.min(availableParallelism(), SHARDS_MAX_FOR_CODES, liveCodesMax),
       1,
-      SLOT_COUNT,
+      SHARDS_MAX_FOR_CODES,
     ),
     codeTtlMs: integer('PAYCODE_CODE_TTL_MS', LIMITS.codeTtlMs, 1_000, 24 * 60 * 60_000),
     merchantLiveCodesMax: liveCodesMax,

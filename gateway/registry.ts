@@ -1,4 +1,5 @@
 import { createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { CODE_DIGITS_MIN } from '../engine/codes.ts';
 import type { ConsumerId, MerchantId, TerminalId } from '../engine/ids.ts';
 import { DAY_MS, type Limits } from '../engine/limits.ts';
 import { seal, unsealWithAny } from '../engine/seal.ts';
@@ -197,6 +198,8 @@ export class Registry {
     keyword: string | null;
     feeBps: number;
     feeFixedCents: number;
+    /** 6 when absent. */
+    codeDigitsMin?: number;
     bank: BankDetails;
   }): Promise<{ merchantId: MerchantId; apiKey: string } | { status: 'bad_request'; message: string }> {
     const merchantId = `mc_${randomBytes(12).toString('base64url')}` as MerchantId;
@@ -208,6 +211,7 @@ export class Registry {
       keyword,
       feeBps: input.feeBps,
       feeFixedCents: input.feeFixedCents,
+      codeDigitsMin: input.codeDigitsMin ?? CODE_DIGITS_MIN,
       sealedBank: seal(this.masterKey, JSON.stringify(input.bank)),
       createdAtMs: this.now(),
     };
@@ -224,6 +228,17 @@ export class Registry {
     });
     if (taken) return { status: 'bad_request', message: `the keyword ${keyword} is taken` };
     return { merchantId, apiKey };
+  }
+
+  /** Sets the shortest code length of a merchant's new codes; live codes keep theirs. */
+  async setCodeDigitsMin(merchantId: MerchantId, codeDigitsMin: number): Promise<MerchantRecord | undefined> {
+    return this.write(() => {
+      const merchant = this.store.merchants.get(merchantId);
+      if (!merchant) return undefined;
+      const updated = { ...merchant, codeDigitsMin };
+      this.store.merchants.put(merchantId, updated);
+      return updated;
+    });
   }
 
   /** A new API key for a merchant; every earlier key of the merchant stops working at once. */

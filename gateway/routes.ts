@@ -1,4 +1,5 @@
 import type { TemplatedApp } from 'uWebSockets.js';
+import { CODE_DIGITS_MAX, CODE_DIGITS_MIN, codeDigitsMinOf } from '../engine/codes.ts';
 import type { Engine } from '../engine/engine.ts';
 import { isIdempotencyKey, isPhone } from '../engine/engine.ts';
 import type { ConsumerId, MerchantId, TerminalId } from '../engine/ids.ts';
@@ -53,6 +54,7 @@ const isText = (value: unknown, max: number): value is string =>
 const isInt = (value: unknown, min: number, max: number): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max;
 const isCents = (value: unknown): value is number => isInt(value, 1, Number.MAX_SAFE_INTEGER);
+const CODE_DIGITS_MESSAGE = `codeDigitsMin must be an integer from ${CODE_DIGITS_MIN} to ${CODE_DIGITS_MAX}`;
 const isLoopback = (address: string) =>
   address === '127.0.0.1' ||
   address === '::1' ||
@@ -145,6 +147,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
       keyword = null,
       feeBps = 0,
       feeFixedCents = 0,
+      codeDigitsMin = CODE_DIGITS_MIN,
     } = body;
     if (!isText(name, 100)) return fail('bad_request', 'name must be 1-100 characters');
     if (!isRoutingNumber(routingNumber))
@@ -157,11 +160,14 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     if (!isInt(feeBps, 0, 10_000)) return fail('bad_request', 'feeBps must be an integer from 0 to 10000');
     if (!isInt(feeFixedCents, 0, 100_000))
       return fail('bad_request', 'feeFixedCents must be an integer from 0 to 100000');
+    if (!isInt(codeDigitsMin, CODE_DIGITS_MIN, CODE_DIGITS_MAX))
+      return fail('bad_request', CODE_DIGITS_MESSAGE);
     const created = await registry.createMerchant({
       name: name.trim(),
       keyword,
       feeBps,
       feeFixedCents,
+      codeDigitsMin,
       bank: { routingNumber, accountNumber, accountType },
     });
     return 'status' in created ? fail(created.status, created.message) : ok(201, created);
@@ -175,7 +181,27 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     const merchant = registry.merchant(caller.merchantId);
     if (!merchant) return fail('not_found', 'no such merchant');
     const { merchantId, name, keyword, feeBps, feeFixedCents } = merchant;
-    return ok(200, { merchantId, name, keyword, feeBps, feeFixedCents });
+    return ok(200, {
+      merchantId,
+      name,
+      keyword,
+      feeBps,
+      feeFixedCents,
+      codeDigitsMin: codeDigitsMinOf(merchant),
+    });
+  });
+
+  // The operator sets how many digits a merchant's codes have at least (so its cashiers always type as many).
+  post('/v1/merchants/:merchantId/code-digits', async (request) => {
+    const caller = principal(request);
+    if (!caller) return fail('unauthorized', 'the operator token is required');
+    if (caller.kind !== 'operator') return fail('forbidden', 'only the operator sets the code length');
+    const codeDigitsMin = isObject(request.body) ? request.body.codeDigitsMin : undefined;
+    if (!isInt(codeDigitsMin, CODE_DIGITS_MIN, CODE_DIGITS_MAX))
+      return fail('bad_request', CODE_DIGITS_MESSAGE);
+    const merchant = await registry.setCodeDigitsMin(request.params[0] as MerchantId, codeDigitsMin);
+    if (!merchant) return fail('not_found', 'no such merchant');
+    return ok(200, { merchantId: merchant.merchantId, codeDigitsMin: codeDigitsMinOf(merchant) });
   });
 
   // A leaked API key: the operator or the merchant makes a new one, and every earlier key stops working.
@@ -355,11 +381,13 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
       return fail('bad_request', 'merchantId is required');
     if (body.capCents !== undefined && body.capCents !== null && !isCents(body.capCents))
       return fail('bad_request', 'capCents must be a positive integer');
-    if (!registry.merchant(body.merchantId)) return fail('not_found', 'no such merchant');
+    const merchant = registry.merchant(body.merchantId);
+    if (!merchant) return fail('not_found', 'no such merchant');
     const reply = await engine.issueCode({
       consumerId: caller.consumerId,
       merchantId: body.merchantId,
       capCents: body.capCents as number | null | undefined,
+      codeDigitsMin: codeDigitsMinOf(merchant),
     });
     return answerFor(reply, 201, () => ({
       code: reply.code,

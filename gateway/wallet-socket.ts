@@ -1,5 +1,5 @@
 import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
-import { type CodeKeys, unsealCode } from '../engine/codes.ts';
+import { type CodeKeys, codeDigitsMinOf, unsealCode } from '../engine/codes.ts';
 import type { Notice, WalletView } from '../engine/commands.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { ConsumerId } from '../engine/ids.ts';
@@ -222,7 +222,8 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
     }
     if (frame.type === 'requestCode') {
       const { merchantId, capCents } = frame;
-      if (typeof merchantId !== 'string' || !registry.merchant(merchantId)) {
+      const merchant = typeof merchantId === 'string' ? registry.merchant(merchantId) : undefined;
+      if (typeof merchantId !== 'string' || !merchant) {
         const status = typeof merchantId === 'string' ? 'not_found' : 'bad_request';
         send(ws, { type: 'error', reqId, status }, encoding);
         return;
@@ -231,6 +232,7 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
         consumerId,
         merchantId,
         capCents: capCents as number | undefined,
+        codeDigitsMin: codeDigitsMinOf(merchant),
       });
       answerWithPush(ws, encoding, reqId, reply, {
         type: 'code',

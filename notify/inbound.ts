@@ -1,3 +1,4 @@
+import { codeDigitsMinOf } from '../engine/codes.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { Registry } from '../gateway/registry.ts';
 import { dollars, HELP_TEXT, parseDollars, paymentCodeText, STOP_TEXT } from './texts.ts';
@@ -25,7 +26,12 @@ export async function handleInbound(deps: InboundDeps, phone: string, text: stri
     else if (amount !== undefined && capCents === null)
       answer = 'paycode: write the amount like 12.50, for example PAY COFFEE 12.50.';
     else {
-      const reply = await engine.issueCode({ consumerId, merchantId: merchant.merchantId, capCents });
+      const reply = await engine.issueCode({
+        consumerId,
+        merchantId: merchant.merchantId,
+        capCents,
+        codeDigitsMin: codeDigitsMinOf(merchant),
+      });
       if (reply.status === 'approved' && reply.code)
         answer = paymentCodeText(reply.code, merchant.name, reply.capCents ?? 0, deps.codeTtlMs);
       else if (reply.status === 'insufficient_funds')

@@ -44,6 +44,8 @@ import type { MerchantNet, StatementLine } from '../settlement/net.ts';
 export interface CodeIndexEntry {
   consumerId: ConsumerId;
   expiresAtMs: number;
+  /** The code's length; absent in entries written when every code had 6 digits. */
+  digits?: number;
 }
 
 export interface JournalEntry {
@@ -107,6 +109,8 @@ export interface MerchantRecord {
   keyword: string | null;
   feeBps: number;
   feeFixedCents: number;
+  /** The shortest payment code its consumers get (6-10); absent in records made before it existed: 6. */
+  codeDigitsMin?: number;
   /** `{routingNumber, accountNumber, accountType}` as JSON, sealed under the master key. */
   sealedBank: string;
   createdAtMs: number;
