@@ -1,7 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GUESSING_TARGET_PER_TERMINAL_DAY, guessingBound } from '../engine/guessing.ts';
+import {
+  GUESSING_TARGET_PER_TERMINAL_DAY,
+  guessingBound,
+  hitPerGuessMax,
+  merchantGuessingBound,
+  platformGuessingBound,
+} from '../engine/guessing.ts';
 import { LIMITS, type Limits } from '../engine/limits.ts';
 import { readConfig } from '../gateway/config.ts';
 import { startServer } from '../gateway/server.ts';
@@ -15,7 +21,9 @@ import { PosClient } from '../sdk/pos-client.ts';
  *
  *   paycode serve                                   run the server (configuration from PAYCODE_* variables)
  *   paycode merchants add --name N --routing R --account A [--type checking|savings] [--keyword K]
- *                         [--fee-bps B] [--fee-fixed-cents C]
+ *                         [--fee-bps B] [--fee-fixed-cents C] [--code-digits-min D]
+ *   paycode merchants code-digits --merchant M --code-digits-min D
+ *                                                   the shortest code the merchant's consumers get (6-10)
  *   paycode terminals add --merchant M --label L    prints the terminal id and its activation code
  *   paycode terminals lock|unlock|revoke|rekey --merchant M --terminal T
  *   paycode pos --terminal T --key K redeem CODE CENTS [--partial] | inquire CODE | void AUTH_ID
@@ -29,14 +37,15 @@ import { PosClient } from '../sdk/pos-client.ts';
  *                                                   on PAYCODE_DATA_DIR and its secrets file
  *                                                   (docs/key-rotation.md)
  *   paycode guessing [--terminals 1,10,100]         what the code-guessing limits allow an attacker with
- *                                                   that many terminals of one merchant in a day
+ *                                                   that many terminals of one merchant in a day, with
+ *                                                   all of a merchant's, and on the whole platform
  *
  * Commands other than `serve`, `secrets`, `master-key` and `guessing` talk to a running server (`--url`,
  * default http://127.0.0.1:8080) with the bearer token in `--token` or PAYCODE_ADMIN_TOKEN (a merchant API
  * key works for its terminals).
  */
 const USAGE =
-  'usage: paycode serve | merchants add | terminals add|lock|unlock|revoke|rekey | pos <request> | settle | secrets | master-key rotate|status|drop | guessing (see docs/cli.md)';
+  'usage: paycode serve | merchants add|code-digits | terminals add|lock|unlock|revoke|rekey | pos <request> | settle | secrets | master-key rotate|status|drop | guessing (see docs/cli.md)';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -50,6 +59,7 @@ const { values, positionals } = parseArgs({
     keyword: { type: 'string' },
     'fee-bps': { type: 'string' },
     'fee-fixed-cents': { type: 'string' },
+    'code-digits-min': { type: 'string' },
     merchant: { type: 'string' },
     label: { type: 'string' },
     terminal: { type: 'string' },
@@ -104,6 +114,12 @@ async function settle(): Promise<unknown> {
   return { ...result, files: written };
 }
 
+/** `--code-digits-min` as sent: a number when it reads as one (the server checks the range), else as typed. */
+const codeDigitsMin = (): unknown => {
+  const text = values['code-digits-min'];
+  return text !== undefined && /^[0-9]+$/.test(text) ? Number(text) : text;
+};
+
 const cents = (text: string | undefined): number => {
   if (!text || !/^[0-9]+$/.test(text)) throw new Error(`not an amount in cents: ${text}`);
   return Number(text);
@@ -142,7 +158,10 @@ function guessing(): unknown {
     throw new Error('--terminals takes positive integers separated by commas');
   return {
     targetPerTerminalDay: GUESSING_TARGET_PER_TERMINAL_DAY,
+    hitPerGuessMax: hitPerGuessMax(limits),
     bounds: terminals.map((count) => guessingBound(limits, count)),
+    merchantDay: merchantGuessingBound(limits),
+    platformDay: platformGuessingBound(limits),
   };
 }
 
@@ -222,7 +241,13 @@ async function main(): Promise<unknown> {
       keyword: values.keyword,
       feeBps: values['fee-bps'] === undefined ? undefined : Number(values['fee-bps']),
       feeFixedCents: values['fee-fixed-cents'] === undefined ? undefined : Number(values['fee-fixed-cents']),
+      codeDigitsMin: codeDigitsMin(),
     });
+  }
+  if (command === 'merchants' && sub === 'code-digits') {
+    if (!values.merchant || values['code-digits-min'] === undefined)
+      throw new Error('merchants code-digits needs --merchant M and --code-digits-min D');
+    return call('POST', `/v1/merchants/${values.merchant}/code-digits`, { codeDigitsMin: codeDigitsMin() });
   }
   if (command === 'terminals' && sub === 'add') {
     return call('POST', `/v1/merchants/${values.merchant}/terminals`, { label: values.label });

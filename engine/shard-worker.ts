@@ -81,6 +81,8 @@ export interface ShardStats {
   codeTimers: number;
   wheelTimers: number;
   watched: number;
+  /** Live codes of each length (index: digits − 6), all merchants together. */
+  liveCodesByLength: number[];
   startup: { threadStartMs: number; modulesLoadedMs: number; storeOpenedMs: number; shardBuiltMs: number };
 }
 

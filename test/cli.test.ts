@@ -2,7 +2,8 @@
  * What a newcomer does after `npm start`: the real `paycode serve` process starts on a fresh data
  * directory, prints the listening line, the operator token and demo data; the demo consumer signs in
  * with the texted code, asks for a payment code, and the `paycode pos` command charges it with the
- * printed terminal key. The operator CLI adds a merchant and a terminal. SIGTERM stops the server with
+ * printed terminal key. The operator CLI adds a merchant and a terminal, and gives a merchant longer
+ * codes, which `paycode pos` charges. SIGTERM stops the server with
  * exit code 0, and a restart on the same directory creates no second demo.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -140,6 +141,36 @@ describe('paycode serve and the CLI', () => {
       activationCode: expect.any(String),
     });
 
+    // The operator gives the demo store longer codes; `paycode pos` charges one of 9 digits.
+    const merchantId = wallet.cards[0].merchantId;
+    const setting = await run(
+      ['merchants', 'code-digits', '--url', first.url, '--merchant', merchantId, '--code-digits-min', '9'],
+      { PAYCODE_ADMIN_TOKEN: operatorToken },
+    );
+    expect(setting).toEqual({ merchantId, codeDigitsMin: 9 });
+    await expect(
+      run(
+        ['merchants', 'code-digits', '--url', first.url, '--merchant', merchantId, '--code-digits-min', '11'],
+        {
+          PAYCODE_ADMIN_TOKEN: operatorToken,
+        },
+      ),
+    ).rejects.toThrow(/codeDigitsMin must be an integer from 6 to 10/);
+    const long = await post(`${first.url}/v1/wallet/codes`, { merchantId }, deviceToken);
+    expect(long.code).toMatch(/^[0-9]{9}$/);
+    const longSale = await run([
+      'pos',
+      '--url',
+      first.url,
+      '--terminal',
+      terminalId as string,
+      `--key=${terminalKey}`,
+      'redeem',
+      long.code,
+      '250',
+    ]);
+    expect(longSale).toMatchObject({ status: 'approved', approvedCents: 250, balanceCents: 3_500 });
+
     first.child.kill('SIGTERM');
     expect(await new Promise((resolve) => first.child.once('exit', resolve))).toBe(0);
 
@@ -150,6 +181,6 @@ describe('paycode serve and the CLI', () => {
     const after = await (
       await fetch(`${second.url}/v1/wallet`, { headers: { authorization: `Bearer ${deviceToken}` } })
     ).json();
-    expect(after.cards[0].balanceCents).toBe(3_750);
+    expect(after.cards[0].balanceCents).toBe(3_500);
   });
 });

@@ -1,8 +1,9 @@
 /**
  * Code guessing against a live server: a terminal gets exactly the guesses a day the limits allow,
  * however often its merchant unlocks it; a merchant's terminals together, and all terminals together,
- * never get more than their windows, even when they all guess at once, nor after a restart; honest sales
- * running at once are never held back by the windows. The number of guesses counted here
+ * never get more than their windows, even when they all guess at once, nor after a restart; a guess of
+ * any length (6 to 10 digits) at a busy merchant counts the same, and a code of another shape counts as
+ * none; honest sales running at once are never held back by the windows. The number of guesses counted here
  * is the one engine/guessing.ts computes the published probability from, and docs/security.md shows the
  * figures for the defaults, which meet the target of 1e-4 per terminal-day.
  */
@@ -10,7 +11,13 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { GUESSING_TARGET_PER_TERMINAL_DAY, guessingBound } from '../engine/guessing.ts';
+import {
+  GUESSING_TARGET_PER_TERMINAL_DAY,
+  guessingBound,
+  hitPerGuessMax,
+  merchantGuessingBound,
+  platformGuessingBound,
+} from '../engine/guessing.ts';
 import { LIMITS, type Limits } from '../engine/limits.ts';
 import { readConfig } from '../gateway/config.ts';
 import type { PosClient } from '../sdk/pos-client.ts';
@@ -97,6 +104,58 @@ describe('code guessing', () => {
     expect(await guess(fresh?.pos as PosClient, 1, 600_001)).toBe(1);
   });
 
+  it('counts a guess of any length in the same windows at a busy merchant, and a malformed code in none', async () => {
+    const limits: Partial<Limits> = { merchantCodeFailuresPerDayMax: 10 };
+    const t = await startTestServer({ limits });
+    const merchant = await t.merchant('Busy');
+    // Busy: 40 phones hold codes, so its live codes are of 6 and 7 digits (and 8 on a machine with more shards).
+    const live = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const phone = `+1555666${String(i).padStart(4, '0')}`;
+        await t.load(merchant, phone, 1_000);
+        const { deviceToken } = await t.consumer(phone);
+        const code = await t.http(
+          'POST',
+          '/v1/wallet/codes',
+          { merchantId: merchant.merchantId },
+          deviceToken,
+        );
+        return code.body.code as string;
+      }),
+    );
+    expect(new Set(live.map((code) => code.length)).has(7)).toBe(true);
+    const fleet = await terminals(t, merchant, 6);
+    const [first] = fleet;
+    if (!first) throw new Error('no terminal');
+
+    // Codes that are not 6 to 10 digits are refused and tried by no one: the terminal does not lock.
+    for (const code of ['12345', '12345678901', '1234567a', ' 1234567', '１２３４５６'])
+      expect((await first.pos.inquire(code)).status).toBe('bad_request');
+    expect((await first.pos.redeem({ code: '00001', amountCents: 100 })).status).toBe('bad_request');
+    // Misses of 7, 8 and 10 digits are misses like any other: three in a row lock the terminal.
+    const misses = ['0000001', '00000002', '0000000003'].filter((code) => !live.includes(code));
+    for (const code of misses) expect((await first.pos.inquire(code)).status).toBe('invalid_code');
+    expect(misses).toHaveLength(3);
+    expect((await first.pos.inquire('00000004')).status).toBe('terminal_locked');
+
+    // The other terminals guess at every length at once: the merchant's day holds 10 misses in all.
+    const lengths = [6, 7, 8, 9, 10];
+    const answers = await Promise.all(
+      fleet.slice(1).flatMap((terminal, i) =>
+        lengths.map((digits, j) => {
+          let code = String(100 + i * 10 + j).padStart(digits, '0');
+          if (live.includes(code)) code = code.replace(/^0/, '9');
+          return terminal.pos.inquire(code);
+        }),
+      ),
+    );
+    const statuses = answers.map((answer) => answer.status);
+    expect(statuses.filter((status) => status === 'invalid_code')).toHaveLength(10 - misses.length);
+    expect(statuses).toContain('rate_limited');
+    for (const status of statuses)
+      expect(['invalid_code', 'rate_limited', 'terminal_locked']).toContain(status);
+  });
+
   it('does not hold back honest sales running at once, whatever the failure windows', async () => {
     const t = await startTestServer({
       limits: {
@@ -153,6 +212,10 @@ describe('code guessing', () => {
     // Without PAYCODE_SHARDS, no more shards than the cap: the default configuration always starts.
     expect(readConfig({ PAYCODE_MERCHANT_LIVE_CODES_MAX: '1' }).config.shards).toBe(1);
     expect(readConfig({ PAYCODE_MERCHANT_LIVE_CODES_MAX: '0' }).problems).toHaveLength(1);
+    expect(readConfig({ PAYCODE_MERCHANT_LIVE_CODES_MAX: '133333' }).problems).toHaveLength(1);
+    // Every shard holds a share of the 12 six-digit codes: at most 12 shards.
+    expect(readConfig({ PAYCODE_SHARDS: '13' }).problems).toHaveLength(1);
+    expect(readConfig({}).config.merchantLiveCodesMax).toBe(133_332);
 
     const cli = new URL('../cli/paycode.mjs', import.meta.url).pathname;
     const guessing = (args: string[]) =>
@@ -163,7 +226,10 @@ describe('code guessing', () => {
     const limits = { ...LIMITS, merchantLiveCodesMax: 40 };
     expect(printed).toEqual({
       targetPerTerminalDay: GUESSING_TARGET_PER_TERMINAL_DAY,
+      hitPerGuessMax: hitPerGuessMax(limits),
       bounds: [guessingBound(limits, 1), guessingBound(limits, 25)],
+      merchantDay: merchantGuessingBound(limits),
+      platformDay: platformGuessingBound(limits),
     });
     await expect(guessing(['--terminals', '0,x'])).rejects.toThrow(/--terminals takes positive integers/);
   });
@@ -179,9 +245,24 @@ describe('code guessing', () => {
         expect(doc).toContain(bound.successPerTerminalDay.toExponential(2));
       }
     }
-    // More live codes or more misses allowed mean a larger figure: the bound reads the limits.
-    const looser = guessingBound({ ...LIMITS, merchantLiveCodesMax: 100 }, 1);
-    expect(looser.successPerDay).toBeGreaterThan(guessingBound(LIMITS, 1).successPerDay);
+    // The bound reads the limits: more misses allowed give a larger figure, an operator's lower cap on
+    // live codes a smaller one, and however many codes a merchant may hold it does not grow (the density
+    // of each length is fixed).
+    const base = guessingBound(LIMITS, 1);
+    const looser = guessingBound({ ...LIMITS, terminalCodeFailuresPerDayMax: 20 }, 1);
     expect(looser.successPerTerminalDay).toBeGreaterThan(GUESSING_TARGET_PER_TERMINAL_DAY);
+    expect(guessingBound({ ...LIMITS, merchantLiveCodesMax: 6 }, 1).successPerDay).toBeLessThan(
+      base.successPerDay,
+    );
+    expect(guessingBound({ ...LIMITS, merchantLiveCodesMax: 12 }, 1)).toEqual(base);
+    expect(hitPerGuessMax(LIMITS)).toBeLessThan(1.21e-5);
+    // The merchant-day and platform figures the threat model publishes.
+    const merchantDay = merchantGuessingBound(LIMITS);
+    expect(merchantDay.guessesPerDay).toBe(LIMITS.merchantCodeFailuresPerDayMax);
+    expect(doc).toContain(merchantDay.successPerDay.toExponential(2));
+    const platform = platformGuessingBound(LIMITS);
+    expect(doc).toContain(platform.guessesPerDay.toLocaleString('en-US'));
+    expect(doc).toContain(platform.hitsPerDayExpected.toFixed(1));
+    expect(doc).toContain(platform.merchantsNeeded.toLocaleString('en-US'));
   });
 });
