@@ -41,6 +41,7 @@ describe('HTTP API', () => {
       keyword: 'DELI',
       feeBps: 150,
       feeFixedCents: 0,
+      codeDigitsMin: 6,
     });
     expect(JSON.stringify(merchant.body)).not.toContain('987654321');
     // A merchant's key is not the operator's.

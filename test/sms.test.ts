@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Limits } from '../engine/limits.ts';
-import { startTestServer, type TestServer, waitFor } from './server-helpers.ts';
+import { OPERATOR_TOKEN, startTestServer, type TestServer, waitFor } from './server-helpers.ts';
 import { SmscSimulator } from './smsc-simulator.ts';
 
 const PHONE = '+15555550180';
@@ -87,6 +87,16 @@ describe('SMS over SMPP', () => {
     await waitFor(
       () => textsTo(PHONE).filter((text) => text.includes('your code')).length === 2 || undefined,
     );
+    // A store that chose longer codes texts them whole.
+    const set = { codeDigitsMin: 8 };
+    expect(
+      (await t.http('POST', `/v1/merchants/${merchant.merchantId}/code-digits`, set, OPERATOR_TOKEN)).status,
+    ).toBe(200);
+    smsc.deliver(PHONE, 'PAY CAFE');
+    const longText = await waitFor(() => textsTo(PHONE).filter((text) => text.includes('your code'))[2]);
+    const longCode = /is ([0-9]+),/.exec(longText)?.[1];
+    expect(longCode).toMatch(/^[0-9]{8}$/);
+    expect((await t.http('GET', '/v1/wallet', undefined, deviceToken)).body.activeCode.code).toBe(longCode);
 
     smsc.deliver(PHONE, 'BAL');
     expect(await waitFor(() => textsTo(PHONE).find((text) => text.includes('gift $30.00')))).toBe(

@@ -5,7 +5,7 @@
  */
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { openSocket, startTestServer } from './server-helpers.ts';
+import { OPERATOR_TOKEN, openSocket, startTestServer } from './server-helpers.ts';
 
 const PHONE = '+15555550140';
 
@@ -123,11 +123,25 @@ describe('wallet WebSocket', () => {
     wallet.send(pack({ type: 'requestCode', reqId: 5, merchantId: merchant.merchantId }));
     const issued = await wallet.next((frame) => frame.type === 'code');
     expect(issued).toMatchObject({ reqId: 5, state: 'issued', capCents: 2_000 });
+    expect(issued.code).toMatch(/^[0-9]{6}$/);
     wallet.send(pack({ type: 'cancelCode', reqId: 6 }));
     expect(await wallet.next((frame) => frame.type === 'code')).toMatchObject({
       reqId: 6,
       state: 'cancelled',
       code: issued.code,
+    });
+    // A merchant's longer codes come over the socket whole.
+    const set = { codeDigitsMin: 10 };
+    expect(
+      (await t.http('POST', `/v1/merchants/${merchant.merchantId}/code-digits`, set, OPERATOR_TOKEN)).status,
+    ).toBe(200);
+    wallet.send(pack({ type: 'requestCode', reqId: 7, merchantId: merchant.merchantId }));
+    const long = await wallet.next((frame) => frame.type === 'code' && frame.reqId === 7);
+    expect(long.code).toMatch(/^[0-9]{10}$/);
+    wallet.send(pack({ type: 'cancelCode', reqId: 8 }));
+    expect(await wallet.next((frame) => frame.type === 'code' && frame.reqId === 8)).toMatchObject({
+      state: 'cancelled',
+      code: long.code,
     });
     // The release is pushed with the cancellation (just before it).
     expect(wallet.frames).toContainEqual(
