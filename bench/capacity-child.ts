@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import type { Engine, EngineOptions } from '../engine/engine.ts';
 import type { ShardStats } from '../engine/shard-worker.ts';
 import type { Server } from '../gateway/server.ts';
-import { BENCH_MERCHANT_LIVE_CODES_MAX, epochMs } from './measure.ts';
+import { epochMs } from './measure.ts';
 
 /**
  * One restart of the capacity benchmark (bench/capacity.ts), in a fresh process forked with
@@ -184,7 +184,6 @@ async function main(): Promise<void> {
     PAYCODE_SHARDS: String(args.shards),
     PAYCODE_CODE_TTL_MS: String(args.codeTtlMs),
     PAYCODE_DEMO: '0',
-    PAYCODE_MERCHANT_LIVE_CODES_MAX: String(BENCH_MERCHANT_LIVE_CODES_MAX),
     PAYCODE_SMS: 'console',
     // A fixed operator token, so no start writes a generated one (every restart does the same work).
     PAYCODE_ADMIN_TOKEN: 'op_capacity_bench_operator_token',

@@ -17,16 +17,7 @@ import {
   phoneOf,
   type TouchResult,
 } from './capacity-child.ts';
-import {
-  BENCH_MERCHANT_LIVE_CODES_MAX,
-  epochMs,
-  fmtInt,
-  fmtMs,
-  machineBusyMs,
-  median,
-  sleep,
-  table,
-} from './measure.ts';
+import { epochMs, fmtInt, fmtMs, machineBusyMs, median, sleep, table } from './measure.ts';
 
 /**
  * Memory per idle account and restart time with many accounts and live codes.
@@ -219,7 +210,6 @@ async function seed(dataDir: string, options: CapacityOptions): Promise<SeedResu
     secrets,
     shards,
     codeTtlMs: CODE_TTL_MS,
-    limits: { merchantLiveCodesMax: BENCH_MERCHANT_LIVE_CODES_MAX },
   });
   let loadMs: number;
   let issueMs: number;

@@ -9,7 +9,6 @@ import { LIMITS } from '../engine/limits.ts';
 import type { AuditReport } from '../persistence/audit.ts';
 import { randomSecrets } from '../persistence/secrets.ts';
 import {
-  BENCH_MERCHANT_LIVE_CODES_MAX,
   type BoundedRun,
   findThreadpool,
   fmtInt,
@@ -193,10 +192,7 @@ export async function runEngineBench(options: EngineBenchOptions): Promise<Engin
   const dataDir = mkdtempSync(join(tmpdir(), 'paycode-bench-engine-'));
   const threadpool = await findThreadpool();
   const threadsBefore = new Set(threadCpuMs()?.keys() ?? []);
-  const limits = {
-    merchantLiveCodesMax: BENCH_MERCHANT_LIVE_CODES_MAX,
-    ...(options.liveActors === undefined ? {} : { liveActorsPerShardMax: options.liveActors }),
-  };
+  const limits = options.liveActors === undefined ? {} : { liveActorsPerShardMax: options.liveActors };
   const engine = await Engine.open({ dataDir, secrets: randomSecrets(), shards, limits }).catch(
     (error: unknown) => {
       rmSync(dataDir, { recursive: true, force: true });

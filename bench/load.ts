@@ -37,6 +37,8 @@ export interface LoadResult {
   windowsUs: [number, number][];
   /** The latencies themselves (left out of JSON output). */
   histogram: hdr.Histogram;
+  /** Paycode workloads: the payment codes the run used, counted by their number of digits. */
+  codeDigits?: Record<number, number>;
 }
 
 export interface LatencyFigures {

@@ -229,13 +229,6 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), rule, ...rows.map(line)].join('\n');
 }
 
-/**
- * The benchmarks hold far more live codes per merchant than the code-guessing defaults allow
- * (limits.ts `merchantLiveCodesMax`, docs/security.md): they measure honest terminals' throughput and
- * memory, so they lift that cap to the whole code space.
- */
-export const BENCH_MERCHANT_LIVE_CODES_MAX = 1_000_000;
-
 /** A small seeded PRNG (mulberry32), so a run's choices repeat. */
 export function random(seed: number): () => number {
   let state = seed >>> 0;

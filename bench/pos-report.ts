@@ -49,8 +49,22 @@ export function printPosBench(result: PosBenchResult): void {
     if (run.errorSamples.length > 0) console.log(`errors in ${run.label}: ${run.errorSamples.join('; ')}`);
   }
   for (const failure of result.failures) console.log(`FAILED: ${failure.workload}: ${failure.message}`);
+  for (const line of codeDigitLines(result.runs)) console.log(line);
   console.log('');
   for (const line of targetLines(result)) console.log(line);
+}
+
+/** Per paycode workload, the mix of code lengths its payments used (a busy merchant's codes are longer). */
+export function codeDigitLines(runs: readonly LoadResult[]): string[] {
+  const lines = new Map<string, string>();
+  for (const run of runs) {
+    const counts = Object.entries(run.codeDigits ?? {});
+    const total = counts.reduce((sum, [, count]) => sum + count, 0);
+    if (total === 0 || lines.has(run.label)) continue;
+    const mix = counts.map(([digits, count]) => `${digits} digits ${((100 * count) / total).toFixed(1)}%`);
+    lines.set(run.label, `code lengths in ${run.label}: ${mix.join(', ')} (${fmtInt(total)} codes)`);
+  }
+  return [...lines.values()];
 }
 
 function maxOf(runs: readonly LoadResult[], label: string): LoadResult | undefined {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { freePort } from './baselines/services.ts';
-import { BENCH_MERCHANT_LIVE_CODES_MAX, fmtInt } from './measure.ts';
+import { fmtInt } from './measure.ts';
 
 /**
  * The paycode server as the benchmark sees it: the real `paycode serve` in a child process (its CPU
@@ -46,7 +46,6 @@ export async function startPaycode(options: {
       PAYCODE_SMS: 'console',
       PAYCODE_ADMIN_TOKEN: BENCH_OPERATOR_TOKEN,
       PAYCODE_SHARDS: String(options.shards),
-      PAYCODE_MERCHANT_LIVE_CODES_MAX: String(BENCH_MERCHANT_LIVE_CODES_MAX),
       ...options.env,
     },
     // The console SMS sender prints every text: to a file, so the benchmark need not read them.

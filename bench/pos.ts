@@ -224,7 +224,22 @@ class PaycodeBench {
     return new PaycodeBench(server, fleet, options);
   }
 
+  /** The lengths of the codes the workload being measured was given, counted by number of digits. */
+  private codeDigits: Record<number, number> = {};
+
+  private noteCode(code: string): string {
+    this.codeDigits[code.length] = (this.codeDigits[code.length] ?? 0) + 1;
+    return code;
+  }
+
   async measure(workload: PosWorkload): Promise<LoadResult[]> {
+    this.codeDigits = {};
+    const results = await this.measureRuns(workload);
+    for (const result of results) result.codeDigits = this.codeDigits;
+    return results;
+  }
+
+  private async measureRuns(workload: PosWorkload): Promise<LoadResult[]> {
     const { options } = this;
     const label = `paycode ${workload}`;
     const serverPids = () => [this.server.pid];
@@ -285,7 +300,7 @@ class PaycodeBench {
           const mine = previous.then(async () => {
             const consumer = phones[p] as Consumer;
             const wallet = this.wallets.get(consumer) as WalletSocket;
-            const code = await wallet.requestCode(consumer.merchantId, randomUUID());
+            const code = this.noteCode(await wallet.requestCode(consumer.merchantId, randomUUID()));
             expectApproved(
               'redeem',
               await this.pos(consumer.merchantId).redeem({ code, amountCents: AMOUNT_CENTS }),
@@ -346,7 +361,7 @@ class PaycodeBench {
   /** A live code for each consumer at its merchant (HTTP, untimed). */
   private async issue(consumers: Consumer[]): Promise<{ code: string; merchantId: string }[]> {
     return inParallel(consumers, 64, async (consumer) => ({
-      code: await issueCode(this.server.url, consumer),
+      code: this.noteCode(await issueCode(this.server.url, consumer)),
       merchantId: consumer.merchantId,
     }));
   }

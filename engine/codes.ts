@@ -1,5 +1,6 @@
 import { createHmac, randomInt } from 'node:crypto';
 import { CodePermutation } from './code-permutation.ts';
+import { CODE_DIGITS_MAX, CODE_DIGITS_MIN } from './code-shape.ts';
 import { SLOT_COUNT } from './ids.ts';
 import { seal, unseal } from './seal.ts';
 
@@ -14,8 +15,8 @@ import { seal, unseal } from './seal.ts';
  * names. The code is stored only as its keyed hash (for look-up) and sealed with AES-256-GCM (so the
  * consumer's wallet can show it again); neither key is in the database.
  */
-export const CODE_DIGITS_MIN = 6;
-export const CODE_DIGITS_MAX = 10;
+export { CODE_DIGITS_MAX, CODE_DIGITS_MIN, isCodeString } from './code-shape.ts';
+
 /** Live codes of one length per million possible codes of that length, at one merchant. */
 export const LIVE_CODES_PER_MILLION = 12;
 
@@ -50,12 +51,6 @@ if (codeSpace(CODE_DIGITS_MIN) % SLOT_COUNT !== 0) throw new Error('code spaces 
 /** The shortest code a merchant's consumers get: its setting, or 6 for a merchant made before it existed. */
 export function codeDigitsMinOf(merchant: { codeDigitsMin?: number }): number {
   return merchant.codeDigitsMin ?? CODE_DIGITS_MIN;
-}
-
-const CODE = new RegExp(`^[0-9]{${CODE_DIGITS_MIN},${CODE_DIGITS_MAX}}$`);
-
-export function isCodeString(value: unknown): value is string {
-  return typeof value === 'string' && CODE.test(value);
 }
 
 export interface CodeKeys {

@@ -157,8 +157,10 @@ describe('merchant dashboard', () => {
     // The lost answer shows as the browser's own report of the reset connection, and only that.
     expect(errors.splice(0).filter((text) => !/ERR_CONNECTION_RESET|ERR_FAILED/.test(text))).toEqual([]);
 
-    // A terminal: its activation code is shown once and works on a till.
+    // A terminal: its activation code is shown once and works on a till. The page says how many digits
+    // the cashiers type.
     await tab(page, 'Terminals');
+    await page.getByText('Payment codes have 6 digits, more while the store is busy (up to 10)').waitFor();
     await page.getByLabel('Terminal label').fill('Patio');
     await page.getByRole('button', { name: 'Create terminal' }).click();
     const code = page.getByRole('status').getByLabel('Activation code');

@@ -1,5 +1,6 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { paymentCodeText } from '../notify/texts.ts';
 import { launchBrowser, newContext, openPage, screenshot, walletSignIn } from './browser.ts';
 import { startTestServer } from './server-helpers.ts';
 
@@ -45,6 +46,10 @@ describe('wallet', () => {
     const shown = page.locator('[data-code]');
     const code = (await shown.getAttribute('data-code')) as string;
     expect(code).toMatch(/^\d{6}$/);
+    // A 6-digit code reads as 3-3, and a screen reader is given its digits one by one.
+    await expect(shown.locator('span').allTextContents()).resolves.toEqual([code.slice(0, 3), code.slice(3)]);
+    const spoken = `Payment code ${code.slice(0, 3).split('').join(' ')}, ${code.slice(3).split('').join(' ')}`;
+    await expect(page.getByRole('img', { name: spoken, exact: true }).count()).resolves.toBe(1);
     await page.getByText(/Expires in (19|20):\d\d/).waitFor();
     await page.getByText('Up to $20.00').waitFor();
     await expect(card.textContent()).resolves.toContain('$30.00 available');
@@ -193,6 +198,18 @@ describe('wallet', () => {
     const inbox = await openPage(context, `${t.server.url}/dev/inbox/`);
     await inbox.page.locator('.sms').first().waitFor();
     await expect(inbox.page.locator('mark.otp').first().textContent()).resolves.toMatch(/^\d{6}$/);
+    // Payment codes of any length from 6 to 10 digits are set apart too; a longer run of digits is not.
+    await t.server.devInbox?.send(
+      '+15555550113',
+      paymentCodeText('0012345678', 'Night Owl', 2000, 1_200_000),
+    );
+    await t.server.devInbox?.send('+15555550113', paymentCodeText('12345678', 'Night Owl', 2000, 1_200_000));
+    await t.server.devInbox?.send('+15555550113', 'paycode: call 15555550100 or 12345678901 for help.');
+    await inbox.page.getByText('for help').waitFor();
+    const marks = (text: string) => inbox.page.locator('.sms', { hasText: text }).locator('mark.otp');
+    await expect(marks('is 0012345678').allTextContents()).resolves.toEqual(['0012345678']);
+    await expect(marks('is 12345678').allTextContents()).resolves.toEqual(['12345678']);
+    await expect(marks('for help').count()).resolves.toBe(0);
     await screenshot(inbox.page, 'dev-inbox');
     expect(inbox.errors).toEqual([]);
     await context.close();

@@ -1,6 +1,7 @@
 import '../shared/styles.css';
 import './inbox.css';
 import { api } from '../shared/api.ts';
+import { CODE_DIGITS_MAX, CODE_DIGITS_MIN } from '../shared/codes.ts';
 import { field, h, mount, notice, topbar, when } from '../shared/ui.ts';
 
 /**
@@ -19,11 +20,12 @@ const phoneInput = h('input', { type: 'tel', autocomplete: 'off', placeholder: '
 const list = h('ol', { class: 'inbox', 'aria-live': 'polite' });
 const status = h('div');
 
-/** The text with each run of 6 digits (a code) set apart, so it reads at a glance. */
+/** A run of 6 to 10 digits standing alone: a verification or payment code. */
+const CODE_RUN = new RegExp(`(\\b\\d{${CODE_DIGITS_MIN},${CODE_DIGITS_MAX}}\\b)`);
+
+/** The text with each code set apart, so it reads at a glance. */
 function highlighted(text: string): (Node | string)[] {
-  return text
-    .split(/(\b\d{6}\b)/)
-    .map((part, index) => (index % 2 ? h('mark', { class: 'otp' }, part) : part));
+  return text.split(CODE_RUN).map((part, index) => (index % 2 ? h('mark', { class: 'otp' }, part) : part));
 }
 
 let shown = '';

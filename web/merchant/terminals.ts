@@ -1,7 +1,7 @@
 import { busy, field, h, mount, notice, when } from '../shared/ui.ts';
 import { errorText, shortTime } from './format.ts';
 import type { Session } from './session.ts';
-import type { Terminal, TerminalState } from './types.ts';
+import type { MerchantDetails, Terminal, TerminalState } from './types.ts';
 
 /**
  * The merchant's tills: add one (its activation code is shown once, large, to type on the till), lock
@@ -179,8 +179,15 @@ export function terminalsSection(session: Session) {
     );
   };
 
+  // How many digits the cashiers type: the store's shortest code, longer while the store is busy.
+  const codeLength = h('span', { class: 'muted' });
   const load = async () => {
-    terminals = (await session.call<{ terminals: Terminal[] }>('GET', '/terminals')).terminals;
+    const [listed, details] = await Promise.all([
+      session.call<{ terminals: Terminal[] }>('GET', '/terminals'),
+      session.call<MerchantDetails>('GET', ''),
+    ]);
+    terminals = listed.terminals;
+    codeLength.textContent = `Payment codes have ${details.codeDigitsMin} digits, more while the store is busy (up to 10)`;
     render();
   };
 
@@ -228,7 +235,7 @@ export function terminalsSection(session: Session) {
     h(
       'section',
       { class: 'panel', 'aria-labelledby': 'terminals-title' },
-      h('div', { class: 'panel-head' }, h('h2', { id: 'terminals-title' }, 'Terminals')),
+      h('div', { class: 'panel-head' }, h('h2', { id: 'terminals-title' }, 'Terminals'), codeLength),
       status,
       listHost,
     ),

@@ -20,6 +20,16 @@ export interface Me {
   name?: string;
 }
 
+/** `GET /v1/merchants/:merchantId`: the store's own settings (never its bank details). */
+export interface MerchantDetails {
+  merchantId: string;
+  name: string;
+  keyword: string | null;
+  feeBps: number;
+  feeFixedCents: number;
+  codeDigitsMin: number;
+}
+
 export interface Statement extends StatementSummary {
   lines: StatementLine[];
 }

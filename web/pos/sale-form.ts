@@ -1,10 +1,13 @@
+import { CODE_DIGITS_MAX, CODE_DIGITS_MIN, groupCode, isPaymentCode } from '../shared/codes.ts';
 import { h, money, notice, parseDollars } from '../shared/ui.ts';
 
 /**
  * The sale entry: payment code, amount, partial approval and the Charge button, with an on-screen keypad
  * for touch tills that types into whichever of the two fields was last focused. Input is checked here,
- * before anything is sent: a code is exactly 6 digits (a string, so leading zeros stay), an amount is
- * dollars with at most two decimals, read into integer cents by parseDollars.
+ * before anything is sent: a code is 6 to 10 digits (a string, so leading zeros stay), an amount is
+ * dollars with at most two decimals, read into integer cents by parseDollars. The code field shows the
+ * digits in the same reading groups as the customer's phone (web/shared/codes.ts) and counts them as
+ * they are typed; what is sent is the plain digits.
  */
 export interface ChargeRequest {
   code: string;
@@ -20,6 +23,8 @@ export interface SaleForm {
   focus(): void;
 }
 
+const CODE_HINT = `The ${CODE_DIGITS_MIN} to ${CODE_DIGITS_MAX} digits on the customer’s phone`;
+
 const KEYS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '.', '0', 'delete'] as const;
 
 export function saleForm(onCharge: (request: ChargeRequest) => Promise<void>): SaleForm {
@@ -29,8 +34,6 @@ export function saleForm(onCharge: (request: ChargeRequest) => Promise<void>): S
     inputMode: 'numeric',
     autocomplete: 'off',
     spellcheck: false,
-    maxLength: 6,
-    placeholder: '000000',
   });
   const amountInput = h('input', {
     id: 'sale-amount',
@@ -49,6 +52,8 @@ export function saleForm(onCharge: (request: ChargeRequest) => Promise<void>): S
     'In dollars, for example 12.50',
   );
   amountInput.setAttribute('aria-describedby', amountPreview.id);
+  const codeHint = h('small', { class: 'hint', id: 'sale-code-hint' }, CODE_HINT);
+  codeInput.setAttribute('aria-describedby', codeHint.id);
   const problem = h('div', { class: 'pos-problem' });
   let target: HTMLInputElement = codeInput;
   let sending = false;
@@ -64,11 +69,43 @@ export function saleForm(onCharge: (request: ChargeRequest) => Promise<void>): S
     input.focus();
   };
 
-  codeInput.addEventListener('input', () => {
-    // Only digits, and never more than six: what the cashier sees is what is sent.
-    codeInput.value = codeInput.value.replace(/\D/g, '').slice(0, 6);
+  // The code field holds its digits in reading groups (`1234 5678`); `shownDigits` is what it shows.
+  let shownDigits = '';
+  /** Shows `digits` grouped, with the caret after the `caret`-th digit, and says how many there are. */
+  const showCode = (digits: string, caret = digits.length) => {
+    shownDigits = digits;
+    const grouped = groupCode(digits).join(' ');
+    codeInput.value = grouped;
+    let position = 0;
+    for (let seen = 0; seen < caret && position < grouped.length; position++)
+      if (grouped[position] !== ' ') seen++;
+    if (document.activeElement === codeInput) codeInput.setSelectionRange(position, position);
+    const count = digits.length;
+    codeHint.textContent =
+      count === 0
+        ? CODE_HINT
+        : count < CODE_DIGITS_MIN
+          ? `${count} ${count === 1 ? 'digit' : 'digits'} so far: codes have ${CODE_DIGITS_MIN} to ${CODE_DIGITS_MAX}`
+          : `${count} digits`;
+  };
+  codeInput.addEventListener('input', (event) => {
+    // Only digits, and never more than ten: what the cashier sees, without the spaces, is what is sent.
+    const typed = codeInput.value;
+    let caret = typed.slice(0, codeInput.selectionStart ?? typed.length).replace(/\D/g, '').length;
+    let digits = typed.replace(/\D/g, '');
+    // Deleting the space between two groups deletes the digit beside it, as the cashier meant.
+    const kind = (event as InputEvent).inputType;
+    if (digits === shownDigits && kind === 'deleteContentBackward' && caret > 0) {
+      digits = digits.slice(0, caret - 1) + digits.slice(caret);
+      caret -= 1;
+    } else if (digits === shownDigits && kind === 'deleteContentForward') {
+      digits = digits.slice(0, caret) + digits.slice(caret + 1);
+    }
+    digits = digits.slice(0, CODE_DIGITS_MAX);
+    showCode(digits, Math.min(caret, digits.length));
     clearProblem(codeInput);
-    if (codeInput.value.length === 6 && document.activeElement === codeInput) amountInput.focus();
+    // Only a 10-digit code is surely whole; after a shorter one the cashier moves on to the amount.
+    if (digits.length === CODE_DIGITS_MAX && document.activeElement === codeInput) amountInput.focus();
   });
   amountInput.addEventListener('input', () => {
     amountInput.value = amountInput.value.replace(/[^\d.]/g, '');
@@ -112,9 +149,12 @@ export function saleForm(onCharge: (request: ChargeRequest) => Promise<void>): S
 
   const submit = async () => {
     if (sending || !enabled) return;
-    const code = codeInput.value.trim();
-    if (!/^\d{6}$/.test(code))
-      return refuse(codeInput, 'Enter the 6-digit payment code shown on the customer’s phone.');
+    const code = codeInput.value.replace(/\s/g, '');
+    if (!isPaymentCode(code))
+      return refuse(
+        codeInput,
+        `Enter the whole payment code shown on the customer’s phone: ${CODE_DIGITS_MIN} to ${CODE_DIGITS_MAX} digits.`,
+      );
     const amountCents = parseDollars(amountInput.value);
     if (amountCents === null) return refuse(amountInput, 'Enter the amount in dollars, for example 12.50.');
     sending = true;
@@ -145,13 +185,7 @@ export function saleForm(onCharge: (request: ChargeRequest) => Promise<void>): S
       },
     },
     h('div', { class: 'panel-head' }, h('h2', { id: 'sale-title' }, 'New sale')),
-    h(
-      'div',
-      { class: 'field' },
-      h('label', { for: codeInput.id }, 'Payment code'),
-      codeInput,
-      h('small', { class: 'hint' }, 'The 6 digits on the customer’s phone'),
-    ),
+    h('div', { class: 'field' }, h('label', { for: codeInput.id }, 'Payment code'), codeInput, codeHint),
     h(
       'div',
       { class: 'field' },
@@ -182,7 +216,7 @@ export function saleForm(onCharge: (request: ChargeRequest) => Promise<void>): S
   return {
     element,
     clear(what) {
-      codeInput.value = '';
+      showCode('');
       problem.replaceChildren();
       if (what === 'code') return;
       amountInput.value = '';

@@ -13,7 +13,7 @@ const SALE_DECLINES: Readonly<Record<string, Decline>> = {
   invalid_code: {
     title: 'Invalid payment code',
     advice:
-      'No live code with these digits at this store. Check the 6 digits with the customer, or ask them for a new code. Repeated wrong codes lock this terminal.',
+      'No live code with these digits at this store. Check the code with the customer digit by digit (6 to 10 digits), or ask them for a new code. Repeated wrong codes lock this terminal.',
     codeReusable: false,
   },
   expired_code: {

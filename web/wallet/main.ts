@@ -1,6 +1,7 @@
 import '../shared/styles.css';
 import './wallet.css';
 import { ApiError, api, errorText } from '../shared/api.ts';
+import { groupCode, spokenCode } from '../shared/codes.ts';
 import {
   busy,
   field,
@@ -342,15 +343,19 @@ function showWallet(token: string): void {
           'div',
           { class: 'panel code-panel' },
           h('p', { class: 'code-label' }, `Show this code at ${merchantName(code.merchantId)}`),
+          // Shown in reading groups and announced as one image whose name spells the digits out (a name
+          // on a plain div is never read); the groups themselves are hidden from assistive technology,
+          // which would otherwise also read them as numbers.
           h(
             'div',
             {
               class: 'code',
-              'aria-label': `Payment code ${code.code.split('').join(' ')}`,
+              role: 'img',
+              'aria-label': `Payment code ${spokenCode(code.code)}`,
               'data-code': code.code,
+              'data-digits': code.code.length,
             },
-            h('span', null, code.code.slice(0, 3)),
-            h('span', null, code.code.slice(3)),
+            groupCode(code.code).map((group) => h('span', { 'aria-hidden': 'true' }, group)),
           ),
           h('p', { class: 'code-cap' }, `Up to ${money(code.capCents)}`),
           progress,
