@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type CapacityResult, printCapacity, runCapacityBench } from './capacity.ts';
+import { type CodesBenchResult, printCodesBench, runCodesBench } from './codes.ts';
 import { type CrashReport, crashRun } from './crash.ts';
 import { type EngineBenchOptions, printEngineBench, runEngineBench } from './engine.ts';
 import { type LmdbBaselineOptions, printLmdbBaseline, runLmdbBaseline } from './lmdb-baseline.ts';
@@ -30,6 +31,7 @@ import { runWebBench } from './web.ts';
  *   capacity  memory per idle account and restart time with 1M accounts and 100k live codes
  *   crash   SIGKILL of the server under POS and wallet load, restarted again and again, then checked
  *   web     page weight and load time of the web apps, and what a merchant report costs the main thread
+ *   codes   what drawing one payment code costs, by length, beside the drawing it replaced
  */
 const WORKLOADS: Record<string, string> = {
   engine: 'lmdb-js baseline + engine-only redemptions/s with durable answers, and their ratio',
@@ -40,9 +42,11 @@ const WORKLOADS: Record<string, string> = {
   crash:
     'the server killed (SIGKILL) under load and restarted, --cycles times, then every acknowledged answer checked',
   web: 'web apps: page weight, load time in Chromium (--loads), merchant report cost (--postings, --merchants)',
+  codes: 'CPU per payment code drawn, by length, beside the drawing by rejection it replaced (--draws)',
 };
 
 const FLAGS = {
+  draws: { type: 'string', default: '100000', help: 'codes drawn per row (codes)' },
   accounts: { type: 'string', default: '20000', help: 'consumer accounts preloaded (engine)' },
   redemptions: {
     type: 'string',
@@ -336,6 +340,11 @@ if (workload === 'web') {
   }))
     console.log(line);
 }
+let codes: CodesBenchResult | undefined;
+if (workload === 'codes') {
+  codes = runCodesBench(int('draws', 1));
+  printCodesBench(codes);
+}
 let crash: CrashReport | undefined;
 if (workload === 'crash') {
   const seed = values.seed ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
@@ -359,7 +368,7 @@ console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
 if (values.json) {
   writeFileSync(
     values.json,
-    `${JSON.stringify({ workload, lmdb, engine, settlement, pos, capacity, crash }, withoutHistograms, 2)}\n`,
+    `${JSON.stringify({ workload, lmdb, engine, settlement, pos, capacity, codes, crash }, withoutHistograms, 2)}\n`,
   );
 }
 if (!ok) {
