@@ -86,29 +86,15 @@ describe('a busy merchant', () => {
 
   it('keeps to the shortest length a merchant chose, set at creation and changed by the operator', async () => {
     const t = await startTestServer();
-    const created = await t.http(
-      'POST',
-      '/v1/merchants',
-      {
-        name: 'Eight',
-        routingNumber: ROUTING,
-        accountNumber: '1234567890',
-        accountType: 'checking',
-        codeDigitsMin: 8,
-      },
-      OPERATOR_TOKEN,
-    );
-    expect(created.status).toBe(201);
-    const merchant = created.body as { merchantId: string; apiKey: string };
+    const merchant = await t.merchant('Eight', undefined, { codeDigitsMin: 8 });
     const details = await t.http('GET', `/v1/merchants/${merchant.merchantId}`, undefined, merchant.apiKey);
     expect(details.body.codeDigitsMin).toBe(8);
     await t.load(merchant, '+15553100001', 2_000);
     const { deviceToken } = await t.consumer('+15553100001');
-    const ask = () => t.http('POST', '/v1/wallet/codes', { merchantId: merchant.merchantId }, deviceToken);
-    const eight = await ask();
-    expect(eight.body.code).toMatch(/^[0-9]{8}$/);
+    const eight = await t.code(merchant, deviceToken);
+    expect(eight).toMatch(/^[0-9]{8}$/);
     const pos = await t.pos(await t.terminal(merchant));
-    expect((await pos.redeem({ code: eight.body.code, amountCents: 500 })).status).toBe('approved');
+    expect((await pos.redeem({ code: eight, amountCents: 500 })).status).toBe('approved');
 
     const set = (body: unknown, token = OPERATOR_TOKEN) =>
       t.http('POST', `/v1/merchants/${merchant.merchantId}/code-digits`, body, token);
@@ -124,8 +110,7 @@ describe('a busy merchant', () => {
         merchantId: merchant.merchantId,
         codeDigitsMin: digits,
       });
-      const code = (await ask()).body.code as string;
-      expect(code).toHaveLength(digits);
+      expect(await t.code(merchant, deviceToken)).toHaveLength(digits);
     }
     // A bad value at creation is refused and creates nothing.
     const refused = await t.http(

@@ -88,18 +88,21 @@ describe('paycode serve and the CLI', () => {
       deviceToken,
     );
 
-    const sale = await run([
-      'pos',
-      '--url',
-      first.url,
-      '--terminal',
-      terminalId as string,
-      // As the demo prints it: a key may begin with '-', which only the `=` form passes.
-      `--key=${terminalKey}`,
-      'redeem',
-      code,
-      '1250',
-    ]);
+    /** `paycode pos redeem` with the printed terminal key. */
+    const charge = (digits: string, cents: string) =>
+      run([
+        'pos',
+        '--url',
+        first.url,
+        '--terminal',
+        terminalId as string,
+        // As the demo prints it: a key may begin with '-', which only the `=` form passes.
+        `--key=${terminalKey}`,
+        'redeem',
+        digits,
+        cents,
+      ]);
+    const sale = await charge(code, '1250');
     expect(sale).toMatchObject({
       type: 'redeemResult',
       status: 'approved',
@@ -158,17 +161,7 @@ describe('paycode serve and the CLI', () => {
     ).rejects.toThrow(/codeDigitsMin must be an integer from 6 to 10/);
     const long = await post(`${first.url}/v1/wallet/codes`, { merchantId }, deviceToken);
     expect(long.code).toMatch(/^[0-9]{9}$/);
-    const longSale = await run([
-      'pos',
-      '--url',
-      first.url,
-      '--terminal',
-      terminalId as string,
-      `--key=${terminalKey}`,
-      'redeem',
-      long.code,
-      '250',
-    ]);
+    const longSale = await charge(long.code, '250');
     expect(longSale).toMatchObject({ status: 'approved', approvedCents: 250, balanceCents: 3_500 });
 
     first.child.kill('SIGTERM');

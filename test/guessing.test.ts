@@ -113,14 +113,7 @@ describe('code guessing', () => {
       Array.from({ length: 40 }, async (_, i) => {
         const phone = `+1555666${String(i).padStart(4, '0')}`;
         await t.load(merchant, phone, 1_000);
-        const { deviceToken } = await t.consumer(phone);
-        const code = await t.http(
-          'POST',
-          '/v1/wallet/codes',
-          { merchantId: merchant.merchantId },
-          deviceToken,
-        );
-        return code.body.code as string;
+        return t.code(merchant, (await t.consumer(phone)).deviceToken);
       }),
     );
     expect(new Set(live.map((code) => code.length)).has(7)).toBe(true);
@@ -171,13 +164,7 @@ describe('code guessing', () => {
         const phone = `+1555555${String(i).padStart(4, '0')}`;
         const { deviceToken } = await t.consumer(phone);
         await t.load(merchant, phone, 1_000);
-        const code = await t.http(
-          'POST',
-          '/v1/wallet/codes',
-          { merchantId: merchant.merchantId },
-          deviceToken,
-        );
-        return code.body.code as string;
+        return t.code(merchant, deviceToken);
       }),
     );
     const sales = await Promise.all(

@@ -30,7 +30,12 @@ export interface TestServer {
   /** Every structured log line of the server (JSON), across restarts. */
   logs: string[];
   http(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }>;
-  merchant(name?: string, keyword?: string): Promise<{ merchantId: string; apiKey: string }>;
+  /** A merchant made by the operator; `fields` adds to the request (`codeDigitsMin`, fees, ...). */
+  merchant(
+    name?: string,
+    keyword?: string,
+    fields?: Record<string, unknown>,
+  ): Promise<{ merchantId: string; apiKey: string }>;
   terminal(merchant: {
     merchantId: string;
     apiKey: string;
@@ -41,6 +46,8 @@ export interface TestServer {
   ): Promise<PosClient>;
   /** Registers and verifies a phone through the API (the code read from the development inbox). */
   consumer(phone: string): Promise<{ consumerId: string; deviceToken: string }>;
+  /** Asks for a payment code at the merchant with a device token; returns its digits. */
+  code(merchant: { merchantId: string }, deviceToken: string): Promise<string>;
   load(
     merchant: { merchantId: string; apiKey: string },
     phone: string,
@@ -119,11 +126,18 @@ export async function startTestServer(
       } catch {}
       return { status: response.status, body: parsed };
     },
-    async merchant(name = 'Corner Cafe', keyword) {
+    async merchant(name = 'Corner Cafe', keyword, fields = {}) {
       const created = await t.http(
         'POST',
         '/v1/merchants',
-        { name, routingNumber: ROUTING, accountNumber: '1234567890', accountType: 'checking', keyword },
+        {
+          name,
+          routingNumber: ROUTING,
+          accountNumber: '1234567890',
+          accountType: 'checking',
+          keyword,
+          ...fields,
+        },
         OPERATOR_TOKEN,
       );
       expect(created.status).toBe(201);
@@ -159,6 +173,16 @@ export async function startTestServer(
       const verified = await t.http('POST', '/v1/consumers/verify', { phone, otp });
       expect(verified.status).toBe(200);
       return verified.body;
+    },
+    async code(merchant, deviceToken) {
+      const issued = await t.http(
+        'POST',
+        '/v1/wallet/codes',
+        { merchantId: merchant.merchantId },
+        deviceToken,
+      );
+      expect(issued.status).toBe(201);
+      return issued.body.code;
     },
     async load(merchant, phone, amountCents, kind = 'gift') {
       const loaded = await t.http(

@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { launchBrowser, newContext, openPage, screenshot, walletSignIn } from './browser.ts';
-import { OPERATOR_TOKEN, ROUTING, startTestServer } from './server-helpers.ts';
+import { startTestServer } from './server-helpers.ts';
 
 /**
  * The three web apps together, each in its own browser context as on three devices: the merchant issues
@@ -87,20 +87,7 @@ test('dashboard, wallet and POS page: issue, activate, pay, decline, split tende
 
 test('a store whose codes have 8 digits: the phone shows 4-4, the till reads and charges it', async () => {
   const t = await startTestServer();
-  const created = await t.http(
-    'POST',
-    '/v1/merchants',
-    {
-      name: 'Long Codes Deli',
-      routingNumber: ROUTING,
-      accountNumber: '1234567890',
-      accountType: 'checking',
-      codeDigitsMin: 8,
-    },
-    OPERATOR_TOKEN,
-  );
-  expect(created.status).toBe(201);
-  const merchant: { merchantId: string; apiKey: string } = created.body;
+  const merchant = await t.merchant('Long Codes Deli', undefined, { codeDigitsMin: 8 });
   const read = await t.http('GET', `/v1/merchants/${merchant.merchantId}`, undefined, merchant.apiKey);
   expect(read.body.codeDigitsMin).toBe(8);
   const phone = '+15555550142';
