@@ -283,7 +283,18 @@ function scheduleProbe(delayMs: number): void {
 /** Reads that need no write: answered while the storage refuses writes. */
 const isRead = (command: Command) => command.op === 'wallet' || command.op === 'history';
 
+/**
+ * How far the engine's clock is from this thread's, as its latest commands say. The shard's own ticks
+ * run on the engine's clock, so a timer fires by the clock that stamped the command that set it: the
+ * same clock when serving (the offset is the hop's latency), the test's clock in tests, never a mix in
+ * which a code issued by one clock expires by another before it could be used.
+ */
+let clockOffsetMs = 0;
+const engineNowMs = () => Date.now() + clockOffsetMs;
+
 function batch(commands: Command[]): void {
+  const latest = commands.reduce((max, command) => Math.max(max, command.nowMs), Number.NEGATIVE_INFINITY);
+  if (latest > Number.NEGATIVE_INFINITY) clockOffsetMs = latest - Date.now();
   if (mode === 'serving') {
     send(commands, shard.run(commands));
     return;
@@ -309,7 +320,7 @@ port.on('message', (message: ShardMessage) => {
   if (message.type === 'batch') batch(message.commands);
   else if (message.type === 'start')
     ticker ??= setInterval(() => {
-      if (mode === 'serving') send([], shard.tick(Date.now()));
+      if (mode === 'serving') send([], shard.tick(engineNowMs()));
     }, data.limits.timerTickMs);
   else if (message.type === 'watch') {
     if (message.on) watched.add(message.consumerId);

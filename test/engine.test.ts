@@ -499,6 +499,18 @@ describe('engine', () => {
     expect((await engine.wallet(consumerId))?.cards[0]?.availableCents).toBe(5_000);
   });
 
+  it("ticks the shard's clock on the engine's: a code stamped by a clock days behind lives its 20 minutes", async () => {
+    // The engine's clock three days back (as a test plays past days): the shard's own ticks follow it, so
+    // they do not expire the code by the machine's clock, which is past its expiry already.
+    const clock = { nowMs: Date.now() - 3 * 24 * 60 * MINUTE };
+    const engine = await openEngine({ now: () => clock.nowMs });
+    const consumerId = await funded(engine);
+    const { code } = await engine.issueCode({ consumerId, merchantId: 'm1' });
+    await new Promise((resolve) => setTimeout(resolve, 3 * LIMITS.timerTickMs));
+    expect((await engine.redeem(redeemReq(code as string, 100, 'behind'))).status).toBe('approved');
+    await expectCleanAudit(engine);
+  });
+
   it('replays a reward load after its expiry passed, and refuses a past expiry without using the key', async () => {
     const clock = fakeClock();
     const engine = await openEngine({ now: clock.now });
