@@ -7,6 +7,13 @@ export const CODE_DIGITS_MAX = 10;
 
 const CODE = new RegExp(`^[0-9]{${CODE_DIGITS_MIN},${CODE_DIGITS_MAX}}$`);
 
+/** A code length: an integer from 6 to 10 (a merchant's `codeDigitsMin`). */
+export function isCodeDigits(value: unknown): value is number {
+  return (
+    Number.isInteger(value) && (value as number) >= CODE_DIGITS_MIN && (value as number) <= CODE_DIGITS_MAX
+  );
+}
+
 export function isCodeString(value: unknown): value is string {
   return typeof value === 'string' && CODE.test(value);
 }

@@ -15,7 +15,7 @@ import { seal, unseal } from './seal.ts';
  * names. The code is stored only as its keyed hash (for look-up) and sealed with AES-256-GCM (so the
  * consumer's wallet can show it again); neither key is in the database.
  */
-export { CODE_DIGITS_MAX, CODE_DIGITS_MIN, isCodeString } from './code-shape.ts';
+export { CODE_DIGITS_MAX, CODE_DIGITS_MIN, isCodeDigits, isCodeString } from './code-shape.ts';
 
 /** Live codes of one length per million possible codes of that length, at one merchant. */
 export const LIVE_CODES_PER_MILLION = 12;

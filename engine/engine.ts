@@ -10,6 +10,7 @@ import {
   CodeSpace,
   hashCode,
   hashInputs,
+  isCodeDigits,
   isCodeString,
   SHARDS_MAX_FOR_CODES,
 } from './codes.ts';
@@ -83,9 +84,6 @@ export const isIdempotencyKey = (value: unknown): value is string =>
 const isId = (value: unknown): value is string => typeof value === 'string' && ID.test(value);
 const isCents = (value: unknown, max: number): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value <= max;
-
-const isCodeDigits = (value: unknown): value is number =>
-  Number.isInteger(value) && (value as number) >= CODE_DIGITS_MIN && (value as number) <= CODE_DIGITS_MAX;
 
 const BAD: Reply = Object.freeze({ status: 'bad_request' });
 

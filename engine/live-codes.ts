@@ -7,27 +7,61 @@ import { CODE_DIGITS_MAX, CODE_DIGITS_MIN, CODE_LENGTHS, liveCodesOfLengthMax } 
  * by the shard count, rounded down) and of the operator's cap on all lengths together
  * (`merchantLiveCodesMax`); their shares together never exceed either. A code counts from its issue
  * until it is redeemed or cancelled, or its expiry timer has fired.
+ *
+ * After a restart with another shard count, the slots are grouped anew, and another shard may hold more
+ * of a length than its new share (codes it did not issue). Until those codes have expired, this shard
+ * keeps that excess out of its own share (`holdBack`), so the shards together still stay within the
+ * length's maximum.
  */
 export class LiveCodeCounts {
   /** Per merchant: live codes of each length (index: digits − 6), then of all lengths together. */
   private readonly counts = new Map<string, number[]>();
+  /** Per merchant and length: room kept back for other shards' excess, and until when. */
+  private readonly heldBack = new Map<string, { count: number; untilMs: number }>();
 
   constructor(private readonly share: LiveCodeShare) {}
+
+  /**
+   * Keeps `count` codes of this length out of this shard's share until `untilMs`: another shard holds
+   * that many more than its share, in codes that expire by then.
+   */
+  holdBack(merchantId: string, digits: number, count: number, untilMs: number): void {
+    const key = `${merchantId}|${digits}`;
+    const held = this.heldBack.get(key);
+    this.heldBack.set(key, {
+      count: (held?.count ?? 0) + count,
+      untilMs: Math.max(held?.untilMs ?? 0, untilMs),
+    });
+  }
 
   /**
    * The length of a new code at this merchant, or null when every length from `digitsMin` is full.
    * `replacing` is the length of the consumer's own live code at this merchant, which the new code
    * ends and whose room it may take.
    */
-  lengthFor(merchantId: string, digitsMin: number, replacing: number | null): number | null {
+  lengthFor(merchantId: string, digitsMin: number, replacing: number | null, nowMs: number): number | null {
     const counts = this.counts.get(merchantId) ?? NONE;
     const total = (counts[CODE_LENGTHS.length] ?? 0) - (replacing === null ? 0 : 1);
     if (total >= this.share.total) return null;
     for (let digits = Math.max(digitsMin, CODE_DIGITS_MIN); digits <= CODE_DIGITS_MAX; digits++) {
       const live = (counts[digits - CODE_DIGITS_MIN] ?? 0) - (replacing === digits ? 1 : 0);
-      if (live < (this.share.byLength[digits - CODE_DIGITS_MIN] ?? 0)) return digits;
+      if (
+        live + this.heldBackAt(merchantId, digits, nowMs) <
+        (this.share.byLength[digits - CODE_DIGITS_MIN] ?? 0)
+      )
+        return digits;
     }
     return null;
+  }
+
+  private heldBackAt(merchantId: string, digits: number, nowMs: number): number {
+    if (this.heldBack.size === 0) return 0;
+    const key = `${merchantId}|${digits}`;
+    const held = this.heldBack.get(key);
+    if (!held) return 0;
+    if (held.untilMs > nowMs) return held.count;
+    this.heldBack.delete(key);
+    return 0;
   }
 
   add(merchantId: string, digits: number): void {

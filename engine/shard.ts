@@ -18,6 +18,7 @@ import {
   mintId,
   type RefundId,
   SLOT_COUNT,
+  shardOfSlot,
   slotOfId,
 } from './ids.ts';
 import { assertBalanced } from './ledger.ts';
@@ -146,7 +147,8 @@ export class Shard {
     const { store, shardIndex, limits, nowMs } = opts;
     this.machine = makeAccountMachine(limits);
     this.codeSpace = new CodeSpace(opts.keys);
-    this.liveCodes = new LiveCodeCounts(liveCodeShare(limits.merchantLiveCodesMax, opts.shardCount));
+    const share = liveCodeShare(limits.merchantLiveCodesMax, opts.shardCount);
+    this.liveCodes = new LiveCodeCounts(share);
     this.journalSeq = (store.meta.get(`journalSeq:${shardIndex}`) as number | undefined) ?? 0;
     this.wheel = new TimerWheel<TimerItem>(limits.timerTickMs, limits.timerWheelSlots, nowMs);
     for (let slot = shardIndex; slot < SLOT_COUNT; slot += opts.shardCount) {
@@ -156,10 +158,24 @@ export class Shard {
       }
     }
     // Code expiry timers are not stored: the code index holds every live or recently expired code.
+    /** Other shards' live codes per shard, merchant and length, with the latest expiry among them. */
+    const others = new Map<
+      string,
+      { merchantId: MerchantId; digits: number; count: number; untilMs: number }
+    >();
     for (const { key, value } of store.codes.getRange()) {
       const slot = slotOfId(value.consumerId);
-      if (!this.owns(slot)) continue;
       const [merchantId, codeHash] = key;
+      const digits = value.digits ?? CODE_DIGITS_MIN;
+      if (!this.owns(slot)) {
+        if (value.expiresAtMs <= nowMs) continue;
+        const tallyKey = `${shardOfSlot(slot, opts.shardCount)}|${merchantId}|${digits}`;
+        const tally = others.get(tallyKey) ?? { merchantId, digits, count: 0, untilMs: 0 };
+        tally.count++;
+        tally.untilMs = Math.max(tally.untilMs, value.expiresAtMs);
+        others.set(tallyKey, tally);
+        continue;
+      }
       this.addCodeTimer({
         slot,
         atMs: value.expiresAtMs,
@@ -168,8 +184,14 @@ export class Shard {
         merchantId,
         codeHash,
         codeExpiresAtMs: value.expiresAtMs,
-        codeDigits: value.digits ?? CODE_DIGITS_MIN,
+        codeDigits: digits,
       });
+    }
+    // With the shard count changed since these codes were issued, another shard may hold more than its
+    // share of a length; that excess stays out of this shard's share until it has expired.
+    for (const { merchantId, digits, count, untilMs } of others.values()) {
+      const excess = count - (share.byLength[digits - CODE_DIGITS_MIN] ?? 0);
+      if (excess > 0) this.liveCodes.holdBack(merchantId, digits, excess, untilMs);
     }
   }
 
@@ -314,7 +336,8 @@ export class Shard {
             codeHash,
             amountCents: command.amountCents,
             partial: command.partial,
-            authId: mintId<AuthId>(ID_PREFIX.auth, command.slot),
+            // The holder's slot, so a void or refund reaches the holder's shard whatever the shard count.
+            authId: mintId<AuthId>(ID_PREFIX.auth, slotOfId(entry.consumerId)),
             terminalId: command.terminalId,
           });
         });
@@ -404,14 +427,21 @@ export class Shard {
       merchantId,
       command.codeDigitsMin,
       replaced?.item.codeDigits ?? null,
+      nowMs,
     );
     if (digits === null) return { reply: { status: 'rate_limited' } };
     for (let attempt = 0; attempt < limits.codeDrawAttemptsMax; attempt++) {
       const code = this.codeSpace.draw(merchantId, command.slot, digits);
       const codeHash = hashCode(keys, merchantId, code);
       const taken = this.codeEntry(merchantId, codeHash);
-      // Digits are free again only once their holder has processed the expiry (its timer fired).
-      if (taken && (taken.expiresAtMs > nowMs || this.codeTimers.has(codeKey({ merchantId, codeHash }))))
+      // Digits are free again only once their holder has processed the expiry (its timer fired), which
+      // only the holder's shard knows (a code issued before codes were drawn by slot may be another's).
+      if (
+        taken &&
+        (taken.expiresAtMs > nowMs ||
+          !this.owns(slotOfId(taken.consumerId)) ||
+          this.codeTimers.has(codeKey({ merchantId, codeHash })))
+      )
         continue;
       this.issuingCodeDigits = digits;
       try {

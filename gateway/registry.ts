@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import { CODE_DIGITS_MIN } from '../engine/codes.ts';
+import { CODE_DIGITS_MIN, isCodeDigits } from '../engine/codes.ts';
 import type { ConsumerId, MerchantId, TerminalId } from '../engine/ids.ts';
 import { DAY_MS, type Limits } from '../engine/limits.ts';
 import { seal, unsealWithAny } from '../engine/seal.ts';
@@ -232,6 +232,7 @@ export class Registry {
 
   /** Sets the shortest code length of a merchant's new codes; live codes keep theirs. */
   async setCodeDigitsMin(merchantId: MerchantId, codeDigitsMin: number): Promise<MerchantRecord | undefined> {
+    if (!isRegistryId(merchantId) || !isCodeDigits(codeDigitsMin)) return undefined;
     return this.write(() => {
       const merchant = this.store.merchants.get(merchantId);
       if (!merchant) return undefined;

@@ -1,5 +1,5 @@
 import type { TemplatedApp } from 'uWebSockets.js';
-import { CODE_DIGITS_MAX, CODE_DIGITS_MIN, codeDigitsMinOf } from '../engine/codes.ts';
+import { CODE_DIGITS_MAX, CODE_DIGITS_MIN, codeDigitsMinOf, isCodeDigits } from '../engine/codes.ts';
 import type { Engine } from '../engine/engine.ts';
 import { isIdempotencyKey, isPhone } from '../engine/engine.ts';
 import type { ConsumerId, MerchantId, TerminalId } from '../engine/ids.ts';
@@ -160,8 +160,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     if (!isInt(feeBps, 0, 10_000)) return fail('bad_request', 'feeBps must be an integer from 0 to 10000');
     if (!isInt(feeFixedCents, 0, 100_000))
       return fail('bad_request', 'feeFixedCents must be an integer from 0 to 100000');
-    if (!isInt(codeDigitsMin, CODE_DIGITS_MIN, CODE_DIGITS_MAX))
-      return fail('bad_request', CODE_DIGITS_MESSAGE);
+    if (!isCodeDigits(codeDigitsMin)) return fail('bad_request', CODE_DIGITS_MESSAGE);
     const created = await registry.createMerchant({
       name: name.trim(),
       keyword,
@@ -197,8 +196,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     if (!caller) return fail('unauthorized', 'the operator token is required');
     if (caller.kind !== 'operator') return fail('forbidden', 'only the operator sets the code length');
     const codeDigitsMin = isObject(request.body) ? request.body.codeDigitsMin : undefined;
-    if (!isInt(codeDigitsMin, CODE_DIGITS_MIN, CODE_DIGITS_MAX))
-      return fail('bad_request', CODE_DIGITS_MESSAGE);
+    if (!isCodeDigits(codeDigitsMin)) return fail('bad_request', CODE_DIGITS_MESSAGE);
     const merchant = await registry.setCodeDigitsMin(request.params[0] as MerchantId, codeDigitsMin);
     if (!merchant) return fail('not_found', 'no such merchant');
     return ok(200, { merchantId: merchant.merchantId, codeDigitsMin: codeDigitsMinOf(merchant) });

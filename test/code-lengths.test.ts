@@ -218,4 +218,40 @@ describe('code lengths', () => {
     expect(lengthened).toBeGreaterThan(0);
     expect((await engine.audit()).problems).toEqual([]);
   }, 180_000);
+
+  it('keeps every length within its maximum when the engine restarts with another shard count', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'paycode-test-'));
+    onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
+    const clock = { nowMs: Date.now() };
+    const options = { dataDir, secrets: randomSecrets(), now: () => clock.nowMs };
+    let engine = await Engine.open({ ...options, shards: 1 });
+    onTestFinished(() => engine.close());
+    // Consumers on each shard of two, by their slots.
+    const evenSlot: string[] = [];
+    const oddSlot: string[] = [];
+    for (let i = 0; evenSlot.length < 12 || oddSlot.length < 8; i++) {
+      const phone = `+1555777${String(i).padStart(4, '0')}`;
+      const consumerId = await fund(engine, phone, 1_000, 'm1');
+      const side = slotOfId(consumerId) % 2 === 0 ? evenSlot : oddSlot;
+      if (side.length < (side === evenSlot ? 12 : 8)) side.push(consumerId);
+    }
+    const issue = (consumerId: string) => engine.issueCode({ consumerId, merchantId: 'm1' });
+    // One shard: all twelve 6-digit codes go to consumers that two shards will put on the first.
+    for (const consumerId of evenSlot) expect((await issue(consumerId)).code).toMatch(/^[0-9]{6}$/);
+    await engine.close();
+
+    // Two shards: the first holds 12 six-digit codes, twice its share of 6; the second keeps that excess
+    // out of its own share until those codes have expired, so no more 6-digit codes are live meanwhile.
+    engine = await Engine.open({ ...options, shards: 2 });
+    const sixes = async () =>
+      (await engine.shardStats()).reduce((sum, s) => sum + (s.liveCodesByLength[0] ?? 0), 0);
+    for (const consumerId of oddSlot.slice(0, 4))
+      expect((await issue(consumerId)).code).toMatch(/^[0-9]{7}$/);
+    expect(await sixes()).toBe(12);
+    clock.nowMs += 21 * MINUTE;
+    await engine.tick(clock.nowMs);
+    expect(await sixes()).toBe(0);
+    for (const consumerId of oddSlot.slice(4)) expect((await issue(consumerId)).code).toMatch(/^[0-9]{6}$/);
+    expect((await engine.audit()).problems).toEqual([]);
+  });
 });
