@@ -7,7 +7,7 @@ import { LIMITS } from '../engine/limits.ts';
 import { parseSmppUrl } from '../notify/smpp.ts';
 import { type AccountType, isAccountNumber, isAccountType, isRoutingNumber } from '../settlement/bank.ts';
 import type { Originator } from '../settlement/nacha.ts';
-import { FUNDING_PROVIDERS } from './funding/provider.ts';
+import { FUNDING_PROVIDERS, NO_FUNDING, SANDBOX_FUNDING } from './funding/provider.ts';
 
 /**
  * The configuration of PROTOCOL.md ("Configuration"), read from the environment once at start-up and
@@ -190,9 +190,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   const sms = env.PAYCODE_SMS || 'console';
   if (sms !== 'console' && !parseSmppUrl(sms))
     problems.push('PAYCODE_SMS must be "console" or smpp://system_id:password@host:port');
-  const funding = env.PAYCODE_FUNDING || 'sandbox';
+  // Production never takes the sandbox's test tokens as money: without a real processor, no purchases.
+  const funding = env.PAYCODE_FUNDING || (production ? NO_FUNDING : SANDBOX_FUNDING);
   if (!FUNDING_PROVIDERS.includes(funding))
     problems.push(`PAYCODE_FUNDING must be one of ${FUNDING_PROVIDERS.join(', ')}, not "${funding}"`);
+  if (production && funding === SANDBOX_FUNDING)
+    problems.push(
+      `PAYCODE_FUNDING=sandbox approves test tokens: production needs a real card processor, or ${NO_FUNDING} (no purchases)`,
+    );
   const adminToken = env.PAYCODE_ADMIN_TOKEN || undefined;
   if (adminToken !== undefined && !/^[\x21-\x7e]{16,128}$/.test(adminToken))
     problems.push('PAYCODE_ADMIN_TOKEN must be 16-128 printable characters');

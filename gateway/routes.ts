@@ -31,7 +31,8 @@ export interface RouteDeps {
   store: Store;
   limits: Limits;
   metrics: Metrics;
-  funding: FundingProvider;
+  /** The card processor for purchases; null when the server sells no value by card. */
+  funding: FundingProvider | null;
   /** The development inbox when texts go to the console, else null. */
   devInbox: ConsoleSender | null;
   settlements: Settlements;
@@ -96,13 +97,22 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
 
   const principal = (request: Request): Principal | null =>
     request.token ? registry.authenticate(request.token) : null;
-  /** The operator, or the merchant named in the path; the answer to send otherwise. */
-  const merchantCaller = (request: Request): { merchantId: MerchantId } | Answer => {
+  /**
+   * The merchant named in the path, or (unless `merchantOnly`) the operator; the answer to send otherwise.
+   * `merchantOnly`: what the merchant alone may do, with its own API key (create its terminals, issue
+   * value it pays for at settlement); the operator administers the platform but does not act as a merchant.
+   */
+  const merchantCaller = (
+    request: Request,
+    access: 'merchantOrOperator' | 'merchantOnly' = 'merchantOrOperator',
+  ): { merchantId: MerchantId } | Answer => {
     const caller = principal(request);
     const merchantId = request.params[0] as MerchantId;
     if (!caller) return fail('unauthorized', 'a valid bearer token is required');
     if (caller.kind === 'device' || (caller.kind === 'merchant' && caller.merchantId !== merchantId))
       return fail('forbidden', 'this token may not act for this merchant');
+    if (caller.kind === 'operator' && access === 'merchantOnly')
+      return fail('forbidden', "the operator does not act as a merchant: use the merchant's own API key");
     if (!registry.merchant(merchantId)) return fail('not_found', 'no such merchant');
     return { merchantId };
   };
@@ -216,7 +226,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
   });
 
   post('/v1/merchants/:merchantId/terminals', async (request) => {
-    const caller = merchantCaller(request);
+    const caller = merchantCaller(request, 'merchantOnly');
     if (isAnswer(caller)) return caller;
     const label = isObject(request.body) ? request.body.label : undefined;
     if (!isText(label, 100)) return fail('bad_request', 'label must be 1-100 characters');
@@ -224,8 +234,11 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
   });
 
   /** The terminal named in the path, if it belongs to the merchant calling; the answer to send otherwise. */
-  const merchantTerminal = (request: Request): TerminalId | Answer => {
-    const caller = merchantCaller(request);
+  const merchantTerminal = (
+    request: Request,
+    access: 'merchantOrOperator' | 'merchantOnly' = 'merchantOrOperator',
+  ): TerminalId | Answer => {
+    const caller = merchantCaller(request, access);
     if (isAnswer(caller)) return caller;
     const terminal = registry.terminal(request.params[1] as string);
     if (!terminal || terminal.merchantId !== caller.merchantId) return fail('not_found', 'no such terminal');
@@ -250,14 +263,15 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     await registry.revokeTerminal(terminalId);
     return ok(200, { terminalId, revoked: true });
   });
+  // A rekey makes a new credential for the till, so it is the merchant's alone, as creating one is.
   post('/v1/merchants/:merchantId/terminals/:terminalId/rekey', async (request) => {
-    const terminalId = merchantTerminal(request);
+    const terminalId = merchantTerminal(request, 'merchantOnly');
     if (typeof terminalId !== 'string') return terminalId;
     return ok(201, await registry.rekeyTerminal(terminalId));
   });
 
   post('/v1/merchants/:merchantId/cards', async (request) => {
-    const caller = merchantCaller(request);
+    const caller = merchantCaller(request, 'merchantOnly');
     if (isAnswer(caller)) return caller;
     const body = request.body;
     if (!isObject(body)) return fail('bad_request', 'the body must be a JSON object');
@@ -319,6 +333,8 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
   post('/v1/wallet/purchases', async (request) => {
     const caller = consumerCaller(request);
     if (isAnswer(caller)) return caller;
+    const { funding } = deps;
+    if (!funding) return fail('forbidden', 'this server sells no value by card (PAYCODE_FUNDING=none)');
     const body = request.body;
     if (!isObject(body)) return fail('bad_request', 'the body must be a JSON object');
     const { merchantId, amountCents, paymentToken, idempotencyKey } = body;
@@ -348,7 +364,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
       (card?.balanceCents ?? 0) + amountCents > limits.cardBalanceMaxCents
     )
       return fail('limit_exceeded', STATUSES.limit_exceeded.meaning);
-    const charge = await deps.funding.charge({
+    const charge = await funding.charge({
       // Different fields under one key are different charges, so refunding a refused one touches no other.
       idempotencyKey: `${caller.consumerId}/${idempotencyKey}/${merchantId}/${amountCents}`,
       amountCents,
@@ -360,7 +376,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     // A refusal (the card filled up meanwhile) gives the money back; a transient status keeps the charge
     // for the retry under the same key, which the processor answers with the same charge.
     if (reply.status !== 'approved' && !TRANSIENT_STATUSES.has(reply.status))
-      await deps.funding.refund(charge.chargeId);
+      await funding.refund(charge.chargeId);
     return answerFor(reply, 201, () => cardBody(reply));
   });
 

@@ -206,13 +206,14 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     logger,
     onAnswer: (code) => metrics.httpRequests.inc({ route: 'web', code }),
   });
+  const funding = options.funding ?? fundingProvider(config.funding);
   const routes = httpRoutes(app, {
     engine,
     registry,
     store,
     limits,
     metrics,
-    funding: options.funding ?? fundingProvider(config.funding),
+    funding,
     devInbox,
     settlements,
     cutoff: { timeZone: config.settlementTimeZone, time: config.settlementCutoff },
@@ -234,6 +235,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     );
   }
   if (fresh && config.demo) for (const line of await createDemo(engine, registry, url)) print(line);
+  if (!funding) print('paycode: card purchases are off (PAYCODE_FUNDING=none): consumers cannot buy value');
   print(`paycode listening on ${url}`);
   logger.info('server listening', { url, shards: config.shards, sms: devInbox ? 'console' : 'smpp' });
 

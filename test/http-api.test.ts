@@ -65,6 +65,42 @@ describe('HTTP API', () => {
     }
   });
 
+  it('lets only the merchant itself create its terminals and issue value it pays for, not the operator', async () => {
+    const t = await startTestServer();
+    const merchant = await t.merchant('Own Keys');
+    const [terminal] = (
+      await t.http('GET', `/v1/merchants/${merchant.merchantId}/terminals`, undefined, merchant.apiKey)
+    ).body.terminals;
+    expect(terminal).toBeUndefined();
+    const phone = '+15554440001';
+    const base = `/v1/merchants/${merchant.merchantId}`;
+    const card = { phone, amountCents: 1_000_000, kind: 'gift', idempotencyKey: 'operator-mint' };
+    for (const [path, body] of [
+      [`${base}/terminals`, { label: 'back door' }],
+      [`${base}/cards`, card],
+    ] as const) {
+      expect(await t.http('POST', path, body, OPERATOR_TOKEN)).toEqual({
+        status: 403,
+        body: error('forbidden'),
+      });
+    }
+    // Nothing was made: no terminal, no value for the phone.
+    expect((await t.http('GET', `${base}/terminals`, undefined, OPERATOR_TOKEN)).body.terminals).toEqual([]);
+    const { deviceToken } = await t.consumer(phone);
+    expect((await t.http('GET', '/v1/wallet', undefined, deviceToken)).body.cards).toEqual([]);
+    // A rekey makes a terminal credential: the merchant's too. Protective acts stay the operator's as well.
+    const made = await t.http('POST', `${base}/terminals`, { label: 'till' }, merchant.apiKey);
+    const till = `${base}/terminals/${made.body.terminalId}`;
+    expect((await t.http('POST', `${till}/rekey`, {}, OPERATOR_TOKEN)).status).toBe(403);
+    expect((await t.http('POST', `${till}/rekey`, {}, merchant.apiKey)).status).toBe(201);
+    expect((await t.http('POST', `${till}/lock`, {}, OPERATOR_TOKEN)).status).toBe(200);
+    expect((await t.http('POST', `${till}/revoke`, {}, OPERATOR_TOKEN)).status).toBe(200);
+    // The merchant's own key issues value as before.
+    expect(
+      (await t.http('POST', `${base}/cards`, { ...card, amountCents: 1_000 }, merchant.apiKey)).status,
+    ).toBe(201);
+  });
+
   it('provisions terminals: merchant-scoped creation and single-use activation codes', async () => {
     const t = await startTestServer();
     const a = await t.merchant('A');
@@ -74,8 +110,8 @@ describe('HTTP API', () => {
     expect((await t.http('POST', path, { label: 'till' })).status).toBe(401);
     expect((await t.http('POST', path, { label: '' }, a.apiKey)).status).toBe(400);
     expect(
-      (await t.http('POST', '/v1/merchants/mc_missing/terminals', { label: 'x' }, OPERATOR_TOKEN)).status,
-    ).toBe(404);
+      (await t.http('POST', '/v1/merchants/mc_missing/terminals', { label: 'x' }, a.apiKey)).status,
+    ).toBe(403);
     const created = await t.http('POST', path, { label: 'till' }, a.apiKey);
     expect(created).toEqual({
       status: 201,
@@ -309,6 +345,26 @@ describe('HTTP API', () => {
     expect((await t.http('POST', '/v1/wallet/purchases', buy, merchant.apiKey)).status).toBe(401);
     const wallet = await t.http('GET', '/v1/wallet', undefined, deviceToken);
     expect(wallet.body.cards).toEqual([expect.objectContaining({ balanceCents: 4_000, kind: 'gift' })]);
+  });
+
+  it('sells nothing by card when purchases are off, and says so at start-up', async () => {
+    const t = await startTestServer({ env: { PAYCODE_FUNDING: 'none' } });
+    expect(t.lines).toContain(
+      'paycode: card purchases are off (PAYCODE_FUNDING=none): consumers cannot buy value',
+    );
+    const merchant = await t.merchant('Books');
+    const { deviceToken } = await t.consumer(PHONE);
+    const buy = {
+      merchantId: merchant.merchantId,
+      amountCents: 4_000,
+      paymentToken: 'tok_sandbox_ok',
+      idempotencyKey: 'buy-1',
+    };
+    expect(await t.http('POST', '/v1/wallet/purchases', buy, deviceToken)).toEqual({
+      status: 403,
+      body: error('forbidden'),
+    });
+    expect((await t.http('GET', '/v1/wallet', undefined, deviceToken)).body.cards).toEqual([]);
   });
 
   it('charges nothing for a purchase the engine would refuse', async () => {

@@ -21,6 +21,13 @@ describe('production mode', () => {
     expect(read({}).config.demo).toBe(false);
     const smpp = { PAYCODE_SMS: 'smpp://paycode:secret@127.0.0.1:2775' };
     expect(read(smpp).problems).toEqual([]);
+    // The sandbox's test tokens are no money: production runs without purchases unless a real processor
+    // is named, and refuses the sandbox by name.
+    expect(read(smpp).config.funding).toBe('none');
+    expect(read({ ...smpp, PAYCODE_FUNDING: 'sandbox' }).problems).toEqual([
+      'PAYCODE_FUNDING=sandbox approves test tokens: production needs a real card processor, or none (no purchases)',
+    ]);
+    expect(readConfig({}).config.funding).toBe('sandbox');
     expect(read({ ...smpp, PAYCODE_DEMO: '1' }).problems).toEqual([
       'PAYCODE_DEMO=1 prints keys: not in production',
     ]);

@@ -28,9 +28,17 @@ const PROVIDERS: Record<string, () => FundingProvider> = {
   sandbox: () => new SandboxFunding(),
 };
 
-export const FUNDING_PROVIDERS = Object.keys(PROVIDERS);
+/** `PAYCODE_FUNDING=none`: the server sells no value by card; purchases are refused. */
+export const NO_FUNDING = 'none';
 
-export function fundingProvider(name: string): FundingProvider {
+/** Test tokens approve here: never in production (gateway/config.ts). */
+export const SANDBOX_FUNDING = 'sandbox';
+
+export const FUNDING_PROVIDERS = [...Object.keys(PROVIDERS), NO_FUNDING];
+
+/** The provider a configuration names; null for `none`. */
+export function fundingProvider(name: string): FundingProvider | null {
+  if (name === NO_FUNDING) return null;
   const make = PROVIDERS[name];
   if (!make) throw new Error(`unknown funding provider ${name}`);
   return make();
