@@ -84,6 +84,8 @@ export const isIdempotencyKey = (value: unknown): value is string =>
 const isId = (value: unknown): value is string => typeof value === 'string' && ID.test(value);
 const isCents = (value: unknown, max: number): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value <= max;
+/** An amount a request asks for: a positive safe integer of cents. */
+export const isAmountCents = (value: unknown): value is number => isCents(value, Number.MAX_SAFE_INTEGER);
 
 const BAD: Reply = Object.freeze({ status: 'bad_request' });
 
@@ -538,14 +540,16 @@ export class Engine {
   }
 
   /**
-   * Whether digits are a live code at a merchant now, read from the code index without a shard: null
-   * for malformed input (the engine answers that `bad_request`). The gateway counts a code attempt that
-   * cannot succeed before it runs, so concurrent guesses cannot pass a failure limit.
+   * What digits are at a merchant now, read from the code index without a shard: `live`, `expired` (a
+   * code really issued, past its lifetime, still answered `expired_code`) or `none`; null for malformed
+   * input (the engine answers that `bad_request`). The gateway counts a code attempt that cannot succeed
+   * before it runs, so concurrent guesses cannot pass a failure limit.
    */
-  codeLiveAt(merchantId: string, code: unknown, nowMs: number): boolean | null {
+  codeStateAt(merchantId: string, code: unknown, nowMs: number): 'live' | 'expired' | 'none' | null {
     if (!isId(merchantId) || !isCodeString(code)) return null;
     const entry = this.store.codes.get([merchantId as MerchantId, hashCode(this.keys, merchantId, code)]);
-    return entry !== undefined && entry.expiresAtMs > nowMs;
+    if (!entry) return 'none';
+    return entry.expiresAtMs > nowMs ? 'live' : 'expired';
   }
 
   /**

@@ -37,6 +37,11 @@ export function createMetrics() {
       help: 'POS handshakes refused.',
       registers: [registry],
     }),
+    codeAttemptsThrottled: new Counter({
+      name: 'paycode_code_attempts_throttled_total',
+      help: 'Code attempts refused because a merchant or all merchants had too many failed codes.',
+      registers: [registry],
+    }),
     terminalLocks: new Counter({
       name: 'paycode_terminal_locks_total',
       help: 'Terminals locked after consecutive failed codes.',

@@ -1,6 +1,7 @@
 import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { createHmac, randomBytes } from 'node:crypto';
-import { type Engine, isIdempotencyKey } from '../engine/engine.ts';
+import { isCodeString } from '../engine/codes.ts';
+import { type Engine, isAmountCents, isIdempotencyKey } from '../engine/engine.ts';
 import type { MerchantId, TerminalId } from '../engine/ids.ts';
 import { DAY_MS, type Limits } from '../engine/limits.ts';
 import type { Status } from '../engine/statuses.ts';
@@ -37,7 +38,12 @@ interface PosFields {
   authId: string;
 }
 
-const CODE_FAILURES: ReadonlySet<Status> = new Set(['invalid_code', 'expired_code']);
+/**
+ * What counts as a guess: digits that are no code here. `expired_code` does not: those digits were really
+ * issued (a customer who came late), and a guess lands on such digits too rarely to matter
+ * (docs/security.md).
+ */
+const CODE_FAILURES: ReadonlySet<Status> = new Set(['invalid_code']);
 
 export interface PosSession {
   encoding: Encoding | null;
@@ -198,16 +204,27 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
   for (const atMs of restored.all) globalFailures.add(atMs);
 
   /**
-   * Code attempts (redeem, inquire). A terminal's attempts run one at a time, so its lock is checked
-   * after its previous attempt was counted: pipelining cannot buy a guesser more tries. An attempt that
-   * cannot succeed (no live code under these digits) is counted in the merchant's and the global windows
-   * before it runs, so however many terminals guess at once, no window passes its maximum. Only an
-   * approved redeem resets the terminal's run of failures.
+   * Code attempts (redeem, inquire), whose fields the caller has checked: a malformed request is
+   * `bad_request` and never counted. A terminal's attempts run one at a time, so its lock is checked
+   * after its previous attempt was counted: pipelining cannot buy a guesser more tries. An attempt at
+   * digits that are no code here is counted in the merchant's and the global windows before it runs, so
+   * however many terminals guess at once, no window passes its maximum, and it is charged to the terminal
+   * whatever it is answered. Only an approved redeem resets the terminal's run of failures.
    *
    * A retry of a redeem already stored under its key gets its stored answer without the checks, as
    * idempotency promises; the engine only replays it (`replayOnly`), and if the record was swept meanwhile
    * the retry becomes a new attempt, checked like any other.
    */
+  /** When each merchant's refusals for too many failed codes were last logged (once a window at most). */
+  const throttleLoggedAtMs = new Map<string, number>();
+  const throttled = (merchantId: MerchantId, terminalId: TerminalId, window: string, nowMs: number) => {
+    metrics.codeAttemptsThrottled.inc();
+    const lastMs = throttleLoggedAtMs.get(merchantId) ?? Number.NEGATIVE_INFINITY;
+    if (lastMs > nowMs - limits.merchantCodeFailureWindowMs) return;
+    throttleLoggedAtMs.set(merchantId, nowMs);
+    deps.logger.warn('code attempts refused: too many failed codes', { merchantId, terminalId, window });
+  };
+
   const codeAttempt = (
     session: PosSession,
     key: unknown,
@@ -220,14 +237,27 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       const nowMs = deps.now();
       if (deps.registry.codeLocked(terminalId, nowMs)) return { status: 'terminal_locked' };
       const logs = [...merchantLogs(merchantId), globalFailures];
-      if (!logs.every((log) => log.hasRoom(nowMs))) return { status: 'rate_limited' };
+      const full = logs.findIndex((log) => !log.hasRoom(nowMs));
+      if (full >= 0) {
+        throttled(
+          merchantId,
+          terminalId,
+          full === 2
+            ? 'all merchants, per minute'
+            : full === 1
+              ? 'merchant, per day'
+              : 'merchant, per minute',
+          nowMs,
+        );
+        return { status: 'rate_limited' };
+      }
       deps.engine.store.root.resetReadTxn();
-      const live = deps.engine.codeLiveAt(merchantId, code, nowMs);
-      if (live === false) for (const log of logs) log.add(nowMs);
+      const none = deps.engine.codeStateAt(merchantId, code, nowMs) === 'none';
+      if (none) for (const log of logs) log.add(nowMs);
       const reply = await run(false);
-      const failed = CODE_FAILURES.has(reply.status);
-      // A live code that failed all the same (cancelled a moment ago) is counted now.
-      if (failed && live !== false) for (const log of logs) log.add(deps.now());
+      const failed = none ? reply.status !== 'approved' : CODE_FAILURES.has(reply.status);
+      // Digits that were a code a moment ago (cancelled meanwhile) are counted now.
+      if (failed && !none) for (const log of logs) log.add(deps.now());
       const approvedRedeem = reply.status === 'approved' && reply.authId !== undefined;
       if ((failed || approvedRedeem) && (await deps.registry.recordCodeResult(terminalId, failed))) {
         metrics.terminalLocks.inc();
@@ -255,12 +285,18 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
   const dispatch = (session: PosSession, type: string, frame: Frame): Promise<Reply> => {
     const merchantId = session.merchantId as MerchantId;
     const terminalId = session.terminalId as TerminalId;
-    // Types are checked by the engine, which answers `bad_request` for anything malformed.
+    // Types are checked by the engine, which answers `bad_request` for anything malformed; a code attempt's
+    // fields are checked here first, so a malformed one is never counted as a guess.
     const { key, code, amountCents, authId } = frame as unknown as PosFields;
     switch (type) {
       case 'redeem': {
         const partial = frame.partial ?? 0;
-        if (partial !== 0 && partial !== 1) return Promise.resolve({ status: 'bad_request' });
+        const wellFormed =
+          (partial === 0 || partial === 1) &&
+          isIdempotencyKey(key) &&
+          isCodeString(code) &&
+          isAmountCents(amountCents);
+        if (!wellFormed) return Promise.resolve({ status: 'bad_request' });
         return codeAttempt(session, key, code, (replayOnly) =>
           deps.engine.redeem({
             merchantId,
@@ -274,6 +310,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
         );
       }
       case 'inquire':
+        if (!isCodeString(code)) return Promise.resolve({ status: 'bad_request' });
         return codeAttempt(session, undefined, code, () => deps.engine.inquire({ merchantId, code }));
       case 'void':
         return deps.engine.void({ merchantId, terminalId, key, authId });

@@ -21,7 +21,8 @@ import {
 import { LIMITS, type Limits } from '../engine/limits.ts';
 import { readConfig } from '../gateway/config.ts';
 import type { PosClient } from '../sdk/pos-client.ts';
-import { OPERATOR_TOKEN, startTestServer, type TestServer } from './server-helpers.ts';
+import { posMac, requestFields } from '../sdk/pos-protocol.ts';
+import { OPERATOR_TOKEN, posHandshake, startTestServer, type TestServer } from './server-helpers.ts';
 
 const DAY_MS = 24 * 60 * 60_000;
 
@@ -147,6 +148,74 @@ describe('code guessing', () => {
     expect(statuses).toContain('rate_limited');
     for (const status of statuses)
       expect(['invalid_code', 'rate_limited', 'terminal_locked']).toContain(status);
+  });
+
+  it('counts no malformed attempt and no expired code, and charges every counted miss to its terminal', async () => {
+    const clock = { nowMs: Date.now() };
+    const t = await startTestServer({
+      now: () => clock.nowMs,
+      limits: { merchantCodeFailuresPerWindowMax: 3 },
+    });
+    const merchant = await t.merchant();
+    const [attacker, honest, third] = await terminals(t, merchant, 3);
+    if (!attacker || !honest || !third) throw new Error('no terminals');
+    const failedToday = async (terminalId: string) =>
+      (
+        await t.http('GET', `/v1/merchants/${merchant.merchantId}/terminals`, undefined, merchant.apiKey)
+      ).body.terminals.find((terminal: { terminalId: string }) => terminal.terminalId === terminalId)
+        .failedCodesToday;
+
+    // Well-formed digits with a malformed field, MACed so they pass the session's checks: refused, and
+    // counted nowhere (once they filled the merchant's window and stopped every till's sales).
+    const { socket, sessionKey } = await posHandshake(
+      t.server.url,
+      attacker.terminalId,
+      Buffer.from(attacker.terminalKey, 'base64url'),
+    );
+    const malformed = [{ amountCents: '100' }, { key: 'not a key!' }, { partial: 2 }, { amountCents: 0 }];
+    for (let seq = 1; seq <= 25; seq++) {
+      const message: Record<string, unknown> = {
+        type: 'redeem',
+        seq,
+        key: `k${seq}`,
+        code: String(100_000 + seq),
+        amountCents: 100,
+        partial: 0,
+        ...malformed[seq % malformed.length],
+      };
+      message.mac = posMac(sessionKey, [
+        'redeem',
+        seq,
+        ...(requestFields('redeem') ?? []).map((name) => message[name]),
+      ]);
+      socket.send(message);
+      expect((await socket.next()).status).toBe('bad_request');
+    }
+    expect(await failedToday(attacker.terminalId)).toBe(0);
+
+    // A customer who came late: the code expired, the till tries it again and again. Not a guess.
+    await t.load(merchant, '+15558880001', 1_000);
+    const late = await t.code(merchant, (await t.consumer('+15558880001')).deviceToken);
+    clock.nowMs += 21 * 60_000;
+    for (let i = 0; i < 10; i++)
+      expect((await honest.pos.redeem({ code: late, amountCents: 100 })).status).toBe('expired_code');
+    expect(await failedToday(honest.terminalId)).toBe(0);
+
+    // So the merchant's window (3 a minute here) is untouched: three misses are tried and charged to the
+    // till that made them, which locks after three in a row; then the window refuses every till, and the
+    // log says why.
+    expect(await guess(honest.pos, 3, 400_000)).toBe(3);
+    expect(await failedToday(honest.terminalId)).toBe(3);
+    expect((await honest.pos.inquire('400009')).status).toBe('terminal_locked');
+    expect((await third.pos.inquire('400010')).status).toBe('rate_limited');
+    const refusals = t.logs.filter((line) => line.includes('code attempts refused: too many failed codes'));
+    expect(refusals).toHaveLength(1);
+    expect(JSON.parse(refusals[0] as string)).toMatchObject({
+      merchantId: merchant.merchantId,
+      window: 'merchant, per minute',
+    });
+    const metrics = await (await fetch(`${t.server.url}/metrics`)).text();
+    expect(metrics).toMatch(/paycode_code_attempts_throttled_total 1/);
   });
 
   it('does not hold back honest sales running at once, whatever the failure windows', async () => {
