@@ -94,19 +94,22 @@ export class Settlements {
     const stored = this.record(businessDate);
     if (stored) return { ok: true, record: stored };
     const { cutoff, originator, balanced } = this.config;
-    const { startMs, endMs } = businessDayWindow(businessDate, cutoff);
+    const { startMs, endMs: dayEndMs } = businessDayWindow(businessDate, cutoff);
     const createdAtMs = this.now();
-    if (endMs > createdAtMs) {
+    if (startMs > createdAtMs) {
       return {
         ok: false,
         status: 'bad_request',
-        message: `business day ${businessDate} ends at ${new Date(endMs).toISOString()}`,
+        message: `business day ${businessDate} has not begun (it starts at ${new Date(startMs).toISOString()})`,
       };
     }
+    // A day may be closed before its cut-off (an earlier ACH window): the run pays what was posted up to
+    // now, and what is posted later belongs to the next business day.
+    const endMs = Math.min(dayEndMs, createdAtMs);
+    const previous = this.store.settlements.get(addDays(businessDate, -1));
     const created = localParts(createdAtMs, cutoff.timeZone);
     const filesCounterKey = `achFilesCreated:${created.date}`;
     const sameDay = (this.store.meta.get(filesCounterKey) as number | undefined) ?? 0;
-    const previousSettled = this.store.settlements.get(addDays(businessDate, -1)) !== undefined;
     const settledUpToMs = (this.store.meta.get('settledUpToMs') as number | undefined) ?? 0;
     const task: SettleTask = {
       dataDir: this.dataDir,
@@ -114,7 +117,11 @@ export class Settlements {
       businessDate,
       settlementId: `st_${businessDate.replaceAll('-', '')}`,
       achFileId: `ach_${businessDate.replaceAll('-', '')}`,
-      scanFromMs: previousSettled ? startMs - this.config.stragglerWindowMs : startMs,
+      // After a settled day the run also pays what that run could not: postings of its last moments, and
+      // everything after it when it closed before its cut-off.
+      scanFromMs: previous
+        ? Math.min(startMs, previous.summary.window.endMs) - this.config.stragglerWindowMs
+        : startMs,
       startMs,
       endMs,
       createdAtMs,

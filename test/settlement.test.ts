@@ -72,7 +72,9 @@ describe('settlement', () => {
     ).toBe('approved');
     await t.load(gifts, bob, 1_500, 'reward');
 
-    expect((await t.http('POST', '/v1/settlements', { businessDate: today }, OPERATOR_TOKEN)).status).toBe(
+    // A date after today cannot be settled (today could be, before its cut-off: see below).
+    const dayAfter = new Date(Date.now() + DAY_MS).toISOString().slice(0, 10);
+    expect((await t.http('POST', '/v1/settlements', { businessDate: dayAfter }, OPERATOR_TOKEN)).status).toBe(
       400,
     );
     // A minute after midnight: the day is over, and its sales are still inside the 24-hour void window.
@@ -191,6 +193,35 @@ describe('settlement', () => {
     );
     expect(readFileSync(join(out, `ach_${today.replaceAll('-', '')}.ach`), 'utf8')).toBe(ach.body);
     expect(readdirSync(out).filter((name) => name.startsWith('statement-'))).toHaveLength(6);
+  });
+
+  it('closes a day before its cut-off: it pays what was posted so far, later postings go to the next day', async () => {
+    let shiftMs = 0;
+    const t = await startTestServer({ now: () => Date.now() + shiftMs });
+    if (Date.now() % DAY_MS > DAY_MS - 60_000) await new Promise((resolve) => setTimeout(resolve, 61_000));
+    const day = (offset: number) => new Date(Date.now() + offset * DAY_MS).toISOString().slice(0, 10);
+    const settle = (businessDate: string) =>
+      t.http('POST', '/v1/settlements', { businessDate }, OPERATOR_TOKEN);
+    const shop = await merchant(t, 'Early Close');
+    await t.load(shop, '+15555550401', 700);
+    // A day that has not begun cannot be settled.
+    const tomorrow = await settle(day(1));
+    expect(tomorrow.status).toBe(400);
+    expect(tomorrow.body.error.message).toMatch(/has not begun/);
+    const early = await settle(day(0));
+    expect(early.status).toBe(200);
+    expect(early.body.merchants).toEqual([{ merchantId: shop.merchantId, netCents: -700 }]);
+    // Value issued after the close, the same day: not in today's run, which answers as before.
+    await t.load(shop, '+15555550402', 300);
+    expect(await settle(day(0))).toEqual(early);
+    const ach = (date: string) => t.http('GET', `/v1/settlements/${date}/ach`, undefined, OPERATOR_TOKEN);
+    expect(readAchEntries((await ach(day(0))).body).map((entry) => entry.amountCents)).toEqual([700]);
+    // The next business day pays it.
+    shiftMs = DAY_MS;
+    const next = await settle(day(1));
+    expect(next.body.merchants).toEqual([{ merchantId: shop.merchantId, netCents: -300 }]);
+    expect(readAchEntries((await ach(day(1))).body).map((entry) => entry.amountCents)).toEqual([300]);
+    expect(achProblems((await ach(day(1))).body, ODFI)).toEqual([]);
   });
 
   it('settles days in any order, each posting once, and reports a merchant it cannot pay', async () => {
