@@ -78,6 +78,8 @@ export const makeAccountMachine = (limits: Limits) =>
         const { auth, nowMs, settledUpToMs } = event<'VOID'>(e);
         return nowMs > auth.atMs + limits.voidWindowMs || auth.atMs < settledUpToMs;
       },
+      // A void would move nothing and text the consumer about $0.00.
+      fullyRefunded: ({ event: e }) => rules.refundableCents(event<'VOID'>(e).auth) === 0,
       refundExceeds: ({ event: e }) => {
         const { auth, amountCents } = event<'REFUND'>(e);
         return amountCents > rules.refundableCents(auth);
@@ -153,6 +155,7 @@ export const makeAccountMachine = (limits: Limits) =>
       VOID: [
         { guard: 'authClosed', actions: { type: 'reply', params: { status: 'already_voided' } } },
         { guard: 'voidWindowClosed', actions: { type: 'reply', params: { status: 'void_window_closed' } } },
+        { guard: 'fullyRefunded', actions: { type: 'reply', params: { status: 'nothing_to_void' } } },
         { actions: 'undoRedemption' },
       ],
       REVERSE: [

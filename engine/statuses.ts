@@ -29,6 +29,10 @@ export const STATUSES = {
     meaning: 'The redemption is older than the void window or already settled; refund instead.',
   },
   already_voided: { http: 422, meaning: 'The redemption was already voided or reversed.' },
+  nothing_to_void: {
+    http: 422,
+    meaning: 'The redemption was refunded in full: nothing is left to void.',
+  },
   refund_exceeds: {
     http: 422,
     meaning: 'The refund is larger than what is left to refund on this redemption.',

@@ -498,6 +498,7 @@ class Model {
           if (auth.state !== 'approved') return { status: 'already_voided' };
           if (ev.nowMs > auth.atMs + LIMITS.voidWindowMs || auth.atMs < ev.settledUpToMs)
             return { status: 'void_window_closed' };
+          if (this.refundable(auth) === 0) return { status: 'nothing_to_void' };
         } else {
           if (auth.state === 'reversed') return { status: 'reversed' };
           if (auth.state === 'voided') return { status: 'nothing_to_reverse' };
@@ -1329,6 +1330,17 @@ describe('account machine, example by example', () => {
     expect(statusOf(acc.send({ type: 'VOID', auth: acc.auth(settled), settledUpToMs: 0 }))).toBe(
       'already_voided',
     );
+    // Refunded in full: nothing to void, and nothing happens (no posting, so no text).
+    const refunded = spend(100);
+    acc.send({
+      type: 'REFUND',
+      auth: acc.auth(refunded),
+      amountCents: 100,
+      refundId: acc.id('rf') as RefundId,
+    });
+    const nothing = acc.send({ type: 'VOID', auth: acc.auth(refunded), settledUpToMs: 0 });
+    expect(nothing).toEqual([{ type: 'reply', reply: { status: 'nothing_to_void' } }]);
+    expect(acc.auth(refunded).state).toBe('approved');
     checkInvariants(acc);
   });
 

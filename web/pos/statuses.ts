@@ -96,6 +96,7 @@ const AFTER_SALE_REASONS: Readonly<Record<string, string>> = {
   void_window_closed:
     'Too late to void: the sale is over 24 hours old or already settled. Refund it instead.',
   already_voided: 'This sale was already voided.',
+  nothing_to_void: 'This sale was refunded in full: there is nothing left to void.',
   refund_exceeds: 'That is more than what is left to refund on this sale.',
   not_found: 'The service has no such sale for this store.',
   idempotency_mismatch: 'The service refused a conflicting request. Try again.',
