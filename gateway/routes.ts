@@ -581,6 +581,27 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     });
   }
 
+  // A known path asked with another method: 405 with the methods it takes, not a 404 that hides it.
+  const methodsOf = new Map<string, string[]>();
+  for (const [method, pattern] of registered)
+    methodsOf.set(pattern, [...(methodsOf.get(pattern) ?? []), method.toUpperCase()]);
+  for (const [pattern, methods] of methodsOf) {
+    app.any(pattern, (res) => {
+      metrics.httpRequests.inc({ route: pattern, code: 405 });
+      res.cork(() => {
+        res
+          .writeStatus('405 Method Not Allowed')
+          .writeHeader('allow', methods.join(', '))
+          .writeHeader('content-type', 'application/json')
+          .end(
+            JSON.stringify({
+              error: { code: 'bad_request', message: `this endpoint takes ${methods.join(', ')}` },
+            }),
+          );
+      });
+    });
+  }
+
   app.any('/*', (res) => {
     metrics.httpRequests.inc({ route: 'unknown', code: 404 });
     res.cork(() => {

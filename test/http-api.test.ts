@@ -399,6 +399,17 @@ describe('HTTP API', () => {
     const t = await startTestServer({ limits: { httpBodyBytesMax: 1_024 } });
     expect(await t.http('GET', '/healthz')).toEqual({ status: 200, body: { ok: true } });
     expect(await t.http('GET', '/v1/nothing')).toEqual({ status: 404, body: error('not_found') });
+    // A known path with another method: 405 and the methods it takes.
+    for (const [method, path, allow] of [
+      ['GET', '/v1/consumers', 'POST'],
+      ['PUT', '/v1/wallet/codes', 'POST, DELETE'],
+      ['DELETE', '/v1/merchants/mc_x/terminals', 'GET, POST'],
+    ]) {
+      const response = await fetch(`${t.server.url}${path}`, { method });
+      expect(response.status).toBe(405);
+      expect(response.headers.get('allow')).toBe(allow);
+      expect(await response.json()).toEqual(error('bad_request'));
+    }
     expect(await t.http('POST', '/v1/consumers', '{"phone":')).toEqual({
       status: 400,
       body: error('bad_request'),
