@@ -514,7 +514,6 @@ export class Registry {
     });
   }
 
-  /** Checks a verification code; a right one is consumed and yields a new device token. */
   /**
    * Checks a verification code; a right one is consumed and yields a new device token. With
    * `revokeOtherDevices` (a lost phone) every earlier device token of the consumer stops working, by
@@ -524,14 +523,7 @@ export class Registry {
     const nowMs = this.now();
     const deviceToken = newToken('dt');
     const verified = await this.write(() => {
-      const record = this.store.otps.get(consumerId);
-      if (!record || record.expiresAtMs <= nowMs || record.attempts >= this.limits.otpAttemptsMax)
-        return null;
-      if (!this.matchesHash(record.otpHash, 'otp', `${consumerId}|${otp}`)) {
-        this.store.otps.put(consumerId, { ...record, attempts: record.attempts + 1 });
-        return null;
-      }
-      this.store.otps.put(consumerId, { ...record, otpHash: '', attempts: this.limits.otpAttemptsMax });
+      if (!this.consumeOtpIn(consumerId, otp, nowMs)) return null;
       let generation = currentGeneration(this.store, 'device', consumerId);
       if (revokeOtherDevices) this.store.meta.put(generationKey('device', consumerId), ++generation);
       this.putDeviceToken(consumerId, deviceToken, generation);
@@ -539,6 +531,39 @@ export class Registry {
     });
     if (verified && revokeOtherDevices) this.revoked({ kind: 'devices', consumerId });
     return verified;
+  }
+
+  /** Whether a verification code texted to the consumer's phone is right; a right one is consumed. */
+  async confirmPhone(consumerId: ConsumerId, otp: string): Promise<boolean> {
+    const nowMs = this.now();
+    return this.write(() => this.consumeOtpIn(consumerId, otp, nowMs));
+  }
+
+  /**
+   * Signs out every device of the consumer but the caller's: a new device generation, a new token for
+   * the caller (returned), and the wallet sockets of the others closed.
+   */
+  async revokeOtherDevices(consumerId: ConsumerId): Promise<string> {
+    const deviceToken = newToken('dt');
+    await this.write(() => {
+      const generation = currentGeneration(this.store, 'device', consumerId) + 1;
+      this.store.meta.put(generationKey('device', consumerId), generation);
+      this.putDeviceToken(consumerId, deviceToken, generation);
+    });
+    this.revoked({ kind: 'devices', consumerId });
+    return deviceToken;
+  }
+
+  /** Inside a write: a wrong code counts a try, a right one is consumed (at most `otpAttemptsMax` tries). */
+  private consumeOtpIn(consumerId: ConsumerId, otp: string, nowMs: number): boolean {
+    const record = this.store.otps.get(consumerId);
+    if (!record || record.expiresAtMs <= nowMs || record.attempts >= this.limits.otpAttemptsMax) return false;
+    if (!this.matchesHash(record.otpHash, 'otp', `${consumerId}|${otp}`)) {
+      this.store.otps.put(consumerId, { ...record, attempts: record.attempts + 1 });
+      return false;
+    }
+    this.store.otps.put(consumerId, { ...record, otpHash: '', attempts: this.limits.otpAttemptsMax });
+    return true;
   }
 
   /** Keeps the phone number of a consumer (sealed), so texts can reach a phone that holds value. */

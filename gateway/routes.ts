@@ -446,14 +446,42 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     return ok(200, {});
   });
 
-  for (const action of ['freeze', 'unfreeze'] as const) {
-    post(`/v1/wallet/${action}`, async (request) => {
-      const caller = consumerCaller(request);
-      if (isAnswer(caller)) return caller;
-      const reply = await engine[action](caller.consumerId);
-      return answerFor(reply, 200, () => ({ frozen: action === 'freeze' }));
-    });
-  }
+  // Freezing needs only the device; with `revokeOtherDevices` it also signs every other device out (a
+  // token that may have been stolen) and gives this one a new token.
+  post('/v1/wallet/freeze', async (request) => {
+    const caller = consumerCaller(request);
+    if (isAnswer(caller)) return caller;
+    const revoke = isObject(request.body) ? request.body.revokeOtherDevices : undefined;
+    if (revoke !== undefined && typeof revoke !== 'boolean')
+      return fail('bad_request', 'revokeOtherDevices must be true or false');
+    const reply = await engine.freeze(caller.consumerId);
+    if (reply.status !== 'approved') return answerFor(reply, 200, () => ({}));
+    if (!revoke) return ok(200, { frozen: true });
+    return ok(200, { frozen: true, deviceToken: await registry.revokeOtherDevices(caller.consumerId) });
+  });
+
+  // Unfreezing needs a fresh code texted to the phone, so a stolen device token cannot undo a freeze.
+  post('/v1/wallet/unfreeze/code', async (request) => {
+    const caller = consumerCaller(request);
+    if (isAnswer(caller)) return caller;
+    const phone = registry.phoneOf(caller.consumerId);
+    if (!phone) return fail('not_found', 'no phone number is known for this consumer');
+    const sent = await registry.startVerification(phone, caller.consumerId);
+    if (sent === 'rate_limited') return fail('rate_limited', 'too many codes sent to this phone; try later');
+    deps.onTextQueued();
+    return ok(202, {});
+  });
+  post('/v1/wallet/unfreeze', async (request) => {
+    const caller = consumerCaller(request);
+    if (isAnswer(caller)) return caller;
+    const otp = isObject(request.body) ? request.body.otp : undefined;
+    if (typeof otp !== 'string' || !/^[0-9]{6}$/.test(otp))
+      return fail('bad_request', 'otp must be the 6 digits texted by POST /v1/wallet/unfreeze/code');
+    if (!(await registry.confirmPhone(caller.consumerId, otp)))
+      return fail('unauthorized', 'wrong or expired verification code');
+    const reply = await engine.unfreeze(caller.consumerId);
+    return answerFor(reply, 200, () => ({ frozen: false }));
+  });
 
   // Settlement.
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { FundingProvider } from '../gateway/funding/provider.ts';
 import { SandboxFunding } from '../gateway/funding/sandbox.ts';
-import { OPERATOR_TOKEN, ROUTING, startTestServer } from './server-helpers.ts';
+import { OPERATOR_TOKEN, ROUTING, startTestServer, waitFor } from './server-helpers.ts';
 
 const PHONE = '+15555550160';
 const error = (code: string) => ({ error: { code, message: expect.any(String) } });
@@ -315,8 +315,36 @@ describe('HTTP API', () => {
       status: 422,
       body: error('account_frozen'),
     });
-    expect((await t.http('POST', '/v1/wallet/unfreeze', {}, deviceToken)).status).toBe(200);
+    // Unfreezing takes a fresh code texted to the phone: a token alone, such as a thief's, cannot.
+    const thief = (await t.consumer(PHONE)).deviceToken;
+    expect((await t.http('POST', '/v1/wallet/unfreeze', {}, thief)).status).toBe(400);
+    expect((await t.http('POST', '/v1/wallet/unfreeze', { otp: '000000' }, thief)).status).toBe(401);
+    const texts = () => t.server.devInbox?.inbox.filter((text) => text.phone === PHONE).length ?? 0;
+    const before = texts();
+    expect((await t.http('POST', '/v1/wallet/unfreeze/code', {}, deviceToken)).status).toBe(202);
+    const text = await waitFor(() => (texts() > before ? t.server.devInbox?.inbox.at(-1)?.text : undefined));
+    const otp = /([0-9]{6})/.exec(text ?? '')?.[1];
+    expect(await t.http('POST', '/v1/wallet/unfreeze', { otp }, deviceToken)).toEqual({
+      status: 200,
+      body: { frozen: false },
+    });
+    // A code is used once.
+    expect((await t.http('POST', '/v1/wallet/unfreeze', { otp }, deviceToken)).status).toBe(401);
     expect((await t.http('POST', '/v1/wallet/codes', codes, deviceToken)).status).toBe(201);
+
+    // Freezing may sign out every other device: the thief's token stops working, this device gets a new one.
+    const frozen = await t.http('POST', '/v1/wallet/freeze', { revokeOtherDevices: true }, deviceToken);
+    expect(frozen).toEqual({
+      status: 200,
+      body: { frozen: true, deviceToken: expect.stringMatching(/^dt_/) },
+    });
+    expect((await t.http('GET', '/v1/wallet', undefined, thief)).status).toBe(401);
+    expect((await t.http('GET', '/v1/wallet', undefined, deviceToken)).status).toBe(401);
+    expect((await t.http('GET', '/v1/wallet', undefined, frozen.body.deviceToken)).body.frozen).toBe(true);
+    expect(
+      (await t.http('POST', '/v1/wallet/freeze', { revokeOtherDevices: 'yes' }, frozen.body.deviceToken))
+        .status,
+    ).toBe(400);
   });
 
   it('sells gift cards through the sandbox funding provider', async () => {

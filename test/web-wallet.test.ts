@@ -2,7 +2,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { paymentCodeText } from '../notify/texts.ts';
 import { launchBrowser, newContext, openPage, screenshot, walletSignIn } from './browser.ts';
-import { startTestServer } from './server-helpers.ts';
+import { startTestServer, waitFor } from './server-helpers.ts';
 
 /**
  * The wallet in a real headless Chromium against a real server: sign-in with the texted code (read from
@@ -86,7 +86,20 @@ describe('wallet', () => {
     await page.getByRole('button', { name: 'Pay' }).click();
     await page.getByText('Unfreeze it to pay').waitFor();
     await screenshot(page, 'wallet-frozen');
+    // Unfreezing takes a fresh code texted to the phone, asked for on the page.
+    const texted = t.server.devInbox?.inbox.length ?? 0;
     await page.getByRole('button', { name: 'Unfreeze account' }).click();
+    await page.getByText('We texted a verification code to your phone.').waitFor();
+    const otp = await waitFor(() =>
+      (t.server.devInbox?.inbox.length ?? 0) > texted
+        ? /([0-9]{6})/.exec(t.server.devInbox?.inbox.at(-1)?.text ?? '')?.[1]
+        : undefined,
+    );
+    await page.getByLabel('Verification code').fill('000000');
+    await page.getByRole('button', { name: 'Unfreeze', exact: true }).click();
+    await page.getByText('That code is not right').waitFor();
+    await page.getByLabel('Verification code').fill(otp);
+    await page.getByRole('button', { name: 'Unfreeze', exact: true }).click();
     await page.getByRole('button', { name: 'Freeze account' }).waitFor();
     expect((await t.http('GET', '/v1/wallet', undefined, await deviceToken(page))).body.frozen).toBe(false);
 

@@ -508,16 +508,60 @@ function showWallet(token: string): void {
         : null,
     );
   };
+  /**
+   * Unfreezing takes a fresh code texted to the phone (a device token alone, perhaps a stolen one,
+   * cannot undo a freeze): the code is asked for here, under the button.
+   */
+  const askUnfreezeCode = () => {
+    const input = h('input', {
+      id: 'unfreeze-code',
+      inputMode: 'numeric',
+      autocomplete: 'one-time-code',
+      maxLength: 6,
+    });
+    const confirm = h('button', { class: 'btn primary', type: 'submit' }, 'Unfreeze');
+    const form = h(
+      'form',
+      { class: 'stack', noValidate: true },
+      notice('info', 'We texted a verification code to your phone.'),
+      field('Verification code', input),
+      confirm,
+    );
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const otp = input.value.trim();
+      if (!/^\d{6}$/.test(otp)) {
+        mount(accountStatus, form, notice('error', 'The code has 6 digits.'));
+        return;
+      }
+      void busy(confirm, async () => {
+        try {
+          frozen = (await api<{ frozen: boolean }>('POST', '/v1/wallet/unfreeze', { token, body: { otp } }))
+            .frozen;
+          mount(accountStatus);
+          renderAccount();
+        } catch (error) {
+          const text =
+            error instanceof ApiError && error.code === 'unauthorized'
+              ? 'That code is not right, or it has expired. Check the text and try again.'
+              : reason(error);
+          mount(accountStatus, form, notice('error', text));
+        }
+      });
+    });
+    mount(accountStatus, form);
+    input.focus();
+  };
+
   freezeButton.addEventListener('click', () =>
     busy(freezeButton, async () => {
       try {
-        const answer = await api<{ frozen: boolean }>(
-          'POST',
-          `/v1/wallet/${frozen ? 'unfreeze' : 'freeze'}`,
-          {
-            token,
-          },
-        );
+        if (frozen) {
+          await api('POST', '/v1/wallet/unfreeze/code', { token });
+          askUnfreezeCode();
+          return;
+        }
+        const answer = await api<{ frozen: boolean }>('POST', '/v1/wallet/freeze', { token });
         frozen = answer.frozen;
         if (frozen && activeCode) {
           fate = { state: 'cancelled', merchantId: activeCode.merchantId, paidCents: null };
