@@ -129,6 +129,19 @@ export const LIMITS = {
   otpAttemptsMax: 5,
   otpSendsPerHourMax: 5,
   otpSendsPerDayMax: 10,
+  /**
+   * Verification texts cost money, so they are budgeted across phones too: per client address per hour
+   * (behind a proxy, the proxy's) and for the whole platform per minute; beyond, `rate_limited`.
+   */
+  otpSendsPerAddressPerHourMax: 10,
+  otpSendsPerMinuteMax: 120,
+  /**
+   * Inbound texts (PAY, BAL, ...): replies per number per hour, and per day to a number that holds no
+   * value and never verified (an auto-responder answering our answers would loop for ever otherwise).
+   * Texts beyond are read and dropped, unanswered.
+   */
+  smsRepliesPerNumberPerHourMax: 10,
+  smsRepliesToUnknownPerDayMax: 1,
   /** Terminal activation codes are single use and expire. */
   activationTtlMs: 24 * 60 * 60_000,
   /** Device tokens expire; the consumer verifies the phone again. */

@@ -6,6 +6,7 @@ import type { ConsumerId, MerchantId, TerminalId } from '../engine/ids.ts';
 import type { Limits } from '../engine/limits.ts';
 import { STATUSES, TRANSIENT_STATUSES } from '../engine/statuses.ts';
 import type { Reply } from '../engine/wallet.ts';
+import { KeyedWindow } from '../notify/keyed-window.ts';
 import type { ConsoleSender } from '../notify/sender.ts';
 import type { Store } from '../persistence/store.ts';
 import { isAccountNumber, isAccountType, isRoutingNumber } from '../settlement/bank.ts';
@@ -305,13 +306,26 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     return activated ? ok(200, activated) : fail('not_found', 'unknown, used or expired activation code');
   });
 
-  post('/v1/consumers', async (request) => {
-    const phone = isObject(request.body) ? request.body.phone : undefined;
-    if (!isPhone(phone)) return fail('bad_request', 'phone must be an E.164 number like +15555550123');
-    const sent = await registry.startVerification(phone, engine.consumerIdFor(phone));
+  // Verification texts cost money: besides each phone's own limits (registry.ts), a budget per client
+  // address and one for the whole platform (limits.ts), so many numbers cannot be texted at our expense.
+  // The operator's token (bulk onboarding) skips these two, never the phone's own limits.
+  const otpsPerAddress = new KeyedWindow(60 * 60_000, limits.otpSendsPerAddressPerHourMax);
+  const otpsAll = new KeyedWindow(60_000, limits.otpSendsPerMinuteMax);
+  const sendVerification = async (request: Request, phone: string, consumerId: ConsumerId) => {
+    const nowMs = deps.now();
+    const budgeted = principal(request)?.kind !== 'operator';
+    if (budgeted && (!otpsAll.take('all', nowMs) || !otpsPerAddress.take(request.remoteAddress, nowMs)))
+      return fail('rate_limited', 'too many verification codes are being sent; try later');
+    const sent = await registry.startVerification(phone, consumerId);
     if (sent === 'rate_limited') return fail('rate_limited', 'too many codes sent to this phone; try later');
     deps.onTextQueued();
     return ok(202, {});
+  };
+
+  post('/v1/consumers', async (request) => {
+    const phone = isObject(request.body) ? request.body.phone : undefined;
+    if (!isPhone(phone)) return fail('bad_request', 'phone must be an E.164 number like +15555550123');
+    return sendVerification(request, phone, engine.consumerIdFor(phone));
   });
 
   post('/v1/consumers/verify', async (request) => {
@@ -466,10 +480,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     if (isAnswer(caller)) return caller;
     const phone = registry.phoneOf(caller.consumerId);
     if (!phone) return fail('not_found', 'no phone number is known for this consumer');
-    const sent = await registry.startVerification(phone, caller.consumerId);
-    if (sent === 'rate_limited') return fail('rate_limited', 'too many codes sent to this phone; try later');
-    deps.onTextQueued();
-    return ok(202, {});
+    return sendVerification(request, phone, caller.consumerId);
   });
   post('/v1/wallet/unfreeze', async (request) => {
     const caller = consumerCaller(request);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Engine } from '../engine/engine.ts';
 import { LIMITS, type Limits, validateLimits } from '../engine/limits.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
-import { handleInbound } from '../notify/inbound.ts';
+import { handleInbound, ReplyBudget } from '../notify/inbound.ts';
 import { OutboxDelivery } from '../notify/outbox.ts';
 import { ConsoleSender, type SmsSender } from '../notify/sender.ts';
 import { SmppSender } from '../notify/smpp.ts';
@@ -113,8 +113,9 @@ export async function startServer(options: ServerOptions): Promise<Server> {
 
   let outbox: OutboxDelivery | undefined;
   const kick = () => outbox?.kick();
+  const replies = new ReplyBudget(limits);
   const inbound = (phone: string, text: string) => {
-    handleInbound({ engine, registry, codeTtlMs: config.codeTtlMs }, phone, text).then(
+    handleInbound({ engine, registry, codeTtlMs: config.codeTtlMs, replies, now }, phone, text).then(
       (command) => {
         metrics.smsInbound.inc({ command });
         logger.info('sms inbound', { command });

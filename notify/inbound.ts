@@ -1,22 +1,47 @@
 import { codeDigitsMinOf } from '../engine/codes.ts';
 import type { Engine } from '../engine/engine.ts';
+import { DAY_MS, type Limits } from '../engine/limits.ts';
 import type { Registry } from '../gateway/registry.ts';
+import { KeyedWindow } from './keyed-window.ts';
 import { dollars, HELP_TEXT, parseDollars, paymentCodeText, STOP_TEXT } from './texts.ts';
 
 /**
  * The SMS-only channel: a consumer without the app texts `PAY <store keyword> [amount]`, `CANCEL` (the
  * live code), `BAL`, `STOP` (freezes the account and cancels the code) or `HELP`, and the answer is queued
- * as a text like any other. Returns the command, for metrics.
+ * as a text like any other. Returns the command, for metrics (`THROTTLED`: read and dropped unanswered).
  */
 export interface InboundDeps {
   engine: Engine;
   registry: Registry;
   codeTtlMs: number;
+  replies: ReplyBudget;
+  now: () => number;
+}
+
+/**
+ * Replies cost money and two auto-responders answering each other would loop for ever: a number gets at
+ * most `smsRepliesPerNumberPerHourMax` replies an hour, and one that holds no value at most
+ * `smsRepliesToUnknownPerDayMax` a day. A text beyond is dropped, unanswered and unacted on.
+ */
+export class ReplyBudget {
+  private readonly perNumber: KeyedWindow;
+  private readonly unknown: KeyedWindow;
+
+  constructor(limits: Pick<Limits, 'smsRepliesPerNumberPerHourMax' | 'smsRepliesToUnknownPerDayMax'>) {
+    this.perNumber = new KeyedWindow(60 * 60_000, limits.smsRepliesPerNumberPerHourMax);
+    this.unknown = new KeyedWindow(DAY_MS, limits.smsRepliesToUnknownPerDayMax);
+  }
+
+  allows(phone: string, known: boolean, nowMs: number): boolean {
+    return (known || this.unknown.take(phone, nowMs)) && this.perNumber.take(phone, nowMs);
+  }
 }
 
 export async function handleInbound(deps: InboundDeps, phone: string, text: string): Promise<string> {
   const { engine, registry } = deps;
   const consumerId = engine.consumerIdFor(phone);
+  const known = ((await engine.wallet(consumerId))?.cards.length ?? 0) > 0;
+  if (!deps.replies.allows(phone, known, deps.now())) return 'THROTTLED';
   const [command = '', keyword, amount, ...rest] = text.trim().toUpperCase().split(/\s+/);
   let answer: string;
   if (command === 'PAY' && keyword && rest.length === 0) {

@@ -149,6 +149,25 @@ describe('HTTP API', () => {
     expect((await t.http('GET', '/v1/wallet', undefined, 'dt_forged')).status).toBe(401);
   });
 
+  it('budgets verification texts per client address and for the platform, except for the operator', async () => {
+    const perAddress = await startTestServer({ limits: { otpSendsPerAddressPerHourMax: 3 } });
+    const ask = (t: typeof perAddress, phone: string, token?: string) =>
+      t.http('POST', '/v1/consumers', { phone }, token);
+    for (const n of [1, 2, 3]) expect((await ask(perAddress, `+1555222000${n}`)).status).toBe(202);
+    expect(await ask(perAddress, '+15552220004')).toEqual({ status: 429, body: error('rate_limited') });
+    expect((await ask(perAddress, '+15552220004', OPERATOR_TOKEN)).status).toBe(202);
+    const platform = await startTestServer({
+      limits: { otpSendsPerMinuteMax: 2, otpSendsPerAddressPerHourMax: 100 },
+    });
+    for (const n of [1, 2]) expect((await ask(platform, `+1555333000${n}`)).status).toBe(202);
+    expect((await ask(platform, '+15553330003')).status).toBe(429);
+    // Only what was sent is in the inbox: nothing for the refused numbers.
+    expect(platform.server.devInbox?.inbox.map((text) => text.phone).sort()).toEqual([
+      '+15553330001',
+      '+15553330002',
+    ]);
+  });
+
   it('limits verification texts per phone per hour and per day, and lets activation codes and device tokens expire', async () => {
     let shiftMs = 0;
     const t = await startTestServer({

@@ -153,4 +153,25 @@ describe('SMS over SMPP', () => {
     }
     expect(t.server.outbox.pending()).toBe(0);
   });
+
+  it('answers an unknown number once a day and any number a few times an hour, so no reply loop runs', async () => {
+    const t = await smppServer({ smsRepliesPerNumberPerHourMax: 4 });
+    const stranger = '+15555550190';
+    // An auto-responder that answers every text: one reply, then silence.
+    for (let i = 0; i < 6; i++) smsc.deliver(stranger, `Thanks for your message ${i}`);
+    await waitFor(() => (textsTo(stranger).length === 1 ? true : undefined));
+    // A consumer who holds value gets answers, up to the hourly budget.
+    const merchant = await t.merchant('Corner Cafe', 'CAFE');
+    await t.load(merchant, PHONE, 1_000);
+    for (let i = 0; i < 6; i++) smsc.deliver(PHONE, 'BAL');
+    await waitFor(() =>
+      textsTo(PHONE).filter((text) => text.includes('gift $10.00')).length === 4 ? true : undefined,
+    );
+    // Give the dropped texts time to show if they were answered after all.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(textsTo(stranger)).toHaveLength(1);
+    expect(textsTo(PHONE).filter((text) => text.includes('gift $10.00'))).toHaveLength(4);
+    const metrics = await (await fetch(`${t.server.url}/metrics`)).text();
+    expect(metrics).toMatch(/paycode_sms_inbound_total\{command="THROTTLED"\} 7/);
+  });
 });

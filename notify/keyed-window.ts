@@ -1,0 +1,26 @@
+/**
+ * Events per key within a sliding window, for budgets such as texts per phone number or per client
+ * address. At most `keysMax` keys are kept, the least recently used forgotten first, so a flood of new
+ * keys costs bounded memory.
+ */
+export class KeyedWindow {
+  private readonly events = new Map<string, number[]>();
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly max: number,
+    private readonly keysMax = 100_000,
+  ) {}
+
+  /** Records an event of `key` when its window has room; false (and nothing recorded) when it is full. */
+  take(key: string, nowMs: number): boolean {
+    const recent = (this.events.get(key) ?? []).filter((atMs) => atMs > nowMs - this.windowMs);
+    const room = recent.length < this.max;
+    if (room) recent.push(nowMs);
+    // Re-inserted, so the Map's order is least recently used first.
+    this.events.delete(key);
+    this.events.set(key, recent);
+    if (this.events.size > this.keysMax) this.events.delete(this.events.keys().next().value as string);
+    return room;
+  }
+}
