@@ -17,6 +17,8 @@ export interface Request {
   /** The bearer token, or '' when there is none. */
   token: string;
   remoteAddress: string;
+  /** The Host header as sent ('' when absent). */
+  host: string;
   /** The parsed JSON body; undefined for requests without one. */
   body: unknown;
 }
@@ -94,6 +96,7 @@ export function route(
       query: new URLSearchParams(req.getQuery() ?? ''),
       token: authorization.startsWith('Bearer ') ? authorization.slice(7).trim() : '',
       remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+      host: req.getHeader('host'),
       body: undefined,
     };
     const respond = (answer: Answer, closeConnection = false) => {

@@ -57,6 +57,14 @@ const isInt = (value: unknown, min: number, max: number): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max;
 const isCents = (value: unknown): value is number => isInt(value, 1, Number.MAX_SAFE_INTEGER);
 const CODE_DIGITS_MESSAGE = `codeDigitsMin must be an integer from ${CODE_DIGITS_MIN} to ${CODE_DIGITS_MAX}`;
+/**
+ * Whether a request is from this machine and was addressed to it by a loopback name. The address alone
+ * is not enough: a page of another site whose name an attacker points at 127.0.0.1 (DNS rebinding)
+ * reaches the server from the browser on this machine, but with its own name in the Host header.
+ */
+const isLocalRequest = (request: Request) =>
+  isLoopback(request.remoteAddress) && isLoopbackHost(request.host);
+const isLoopbackHost = (host: string) => /^(localhost|127\.[0-9.]+|\[::1\])(:[0-9]+)?$/i.test(host);
 const isLoopback = (address: string) =>
   address === '127.0.0.1' ||
   address === '::1' ||
@@ -604,7 +612,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
   });
 
   get('/metrics', async (request) => {
-    if (!isLoopback(request.remoteAddress)) return fail('forbidden', 'metrics are served on loopback only');
+    if (!isLocalRequest(request)) return fail('forbidden', 'metrics are served on loopback only');
     return { status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType };
   });
 
@@ -612,8 +620,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     const inbox = deps.devInbox;
     // Development only (console SMS mode), and from this machine only: the texts hold codes.
     get('/v1/dev/inbox', (request) => {
-      if (!isLoopback(request.remoteAddress))
-        return fail('forbidden', 'the inbox is served on loopback only');
+      if (!isLocalRequest(request)) return fail('forbidden', 'the inbox is served on loopback only');
       const phone = request.query.get('phone');
       const texts = inbox.inbox.filter((text) => phone === null || text.phone === phone).slice(-50);
       return ok(200, { texts: texts.reverse() });

@@ -4,7 +4,9 @@
  * health and metrics, a restart on the same data directory that keeps every credential and balance,
  * and the OpenAPI document against the routes the server registers.
  */
+
 import { readFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { FundingProvider } from '../gateway/funding/provider.ts';
@@ -469,6 +471,22 @@ describe('HTTP API', () => {
       status: 400,
       body: error('bad_request'),
     });
+    // What only this machine may read is refused to a page whose name points here (DNS rebinding): it
+    // comes from loopback, but with another name in its Host header.
+    const asHost = (path: string, host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const url = new URL(path, t.server.url);
+        get({ hostname: url.hostname, port: url.port, path, headers: { host } }, (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        }).on('error', reject);
+      });
+    const port = new URL(t.server.url).port;
+    for (const path of ['/metrics', '/v1/dev/inbox']) {
+      expect(await asHost(path, `rebound.example:${port}`)).toBe(403);
+      expect(await asHost(path, `localhost:${port}`)).toBe(200);
+      expect(await asHost(path, `127.0.0.1:${port}`)).toBe(200);
+    }
     const metrics = await t.http('GET', '/metrics');
     expect(metrics.status).toBe(200);
     expect(metrics.body).toContain('paycode_http_requests_total{route="/v1/consumers",code="400"} 3');
