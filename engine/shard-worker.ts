@@ -55,9 +55,11 @@ export interface ShardWorkerData {
 /**
  * How the `fault` test hook ends the thread: `throw` raises an exception at once, `exit` ends the thread
  * with exit code 1 without one, `throwAfterNextCommit` raises one after the next group commit is durable
- * and before its answers are posted (the window where a retry must find the stored result).
+ * and before its answers are posted (the window where a retry must find the stored result), and
+ * `throwInsideNextCommit` makes a write inside the next group commit throw after the first one (the
+ * whole batch must be left out, and the thread ends as for any failed commit).
  */
-export type ShardFault = 'throw' | 'exit' | 'throwAfterNextCommit';
+export type ShardFault = 'throw' | 'exit' | 'throwAfterNextCommit' | 'throwInsideNextCommit';
 
 export type ShardMessage =
   | { type: 'batch'; commands: Command[] }
@@ -308,6 +310,7 @@ function batch(commands: Command[]): void {
 function fault(kind: ShardFault): void {
   if (!data.testHooks) return;
   if (kind === 'throwAfterNextCommit') crashAfterNextCommit = true;
+  else if (kind === 'throwInsideNextCommit') shard.injectFaultInsideNextCommit();
   else if (kind === 'exit') process.exit(1);
   else throw new Error(`shard ${data.shardIndex}: injected fault`);
 }

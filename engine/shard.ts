@@ -138,6 +138,7 @@ export class Shard {
   private durableBatchNo = 0;
   private tail: Promise<unknown> = Promise.resolve();
   private commitFailed = false;
+  private throwInsideNextCommit = false;
   /** The last idempotency key swept; the next stretch starts there. Undefined starts from the first. */
   private sweepFrom: [string, string] | undefined;
   /** When the next pass of the sweep may start (it rests after each full pass). */
@@ -743,6 +744,23 @@ export class Shard {
   // -------------------------------------------------------------------------------------------------
   // Group commit.
 
+  private applyWrites(writes: readonly Write[]): void {
+    for (const [index, [db, key, value]] of writes.entries()) {
+      if (index === 1 && this.throwInsideNextCommit) {
+        this.throwInsideNextCommit = false;
+        throw new Error(`shard ${this.opts.shardIndex}: injected fault inside a commit`);
+      }
+      if (value === undefined) db.remove(key);
+      else if (!(value instanceof SweepIfOlder)) db.put(key, value);
+      else if ((db.get(key)?.atMs ?? Number.POSITIVE_INFINITY) < value.olderThanMs) db.remove(key);
+    }
+  }
+
+  /** Test hook (shard-worker.ts `ShardFault`): the next commit throws after its first write. */
+  injectFaultInsideNextCommit(): void {
+    this.throwInsideNextCommit = true;
+  }
+
   private beginBatch(): Batch {
     // See other shards' commits (idempotency keys may be written by any shard).
     this.opts.store.root.resetReadTxn();
@@ -759,17 +777,27 @@ export class Shard {
     for (const live of batch.dirty)
       batch.writes.push([store.accounts, live.consumerId, persistAccount(live.actor)]);
     if (batch.writes.length > 0) batch.writes.push([store.meta, `journalSeq:${shardIndex}`, this.journalSeq]);
+    // All or nothing: the batch is a child transaction, so a write that throws aborts all of it (in a
+    // plain transaction callback lmdb-js would commit the writes made before the throw), and the commit
+    // fails with that error, so nothing of the batch is answered.
+    let thrown: { error: unknown } | null = null;
     const committed: Promise<unknown> =
       batch.writes.length === 0
         ? Promise.resolve()
-        : store.root.transaction(() => {
-            if (this.commitFailed) return ABORT;
-            for (const [db, key, value] of batch.writes) {
-              if (value === undefined) db.remove(key);
-              else if (!(value instanceof SweepIfOlder)) db.put(key, value);
-              else if ((db.get(key)?.atMs ?? Number.POSITIVE_INFINITY) < value.olderThanMs) db.remove(key);
-            }
-          });
+        : store.root
+            .childTransaction(() => {
+              if (this.commitFailed) return ABORT;
+              try {
+                this.applyWrites(batch.writes);
+              } catch (error) {
+                thrown = { error };
+                return ABORT;
+              }
+            })
+            .then((result) => {
+              if (thrown) throw thrown.error;
+              return result;
+            });
     // Answers leave in batch order, each only after its own commit and every earlier one is on disk. A
     // batch that wrote nothing waits only for the earlier ones: lmdb-js may never settle `flushed` after a
     // failed commit until the next write succeeds, and reads must still be answered while writes are refused.

@@ -71,7 +71,7 @@ async function expectCleanAudit(engine: Engine) {
 }
 
 describe('shard supervision', () => {
-  it.each<ShardFault>(['throwAfterNextCommit', 'throw', 'exit'])(
+  it.each<ShardFault>(['throwAfterNextCommit', 'throwInsideNextCommit', 'throw', 'exit'])(
     'answers in-flight commands internal, restarts the shard from LMDB, and applies retries once (%s)',
     async (fault) => {
       const { lines, logger } = capturedLogger();
@@ -84,9 +84,10 @@ describe('shard supervision', () => {
 
       // The hook that dies after a commit must be armed before the batch; the others hit the batch the
       // thread was just sent (commands are posted on the next turn).
-      if (fault === 'throwAfterNextCommit') engine.injectShardFaultForTest(0, fault);
+      const armed = fault === 'throwAfterNextCommit' || fault === 'throwInsideNextCommit';
+      if (armed) engine.injectShardFaultForTest(0, fault);
       const first = Promise.all([...onZero, ...onOne].map((payer) => redeem(engine, payer)));
-      if (fault !== 'throwAfterNextCommit') {
+      if (!armed) {
         await new Promise((resolve) => setImmediate(resolve));
         engine.injectShardFaultForTest(0, fault);
       }
@@ -99,11 +100,17 @@ describe('shard supervision', () => {
       expect(oneAnswers.map((answer) => answer.status)).toEqual(onOne.map(() => 'approved'));
       expect(['restarting', 'serving']).toContain(shardState(engine.health(), 0)?.state);
 
+      engine.store.root.resetReadTxn();
       if (fault === 'throwAfterNextCommit') {
         // The batch was durable before the thread died: every key already has its stored result.
-        engine.store.root.resetReadTxn();
         for (const payer of onZero)
           expect(engine.store.idempotency.get(['t:t1', payer.key])?.reply.status).toBe('approved');
+      }
+      if (fault === 'throwInsideNextCommit') {
+        // The write that threw took the whole batch with it: not one write of it is in LMDB.
+        for (const payer of onZero) expect(engine.store.idempotency.get(['t:t1', payer.key])).toBeUndefined();
+        const journal = Array.from(engine.store.journal.getRange(), ({ value }) => value);
+        expect(journal.filter((entry) => entry.kind === 'redeem')).toHaveLength(onOne.length);
       }
 
       // While shard 0 is away its commands are shed, never queued without end; shard 1 serves.
