@@ -111,6 +111,11 @@ export interface Outcome {
 /** A durable change a wallet socket should hear about. The code travels sealed; only a push unseals it. */
 export type Notice =
   | { type: 'balance'; consumerId: ConsumerId; card: CardView; cause: BalanceCause; atMs: number }
+  /**
+   * The consumer's shard was restarted from LMDB: notices of a batch lost with the dead thread may be
+   * missing, so a listener should read the wallet afresh.
+   */
+  | { type: 'resync'; consumerId: ConsumerId }
   | {
       type: 'code';
       consumerId: ConsumerId;

@@ -627,6 +627,14 @@ export class Engine {
     // A thread that died after a commit, or a batch answered `internal` when a later commit was refused,
     // never reported the gift sagas it started: drive every saga of its slots again (steps are
     // idempotent, and a saga already driven is not started twice).
+    // Pushes of a batch lost with a dead thread were never sent: every watcher of that shard reads afresh.
+    if (event.type === 'restarted') {
+      const restarted = this.shards[event.shardIndex];
+      for (const [consumerId, listeners] of this.watchers) {
+        if (this.shardOf(slotOfId(consumerId)) !== restarted) continue;
+        for (const listener of listeners) listener({ type: 'resync', consumerId });
+      }
+    }
     const resumed = event.type === 'restarted' || (event.type === 'storage' && event.writable);
     if (resumed && !this.closing) {
       this.store.root.resetReadTxn();

@@ -68,7 +68,7 @@ export function walletBody(view: WalletView, registry: Registry): Frame {
   };
 }
 
-function noticeFrame(notice: Notice, keys: CodeKeys): Frame {
+function noticeFrame(notice: Exclude<Notice, { type: 'resync' }>, keys: CodeKeys): Frame {
   if (notice.type === 'balance') {
     const { card, cause, atMs } = notice;
     return {
@@ -157,6 +157,10 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
     session.tokenExpiresAtMs = principal.expiresAtMs;
     closeAtExpiry(ws);
     session.unwatch = engine.watch(consumerId, (notice) => {
+      if (notice.type === 'resync') {
+        void resnapshot(ws, consumerId);
+        return;
+      }
       session.pending.push(noticeFrame(notice, deps.keys));
       if (session.flushScheduled || !session.ready) return;
       session.flushScheduled = true;
@@ -174,6 +178,19 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
     ws.cork(() => send(ws, { type: 'snapshot', ...walletBody(view, registry) }));
     session.ready = true;
     flush(ws);
+  };
+
+  /**
+   * A fresh snapshot after the consumer's shard was restarted: pushes of a batch lost with the dead thread
+   * were never sent, and the snapshot says where the wallet stands now. It leaves after the pushes queued
+   * before it.
+   */
+  const resnapshot = async (ws: WebSocket<WalletSession>, consumerId: ConsumerId) => {
+    const session = ws.getUserData();
+    const view = await engine.wallet(consumerId);
+    if (session.closed || !view) return;
+    session.pending.push({ type: 'snapshot', ...walletBody(view, registry) });
+    if (session.ready) flush(ws);
   };
 
   /** Answers a request with the `code` push it caused, or with an error carrying its status. */

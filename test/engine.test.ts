@@ -70,7 +70,13 @@ describe('engine', () => {
     expect(approved).toMatchObject({ status: 'approved', approvedCents: 3_000, balanceCents: 2_000 });
     expect((await engine.redeem(redeemReq(code, 100, 'k4'))).status).toBe('invalid_code');
     expect(
-      notices.map((n) => (n.type === 'code' ? `code:${n.state}` : `${n.cause}:${n.card.availableCents}`)),
+      notices.map((n) =>
+        n.type === 'code'
+          ? `code:${n.state}`
+          : n.type === 'balance'
+            ? `${n.cause}:${n.card.availableCents}`
+            : n.type,
+      ),
     ).toEqual(['hold:2000', 'code:issued', 'code:redeemed', 'redeem:2000']);
 
     const authId = approved.authId as string;
@@ -488,7 +494,11 @@ describe('engine', () => {
     const engine = await openEngine({ codeTtlMs: 1_000 });
     const consumerId = await funded(engine);
     const seen: string[] = [];
-    engine.watch(consumerId, (notice) => seen.push(notice.type === 'code' ? notice.state : notice.cause));
+    engine.watch(consumerId, (notice) =>
+      seen.push(
+        notice.type === 'code' ? notice.state : notice.type === 'balance' ? notice.cause : notice.type,
+      ),
+    );
     await engine.issueCode({ consumerId, merchantId: 'm1' });
     // No command reaches the shard meanwhile: only its own timer tick can expire the code.
     await new Promise((resolve) => setTimeout(resolve, 1_800));

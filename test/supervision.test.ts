@@ -139,6 +139,11 @@ describe('shard supervision', () => {
       expect(new Set(redeems.map((entry) => entry.consumerId)).size).toBe(redeems.length);
       await expectCleanAudit(engine);
 
+      // Pushes of the lost batch were never sent: the listener was told to read the wallet afresh (the
+      // wallet socket then sends a new snapshot), once, after the restart.
+      expect(notices.filter((notice) => notice.type === 'resync')).toEqual([
+        { type: 'resync', consumerId: watched.consumerId },
+      ]);
       // The new thread was told who is watched: a change reaches the listener.
       notices.length = 0;
       const topUp = await engine.loadValue({
