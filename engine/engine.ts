@@ -4,7 +4,6 @@ import { type AuditReport, auditInParallel, auditStore } from '../persistence/au
 import type { Secrets } from '../persistence/secrets.ts';
 import { openStore, type Store } from '../persistence/store.ts';
 import {
-  CODE_DIGITS_MAX,
   CODE_DIGITS_MIN,
   type CodeKeys,
   CodeSpace,

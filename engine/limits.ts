@@ -48,6 +48,12 @@ export const LIMITS = {
   shardRestartsPerWindowMax: 5,
   shardRestartWindowMs: 60_000,
   /**
+   * A serving shard thread says it is alive this often; one silent for `shardSilenceMaxMs` (stuck in a
+   * loop or a blocked call: no batch or tick takes near that long) is ended and restarted like a dead one.
+   */
+  shardHeartbeatMs: 1_000,
+  shardSilenceMaxMs: 10_000,
+  /**
    * While the storage refuses writes (a full disk), a shard tries a small write this often, doubling up
    * to the maximum while the refusals go on, and serves writes again once one is durable.
    */

@@ -69,6 +69,11 @@ export class ShardClient {
   private drained?: () => void;
   private statsWaiting: { resolve: (stats: ShardStats) => void; reject: (error: Error) => void }[] = [];
   private readonly logger: Logger;
+  /** When the thread last said anything (real clock); a serving thread silent too long is ended. */
+  private heardAtMs = performance.now();
+  private readonly watchdog: NodeJS.Timeout;
+  /** Why the supervisor ended the thread itself (it was silent), for the death that follows. */
+  private endedFor: Error | null = null;
   /** Resolves when the first thread is ready; rejects if it dies before (the engine does not open). */
   readonly ready: Promise<void>;
 
@@ -79,6 +84,23 @@ export class ShardClient {
   ) {
     this.logger = hooks.logger.child({ shard: data.shardIndex });
     this.ready = this.boot(false);
+    this.watchdog = setInterval(() => this.checkAlive(), limits.shardHeartbeatMs);
+    this.watchdog.unref();
+  }
+
+  /**
+   * A thread that is alive but silent (stuck in a loop or a blocked call) answers nothing: it is ended,
+   * its commands are answered `internal` at once, and a new thread is started as after a death.
+   */
+  private checkAlive(): void {
+    const worker = this.worker;
+    if (!worker || this.state !== 'serving' || this.stopping) return;
+    const silentMs = performance.now() - this.heardAtMs;
+    if (silentMs <= this.limits.shardSilenceMaxMs) return;
+    this.endedFor = new Error(`shard worker silent for ${Math.round(silentMs)} ms`);
+    this.state = 'restarting';
+    this.failInFlight();
+    void worker.terminate();
   }
 
   submit(command: Command): Promise<Outcome> {
@@ -136,6 +158,7 @@ export class ShardClient {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
+    clearInterval(this.watchdog);
     if (this.waiting.size > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     const worker = this.worker;
     if (worker) {
@@ -163,6 +186,8 @@ export class ShardClient {
     let failure: Error | null = null;
     return new Promise((resolve, reject) => {
       worker.on('message', (message: ShardReply) => {
+        this.heardAtMs = performance.now();
+        if (message.type === 'heartbeat') return;
         if (message.type === 'report') this.receive(message.report);
         else if (message.type === 'ready') {
           this.onReady(restart, message.writable);
@@ -178,7 +203,8 @@ export class ShardClient {
       });
       worker.once('exit', (code) => {
         if (this.worker === worker) this.worker = null;
-        const error = failure ?? new Error(`shard worker exited with code ${code}`);
+        const error = failure ?? this.endedFor ?? new Error(`shard worker exited with code ${code}`);
+        this.endedFor = null;
         reject(error);
         if (this.stopping) return;
         this.failInFlight();
@@ -189,6 +215,7 @@ export class ShardClient {
 
   private onReady(restart: boolean, writable: boolean): void {
     if (this.stopping) return;
+    this.heardAtMs = performance.now();
     this.onStorage(writable, writable ? undefined : 'the first write of the new thread was refused');
     if (restart) {
       // Before any command: notices of watched consumers and the clock are as before the death.

@@ -57,9 +57,10 @@ export interface ShardWorkerData {
  * with exit code 1 without one, `throwAfterNextCommit` raises one after the next group commit is durable
  * and before its answers are posted (the window where a retry must find the stored result), and
  * `throwInsideNextCommit` makes a write inside the next group commit throw after the first one (the
- * whole batch must be left out, and the thread ends as for any failed commit).
+ * whole batch must be left out, and the thread ends as for any failed commit); `hang` blocks the
+ * thread's event loop for good, alive but silent.
  */
-export type ShardFault = 'throw' | 'exit' | 'throwAfterNextCommit' | 'throwInsideNextCommit';
+export type ShardFault = 'throw' | 'exit' | 'throwAfterNextCommit' | 'throwInsideNextCommit' | 'hang';
 
 export type ShardMessage =
   | { type: 'batch'; commands: Command[] }
@@ -91,6 +92,8 @@ export interface ShardStats {
 export type ShardReply =
   /** `writable` is false when the storage refused the start-up write of a restarted thread. */
   | { type: 'ready'; writable: boolean }
+  /** The thread's event loop still turns (see `shardSilenceMaxMs`). */
+  | { type: 'heartbeat' }
   | { type: 'report'; report: ShardReport }
   | { type: 'stats'; stats: ShardStats }
   /** The storage refused a commit (`writable: false`, with the cause) or takes writes again. */
@@ -311,6 +314,7 @@ function fault(kind: ShardFault): void {
   if (!data.testHooks) return;
   if (kind === 'throwAfterNextCommit') crashAfterNextCommit = true;
   else if (kind === 'throwInsideNextCommit') shard.injectFaultInsideNextCommit();
+  else if (kind === 'hang') for (;;);
   else if (kind === 'exit') process.exit(1);
   else throw new Error(`shard ${data.shardIndex}: injected fault`);
 }
@@ -349,6 +353,10 @@ port.on('message', (message: ShardMessage) => {
   }
 });
 port.postMessage({ type: 'ready', writable: mode === 'serving' } satisfies ShardReply);
+setInterval(
+  () => port?.postMessage({ type: 'heartbeat' } satisfies ShardReply),
+  data.limits.shardHeartbeatMs,
+).unref();
 if (mode === 'refusing') {
   refusalsInRow = 1;
   lastRefusalAtMs = Date.now();

@@ -164,6 +164,30 @@ describe('shard supervision', () => {
     },
   );
 
+  it('ends a shard thread that hangs, alive but silent, and restarts it from LMDB', async () => {
+    const { lines, logger } = capturedLogger();
+    const engine = await openEngine({
+      testHooks: true,
+      logger,
+      limits: { shardRestartDelayMs: 10, shardHeartbeatMs: 100, shardSilenceMaxMs: 800 },
+    });
+    const onZero = await payers(engine, phonesOn(engine, 0, 3, '30'), 'hang');
+    const onOne = await payers(engine, phonesOn(engine, 1, 3, '40'), 'other');
+    // The thread's event loop stops for good: no answer, no heartbeat, no exit.
+    engine.injectShardFaultForTest(0, 'hang');
+    const answers = await Promise.all([...onZero, ...onOne].map((payer) => redeem(engine, payer)));
+    expect(answers.map((answer) => answer.status)).toEqual([
+      ...onZero.map(() => 'internal'),
+      ...onOne.map(() => 'approved'),
+    ]);
+    await waitUntil('shard 0 to serve again', () => shardState(engine.health(), 0)?.state === 'serving');
+    const died = lines.find((line) => line.msg === 'shard worker died; restarting it from disk');
+    expect(JSON.stringify(died)).toMatch(/shard worker silent for [0-9]+ ms/);
+    const retried = await Promise.all(onZero.map((payer) => redeem(engine, payer)));
+    expect(retried.map((answer) => answer.status)).toEqual(onZero.map(() => 'approved'));
+    await expectCleanAudit(engine);
+  });
+
   it('finishes a gift whose saga step was committed by a thread that died before reporting it', async () => {
     const { logger } = capturedLogger();
     const engine = await openEngine({ testHooks: true, logger, limits: { shardRestartDelayMs: 10 } });
