@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,7 +103,8 @@ export async function runWebBench(options: WebBenchOptions): Promise<string[]> {
       });
     }
     const limits = { ...LIMITS, reportScansPerMerchantMax: 1, reportScansMax: 4 };
-    const reports = new MerchantReports(store, limits, { timeZone: 'UTC', time: '00:00' }, () => nowMs);
+    const cutoff = { timeZone: 'UTC', time: '00:00' };
+    const reports = new MerchantReports(store, limits, cutoff, () => nowMs, randomBytes(32));
     const measure = async (label: string, run: () => Promise<unknown>) => {
       const delay = monitorEventLoopDelay({ resolution: 1 });
       delay.enable();

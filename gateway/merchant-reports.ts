@@ -10,7 +10,7 @@ import {
   type Cutoff,
   localParts,
 } from '../settlement/calendar.ts';
-import { type PayoutDirection, payoutDirection } from '../settlement/reports.ts';
+import { merchantJournalRef, type PayoutDirection, payoutDirection } from '../settlement/reports.ts';
 
 /**
  * What the merchant dashboard reads: a merchant's postings, its sales per day and per hour, and its
@@ -38,7 +38,7 @@ import { type PayoutDirection, payoutDirection } from '../settlement/reports.ts'
 export type JournalKey = [number, number, number];
 
 export interface Transaction {
-  /** The journal key `atMs.writer.seq`, as on statements: unique and stable. */
+  /** An opaque reference of the posting, as on statements: unique and stable (`merchantJournalRef`). */
   journalKey: string;
   atMs: number;
   kind: PostingKind;
@@ -122,6 +122,8 @@ export class MerchantReports {
     private readonly limits: Limits,
     private readonly cutoff: Cutoff,
     private readonly now: () => number,
+    /** Keys the journal references merchants see (settlement/reports.ts `merchantJournalRef`). */
+    private readonly journalRefKey: Buffer,
   ) {}
 
   /**
@@ -143,7 +145,8 @@ export class MerchantReports {
           const amountCents = merchantCents(entry, merchantId);
           if (amountCents === null) return true;
           const { atMs, kind, ref } = entry;
-          transactions.push({ journalKey: key.join('.'), atMs, kind, ref, amountCents });
+          const journalKey = merchantJournalRef(this.journalRefKey, merchantId, key.join('.'));
+          transactions.push({ journalKey, atMs, kind, ref, amountCents });
           return transactions.length < page.limit;
         },
       );

@@ -11,7 +11,7 @@ import type { ConsoleSender } from '../notify/sender.ts';
 import type { Store } from '../persistence/store.ts';
 import { isAccountNumber, isAccountType, isRoutingNumber } from '../settlement/bank.ts';
 import { type Cutoff, parseDate } from '../settlement/calendar.ts';
-import { statementCsv, statementJson } from '../settlement/reports.ts';
+import { merchantJournalRef, statementCsv, statementJson } from '../settlement/reports.ts';
 import type { Settlements } from '../settlement/settlements.ts';
 import type { FundingProvider } from './funding/provider.ts';
 import { type Answer, fail, ok, type Request, route } from './http.ts';
@@ -37,6 +37,8 @@ export interface RouteDeps {
   /** The development inbox when texts go to the console, else null. */
   devInbox: ConsoleSender | null;
   settlements: Settlements;
+  /** Keys the journal references a merchant sees (settlement/reports.ts `merchantJournalRef`). */
+  journalRefKey: Buffer;
   /** The business day of settlement, which the merchant's activity report counts in. */
   cutoff: Cutoff;
   now: () => number;
@@ -131,7 +133,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     return { consumerId: caller.consumerId };
   };
   const isAnswer = (value: object): value is Answer => 'status' in value;
-  const reports = new MerchantReports(deps.store, limits, deps.cutoff, deps.now);
+  const reports = new MerchantReports(deps.store, limits, deps.cutoff, deps.now, deps.journalRefKey);
   const reportAnswer = <T>(report: ReportResult<T>): Answer => {
     if (report.ok) return ok(200, report.answer);
     return report.status === 'busy'
@@ -591,7 +593,10 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     const record = deps.settlements.record(request.params[1] as string);
     const merchant = record?.merchants.find((settled) => settled.merchantId === caller.merchantId);
     if (!record || !merchant) return fail('not_found', 'no statement for this merchant and day');
-    const lines = deps.settlements.statementLines(record.businessDate, merchant.merchantId);
+    const lines = deps.settlements.statementLines(record.businessDate, merchant.merchantId).map((line) => ({
+      ...line,
+      journalKey: merchantJournalRef(deps.journalRefKey, merchant.merchantId, line.journalKey),
+    }));
     if (request.query.get('format') === 'csv')
       return {
         status: 200,

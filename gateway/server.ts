@@ -11,6 +11,7 @@ import { SmppSender } from '../notify/smpp.ts';
 import { receiptText } from '../notify/texts.ts';
 import { loadSecrets, type Secrets, secretsPath } from '../persistence/secrets.ts';
 import type { OutboxRecord } from '../persistence/store.ts';
+import { journalRefKey } from '../settlement/reports.ts';
 import { Settlements } from '../settlement/settlements.ts';
 import type { Config } from './config.ts';
 import { createDemo } from './demo.ts';
@@ -218,6 +219,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     devInbox,
     settlements,
     cutoff: { timeZone: config.settlementTimeZone, time: config.settlementCutoff },
+    journalRefKey: journalRefKey(secrets.consumerIdKey),
     now,
     onTextQueued: kick,
   });

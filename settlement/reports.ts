@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import type { SettledMerchant, SettlementRecord } from '../persistence/store.ts';
 import type { StatementLine } from './net.ts';
 
@@ -22,6 +23,20 @@ export function statementJson(record: SettlementRecord, merchant: SettledMerchan
     ...merchant,
     lines,
   };
+}
+
+/**
+ * What a merchant sees of a journal key: a keyed hash (16 base64url characters), unique and stable, that
+ * tells nothing of the rest of the journal. The key itself carries a sequence its writer shares with
+ * every merchant, whose gaps would show other merchants' volume.
+ */
+export function merchantJournalRef(refKey: Buffer, merchantId: string, journalKey: string): string {
+  return createHmac('sha256', refKey).update(`${merchantId}|${journalKey}`).digest('base64url').slice(0, 16);
+}
+
+/** The key of `merchantJournalRef`, derived from the consumer id key (which is never rotated). */
+export function journalRefKey(consumerIdKey: Buffer): Buffer {
+  return createHmac('sha256', consumerIdKey).update('merchant-journal-ref').digest();
 }
 
 const CSV_HEADER = 'businessDate,merchantId,achFileId,traceNumber,journalKey,at,kind,ref,amountCents';

@@ -149,6 +149,17 @@ describe('settlement', () => {
       'redeem',
       'void',
     ]);
+    // A posting's reference is the same on the statement as in the transactions list, and opaque: no
+    // journal sequence whose gaps would show other merchants' volume.
+    const listed = await t.http(
+      'GET',
+      `/v1/merchants/${cafe.merchantId}/transactions`,
+      undefined,
+      cafe.apiKey,
+    );
+    const refs = (rows: { journalKey: string }[]) => rows.map((row) => row.journalKey).sort();
+    expect(refs(statement.body.lines)).toEqual(refs(listed.body.transactions));
+    for (const ref of refs(statement.body.lines)) expect(ref).toMatch(/^[A-Za-z0-9_-]{16}$/);
     const csv = await t.http(
       'GET',
       `/v1/merchants/${cafe.merchantId}/statements/${today}?format=csv`,
