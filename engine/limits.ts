@@ -83,6 +83,11 @@ export const LIMITS = {
   // Gateway. Every socket and request is bounded; a client past a bound gets a status or is closed.
   /** HTTP request body. */
   httpBodyBytesMax: 16 * 1024,
+  /**
+   * A body past `httpBodyBytesMax` is read to its end and dropped, up to this many bytes, so the client
+   * gets its 413 instead of a reset while it is still sending; a larger one is cut off at once.
+   */
+  httpBodyDrainBytesMax: 1024 * 1024,
   /** WebSocket message; a larger frame closes the socket (uWS `maxPayloadLength`). */
   wsMessageBytesMax: 4 * 1024,
   /** Bytes queued for one socket before it is closed as a slow reader (`closeOnBackpressureLimit`). */

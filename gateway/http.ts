@@ -40,7 +40,9 @@ const REASONS: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  405: 'Method Not Allowed',
   409: 'Conflict',
+  413: 'Content Too Large',
   422: 'Unprocessable Entity',
   423: 'Locked',
   429: 'Too Many Requests',
@@ -76,7 +78,7 @@ export function route(
   app: TemplatedApp,
   method: 'get' | 'post' | 'del',
   pattern: string,
-  bodyBytesMax: number,
+  body: { bytesMax: number; drainBytesMax: number },
   handler: Handler,
   onAnswer: (pattern: string, status: number) => void,
 ): void {
@@ -141,11 +143,19 @@ export function route(
     }
     const chunks: Buffer[] = [];
     let size = 0;
+    const tooLarge: Answer = {
+      status: 413,
+      body: { error: { code: 'bad_request', message: `the body is larger than ${body.bytesMax} bytes` } },
+    };
+    // A body said to be too large is refused before it is read; it is still drained (see limits.ts).
+    const declared = Number(req.getHeader('content-length') || 0);
     res.onData((chunk, isLast) => {
       if (done) return;
       size += chunk.byteLength;
-      if (size > bodyBytesMax) {
-        respond(fail('bad_request', `the body is larger than ${bodyBytesMax} bytes`), true);
+      if (size > body.bytesMax || declared > body.bytesMax) {
+        chunks.length = 0;
+        if (size > body.drainBytesMax || declared > body.drainBytesMax) respond(tooLarge, true);
+        else if (isLast) respond(tooLarge);
         return;
       }
       chunks.push(Buffer.from(chunk.slice(0)));

@@ -100,7 +100,11 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     (method: 'get' | 'post' | 'del') =>
     (pattern: string, handler: (request: Request) => Promise<Answer> | Answer) => {
       registered.push([method === 'del' ? 'delete' : method, pattern]);
-      route(app, method, pattern, method === 'post' ? limits.httpBodyBytesMax : 0, handler, onAnswer);
+      const body = {
+        bytesMax: method === 'post' ? limits.httpBodyBytesMax : 0,
+        drainBytesMax: limits.httpBodyDrainBytesMax,
+      };
+      route(app, method, pattern, body, handler, onAnswer);
     };
   const get = add('get');
   const post = add('post');

@@ -463,8 +463,15 @@ describe('HTTP API', () => {
       status: 400,
       body: error('bad_request'),
     });
+    // An oversize body is answered 413, read to its end so the client can read the answer.
     expect(await t.http('POST', '/v1/consumers', 'x'.repeat(5_000))).toEqual({
-      status: 400,
+      status: 413,
+      body: error('bad_request'),
+    });
+    expect(
+      await t.http('POST', '/v1/terminals/activate', JSON.stringify({ activationCode: 'x'.repeat(20_000) })),
+    ).toEqual({
+      status: 413,
       body: error('bad_request'),
     });
     expect(await t.http('POST', '/v1/consumers', [1, 2])).toEqual({
@@ -489,7 +496,8 @@ describe('HTTP API', () => {
     }
     const metrics = await t.http('GET', '/metrics');
     expect(metrics.status).toBe(200);
-    expect(metrics.body).toContain('paycode_http_requests_total{route="/v1/consumers",code="400"} 3');
+    expect(metrics.body).toContain('paycode_http_requests_total{route="/v1/consumers",code="400"} 2');
+    expect(metrics.body).toContain('paycode_http_requests_total{route="/v1/consumers",code="413"} 1');
     expect(metrics.body).toContain('paycode_process_cpu_seconds_total');
   });
 
