@@ -3,7 +3,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { isCodeString } from '../engine/codes.ts';
 import { type Engine, isAmountCents, isIdempotencyKey } from '../engine/engine.ts';
 import type { MerchantId, TerminalId } from '../engine/ids.ts';
-import { DAY_MS, type Limits } from '../engine/limits.ts';
+import type { Limits } from '../engine/limits.ts';
 import type { Status } from '../engine/statuses.ts';
 import type { Reply } from '../engine/wallet.ts';
 import type { Logger } from '../log/logger.ts';
@@ -14,6 +14,7 @@ import {
   POS_REQUESTS,
   type PosRequestSpec,
 } from '../sdk/pos-protocol.ts';
+import type { CodeFailureWindows, CodeWindow } from './code-windows.ts';
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
 import type { InFlight } from './in-flight.ts';
 import type { Metrics } from './metrics.ts';
@@ -72,16 +73,14 @@ export interface PosDeps {
   onMoneyMoved: () => void;
   /** Refused handshakes, refused messages and failures; never a key, a code or a MAC. */
   logger: Logger;
+  /** The failure windows of code attempts, shared with the merchant's dashboard. */
+  codeWindows: CodeFailureWindows;
 }
 
 export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
   const { limits, metrics } = deps;
   const terminalSockets = new SocketsBy<WebSocket<PosSession>>();
-  const merchantFailures = new Map<string, FailureLog[]>();
-  const globalFailures = new FailureLog(
-    limits.merchantCodeFailureWindowMs,
-    limits.globalCodeFailuresPerWindowMax,
-  );
+  const windows = deps.codeWindows;
   /** Each terminal's code attempts, chained so they run one at a time. */
   const codeChains = new Map<string, Promise<unknown>>();
 
@@ -184,24 +183,15 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
     });
   };
 
-  /** A merchant's failure windows (the last minute, the last day), made on first use. */
-  const merchantLogs = (merchantId: string): FailureLog[] => {
-    let logs = merchantFailures.get(merchantId);
-    if (!logs) {
-      logs = [
-        new FailureLog(limits.merchantCodeFailureWindowMs, limits.merchantCodeFailuresPerWindowMax),
-        new FailureLog(DAY_MS, limits.merchantCodeFailuresPerDayMax),
-      ];
-      merchantFailures.set(merchantId, logs);
-    }
-    return logs;
+  /** When each merchant's refusals for too many failed codes were last logged (once a window at most). */
+  const throttleLoggedAtMs = new Map<string, number>();
+  const throttled = (merchantId: MerchantId, terminalId: TerminalId, window: CodeWindow, nowMs: number) => {
+    metrics.codeAttemptsThrottled.inc();
+    const lastMs = throttleLoggedAtMs.get(merchantId) ?? Number.NEGATIVE_INFINITY;
+    if (lastMs > nowMs - limits.merchantCodeFailureWindowMs) return;
+    throttleLoggedAtMs.set(merchantId, nowMs);
+    deps.logger.warn('code attempts refused: too many failed codes', { merchantId, terminalId, window });
   };
-  // The terminals' stored failures of the last day refill the windows, so a restart gives no fresh guesses.
-  const restored = deps.registry.recentCodeFailures(deps.now());
-  for (const [merchantId, failuresAtMs] of restored.byMerchant) {
-    for (const log of merchantLogs(merchantId)) for (const atMs of failuresAtMs) log.add(atMs);
-  }
-  for (const atMs of restored.all) globalFailures.add(atMs);
 
   /**
    * Code attempts (redeem, inquire), whose fields the caller has checked: a malformed request is
@@ -215,16 +205,6 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
    * idempotency promises; the engine only replays it (`replayOnly`), and if the record was swept meanwhile
    * the retry becomes a new attempt, checked like any other.
    */
-  /** When each merchant's refusals for too many failed codes were last logged (once a window at most). */
-  const throttleLoggedAtMs = new Map<string, number>();
-  const throttled = (merchantId: MerchantId, terminalId: TerminalId, window: string, nowMs: number) => {
-    metrics.codeAttemptsThrottled.inc();
-    const lastMs = throttleLoggedAtMs.get(merchantId) ?? Number.NEGATIVE_INFINITY;
-    if (lastMs > nowMs - limits.merchantCodeFailureWindowMs) return;
-    throttleLoggedAtMs.set(merchantId, nowMs);
-    deps.logger.warn('code attempts refused: too many failed codes', { merchantId, terminalId, window });
-  };
-
   const codeAttempt = (
     session: PosSession,
     key: unknown,
@@ -236,28 +216,18 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
     const attempt = async (): Promise<Reply> => {
       const nowMs = deps.now();
       if (deps.registry.codeLocked(terminalId, nowMs)) return { status: 'terminal_locked' };
-      const logs = [...merchantLogs(merchantId), globalFailures];
-      const full = logs.findIndex((log) => !log.hasRoom(nowMs));
-      if (full >= 0) {
-        throttled(
-          merchantId,
-          terminalId,
-          full === 2
-            ? 'all merchants, per minute'
-            : full === 1
-              ? 'merchant, per day'
-              : 'merchant, per minute',
-          nowMs,
-        );
+      const refusal = windows.refusal(merchantId, nowMs);
+      if (refusal) {
+        throttled(merchantId, terminalId, refusal.window, nowMs);
         return { status: 'rate_limited' };
       }
       deps.engine.store.root.resetReadTxn();
       const none = deps.engine.codeStateAt(merchantId, code, nowMs) === 'none';
-      if (none) for (const log of logs) log.add(nowMs);
+      if (none) windows.add(merchantId, nowMs);
       const reply = await run(false);
       const failed = none ? reply.status !== 'approved' : CODE_FAILURES.has(reply.status);
       // Digits that were a code a moment ago (cancelled meanwhile) are counted now.
-      if (failed && !none) for (const log of logs) log.add(deps.now());
+      if (failed && !none) windows.add(merchantId, deps.now());
       const approvedRedeem = reply.status === 'approved' && reply.authId !== undefined;
       if ((failed || approvedRedeem) && (await deps.registry.recordCodeResult(terminalId, failed))) {
         metrics.terminalLocks.inc();
@@ -430,27 +400,4 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       if (session.terminalId) terminalSockets.delete(session.terminalId, ws);
     },
   };
-}
-
-/**
- * Failures within a sliding window; it has room while they are fewer than `max`. The caller records a
- * failure as soon as it is certain, before the attempt runs, so attempts running at once cannot pass the
- * maximum together; honest sales (live codes) take no room and are never held back.
- */
-class FailureLog {
-  private readonly atMs: number[] = [];
-
-  constructor(
-    private readonly windowMs: number,
-    private readonly max: number,
-  ) {}
-
-  hasRoom(nowMs: number): boolean {
-    while (this.atMs.length > 0 && (this.atMs[0] as number) <= nowMs - this.windowMs) this.atMs.shift();
-    return this.atMs.length < this.max;
-  }
-
-  add(nowMs: number): void {
-    this.atMs.push(nowMs);
-  }
 }

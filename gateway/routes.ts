@@ -13,6 +13,7 @@ import { isAccountNumber, isAccountType, isRoutingNumber } from '../settlement/b
 import { type Cutoff, parseDate } from '../settlement/calendar.ts';
 import { merchantJournalRef, statementCsv, statementJson } from '../settlement/reports.ts';
 import type { Settlements } from '../settlement/settlements.ts';
+import type { CodeFailureWindows } from './code-windows.ts';
 import type { FundingProvider } from './funding/provider.ts';
 import { type Answer, fail, ok, type Request, route } from './http.ts';
 import { MerchantReports, type ReportResult } from './merchant-reports.ts';
@@ -37,6 +38,8 @@ export interface RouteDeps {
   /** The development inbox when texts go to the console, else null. */
   devInbox: ConsoleSender | null;
   settlements: Settlements;
+  /** The failure windows of code attempts, so a merchant sees why its codes are refused. */
+  codeWindows: CodeFailureWindows;
   /** Keys the journal references a merchant sees (settlement/reports.ts `merchantJournalRef`). */
   journalRefKey: Buffer;
   /** The business day of settlement, which the merchant's activity report counts in. */
@@ -237,7 +240,12 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
   get('/v1/merchants/:merchantId/terminals', (request) => {
     const caller = merchantCaller(request);
     if (isAnswer(caller)) return caller;
-    return ok(200, { terminals: registry.terminalsOf(caller.merchantId) });
+    // Why code attempts at the merchant are refused, when they are: too many failed codes in a window.
+    const refusal = deps.codeWindows.refusal(caller.merchantId, deps.now());
+    return ok(200, {
+      terminals: registry.terminalsOf(caller.merchantId),
+      codeAttempts: refusal ? { refused: true, ...refusal } : { refused: false },
+    });
   });
 
   post('/v1/merchants/:merchantId/terminals', async (request) => {

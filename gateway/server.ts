@@ -13,6 +13,7 @@ import { loadSecrets, type Secrets, secretsPath } from '../persistence/secrets.t
 import type { OutboxRecord } from '../persistence/store.ts';
 import { journalRefKey } from '../settlement/reports.ts';
 import { Settlements } from '../settlement/settlements.ts';
+import { CodeFailureWindows } from './code-windows.ts';
 import type { Config } from './config.ts';
 import { createDemo } from './demo.ts';
 import { type FundingProvider, fundingProvider } from './funding/provider.ts';
@@ -115,6 +116,8 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   let outbox: OutboxDelivery | undefined;
   const kick = () => outbox?.kick();
   const replies = new ReplyBudget(limits);
+  // The terminals' stored failures of the last day refill the windows, so a restart gives no fresh guesses.
+  const codeWindows = new CodeFailureWindows(limits, registry.recentCodeFailures(now()));
   const inbound = (phone: string, text: string) => {
     handleInbound({ engine, registry, codeTtlMs: config.codeTtlMs, replies, now }, phone, text).then(
       (command) => {
@@ -181,7 +184,18 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   app.ws(
     '/v1/pos',
     track(
-      posBehavior({ engine, registry, limits, metrics, now, origins, onMoneyMoved: kick, logger, inFlight }),
+      posBehavior({
+        engine,
+        registry,
+        limits,
+        metrics,
+        now,
+        origins,
+        onMoneyMoved: kick,
+        logger,
+        inFlight,
+        codeWindows,
+      }),
     ),
   );
   app.ws(
@@ -220,6 +234,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     settlements,
     cutoff: { timeZone: config.settlementTimeZone, time: config.settlementCutoff },
     journalRefKey: journalRefKey(secrets.consumerIdKey),
+    codeWindows,
     now,
     onTextQueued: kick,
   });

@@ -208,6 +208,18 @@ describe('code guessing', () => {
     expect(await failedToday(honest.terminalId)).toBe(3);
     expect((await honest.pos.inquire('400009')).status).toBe('terminal_locked');
     expect((await third.pos.inquire('400010')).status).toBe('rate_limited');
+    // The merchant's terminal list says why, and until when (the dashboard shows it).
+    const listed = await t.http(
+      'GET',
+      `/v1/merchants/${merchant.merchantId}/terminals`,
+      undefined,
+      merchant.apiKey,
+    );
+    expect(listed.body.codeAttempts).toEqual({
+      refused: true,
+      window: 'merchant, per minute',
+      untilMs: clock.nowMs + LIMITS.merchantCodeFailureWindowMs,
+    });
     const refusals = t.logs.filter((line) => line.includes('code attempts refused: too many failed codes'));
     expect(refusals).toHaveLength(1);
     expect(JSON.parse(refusals[0] as string)).toMatchObject({

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { FundingProvider } from '../gateway/funding/provider.ts';
 import { SandboxFunding } from '../gateway/funding/sandbox.ts';
-import { OPERATOR_TOKEN, ROUTING, startTestServer, waitFor } from './server-helpers.ts';
+import { OPERATOR_TOKEN, ROUTING, startTestServer, type TestServer, waitFor } from './server-helpers.ts';
 
 const PHONE = '+15555550160';
 const error = (code: string) => ({ error: { code, message: expect.any(String) } });
@@ -368,8 +368,8 @@ describe('HTTP API', () => {
     ).toBe(400);
   });
 
-  it('sells gift cards through the sandbox funding provider', async () => {
-    const t = await startTestServer();
+  /** A merchant and a signed-in phone, and a purchase of $40.00 there with the sandbox's good token. */
+  const buyer = async (t: TestServer) => {
     const merchant = await t.merchant('Books');
     const { deviceToken } = await t.consumer(PHONE);
     const buy = {
@@ -378,6 +378,12 @@ describe('HTTP API', () => {
       paymentToken: 'tok_sandbox_ok',
       idempotencyKey: 'buy-1',
     };
+    return { merchant, deviceToken, buy };
+  };
+
+  it('sells gift cards through the sandbox funding provider', async () => {
+    const t = await startTestServer();
+    const { merchant, buy, deviceToken } = await buyer(t);
     const bought = await t.http('POST', '/v1/wallet/purchases', buy, deviceToken);
     expect(bought).toEqual({ status: 201, body: { cardId: expect.any(String), balanceCents: 4_000 } });
     expect(await t.http('POST', '/v1/wallet/purchases', buy, deviceToken)).toEqual(bought);
@@ -401,14 +407,7 @@ describe('HTTP API', () => {
     expect(t.lines).toContain(
       'paycode: card purchases are off (PAYCODE_FUNDING=none): consumers cannot buy value',
     );
-    const merchant = await t.merchant('Books');
-    const { deviceToken } = await t.consumer(PHONE);
-    const buy = {
-      merchantId: merchant.merchantId,
-      amountCents: 4_000,
-      paymentToken: 'tok_sandbox_ok',
-      idempotencyKey: 'buy-1',
-    };
+    const { buy, deviceToken } = await buyer(t);
     expect(await t.http('POST', '/v1/wallet/purchases', buy, deviceToken)).toEqual({
       status: 403,
       body: error('forbidden'),

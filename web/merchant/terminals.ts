@@ -1,7 +1,7 @@
 import { busy, field, h, mount, notice, when } from '../shared/ui.ts';
 import { errorText, shortTime } from './format.ts';
 import type { Session } from './session.ts';
-import type { MerchantDetails, Terminal, TerminalState } from './types.ts';
+import type { CodeRefusal, MerchantDetails, Terminal, TerminalState } from './types.ts';
 
 /**
  * The merchant's tills: add one (its activation code is shown once, large, to type on the till), lock
@@ -181,12 +181,27 @@ export function terminalsSection(session: Session) {
 
   // How many digits the cashiers type: the store's shortest code, longer while the store is busy.
   const codeLength = h('span', { class: 'muted' });
+  // Code attempts refused at the whole store: too many wrong codes in a window (docs/security.md).
+  const refusedHost = h('div');
   const load = async () => {
     const [listed, details] = await Promise.all([
-      session.call<{ terminals: Terminal[] }>('GET', '/terminals'),
+      session.call<{
+        terminals: Terminal[];
+        codeAttempts: { refused: false } | ({ refused: true } & CodeRefusal);
+      }>('GET', '/terminals'),
       session.call<MerchantDetails>('GET', ''),
     ]);
     terminals = listed.terminals;
+    const { codeAttempts } = listed;
+    mount(
+      refusedHost,
+      codeAttempts.refused
+        ? notice(
+            'error',
+            `Payment codes are refused at this store until ${shortTime(codeAttempts.untilMs)}: too many wrong codes (${codeAttempts.window}). The failed codes of each terminal are below.`,
+          )
+        : null,
+    );
     codeLength.textContent = `Payment codes have ${details.codeDigitsMin} digits, more while the store is busy (up to 10)`;
     render();
   };
@@ -236,6 +251,7 @@ export function terminalsSection(session: Session) {
       'section',
       { class: 'panel', 'aria-labelledby': 'terminals-title' },
       h('div', { class: 'panel-head' }, h('h2', { id: 'terminals-title' }, 'Terminals'), codeLength),
+      refusedHost,
       status,
       listHost,
     ),

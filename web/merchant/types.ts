@@ -2,6 +2,8 @@
  * The answers of the merchant endpoints (docs/http-api.md), as the dashboard reads them: the gateway's
  * own types, imported as types only, so the page and the server cannot drift apart.
  */
+
+export type { CodeRefusal } from '../../gateway/code-windows.ts';
 export type {
   Activity,
   ActivityBucket as Bucket,
