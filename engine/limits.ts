@@ -149,7 +149,7 @@ export const LIMITS = {
   /**
    * Inbound texts (PAY, BAL, ...): replies per number per hour, and per day to a number that holds no
    * value and never verified (an auto-responder answering our answers would loop for ever otherwise).
-   * Texts beyond are read and dropped, unanswered.
+   * Texts beyond are dropped unanswered (STOP and CANCEL are still acted on).
    */
   smsRepliesPerNumberPerHourMax: 10,
   smsRepliesToUnknownPerDayMax: 1,

@@ -71,6 +71,7 @@ export class ShardClient {
   private readonly logger: Logger;
   /** When the thread last said anything (real clock); a serving thread silent too long is ended. */
   private heardAtMs = performance.now();
+  private checkedAtMs = performance.now();
   private readonly watchdog: NodeJS.Timeout;
   /** Why the supervisor ended the thread itself (it was silent), for the death that follows. */
   private endedFor: Error | null = null;
@@ -93,9 +94,15 @@ export class ShardClient {
    * its commands are answered `internal` at once, and a new thread is started as after a death.
    */
   private checkAlive(): void {
+    const nowMs = performance.now();
+    // A late check means this thread stalled (a paused process, a long task): the heartbeats may be
+    // waiting unread, so the silence is measured from now on.
+    const stalled = nowMs - this.checkedAtMs > 2 * this.limits.shardHeartbeatMs;
+    this.checkedAtMs = nowMs;
+    if (stalled) this.heardAtMs = nowMs;
     const worker = this.worker;
     if (!worker || this.state !== 'serving' || this.stopping) return;
-    const silentMs = performance.now() - this.heardAtMs;
+    const silentMs = nowMs - this.heardAtMs;
     if (silentMs <= this.limits.shardSilenceMaxMs) return;
     this.endedFor = new Error(`shard worker silent for ${Math.round(silentMs)} ms`);
     this.state = 'restarting';

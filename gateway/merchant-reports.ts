@@ -231,12 +231,16 @@ export class MerchantReports {
       // Settled days come from their statements: one read per day of only this merchant's postings.
       const counted = new Set<string>();
       let firstUnsettled: string | null = null;
+      /** Where the last settled day's run ended: before its cut-off when the day was closed early. */
+      let settledEndMs = Number.POSITIVE_INFINITY;
       for (let date = businessDayOf(fromMs, this.cutoff); date <= today; date = addDays(date, 1)) {
         this.store.root.resetReadTxn();
-        if (!this.store.settlements.doesExist(date)) {
+        const settled = this.store.settlements.get(date);
+        if (!settled) {
           firstUnsettled ??= date;
           continue;
         }
+        if (firstUnsettled === null) settledEndMs = settled.summary.window.endMs;
         for (const line of this.store.statements.get([date, merchantId]) ?? []) {
           if (line.atMs < fromMs) continue;
           add(line.atMs, line.kind, line.amountCents, !counted.has(line.journalKey));
@@ -246,7 +250,11 @@ export class MerchantReports {
       }
       // The rest from the journal, newest first, so a cut-short scan loses the oldest figures. Like a
       // settlement run, it looks back over the straggler window for postings that came after a settled day.
-      const unsettledStartMs = businessDayWindow(firstUnsettled ?? today, this.cutoff).startMs;
+      // A day closed before its cut-off left its last hours to the next run, which starts where it ended.
+      const unsettledStartMs = Math.min(
+        businessDayWindow(firstUnsettled ?? today, this.cutoff).startMs,
+        settledEndMs,
+      );
       const scanFromMs = Math.max(fromMs, unsettledStartMs - this.limits.settlementStragglerWindowMs);
       const scan = await this.scan(
         { start: undefined, end: [scanFromMs], exclusiveStart: false, reverse: true },

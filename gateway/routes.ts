@@ -335,9 +335,15 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
   const otpsAll = new KeyedWindow(60_000, limits.otpSendsPerMinuteMax);
   const sendVerification = async (request: Request, phone: string, consumerId: ConsumerId) => {
     const nowMs = deps.now();
-    const budgeted = principal(request)?.kind !== 'operator';
-    if (budgeted && (!otpsAll.take('all', nowMs) || !otpsPerAddress.take(request.remoteAddress, nowMs)))
-      return fail('rate_limited', 'too many verification codes are being sent; try later');
+    if (principal(request)?.kind !== 'operator') {
+      // Both are checked before either is taken, so an address past its own budget takes nothing of the
+      // platform's (one address must not spend everyone's).
+      const address = request.remoteAddress;
+      if (!otpsPerAddress.hasRoom(address, nowMs) || !otpsAll.hasRoom('all', nowMs))
+        return fail('rate_limited', 'too many verification codes are being sent; try later');
+      otpsPerAddress.take(address, nowMs);
+      otpsAll.take('all', nowMs);
+    }
     const sent = await registry.startVerification(phone, consumerId);
     if (sent === 'rate_limited') return fail('rate_limited', 'too many codes sent to this phone; try later');
     deps.onTextQueued();

@@ -187,10 +187,21 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
    */
   const resnapshot = async (ws: WebSocket<WalletSession>, consumerId: ConsumerId) => {
     const session = ws.getUserData();
+    if (!session.ready) return; // the first snapshot is still to come
+    // What is queued leaves first; pushes that come while the wallet is read wait and follow the snapshot,
+    // as for the first one.
+    flush(ws);
+    session.ready = false;
     const view = await engine.wallet(consumerId);
-    if (session.closed || !view) return;
-    session.pending.push({ type: 'snapshot', ...walletBody(view, registry) });
-    if (session.ready) flush(ws);
+    if (session.closed) return;
+    if (!view) {
+      // Not readable now: the phone reconnects and gets its snapshot then.
+      ws.end(1011, 'wallet not readable; reconnect');
+      return;
+    }
+    session.pending.unshift({ type: 'snapshot', ...walletBody(view, registry) });
+    session.ready = true;
+    flush(ws);
   };
 
   /** Answers a request with the `code` push it caused, or with an error carrying its status. */

@@ -21,7 +21,8 @@ export interface InboundDeps {
 /**
  * Replies cost money and two auto-responders answering each other would loop for ever: a number gets at
  * most `smsRepliesPerNumberPerHourMax` replies an hour, and one that holds no value at most
- * `smsRepliesToUnknownPerDayMax` a day. A text beyond is dropped, unanswered and unacted on.
+ * `smsRepliesToUnknownPerDayMax` a day. A text beyond is dropped unanswered; only STOP and CANCEL are
+ * still acted on.
  */
 export class ReplyBudget {
   private readonly perNumber: KeyedWindow;
@@ -40,9 +41,15 @@ export class ReplyBudget {
 export async function handleInbound(deps: InboundDeps, phone: string, text: string): Promise<string> {
   const { engine, registry } = deps;
   const consumerId = engine.consumerIdFor(phone);
-  const known = ((await engine.wallet(consumerId))?.cards.length ?? 0) > 0;
-  if (!deps.replies.allows(phone, known, deps.now())) return 'THROTTLED';
   const [command = '', keyword, amount, ...rest] = text.trim().toUpperCase().split(/\s+/);
+  const known = ((await engine.wallet(consumerId))?.cards.length ?? 0) > 0;
+  if (!deps.replies.allows(phone, known, deps.now())) {
+    // A STOP or CANCEL is acted on whatever the budget (a consumer must always be able to stop a code
+    // someone has seen); only the answer is left out.
+    if (command === 'STOP' && keyword === undefined) await engine.freeze(consumerId);
+    else if (command === 'CANCEL' && keyword === undefined) await engine.cancelCode(consumerId);
+    return 'THROTTLED';
+  }
   let answer: string;
   if (command === 'PAY' && keyword && rest.length === 0) {
     const merchant = registry.merchantByKeyword(keyword);

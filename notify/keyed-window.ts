@@ -12,6 +12,11 @@ export class KeyedWindow {
     private readonly keysMax = 100_000,
   ) {}
 
+  /** Whether `key`'s window has room now (nothing recorded). */
+  hasRoom(key: string, nowMs: number): boolean {
+    return (this.events.get(key) ?? []).filter((atMs) => atMs > nowMs - this.windowMs).length < this.max;
+  }
+
   /** Records an event of `key` when its window has room; false (and nothing recorded) when it is full. */
   take(key: string, nowMs: number): boolean {
     const recent = (this.events.get(key) ?? []).filter((atMs) => atMs > nowMs - this.windowMs);

@@ -171,7 +171,12 @@ describe('SMS over SMPP', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(textsTo(stranger)).toHaveLength(1);
     expect(textsTo(PHONE).filter((text) => text.includes('gift $10.00'))).toHaveLength(4);
+    // Past the budget a STOP is still acted on, unanswered: a consumer can always stop a code.
+    const consumerId = t.server.engine.consumerIdFor(PHONE);
+    smsc.deliver(PHONE, 'STOP');
+    await waitFor(async () => ((await t.server.engine.wallet(consumerId))?.frozen ? true : undefined));
+    expect(textsTo(PHONE).filter((text) => text.includes('frozen'))).toEqual([]);
     const metrics = await (await fetch(`${t.server.url}/metrics`)).text();
-    expect(metrics).toMatch(/paycode_sms_inbound_total\{command="THROTTLED"\} 7/);
+    expect(metrics).toMatch(/paycode_sms_inbound_total\{command="THROTTLED"\} 8/);
   });
 });

@@ -198,7 +198,9 @@ export function terminalsSection(session: Session) {
       codeAttempts.refused
         ? notice(
             'error',
-            `Payment codes are refused at this store until ${shortTime(codeAttempts.untilMs)}: too many wrong codes (${codeAttempts.window}). The failed codes of each terminal are below.`,
+            codeAttempts.window === 'all merchants, per minute'
+              ? `Payment codes are refused everywhere until ${shortTime(codeAttempts.untilMs)}: too many wrong codes across all stores.`
+              : `Payment codes are refused at this store until ${shortTime(codeAttempts.untilMs)}: too many wrong codes (${codeAttempts.window}). The failed codes of each terminal are below.`,
           )
         : null,
     );
