@@ -111,6 +111,19 @@ describe('wallet', () => {
     expect(Object.keys(JSON.parse(stored))).toEqual(['paycode.wallet.token']);
     expect(stored).not.toContain(phone.slice(2));
 
+    // A freeze that also signs out every other device: another device's token and this page's old one stop
+    // working; the page goes on with its new token, frozen.
+    const other = (await t.consumer(phone)).deviceToken;
+    const before = await deviceToken(page);
+    await page.getByLabel('Also sign out my other devices').check();
+    await page.getByRole('button', { name: 'Freeze account' }).click();
+    await page.getByRole('button', { name: 'Unfreeze account' }).waitFor();
+    const renewed = await deviceToken(page);
+    expect(renewed).not.toBe(before);
+    for (const token of [other, before])
+      expect((await t.http('GET', '/v1/wallet', undefined, token)).status).toBe(401);
+    expect((await t.http('GET', '/v1/wallet', undefined, renewed)).body.frozen).toBe(true);
+
     // Installable: a manifest and a service worker that caches the app, never the API.
     const scope = await page.evaluate(async () => (await navigator.serviceWorker.ready).scope);
     expect(scope).toBe(`${t.server.url}/wallet/`);

@@ -494,7 +494,16 @@ function showWallet(token: string): void {
   };
 
   const freezeButton = h('button', { class: 'btn danger block', type: 'button' });
+  // A freeze may also sign out every other device (a stolen token): this one then gets a new token.
+  const signOutOthers = h('input', { type: 'checkbox', id: 'freeze-revoke-others' });
+  const signOutOthersLabel = h(
+    'label',
+    { class: 'check', for: signOutOthers.id },
+    signOutOthers,
+    'Also sign out my other devices',
+  );
   const renderAccount = () => {
+    signOutOthersLabel.hidden = frozen;
     mount(freezeButton, frozen ? 'Unfreeze account' : 'Freeze account');
     freezeButton.className = frozen ? 'btn block' : 'btn danger block';
     mount(
@@ -561,7 +570,17 @@ function showWallet(token: string): void {
           askUnfreezeCode();
           return;
         }
-        const answer = await api<{ frozen: boolean }>('POST', '/v1/wallet/freeze', { token });
+        const body = signOutOthers.checked ? { revokeOtherDevices: true } : {};
+        const answer = await api<{ frozen: boolean; deviceToken?: string }>('POST', '/v1/wallet/freeze', {
+          token,
+          body,
+        });
+        if (answer.deviceToken) {
+          // Every earlier token, this page's included, stopped working: start again with the new one.
+          localStorage.setItem(TOKEN_KEY, answer.deviceToken);
+          location.reload();
+          return;
+        }
         frozen = answer.frozen;
         if (frozen && activeCode) {
           fate = { state: 'cancelled', merchantId: activeCode.merchantId, paidCents: null };
@@ -631,7 +650,12 @@ function showWallet(token: string): void {
     },
     code: onCode,
     connection: showConnection,
-    unauthorized: () => signOut('Your session has ended. Sign in again.'),
+    // A token replaced by a freeze that signed out the other devices is no end of the session: the page
+    // goes on with the new one (it reloads).
+    unauthorized: () => {
+      if (localStorage.getItem(TOKEN_KEY) === token) signOut('Your session has ended. Sign in again.');
+      else live.close();
+    },
   });
 
   const signOut = (message?: string) => {
@@ -672,6 +696,7 @@ function showWallet(token: string): void {
           { class: 'muted' },
           'Lost your card or worried about a code? Freezing stops every payment until you unfreeze. You can also text STOP.',
         ),
+        signOutOthersLabel,
         freezeButton,
         accountStatus,
       ),
