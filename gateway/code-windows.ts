@@ -1,5 +1,5 @@
-import type { MerchantId } from '../engine/ids.ts';
 import { DAY_MS, type Limits } from '../engine/limits.ts';
+import type { CodeFailure } from './registry.ts';
 
 /**
  * The failure windows of code attempts (docs/security.md): each merchant's (the last minute, the last
@@ -18,15 +18,13 @@ export class CodeFailureWindows {
   private readonly merchants = new Map<string, [FailureLog, FailureLog]>();
   private readonly all: FailureLog;
 
-  /** `restored`: the terminals' stored failures of the last day, so a restart gives no fresh guesses. */
+  /** `restored`: the terminals' stored failures of the last day, oldest first, so a restart gives no fresh guesses. */
   constructor(
     private readonly limits: Limits,
-    restored: { byMerchant: Map<MerchantId, number[]>; all: number[] },
+    restored: readonly CodeFailure[],
   ) {
     this.all = new FailureLog(limits.merchantCodeFailureWindowMs, limits.globalCodeFailuresPerWindowMax);
-    for (const [merchantId, failuresAtMs] of restored.byMerchant)
-      for (const log of this.of(merchantId)) for (const atMs of failuresAtMs) log.add(atMs);
-    for (const atMs of restored.all) this.all.add(atMs);
+    for (const { merchantId, terminalId, atMs } of restored) this.add(merchantId, terminalId, atMs);
   }
 
   /** Why code attempts at this merchant are refused now, or null when every window has room. */
@@ -44,10 +42,18 @@ export class CodeFailureWindows {
     return null;
   }
 
-  /** Counts a failure at this merchant (before the attempt runs when it is certain). */
-  add(merchantId: string, nowMs: number): void {
-    for (const log of this.of(merchantId)) log.add(nowMs);
-    this.all.add(nowMs);
+  /** Counts a failure of a terminal of this merchant (before the attempt runs when it is certain). */
+  add(merchantId: string, terminalId: string, nowMs: number): void {
+    for (const log of this.of(merchantId)) log.add(nowMs, terminalId);
+    this.all.add(nowMs, terminalId);
+  }
+
+  /**
+   * Forgets a terminal's failures, as the operator's unlock forgets its day's (registry.ts `setLocked`):
+   * what one till did no longer holds back its merchant's other tills.
+   */
+  forgetTerminal(merchantId: string, terminalId: string): void {
+    for (const log of [...this.of(merchantId), this.all]) log.forget(terminalId);
   }
 
   /** A merchant's windows, made on first use. */
@@ -70,7 +76,8 @@ export class CodeFailureWindows {
  * maximum together; honest sales (live codes) take no room.
  */
 class FailureLog {
-  private readonly atMs: number[] = [];
+  /** Oldest first: when, and by which terminal. */
+  private entries: { atMs: number; terminalId: string }[] = [];
 
   constructor(
     private readonly windowMs: number,
@@ -79,12 +86,17 @@ class FailureLog {
 
   /** When the window has room: now, or when enough of its failures have slid out of it. */
   roomAtMs(nowMs: number): number {
-    while (this.atMs.length > 0 && (this.atMs[0] as number) <= nowMs - this.windowMs) this.atMs.shift();
-    if (this.atMs.length < this.max) return nowMs;
-    return (this.atMs[this.atMs.length - this.max] as number) + this.windowMs;
+    while (this.entries.length > 0 && (this.entries[0]?.atMs as number) <= nowMs - this.windowMs)
+      this.entries.shift();
+    if (this.entries.length < this.max) return nowMs;
+    return (this.entries[this.entries.length - this.max]?.atMs as number) + this.windowMs;
   }
 
-  add(nowMs: number): void {
-    this.atMs.push(nowMs);
+  add(atMs: number, terminalId: string): void {
+    this.entries.push({ atMs, terminalId });
+  }
+
+  forget(terminalId: string): void {
+    this.entries = this.entries.filter((entry) => entry.terminalId !== terminalId);
   }
 }

@@ -223,11 +223,11 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       }
       deps.engine.store.root.resetReadTxn();
       const none = deps.engine.codeStateAt(merchantId, code, nowMs) === 'none';
-      if (none) windows.add(merchantId, nowMs);
+      if (none) windows.add(merchantId, terminalId, nowMs);
       const reply = await run(false);
       const failed = none ? reply.status !== 'approved' : CODE_FAILURES.has(reply.status);
       // Digits that were a code a moment ago (cancelled meanwhile) are counted now.
-      if (failed && !none) windows.add(merchantId, deps.now());
+      if (failed && !none) windows.add(merchantId, terminalId, deps.now());
       const approvedRedeem = reply.status === 'approved' && reply.authId !== undefined;
       if ((failed || approvedRedeem) && (await deps.registry.recordCodeResult(terminalId, failed))) {
         metrics.terminalLocks.inc();

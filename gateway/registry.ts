@@ -56,6 +56,13 @@ export interface TerminalView {
   createdAtMs: number;
 }
 
+/** A failed code attempt of a terminal, as its record keeps it for the last day. */
+export interface CodeFailure {
+  merchantId: MerchantId;
+  terminalId: TerminalId;
+  atMs: number;
+}
+
 export interface BankDetails {
   routingNumber: string;
   accountNumber: string;
@@ -447,15 +454,13 @@ export class Registry {
   }
 
   /** Every terminal's failed codes of the last day, by merchant and all together, oldest first. */
-  recentCodeFailures(nowMs: number): { byMerchant: Map<MerchantId, number[]>; all: number[] } {
-    const byMerchant = new Map<MerchantId, number[]>();
+  recentCodeFailures(nowMs: number): CodeFailure[] {
+    const failures: CodeFailure[] = [];
     for (const { value: terminal } of this.store.terminals.getRange()) {
-      const recent = recentFailures(terminal, nowMs);
-      if (recent.length > 0)
-        byMerchant.set(terminal.merchantId, [...(byMerchant.get(terminal.merchantId) ?? []), ...recent]);
+      const { merchantId, terminalId } = terminal;
+      for (const atMs of recentFailures(terminal, nowMs)) failures.push({ merchantId, terminalId, atMs });
     }
-    for (const failuresAtMs of byMerchant.values()) failuresAtMs.sort((a, b) => a - b);
-    return { byMerchant, all: [...byMerchant.values()].flat().sort((a, b) => a - b) };
+    return failures.sort((a, b) => a.atMs - b.atMs);
   }
 
   /**

@@ -274,6 +274,9 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
       // Only the operator's unlock also clears the day's failed codes (docs/security.md).
       const byOperator = principal(request)?.kind === 'operator';
       await registry.setLocked(terminalId, action === 'lock', byOperator);
+      // ... and from its merchant's windows, so one till's failures stop holding back the others.
+      if (byOperator && action === 'unlock')
+        deps.codeWindows.forgetTerminal(request.params[0] as MerchantId, terminalId);
       return ok(200, { terminalId, locked: action === 'lock' });
     });
   }

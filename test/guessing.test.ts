@@ -220,6 +220,20 @@ describe('code guessing', () => {
       window: 'merchant, per minute',
       untilMs: clock.nowMs + LIMITS.merchantCodeFailureWindowMs,
     });
+    // The operator's unlock of the till forgets its failures in the merchant's windows too: the other tills
+    // may try codes again at once (a merchant's own unlock does not do this).
+    const unlock = `/v1/merchants/${merchant.merchantId}/terminals/${honest.terminalId}/unlock`;
+    expect((await t.http('POST', unlock, {}, merchant.apiKey)).status).toBe(200);
+    expect((await third.pos.inquire('400011')).status).toBe('rate_limited');
+    expect((await t.http('POST', unlock, {}, OPERATOR_TOKEN)).status).toBe(200);
+    const after = await t.http(
+      'GET',
+      `/v1/merchants/${merchant.merchantId}/terminals`,
+      undefined,
+      merchant.apiKey,
+    );
+    expect(after.body.codeAttempts).toEqual({ refused: false });
+    expect((await third.pos.inquire('400012')).status).toBe('invalid_code');
     const refusals = t.logs.filter((line) => line.includes('code attempts refused: too many failed codes'));
     expect(refusals).toHaveLength(1);
     expect(JSON.parse(refusals[0] as string)).toMatchObject({
@@ -227,7 +241,7 @@ describe('code guessing', () => {
       window: 'merchant, per minute',
     });
     const metrics = await (await fetch(`${t.server.url}/metrics`)).text();
-    expect(metrics).toMatch(/paycode_code_attempts_throttled_total 1/);
+    expect(metrics).toMatch(/paycode_code_attempts_throttled_total 2/);
   });
 
   it('does not hold back honest sales running at once, whatever the failure windows', async () => {
