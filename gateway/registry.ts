@@ -489,7 +489,11 @@ export class Registry {
   // Consumers.
 
   /** Sends a verification code by SMS; the code and its text are stored in one transaction. */
-  async startVerification(phone: string, consumerId: ConsumerId): Promise<'approved' | 'rate_limited'> {
+  async startVerification(
+    phone: string,
+    consumerId: ConsumerId,
+    purpose: 'sign-in' | 'unfreeze' = 'sign-in',
+  ): Promise<'approved' | 'rate_limited'> {
     const nowMs = this.now();
     const otp = String(randomInt(1_000_000)).padStart(6, '0');
     return this.write(() => {
@@ -512,7 +516,9 @@ export class Registry {
         kind: 'text',
         sealedText: seal(
           this.masterKey,
-          `Your paycode verification code is ${otp}. It expires in 10 minutes.`,
+          purpose === 'unfreeze'
+            ? `Your paycode code to unfreeze your account is ${otp}. It expires in 10 minutes. If you did not ask for it, keep the account frozen.`
+            : `Your paycode verification code is ${otp}. It expires in 10 minutes.`,
         ),
       });
       return 'approved';

@@ -336,7 +336,12 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
   // The operator's token (bulk onboarding) skips these two, never the phone's own limits.
   const otpsPerAddress = new KeyedWindow(60 * 60_000, limits.otpSendsPerAddressPerHourMax);
   const otpsAll = new KeyedWindow(60_000, limits.otpSendsPerMinuteMax);
-  const sendVerification = async (request: Request, phone: string, consumerId: ConsumerId) => {
+  const sendVerification = async (
+    request: Request,
+    phone: string,
+    consumerId: ConsumerId,
+    purpose: 'sign-in' | 'unfreeze' = 'sign-in',
+  ) => {
     const nowMs = deps.now();
     if (principal(request)?.kind !== 'operator') {
       // Both are checked before either is taken, so an address past its own budget takes nothing of the
@@ -347,7 +352,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
       otpsPerAddress.take(address, nowMs);
       otpsAll.take('all', nowMs);
     }
-    const sent = await registry.startVerification(phone, consumerId);
+    const sent = await registry.startVerification(phone, consumerId, purpose);
     if (sent === 'rate_limited') return fail('rate_limited', 'too many codes sent to this phone; try later');
     deps.onTextQueued();
     return ok(202, {});
@@ -511,7 +516,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     if (isAnswer(caller)) return caller;
     const phone = registry.phoneOf(caller.consumerId);
     if (!phone) return fail('not_found', 'no phone number is known for this consumer');
-    return sendVerification(request, phone, caller.consumerId);
+    return sendVerification(request, phone, caller.consumerId, 'unfreeze');
   });
   post('/v1/wallet/unfreeze', async (request) => {
     const caller = consumerCaller(request);

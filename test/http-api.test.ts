@@ -344,6 +344,7 @@ describe('HTTP API', () => {
     const before = texts();
     expect((await t.http('POST', '/v1/wallet/unfreeze/code', {}, deviceToken)).status).toBe(202);
     const text = await waitFor(() => (texts() > before ? t.server.devInbox?.inbox.at(-1)?.text : undefined));
+    expect(text).toContain('to unfreeze your account');
     const otp = /([0-9]{6})/.exec(text ?? '')?.[1];
     expect(await t.http('POST', '/v1/wallet/unfreeze', { otp }, deviceToken)).toEqual({
       status: 200,
