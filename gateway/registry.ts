@@ -56,6 +56,14 @@ export interface TerminalView {
   createdAtMs: number;
 }
 
+/**
+ * Where a consumer's pending verification code of a purpose is kept. Signing in and unfreezing have a
+ * record and a send budget each, so one cannot be used, nor its sends spent, for the other.
+ */
+function otpKey(consumerId: ConsumerId, purpose: 'sign-in' | 'unfreeze'): string {
+  return purpose === 'sign-in' ? consumerId : `${consumerId}:unfreeze`;
+}
+
 /** A failed code attempt of a terminal, as its record keeps it for the last day. */
 export interface CodeFailure {
   merchantId: MerchantId;
@@ -496,8 +504,9 @@ export class Registry {
   ): Promise<'approved' | 'rate_limited'> {
     const nowMs = this.now();
     const otp = String(randomInt(1_000_000)).padStart(6, '0');
+    const recordKey = otpKey(consumerId, purpose);
     return this.write(() => {
-      const previous = this.store.otps.get(consumerId);
+      const previous = this.store.otps.get(recordKey);
       const sentAtMs = (previous?.sentAtMs ?? []).filter((atMs) => atMs > nowMs - DAY_MS);
       const lastHour = sentAtMs.filter((atMs) => atMs > nowMs - 3_600_000);
       if (
@@ -505,8 +514,8 @@ export class Registry {
         sentAtMs.length >= this.limits.otpSendsPerDayMax
       )
         return 'rate_limited';
-      this.store.otps.put(consumerId, {
-        otpHash: this.hash('otp', `${consumerId}|${otp}`),
+      this.store.otps.put(recordKey, {
+        otpHash: this.hash('otp', `${recordKey}|${otp}`),
         expiresAtMs: nowMs + this.limits.otpTtlMs,
         attempts: 0,
         sentAtMs: [...sentAtMs, nowMs],
@@ -534,7 +543,7 @@ export class Registry {
     const nowMs = this.now();
     const deviceToken = newToken('dt');
     const verified = await this.write(() => {
-      if (!this.consumeOtpIn(consumerId, otp, nowMs)) return null;
+      if (!this.consumeOtpIn(otpKey(consumerId, 'sign-in'), otp, nowMs)) return null;
       let generation = currentGeneration(this.store, 'device', consumerId);
       if (revokeOtherDevices) this.store.meta.put(generationKey('device', consumerId), ++generation);
       this.putDeviceToken(consumerId, deviceToken, generation);
@@ -547,7 +556,7 @@ export class Registry {
   /** Whether a verification code texted to the consumer's phone is right; a right one is consumed. */
   async confirmPhone(consumerId: ConsumerId, otp: string): Promise<boolean> {
     const nowMs = this.now();
-    return this.write(() => this.consumeOtpIn(consumerId, otp, nowMs));
+    return this.write(() => this.consumeOtpIn(otpKey(consumerId, 'unfreeze'), otp, nowMs));
   }
 
   /**
@@ -566,14 +575,14 @@ export class Registry {
   }
 
   /** Inside a write: a wrong code counts a try, a right one is consumed (at most `otpAttemptsMax` tries). */
-  private consumeOtpIn(consumerId: ConsumerId, otp: string, nowMs: number): boolean {
-    const record = this.store.otps.get(consumerId);
+  private consumeOtpIn(recordKey: string, otp: string, nowMs: number): boolean {
+    const record = this.store.otps.get(recordKey);
     if (!record || record.expiresAtMs <= nowMs || record.attempts >= this.limits.otpAttemptsMax) return false;
-    if (!this.matchesHash(record.otpHash, 'otp', `${consumerId}|${otp}`)) {
-      this.store.otps.put(consumerId, { ...record, attempts: record.attempts + 1 });
+    if (!this.matchesHash(record.otpHash, 'otp', `${recordKey}|${otp}`)) {
+      this.store.otps.put(recordKey, { ...record, attempts: record.attempts + 1 });
       return false;
     }
-    this.store.otps.put(consumerId, { ...record, otpHash: '', attempts: this.limits.otpAttemptsMax });
+    this.store.otps.put(recordKey, { ...record, otpHash: '', attempts: this.limits.otpAttemptsMax });
     return true;
   }
 

@@ -27,7 +27,7 @@ import type { MerchantNet, StatementLine } from '../settlement/net.ts';
  * | `merchants`   | merchantId                            | MerchantRecord (gateway registry)       |
  * | `terminals`   | terminalId                            | TerminalRecord (gateway registry)       |
  * | `credentials` | keyed hash of a token or code         | CredentialRecord: whom it authenticates |
- * | `otps`        | consumerId                            | OtpRecord: a pending phone verification |
+ * | `otps`        | consumerId (`:unfreeze` for unfreezing) | OtpRecord: a pending phone verification |
  * | `phones`      | consumerId                            | the phone number, sealed                |
  * | `settled`     | journal key                           | the settlement id that paid the posting |
  * | `settlements` | businessDate                          | SettlementRecord: nets, file, summary   |

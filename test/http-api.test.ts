@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { LIMITS } from '../engine/limits.ts';
 import type { FundingProvider } from '../gateway/funding/provider.ts';
 import { SandboxFunding } from '../gateway/funding/sandbox.ts';
 import { OPERATOR_TOKEN, ROUTING, startTestServer, type TestServer, waitFor } from './server-helpers.ts';
@@ -341,6 +342,17 @@ describe('HTTP API', () => {
     expect((await t.http('POST', '/v1/wallet/unfreeze', {}, thief)).status).toBe(400);
     expect((await t.http('POST', '/v1/wallet/unfreeze', { otp: '000000' }, thief)).status).toBe(401);
     const texts = () => t.server.devInbox?.inbox.filter((text) => text.phone === PHONE).length ?? 0;
+    // A sign-in code is not an unfreeze code, and signing in spends nothing of unfreezing's sends.
+    const sends: number[] = [];
+    for (let i = 0; i < LIMITS.otpSendsPerHourMax; i++)
+      sends.push((await t.http('POST', '/v1/consumers', { phone: PHONE }, OPERATOR_TOKEN)).status);
+    expect(sends[0]).toBe(202);
+    expect(sends.at(-1)).toBe(429); // the phone's sign-in sends of the hour are spent
+    const signInText = await waitFor(
+      () => t.server.devInbox?.inbox.findLast((text) => text.phone === PHONE)?.text,
+    );
+    const signInOtp = /([0-9]{6})/.exec(signInText)?.[1];
+    expect((await t.http('POST', '/v1/wallet/unfreeze', { otp: signInOtp }, deviceToken)).status).toBe(401);
     const before = texts();
     expect((await t.http('POST', '/v1/wallet/unfreeze/code', {}, deviceToken)).status).toBe(202);
     const text = await waitFor(() => (texts() > before ? t.server.devInbox?.inbox.at(-1)?.text : undefined));
