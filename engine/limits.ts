@@ -8,7 +8,7 @@ import { MERCHANT_LIVE_CODES_MAX } from './codes.ts';
 export const DAY_MS = 24 * 60 * 60_000;
 
 export const LIMITS = {
-  /** Payment code lifetime (PROTOCOL.md: 20 minutes). */
+  /** Payment code lifetime (docs/http-api.md: 20 minutes). */
   codeTtlMs: 20 * 60_000,
   /** How long an expired code still answers `expired_code` instead of `invalid_code`. */
   codeTombstoneMs: 60 * 60_000,
@@ -68,7 +68,7 @@ export const LIMITS = {
   timerFiresPerTickMax: 10_000,
   /** History entries returned at most per request. */
   historyEntriesMax: 100,
-  /** Idempotency records are kept this long (PROTOCOL.md asks for at least 48 hours), then swept. */
+  /** Idempotency records are kept this long (docs/pos-guide.md promises at least 48 hours), then swept. */
   idempotencyRetentionMs: 72 * 60 * 60_000,
   /** Idempotency records the sweeping shard examines per timer tick. */
   idempotencySweepPerTickMax: 5_000,

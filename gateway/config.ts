@@ -10,7 +10,7 @@ import type { Originator } from '../settlement/nacha.ts';
 import { FUNDING_PROVIDERS, NO_FUNDING, SANDBOX_FUNDING } from './funding/provider.ts';
 
 /**
- * The configuration of PROTOCOL.md ("Configuration"), read from the environment once at start-up and
+ * The configuration of the README's table ("Configuration"), read from the environment once at start-up and
  * validated with the limits; a bad value stops the start with a message naming the variable.
  */
 export interface Config {

@@ -22,7 +22,7 @@ import type { Registry } from './registry.ts';
 import { type OriginPolicy, RateWindow, SocketsBy, socketOptions, upgradeWith } from './sockets.ts';
 
 /**
- * The POS WebSocket (`/v1/pos`, PROTOCOL.md). After a challenge/hello handshake every request and
+ * The POS WebSocket (`/v1/pos`, docs/pos-guide.md). After a challenge/hello handshake every request and
  * answer carries an HMAC under the session key over its canonical fields; `seq` must grow strictly.
  * Answers are sent only after the engine's durable commit and carry nothing personal: the answer
  * fields are picked from the engine's reply by name.

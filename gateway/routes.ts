@@ -22,7 +22,7 @@ import { isKeyword, type Principal, type Registry } from './registry.ts';
 import { walletBody } from './wallet-socket.ts';
 
 /**
- * The HTTP API of PROTOCOL.md, plus a few extensions documented in docs/http-api.md (merchant details,
+ * The HTTP API of docs/http-api.md (its extensions marked there) (merchant details,
  * terminal lock and unlock, the merchant reports, wallet freeze and unfreeze, the development inbox).
  * Each handler checks the caller, then the body, then asks the engine or the registry; nothing is
  * changed before every check has passed.
@@ -634,7 +634,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
 
   // Operations.
 
-  // Healthy is `{ok: true}` as PROTOCOL.md says; otherwise 503 with what is wrong, so a load balancer
+  // Healthy is `{ok: true}` as docs/gateway.md ("Health") says; otherwise 503 with what is wrong, so a load balancer
   // stops sending and an operator sees which shard (docs/gateway.md). Causes stay in the log.
   get('/healthz', () => {
     const { ok: healthy, status, shards } = engine.health();

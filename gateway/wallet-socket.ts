@@ -13,7 +13,7 @@ import type { Registry } from './registry.ts';
 import { type OriginPolicy, RateWindow, SocketsBy, socketOptions, upgradeWith } from './sockets.ts';
 
 /**
- * The wallet WebSocket (`/v1/wallet`, PROTOCOL.md). The phone authenticates with its device token in
+ * The wallet WebSocket (`/v1/wallet`, docs/http-api.md "Wallet WebSocket"). The phone authenticates with its device token in
  * its first message, gets a snapshot, and then hears every durable change of its wallet as it happens.
  *
  * The socket watches the consumer before it reads the snapshot, and holds pushes back until the
@@ -52,7 +52,7 @@ export interface WalletDeps {
   inFlight: InFlight;
 }
 
-/** The wallet as PROTOCOL.md shows it (`GET /v1/wallet`, the snapshot): cards carry the merchant name. */
+/** The wallet as docs/http-api.md shows it (`GET /v1/wallet`, the snapshot): cards carry the merchant name. */
 export function walletBody(view: WalletView, registry: Registry): Frame {
   return {
     cards: view.cards.map((card) => ({

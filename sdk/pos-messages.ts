@@ -1,5 +1,5 @@
 /**
- * The POS message table of PROTOCOL.md and its canonical form, shared by the server, the client library
+ * The POS message table of docs/pos-guide.md and its canonical form, shared by the server, the client library
  * and the browser terminal (no Node.js imports): each request type with its canonical fields (after
  * `type, seq`), its answer type and the answer's canonical fields (after `type, seq, status`). The MAC
  * over the canonical form is in pos-protocol.ts (Node) and web/pos/session.ts (WebCrypto).

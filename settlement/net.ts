@@ -2,7 +2,7 @@ import type { PostingKind } from '../engine/ledger.ts';
 import type { JournalEntry } from '../persistence/store.ts';
 
 /**
- * A merchant's net position for one settlement, from the journal alone (PROTOCOL.md, "Value and
+ * A merchant's net position for one settlement, from the journal alone (docs/settlement.md, "Net positions"; "Value and
  * money"): redeemed − voided − reversed − refunded − merchant-issued value + merchant-funded value that
  * expired − fees. Only the merchant's own ledger accounts count (`payable`, `issued`, `expired`), so
  * value consumers bought by card, and gifts between consumers, never touch a merchant's net.

@@ -1,5 +1,5 @@
 /**
- * The HTTP API of PROTOCOL.md against a real server: every endpoint with its success and error
+ * The HTTP API of docs/http-api.md against a real server: every endpoint with its success and error
  * statuses, bearer auth for each kind of caller, idempotent replays, the sandbox funding provider,
  * health and metrics, a restart on the same data directory that keeps every credential and balance,
  * and the OpenAPI document against the routes the server registers.

@@ -1,6 +1,6 @@
 /**
  * The POS WebSocket against a real server: the handshake and its failures, every request type and
- * status of PROTOCOL.md in JSON and MessagePack, MACs both ways, `seq` replay, idempotent retries,
+ * status of docs/pos-guide.md in JSON and MessagePack, MACs both ways, `seq` replay, idempotent retries,
  * terminal locking after failed codes, and that no answer carries personal data.
  */
 import { createHmac, randomBytes } from 'node:crypto';

@@ -1,6 +1,6 @@
 /**
  * Daily settlement against a real server: a day of issuance, redemptions, a refund, a void, a purchase
- * and a reward is settled through the HTTP API; each merchant's net follows PROTOCOL.md to the cent
+ * and a reward is settled through the HTTP API; each merchant's net follows docs/settlement.md to the cent
  * (fees included), the ACH file passes achkit and the strict checks, the summary reconciles, statements
  * list every posting, a second run (also after a restart) returns the byte-identical file, voids of
  * settled sales are refused, and what happens after the run belongs to the next day. The CLI writes the

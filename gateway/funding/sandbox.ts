@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ChargeRequest, ChargeResult, FundingProvider } from './provider.ts';
 
 /**
- * The sandbox processor of PROTOCOL.md: `tok_sandbox_ok` is approved, `tok_sandbox_decline` (and any
+ * The sandbox processor (docs/http-api.md, "Funding providers"): `tok_sandbox_ok` is approved, `tok_sandbox_decline` (and any
  * other token) is declined. Charges are deterministic per idempotency key, like a real processor's.
  */
 export class SandboxFunding implements FundingProvider {

@@ -1,7 +1,7 @@
 import { canonical } from '../../sdk/pos-messages.ts';
 
 /**
- * The POS MACs with WebCrypto: HMAC-SHA256 over the canonical form of a message (PROTOCOL.md). Keys are
+ * The POS MACs with WebCrypto: HMAC-SHA256 over the canonical form of a message (docs/pos-guide.md). Keys are
  * imported as non-extractable CryptoKeys, so once imported their bytes cannot be read back by any script,
  * this page included; answers are checked with `crypto.subtle.verify`, which compares in constant time.
  */

@@ -2,7 +2,7 @@ import { answerFields, POS_REQUESTS } from '../../sdk/pos-messages.ts';
 import { hmac, importHmacKey, macValid, messageMac, randomBase64url } from './crypto.ts';
 
 /**
- * The POS WebSocket in the browser (PROTOCOL.md, "POS WebSocket"): the challenge/hello handshake under
+ * The POS WebSocket in the browser (docs/pos-guide.md): the challenge/hello handshake under
  * the terminal key, the session key derived from both nonces, a growing `seq` and a MAC on every request.
  * Every answer, the welcome included, is checked with `crypto.subtle.verify` before anyone acts on it; an
  * answer that fails the check counts as lost, exactly like one that never came. The session reconnects by

@@ -15,7 +15,7 @@ import { pendingKey, readList, salesKey, writeList } from './storage.ts';
  *   with the stored result.
  * - A new sale always gets a new key, and the Charge button sends one sale at a time: nothing is ever
  *   charged twice.
- * - The server keeps keys for at least 48 hours (PROTOCOL.md). An operation still pending after that is
+ * - The server keeps keys for at least 48 hours (docs/pos-guide.md). An operation still pending after that is
  *   not sent again: a reversal would find nothing and say so, a refund would be a new one. It stays on
  *   screen as unconfirmed until the cashier has checked it in the merchant dashboard and dismisses it.
  */

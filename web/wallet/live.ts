@@ -1,7 +1,7 @@
 import { socketUrl } from '../shared/api.ts';
 
 /**
- * The wallet WebSocket (`/v1/wallet`, PROTOCOL.md): authenticates with the device token, receives the
+ * The wallet WebSocket (`/v1/wallet`, docs/http-api.md "Wallet WebSocket"): authenticates with the device token, receives the
  * snapshot and then every push. When the connection drops it comes back by itself, with backoff, and the
  * new snapshot replaces whatever was missed meanwhile. A token the server refuses ends the session.
  *
