@@ -86,6 +86,16 @@ const isCents = (value: unknown, max: number): value is number =>
 /** An amount a request asks for: a positive safe integer of cents. */
 export const isAmountCents = (value: unknown): value is number => isCents(value, Number.MAX_SAFE_INTEGER);
 
+/** Digits looked up in a merchant's code index (`Engine.lookUpCode`). */
+export interface CodeLookup {
+  merchantId: string;
+  code: string;
+  state: 'live' | 'expired' | 'none';
+  codeHash: string;
+  /** Where an attempt at these digits goes. */
+  slot: number;
+}
+
 const BAD: Reply = Object.freeze({ status: 'bad_request' });
 
 export class Engine {
@@ -353,6 +363,8 @@ export class Engine {
     partial: boolean;
     /** Answer only from the key's stored result (`not_found` when there is none); see shard.ts. */
     replayOnly?: boolean;
+    /** The caller's look-up of these digits (`lookUpCode`), so they are not looked up twice. */
+    lookup?: CodeLookup;
   }): Promise<Reply> {
     const { merchantId, terminalId, key, code, amountCents, partial } = request;
     if (!isId(merchantId) || !isId(terminalId) || !isIdempotencyKey(key) || !isCodeString(code)) {
@@ -362,7 +374,7 @@ export class Engine {
       return Promise.resolve(BAD);
     const canonical = ['redeem', merchantId, code, amountCents, partial ? 1 : 0].join('|');
     const idem = { scope: `t:${terminalId}`, key, inputHash: hashInputs(this.keys, canonical) };
-    const { codeHash, slot } = this.locateCode(merchantId, code);
+    const { codeHash, slot } = this.located(merchantId, code, request.lookup);
     return this.keyed(idem, slot, {
       op: 'redeem',
       merchantId: merchantId as MerchantId,
@@ -375,10 +387,10 @@ export class Engine {
     });
   }
 
-  inquire(request: { merchantId: string; code: string }): Promise<Reply> {
+  inquire(request: { merchantId: string; code: string; lookup?: CodeLookup }): Promise<Reply> {
     const { merchantId, code } = request;
     if (!isId(merchantId) || !isCodeString(code)) return Promise.resolve(BAD);
-    const { codeHash, slot } = this.locateCode(merchantId, code);
+    const { codeHash, slot } = this.located(merchantId, code, request.lookup);
     return this.reply(slot, {
       op: 'inquire',
       merchantId: merchantId as MerchantId,
@@ -539,29 +551,30 @@ export class Engine {
   }
 
   /**
-   * What digits are at a merchant now, read from the code index without a shard: `live`, `expired` (a
-   * code really issued, past its lifetime, still answered `expired_code`) or `none`; null for malformed
-   * input (the engine answers that `bad_request`). The gateway counts a code attempt that cannot succeed
-   * before it runs, so concurrent guesses cannot pass a failure limit.
+   * One look-up of digits in a merchant's code index: what they are now (`live`, `expired`: a code really
+   * issued, past its lifetime, still answered `expired_code`, or `none`), and where an attempt at them
+   * goes. It is the shard of the holder the index names, which checks again; digits that are no code go
+   * to the only slot that could draw them (codes.ts), which answers `invalid_code` (and keeps the answer
+   * under a redeem's key) unless it issued them meanwhile. Null for malformed input. The gateway makes it
+   * before an attempt, to count one that cannot succeed before it runs, and hands it to `redeem` or
+   * `inquire`, so an attempt costs one keyed hash and one read of the index.
    */
-  codeStateAt(merchantId: string, code: unknown, nowMs: number): 'live' | 'expired' | 'none' | null {
+  lookUpCode(merchantId: string, code: unknown, nowMs: number): CodeLookup | null {
     if (!isId(merchantId) || !isCodeString(code)) return null;
-    const entry = this.store.codes.get([merchantId as MerchantId, hashCode(this.keys, merchantId, code)]);
-    if (!entry) return 'none';
-    return entry.expiresAtMs > nowMs ? 'live' : 'expired';
-  }
-
-  /**
-   * A code attempt goes to the shard of the holder the code index names, which checks again. Digits
-   * that are no code there go to the only slot that could draw them (codes.ts), which answers
-   * `invalid_code` (and keeps the answer under a redeem's key), unless it issued them meanwhile.
-   */
-  private locateCode(merchantId: string, code: string): { codeHash: string; slot: number } {
     const codeHash = hashCode(this.keys, merchantId, code);
     // Codes are issued on the shard threads: see their latest commits.
     this.store.root.resetReadTxn();
-    const holder = this.store.codes.get([merchantId as MerchantId, codeHash])?.consumerId;
-    return { codeHash, slot: holder ? slotOfId(holder) : this.codeSpace.slotOf(merchantId, code) };
+    const entry = this.store.codes.get([merchantId as MerchantId, codeHash]);
+    if (!entry)
+      return { merchantId, code, state: 'none', codeHash, slot: this.codeSpace.slotOf(merchantId, code) };
+    const state = entry.expiresAtMs > nowMs ? 'live' : 'expired';
+    return { merchantId, code, state, codeHash, slot: slotOfId(entry.consumerId) };
+  }
+
+  /** The look-up the caller made for these digits, or a new one. */
+  private located(merchantId: string, code: string, lookup: CodeLookup | undefined): CodeLookup {
+    if (lookup?.merchantId === merchantId && lookup.code === code) return lookup;
+    return this.lookUpCode(merchantId, code, this.now()) as CodeLookup;
   }
 
   private keyed(idem: { scope: string; key: string }, slot: number, body: CommandBody): Promise<Reply> {

@@ -780,24 +780,13 @@ export class Shard {
     // All or nothing: the batch is a child transaction, so a write that throws aborts all of it (in a
     // plain transaction callback lmdb-js would commit the writes made before the throw), and the commit
     // fails with that error, so nothing of the batch is answered.
-    let thrown: { error: unknown } | null = null;
     const committed: Promise<unknown> =
       batch.writes.length === 0
         ? Promise.resolve()
-        : store.root
-            .childTransaction(() => {
-              if (this.commitFailed) return ABORT;
-              try {
-                this.applyWrites(batch.writes);
-              } catch (error) {
-                thrown = { error };
-                return ABORT;
-              }
-            })
-            .then((result) => {
-              if (thrown) throw thrown.error;
-              return result;
-            });
+        : store.root.childTransaction(() => {
+            if (this.commitFailed) return ABORT;
+            this.applyWrites(batch.writes);
+          });
     // Answers leave in batch order, each only after its own commit and every earlier one is on disk. A
     // batch that wrote nothing waits only for the earlier ones: lmdb-js may never settle `flushed` after a
     // failed commit until the next write succeeds, and reads must still be answered while writes are refused.

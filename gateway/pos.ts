@@ -1,7 +1,7 @@
 import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import { isCodeString } from '../engine/codes.ts';
-import { type Engine, isAmountCents, isIdempotencyKey } from '../engine/engine.ts';
+import { type CodeLookup, type Engine, isAmountCents, isIdempotencyKey } from '../engine/engine.ts';
 import type { MerchantId, TerminalId } from '../engine/ids.ts';
 import type { Limits } from '../engine/limits.ts';
 import type { Status } from '../engine/statuses.ts';
@@ -209,7 +209,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
     session: PosSession,
     key: unknown,
     code: unknown,
-    run: (replayOnly: boolean) => Promise<Reply>,
+    run: (replayOnly: boolean, lookup?: CodeLookup) => Promise<Reply>,
   ): Promise<Reply> => {
     const terminalId = session.terminalId as TerminalId;
     const merchantId = session.merchantId as MerchantId;
@@ -221,10 +221,10 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
         throttled(merchantId, terminalId, refusal.window, nowMs);
         return { status: 'rate_limited' };
       }
-      deps.engine.store.root.resetReadTxn();
-      const none = deps.engine.codeStateAt(merchantId, code, nowMs) === 'none';
+      const lookup = deps.engine.lookUpCode(merchantId, code, nowMs) ?? undefined;
+      const none = lookup?.state === 'none';
       if (none) windows.add(merchantId, terminalId, nowMs);
-      const reply = await run(false);
+      const reply = await run(false, lookup);
       const failed = none ? reply.status !== 'approved' : CODE_FAILURES.has(reply.status);
       // Digits that were a code a moment ago (cancelled meanwhile) are counted now.
       if (failed && !none) windows.add(merchantId, terminalId, deps.now());
@@ -267,7 +267,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
           isCodeString(code) &&
           isAmountCents(amountCents);
         if (!wellFormed) return Promise.resolve({ status: 'bad_request' });
-        return codeAttempt(session, key, code, (replayOnly) =>
+        return codeAttempt(session, key, code, (replayOnly, lookup) =>
           deps.engine.redeem({
             merchantId,
             terminalId,
@@ -276,12 +276,15 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
             amountCents,
             partial: partial === 1,
             replayOnly,
+            lookup,
           }),
         );
       }
       case 'inquire':
         if (!isCodeString(code)) return Promise.resolve({ status: 'bad_request' });
-        return codeAttempt(session, undefined, code, () => deps.engine.inquire({ merchantId, code }));
+        return codeAttempt(session, undefined, code, (_, lookup) =>
+          deps.engine.inquire({ merchantId, code, lookup }),
+        );
       case 'void':
         return deps.engine.void({ merchantId, terminalId, key, authId });
       case 'refund':

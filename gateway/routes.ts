@@ -1,7 +1,7 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { CODE_DIGITS_MAX, CODE_DIGITS_MIN, codeDigitsMinOf, isCodeDigits } from '../engine/codes.ts';
 import type { Engine } from '../engine/engine.ts';
-import { isIdempotencyKey, isPhone } from '../engine/engine.ts';
+import { isAmountCents, isIdempotencyKey, isPhone } from '../engine/engine.ts';
 import type { ConsumerId, MerchantId, TerminalId } from '../engine/ids.ts';
 import type { Limits } from '../engine/limits.ts';
 import { STATUSES, TRANSIENT_STATUSES } from '../engine/statuses.ts';
@@ -60,7 +60,6 @@ const isText = (value: unknown, max: number): value is string =>
   ![...value].some((char) => char < ' ' || char === '|');
 const isInt = (value: unknown, min: number, max: number): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max;
-const isCents = (value: unknown): value is number => isInt(value, 1, Number.MAX_SAFE_INTEGER);
 const CODE_DIGITS_MESSAGE = `codeDigitsMin must be an integer from ${CODE_DIGITS_MIN} to ${CODE_DIGITS_MAX}`;
 /**
  * Whether a request is from this machine and was addressed to it by a loopback name. The address alone
@@ -303,7 +302,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     if (!isObject(body)) return fail('bad_request', 'the body must be a JSON object');
     const { phone, amountCents, kind, idempotencyKey, expiresAtMs } = body;
     if (!isPhone(phone)) return fail('bad_request', 'phone must be an E.164 number like +15555550123');
-    if (!isCents(amountCents)) return fail('bad_request', 'amountCents must be a positive integer');
+    if (!isAmountCents(amountCents)) return fail('bad_request', 'amountCents must be a positive integer');
     if (kind !== 'gift' && kind !== 'reward') return fail('bad_request', 'kind must be "gift" or "reward"');
     if (!isIdempotencyKey(idempotencyKey))
       return fail('bad_request', 'idempotencyKey must be 1-64 characters of A-Z a-z 0-9 _ -');
@@ -389,7 +388,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     if (!isObject(body)) return fail('bad_request', 'the body must be a JSON object');
     const { merchantId, amountCents, paymentToken, idempotencyKey } = body;
     if (typeof merchantId !== 'string') return fail('bad_request', 'merchantId is required');
-    if (!isCents(amountCents)) return fail('bad_request', 'amountCents must be a positive integer');
+    if (!isAmountCents(amountCents)) return fail('bad_request', 'amountCents must be a positive integer');
     if (!isText(paymentToken, 256)) return fail('bad_request', 'paymentToken is required');
     if (!isIdempotencyKey(idempotencyKey))
       return fail('bad_request', 'idempotencyKey must be 1-64 characters of A-Z a-z 0-9 _ -');
@@ -443,7 +442,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     const body = request.body;
     if (!isObject(body) || typeof body.merchantId !== 'string')
       return fail('bad_request', 'merchantId is required');
-    if (body.capCents !== undefined && body.capCents !== null && !isCents(body.capCents))
+    if (body.capCents !== undefined && body.capCents !== null && !isAmountCents(body.capCents))
       return fail('bad_request', 'capCents must be a positive integer');
     const merchant = registry.merchant(body.merchantId);
     if (!merchant) return fail('not_found', 'no such merchant');
