@@ -21,6 +21,12 @@ import { DAY_MS, type Limits } from './limits.ts';
  * An attacker allowed g misses succeeds at least once only if one of his first g guesses hits, so
  * P(success) <= 1 - prod_{i<g} (1 - d / (10^6 - i)) with d the 6-digit maximum.
  *
+ * A miss that the terminal's next sale explains as a typo (gateway/code-windows.ts) leaves the merchant's
+ * and the global windows for the merchant's typo budget (`merchantCodeTyposPerDayMax`), though never the
+ * terminal's count. Only an attacker who also holds codes of his own at the merchant (consumers with
+ * value there) can use it: each of his redemptions explains one guess one slip away from the code it
+ * redeems. `ownCodes` computes the bound for him.
+ *
  * Not modelled, because it only lowers the figure: codes redeemed or cancelled before the guess
  * reaches them, a cap below the balance, the lock after `terminalCodeFailuresMax` misses in a row.
  */
@@ -58,12 +64,13 @@ function windowsPerDay(limits: Limits): number {
   return Math.ceil(DAY_MS / limits.merchantCodeFailureWindowMs);
 }
 
-export function guessingBound(limits: Limits, terminals: number): GuessingBound {
+export function guessingBound(limits: Limits, terminals: number, ownCodes = false): GuessingBound {
+  const explained = ownCodes ? limits.merchantCodeTyposPerDayMax : 0;
   const guessesPerDay = Math.min(
     terminals * limits.terminalCodeFailuresPerDayMax,
-    limits.merchantCodeFailuresPerDayMax,
-    limits.merchantCodeFailuresPerWindowMax * windowsPerDay(limits),
-    limits.globalCodeFailuresPerWindowMax * windowsPerDay(limits),
+    limits.merchantCodeFailuresPerDayMax + explained,
+    limits.merchantCodeFailuresPerWindowMax * windowsPerDay(limits) + explained,
+    limits.globalCodeFailuresPerWindowMax * windowsPerDay(limits) + explained,
   );
   const live = liveAtShortest(limits);
   let allMiss = 1;
@@ -72,10 +79,13 @@ export function guessingBound(limits: Limits, terminals: number): GuessingBound 
   return { terminals, guessesPerDay, successPerDay, successPerTerminalDay: successPerDay / terminals };
 }
 
-/** The bound of one merchant-day: as many terminals as it likes, within its own windows. */
-export function merchantGuessingBound(limits: Limits): GuessingBound {
-  const terminals = Math.ceil(limits.merchantCodeFailuresPerDayMax / limits.terminalCodeFailuresPerDayMax);
-  return guessingBound(limits, terminals);
+/**
+ * The bound of one merchant-day: as many terminals as it likes, within its own windows (and, with
+ * `ownCodes`, its typo budget too).
+ */
+export function merchantGuessingBound(limits: Limits, ownCodes = false): GuessingBound {
+  const misses = limits.merchantCodeFailuresPerDayMax + (ownCodes ? limits.merchantCodeTyposPerDayMax : 0);
+  return guessingBound(limits, Math.ceil(misses / limits.terminalCodeFailuresPerDayMax), ownCodes);
 }
 
 export function platformGuessingBound(limits: Limits): PlatformGuessingBound {

@@ -106,9 +106,9 @@ export const LIMITS = {
   /** `bad_mac`, `replay` and unreadable frames tolerated on one POS session before it is closed. */
   posBadMessagesMax: 16,
   /**
-   * Code guessing (docs/security.md computes what these defaults allow). A failed code is an
-   * `invalid_code` or `expired_code` answer to a redeem or inquire. A terminal locks after this many
-   * failures in a row; its merchant unlocks it.
+   * Code guessing (docs/security.md computes what these defaults allow). A failed code (a miss) is a
+   * redeem or inquire at digits that are no code here (`invalid_code`); an expired code is none. A
+   * terminal locks after this many failures in a row; its merchant unlocks it.
    */
   terminalCodeFailuresMax: 3,
   /**
@@ -123,6 +123,15 @@ export const LIMITS = {
   merchantCodeFailuresPerDayMax: 200,
   /** Failures of all terminals together per minute, then every code attempt is `rate_limited`. */
   globalCodeFailuresPerWindowMax: 1_000,
+  /**
+   * A typo explained: a miss followed, at the same terminal within this long, by the approved redeem of a
+   * code one slip away (a digit changed, left out or added, or two neighbours swapped). Each redeem
+   * explains at most one miss, which leaves the merchant's and the global windows (its terminal still
+   * counts it) and takes room in the merchant's typo budget instead, `merchantCodeTyposPerDayMax` in any
+   * 24 hours; beyond it, misses stay in the windows.
+   */
+  codeTypoExplainMs: 5 * 60_000,
+  merchantCodeTyposPerDayMax: 1_000,
   /**
    * Live payment codes per merchant, all lengths together. Whatever this says, a length never holds
    * more than its density allows (codes.ts: 12 per million), so the guessing bound does not depend on

@@ -5,6 +5,9 @@ import type { CodeFailure } from './registry.ts';
  * The failure windows of code attempts (docs/security.md): each merchant's (the last minute, the last
  * day) and all merchants' together (the last minute). The POS channel counts failures in them and refuses
  * attempts while one is full; the merchant's dashboard shows why and until when.
+ *
+ * A miss that a till's next sale explains as a typo (`explain`) leaves them for the merchant's typo
+ * budget, so the slips honest cashiers make at a busy merchant do not stop its sales.
  */
 export type CodeWindow = 'merchant, per minute' | 'merchant, per day' | 'all merchants, per minute';
 
@@ -14,22 +17,37 @@ export interface CodeRefusal {
   untilMs: number;
 }
 
-export class CodeFailureWindows {
-  private readonly merchants = new Map<string, [FailureLog, FailureLog]>();
-  private readonly all: FailureLog;
+/** A merchant's windows: the last minute's and the last day's misses, and the last day's explained typos. */
+interface MerchantLogs {
+  minute: FailureLog;
+  day: FailureLog;
+  typos: FailureLog;
+}
 
-  /** `restored`: the terminals' stored failures of the last day, oldest first, so a restart gives no fresh guesses. */
+export class CodeFailureWindows {
+  private readonly merchants = new Map<string, MerchantLogs>();
+  private readonly all: FailureLog;
+  /** Each terminal's misses a sale may still explain (the last `codeTypoExplainMs`), oldest first. */
+  private readonly unexplained = new Map<string, { digits: string; atMs: number }[]>();
+
+  /**
+   * `restored`: the terminals' stored failures of the last day, oldest first, so a restart gives no fresh
+   * guesses; those explained as typos take room in the typo budget again.
+   */
   constructor(
     private readonly limits: Limits,
     restored: readonly CodeFailure[],
   ) {
     this.all = new FailureLog(limits.merchantCodeFailureWindowMs, limits.globalCodeFailuresPerWindowMax);
-    for (const { merchantId, terminalId, atMs } of restored) this.add(merchantId, terminalId, atMs);
+    for (const { merchantId, terminalId, atMs, explained } of restored) {
+      if (explained) this.of(merchantId).typos.add(atMs, terminalId);
+      else this.add(merchantId, terminalId, atMs);
+    }
   }
 
   /** Why code attempts at this merchant are refused now, or null when every window has room. */
   refusal(merchantId: string, nowMs: number): CodeRefusal | null {
-    const [minute, day] = this.of(merchantId);
+    const { minute, day } = this.of(merchantId);
     const windows: [FailureLog, CodeWindow][] = [
       [minute, 'merchant, per minute'],
       [day, 'merchant, per day'],
@@ -42,10 +60,36 @@ export class CodeFailureWindows {
     return null;
   }
 
-  /** Counts a failure of a terminal of this merchant (before the attempt runs when it is certain). */
-  add(merchantId: string, terminalId: string, nowMs: number): void {
-    for (const log of this.of(merchantId)) log.add(nowMs, terminalId);
-    this.all.add(nowMs, terminalId);
+  /**
+   * Counts a failure of a terminal of this merchant (before the attempt runs when it is certain);
+   * `digits`, what was typed, lets the terminal's next sale explain it as a typo.
+   */
+  add(merchantId: string, terminalId: string, nowMs: number, digits?: string): void {
+    const { minute, day } = this.of(merchantId);
+    for (const log of [minute, day, this.all]) log.add(nowMs, terminalId);
+    if (digits === undefined) return;
+    const misses = this.recentMisses(terminalId, nowMs);
+    misses.push({ digits, atMs: nowMs });
+    this.unexplained.set(terminalId, misses);
+  }
+
+  /**
+   * After the approved redeem of `code` at a terminal: its latest miss one slip away from the code, if
+   * any within `codeTypoExplainMs`, was the cashier's typo. It leaves the merchant's and the global
+   * windows for the merchant's typo budget, while that has room. Returns when the miss was counted (for
+   * the terminal's stored record), or null when nothing was explained.
+   */
+  explain(merchantId: string, terminalId: string, code: string, nowMs: number): number | null {
+    const misses = this.recentMisses(terminalId, nowMs);
+    const index = misses.findLastIndex((miss) => oneSlipApart(miss.digits, code));
+    const logs = this.of(merchantId);
+    if (index < 0 || logs.typos.roomAtMs(nowMs) > nowMs) return null;
+    const { atMs } = misses.splice(index, 1)[0] as { atMs: number };
+    if (misses.length > 0) this.unexplained.set(terminalId, misses);
+    else this.unexplained.delete(terminalId);
+    for (const log of [logs.minute, logs.day, this.all]) log.remove(atMs, terminalId);
+    logs.typos.add(atMs, terminalId);
+    return atMs;
   }
 
   /**
@@ -53,21 +97,54 @@ export class CodeFailureWindows {
    * what one till did no longer holds back its merchant's other tills.
    */
   forgetTerminal(merchantId: string, terminalId: string): void {
-    for (const log of [...this.of(merchantId), this.all]) log.forget(terminalId);
+    const { minute, day, typos } = this.of(merchantId);
+    for (const log of [minute, day, typos, this.all]) log.forget(terminalId);
+    this.unexplained.delete(terminalId);
+  }
+
+  /** A terminal's misses still young enough to be explained (the map forgets terminals with none). */
+  private recentMisses(terminalId: string, nowMs: number): { digits: string; atMs: number }[] {
+    const misses = (this.unexplained.get(terminalId) ?? []).filter(
+      (miss) => miss.atMs > nowMs - this.limits.codeTypoExplainMs,
+    );
+    if (misses.length === 0) this.unexplained.delete(terminalId);
+    return misses;
   }
 
   /** A merchant's windows, made on first use. */
-  private of(merchantId: string): [FailureLog, FailureLog] {
+  private of(merchantId: string): MerchantLogs {
     let logs = this.merchants.get(merchantId);
     if (!logs) {
-      logs = [
-        new FailureLog(this.limits.merchantCodeFailureWindowMs, this.limits.merchantCodeFailuresPerWindowMax),
-        new FailureLog(DAY_MS, this.limits.merchantCodeFailuresPerDayMax),
-      ];
+      const { limits } = this;
+      logs = {
+        minute: new FailureLog(limits.merchantCodeFailureWindowMs, limits.merchantCodeFailuresPerWindowMax),
+        day: new FailureLog(DAY_MS, limits.merchantCodeFailuresPerDayMax),
+        typos: new FailureLog(DAY_MS, limits.merchantCodeTyposPerDayMax),
+      };
       this.merchants.set(merchantId, logs);
     }
     return logs;
   }
+}
+
+/**
+ * Whether typed digits are one slip from a code: one digit changed, left out or added, or two
+ * neighbouring digits swapped.
+ */
+export function oneSlipApart(typed: string, code: string): boolean {
+  if (typed === code) return false;
+  if (typed.length === code.length) {
+    const differ: number[] = [];
+    for (let i = 0; i < code.length && differ.length <= 2; i++) if (typed[i] !== code[i]) differ.push(i);
+    if (differ.length === 1) return true;
+    const [a, b] = differ as [number, number];
+    return differ.length === 2 && b === a + 1 && typed[a] === code[b] && typed[b] === code[a];
+  }
+  const [shorter, longer] = typed.length < code.length ? [typed, code] : [code, typed];
+  if (longer.length !== shorter.length + 1) return false;
+  let same = 0;
+  while (same < shorter.length && shorter[same] === longer[same]) same++;
+  return shorter.slice(same) === longer.slice(same + 1);
 }
 
 /**
@@ -92,8 +169,17 @@ class FailureLog {
     return (this.entries[this.entries.length - this.max]?.atMs as number) + this.windowMs;
   }
 
+  /** Adds a failure in its place by time (an explained typo may be older than the last one added). */
   add(atMs: number, terminalId: string): void {
-    this.entries.push({ atMs, terminalId });
+    let index = this.entries.length;
+    while (index > 0 && (this.entries[index - 1]?.atMs as number) > atMs) index--;
+    this.entries.splice(index, 0, { atMs, terminalId });
+  }
+
+  /** Takes out one failure, if it is still in the window. */
+  remove(atMs: number, terminalId: string): void {
+    const index = this.entries.findIndex((entry) => entry.atMs === atMs && entry.terminalId === terminalId);
+    if (index >= 0) this.entries.splice(index, 1);
   }
 
   forget(terminalId: string): void {

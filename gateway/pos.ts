@@ -221,17 +221,26 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
         throttled(merchantId, terminalId, refusal.window, nowMs);
         return { status: 'rate_limited' };
       }
-      const lookup = deps.engine.lookUpCode(merchantId, code, nowMs) ?? undefined;
+      const digits = code as string;
+      const lookup = deps.engine.lookUpCode(merchantId, digits, nowMs) ?? undefined;
       const none = lookup?.state === 'none';
-      if (none) windows.add(merchantId, terminalId, nowMs);
+      if (none) windows.add(merchantId, terminalId, nowMs, digits);
       const reply = await run(false, lookup);
       const failed = none ? reply.status !== 'approved' : CODE_FAILURES.has(reply.status);
       // Digits that were a code a moment ago (cancelled meanwhile) are counted now.
-      if (failed && !none) windows.add(merchantId, terminalId, deps.now());
+      const countedAtMs = none ? nowMs : deps.now();
+      if (failed && !none) windows.add(merchantId, terminalId, countedAtMs, digits);
       const approvedRedeem = reply.status === 'approved' && reply.authId !== undefined;
-      if ((failed || approvedRedeem) && (await deps.registry.recordCodeResult(terminalId, failed))) {
+      if (
+        (failed || approvedRedeem) &&
+        (await deps.registry.recordCodeResult(terminalId, failed, countedAtMs))
+      ) {
         metrics.terminalLocks.inc();
         deps.logger.warn('terminal locked after failed codes', { terminalId, merchantId });
+      }
+      if (approvedRedeem) {
+        const typoAtMs = windows.explain(merchantId, terminalId, digits, deps.now());
+        if (typoAtMs !== null) await deps.registry.explainCodeFailure(terminalId, typoAtMs);
       }
       return reply;
     };

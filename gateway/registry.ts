@@ -69,6 +69,8 @@ export interface CodeFailure {
   merchantId: MerchantId;
   terminalId: TerminalId;
   atMs: number;
+  /** Explained as a typo by the terminal's next sale (code-windows.ts). */
+  explained: boolean;
 }
 
 export interface BankDetails {
@@ -446,8 +448,14 @@ export class Registry {
     await this.write(() => {
       const terminal = this.store.terminals.get(terminalId);
       if (!terminal) return;
-      const failuresAtMs = byOperator && !locked ? [] : terminal.failuresAtMs;
-      this.store.terminals.put(terminalId, { ...terminal, locked, codeFailures: 0, failuresAtMs });
+      const forget = byOperator && !locked;
+      this.store.terminals.put(terminalId, {
+        ...terminal,
+        locked,
+        codeFailures: 0,
+        failuresAtMs: forget ? [] : terminal.failuresAtMs,
+        typosAtMs: forget ? [] : terminal.typosAtMs,
+      });
     });
   }
 
@@ -466,30 +474,44 @@ export class Registry {
     const failures: CodeFailure[] = [];
     for (const { value: terminal } of this.store.terminals.getRange()) {
       const { merchantId, terminalId } = terminal;
-      for (const atMs of recentFailures(terminal, nowMs)) failures.push({ merchantId, terminalId, atMs });
+      const typos = new Set(terminal.typosAtMs);
+      for (const atMs of recentFailures(terminal, nowMs))
+        failures.push({ merchantId, terminalId, atMs, explained: typos.has(atMs) });
     }
     return failures.sort((a, b) => a.atMs - b.atMs);
   }
 
   /**
    * Counts failed codes of a terminal: in a row (it locks at `terminalCodeFailuresMax`) and in the last
-   * day. Both are persisted, so a restart gives a guesser no fresh attempts. Returns whether this result
-   * locked the terminal.
+   * day. Both are persisted, so a restart gives a guesser no fresh attempts. `atMs` is when a failure was
+   * counted in the windows, so an explanation can name it. Returns whether this result locked the terminal.
    */
-  async recordCodeResult(terminalId: TerminalId, failed: boolean): Promise<boolean> {
+  async recordCodeResult(terminalId: TerminalId, failed: boolean, atMs: number): Promise<boolean> {
     // An approval with nothing to reset writes nothing: the common case stays off the write lock.
     if (!failed && !this.store.terminals.get(terminalId)?.codeFailures) return false;
-    const nowMs = this.now();
     return this.write(() => {
       const current = this.store.terminals.get(terminalId);
       if (!current) return false;
       const codeFailures = failed ? current.codeFailures + 1 : 0;
       const failuresAtMs = failed
-        ? [...recentFailures(current, nowMs), nowMs].slice(-this.limits.terminalCodeFailuresPerDayMax)
+        ? [...recentFailures(current, atMs), atMs].slice(-this.limits.terminalCodeFailuresPerDayMax)
         : current.failuresAtMs;
+      const typosAtMs = current.typosAtMs?.filter((typoAtMs) => failuresAtMs?.includes(typoAtMs));
       const locked = current.locked || codeFailures >= this.limits.terminalCodeFailuresMax;
-      this.store.terminals.put(terminalId, { ...current, codeFailures, failuresAtMs, locked });
+      this.store.terminals.put(terminalId, { ...current, codeFailures, failuresAtMs, typosAtMs, locked });
       return locked && !current.locked;
+    });
+  }
+
+  /**
+   * Stores that the terminal's failure counted at `atMs` was explained as a typo, so a restart puts it in
+   * its merchant's typo budget, not its windows. The terminal's own counts keep it.
+   */
+  async explainCodeFailure(terminalId: TerminalId, atMs: number): Promise<void> {
+    await this.write(() => {
+      const current = this.store.terminals.get(terminalId);
+      if (!current?.failuresAtMs?.includes(atMs)) return;
+      this.store.terminals.put(terminalId, { ...current, typosAtMs: [...(current.typosAtMs ?? []), atMs] });
     });
   }
 

@@ -127,6 +127,8 @@ export interface TerminalRecord {
   codeFailures: number;
   /** When the last failures happened (at most `terminalCodeFailuresPerDayMax` of them, oldest first). */
   failuresAtMs?: number[];
+  /** Those of `failuresAtMs` explained as typos by the terminal's next sale (gateway/code-windows.ts). */
+  typosAtMs?: number[];
   /** The keyed hash of the activation code not used yet, so revoking the terminal can void it. */
   activationHash?: string;
   locked: boolean;

@@ -18,7 +18,9 @@ import {
   merchantGuessingBound,
   platformGuessingBound,
 } from '../engine/guessing.ts';
+import type { MerchantId, TerminalId } from '../engine/ids.ts';
 import { LIMITS, type Limits } from '../engine/limits.ts';
+import { CodeFailureWindows, oneSlipApart } from '../gateway/code-windows.ts';
 import { readConfig } from '../gateway/config.ts';
 import type { PosClient } from '../sdk/pos-client.ts';
 import { posMac, requestFields } from '../sdk/pos-protocol.ts';
@@ -244,6 +246,122 @@ describe('code guessing', () => {
     expect(metrics).toMatch(/paycode_code_attempts_throttled_total 2/);
   });
 
+  it("explains a cashier's typo by the sale that follows, so a busy merchant's slips do not stop its sales", async () => {
+    const clock = { nowMs: Date.now() };
+    const limits: Partial<Limits> = {
+      terminalCodeFailuresMax: 8,
+      merchantCodeFailuresPerWindowMax: 2,
+      merchantCodeFailuresPerDayMax: 6,
+      merchantCodeTyposPerDayMax: 5,
+    };
+    const t = await startTestServer({ now: () => clock.nowMs, limits });
+    const merchant = await t.merchant();
+    let [till, other, fresh] = await terminals(t, merchant, 3);
+    if (!till || !other || !fresh) throw new Error('no terminals');
+    let customers = 0;
+    const customerCode = async () => {
+      const phone = `+1555777${String(++customers).padStart(4, '0')}`;
+      await t.load(merchant, phone, 1_000);
+      return t.code(merchant, (await t.consumer(phone)).deviceToken);
+    };
+    const failedToday = async (terminalId: string) =>
+      (
+        await t.http('GET', `/v1/merchants/${merchant.merchantId}/terminals`, undefined, merchant.apiKey)
+      ).body.terminals.find((terminal: { terminalId: string }) => terminal.terminalId === terminalId)
+        .failedCodesToday;
+    const changed = (code: string) => `${(Number(code[0]) + 1) % 10}${code.slice(1)}`;
+    const swapped = (code: string) => {
+      const at = [...code].findIndex((digit, i) => digit !== code[i + 1]);
+      return `${code.slice(0, at)}${code[at + 1]}${code[at]}${code.slice(at + 2)}`;
+    };
+    const added = (code: string) => `${code}0`;
+
+    // Four customers, each code first mistyped, then typed right: four misses, more than the merchant's
+    // minute holds (2), yet each is explained by the sale after it.
+    for (const slip of [changed, swapped, added, changed]) {
+      const code = await customerCode();
+      expect((await till.pos.redeem({ code: slip(code), amountCents: 100 })).status).toBe('invalid_code');
+      expect((await till.pos.redeem({ code, amountCents: 100 })).status).toBe('approved');
+    }
+    // The till still counts its own slips (its day's figure holds for anyone); the merchant's windows do not.
+    expect(await failedToday(till.terminalId)).toBe(4);
+    expect((await fresh.pos.inquire('100001')).status).toBe('invalid_code');
+    // A restart puts the explained slips back in the typo budget, not the windows.
+    await t.restart();
+    type Till = typeof till;
+    [till, other, fresh] = (await Promise.all(
+      [till, other, fresh].map(async (terminal) => ({ ...terminal, pos: await t.pos(terminal) })),
+    )) as [Till, Till, Till];
+    expect((await fresh.pos.inquire('100002')).status).toBe('invalid_code');
+
+    expect((await fresh.pos.inquire('100003')).status).toBe('rate_limited');
+
+    // Misses no sale explains fill the windows as before: digits far from the code that follows...
+    clock.nowMs += LIMITS.merchantCodeFailureWindowMs;
+    const far = await customerCode();
+    expect((await other.pos.redeem({ code: '999999', amountCents: 100 })).status).toBe('invalid_code');
+    expect((await other.pos.redeem({ code: far, amountCents: 100 })).status).toBe('approved');
+    expect((await fresh.pos.inquire('100004')).status).toBe('invalid_code');
+    expect((await fresh.pos.inquire('100005')).status).toBe('rate_limited');
+    // ...and a slip whose sale comes too late (a customer who went to fetch the phone's charger).
+    clock.nowMs += LIMITS.merchantCodeFailureWindowMs;
+    const late = await customerCode();
+    expect((await till.pos.redeem({ code: changed(late), amountCents: 100 })).status).toBe('invalid_code');
+    clock.nowMs += LIMITS.codeTypoExplainMs + 1;
+    expect((await till.pos.redeem({ code: late, amountCents: 100 })).status).toBe('approved');
+    // The day's window (6) now holds 100001, 100002, 999999, 100004, the late slip: room for one more.
+    expect((await fresh.pos.inquire('100006')).status).toBe('invalid_code');
+    expect((await fresh.pos.inquire('100007')).status).toBe('rate_limited');
+    expect(await failedToday(till.terminalId)).toBe(5);
+  });
+
+  it("keeps a merchant's typos within its day's typo budget", () => {
+    const limits: Limits = {
+      ...LIMITS,
+      merchantCodeFailuresPerWindowMax: 100,
+      merchantCodeTyposPerDayMax: 2,
+    };
+    const windows = new CodeFailureWindows(limits, []);
+    const nowMs = Date.now();
+    for (let i = 0; i < 3; i++) windows.add('m', 't', nowMs + i, `12345${i}`);
+    // Two slips are explained (the latest one slip away first); the third stays in the windows.
+    expect(windows.explain('m', 't', '123459', nowMs + 3)).toBe(nowMs + 2);
+    expect(windows.explain('m', 't', '123459', nowMs + 4)).toBe(nowMs + 1);
+    expect(windows.explain('m', 't', '123459', nowMs + 5)).toBeNull();
+    // Another terminal's sale explains none of this terminal's misses; a code far from them, none either.
+    const fresh = new CodeFailureWindows(limits, []);
+    fresh.add('m', 't', nowMs, '123450');
+    expect(fresh.explain('m', 'u', '123459', nowMs + 1)).toBeNull();
+    expect(fresh.explain('m', 't', '987654', nowMs + 1)).toBeNull();
+    expect(fresh.explain('m', 't', '123459', nowMs + 1)).toBe(nowMs);
+    // Restored failures: the explained ones fill the typo budget again, the others the windows.
+    const strict = { ...limits, merchantCodeFailuresPerDayMax: 1 };
+    const restored = new CodeFailureWindows(strict, [
+      { merchantId: 'm' as MerchantId, terminalId: 't' as TerminalId, atMs: nowMs, explained: true },
+      { merchantId: 'm' as MerchantId, terminalId: 't' as TerminalId, atMs: nowMs + 1, explained: true },
+    ]);
+    expect(restored.refusal('m', nowMs + 2)).toBeNull();
+    restored.add('m', 't', nowMs + 2, '555555');
+    expect(restored.explain('m', 't', '555556', nowMs + 3)).toBeNull();
+    expect(restored.refusal('m', nowMs + 3)?.window).toBe('merchant, per day');
+  });
+
+  it('calls a typo one changed, left out, added or swapped digit, and nothing further', () => {
+    expect(oneSlipApart('123457', '123456')).toBe(true);
+    expect(oneSlipApart('213456', '123456')).toBe(true);
+    expect(oneSlipApart('1234567', '123456')).toBe(true);
+    expect(oneSlipApart('0123456', '123456')).toBe(true);
+    expect(oneSlipApart('123456', '1234567')).toBe(true);
+    expect(oneSlipApart('124567', '1234567')).toBe(true);
+    expect(oneSlipApart('123456', '123456')).toBe(false);
+    expect(oneSlipApart('123465', '123546')).toBe(false);
+    expect(oneSlipApart('124356', '123465')).toBe(false);
+    expect(oneSlipApart('223457', '123456')).toBe(false);
+    expect(oneSlipApart('132456', '123465')).toBe(false);
+    expect(oneSlipApart('12345', '1234567')).toBe(false);
+    expect(oneSlipApart('1234578', '123456')).toBe(false);
+  });
+
   it('does not hold back honest sales running at once, whatever the failure windows', async () => {
     const t = await startTestServer({
       limits: {
@@ -311,6 +429,7 @@ describe('code guessing', () => {
       hitPerGuessMax: hitPerGuessMax(limits),
       bounds: [guessingBound(limits, 1), guessingBound(limits, 25)],
       merchantDay: merchantGuessingBound(limits),
+      merchantDayWithOwnCodes: merchantGuessingBound(limits, true),
       platformDay: platformGuessingBound(limits),
     });
     await expect(guessing(['--terminals', '0,x'])).rejects.toThrow(/--terminals takes positive integers/);
@@ -342,6 +461,11 @@ describe('code guessing', () => {
     const merchantDay = merchantGuessingBound(LIMITS);
     expect(merchantDay.guessesPerDay).toBe(LIMITS.merchantCodeFailuresPerDayMax);
     expect(doc).toContain(merchantDay.successPerDay.toExponential(2));
+    const withOwnCodes = merchantGuessingBound(LIMITS, true);
+    expect(withOwnCodes.successPerTerminalDay).toBeLessThanOrEqual(GUESSING_TARGET_PER_TERMINAL_DAY);
+    expect(doc).toContain(`at most ${withOwnCodes.guessesPerDay.toLocaleString('en-US')} guesses`);
+    expect(doc).toContain(withOwnCodes.successPerDay.toExponential(2));
+    expect(doc).toContain(`holding ${withOwnCodes.terminals}`);
     const platform = platformGuessingBound(LIMITS);
     expect(doc).toContain(platform.guessesPerDay.toLocaleString('en-US'));
     expect(doc).toContain(platform.hitsPerDayExpected.toFixed(1));
