@@ -364,6 +364,28 @@ describe('merchant dashboard', () => {
     expect(errors).toEqual([]);
   });
 
+  test('says when wrong codes stop payment codes at the store, and which terminal made them', async () => {
+    const t = await startTestServer({ limits: { merchantCodeFailuresPerWindowMax: 1 } });
+    const merchant = await t.merchant('Busy Bagels');
+    const pos = await t.pos(await t.terminal(merchant));
+    expect((await pos.inquire('123456')).status).toBe('invalid_code');
+    expect((await pos.inquire('123457')).status).toBe('rate_limited');
+    const { page, errors } = await openPage(
+      await newContext(browser, 'desktop'),
+      `${t.server.url}/merchant/`,
+    );
+    await page.getByLabel('API key').fill(merchant.apiKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Busy Bagels' }).waitFor();
+    await tab(page, 'Terminals');
+    await page
+      .getByText(/Payment codes are refused at this store until .+ \(merchant, per minute\)/)
+      .waitFor();
+    await page.getByText('1 wrong code in 24 h').waitFor();
+    await screenshot(page, 'merchant-codes-refused');
+    expect(errors).toEqual([]);
+  });
+
   test('works on a tablet, and a revoked key signs the page out', async () => {
     const t = await startTestServer();
     const merchant = await t.merchant('Tiny Tacos');

@@ -1,4 +1,4 @@
-import { h, money } from '../shared/ui.ts';
+import { h, money, plural } from '../shared/ui.ts';
 
 /**
  * A bar chart drawn as inline SVG: one bar per period, the current one highlighted, a light grid with
@@ -178,8 +178,4 @@ export function barChart(points: ChartPoint[], title: string, description: strin
     chart,
     h('details', { class: 'chart-data' }, h('summary', null, 'Show the figures as a table'), table),
   );
-}
-
-export function plural(count: number, noun: string): string {
-  return `${count.toLocaleString('en-US')} ${noun}${count === 1 ? '' : 's'}`;
 }

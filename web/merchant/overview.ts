@@ -1,5 +1,5 @@
-import { h, money, mount, notice } from '../shared/ui.ts';
-import { barChart, type ChartPoint, plural } from './chart.ts';
+import { h, money, mount, notice, plural } from '../shared/ui.ts';
+import { barChart, type ChartPoint } from './chart.ts';
 import { dayLabel, hourLabel, isBrowserTimeZone, longDay, zonedTime } from './format.ts';
 import { issueCardPanel } from './issue.ts';
 import type { Session } from './session.ts';

@@ -1,4 +1,4 @@
-import { busy, field, h, mount, notice, when } from '../shared/ui.ts';
+import { busy, field, h, mount, notice, plural, when } from '../shared/ui.ts';
 import { errorText, shortTime } from './format.ts';
 import type { Session } from './session.ts';
 import type { CodeRefusal, MerchantDetails, Terminal, TerminalState } from './types.ts';
@@ -152,7 +152,7 @@ export function terminalsSection(session: Session) {
                   : terminal.activationExpiresAtMs !== null
                     ? `Code valid until ${when(terminal.activationExpiresAtMs)}`
                     : terminal.failedCodesToday > 0
-                      ? `${terminal.failedCodesToday} wrong codes in 24 h`
+                      ? `${plural(terminal.failedCodesToday, 'wrong code')} in 24 h`
                       : state.hint;
               return h(
                 'tr',

@@ -96,6 +96,11 @@ export function normalizePhone(text: string): string | null {
 
 const timeFormat = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' });
 
+/** A count with its noun, plural unless one: "1 sale", "1,200 sales". */
+export function plural(count: number, noun: string): string {
+  return `${count.toLocaleString('en-US')} ${noun}${count === 1 ? '' : 's'}`;
+}
+
 export function when(atMs: number): string {
   return timeFormat.format(new Date(atMs));
 }
