@@ -6,7 +6,8 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { get } from 'node:http';
+import { get, request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../engine/limits.ts';
@@ -169,6 +170,33 @@ describe('HTTP API', () => {
       '+15553330001',
       '+15553330002',
     ]);
+
+    // Two client addresses (loopback has many): one past its own budget takes nothing of the platform's,
+    // so the other still gets the rest of it.
+    const both = await startTestServer({
+      limits: { otpSendsPerMinuteMax: 5, otpSendsPerAddressPerHourMax: 3 },
+    });
+    const from = (localAddress: string, phone: string) =>
+      new Promise<number>((resolve, reject) => {
+        const body = JSON.stringify({ phone });
+        const sent = request(
+          `${both.server.url}/v1/consumers`,
+          { method: 'POST', localAddress, headers: { 'content-type': 'application/json' } },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode as number);
+          },
+        );
+        sent.on('error', reject);
+        sent.end(body);
+      });
+    for (const n of [1, 2, 3, 4, 5]) {
+      const phone = `+1555444000${n}`;
+      expect(await from('127.0.0.2', phone)).toBe(n <= 3 ? 202 : 429);
+    }
+    expect(await from('127.0.0.3', '+15554440006')).toBe(202);
+    expect(await from('127.0.0.3', '+15554440007')).toBe(202);
+    expect(await from('127.0.0.3', '+15554440008')).toBe(429);
   });
 
   it('limits verification texts per phone per hour and per day, and lets activation codes and device tokens expire', async () => {
@@ -486,6 +514,25 @@ describe('HTTP API', () => {
       status: 413,
       body: error('bad_request'),
     });
+    // One said to be larger than what is drained is answered and the connection closed at once, while
+    // the client has sent almost nothing of it: nobody makes the server read megabytes it will drop.
+    const cutOff = await new Promise<{ answer: string; closed: boolean }>((resolve, reject) => {
+      const { hostname, port } = new URL(t.server.url);
+      const socket = connect(Number(port), hostname, () => {
+        socket.write(
+          `POST /v1/consumers HTTP/1.1\r\nhost: ${hostname}:${port}\r\ncontent-type: application/json\r\n` +
+            `content-length: ${LIMITS.httpBodyDrainBytesMax + 1}\r\n\r\n{"phone":`,
+        );
+      });
+      let answer = '';
+      socket.on('data', (data) => {
+        answer += data.toString('latin1');
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve({ answer, closed: true }));
+    });
+    expect(cutOff.closed).toBe(true);
+    expect(cutOff.answer).toMatch(/^HTTP\/1\.1 413 /);
     expect(await t.http('POST', '/v1/consumers', [1, 2])).toEqual({
       status: 400,
       body: error('bad_request'),
@@ -509,7 +556,7 @@ describe('HTTP API', () => {
     const metrics = await t.http('GET', '/metrics');
     expect(metrics.status).toBe(200);
     expect(metrics.body).toContain('paycode_http_requests_total{route="/v1/consumers",code="400"} 2');
-    expect(metrics.body).toContain('paycode_http_requests_total{route="/v1/consumers",code="413"} 1');
+    expect(metrics.body).toContain('paycode_http_requests_total{route="/v1/consumers",code="413"} 2');
     expect(metrics.body).toContain('paycode_process_cpu_seconds_total');
   });
 
