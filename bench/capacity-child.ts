@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { Engine, EngineOptions } from '../engine/engine.ts';
 import type { ShardStats } from '../engine/shard-worker.ts';
-import type { Server } from '../gateway/server.ts';
+import type { Server } from '../server/server.ts';
 import { epochMs } from './measure.ts';
 
 /**
@@ -36,7 +36,7 @@ export interface ChildTimeline {
   /** This process's time origin (Node's notion of process start). */
   processStartMs: number;
   entryMs: number;
-  /** gateway/server.ts and everything it imports are loaded. */
+  /** server/server.ts and everything it imports are loaded. */
   importedMs: number;
   engineOpenStartMs: number;
   engineOpenEndMs: number;
@@ -160,8 +160,8 @@ async function touchAll(engine: Engine, accounts: number, concurrency: number): 
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '') as ChildArgs;
   const [{ startServer }, { readConfig }, { Engine: EngineClass }] = await Promise.all([
-    import('../gateway/server.ts'),
-    import('../gateway/config.ts'),
+    import('../server/server.ts'),
+    import('../server/config.ts'),
     import('../engine/engine.ts'),
   ]);
   const importedMs = epochMs();

@@ -1,12 +1,12 @@
 import { createHmac, randomBytes, randomInt } from 'node:crypto';
-import { CODE_LENGTHS, CodeSpace, hashCode } from '../engine/codes.ts';
-import { SLOT_COUNT } from '../engine/ids.ts';
+import { CODE_LENGTHS, CodeSpace, hashCode } from '../core/codes.ts';
+import { SLOT_COUNT } from '../core/ids.ts';
 import { fmtInt, table } from './measure.ts';
 
 /**
  * What drawing one payment code costs on one thread, by length: a uniform index in the holder's slot's
  * part of the space, the keyed permutation, and the keyed hash stored in the code index
- * (engine/codes.ts). Beside it, the drawing it replaced: random 6 digits until the first 6 bits of their
+ * (core/codes.ts). Beside it, the drawing it replaced: random 6 digits until the first 6 bits of their
  * keyed hash name the holder's slot (64 hashes on average), measured here, not recalled.
  */
 export interface CodesBenchResult {

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serialize } from 'node:v8';
 import type { Worker } from 'node:worker_threads';
+import { shardOfSlot, slotOfId } from '../core/ids.ts';
+import { LIMITS } from '../core/limits.ts';
 import { Engine } from '../engine/engine.ts';
-import { shardOfSlot, slotOfId } from '../engine/ids.ts';
-import { LIMITS } from '../engine/limits.ts';
 import type { AuditReport } from '../persistence/audit.ts';
 import { randomSecrets } from '../persistence/secrets.ts';
 import {

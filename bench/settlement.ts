@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ConsumerId, MerchantId } from '../engine/ids.ts';
-import { LIMITS } from '../engine/limits.ts';
+import type { ConsumerId, MerchantId } from '../core/ids.ts';
+import { LIMITS } from '../core/limits.ts';
 import { Registry } from '../gateway/registry.ts';
 import { randomSecrets } from '../persistence/secrets.ts';
 import { openStore, whenDurable } from '../persistence/store.ts';

@@ -7,14 +7,14 @@ import {
   hitPerGuessMax,
   merchantGuessingBound,
   platformGuessingBound,
-} from '../engine/guessing.ts';
-import { LIMITS, type Limits } from '../engine/limits.ts';
-import { readConfig } from '../gateway/config.ts';
-import { startServer } from '../gateway/server.ts';
+} from '../core/guessing.ts';
+import { LIMITS, type Limits } from '../core/limits.ts';
 import { dropRetiredMasterKeys, masterKeyStatus, rotateMasterKey } from '../persistence/key-rotation.ts';
 import { createSecretsFile, secretsPath } from '../persistence/secrets.ts';
 import { absorbLmdbCommitRejections } from '../persistence/store.ts';
 import { PosClient } from '../sdk/pos-client.ts';
+import { readConfig } from '../server/config.ts';
+import { startServer } from '../server/server.ts';
 
 /**
  * The operator's command line.
@@ -148,7 +148,7 @@ async function serve(): Promise<void> {
   }
 }
 
-/** The code-guessing bound for the limits this configuration runs with (engine/guessing.ts). */
+/** The code-guessing bound for the limits this configuration runs with (core/guessing.ts). */
 function guessing(): unknown {
   const { config, problems } = readConfig();
   if (problems.length > 0) throw new Error(`bad configuration: ${problems.join('; ')}`);

@@ -1,8 +1,4 @@
 import { createHmac } from 'node:crypto';
-import { createLogger, type Logger } from '../log/logger.ts';
-import { type AuditReport, auditInParallel, auditStore } from '../persistence/audit.ts';
-import type { Secrets } from '../persistence/secrets.ts';
-import { openStore, type Store } from '../persistence/store.ts';
 import {
   CODE_DIGITS_MIN,
   type CodeKeys,
@@ -12,8 +8,16 @@ import {
   isCodeDigits,
   isCodeString,
   SHARDS_MAX_FOR_CODES,
-} from './codes.ts';
-import type { Command, CommandBody, GiftStep, HistoryView, Notice, Outcome, WalletView } from './commands.ts';
+} from '../core/codes.ts';
+import type {
+  Command,
+  CommandBody,
+  GiftStep,
+  HistoryView,
+  Notice,
+  Outcome,
+  WalletView,
+} from '../core/commands.ts';
 import {
   type AuthId,
   type ConsumerId,
@@ -23,11 +27,15 @@ import {
   shardOfSlot,
   slotOfId,
   type TerminalId,
-} from './ids.ts';
-import { LIMITS, type Limits, validateLimits } from './limits.ts';
+} from '../core/ids.ts';
+import { LIMITS, type Limits, validateLimits } from '../core/limits.ts';
+import type { CardKind, Funding, Reply } from '../core/wallet.ts';
+import { createLogger, type Logger } from '../log/logger.ts';
+import { type AuditReport, auditInParallel, auditStore } from '../persistence/audit.ts';
+import type { Secrets } from '../persistence/secrets.ts';
+import { openStore, type Store } from '../persistence/store.ts';
 import { ShardClient, type ShardEvent, type ShardHealth } from './shard-client.ts';
 import type { ShardFault, ShardStats } from './shard-worker.ts';
-import type { CardKind, Funding, Reply } from './wallet.ts';
 
 /**
  * The engine's promise-based API, used in-process by the gateway. It validates input, stamps each

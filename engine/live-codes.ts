@@ -1,4 +1,4 @@
-import { CODE_DIGITS_MAX, CODE_DIGITS_MIN, CODE_LENGTHS, liveCodesOfLengthMax } from './codes.ts';
+import { CODE_DIGITS_MAX, CODE_DIGITS_MIN, CODE_LENGTHS, liveCodesOfLengthMax } from '../core/codes.ts';
 
 /**
  * One shard's count of live codes per merchant and length, and the length a new code takes: the

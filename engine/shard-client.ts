@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
+import type { Command, Outcome, ShardReport } from '../core/commands.ts';
+import type { ConsumerId } from '../core/ids.ts';
+import type { Limits } from '../core/limits.ts';
 import type { Logger } from '../log/logger.ts';
-import type { Command, Outcome, ShardReport } from './commands.ts';
-import type { ConsumerId } from './ids.ts';
-import type { Limits } from './limits.ts';
 import type { ShardFault, ShardMessage, ShardReply, ShardStats, ShardWorkerData } from './shard-worker.ts';
 
 /**

@@ -1,6 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
+import type { Command, Outcome, ShardReport } from '../core/commands.ts';
+import type { ConsumerId } from '../core/ids.ts';
+import type { Limits } from '../core/limits.ts';
 import {
   absorbLmdbCommitRejections,
   isStorageRefusal,
@@ -8,9 +11,6 @@ import {
   storageRefusalCause,
   whenDurable,
 } from '../persistence/store.ts';
-import type { Command, Outcome, ShardReport } from './commands.ts';
-import type { ConsumerId } from './ids.ts';
-import type { Limits } from './limits.ts';
 import { type PendingBatch, Shard } from './shard.ts';
 
 /**

@@ -1,14 +1,12 @@
 import { ABORT, type Database, type Key } from 'lmdb';
 import {
-  type CodeIndexEntry,
-  type HistoryEntry,
-  type IdempotencyRecord,
-  type Store,
-  whenDurable,
-} from '../persistence/store.ts';
-import { type AccountActor, makeAccountMachine, persistAccount, startAccount } from './account-machine.ts';
-import { CODE_DIGITS_MIN, type CodeKeys, CodeSpace, hashCode, sealCode, unsealCode } from './codes.ts';
-import type { CardView, Command, Idem, Outcome, ShardReport, WalletView } from './commands.ts';
+  type AccountActor,
+  makeAccountMachine,
+  persistAccount,
+  startAccount,
+} from '../core/account-machine.ts';
+import { CODE_DIGITS_MIN, type CodeKeys, CodeSpace, hashCode, sealCode, unsealCode } from '../core/codes.ts';
+import type { CardView, Command, Idem, Outcome, ShardReport, WalletView } from '../core/commands.ts';
 import {
   type AuthId,
   type ConsumerId,
@@ -20,12 +18,10 @@ import {
   SLOT_COUNT,
   shardOfSlot,
   slotOfId,
-} from './ids.ts';
-import { assertBalanced } from './ledger.ts';
-import type { Limits } from './limits.ts';
-import { LiveCodeCounts, liveCodeShare } from './live-codes.ts';
-import { TRANSIENT_STATUSES } from './statuses.ts';
-import { type Timer, TimerWheel } from './timer-wheel.ts';
+} from '../core/ids.ts';
+import { assertBalanced } from '../core/ledger.ts';
+import type { Limits } from '../core/limits.ts';
+import { TRANSIENT_STATUSES } from '../core/statuses.ts';
 import {
   type Auth,
   availableCents,
@@ -34,7 +30,16 @@ import {
   type Reply,
   totalsAt,
   type WalletEvent,
-} from './wallet.ts';
+} from '../core/wallet.ts';
+import {
+  type CodeIndexEntry,
+  type HistoryEntry,
+  type IdempotencyRecord,
+  type Store,
+  whenDurable,
+} from '../persistence/store.ts';
+import { LiveCodeCounts, liveCodeShare } from './live-codes.ts';
+import { type Timer, TimerWheel } from './timer-wheel.ts';
 
 /**
  * A shard owns the accounts of its slots outright and applies their commands one at a time, so no

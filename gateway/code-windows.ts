@@ -1,4 +1,5 @@
-import { DAY_MS, type Limits } from '../engine/limits.ts';
+import { DAY_MS, type Limits } from '../core/limits.ts';
+import type { CodeRefusal, CodeWindow } from '../sdk/http-answers.ts';
 import type { CodeFailure } from './registry.ts';
 
 /**
@@ -9,13 +10,6 @@ import type { CodeFailure } from './registry.ts';
  * A miss that a till's next sale explains as a typo (`explain`) leaves them for the merchant's typo
  * budget, so the slips honest cashiers make at a busy merchant do not stop its sales.
  */
-export type CodeWindow = 'merchant, per minute' | 'merchant, per day' | 'all merchants, per minute';
-
-export interface CodeRefusal {
-  window: CodeWindow;
-  /** When the window has room again, if nothing more is counted. */
-  untilMs: number;
-}
 
 /** A merchant's windows: the last minute's and the last day's misses, and the last day's explained typos. */
 interface MerchantLogs {

@@ -1,5 +1,5 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { STATUSES, type Status } from '../engine/statuses.ts';
+import { STATUSES, type Status } from '../core/statuses.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import type { InFlight } from './in-flight.ts';
 

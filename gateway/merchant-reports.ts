@@ -1,8 +1,15 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { MerchantId } from '../engine/ids.ts';
-import type { PostingKind } from '../engine/ledger.ts';
-import type { Limits } from '../engine/limits.ts';
-import type { JournalEntry, SettledMerchant, Store } from '../persistence/store.ts';
+import type { MerchantId } from '../core/ids.ts';
+import type { PostingKind } from '../core/ledger.ts';
+import type { Limits } from '../core/limits.ts';
+import type { JournalEntry, Store } from '../persistence/store.ts';
+import type {
+  Activity,
+  ActivityBucket,
+  StatementSummary,
+  Transaction,
+  TransactionsPage,
+} from '../sdk/http-answers.ts';
 import {
   addDays,
   businessDayOf,
@@ -10,7 +17,7 @@ import {
   type Cutoff,
   localParts,
 } from '../settlement/calendar.ts';
-import { merchantJournalRef, type PayoutDirection, payoutDirection } from '../settlement/reports.ts';
+import { merchantJournalRef, payoutDirection } from '../settlement/reports.ts';
 
 /**
  * What the merchant dashboard reads: a merchant's postings, its sales per day and per hour, and its
@@ -36,64 +43,6 @@ import { merchantJournalRef, type PayoutDirection, payoutDirection } from '../se
  * settlement time zone. A cursor does not outlive a restart: the dashboard then starts from the newest.
  */
 export type JournalKey = [number, number, number];
-
-export interface Transaction {
-  /** An opaque reference of the posting, as on statements: unique and stable (`merchantJournalRef`). */
-  journalKey: string;
-  atMs: number;
-  kind: PostingKind;
-  /** The authorization, refund or card id; for an issued card `m:<merchantId>/<idempotencyKey>`. */
-  ref: string;
-  /** What the posting adds to the merchant's net, before fees. */
-  amountCents: number;
-}
-
-export interface TransactionsPage {
-  transactions: Transaction[];
-  /** The `before` of the next page, an opaque cursor; null when the start of the journal was reached. */
-  next: string | null;
-  /** The scan bound stopped the read before the page was full: `next` goes on from where it stopped. */
-  scanLimited: boolean;
-}
-
-export interface ActivityBucket {
-  startMs: number;
-  endMs: number;
-  redemptions: number;
-  redeemedCents: number;
-  /** Voided, reversed and refunded, as a positive amount. */
-  returnedCents: number;
-  /** `redeemedCents − returnedCents`: the sales before fees. */
-  netCents: number;
-  /** Gift cards and rewards the merchant issued. */
-  issuedCents: number;
-}
-
-export interface Activity {
-  timeZone: string;
-  cutoff: string;
-  /** Business days, oldest first (the days of settlement: PAYCODE_SETTLEMENT_TZ and _CUTOFF). */
-  days: (ActivityBucket & { date: string })[];
-  /**
-   * The last 24 hours of the settlement time zone's clock, oldest first, each from a whole hour of that
-   * zone (a zone half an hour off UTC has them start at :30 UTC); the last one is the current hour.
-   */
-  hours: ActivityBucket[];
-  scanLimited: boolean;
-  /**
-   * When the scan bound stopped the read: `[fromMs, toMs)` holds every posting it left unread, `toMs`
-   * rounded up to a whole hour of the settlement time zone, so figures from before `toMs` may be low.
-   */
-  unread: { fromMs: number; toMs: number } | null;
-}
-
-export interface StatementSummary extends Omit<SettledMerchant, 'merchantId' | 'name'> {
-  businessDate: string;
-  settlementId: string;
-  achFileId: string;
-  effectiveDate: string;
-  direction: PayoutDirection;
-}
 
 /**
  * A report's answer, or why it was not read: `busy` when `reportScansMax` reports are being read,

@@ -1,12 +1,13 @@
 import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { createHmac, randomBytes } from 'node:crypto';
-import { isCodeString } from '../engine/codes.ts';
+import { isCodeString } from '../core/codes.ts';
+import type { MerchantId, TerminalId } from '../core/ids.ts';
+import type { Limits } from '../core/limits.ts';
+import type { Status } from '../core/statuses.ts';
+import type { Reply } from '../core/wallet.ts';
 import { type CodeLookup, type Engine, isAmountCents, isIdempotencyKey } from '../engine/engine.ts';
-import type { MerchantId, TerminalId } from '../engine/ids.ts';
-import type { Limits } from '../engine/limits.ts';
-import type { Status } from '../engine/statuses.ts';
-import type { Reply } from '../engine/wallet.ts';
 import type { Logger } from '../log/logger.ts';
+import type { CodeWindow } from '../sdk/http-answers.ts';
 import {
   canonical as canonicalString,
   posMac as mac,
@@ -14,7 +15,7 @@ import {
   POS_REQUESTS,
   type PosRequestSpec,
 } from '../sdk/pos-protocol.ts';
-import type { CodeFailureWindows, CodeWindow } from './code-windows.ts';
+import type { CodeFailureWindows } from './code-windows.ts';
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
 import type { InFlight } from './in-flight.ts';
 import type { Metrics } from './metrics.ts';

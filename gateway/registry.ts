@@ -1,8 +1,8 @@
 import { createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import { CODE_DIGITS_MIN, isCodeDigits } from '../engine/codes.ts';
-import type { ConsumerId, MerchantId, TerminalId } from '../engine/ids.ts';
-import { DAY_MS, type Limits } from '../engine/limits.ts';
-import { seal, unsealWithAny } from '../engine/seal.ts';
+import { CODE_DIGITS_MIN, isCodeDigits } from '../core/codes.ts';
+import type { ConsumerId, MerchantId, TerminalId } from '../core/ids.ts';
+import { DAY_MS, type Limits } from '../core/limits.ts';
+import { seal, unsealWithAny } from '../core/seal.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import {
   type CredentialRecord,
@@ -16,7 +16,8 @@ import {
   type TerminalRecord,
   whenDurable,
 } from '../persistence/store.ts';
-import type { AccountType } from '../settlement/bank.ts';
+import type { TerminalState, TerminalView } from '../sdk/http-answers.ts';
+import type { BankDetails } from '../settlement/bank.ts';
 
 /**
  * The gateway's registry: merchants, terminals, credentials, phone verification and the outbox writes
@@ -38,25 +39,6 @@ export type Revocation =
   | { kind: 'terminal'; terminalId: TerminalId };
 
 /**
- * A terminal as its merchant sees it. `pending`: created or rekeyed after a revoke, waiting for its
- * activation code; `active`: holds a key; `locked`: holds a key but may not try codes (locked by the
- * merchant, after failed codes in a row, or at the day's failure limit); `revoked`: its key was taken
- * away; `expired`: its activation code ran out unused. `activationExpiresAtMs` is set while a code is
- * outstanding (also for an active terminal being rekeyed).
- */
-export type TerminalState = 'pending' | 'active' | 'locked' | 'revoked' | 'expired';
-
-export interface TerminalView {
-  terminalId: TerminalId;
-  label: string;
-  state: TerminalState;
-  locked: boolean;
-  failedCodesToday: number;
-  activationExpiresAtMs: number | null;
-  createdAtMs: number;
-}
-
-/**
  * Where a consumer's pending verification code of a purpose is kept. Signing in and unfreezing have a
  * record and a send budget each, so one cannot be used, nor its sends spent, for the other.
  */
@@ -71,12 +53,6 @@ export interface CodeFailure {
   atMs: number;
   /** Explained as a typo by the terminal's next sale (code-windows.ts). */
   explained: boolean;
-}
-
-export interface BankDetails {
-  routingNumber: string;
-  accountNumber: string;
-  accountType: AccountType;
 }
 
 const ACTIVATION_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';

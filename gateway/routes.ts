@@ -1,11 +1,11 @@
 import type { TemplatedApp } from 'uWebSockets.js';
-import { CODE_DIGITS_MAX, CODE_DIGITS_MIN, codeDigitsMinOf, isCodeDigits } from '../engine/codes.ts';
+import { CODE_DIGITS_MAX, CODE_DIGITS_MIN, codeDigitsMinOf, isCodeDigits } from '../core/codes.ts';
+import type { ConsumerId, MerchantId, TerminalId } from '../core/ids.ts';
+import type { Limits } from '../core/limits.ts';
+import { STATUSES, TRANSIENT_STATUSES } from '../core/statuses.ts';
+import type { Reply } from '../core/wallet.ts';
 import type { Engine } from '../engine/engine.ts';
 import { isAmountCents, isIdempotencyKey, isPhone } from '../engine/engine.ts';
-import type { ConsumerId, MerchantId, TerminalId } from '../engine/ids.ts';
-import type { Limits } from '../engine/limits.ts';
-import { STATUSES, TRANSIENT_STATUSES } from '../engine/statuses.ts';
-import type { Reply } from '../engine/wallet.ts';
 import { KeyedWindow } from '../notify/keyed-window.ts';
 import type { ConsoleSender } from '../notify/sender.ts';
 import type { Store } from '../persistence/store.ts';

@@ -1,6 +1,6 @@
 import uWS, { type WebSocketBehavior } from 'uWebSockets.js';
 import { isIP } from 'node:net';
-import type { Limits } from '../engine/limits.ts';
+import type { Limits } from '../core/limits.ts';
 
 /**
  * What every WebSocket of the gateway shares: bounded frames, a bounded send queue that closes a slow

@@ -1,10 +1,10 @@
 import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
-import { type CodeKeys, codeDigitsMinOf, unsealCode } from '../engine/codes.ts';
-import type { Notice, WalletView } from '../engine/commands.ts';
+import { type CodeKeys, codeDigitsMinOf, unsealCode } from '../core/codes.ts';
+import type { Notice, WalletView } from '../core/commands.ts';
+import type { ConsumerId } from '../core/ids.ts';
+import type { Limits } from '../core/limits.ts';
+import type { Reply } from '../core/wallet.ts';
 import type { Engine } from '../engine/engine.ts';
-import type { ConsumerId } from '../engine/ids.ts';
-import type { Limits } from '../engine/limits.ts';
-import type { Reply } from '../engine/wallet.ts';
 import type { Logger } from '../log/logger.ts';
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
 import type { InFlight } from './in-flight.ts';

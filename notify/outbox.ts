@@ -1,5 +1,5 @@
-import type { ConsumerId } from '../engine/ids.ts';
-import type { Limits } from '../engine/limits.ts';
+import type { ConsumerId } from '../core/ids.ts';
+import type { Limits } from '../core/limits.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import type { OutboxRecord, Store } from '../persistence/store.ts';
 import type { SmsSender } from './sender.ts';

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { legsSum } from '../engine/ledger.ts';
+import { legsSum } from '../core/ledger.ts';
 import type { Store } from './store.ts';
 
 /**

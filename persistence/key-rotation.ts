@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database, Key } from 'lmdb';
-import { seal, unsealWithAny } from '../engine/seal.ts';
+import { seal, unsealWithAny } from '../core/seal.ts';
 import { loadSecrets, masterKeyId, type Secrets, writeMasterKeys } from './secrets.ts';
 import {
   type CredentialRecord,

@@ -1,11 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Database, type Key, open, type RootDatabase } from 'lmdb';
-import type { PersistedAccount } from '../engine/account-machine.ts';
-import type { CardId, ConsumerId, GiftId, MerchantId, TerminalId } from '../engine/ids.ts';
-import type { Leg, PostingKind } from '../engine/ledger.ts';
-import type { Auth, Reply } from '../engine/wallet.ts';
-import type { MerchantNet, StatementLine } from '../settlement/net.ts';
+import type { PersistedAccount } from '../core/account-machine.ts';
+import type { CardId, ConsumerId, GiftId, MerchantId, TerminalId } from '../core/ids.ts';
+import type { Leg, PostingKind } from '../core/ledger.ts';
+import type { Auth, Reply } from '../core/wallet.ts';
+import type { SettlementFigures, StatementLine } from '../sdk/http-answers.ts';
 
 /**
  * The LMDB layout. One environment (`<dataDir>/lmdb`), values in MessagePack (msgpackr, lmdb-js's
@@ -195,6 +195,12 @@ export interface SettlementRecord {
   sealedAch: string;
   merchants: SettledMerchant[];
   summary: SettlementSummary;
+}
+
+/** A merchant's net position for one settlement (settlement/net.ts computes it). */
+export interface MerchantNet extends SettlementFigures {
+  merchantId: string;
+  lines: StatementLine[];
 }
 
 /** A merchant's figures in a settlement; its postings are in the `statements` database. */

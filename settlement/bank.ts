@@ -5,6 +5,13 @@
  */
 export type AccountType = 'checking' | 'savings';
 
+/** A merchant's settlement account, as the registry keeps it sealed. */
+export interface BankDetails {
+  routingNumber: string;
+  accountNumber: string;
+  accountType: AccountType;
+}
+
 export function isRoutingNumber(value: unknown): value is string {
   if (typeof value !== 'string' || !/^[0-9]{9}$/.test(value)) return false;
   const weights = [3, 7, 1, 3, 7, 1, 3, 7, 1];

@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
-import { seal } from '../engine/seal.ts';
+import { seal } from '../core/seal.ts';
 import {
+  type MerchantNet,
   openStore,
   type SettledMerchant,
   type SettlementRecord,
@@ -17,7 +18,7 @@ import {
   readAchEntries,
   writeAchFile,
 } from './nacha.ts';
-import { addPosting, applyFees, emptyNet, type MerchantNet, type MerchantTerms } from './net.ts';
+import { addPosting, applyFees, emptyNet, type MerchantTerms } from './net.ts';
 
 /**
  * One settlement run, off the hot threads (a piscina worker). It reads every journal posting of the

@@ -1,5 +1,4 @@
-import type { PostingKind } from '../engine/ledger.ts';
-import type { JournalEntry } from '../persistence/store.ts';
+import type { JournalEntry, MerchantNet } from '../persistence/store.ts';
 
 /**
  * A merchant's net position for one settlement, from the journal alone (docs/settlement.md, "Net positions"; "Value and
@@ -15,33 +14,6 @@ export interface MerchantTerms {
   merchantId: string;
   feeBps: number;
   feeFixedCents: number;
-}
-
-export interface StatementLine {
-  /** The journal key `atMs.writer.seq`, unique and stable. */
-  journalKey: string;
-  atMs: number;
-  kind: PostingKind;
-  ref: string;
-  /** What the posting adds to the merchant's net (before fees). */
-  amountCents: number;
-}
-
-export interface MerchantNet {
-  merchantId: string;
-  redeemedCents: number;
-  voidedCents: number;
-  reversedCents: number;
-  refundedCents: number;
-  issuedCents: number;
-  expiredCents: number;
-  redemptions: number;
-  /** Voids and reversals: sales undone. */
-  undone: number;
-  feeCents: number;
-  /** Positive: the platform pays the merchant (an ACH credit); negative: the merchant pays (a debit). */
-  netCents: number;
-  lines: StatementLine[];
 }
 
 const MERCHANT_ACCOUNT = /^merchant:([A-Za-z0-9_-]+):(payable|issued|expired)$/;

@@ -1,9 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { SettledMerchant, SettlementRecord } from '../persistence/store.ts';
-import type { StatementLine } from './net.ts';
-
-/** Which way a merchant's net goes: `credit` paid to the merchant, `debit` collected, `none` nothing due. */
-export type PayoutDirection = 'credit' | 'debit' | 'none';
+import type { PayoutDirection, StatementLine } from '../sdk/http-answers.ts';
 
 export function payoutDirection(netCents: number): PayoutDirection {
   return netCents > 0 ? 'credit' : netCents < 0 ? 'debit' : 'none';

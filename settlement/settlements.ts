@@ -1,7 +1,8 @@
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { Registry } from '../gateway/registry.ts';
-import type { SettlementRecord, Store } from '../persistence/store.ts';
+import type { MerchantRecord, SettlementRecord, Store } from '../persistence/store.ts';
+import type { StatementLine } from '../sdk/http-answers.ts';
+import type { BankDetails } from './bank.ts';
 import {
   addDays,
   businessDayWindow,
@@ -12,7 +13,6 @@ import {
 } from './calendar.ts';
 import type { SettleTask } from './compute.ts';
 import type { Originator } from './nacha.ts';
-import type { StatementLine } from './net.ts';
 
 /**
  * Daily merchant settlement. `settle(businessDate)` runs once per business day: a piscina worker computes
@@ -40,6 +40,12 @@ const FILE_ID_MODIFIERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 /** Banking days are the Federal Reserve's, whose day is Eastern time, wherever the platform's zone is. */
 const FEDERAL_RESERVE_TIME_ZONE = 'America/New_York';
 
+/** What a settlement needs of the registry: a merchant's bank details, and a stored file unsealed. */
+export interface SealedRecords {
+  bankDetails(merchant: MerchantRecord): BankDetails;
+  openText(sealedText: string): string;
+}
+
 export class Settlements {
   private readonly pool: Piscina;
   private queue: Promise<unknown> = Promise.resolve();
@@ -47,7 +53,7 @@ export class Settlements {
   constructor(
     private readonly store: Store,
     private readonly dataDir: string,
-    private readonly registry: Registry,
+    private readonly registry: SealedRecords,
     private readonly masterKey: Buffer,
     private readonly config: SettlementConfig,
     private readonly now: () => number,

@@ -1,8 +1,8 @@
 // The start-up audit catches what it promises to catch: a store is made by the real engine, then
 // altered behind its back one way at a time, and each alteration must be reported (and undone).
 import { describe, expect, it } from 'vitest';
+import type { ConsumerId, MerchantId } from '../core/ids.ts';
 import { Engine } from '../engine/engine.ts';
-import type { ConsumerId, MerchantId } from '../engine/ids.ts';
 import { auditStore, mergeAudits, splitConsumers } from '../persistence/audit.ts';
 import { randomSecrets } from '../persistence/secrets.ts';
 import { openStore, type Store } from '../persistence/store.ts';

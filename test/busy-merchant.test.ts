@@ -7,8 +7,8 @@
  * codes keep to it.
  */
 import { describe, expect, it } from 'vitest';
-import { CODE_LENGTHS, liveCodesOfLengthMax } from '../engine/codes.ts';
-import { readConfig } from '../gateway/config.ts';
+import { CODE_LENGTHS, liveCodesOfLengthMax } from '../core/codes.ts';
+import { readConfig } from '../server/config.ts';
 import { OPERATOR_TOKEN, ROUTING, startTestServer } from './server-helpers.ts';
 
 const PHONES = 2_000;

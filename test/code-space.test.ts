@@ -1,5 +1,5 @@
 /**
- * Proves the keyed permutation behind code drawing (engine/code-permutation.ts): for every length it
+ * Proves the keyed permutation behind code drawing (core/code-permutation.ts): for every length it
  * stays within the space and its inverse undoes it (so it is one-to-one), a fifth of the 6-digit space
  * maps to as many distinct codes, each slot draws only from its own part, and
  * another key or another merchant gives an unrelated permutation; drawn digits are spread evenly over
@@ -7,9 +7,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CodePermutation } from '../engine/code-permutation.ts';
-import { CODE_LENGTHS, CodeSpace, codeSpace, isCodeString } from '../engine/codes.ts';
-import { SLOT_COUNT } from '../engine/ids.ts';
+import { CodePermutation } from '../core/code-permutation.ts';
+import { CODE_LENGTHS, CodeSpace, codeSpace, isCodeString } from '../core/codes.ts';
+import { SLOT_COUNT } from '../core/ids.ts';
 
 describe('code space', () => {
   const permutation = new CodePermutation(randomBytes(32));

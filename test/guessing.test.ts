@@ -4,7 +4,7 @@
  * never get more than their windows, even when they all guess at once, nor after a restart; a guess of
  * any length (6 to 10 digits) at a busy merchant counts the same, and a code of another shape counts as
  * none; honest sales running at once are never held back by the windows. The number of guesses counted here
- * is the one engine/guessing.ts computes the published probability from, and docs/security.md shows the
+ * is the one core/guessing.ts computes the published probability from, and docs/security.md shows the
  * figures for the defaults, which meet the target of 1e-4 per terminal-day.
  */
 import { execFile } from 'node:child_process';
@@ -17,13 +17,13 @@ import {
   hitPerGuessMax,
   merchantGuessingBound,
   platformGuessingBound,
-} from '../engine/guessing.ts';
-import type { MerchantId, TerminalId } from '../engine/ids.ts';
-import { LIMITS, type Limits } from '../engine/limits.ts';
+} from '../core/guessing.ts';
+import type { MerchantId, TerminalId } from '../core/ids.ts';
+import { LIMITS, type Limits } from '../core/limits.ts';
 import { CodeFailureWindows, oneSlipApart } from '../gateway/code-windows.ts';
-import { readConfig } from '../gateway/config.ts';
 import type { PosClient } from '../sdk/pos-client.ts';
 import { posMac, requestFields } from '../sdk/pos-protocol.ts';
+import { readConfig } from '../server/config.ts';
 import { OPERATOR_TOKEN, posHandshake, startTestServer, type TestServer } from './server-helpers.ts';
 
 const DAY_MS = 24 * 60 * 60_000;

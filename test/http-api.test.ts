@@ -10,7 +10,7 @@ import { get, request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LIMITS } from '../engine/limits.ts';
+import { LIMITS } from '../core/limits.ts';
 import type { FundingProvider } from '../gateway/funding/provider.ts';
 import { SandboxFunding } from '../gateway/funding/sandbox.ts';
 import { OPERATOR_TOKEN, ROUTING, startTestServer, type TestServer, waitFor } from './server-helpers.ts';

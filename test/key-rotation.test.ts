@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { unseal } from '../engine/seal.ts';
+import { unseal } from '../core/seal.ts';
 import { type DropReport, type RotationReport, rotateMasterKey } from '../persistence/key-rotation.ts';
 import { createSecretsFile, loadSecrets, masterKeyId } from '../persistence/secrets.ts';
 import { type MerchantRecord, openStore, type Store } from '../persistence/store.ts';

@@ -8,7 +8,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { isStatus } from '../engine/statuses.ts';
+import { isStatus } from '../core/statuses.ts';
 import { canonical, posMac, requestFields } from '../sdk/pos-protocol.ts';
 import { OPERATOR_TOKEN, openSocket, startTestServer } from './server-helpers.ts';
 

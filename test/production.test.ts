@@ -5,9 +5,9 @@ import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { readConfig } from '../gateway/config.ts';
-import { startServer } from '../gateway/server.ts';
 import { createSecretsFile, loadSecrets } from '../persistence/secrets.ts';
+import { readConfig } from '../server/config.ts';
+import { startServer } from '../server/server.ts';
 import { selfSignedCertificate, tempDir } from './helpers.ts';
 
 const CLI = new URL('../cli/paycode.mjs', import.meta.url).pathname;

@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { unpack } from 'msgpackr';
 import { expect, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
-import type { Limits } from '../engine/limits.ts';
-import { type Config, readConfig } from '../gateway/config.ts';
+import type { Limits } from '../core/limits.ts';
 import type { FundingProvider } from '../gateway/funding/provider.ts';
-import { type Server, startServer } from '../gateway/server.ts';
 import { createLogger } from '../log/logger.ts';
 import { randomSecrets, type Secrets } from '../persistence/secrets.ts';
 import { PosClient, posMac } from '../sdk/pos-client.ts';
+import { type Config, readConfig } from '../server/config.ts';
+import { type Server, startServer } from '../server/server.ts';
 
 /**
  * A real server (uWebSockets.js on 127.0.0.1 and a free port, engine workers, LMDB in a fresh

@@ -8,8 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { PostingKind } from '../engine/ledger.ts';
-import type { JournalEntry } from '../persistence/store.ts';
+import type { PostingKind } from '../core/ledger.ts';
+import type { JournalEntry, MerchantNet } from '../persistence/store.ts';
 import {
   businessDayOf,
   businessDayWindow,
@@ -17,7 +17,7 @@ import {
   nextBankingDay,
 } from '../settlement/calendar.ts';
 import { type AchEntry, type Originator, readAchEntries, writeAchFile } from '../settlement/nacha.ts';
-import { addPosting, applyFees, type MerchantNet } from '../settlement/net.ts';
+import { addPosting, applyFees } from '../settlement/net.ts';
 import { achProblems } from './ach-checks.ts';
 
 const ORIGINATOR: Originator = {

@@ -5,7 +5,7 @@
  * delivered once it is back, also across a server restart, and never twice.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Limits } from '../engine/limits.ts';
+import type { Limits } from '../core/limits.ts';
 import { OPERATOR_TOKEN, startTestServer, type TestServer, waitFor } from './server-helpers.ts';
 import { SmscSimulator } from './smsc-simulator.ts';
 

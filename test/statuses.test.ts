@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { STATUSES } from '../engine/statuses.ts';
+import { STATUSES } from '../core/statuses.ts';
 
 it('documents every status with its HTTP code', () => {
   const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'statuses.md'), 'utf8');

@@ -7,9 +7,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Notice } from '../engine/commands.ts';
+import type { Notice } from '../core/commands.ts';
+import { type ConsumerId, shardOfSlot, slotOfId } from '../core/ids.ts';
 import type { Engine, EngineHealth } from '../engine/engine.ts';
-import { type ConsumerId, shardOfSlot, slotOfId } from '../engine/ids.ts';
 import type { ShardFault } from '../engine/shard-worker.ts';
 import { countShardEvent, createMetrics } from '../gateway/metrics.ts';
 import { createLogger } from '../log/logger.ts';

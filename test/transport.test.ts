@@ -3,8 +3,8 @@
 import { request as httpsRequest } from 'node:https';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { readConfig } from '../gateway/config.ts';
 import { PosClient } from '../sdk/pos-client.ts';
+import { readConfig } from '../server/config.ts';
 import { selfSignedCertificate } from './helpers.ts';
 import { OPERATOR_TOKEN, ROUTING, startTestServer } from './server-helpers.ts';
 

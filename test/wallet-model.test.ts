@@ -1,4 +1,4 @@
-// Proves that one account actor (engine/account-machine.ts over the rules of engine/wallet.ts) agrees, event
+// Proves that one account actor (core/account-machine.ts over the rules of core/wallet.ts) agrees, event
 // by event, with an independent reference model of a two-merchant wallet under random command sequences and a
 // fake clock: every command gets exactly one reply with the status and figures the model predicts, the postings
 // conserve money and match the card balances, holds never outlive their code, and a code pays at most once.
@@ -6,12 +6,12 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type AccountActor, startAccount } from '../engine/account-machine.ts';
-import type { AuthId, CardId, ConsumerId, GiftId, MerchantId, RefundId, TerminalId } from '../engine/ids.ts';
-import { ledgerAccount, legsSum } from '../engine/ledger.ts';
-import { LIMITS } from '../engine/limits.ts';
-import { isStatus } from '../engine/statuses.ts';
-import type { Auth, CardKind, Effect, Funding, Lot, Reply, WalletEvent } from '../engine/wallet.ts';
+import { type AccountActor, startAccount } from '../core/account-machine.ts';
+import type { AuthId, CardId, ConsumerId, GiftId, MerchantId, RefundId, TerminalId } from '../core/ids.ts';
+import { ledgerAccount, legsSum } from '../core/ledger.ts';
+import { LIMITS } from '../core/limits.ts';
+import { isStatus } from '../core/statuses.ts';
+import type { Auth, CardKind, Effect, Funding, Lot, Reply, WalletEvent } from '../core/wallet.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // The driver: one actor, a fake clock, and what the shard keeps (ledger totals, the latest auth records).

@@ -31,7 +31,7 @@ const PROVIDERS: Record<string, () => FundingProvider> = {
 /** `PAYCODE_FUNDING=none`: the server sells no value by card; purchases are refused. */
 export const NO_FUNDING = 'none';
 
-/** Test tokens approve here: never in production (gateway/config.ts). */
+/** Test tokens approve here: never in production (server/config.ts). */
 export const SANDBOX_FUNDING = 'sandbox';
 
 export const FUNDING_PROVIDERS = [...Object.keys(PROVIDERS), NO_FUNDING];

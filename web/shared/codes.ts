@@ -5,9 +5,9 @@
  * cashier can check them at a glance: 6 → 3-3, 7 → 4-3, 8 → 4-4, 9 → 3-3-3, 10 → 4-3-3. The grouping
  * is for the eye only: the code sent and compared is always the plain digits.
  */
-import { isCodeString } from '../../engine/code-shape.ts';
+import { isCodeString } from '../../core/code-shape.ts';
 
-export { CODE_DIGITS_MAX, CODE_DIGITS_MIN } from '../../engine/code-shape.ts';
+export { CODE_DIGITS_MAX, CODE_DIGITS_MIN } from '../../core/code-shape.ts';
 
 const GROUPS: Readonly<Record<number, readonly number[]>> = {
   6: [3, 3],
@@ -17,7 +17,7 @@ const GROUPS: Readonly<Record<number, readonly number[]>> = {
   10: [4, 3, 3],
 };
 
-/** Whether `text` is a whole payment code: 6 to 10 digits, nothing else (engine/code-shape.ts). */
+/** Whether `text` is a whole payment code: 6 to 10 digits, nothing else (core/code-shape.ts). */
 export function isPaymentCode(text: string): boolean {
   return isCodeString(text);
 }

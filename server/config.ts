@@ -2,12 +2,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { MERCHANT_LIVE_CODES_MAX, SHARDS_MAX_FOR_CODES } from '../engine/codes.ts';
-import { LIMITS } from '../engine/limits.ts';
+import { MERCHANT_LIVE_CODES_MAX, SHARDS_MAX_FOR_CODES } from '../core/codes.ts';
+import { LIMITS } from '../core/limits.ts';
+import { FUNDING_PROVIDERS, NO_FUNDING, SANDBOX_FUNDING } from '../gateway/funding/provider.ts';
 import { parseSmppUrl } from '../notify/smpp.ts';
 import { type AccountType, isAccountNumber, isAccountType, isRoutingNumber } from '../settlement/bank.ts';
 import type { Originator } from '../settlement/nacha.ts';
-import { FUNDING_PROVIDERS, NO_FUNDING, SANDBOX_FUNDING } from './funding/provider.ts';
 
 /**
  * The configuration of the README's table ("Configuration"), read from the environment once at start-up and

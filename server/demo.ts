@@ -1,5 +1,5 @@
 import type { Engine } from '../engine/engine.ts';
-import type { Registry } from './registry.ts';
+import type { Registry } from '../gateway/registry.ts';
 
 /**
  * Demo data for a fresh data directory (`PAYCODE_DEMO=1`, the default): a merchant, an activated

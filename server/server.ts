@@ -1,10 +1,20 @@
 import uWS from 'uWebSockets.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { LIMITS, type Limits, validateLimits } from '../core/limits.ts';
 import { Engine } from '../engine/engine.ts';
-import { LIMITS, type Limits, validateLimits } from '../engine/limits.ts';
+import { CodeFailureWindows } from '../gateway/code-windows.ts';
+import { type FundingProvider, fundingProvider } from '../gateway/funding/provider.ts';
+import { logRequestsTo, trackRequestsIn } from '../gateway/http.ts';
+import { InFlight } from '../gateway/in-flight.ts';
+import { countShardEvent, createMetrics } from '../gateway/metrics.ts';
+import { posBehavior } from '../gateway/pos.ts';
+import { Registry } from '../gateway/registry.ts';
+import { httpRoutes } from '../gateway/routes.ts';
+import { handleInbound, ReplyBudget } from '../gateway/sms-channel.ts';
+import { walletBehavior } from '../gateway/wallet-socket.ts';
+import { serveWebApps } from '../gateway/web.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
-import { handleInbound, ReplyBudget } from '../notify/inbound.ts';
 import { OutboxDelivery } from '../notify/outbox.ts';
 import { ConsoleSender, type SmsSender } from '../notify/sender.ts';
 import { SmppSender } from '../notify/smpp.ts';
@@ -13,18 +23,8 @@ import { loadSecrets, type Secrets, secretsPath } from '../persistence/secrets.t
 import type { OutboxRecord } from '../persistence/store.ts';
 import { journalRefKey } from '../settlement/reports.ts';
 import { Settlements } from '../settlement/settlements.ts';
-import { CodeFailureWindows } from './code-windows.ts';
 import type { Config } from './config.ts';
 import { createDemo } from './demo.ts';
-import { type FundingProvider, fundingProvider } from './funding/provider.ts';
-import { logRequestsTo, trackRequestsIn } from './http.ts';
-import { InFlight } from './in-flight.ts';
-import { countShardEvent, createMetrics } from './metrics.ts';
-import { posBehavior } from './pos.ts';
-import { Registry } from './registry.ts';
-import { httpRoutes } from './routes.ts';
-import { walletBehavior } from './wallet-socket.ts';
-import { serveWebApps } from './web.ts';
 
 /**
  * The paycode server: the engine, the registry, the SMS outbox and one uWebSockets.js app serving the

@@ -1,9 +1,9 @@
-import { codeDigitsMinOf } from '../engine/codes.ts';
+import { codeDigitsMinOf } from '../core/codes.ts';
+import { DAY_MS, type Limits } from '../core/limits.ts';
 import type { Engine } from '../engine/engine.ts';
-import { DAY_MS, type Limits } from '../engine/limits.ts';
-import type { Registry } from '../gateway/registry.ts';
-import { KeyedWindow } from './keyed-window.ts';
-import { dollars, HELP_TEXT, parseDollars, paymentCodeText, STOP_TEXT } from './texts.ts';
+import { KeyedWindow } from '../notify/keyed-window.ts';
+import { dollars, HELP_TEXT, parseDollars, paymentCodeText, STOP_TEXT } from '../notify/texts.ts';
+import type { Registry } from './registry.ts';
 
 /**
  * The SMS-only channel: a consumer without the app texts `PAY <store keyword> [amount]`, `CANCEL` (the
