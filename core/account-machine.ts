@@ -1,5 +1,6 @@
 import {
   type ActorRefFrom,
+  assertEvent,
   assign,
   createActor,
   emit,
@@ -34,7 +35,12 @@ function perform(
   for (const effect of step.effects) enqueue.emit(effect);
 }
 
-const event = <T extends WalletEvent['type']>(e: WalletEvent) => e as EventOf<T>;
+/** The event as one of the types a guard or action is written for; any other type throws (xstate's `assertEvent`). */
+function eventOf<T extends WalletEvent['type']>(e: WalletEvent, ...types: T[]): EventOf<T> {
+  const event: WalletEvent = e;
+  assertEvent(e, types);
+  return event as EventOf<T>;
+}
 
 /** The machine under a set of limits; shards build it once with their configured limits. */
 export const makeAccountMachine = (limits: Limits) =>
@@ -49,43 +55,48 @@ export const makeAccountMachine = (limits: Limits) =>
       isFrozen: ({ context }) => context.frozen,
       hasValue: ({ context }) => rules.hasValue(context),
       loadOverflows: ({ context, event: e }) =>
-        rules.loadWouldOverflow(context, event<'LOAD'>(e), limits.cardBalanceMaxCents, limits.rewardLotsMax),
+        rules.loadWouldOverflow(
+          context,
+          eventOf(e, 'LOAD'),
+          limits.cardBalanceMaxCents,
+          limits.rewardLotsMax,
+        ),
       // The new code replaces the live one, so that code's holds count as available here.
       nothingAvailableHere: ({ context, event: e }) =>
-        rules.totalsAt(context, event<'ISSUE_CODE'>(e).merchantId).balanceCents === 0,
+        rules.totalsAt(context, eventOf(e, 'ISSUE_CODE').merchantId).balanceCents === 0,
       codeNotLiveHere: ({ context, event: e }) => {
-        const { merchantId, codeHash } = event<'REDEEM' | 'INQUIRE'>(e);
+        const { merchantId, codeHash } = eventOf(e, 'REDEEM', 'INQUIRE');
         return rules.liveCodeFor(context, merchantId, codeHash) === null;
       },
       codePastExpiry: ({ context, event: e }) => context.code !== null && e.nowMs >= context.code.expiresAtMs,
       overCap: ({ context, event: e }) => {
-        const { amountCents, partial } = event<'REDEEM'>(e);
+        const { amountCents, partial } = eventOf(e, 'REDEEM');
         return !partial && context.code !== null && amountCents > context.code.capCents;
       },
       holdShort: ({ context, event: e }) => {
-        const { amountCents, partial } = event<'REDEEM'>(e);
+        const { amountCents, partial } = eventOf(e, 'REDEEM');
         const spendable = rules.codeSpendableCents(context);
         return spendable === 0 || (!partial && amountCents > spendable);
       },
       overDayLimit: ({ context, event: e }) => {
-        const { amountCents, partial, nowMs } = event<'REDEEM'>(e);
+        const { amountCents, partial, nowMs } = eventOf(e, 'REDEEM');
         const left = rules.leftTodayCents(context, nowMs, limits.consumerSpendPerDayMaxCents);
         return left === 0 || (!partial && amountCents > left);
       },
-      authClosed: ({ event: e }) => event<'VOID' | 'REVERSE'>(e).auth.state !== 'approved',
-      authReversed: ({ event: e }) => event<'REVERSE'>(e).auth.state === 'reversed',
+      authClosed: ({ event: e }) => eventOf(e, 'VOID', 'REVERSE').auth.state !== 'approved',
+      authReversed: ({ event: e }) => eventOf(e, 'REVERSE').auth.state === 'reversed',
       voidWindowClosed: ({ event: e }) => {
-        const { auth, nowMs, settledUpToMs } = event<'VOID'>(e);
+        const { auth, nowMs, settledUpToMs } = eventOf(e, 'VOID');
         return nowMs > auth.atMs + limits.voidWindowMs || auth.atMs < settledUpToMs;
       },
       // A void would move nothing and text the consumer about $0.00.
-      fullyRefunded: ({ event: e }) => rules.refundableCents(event<'VOID'>(e).auth) === 0,
+      fullyRefunded: ({ event: e }) => rules.refundableCents(eventOf(e, 'VOID').auth) === 0,
       refundExceeds: ({ event: e }) => {
-        const { auth, amountCents } = event<'REFUND'>(e);
+        const { auth, amountCents } = eventOf(e, 'REFUND');
         return amountCents > rules.refundableCents(auth);
       },
       giftShort: ({ context, event: e }) => {
-        const { merchantId, amountCents } = event<'GIFT_SEND'>(e);
+        const { merchantId, amountCents } = eventOf(e, 'GIFT_SEND');
         const card = rules.findCard(context, merchantId, 'gift');
         return card === undefined || rules.availableCents(card) < amountCents;
       },
@@ -96,7 +107,7 @@ export const makeAccountMachine = (limits: Limits) =>
         enqueue.emit({ type: 'reply', reply: { status: params.status } });
       }),
       replyDeadCode: emit(({ context, event: e }) => {
-        const { merchantId, codeHash } = event<'REDEEM' | 'INQUIRE'>(e);
+        const { merchantId, codeHash } = eventOf(e, 'REDEEM', 'INQUIRE');
         return {
           type: 'reply' as const,
           reply: { status: rules.deadCodeStatus(context, merchantId, codeHash) },
@@ -113,30 +124,30 @@ export const makeAccountMachine = (limits: Limits) =>
         },
       })),
       load: enqueueActions(({ context, event: e, enqueue }) =>
-        perform(rules.load(context, event<'LOAD'>(e)), enqueue),
+        perform(rules.load(context, eventOf(e, 'LOAD')), enqueue),
       ),
       issueCode: enqueueActions(({ context, event: e, enqueue }) =>
-        perform(rules.issueCode(context, event<'ISSUE_CODE'>(e)), enqueue),
+        perform(rules.issueCode(context, eventOf(e, 'ISSUE_CODE')), enqueue),
       ),
       redeem: enqueueActions(({ context, event: e, enqueue }) =>
-        perform(rules.redeem(context, event<'REDEEM'>(e), limits.consumerSpendPerDayMaxCents), enqueue),
+        perform(rules.redeem(context, eventOf(e, 'REDEEM'), limits.consumerSpendPerDayMaxCents), enqueue),
       ),
       expireCode: enqueueActions(({ context, enqueue }) => perform(rules.expireCode(context), enqueue)),
       cancelCode: enqueueActions(({ context, enqueue }) => perform(rules.cancelCode(context), enqueue)),
       undoRedemption: enqueueActions(({ context, event: e, enqueue }) =>
-        perform(rules.undoRedemption(context, event<'VOID' | 'REVERSE'>(e)), enqueue),
+        perform(rules.undoRedemption(context, eventOf(e, 'VOID', 'REVERSE')), enqueue),
       ),
       refund: enqueueActions(({ context, event: e, enqueue }) =>
-        perform(rules.refund(context, event<'REFUND'>(e)), enqueue),
+        perform(rules.refund(context, eventOf(e, 'REFUND')), enqueue),
       ),
       expireLots: enqueueActions(({ context, event: e, enqueue }) =>
-        perform(rules.expireLots(context, event<'EXPIRE_LOTS'>(e)), enqueue),
+        perform(rules.expireLots(context, e.nowMs), enqueue),
       ),
       giftSend: enqueueActions(({ context, event: e, enqueue }) =>
-        perform(rules.giftSend(context, event<'GIFT_SEND'>(e)), enqueue),
+        perform(rules.giftSend(context, eventOf(e, 'GIFT_SEND')), enqueue),
       ),
       giftReceive: enqueueActions(({ context, event: e, enqueue }) =>
-        perform(rules.giftReceive(context, event<'GIFT_RECEIVE'>(e)), enqueue),
+        perform(rules.giftReceive(context, eventOf(e, 'GIFT_RECEIVE')), enqueue),
       ),
       /** Handles the current event again, after an action that must come first (expiring due lots). */
       again: raise(({ event: e }) => e),

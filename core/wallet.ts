@@ -571,14 +571,17 @@ export function refund(w: Wallet, ev: EventOf<'REFUND'>): Step {
   return { wallet, effects };
 }
 
-/** Reward value past its expiry leaves the card and goes back to the merchant who funded it. */
-export function expireLots(w: Wallet, ev: EventOf<'EXPIRE_LOTS'>): Step {
+/**
+ * Reward value past its expiry at `nowMs` leaves the card and goes back to the merchant who funded it
+ * (on its timer, and before any event that would use it).
+ */
+export function expireLots(w: Wallet, nowMs: number): Step {
   const wallet = copy(w);
   const effects: Effect[] = [];
   for (const card of wallet.cards) {
     if (card.kind !== 'reward') continue;
     let expiredCents = 0;
-    while (card.lots[0] && card.lots[0].expiresAtMs !== null && card.lots[0].expiresAtMs <= ev.nowMs) {
+    while (card.lots[0] && card.lots[0].expiresAtMs !== null && card.lots[0].expiresAtMs <= nowMs) {
       expiredCents += card.lots[0].cents;
       card.lots.shift();
     }

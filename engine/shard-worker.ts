@@ -4,6 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Command, Outcome, ShardReport } from '../core/commands.ts';
 import type { ConsumerId } from '../core/ids.ts';
 import type { Limits } from '../core/limits.ts';
+import { unreachable } from '../core/unreachable.ts';
 import {
   absorbLmdbCommitRejections,
   isStorageRefusal,
@@ -103,8 +104,8 @@ const epochMs = () => performance.timeOrigin + performance.now();
 const modulesLoadedMs = epochMs();
 
 const data = workerData as ShardWorkerData;
+if (!parentPort) throw new Error('shard-worker runs only as a worker thread');
 const port = parentPort;
-if (!port) throw new Error('shard-worker runs only as a worker thread');
 // A refused commit is handled below; lmdb-js's duplicate rejections of it must not end this thread.
 absorbLmdbCommitRejections();
 
@@ -196,7 +197,7 @@ const answerAll = (commands: readonly Command[], status: 'overloaded' | 'interna
   commands.map((command) => ({ id: command.id, reply: { status } }));
 
 function postReport(report: ShardReport): void {
-  if (!dying) port?.postMessage({ type: 'report', report } satisfies ShardReply);
+  if (!dying) port.postMessage({ type: 'report', report } satisfies ShardReply);
 }
 
 function send(commands: readonly Command[], batch: PendingBatch | null): void {
@@ -252,7 +253,7 @@ function commitFailed(error: unknown): void {
   // The engine hears of the refusal before the answers it explains (the cause is known a moment later).
   void cause.then((text) => {
     if (dying) return;
-    port?.postMessage({ type: 'storage', writable: false, cause: text } satisfies ShardReply);
+    port.postMessage({ type: 'storage', writable: false, cause: text } satisfies ShardReply);
     for (const { commands, batch } of abandoned) {
       if (commands.length === 0) continue;
       const outcomes = answerAll(commands, batch.committed ? 'internal' : 'overloaded');
@@ -278,7 +279,7 @@ function scheduleProbe(delayMs: number): void {
         if (mode !== 'refusing') return;
         if (!writable) return scheduleProbe(Math.min(data.limits.storageProbeDelayMaxMs, delayMs * 2));
         mode = 'serving';
-        port?.postMessage({ type: 'storage', writable: true } satisfies ShardReply);
+        port.postMessage({ type: 'storage', writable: true } satisfies ShardReply);
       },
       (error: unknown) => crash(error),
     );
@@ -312,11 +313,23 @@ function batch(commands: Command[]): void {
 
 function fault(kind: ShardFault): void {
   if (!data.testHooks) return;
-  if (kind === 'throwAfterNextCommit') crashAfterNextCommit = true;
-  else if (kind === 'throwInsideNextCommit') shard.injectFaultInsideNextCommit();
-  else if (kind === 'hang') for (;;);
-  else if (kind === 'exit') process.exit(1);
-  else throw new Error(`shard ${data.shardIndex}: injected fault`);
+  switch (kind) {
+    case 'throwAfterNextCommit':
+      crashAfterNextCommit = true;
+      return;
+    case 'throwInsideNextCommit':
+      shard.injectFaultInsideNextCommit();
+      return;
+    case 'hang':
+      for (;;);
+    case 'exit':
+      process.exit(1);
+      return;
+    case 'throw':
+      throw new Error(`shard ${data.shardIndex}: injected fault`);
+    default:
+      unreachable(kind);
+  }
 }
 
 // The shard's own clock starts only when the engine says so (after the start-up audit passed), so
@@ -324,37 +337,53 @@ function fault(kind: ShardFault): void {
 let ticker: NodeJS.Timeout | undefined;
 
 port.on('message', (message: ShardMessage) => {
-  if (message.type === 'batch') batch(message.commands);
-  else if (message.type === 'start')
-    ticker ??= setInterval(() => {
-      if (mode === 'serving') send([], shard.tick(engineNowMs()));
-    }, data.limits.timerTickMs);
-  else if (message.type === 'watch') {
-    if (message.on) watched.add(message.consumerId);
-    else watched.delete(message.consumerId);
-    shard.watch(message.consumerId, message.on);
-  } else if (message.type === 'stats')
-    port.postMessage({ type: 'stats', stats: stats() } satisfies ShardReply);
-  else if (message.type === 'fault') fault(message.fault);
-  else {
-    clearInterval(ticker);
-    clearTimeout(probeTimer);
-    if (mode !== 'serving') {
-      // lmdb-js never settles the flush of a refused commit, and its close() waits for that flush; nothing
-      // of this shard waits to be flushed (every write since the refusal failed), so end without waiting.
-      void store.root.close();
-      port.close();
+  switch (message.type) {
+    case 'batch':
+      batch(message.commands);
       return;
-    }
-    void whenDurable(store).then(async () => {
-      await store.root.close();
-      port.close();
-    });
+    case 'start':
+      ticker ??= setInterval(() => {
+        if (mode === 'serving') send([], shard.tick(engineNowMs()));
+      }, data.limits.timerTickMs);
+      return;
+    case 'watch':
+      if (message.on) watched.add(message.consumerId);
+      else watched.delete(message.consumerId);
+      shard.watch(message.consumerId, message.on);
+      return;
+    case 'stats':
+      port.postMessage({ type: 'stats', stats: stats() } satisfies ShardReply);
+      return;
+    case 'fault':
+      fault(message.fault);
+      return;
+    case 'stop':
+      stop();
+      return;
+    default:
+      unreachable(message);
   }
 });
+
+/** Stops the clock, waits for what was committed to be durable, and closes the store and the port. */
+function stop(): void {
+  clearInterval(ticker);
+  clearTimeout(probeTimer);
+  if (mode !== 'serving') {
+    // lmdb-js never settles the flush of a refused commit, and its close() waits for that flush; nothing
+    // of this shard waits to be flushed (every write since the refusal failed), so end without waiting.
+    void store.root.close();
+    port.close();
+    return;
+  }
+  void whenDurable(store).then(async () => {
+    await store.root.close();
+    port.close();
+  });
+}
 port.postMessage({ type: 'ready', writable: mode === 'serving' } satisfies ShardReply);
 setInterval(
-  () => port?.postMessage({ type: 'heartbeat' } satisfies ShardReply),
+  () => port.postMessage({ type: 'heartbeat' } satisfies ShardReply),
   data.limits.shardHeartbeatMs,
 ).unref();
 if (mode === 'refusing') {

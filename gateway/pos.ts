@@ -4,16 +4,19 @@ import { isCodeString } from '../core/codes.ts';
 import type { MerchantId, TerminalId } from '../core/ids.ts';
 import type { Limits } from '../core/limits.ts';
 import type { Status } from '../core/statuses.ts';
+import { unreachable } from '../core/unreachable.ts';
 import type { Reply } from '../core/wallet.ts';
 import { type CodeLookup, type Engine, isAmountCents, isIdempotencyKey } from '../engine/engine.ts';
 import type { Logger } from '../log/logger.ts';
 import type { CodeWindow } from '../sdk/http-answers.ts';
 import {
   canonical as canonicalString,
+  isPosRequestType,
   posMac as mac,
   macMatches,
   POS_REQUESTS,
   type PosRequestSpec,
+  type PosRequestType,
 } from '../sdk/pos-protocol.ts';
 import type { CodeFailureWindows } from './code-windows.ts';
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
@@ -262,7 +265,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
     return chained();
   };
 
-  const dispatch = (session: PosSession, type: string, frame: Frame): Promise<Reply> => {
+  const dispatch = (session: PosSession, type: PosRequestType, frame: Frame): Promise<Reply> => {
     const merchantId = session.merchantId as MerchantId;
     const terminalId = session.terminalId as TerminalId;
     // Types are checked by the engine, which answers `bad_request` for anything malformed; a code attempt's
@@ -301,8 +304,10 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
         return deps.engine.refund({ merchantId, terminalId, key, authId, amountCents });
       case 'reverse':
         return deps.engine.reverse({ merchantId, terminalId, key });
-      default:
+      case 'ping':
         return Promise.resolve({ status: 'approved' });
+      default:
+        return unreachable(type);
     }
   };
 
@@ -315,8 +320,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       misbehaved(ws, 'bad_request');
       return;
     }
-    const spec = Object.hasOwn(POS_REQUESTS, type) ? POS_REQUESTS[type] : undefined;
-    if (!spec) {
+    if (!isPosRequestType(type)) {
       send(
         ws,
         {
@@ -330,6 +334,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       misbehaved(ws, 'bad_request');
       return;
     }
+    const spec: PosRequestSpec = POS_REQUESTS[type];
     const canonical = [type, seq, ...spec.fields.map((field) => frame[field])];
     if (canonicalString(canonical) === null) {
       // An object or array where the protocol has a scalar: no MAC can be checked, nothing is accepted.

@@ -10,7 +10,7 @@ export interface PosRequestSpec {
   answer: readonly string[];
 }
 
-export const POS_REQUESTS: Readonly<Record<string, PosRequestSpec>> = {
+export const POS_REQUESTS = {
   redeem: {
     result: 'redeemResult',
     fields: ['key', 'code', 'amountCents', 'partial'],
@@ -25,13 +25,17 @@ export const POS_REQUESTS: Readonly<Record<string, PosRequestSpec>> = {
   },
   reverse: { result: 'reverseResult', fields: ['key'], answer: [] },
   ping: { result: 'pong', fields: [], answer: [] },
-};
+} as const satisfies Record<string, PosRequestSpec>;
+
+export type PosRequestType = keyof typeof POS_REQUESTS;
+
+export function isPosRequestType(type: unknown): type is PosRequestType {
+  return typeof type === 'string' && Object.hasOwn(POS_REQUESTS, type);
+}
 
 /** The canonical fields of a request type after `type, seq`; undefined for an unknown type. */
 export function requestFields(type: unknown): readonly string[] | undefined {
-  return typeof type === 'string' && Object.hasOwn(POS_REQUESTS, type)
-    ? POS_REQUESTS[type]?.fields
-    : undefined;
+  return isPosRequestType(type) ? POS_REQUESTS[type].fields : undefined;
 }
 
 /** The canonical fields of an answer type after `type, seq, status`; undefined for an unknown type. */
@@ -41,7 +45,7 @@ export function answerFields(type: unknown): readonly string[] | undefined {
 
 /** The answer fields of each answer type, `error` (an unknown request type) included. */
 export const POS_ANSWERS: Readonly<Record<string, readonly string[]>> = Object.fromEntries([
-  ...Object.values(POS_REQUESTS).map((spec) => [spec.result, spec.answer]),
+  ...Object.values(POS_REQUESTS).map((spec: PosRequestSpec) => [spec.result, spec.answer]),
   ['error', []],
 ]);
 

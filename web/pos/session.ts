@@ -1,4 +1,9 @@
-import { answerFields, POS_REQUESTS } from '../../sdk/pos-messages.ts';
+import {
+  answerFields,
+  POS_REQUESTS,
+  type PosRequestSpec,
+  type PosRequestType,
+} from '../../sdk/pos-messages.ts';
 import { hmac, importHmacKey, macValid, messageMac, randomBase64url } from './crypto.ts';
 
 /**
@@ -111,9 +116,12 @@ export class PosSession {
   }
 
   /** Sends one request of the message table with the next `seq` and its MAC; resolves with the verified answer. */
-  request(type: string, fields: Record<string, unknown>, timeoutMs = ANSWER_TIMEOUT_MS): Promise<PosAnswer> {
-    const spec = POS_REQUESTS[type];
-    if (!spec) return Promise.reject(new TypeError(`no POS request ${type}`));
+  request(
+    type: PosRequestType,
+    fields: Record<string, unknown>,
+    timeoutMs = ANSWER_TIMEOUT_MS,
+  ): Promise<PosAnswer> {
+    const spec: PosRequestSpec = POS_REQUESTS[type];
     const connection = this.connection;
     if (this.state !== 'online' || !connection?.sessionKey) return Promise.reject(new AnswerLost('offline'));
     const sessionKey = connection.sessionKey;
