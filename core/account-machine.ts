@@ -31,6 +31,7 @@ function perform(
   step: Step,
   enqueue: { assign: (wallet: Wallet) => void; emit: (effect: Effect) => void },
 ): void {
+  rules.assertWallet(step.wallet);
   enqueue.assign(step.wallet);
   for (const effect of step.effects) enqueue.emit(effect);
 }

@@ -253,6 +253,40 @@ export function codeSpendableCents(wallet: Wallet): number {
   return code === null ? 0 : Math.min(code.capCents, totalsAt(wallet, code.merchantId).heldCents);
 }
 
+/**
+ * What is wrong with a wallet, as sentences; none when it keeps its invariants: no balance below zero;
+ * a card holds between 0 and its balance; only the live code's cards hold value, together at most its
+ * cap; a reward card's lots add up to its balance, and a gift card has none. The account machine checks
+ * them after every rule (`assertWallet`), and the start-up audit on every stored wallet.
+ */
+export function walletProblems(wallet: Wallet): string[] {
+  const problems: string[] = [];
+  const code = wallet.code;
+  let heldCents = 0;
+  for (const card of wallet.cards) {
+    const account = `card:${card.cardId}`;
+    if (card.balanceCents < 0) problems.push(`${account} has a balance of ${card.balanceCents}`);
+    if (card.heldCents < 0 || card.heldCents > card.balanceCents)
+      problems.push(`${account} holds ${card.heldCents} of ${card.balanceCents}`);
+    if (card.heldCents > 0 && code?.merchantId !== card.merchantId)
+      problems.push(`${account} has a hold without a live code`);
+    heldCents += card.heldCents;
+    const lots = card.lots.reduce((sum, lot) => sum + lot.cents, 0);
+    if (card.kind === 'reward' && lots !== card.balanceCents)
+      problems.push(`${account} reward lots sum to ${lots}, balance ${card.balanceCents}`);
+    if (card.kind === 'gift' && card.lots.length > 0) problems.push(`${account} is a gift card with lots`);
+  }
+  if (code && heldCents > code.capCents)
+    problems.push(`${wallet.consumerId} holds ${heldCents} for a code capped at ${code.capCents}`);
+  return problems;
+}
+
+/** Throws when a wallet breaks an invariant (`walletProblems`), so a faulty rule fails at its own event. */
+export function assertWallet(wallet: Wallet): void {
+  const problems = walletProblems(wallet);
+  if (problems.length > 0) throw new Error(`wallet invariant broken: ${problems.join('; ')}`);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Changing a wallet. Each rule copies what it changes; the input wallet is never mutated.
 
@@ -422,9 +456,12 @@ export function redeem(w: Wallet, ev: EventOf<'REDEEM'>, dayMaxCents: number): S
   const wallet = copy(w);
   const effects: Effect[] = [];
   const leftToday = leftTodayCents(wallet, ev.nowMs, dayMaxCents);
-  const approvedCents = ev.partial
-    ? Math.min(ev.amountCents, codeSpendableCents(wallet), leftToday)
-    : ev.amountCents;
+  const spendable = codeSpendableCents(wallet);
+  const approvedCents = ev.partial ? Math.min(ev.amountCents, spendable, leftToday) : ev.amountCents;
+  // What the guards promise (account-machine.ts): never nothing, nor more than asked, than the code can
+  // pay or than the day allows.
+  if (!(approvedCents > 0 && approvedCents <= Math.min(ev.amountCents, spendable, leftToday)))
+    throw new Error(`redeem of ${approvedCents} past its guards`);
   wallet.spent = { day: Math.floor(ev.nowMs / DAY_MS), cents: dayMaxCents - leftToday + approvedCents };
   const reward = findCard(wallet, ev.merchantId, 'reward');
   const gift = findCard(wallet, ev.merchantId, 'gift');

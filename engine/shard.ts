@@ -525,7 +525,11 @@ export class Shard {
     const before = live.actor.getSnapshot().context;
     this.emitted = [];
     live.actor.send(event);
-    if (live.actor.getSnapshot().context !== before) {
+    const snapshot = live.actor.getSnapshot();
+    // A rule that broke a wallet invariant (core/wallet.ts `assertWallet`) stopped the actor: the thread
+    // fails here, at the event, and nothing of the batch is committed.
+    if (snapshot.status === 'error') throw snapshot.error;
+    if (snapshot.context !== before) {
       live.dirtyBatch = batch.no;
       batch.dirty.add(live);
     }

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { legsSum } from '../core/ledger.ts';
+import { walletProblems } from '../core/wallet.ts';
 import type { Store } from './store.ts';
 
 /**
@@ -64,27 +65,15 @@ export function auditStore(store: Store, nowMs: number, part: AuditPart = { inde
     accounts++;
     const wallet = value.context;
     const code = wallet.code;
-    let heldCents = 0;
+    for (const found of walletProblems(wallet)) problem(found);
     for (const card of wallet.cards) {
       const account = `card:${card.cardId}`;
       if (unmatched.has(account)) problem(`${account} is in more than one wallet`);
       unmatched.set(account, card.balanceCents);
-      if (card.heldCents < 0 || card.heldCents > card.balanceCents)
-        problem(`${account} holds ${card.heldCents} of ${card.balanceCents}`);
-      if (card.heldCents > 0 && code?.merchantId !== card.merchantId)
-        problem(`${account} has a hold without a live code`);
-      heldCents += card.heldCents;
-      if (card.kind === 'reward') {
-        const lots = card.lots.reduce((sum, lot) => sum + lot.cents, 0);
-        if (lots !== card.balanceCents)
-          problem(`${account} reward lots sum to ${lots}, balance ${card.balanceCents}`);
-      }
     }
     if (code) {
       liveCodes++;
       liveCodeOf.set(consumerId, code);
-      if (heldCents > code.capCents)
-        problem(`${consumerId} holds ${heldCents} for a code capped at ${code.capCents}`);
       const entry = store.codes.get([code.merchantId, code.codeHash]);
       if (entry?.consumerId !== consumerId)
         problem(`${consumerId} has a live code missing from the code index`);

@@ -11,7 +11,18 @@ import type { AuthId, CardId, ConsumerId, GiftId, MerchantId, RefundId, Terminal
 import { ledgerAccount, legsSum } from '../core/ledger.ts';
 import { LIMITS } from '../core/limits.ts';
 import { isStatus } from '../core/statuses.ts';
-import type { Auth, CardKind, Effect, Funding, Lot, Reply, WalletEvent } from '../core/wallet.ts';
+import {
+  type Auth,
+  assertWallet,
+  type CardKind,
+  type Effect,
+  type Funding,
+  type Lot,
+  type Reply,
+  type Wallet,
+  type WalletEvent,
+  walletProblems,
+} from '../core/wallet.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // The driver: one actor, a fake clock, and what the shard keeps (ledger totals, the latest auth records).
@@ -1581,5 +1592,72 @@ describe('reward expiry at use', () => {
     expect(
       redeemed.effects.filter((e) => e.type === 'posting').map((e) => (e.type === 'posting' ? e.kind : '')),
     ).toEqual(['expire', 'redeem']);
+  });
+});
+
+describe('wallet invariants', () => {
+  const card = (kind: CardKind, balanceCents: number, heldCents: number, lots: Lot[] = []) => ({
+    cardId: `cd_7_${kind}` as CardId,
+    merchantId: M1,
+    kind,
+    balanceCents,
+    heldCents,
+    lots,
+  });
+  const code = {
+    codeHash: 'h',
+    sealed: SEALED,
+    merchantId: M1,
+    capCents: 500,
+    issuedAtMs: T0,
+    expiresAtMs: T0 + 1,
+  };
+  const wallet = (cards: ReturnType<typeof card>[], live: typeof code | null): Wallet => ({
+    consumerId: CONSUMER,
+    cards,
+    code: live,
+    lastCode: null,
+    frozen: false,
+  });
+
+  it('names each broken invariant, and none of a sound wallet', () => {
+    expect(walletProblems(wallet([card('gift', 1_000, 400)], code))).toEqual([]);
+    const broken: [Wallet, RegExp][] = [
+      [wallet([card('gift', -1, 0)], null), /balance of -1/],
+      [wallet([card('gift', 100, 101)], code), /holds 101 of 100/],
+      [wallet([card('gift', 100, 50)], null), /hold without a live code/],
+      [wallet([card('gift', 1_000, 600)], code), /holds 600 for a code capped at 500/],
+      [wallet([card('reward', 100, 0, [{ cents: 90, expiresAtMs: null }])], null), /lots sum to 90/],
+      [wallet([card('gift', 100, 0, [{ cents: 100, expiresAtMs: null }])], null), /gift card with lots/],
+    ];
+    for (const [broke, problem] of broken) {
+      expect(walletProblems(broke).join('; ')).toMatch(problem);
+      expect(() => assertWallet(broke)).toThrow(problem);
+    }
+  });
+
+  it('stops an account at the event whose rule breaks one, with nothing applied', () => {
+    // A stored gift card with reward lots, as a faulty rule could have left it: the next rule's wallet
+    // still breaks the invariant, so the account stops there instead of going on from it.
+    const actor = startAccount(CONSUMER, {
+      value: { code: 'none', funds: 'funded', access: 'active' },
+      context: wallet([card('gift', 100, 0, [{ cents: 100, expiresAtMs: null }])], null),
+    });
+    actor.subscribe({ error: () => undefined });
+    actor.send({
+      type: 'LOAD',
+      nowMs: T0,
+      merchantId: M1,
+      kind: 'gift',
+      funding: 'merchant',
+      amountCents: 100,
+      expiresAtMs: null,
+      newCardId: 'cd_7_new' as CardId,
+      ref: 'load-1',
+    });
+    const snapshot = actor.getSnapshot();
+    expect(snapshot.status).toBe('error');
+    expect(String(snapshot.error)).toMatch(/wallet invariant broken: .*gift card with lots/);
+    expect(snapshot.context.cards[0]?.balanceCents).toBe(100);
   });
 });
