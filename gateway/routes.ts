@@ -16,6 +16,7 @@ import type { Settlements } from '../settlement/settlements.ts';
 import type { CodeFailureWindows } from './code-windows.ts';
 import type { FundingProvider } from './funding/provider.ts';
 import { type Answer, fail, ok, type Request, route } from './http.ts';
+import { isLoopbackAddress, isLoopbackName } from './loopback.ts';
 import { MerchantReports, type ReportResult } from './merchant-reports.ts';
 import type { Metrics } from './metrics.ts';
 import { isKeyword, type Principal, type Registry } from './registry.ts';
@@ -67,13 +68,7 @@ const CODE_DIGITS_MESSAGE = `codeDigitsMin must be an integer from ${CODE_DIGITS
  * reaches the server from the browser on this machine, but with its own name in the Host header.
  */
 const isLocalRequest = (request: Request) =>
-  isLoopback(request.remoteAddress) && isLoopbackHost(request.host);
-const isLoopbackHost = (host: string) => /^(localhost|127\.[0-9.]+|\[::1\])(:[0-9]+)?$/i.test(host);
-const isLoopback = (address: string) =>
-  address === '127.0.0.1' ||
-  address === '::1' ||
-  address.endsWith(':127.0.0.1') ||
-  address === '0000:0000:0000:0000:0000:0000:0000:0001';
+  isLoopbackAddress(request.remoteAddress) && isLoopbackName(request.host);
 
 /**
  * An integer query parameter in `[min, max]`: undefined when absent, false when it is anything else.

@@ -1,3 +1,5 @@
+import { maskedPhone } from '../log/redact.ts';
+
 /** Where texts go: the console in development, an SMSC over SMPP in production. */
 export interface SmsSender {
   /** Resolves when the provider accepted the text; rejects when it must be retried later. */
@@ -24,15 +26,11 @@ export class ConsoleSender implements SmsSender {
   ) {}
 
   async send(phone: string, text: string): Promise<void> {
-    this.print(`sms to ${maskPhone(phone)}: ${text}`);
+    this.print(`sms to ${maskedPhone(phone)}: ${text}`);
     this.inbox.push({ phone, text, atMs: Date.now() });
     if (this.inbox.length > this.inboxLengthMax)
       this.inbox.splice(0, this.inbox.length - this.inboxLengthMax);
   }
 
   async close(): Promise<void> {}
-}
-
-export function maskPhone(phone: string): string {
-  return phone.length <= 6 ? '***' : `${phone.slice(0, 4)}***${phone.slice(-3)}`;
 }

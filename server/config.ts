@@ -5,6 +5,7 @@ import { createSecureContext } from 'node:tls';
 import { MERCHANT_LIVE_CODES_MAX, SHARDS_MAX_FOR_CODES } from '../core/codes.ts';
 import { LIMITS } from '../core/limits.ts';
 import { FUNDING_PROVIDERS, NO_FUNDING, SANDBOX_FUNDING } from '../gateway/funding/provider.ts';
+import { isLoopbackName } from '../gateway/loopback.ts';
 import { parseSmppUrl } from '../notify/smpp.ts';
 import { type AccountType, isAccountNumber, isAccountType, isRoutingNumber } from '../settlement/bank.ts';
 import type { Originator } from '../settlement/nacha.ts';
@@ -119,8 +120,6 @@ function readOriginator(
     achBalanced: balanced === '1',
   };
 }
-
-const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 function readTls(env: NodeJS.ProcessEnv, problems: string[]): Config['tls'] {
   const certFile = env.PAYCODE_TLS_CERT || '';
@@ -252,7 +251,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     if (config.demo) problems.push('PAYCODE_DEMO=1 prints keys: not in production');
     if (config.sms === 'console')
       problems.push('PAYCODE_SMS=console prints codes: production needs smpp://…');
-    if (!config.tls && !isLoopback(config.host))
+    if (!config.tls && !isLoopbackName(config.host))
       problems.push('production off loopback needs TLS: set PAYCODE_TLS_CERT and PAYCODE_TLS_KEY');
   }
   return { config, problems };

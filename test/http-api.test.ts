@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../core/limits.ts';
 import type { FundingProvider } from '../gateway/funding/provider.ts';
 import { SandboxFunding } from '../gateway/funding/sandbox.ts';
+import { isLoopbackAddress, isLoopbackName } from '../gateway/loopback.ts';
 import { OPERATOR_TOKEN, ROUTING, startTestServer, type TestServer, waitFor } from './server-helpers.ts';
 
 const PHONE = '+15555550160';
@@ -589,5 +590,26 @@ describe('OpenAPI document', () => {
       Object.keys(methods).map((method) => `${method} ${path}`),
     );
     expect(served.sort()).toEqual(documented.sort());
+  });
+});
+
+describe('this machine', () => {
+  it('is known by name (bound, or in a Host header) and by peer address, and nothing else is', () => {
+    for (const name of ['localhost', 'LOCALHOST:8080', '127.0.0.1', '127.1.2.3:443', '::1', '[::1]:9000'])
+      expect(isLoopbackName(name)).toBe(true);
+    for (const name of [
+      'localhost.evil.test',
+      '127.0.0.1.evil.test',
+      'evil.test:80',
+      '10.0.0.1',
+      '[::2]',
+      '',
+    ])
+      expect(isLoopbackName(name)).toBe(false);
+    for (const address of ['127.0.0.1', '127.0.0.2', '::1', '0000:0000:0000:0000:0000:ffff:127.0.0.1'])
+      expect(isLoopbackAddress(address)).toBe(true);
+    expect(isLoopbackAddress('0000:0000:0000:0000:0000:0000:0000:0001')).toBe(true);
+    for (const address of ['10.0.0.1', '128.0.0.1', '::2', '0000:0000:0000:0000:0000:ffff:10.0.0.1'])
+      expect(isLoopbackAddress(address)).toBe(false);
   });
 });
