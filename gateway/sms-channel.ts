@@ -1,8 +1,9 @@
 import { codeDigitsMinOf } from '../core/codes.ts';
 import { DAY_MS, type Limits } from '../core/limits.ts';
+import { dollars, parseDollars } from '../core/money.ts';
 import type { Engine } from '../engine/engine.ts';
 import { KeyedWindow } from '../notify/keyed-window.ts';
-import { dollars, HELP_TEXT, parseDollars, paymentCodeText, STOP_TEXT } from '../notify/texts.ts';
+import { HELP_TEXT, paymentCodeText, STOP_TEXT } from '../notify/texts.ts';
 import type { Registry } from './registry.ts';
 
 /**

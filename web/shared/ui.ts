@@ -71,20 +71,7 @@ export function field(
   return h('div', { class: 'field' }, h('label', { for: input.id }, label), input, hintElement);
 }
 
-const dollars = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
-
-/** `1250` → `$12.50`. */
-export function money(cents: number): string {
-  return dollars.format(cents / 100);
-}
-
-/** `12.5`, `12.50` or `$12` → cents; null for anything else (no negative, at most two decimals). */
-export function parseDollars(text: string): number | null {
-  const match = /^\s*\$?\s*(\d{1,9})(?:\.(\d{1,2}))?\s*$/.exec(text);
-  if (!match) return null;
-  const cents = Number(match[1]) * 100 + Number((match[2] ?? '0').padEnd(2, '0'));
-  return cents > 0 ? cents : null;
-}
+export { dollars as money, parseDollars } from '../../core/money.ts';
 
 /** `+1 (555) 555-0123`, `555 555 0123` → E.164 as the server checks it; null when it cannot be one. */
 export function normalizePhone(text: string): string | null {
