@@ -7,7 +7,17 @@ import type { BalanceCause, CardKind, Funding, Reply } from './wallet.ts';
  * to decide an outcome.
  */
 
-/** An idempotency key in its scope (`t:<terminalId>`, `m:<merchantId>`, `c:<consumerId>`). */
+/**
+ * The scopes idempotency keys live in: a key is unique per terminal (POS requests), per merchant (value
+ * it issues) or per consumer (value the consumer buys). The one place their spelling is made.
+ */
+export const idempotencyScope = {
+  terminal: (terminalId: string) => `t:${terminalId}`,
+  merchant: (merchantId: string) => `m:${merchantId}`,
+  consumer: (consumerId: string) => `c:${consumerId}`,
+} as const;
+
+/** An idempotency key in its scope (`idempotencyScope`). */
 export interface Idem {
   scope: string;
   key: string;

@@ -18,6 +18,7 @@ import type {
   Outcome,
   WalletView,
 } from '../core/commands.ts';
+import { idempotencyScope } from '../core/commands.ts';
 import {
   type AuthId,
   type ConsumerId,
@@ -249,7 +250,8 @@ export class Engine {
     }
     if (funding === 'consumer' && kind !== 'gift') return BAD;
     const consumerId = this.consumerIdFor(phone);
-    const scope = funding === 'merchant' ? `m:${merchantId}` : `c:${consumerId}`;
+    const scope =
+      funding === 'merchant' ? idempotencyScope.merchant(merchantId) : idempotencyScope.consumer(consumerId);
     const canonical = ['load', merchantId, consumerId, kind, funding, amountCents, expiresAtMs ?? ''].join(
       '|',
     );
@@ -288,7 +290,7 @@ export class Engine {
     if (toConsumerId === consumerId) return BAD;
     const canonical = ['gift', merchantId, toConsumerId, amountCents].join('|');
     const idem = {
-      scope: `c:${consumerId}`,
+      scope: idempotencyScope.consumer(consumerId),
       key: idempotencyKey,
       inputHash: hashInputs(this.keys, canonical),
     };
@@ -381,7 +383,11 @@ export class Engine {
     if (!isCents(amountCents, Number.MAX_SAFE_INTEGER) || typeof partial !== 'boolean')
       return Promise.resolve(BAD);
     const canonical = ['redeem', merchantId, code, amountCents, partial ? 1 : 0].join('|');
-    const idem = { scope: `t:${terminalId}`, key, inputHash: hashInputs(this.keys, canonical) };
+    const idem = {
+      scope: idempotencyScope.terminal(terminalId),
+      key,
+      inputHash: hashInputs(this.keys, canonical),
+    };
     const { codeHash, slot } = this.located(merchantId, code, request.lookup);
     return this.keyed(idem, slot, {
       op: 'redeem',
@@ -411,7 +417,11 @@ export class Engine {
     if (!isId(merchantId) || !isId(terminalId) || !isIdempotencyKey(key) || !isId(authId))
       return Promise.resolve(BAD);
     if (slotOfId(authId) < 0) return Promise.resolve({ status: 'not_found' });
-    const idem = { scope: `t:${terminalId}`, key, inputHash: hashInputs(this.keys, `void|${authId}`) };
+    const idem = {
+      scope: idempotencyScope.terminal(terminalId),
+      key,
+      inputHash: hashInputs(this.keys, `void|${authId}`),
+    };
     return this.keyed(idem, slotOfId(authId), {
       op: 'void',
       merchantId: merchantId as MerchantId,
@@ -433,7 +443,7 @@ export class Engine {
     if (!isCents(amountCents, Number.MAX_SAFE_INTEGER)) return Promise.resolve(BAD);
     if (slotOfId(authId) < 0) return Promise.resolve({ status: 'not_found' });
     const idem = {
-      scope: `t:${terminalId}`,
+      scope: idempotencyScope.terminal(terminalId),
       key,
       inputHash: hashInputs(this.keys, `refund|${authId}|${amountCents}`),
     };
@@ -446,6 +456,12 @@ export class Engine {
     });
   }
 
+  /** Whether a request under this key was answered and its answer is stored: a retry replays it. */
+  hasStoredAnswer(scope: string, key: string): boolean {
+    this.store.root.resetReadTxn();
+    return this.store.idempotency.get([scope, key]) !== undefined;
+  }
+
   /**
    * Undoes the redeem this terminal sent under `key` if it was approved and is not voided. When the key
    * was never used, the key is closed, so a redeem still travelling under it is refused, not approved
@@ -454,7 +470,7 @@ export class Engine {
   reverse(request: { merchantId: string; terminalId: string; key: string }): Promise<Reply> {
     const { merchantId, terminalId, key } = request;
     if (!isId(merchantId) || !isId(terminalId) || !isIdempotencyKey(key)) return Promise.resolve(BAD);
-    const scope = `t:${terminalId}`;
+    const scope = idempotencyScope.terminal(terminalId);
     return this.serialized(`${scope}|${key}`, async () => {
       this.store.root.resetReadTxn();
       const record = this.store.idempotency.get([scope, key]);

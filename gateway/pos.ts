@@ -1,6 +1,7 @@
 import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import { isCodeString } from '../core/codes.ts';
+import { idempotencyScope } from '../core/commands.ts';
 import type { MerchantId, TerminalId } from '../core/ids.ts';
 import type { Limits } from '../core/limits.ts';
 import type { Status } from '../core/statuses.ts';
@@ -258,8 +259,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       return next;
     };
     if (isIdempotencyKey(key)) {
-      deps.engine.store.root.resetReadTxn();
-      if (deps.engine.store.idempotency.get([`t:${terminalId}`, key]))
+      if (deps.engine.hasStoredAnswer(idempotencyScope.terminal(terminalId), key))
         return run(true).then((reply) => (reply.status === 'not_found' ? chained() : reply));
     }
     return chained();

@@ -1,5 +1,6 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import { CODE_DIGITS_MAX, CODE_DIGITS_MIN, codeDigitsMinOf, isCodeDigits } from '../core/codes.ts';
+import { idempotencyScope } from '../core/commands.ts';
 import type { ConsumerId, MerchantId, TerminalId } from '../core/ids.ts';
 import type { Limits } from '../core/limits.ts';
 import { STATUSES, TRANSIENT_STATUSES } from '../core/statuses.ts';
@@ -395,8 +396,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
       engine.loadValue({ merchantId, phone, kind: 'gift', funding: 'consumer', amountCents, idempotencyKey });
     const cardBody = (reply: Reply) => ({ cardId: reply.cardId, balanceCents: reply.balanceCents });
     // A purchase already loaded under this key answers from its stored result and is not charged again.
-    deps.store.root.resetReadTxn();
-    if (deps.store.idempotency.get([`c:${caller.consumerId}`, idempotencyKey])) {
+    if (engine.hasStoredAnswer(idempotencyScope.consumer(caller.consumerId), idempotencyKey)) {
       const reply = await load();
       return answerFor(reply, 201, () => cardBody(reply));
     }
