@@ -8,9 +8,11 @@ import { unreachable } from '../core/unreachable.ts';
 import {
   absorbLmdbCommitRejections,
   isStorageRefusal,
+  META,
   openStore,
   storageRefusalCause,
   whenDurable,
+  writeMeta,
 } from '../persistence/store.ts';
 import { type PendingBatch, Shard } from './shard.ts';
 
@@ -130,7 +132,7 @@ const buildShard = (): Shard => {
 /** A small durable write: whether the storage takes writes. Anything but a refusal ends the thread. */
 async function probeWrite(): Promise<boolean> {
   try {
-    await store.root.transaction(() => store.meta.put(`writeProbe:${data.shardIndex}`, Date.now()));
+    await store.root.transaction(() => writeMeta(store, META.writeProbe(data.shardIndex), Date.now()));
     await whenDurable(store);
     return true;
   } catch (error) {

@@ -35,6 +35,8 @@ import {
   type CodeIndexEntry,
   type HistoryEntry,
   type IdempotencyRecord,
+  META,
+  readMeta,
   type Store,
   whenDurable,
 } from '../persistence/store.ts';
@@ -155,7 +157,7 @@ export class Shard {
     this.codeSpace = new CodeSpace(opts.keys);
     const share = liveCodeShare(limits.merchantLiveCodesMax, opts.shardCount);
     this.liveCodes = new LiveCodeCounts(share);
-    this.journalSeq = (store.meta.get(`journalSeq:${shardIndex}`) as number | undefined) ?? 0;
+    this.journalSeq = readMeta(store, META.journalSeq(shardIndex)) ?? 0;
     this.wheel = new TimerWheel<TimerItem>(limits.timerTickMs, limits.timerWheelSlots, nowMs);
     for (let slot = shardIndex; slot < SLOT_COUNT; slot += opts.shardCount) {
       for (const { key, value } of store.timers.getRange({ start: [slot], end: [slot + 1] })) {
@@ -364,7 +366,7 @@ export class Shard {
         return this.idempotent(batch, command, () => {
           const auth = this.auth(command.authId, command.merchantId);
           if (!auth) return { status: 'not_found' };
-          const settledUpToMs = (this.opts.store.meta.get('settledUpToMs') as number | undefined) ?? 0;
+          const settledUpToMs = readMeta(this.opts.store, META.settledUpToMs) ?? 0;
           return this.send(batch, auth.consumerId, { type: 'VOID', nowMs, auth, settledUpToMs });
         });
       case 'refund':
@@ -785,7 +787,8 @@ export class Shard {
     const { store, shardIndex } = this.opts;
     for (const live of batch.dirty)
       batch.writes.push([store.accounts, live.consumerId, persistAccount(live.actor)]);
-    if (batch.writes.length > 0) batch.writes.push([store.meta, `journalSeq:${shardIndex}`, this.journalSeq]);
+    if (batch.writes.length > 0)
+      batch.writes.push([store.meta, META.journalSeq(shardIndex), this.journalSeq]);
     // All or nothing: the batch is a child transaction, so a write that throws aborts all of it (in a
     // plain transaction callback lmdb-js would commit the writes made before the throw), and the commit
     // fails with that error, so nothing of the batch is answered.

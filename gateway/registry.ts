@@ -8,13 +8,15 @@ import {
   type CredentialRecord,
   currentGeneration,
   GATEWAY_WRITER,
-  generationKey,
   isCurrentGeneration,
+  META,
   type MerchantRecord,
   type OutboxMessage,
+  readMeta,
   type Store,
   type TerminalRecord,
   whenDurable,
+  writeMeta,
 } from '../persistence/store.ts';
 import type { TerminalState, TerminalView } from '../sdk/http-answers.ts';
 import type { BankDetails } from '../settlement/bank.ts';
@@ -96,20 +98,20 @@ export class Registry {
       this.operatorTokenHash = this.hash('token', operatorToken);
       // The stored hash serves starts without PAYCODE_ADMIN_TOKEN. If it is this token's under a retired
       // key, it is moved under the master key now, so that it does not keep the retired key needed.
-      const stored = store.meta.get('operatorTokenHash');
+      const stored = readMeta(store, META.operatorTokenHash);
       if (
         typeof stored === 'string' &&
         stored !== this.operatorTokenHash &&
         this.matchesHash(stored, 'token', operatorToken)
       )
-        store.meta.putSync('operatorTokenHash', this.operatorTokenHash);
+        store.meta.putSync(META.operatorTokenHash, this.operatorTokenHash);
     } else {
-      const stored = store.meta.get('operatorTokenHash');
+      const stored = readMeta(store, META.operatorTokenHash);
       if (typeof stored === 'string') this.operatorTokenHash = stored;
       else {
         this.generatedOperatorToken = newToken('op');
         this.operatorTokenHash = this.hash('token', this.generatedOperatorToken);
-        store.meta.putSync('operatorTokenHash', this.operatorTokenHash);
+        store.meta.putSync(META.operatorTokenHash, this.operatorTokenHash);
       }
     }
   }
@@ -209,8 +211,8 @@ export class Registry {
       createdAtMs: this.now(),
     };
     const taken = await this.write(() => {
-      if (keyword && this.store.meta.get(`keyword:${keyword}`)) return true;
-      if (keyword) this.store.meta.put(`keyword:${keyword}`, merchantId);
+      if (keyword && readMeta(this.store, META.keyword(keyword))) return true;
+      if (keyword) writeMeta(this.store, META.keyword(keyword), merchantId);
       this.store.merchants.put(merchantId, record);
       this.store.credentials.put(this.hash('token', apiKey), {
         kind: 'merchant',
@@ -240,7 +242,7 @@ export class Registry {
     const apiKey = newToken('pk');
     await this.write(() => {
       const generation = currentGeneration(this.store, 'merchant', merchantId) + 1;
-      this.store.meta.put(generationKey('merchant', merchantId), generation);
+      writeMeta(this.store, META.generation('merchant', merchantId), generation);
       this.store.credentials.put(this.hash('token', apiKey), {
         kind: 'merchant',
         subject: merchantId,
@@ -257,7 +259,7 @@ export class Registry {
 
   merchantByKeyword(keyword: string): MerchantRecord | undefined {
     if (!isKeyword(keyword)) return undefined;
-    const merchantId = this.store.meta.get(`keyword:${keyword.toUpperCase()}`);
+    const merchantId = readMeta(this.store, META.keyword(keyword.toUpperCase()));
     return typeof merchantId === 'string' ? this.merchant(merchantId) : undefined;
   }
 
@@ -543,7 +545,7 @@ export class Registry {
     const verified = await this.write(() => {
       if (!this.consumeOtpIn(otpKey(consumerId, 'sign-in'), otp, nowMs)) return null;
       let generation = currentGeneration(this.store, 'device', consumerId);
-      if (revokeOtherDevices) this.store.meta.put(generationKey('device', consumerId), ++generation);
+      if (revokeOtherDevices) writeMeta(this.store, META.generation('device', consumerId), ++generation);
       this.putDeviceToken(consumerId, deviceToken, generation);
       return deviceToken;
     });
@@ -565,7 +567,7 @@ export class Registry {
     const deviceToken = newToken('dt');
     await this.write(() => {
       const generation = currentGeneration(this.store, 'device', consumerId) + 1;
-      this.store.meta.put(generationKey('device', consumerId), generation);
+      writeMeta(this.store, META.generation('device', consumerId), generation);
       this.putDeviceToken(consumerId, deviceToken, generation);
     });
     this.revoked({ kind: 'devices', consumerId });
@@ -675,8 +677,8 @@ export class Registry {
   private migrateOperatorToken(retiredHash: string, hash: string): void {
     this.operatorTokenHash = hash;
     this.write(() => {
-      if (this.store.meta.get('operatorTokenHash') === retiredHash)
-        this.store.meta.put('operatorTokenHash', hash);
+      if (readMeta(this.store, META.operatorTokenHash) === retiredHash)
+        writeMeta(this.store, META.operatorTokenHash, hash);
     }).catch((error: unknown) => this.logger.error('operator token migration failed', { err: error }));
   }
 }

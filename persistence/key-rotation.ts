@@ -7,9 +7,11 @@ import { loadSecrets, masterKeyId, type Secrets, writeMasterKeys } from './secre
 import {
   type CredentialRecord,
   isCurrentGeneration,
+  META,
   openStore,
   type RetiredHash,
   type RetiredHashKey,
+  readMeta,
   type Store,
   whenDurable,
 } from './store.ts';
@@ -384,7 +386,7 @@ async function listHashes(store: Store, keyId: string, nowMs: number, batchMax =
     }
     await put(entries);
   }
-  const operator = store.meta.get('operatorTokenHash');
+  const operator = readMeta(store, META.operatorTokenHash);
   if (typeof operator === 'string' && store.retiredHashes.get(OPERATOR)?.hash !== operator)
     await put([[OPERATOR, { masterKeyId: keyId, hash: operator }]]);
   return listed;
@@ -425,7 +427,7 @@ function dependentOf(
     if (!otp || otp.otpHash !== entry.hash || otp.expiresAtMs <= nowMs) return null;
     return { kind: 'otp', subject: id, expiresAtMs: otp.expiresAtMs };
   }
-  return store.meta.get('operatorTokenHash') === entry.hash
+  return readMeta(store, META.operatorTokenHash) === entry.hash
     ? { kind: 'operator', subject: 'operator', expiresAtMs: null }
     : null;
 }
@@ -451,7 +453,7 @@ async function prune(
         if (!dependent) continue;
         lost[dependent.kind] += 1;
         if (key[0] === 'credential') store.credentials.remove(key[1]);
-        if (key[0] === 'operator') store.meta.remove('operatorTokenHash');
+        if (key[0] === 'operator') store.meta.remove(META.operatorTokenHash);
       }
     });
   }

@@ -144,18 +144,57 @@ export interface CredentialRecord {
   generation?: number;
 }
 
-/**
- * Every device token of a consumer, or every API key of a merchant, is revoked at once by starting a new
- * generation of that subject (a counter in `meta`): a credential of an earlier generation no longer
- * works, and its record stays until it expires.
- */
-export function generationKey(kind: CredentialRecord['kind'], subject: string): string {
-  return `generation:${kind}:${subject}`;
+/** What the `meta` database holds, by kind of key. */
+interface MetaValues {
+  settledUpToMs: number;
+  operatorTokenHash: string;
+  journalSeq: number;
+  writeProbe: number;
+  keyword: string;
+  generation: number;
+  achFilesCreated: number;
+}
+
+/** A key of `meta` that says the type of its value. */
+export type MetaKey<K extends keyof MetaValues> = string & { readonly metaValue: K };
+
+/** Every key of `meta`, spelled here only. */
+export const META = {
+  /** Where the last settlement stopped: postings before it are paid. */
+  settledUpToMs: 'settledUpToMs' as MetaKey<'settledUpToMs'>,
+  /** The keyed hash of the operator's token. */
+  operatorTokenHash: 'operatorTokenHash' as MetaKey<'operatorTokenHash'>,
+  /** A shard's last journal sequence number, so keys stay unique across restarts. */
+  journalSeq: (shardIndex: number) => `journalSeq:${shardIndex}` as MetaKey<'journalSeq'>,
+  /** A restarted shard's start-up write, which tells whether the storage takes writes. */
+  writeProbe: (shardIndex: number) => `writeProbe:${shardIndex}` as MetaKey<'writeProbe'>,
+  /** The merchant that owns an SMS keyword. */
+  keyword: (keyword: string) => `keyword:${keyword}` as MetaKey<'keyword'>,
+  /**
+   * Every device token of a consumer, or every API key of a merchant, is revoked at once by starting a
+   * new generation of that subject: a credential of an earlier generation no longer works, and its
+   * record stays until it expires.
+   */
+  generation: (kind: CredentialRecord['kind'], subject: string) =>
+    `generation:${kind}:${subject}` as MetaKey<'generation'>,
+  /** ACH files made on a calendar day, for the file id modifier. */
+  achFilesCreated: (date: string) => `achFilesCreated:${date}` as MetaKey<'achFilesCreated'>,
+} as const;
+
+export function readMeta<K extends keyof MetaValues>(
+  store: Store,
+  key: MetaKey<K>,
+): MetaValues[K] | undefined {
+  return store.meta.get(key) as MetaValues[K] | undefined;
+}
+
+/** Writes a `meta` value, in the caller's transaction. */
+export function writeMeta<K extends keyof MetaValues>(store: Store, key: MetaKey<K>, value: MetaValues[K]) {
+  return store.meta.put(key, value);
 }
 
 export function currentGeneration(store: Store, kind: CredentialRecord['kind'], subject: string): number {
-  const generation = store.meta.get(generationKey(kind, subject));
-  return typeof generation === 'number' ? generation : 0;
+  return readMeta(store, META.generation(kind, subject)) ?? 0;
 }
 
 export function isCurrentGeneration(store: Store, credential: CredentialRecord): boolean {

@@ -20,7 +20,7 @@ import { ConsoleSender, type SmsSender } from '../notify/sender.ts';
 import { SmppSender } from '../notify/smpp.ts';
 import { receiptText } from '../notify/texts.ts';
 import { loadSecrets, type Secrets, secretsPath } from '../persistence/secrets.ts';
-import type { OutboxRecord } from '../persistence/store.ts';
+import { META, type OutboxRecord, readMeta } from '../persistence/store.ts';
 import { journalRefKey } from '../settlement/reports.ts';
 import { Settlements } from '../settlement/settlements.ts';
 import type { Config } from './config.ts';
@@ -90,7 +90,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     logger,
   });
   const store = engine.store;
-  if (config.production && !config.adminToken && store.meta.get('operatorTokenHash') === undefined) {
+  if (config.production && !config.adminToken && readMeta(store, META.operatorTokenHash) === undefined) {
     await engine.close();
     throw new Error('production needs PAYCODE_ADMIN_TOKEN at first start: no token is made up and printed');
   }

@@ -1,13 +1,17 @@
 import type { MessagePort } from 'node:worker_threads';
 import { seal } from '../core/seal.ts';
 import {
+  META,
   type MerchantNet,
+  type MetaKey,
   openStore,
+  readMeta,
   type SettledMerchant,
   type SettlementRecord,
   type SettlementSummary,
   type Store,
   whenDurable,
+  writeMeta,
 } from '../persistence/store.ts';
 import { isRoutingNumber } from './bank.ts';
 import {
@@ -46,7 +50,7 @@ export interface SettleTask {
   fileIdModifier: string;
   /** Meta keys updated with the record: the settled-up-to time and the day's file count. */
   settledUpToMs: number;
-  filesCounterKey: string;
+  filesCounterKey: MetaKey<'achFilesCreated'>;
   effectiveDate: string;
   originator: Originator;
   balanced: boolean;
@@ -165,11 +169,8 @@ async function persist(
   await store.root.transaction(() => {
     if (store.settlements.get(task.businessDate)) return;
     store.settlements.put(task.businessDate, record);
-    store.meta.put('settledUpToMs', task.settledUpToMs);
-    store.meta.put(
-      task.filesCounterKey,
-      ((store.meta.get(task.filesCounterKey) as number | undefined) ?? 0) + 1,
-    );
+    writeMeta(store, META.settledUpToMs, task.settledUpToMs);
+    writeMeta(store, task.filesCounterKey, (readMeta(store, task.filesCounterKey) ?? 0) + 1);
   });
   await whenDurable(store);
 }

@@ -1,6 +1,12 @@
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { MerchantRecord, SettlementRecord, Store } from '../persistence/store.ts';
+import {
+  META,
+  type MerchantRecord,
+  readMeta,
+  type SettlementRecord,
+  type Store,
+} from '../persistence/store.ts';
 import type { StatementLine } from '../sdk/http-answers.ts';
 import type { BankDetails } from './bank.ts';
 import {
@@ -114,9 +120,9 @@ export class Settlements {
     const endMs = Math.min(dayEndMs, createdAtMs);
     const previous = this.store.settlements.get(addDays(businessDate, -1));
     const created = localParts(createdAtMs, cutoff.timeZone);
-    const filesCounterKey = `achFilesCreated:${created.date}`;
-    const sameDay = (this.store.meta.get(filesCounterKey) as number | undefined) ?? 0;
-    const settledUpToMs = (this.store.meta.get('settledUpToMs') as number | undefined) ?? 0;
+    const filesCounterKey = META.achFilesCreated(created.date);
+    const sameDay = readMeta(this.store, filesCounterKey) ?? 0;
+    const settledUpToMs = readMeta(this.store, META.settledUpToMs) ?? 0;
     const task: SettleTask = {
       dataDir: this.dataDir,
       masterKey: this.masterKey,
