@@ -10,7 +10,10 @@ import { type Cipher, createCipheriv, createHash, createHmac } from 'node:crypto
  * to a part of it that no other slot can draw from (the index times the slot count, plus the slot), so
  * two shards never issue the same digits at one merchant. Without the key, the digits tell nothing of
  * which part, and so of which consumer, they came from.
+ *
+ * @module
  */
+
 const ROUNDS = 10;
 /** Tweaks of recently seen merchants, so a busy merchant's is not hashed for every code. */
 const TWEAKS_CACHED_MAX = 4_096;

@@ -1,7 +1,10 @@
 /**
  * What a payment code looks like: 6 to 10 digits, leading zeros kept. The one home of that rule, free of
  * Node modules, so the engine, the gateway and the web pages all check codes with it.
+ *
+ * @module
  */
+
 export const CODE_DIGITS_MIN = 6;
 export const CODE_DIGITS_MAX = 10;
 

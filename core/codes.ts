@@ -14,7 +14,10 @@ import { seal, unseal } from './seal.ts';
  * shards can issue the same digits at one merchant; a redemption is routed by the holder the code index
  * names. The code is stored only as its keyed hash (for look-up) and sealed with AES-256-GCM (so the
  * consumer's wallet can show it again); neither key is in the database.
+ *
+ * @module
  */
+
 export { CODE_DIGITS_MAX, CODE_DIGITS_MIN, isCodeDigits, isCodeString } from './code-shape.ts';
 
 /** Live codes of one length per million possible codes of that length, at one merchant. */

@@ -29,7 +29,10 @@ import { DAY_MS, type Limits } from './limits.ts';
  *
  * Not modelled, because it only lowers the figure: codes redeemed or cancelled before the guess
  * reaches them, a cap below the balance, the lock after `terminalCodeFailuresMax` misses in a row.
+ *
+ * @module
  */
+
 export interface GuessingBound {
   terminals: number;
   /** Misses the limits allow these terminals in any 24 hours. */

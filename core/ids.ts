@@ -5,7 +5,10 @@ import { randomBytes } from 'node:crypto';
  * so any request can be routed to its shard from the id alone, without a global lookup. Slots are a
  * fixed partition of the keyspace; shards own slots (`slot % shardCount`), so the shard count may
  * change between restarts without moving data.
+ *
+ * @module
  */
+
 export type ConsumerId = string & { readonly __brand: 'ConsumerId' };
 export type MerchantId = string & { readonly __brand: 'MerchantId' };
 export type TerminalId = string & { readonly __brand: 'TerminalId' };

@@ -3,7 +3,10 @@
  * the signed change of one ledger account. Consumer cards are `card:<cardId>` (what the platform owes
  * the consumer); the counter-accounts say who funded or received the value, which settlement nets per
  * merchant. Because every entry sums to zero, all account balances together sum to zero at every commit.
+ *
+ * @module
  */
+
 export interface Leg {
   account: string;
   cents: number;

@@ -3,7 +3,10 @@ import { MERCHANT_LIVE_CODES_MAX } from './codes.ts';
 /**
  * Every bound of the engine in one place, with its unit in the name. Limits are on by default; the
  * configuration may override a few of them and `validateLimits` checks the result at start-up.
+ *
+ * @module
  */
+
 /** A day in milliseconds: the unit of the daily limits and of the 24-hour windows. */
 export const DAY_MS = 24 * 60 * 60_000;
 

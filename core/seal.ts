@@ -3,7 +3,10 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 /**
  * AES-256-GCM sealing of short secrets (codes, terminal keys, bank details, phone numbers, SMS texts):
  * `base64url(iv | ciphertext | tag)`. Opening fails loudly if the text was altered or the key is wrong.
+ *
+ * @module
  */
+
 export function seal(key: Buffer, text: string): string {
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);

@@ -2,7 +2,10 @@
  * Every outcome a client can see, in one append-only table. Business outcomes travel as values
  * (`{ status }`), never as exceptions; the HTTP code is what the gateway answers with. The table is a
  * `Record<Status, ...>`, so a status without a meaning or an HTTP code does not compile.
+ *
+ * @module
  */
+
 export const STATUSES = {
   approved: { http: 200, meaning: 'The request succeeded.' },
   invalid_code: { http: 422, meaning: 'No live code with these digits exists at this merchant.' },

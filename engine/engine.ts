@@ -46,7 +46,10 @@ import type { ShardFault, ShardStats } from './shard-worker.ts';
  *
  * Requests under the same idempotency key are serialized here, so a retry never races its original:
  * it waits for the original's durable answer and then gets the stored one.
+ *
+ * @module
  */
+
 export interface EngineOptions {
   dataDir: string;
   secrets: Secrets;

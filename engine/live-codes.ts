@@ -12,7 +12,10 @@ import { CODE_DIGITS_MAX, CODE_DIGITS_MIN, CODE_LENGTHS, liveCodesOfLengthMax } 
  * of a length than its new share (codes it did not issue). Until those codes have expired, this shard
  * keeps that excess out of its own share (`holdBack`), so the shards together still stay within the
  * length's maximum.
+ *
+ * @module
  */
+
 export class LiveCodeCounts {
   /** Per merchant: live codes of each length (index: digits − 6), then of all lengths together. */
   private readonly counts = new Map<string, number[]>();

@@ -21,7 +21,10 @@ import type { ShardFault, ShardMessage, ShardReply, ShardStats, ShardWorkerData 
  * other shards keep serving, and the engine's health says failing.
  *
  * The supervisor measures its window on the real clock, not on the engine's (tests pass a fake one).
+ *
+ * @module
  */
+
 export type ShardState = 'starting' | 'serving' | 'restarting' | 'failed' | 'stopped';
 
 export interface ShardHealth {

@@ -36,7 +36,10 @@ import { type PendingBatch, Shard } from './shard.ts';
  * `{ type: 'fault' }` is a test hook that makes this thread die on purpose (see `ShardFault`). It is
  * accepted only when the engine was opened with `testHooks`, which the server never sets, and no client
  * input reaches it: commands arrive only inside `batch` messages.
+ *
+ * @module
  */
+
 export interface ShardWorkerData {
   dataDir: string;
   shardIndex: number;

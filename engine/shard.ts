@@ -49,7 +49,10 @@ import { type Timer, TimerWheel } from './timer-wheel.ts';
  * index, auth records), sends the event to the account actor, turns the emitted effects into LMDB
  * writes, and commits a whole batch in one transaction (group commit). Answers are released only once
  * that commit is flushed to disk. Live actors are a bounded LRU cache; the rest live in LMDB only.
+ *
+ * @module
  */
+
 export interface ShardOptions {
   store: Store;
   keys: CodeKeys;

@@ -3,7 +3,10 @@
  * its due tick and fires once the wheel has passed that tick in the round it is due; later rounds stay.
  * One interval per shard drives it, instead of one setTimeout per code. Timers are plain data, so the
  * shard rebuilds the wheel from LMDB after a restart; a cancelled timer leaves the wheel at once.
+ *
+ * @module
  */
+
 export interface Timer<T> {
   readonly atMs: number;
   readonly item: T;

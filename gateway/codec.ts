@@ -4,7 +4,10 @@ import { Packr, Unpackr } from 'msgpackr';
  * WebSocket frames: JSON in text frames, the same object as a standard MessagePack map in binary frames
  * (no records or other extensions, so any MessagePack library reads them). Fields whose value is
  * undefined are left out.
+ *
+ * @module
  */
+
 export type Encoding = 'json' | 'msgpack';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });

@@ -10,7 +10,10 @@ import type { InFlight } from './in-flight.ts';
  * `internal`; it never takes the process down. Every answer writes one access line to the app's logger:
  * method, route pattern and parameters (ids and dates), status, error code, duration and client address.
  * Headers and the query string are never logged: tokens travel in the Authorization header.
+ *
+ * @module
  */
+
 export interface Request {
   params: string[];
   query: URLSearchParams;

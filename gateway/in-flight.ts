@@ -3,7 +3,10 @@
  * let them finish: once `drain` is called, new requests are refused with `overloaded` (a client retries
  * them with the same key after the restart) and `drain` resolves when the running ones are answered, or
  * at the deadline.
+ *
+ * @module
  */
+
 export class InFlight {
   private readonly running = new Set<Promise<unknown>>();
   draining = false;

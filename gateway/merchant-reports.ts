@@ -41,7 +41,10 @@ import { merchantJournalRef, payoutDirection } from '../settlement/reports.ts';
  * reaches, so the cursor to go on from there is sealed (AES-256-GCM under a key made at start, bound to
  * the merchant), and the part of the activity period left unread is given in whole hours of the
  * settlement time zone. A cursor does not outlive a restart: the dashboard then starts from the newest.
+ *
+ * @module
  */
+
 export type JournalKey = [number, number, number];
 
 /**

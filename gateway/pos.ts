@@ -36,7 +36,10 @@ import { type OriginPolicy, RateWindow, SocketsBy, socketOptions, upgradeWith } 
  * `terminalCodeFailuresMax` failed codes in a row (redeem or inquire; the merchant unlocks it) and
  * after `terminalCodeFailuresPerDayMax` in a day; a merchant whose terminals together failed too many
  * codes in the last minute or day, or all terminals together in the last minute, get `rate_limited`.
+ *
+ * @module
  */
+
 interface PosFields {
   key: string;
   code: string;

@@ -28,7 +28,10 @@ import type { BankDetails } from '../settlement/bank.ts';
  * queued texts are sealed (AES-256-GCM under the master key). Every write waits until it is durable.
  * After a master key rotation, values and hashes made before it are still opened and matched under the
  * retired keys, and credentials move to the new key as they are used (docs/key-rotation.md).
+ *
+ * @module
  */
+
 export type Principal =
   | { kind: 'operator' }
   | { kind: 'merchant'; merchantId: MerchantId }

@@ -28,7 +28,10 @@ import { walletBody } from './wallet-socket.ts';
  * terminal lock and unlock, the merchant reports, wallet freeze and unfreeze, the development inbox).
  * Each handler checks the caller, then the body, then asks the engine or the registry; nothing is
  * changed before every check has passed.
+ *
+ * @module
  */
+
 export interface RouteDeps {
   engine: Engine;
   registry: Registry;

@@ -10,7 +10,10 @@ import type { Registry } from './registry.ts';
  * The SMS-only channel: a consumer without the app texts `PAY <store keyword> [amount]`, `CANCEL` (the
  * live code), `BAL`, `STOP` (freezes the account and cancels the code) or `HELP`, and the answer is queued
  * as a text like any other. Returns the command, for metrics (`THROTTLED`: read and dropped unanswered).
+ *
+ * @module
  */
+
 export interface InboundDeps {
   engine: Engine;
   registry: Registry;

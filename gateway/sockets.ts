@@ -6,7 +6,10 @@ import type { Limits } from '../core/limits.ts';
  * What every WebSocket of the gateway shares: bounded frames, a bounded send queue that closes a slow
  * reader instead of buffering without end, idle timeouts with automatic pings, and no compression
  * (compressed secrets next to attacker-chosen data leak through their length).
+ *
+ * @module
  */
+
 export function socketOptions(limits: Limits): WebSocketBehavior<unknown> {
   return {
     compression: uWS.DISABLED,

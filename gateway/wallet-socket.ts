@@ -20,7 +20,10 @@ import { type OriginPolicy, RateWindow, SocketsBy, socketOptions, upgradeWith } 
  * snapshot is sent, so no change falls between the two. Pushes leave on the next turn of the event
  * loop; a `requestCode` or `cancelCode` answer is the `code` push it caused, sent at once with the
  * request's `reqId` (the engine reports the change before it resolves the request).
+ *
+ * @module
  */
+
 export interface WalletSession {
   encoding: Encoding | null;
   consumerId: ConsumerId | null;

@@ -16,7 +16,10 @@ import type { Logger } from '../log/logger.ts';
  * step and nothing generated in the repository. Every page is sent with a content security policy that
  * allows only the server's own scripts, styles and connections (nothing from a CDN, no inline script),
  * may not be framed, and sends no referrer.
+ *
+ * @module
  */
+
 export interface WebApp {
   /** The URL prefix, without a trailing slash. */
   mount: string;

@@ -8,7 +8,10 @@ import { redact, scrubText } from './redact.ts';
  * Lines go to stderr by default, leaving stdout to the plain-text lines people and scripts read (the
  * start-up line, console texts, demo data). A logger never throws: a diagnostic must not take down the
  * request it describes.
+ *
+ * @module
  */
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFields = Record<string, unknown>;
 

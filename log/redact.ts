@@ -8,7 +8,10 @@
  *
  * The walk is bounded (depth, items, string length), so logging a large or cyclic value cannot stall
  * the server or blow its stack.
+ *
+ * @module
  */
+
 export const REDACTED = '[redacted]';
 
 const DEPTH_MAX = 6;

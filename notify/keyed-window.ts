@@ -2,7 +2,10 @@
  * Events per key within a sliding window, for budgets such as texts per phone number or per client
  * address. At most `keysMax` keys are kept, the least recently used forgotten first, so a flood of new
  * keys costs bounded memory.
+ *
+ * @module
  */
+
 export class KeyedWindow {
   private readonly events = new Map<string, number[]>();
 

@@ -10,7 +10,10 @@ import type { SmsSender } from './sender.ts';
  * and a text is sent again only if the crash falls between the provider's acceptance and the removal.
  * A failed send is retried with exponential backoff; texts to a consumer with no known phone number are
  * dropped (logged, without the text).
+ *
+ * @module
  */
+
 export interface OutboxOptions {
   store: Store;
   sender: SmsSender;

@@ -7,7 +7,10 @@ import type { SmsSender } from './sender.ts';
  * bind_transceiver, keeps the link alive with enquire_link, reconnects with exponential backoff, sends
  * GSM 7-bit texts (`data_coding` 0) asking for delivery receipts, and hands inbound texts (deliver_sm)
  * to `onInbound`. While the link is down `send` rejects and the outbox retries later.
+ *
+ * @module
  */
+
 export interface SmppOptions {
   url: string;
   /** Sender address shown on phones. */

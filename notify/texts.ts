@@ -5,6 +5,8 @@ import type { OutboxMessage } from '../persistence/store.ts';
  * The texts consumers receive. Amounts are written `$12.50`; texts stay in the GSM 7-bit alphabet
  * (SMPP `data_coding` 0) and within one 160-character message where they can.
  */
+
+/** What the confirmation text says happened, by the kind of movement. */
 const RECEIPT_VERB = {
   redeem: (amount: string, merchant: string) => `${amount} paid at ${merchant}.`,
   void: (amount: string, merchant: string) => `Your ${amount} payment at ${merchant} was voided.`,

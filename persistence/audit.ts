@@ -13,7 +13,10 @@ import type { Store } from './store.ts';
  * - each live code is in the code index under its holder, and each live index entry is some wallet's
  *   live code (so no code can be redeemed twice);
  * - a gift in transit is backed by a pending saga, and a finished gift left nothing in transit.
+ *
+ * @module
  */
+
 export interface AuditReport {
   ok: boolean;
   problems: string[];

@@ -30,7 +30,10 @@ import {
  * what a retired key still opens (values an interrupted rotation left), then removes from the file the
  * retired keys nothing depends on, or with `force` every retired key, deleting the credentials that only
  * it could match.
+ *
+ * @module
  */
+
 export interface MasterKeyOptions {
   dataDir: string;
   secretsFile: string;

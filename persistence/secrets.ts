@@ -27,7 +27,10 @@ import { dirname, join } from 'node:path';
  * After a rotation (docs/key-rotation.md) the file also lists `retiredMasterKeys`, newest first: master
  * keys that no longer seal or hash anything new but still open values and match hashes made under them,
  * until `paycode master-key drop` finds that nothing depends on them any more.
+ *
+ * @module
  */
+
 export interface Secrets {
   codeHashKey: Buffer;
   codeSealKey: Buffer;

@@ -41,6 +41,8 @@ import type { SettlementFigures, StatementLine } from '../sdk/http-answers.ts';
  * by the main thread (its journal-style keys use writer ids from GATEWAY_WRITER up); a shard adds an
  * outbox record in the same commit as the redemption, void, refund or reversal it reports.
  */
+
+/** Who holds a live code (or held one that still answers `expired_code`), under [merchantId, codeHash]. */
 export interface CodeIndexEntry {
   consumerId: ConsumerId;
   expiresAtMs: number;

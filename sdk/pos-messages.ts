@@ -3,7 +3,10 @@
  * and the browser terminal (no Node.js imports): each request type with its canonical fields (after
  * `type, seq`), its answer type and the answer's canonical fields (after `type, seq, status`). The MAC
  * over the canonical form is in pos-protocol.ts (Node) and web/pos/session.ts (WebCrypto).
+ *
+ * @module
  */
+
 export interface PosRequestSpec {
   result: string;
   fields: readonly string[];

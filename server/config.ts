@@ -13,7 +13,10 @@ import type { Originator } from '../settlement/nacha.ts';
 /**
  * The configuration of the README's table ("Configuration"), read from the environment once at start-up and
  * validated with the limits; a bad value stops the start with a message naming the variable.
+ *
+ * @module
  */
+
 export interface Config {
   host: string;
   port: number;

@@ -5,7 +5,10 @@ import type { Registry } from '../gateway/registry.ts';
  * Demo data for a fresh data directory (`PAYCODE_DEMO=1`, the default): a merchant, an activated
  * terminal, a terminal waiting for the browser POS page, and a consumer with a funded gift card, so a newcomer can try a payment at once. Returns the
  * lines to print; they hold the demo's keys, which is the point of a demo and never done otherwise.
+ *
+ * @module
  */
+
 export const DEMO_PHONE = '+15555550100';
 
 export async function createDemo(engine: Engine, registry: Registry, url: string): Promise<string[]> {

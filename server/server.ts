@@ -30,7 +30,10 @@ import { createDemo } from './demo.ts';
  * The paycode server: the engine, the registry, the SMS outbox and one uWebSockets.js app serving the
  * HTTP API and the POS and wallet WebSockets. `startServer` resolves once it accepts connections;
  * `close` stops accepting, closes every socket (1001), lets in-flight work finish, and closes the store.
+ *
+ * @module
  */
+
 export interface ServerOptions {
   config: Config;
   limits?: Partial<Limits>;

@@ -2,7 +2,10 @@
  * Bank account checks for merchants' settlement accounts. A routing (ABA) number is 9 digits whose
  * weighted sum 3-7-1 is a multiple of 10; an account number is 4-17 digits (NACHA's DFI account field
  * is 17 characters).
+ *
+ * @module
  */
+
 export type AccountType = 'checking' | 'savings';
 
 /** A merchant's settlement account, as the registry keeps it sealed. */

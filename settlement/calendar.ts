@@ -4,7 +4,10 @@
  * (UTC, 00:00) business day D is the calendar day D in UTC. Banking days are weekdays that are not US
  * Federal Reserve holidays; a holiday on a Sunday is observed on the Monday, one on a Saturday is not
  * moved (the Federal Reserve is open the Friday before).
+ *
+ * @module
  */
+
 export interface Cutoff {
   timeZone: string;
   /** `HH:MM`. */

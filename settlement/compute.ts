@@ -32,7 +32,10 @@ import { addPosting, applyFees, emptyNet, type MerchantTerms } from './net.ts';
  * settlement record with the sealed file and the new settled-up-to time. A crash before that last
  * transaction leaves marks carrying this run's settlement id, which a new run of the same day takes as
  * its own: nothing is lost or paid twice, and the record appears exactly once.
+ *
+ * @module
  */
+
 export interface SettleTask {
   dataDir: string;
   /** Seals the stored ACH file (it holds bank accounts). */

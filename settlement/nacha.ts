@@ -8,7 +8,10 @@ import { isRoutingNumber } from './bank.ts';
  * that nets it to zero, which makes it mixed (200). Records are 94 characters, numeric fields
  * zero-filled on the left, alphanumeric fields space-filled on the right, blocked by 10 with records of
  * nines. Batch numbers and trace numbers ascend through the file.
+ *
+ * @module
  */
+
 export interface BankAccount {
   routingNumber: string;
   accountNumber: string;

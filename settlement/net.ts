@@ -10,6 +10,8 @@ import type { JournalEntry, MerchantNet } from '../persistence/store.ts';
  * `feeFixedCents` per sale (redemptions − voids − reversals): a sale that was undone costs nothing. A
  * refund does not give the fee back. Undoing an earlier day's sale gives its fee back (a negative fee).
  */
+
+/** A merchant's fees, as its record keeps them. */
 export interface MerchantTerms {
   merchantId: string;
   feeBps: number;

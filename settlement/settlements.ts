@@ -29,7 +29,10 @@ import type { Originator } from './nacha.ts';
  * settled it also looks back `stragglerWindowMs` before D's start, for postings of D−1 that committed
  * after D−1 was settled: those belong to D. Days may be settled in any order; each posting is paid by
  * exactly one of them. The run also advances the settled-up-to time, which closes voids of settled sales.
+ *
+ * @module
  */
+
 export interface SettlementConfig {
   cutoff: Cutoff;
   originator: Originator;

@@ -5,7 +5,10 @@ import { SandboxFunding } from './sandbox.ts';
  * `charge` before it loads the card, with an idempotency key of its own, so a retried purchase is
  * charged once; a charge whose value the engine then refuses is refunded. An adapter for a real processor is one new file implementing this interface plus one
  * line in PROVIDERS.
+ *
+ * @module
  */
+
 export interface ChargeRequest {
   /** Stable for one purchase: the consumer's idempotency key, scoped to the consumer. */
   idempotencyKey: string;

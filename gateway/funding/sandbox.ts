@@ -4,7 +4,10 @@ import type { ChargeRequest, ChargeResult, FundingProvider } from './provider.ts
 /**
  * The sandbox processor (docs/http-api.md, "Funding providers"): `tok_sandbox_ok` is approved, `tok_sandbox_decline` (and any
  * other token) is declined. Charges are deterministic per idempotency key, like a real processor's.
+ *
+ * @module
  */
+
 export class SandboxFunding implements FundingProvider {
   readonly name = 'sandbox';
 
