@@ -1,14 +1,13 @@
 import {
   type ActorRefFrom,
   assertEvent,
-  assign,
   createActor,
   emit,
   enqueueActions,
-  not,
   raise,
   type SnapshotFrom,
   setup,
+  stateIn,
 } from 'xstate';
 import type { ConsumerId } from './ids.ts';
 import { LIMITS, type Limits } from './limits.ts';
@@ -17,9 +16,8 @@ import type { Effect, EventOf, Step, Wallet, WalletEvent } from './wallet.ts';
 import * as rules from './wallet.ts';
 
 /**
- * One consumer account as an xstate v5 machine. Three parallel regions:
+ * One consumer account as an xstate v5 machine. Two parallel regions, which the guards read:
  * - `code`: `none` → `codeIssued` → `redeemed` | `expired` | `cancelled` (then a new code may be issued);
- * - `funds`: `empty` | `funded`, following the balances;
  * - `access`: `active` | `frozen`.
  * Each event is answered through a ladder of named guards, first refusal wins, ending in the rule that
  * applies it. Rules live in wallet.ts; every effect (the reply included) is emitted as data for the shard
@@ -53,8 +51,7 @@ export const makeAccountMachine = (limits: Limits) =>
       input: {} as { consumerId: ConsumerId },
     },
     guards: {
-      isFrozen: ({ context }) => context.frozen,
-      hasValue: ({ context }) => rules.hasValue(context),
+      isFrozen: stateIn({ access: 'frozen' }),
       loadOverflows: ({ context, event: e }) =>
         rules.loadWouldOverflow(
           context,
@@ -152,8 +149,6 @@ export const makeAccountMachine = (limits: Limits) =>
       ),
       /** Handles the current event again, after an action that must come first (expiring due lots). */
       again: raise(({ event: e }) => e),
-      markFrozen: assign({ frozen: true }),
-      markActive: assign({ frozen: false }),
     },
   }).createMachine({
     id: 'account',
@@ -249,13 +244,6 @@ export const makeAccountMachine = (limits: Limits) =>
           cancelled: {},
         },
       },
-      funds: {
-        initial: 'empty',
-        states: {
-          empty: { always: { guard: 'hasValue', target: 'funded' } },
-          funded: { always: { guard: not('hasValue'), target: 'empty' } },
-        },
-      },
       access: {
         initial: 'active',
         states: {
@@ -263,7 +251,7 @@ export const makeAccountMachine = (limits: Limits) =>
             on: {
               FREEZE: {
                 target: 'frozen',
-                actions: ['markFrozen', { type: 'reply', params: { status: 'approved' } }],
+                actions: { type: 'reply', params: { status: 'approved' } },
               },
               UNFREEZE: { actions: { type: 'reply', params: { status: 'approved' } } },
             },
@@ -273,7 +261,7 @@ export const makeAccountMachine = (limits: Limits) =>
               FREEZE: { actions: { type: 'reply', params: { status: 'approved' } } },
               UNFREEZE: {
                 target: 'active',
-                actions: ['markActive', { type: 'reply', params: { status: 'approved' } }],
+                actions: { type: 'reply', params: { status: 'approved' } },
               },
             },
           },
@@ -299,8 +287,22 @@ export function startAccount(
   persisted?: PersistedAccount,
   machine: AccountMachine = accountMachine,
 ): AccountActor {
-  const snapshot = persisted ? machine.resolveState(persisted) : undefined;
+  // Accounts stored before the chart lost its `funds` region (it followed the balances, and nothing read
+  // it) carry that region and a `frozen` flag beside `access`: the chart keeps only what it reads.
+  const snapshot = persisted
+    ? machine.resolveState({ value: chartValue(persisted.value), context: persisted.context })
+    : undefined;
   return createActor(machine, { input: { consumerId }, snapshot }).start();
+}
+
+function chartValue(stored: PersistedAccount['value']): PersistedAccount['value'] {
+  const { code, access } = stored as { code: unknown; access: unknown };
+  return { code, access } as PersistedAccount['value'];
+}
+
+/** Whether the consumer froze the account (the `access` region). */
+export function isFrozen(actor: AccountActor): boolean {
+  return actor.getSnapshot().matches({ access: 'frozen' });
 }
 
 export function persistAccount(actor: AccountActor): PersistedAccount {

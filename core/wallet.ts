@@ -48,7 +48,6 @@ export interface Wallet {
   code: LiveCode | null;
   /** The previous code, so a late redemption of an expired code says `expired_code`. */
   lastCode: { codeHash: string; merchantId: MerchantId; fate: CodeFate; expiresAtMs: number } | null;
-  frozen: boolean;
   /** What the consumer paid on the UTC day `day` (days since the epoch); absent before the first payment. */
   spent?: { day: number; cents: number };
 }
@@ -195,7 +194,7 @@ export type WalletEvent =
 export type EventOf<T extends WalletEvent['type']> = Extract<WalletEvent, { type: T }>;
 
 export function emptyWallet(consumerId: ConsumerId): Wallet {
-  return { consumerId, cards: [], code: null, lastCode: null, frozen: false };
+  return { consumerId, cards: [], code: null, lastCode: null };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -221,10 +220,6 @@ export function totalsAt(
     heldCents += card.heldCents;
   }
   return { balanceCents, availableCents: balanceCents - heldCents, heldCents };
-}
-
-export function hasValue(wallet: Wallet): boolean {
-  return wallet.cards.some((card) => card.balanceCents > 0);
 }
 
 /** The live code named by a request, or null when the code is not this wallet's live one. */

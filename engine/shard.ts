@@ -1,6 +1,7 @@
 import { ABORT, type Database, type Key } from 'lmdb';
 import {
   type AccountActor,
+  isFrozen,
   makeAccountMachine,
   persistAccount,
   startAccount,
@@ -731,10 +732,11 @@ export class Shard {
   }
 
   private view(consumerId: ConsumerId): WalletView {
-    const wallet = this.live(consumerId).actor.getSnapshot().context;
+    const { actor } = this.live(consumerId);
+    const wallet = actor.getSnapshot().context;
     const code = wallet.code;
     return {
-      frozen: wallet.frozen,
+      frozen: isFrozen(actor),
       cards: wallet.cards.map(cardView),
       activeCode: code && {
         code: unsealCode(this.opts.keys, code.sealed),

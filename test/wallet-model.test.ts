@@ -2,11 +2,11 @@
 // by event, with an independent reference model of a two-merchant wallet under random command sequences and a
 // fake clock: every command gets exactly one reply with the status and figures the model predicts, the postings
 // conserve money and match the card balances, holds never outlive their code, and a code pays at most once.
-// The examples below walk every status of every event and every state and transition of the three regions.
+// The examples below walk every status of every event and every state and transition of the two regions.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type AccountActor, startAccount } from '../core/account-machine.ts';
+import { type AccountActor, isFrozen, type PersistedAccount, startAccount } from '../core/account-machine.ts';
 import type { AuthId, CardId, ConsumerId, GiftId, MerchantId, RefundId, TerminalId } from '../core/ids.ts';
 import { ledgerAccount, legsSum } from '../core/ledger.ts';
 import { LIMITS } from '../core/limits.ts';
@@ -30,7 +30,7 @@ import {
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** An event without its time: the driver stamps it. */
 type Input = DistributiveOmit<WalletEvent, 'nowMs'>;
-type RegionValue = { code: string; funds: string; access: string };
+type RegionValue = { code: string; access: string };
 
 const T0 = 1_700_000_000_000;
 const CONSUMER = 'cu_7_wallet-model' as ConsumerId;
@@ -174,7 +174,7 @@ function record(
 ) {
   const replies = repliesOf(effects);
   visited.add(`${type}:${replies[0]?.status ?? 'no reply'}`);
-  for (const region of ['code', 'funds', 'access'] as const) {
+  for (const region of ['code', 'access'] as const) {
     visited.add(`${region}:${after[region]}`);
     if (before[region] !== after[region]) {
       visited.add(`${region}:${before[region]}->${after[region]}`);
@@ -644,15 +644,9 @@ function checkAgainstModel(acc: Account, model: Model): void {
     }))
     .sort(byCard);
   expect(actual).toEqual([...model.cards].sort(byCard));
-  expect(w.frozen).toBe(model.frozen);
   expect(w.code).toEqual(model.code);
   expect(w.lastCode).toEqual(model.lastCode);
-  const funded = model.cards.some((c) => c.balanceCents > 0);
-  expect(acc.value).toEqual({
-    code: model.region,
-    funds: funded ? 'funded' : 'empty',
-    access: model.frozen ? 'frozen' : 'active',
-  });
+  expect(acc.value).toEqual({ code: model.region, access: model.frozen ? 'frozen' : 'active' });
   expect(nonZero(acc.ledger)).toEqual(nonZero(model.ledger));
   for (const m of model.auths.values()) {
     const a = acc.auth(m.authId);
@@ -982,14 +976,13 @@ describe('account machine against a reference model', () => {
       'code:codeIssued->expired',
       'code:codeIssued->redeemed',
       'code:codeIssued->cancelled',
-      'funds:funded->empty',
     ])
       expect(visited).toContain(key);
   });
 });
 
 // ---------------------------------------------------------------------------------------------------
-// Examples: every status of every event, every state and transition of the three regions.
+// Examples: every status of every event, every state and transition of the two regions.
 
 function cardOf(acc: Account, merchantId: MerchantId, kind: CardKind) {
   const card = acc.wallet.cards.find((c) => c.merchantId === merchantId && c.kind === kind);
@@ -1006,11 +999,10 @@ describe('account machine, example by example', () => {
 
   it('LOAD: approved on a new card and on the same card; limit_exceeded past the balance or lot limit', () => {
     const acc = account();
-    expect(acc.value).toEqual({ code: 'none', funds: 'empty', access: 'active' });
+    expect(acc.value).toEqual({ code: 'none', access: 'active' });
     const first = replyOf(acc.load(M1, 'gift', 1_000));
     const cardId = cardOf(acc, M1, 'gift').cardId;
     expect(first).toEqual({ status: 'approved', cardId, balanceCents: 1_000 });
-    expect(acc.value.funds).toBe('funded');
     expect(replyOf(acc.load(M1, 'gift', 500))).toEqual({ status: 'approved', cardId, balanceCents: 1_500 });
 
     const over = acc.load(M1, 'gift', LIMITS.cardBalanceMaxCents - 1_500 + 1);
@@ -1148,10 +1140,10 @@ describe('account machine, example by example', () => {
       balanceCents: 700,
     });
 
-    // Spending everything empties the funds region.
+    // Spending everything.
     const all = acc.issue(M1, null);
     expect(statusOf(acc.redeem(M1, all.codeHash, 700).effects)).toBe('approved');
-    expect(acc.value).toEqual({ code: 'redeemed', funds: 'empty', access: 'active' });
+    expect(acc.value).toEqual({ code: 'redeemed', access: 'active' });
     checkInvariants(acc);
   });
 
@@ -1219,7 +1211,7 @@ describe('account machine, example by example', () => {
     c.load(M1, 'reward', 200, { expiresAtMs: c.nowMs + MINUTE });
     const code = c.issue(M1, null);
     c.send({ type: 'EXPIRE_LOTS' }, MINUTE);
-    expect(c.value).toEqual({ code: 'codeIssued', funds: 'empty', access: 'active' });
+    expect(c.value).toEqual({ code: 'codeIssued', access: 'active' });
     expect(statusOf(c.redeem(M1, code.codeHash, 50, true).effects)).toBe('insufficient_funds');
 
     acc.load(M1, 'gift', 10);
@@ -1270,7 +1262,7 @@ describe('account machine, example by example', () => {
     checkInvariants(acc);
   });
 
-  it('EXPIRE_LOTS: no reply; due reward lots go back to their merchant, funded → empty', () => {
+  it('EXPIRE_LOTS: no reply; due reward lots go back to their merchant', () => {
     const acc = account();
     const due = acc.nowMs + HOUR;
     acc.load(M1, 'reward', 100, { expiresAtMs: due });
@@ -1296,28 +1288,26 @@ describe('account machine, example by example', () => {
       },
     ]);
     expect(cardOf(acc, M1, 'reward').lots).toEqual([{ cents: 50, expiresAtMs: null }]);
-    expect(acc.value.funds).toBe('funded');
     const only = account();
     only.load(M1, 'reward', 10, { expiresAtMs: only.nowMs + MINUTE });
     only.send({ type: 'EXPIRE_LOTS' }, MINUTE);
-    expect(only.value.funds).toBe('empty');
+    expect(cardOf(only, M1, 'reward').balanceCents).toBe(0);
     checkInvariants(acc);
     checkInvariants(only);
   });
 
-  it('VOID: approved (empty → funded), already_voided, void_window_closed by age or settlement', () => {
+  it('VOID: approved (the value back on the card), already_voided, void_window_closed by age or settlement', () => {
     const acc = account();
     acc.load(M1, 'gift', 500);
     const spend = (amountCents: number) => acc.redeem(M1, acc.issue(M1, null).codeHash, amountCents).authId;
     const first = spend(500);
-    expect(acc.value.funds).toBe('empty');
+    expect(cardOf(acc, M1, 'gift').balanceCents).toBe(0);
     const voided = acc.send({ type: 'VOID', auth: acc.auth(first), settledUpToMs: 0 });
     expect(replyOf(voided)).toEqual({ status: 'approved', authId: first, balanceCents: 500 });
     expect(postingsOf(voided)[0]?.legs).toEqual([
       { account: ledgerAccount.card(cardOf(acc, M1, 'gift').cardId), cents: 500 },
       { account: ledgerAccount.merchantPayable(M1), cents: -500 },
     ]);
-    expect(acc.value.funds).toBe('funded');
     expect(acc.auth(first).state).toBe('voided');
     const again = acc.send({ type: 'VOID', auth: acc.auth(first), settledUpToMs: 0 });
     expect(again).toEqual([{ type: 'reply', reply: { status: 'already_voided' } }]);
@@ -1435,7 +1425,7 @@ describe('account machine, example by example', () => {
     const frozen = acc.send({ type: 'FREEZE' });
     expect(statusOf(frozen)).toBe('approved');
     expect(codeStatesOf(frozen)).toEqual(['cancelled']);
-    expect(acc.value).toEqual({ code: 'cancelled', funds: 'funded', access: 'frozen' });
+    expect(acc.value).toEqual({ code: 'cancelled', access: 'frozen' });
     expect(cardOf(acc, M1, 'gift').heldCents).toBe(0);
     expect(statusOf(acc.send({ type: 'FREEZE' }))).toBe('approved');
     expect(acc.value.access).toBe('frozen');
@@ -1500,7 +1490,7 @@ describe('account machine, example by example', () => {
     checkInvariants(acc);
   });
 
-  it('walked every state and transition of the three regions and every status of every event', () => {
+  it('walked every state and transition of the two regions and every status of every event', () => {
     const expected = [
       ...['none', 'codeIssued', 'redeemed', 'expired', 'cancelled'].map((s) => `code:${s}`),
       'ISSUE_CODE code:none->codeIssued',
@@ -1513,10 +1503,6 @@ describe('account machine, example by example', () => {
       'ISSUE_CODE code:redeemed->codeIssued',
       'ISSUE_CODE code:expired->codeIssued',
       'ISSUE_CODE code:cancelled->codeIssued',
-      'funds:empty',
-      'funds:funded',
-      'funds:empty->funded',
-      'funds:funded->empty',
       'access:active',
       'access:frozen',
       'access:active->frozen',
@@ -1617,7 +1603,6 @@ describe('wallet invariants', () => {
     cards,
     code: live,
     lastCode: null,
-    frozen: false,
   });
 
   it('names each broken invariant, and none of a sound wallet', () => {
@@ -1640,7 +1625,7 @@ describe('wallet invariants', () => {
     // A stored gift card with reward lots, as a faulty rule could have left it: the next rule's wallet
     // still breaks the invariant, so the account stops there instead of going on from it.
     const actor = startAccount(CONSUMER, {
-      value: { code: 'none', funds: 'funded', access: 'active' },
+      value: { code: 'none', access: 'active' },
       context: wallet([card('gift', 100, 0, [{ cents: 100, expiresAtMs: null }])], null),
     });
     actor.subscribe({ error: () => undefined });
@@ -1659,5 +1644,19 @@ describe('wallet invariants', () => {
     expect(snapshot.status).toBe('error');
     expect(String(snapshot.error)).toMatch(/wallet invariant broken: .*gift card with lots/);
     expect(snapshot.context.cards[0]?.balanceCents).toBe(100);
+  });
+});
+
+describe('accounts stored by an earlier chart', () => {
+  it('load with their code and access, the funds region and the frozen flag dropped', () => {
+    const stored = {
+      value: { code: 'none', funds: 'funded', access: 'frozen' },
+      context: { consumerId: CONSUMER, cards: [], code: null, lastCode: null, frozen: true },
+    } as unknown as PersistedAccount;
+    const actor = startAccount(CONSUMER, stored);
+    expect(actor.getSnapshot().value).toEqual({ code: 'none', access: 'frozen' });
+    expect(isFrozen(actor)).toBe(true);
+    actor.send({ type: 'UNFREEZE', nowMs: T0 });
+    expect(isFrozen(actor)).toBe(false);
   });
 });
