@@ -1,0 +1,201 @@
+import { codeDigitsMinOf } from '../core/codes.ts';
+import { idempotencyScope } from '../core/commands.ts';
+import type { ConsumerId } from '../core/ids.ts';
+import { STATUSES, TRANSIENT_STATUSES } from '../core/statuses.ts';
+import type { Reply } from '../core/wallet.ts';
+import { isAmountCents, isIdempotencyKey, isPhone } from '../engine/engine.ts';
+import { KeyedWindow } from '../notify/keyed-window.ts';
+import { type Answer, fail, ok, type Request } from './http.ts';
+import { answerFor, isObject, isText, type RouteKit } from './route-kit.ts';
+import { walletBody } from './wallet-socket.ts';
+
+/**
+ * A consumer's routes (docs/http-api.md, "Consumers" and "Wallet"): registering a phone and signing in
+ * with a texted code, then, with the device token, the wallet: its cards and history, payment codes,
+ * gift cards bought by card, freezing and unfreezing.
+ *
+ * @module
+ */
+export function walletRoutes(kit: RouteKit): void {
+  const { engine, registry, limits } = kit.deps;
+
+  // Verification texts cost money: besides each phone's own limits (registry.ts), a budget per client
+  // address and one for the whole platform (limits.ts), so many numbers cannot be texted at our expense.
+  // The operator's token (bulk onboarding) skips these two, never the phone's own limits.
+  const otpsPerAddress = new KeyedWindow(60 * 60_000, limits.otpSendsPerAddressPerHourMax);
+  const otpsAll = new KeyedWindow(60_000, limits.otpSendsPerMinuteMax);
+  const sendVerification = async (
+    request: Request,
+    byOperator: boolean,
+    phone: string,
+    consumerId: ConsumerId,
+    purpose: 'sign-in' | 'unfreeze',
+  ): Promise<Answer> => {
+    const nowMs = kit.deps.now();
+    if (!byOperator) {
+      // Both are checked before either is taken, so an address past its own budget takes nothing of the
+      // platform's (one address must not spend everyone's).
+      const address = request.remoteAddress;
+      if (!otpsPerAddress.hasRoom(address, nowMs) || !otpsAll.hasRoom('all', nowMs))
+        return fail('rate_limited', 'too many verification codes are being sent; try later');
+      otpsPerAddress.take(address, nowMs);
+      otpsAll.take('all', nowMs);
+    }
+    const sent = await registry.startVerification(phone, consumerId, purpose);
+    if (sent === 'rate_limited') return fail('rate_limited', 'too many codes sent to this phone; try later');
+    kit.deps.onTextQueued();
+    return ok(202, {});
+  };
+
+  kit.open('post', '/v1/consumers', (request, caller) => {
+    const phone = isObject(request.body) ? request.body.phone : undefined;
+    if (!isPhone(phone)) return fail('bad_request', 'phone must be an E.164 number like +15555550123');
+    const byOperator = caller?.kind === 'operator';
+    return sendVerification(request, byOperator, phone, engine.consumerIdFor(phone), 'sign-in');
+  });
+
+  kit.open('post', '/v1/consumers/verify', async (request) => {
+    const body = request.body;
+    if (!isObject(body) || !isPhone(body.phone)) return fail('bad_request', 'phone must be an E.164 number');
+    if (typeof body.otp !== 'string' || !/^[0-9]{6}$/.test(body.otp))
+      return fail('bad_request', 'otp must be the 6 digits of the text');
+    if (body.revokeOtherDevices !== undefined && typeof body.revokeOtherDevices !== 'boolean')
+      return fail('bad_request', 'revokeOtherDevices must be true or false');
+    const consumerId = engine.consumerIdFor(body.phone);
+    const deviceToken = await registry.verify(consumerId, body.otp, body.revokeOtherDevices === true);
+    return deviceToken
+      ? ok(200, { consumerId, deviceToken })
+      : fail('unauthorized', 'wrong or expired verification code');
+  });
+
+  kit.consumer('post', '/v1/wallet/purchases', async (request, consumerId) => {
+    const { funding } = kit.deps;
+    if (!funding) return fail('forbidden', 'this server sells no value by card (PAYCODE_FUNDING=none)');
+    const body = request.body;
+    if (!isObject(body)) return fail('bad_request', 'the body must be a JSON object');
+    const { merchantId, amountCents, paymentToken, idempotencyKey } = body;
+    if (typeof merchantId !== 'string') return fail('bad_request', 'merchantId is required');
+    if (!isAmountCents(amountCents)) return fail('bad_request', 'amountCents must be a positive integer');
+    if (!isText(paymentToken, 256)) return fail('bad_request', 'paymentToken is required');
+    if (!isIdempotencyKey(idempotencyKey))
+      return fail('bad_request', 'idempotencyKey must be 1-64 characters of A-Z a-z 0-9 _ -');
+    const merchant = registry.merchant(merchantId);
+    if (!merchant) return fail('not_found', 'no such merchant');
+    const phone = registry.phoneOf(consumerId);
+    if (!phone) return fail('not_found', 'no phone number is known for this consumer');
+    const load = () =>
+      engine.loadValue({ merchantId, phone, kind: 'gift', funding: 'consumer', amountCents, idempotencyKey });
+    const cardBody = (reply: Reply) => ({ cardId: reply.cardId, balanceCents: reply.balanceCents });
+    // A purchase already loaded under this key answers from its stored result and is not charged again.
+    if (engine.hasStoredAnswer(idempotencyScope.consumer(consumerId), idempotencyKey)) {
+      const reply = await load();
+      return answerFor(reply, 201, () => cardBody(reply));
+    }
+    // Refuse what the engine would refuse before any money is taken.
+    const view = await engine.wallet(consumerId);
+    const card = view?.cards.find((held) => held.merchantId === merchantId && held.kind === 'gift');
+    if (
+      amountCents > limits.loadMaxCents ||
+      (card?.balanceCents ?? 0) + amountCents > limits.cardBalanceMaxCents
+    )
+      return fail('limit_exceeded', STATUSES.limit_exceeded.meaning);
+    const charge = await funding.charge({
+      // Different fields under one key are different charges, so refunding a refused one touches no other.
+      idempotencyKey: `${consumerId}/${idempotencyKey}/${merchantId}/${amountCents}`,
+      amountCents,
+      paymentToken,
+      description: `paycode gift card ${merchant.name}`,
+    });
+    if (!charge.ok) return fail(charge.status, 'the card payment was declined');
+    const reply = await load();
+    // A refusal (the card filled up meanwhile) gives the money back; a transient status keeps the charge
+    // for the retry under the same key, which the processor answers with the same charge.
+    if (reply.status !== 'approved' && !TRANSIENT_STATUSES.has(reply.status))
+      await funding.refund(charge.chargeId);
+    return answerFor(reply, 201, () => cardBody(reply));
+  });
+
+  kit.consumer('get', '/v1/wallet', async (_, consumerId) => {
+    const view = await engine.wallet(consumerId);
+    return view ? ok(200, walletBody(view, registry)) : fail('internal', 'the wallet could not be read');
+  });
+
+  kit.consumer('post', '/v1/wallet/codes', async (request, consumerId) => {
+    const body = request.body;
+    if (!isObject(body) || typeof body.merchantId !== 'string')
+      return fail('bad_request', 'merchantId is required');
+    if (body.capCents !== undefined && body.capCents !== null && !isAmountCents(body.capCents))
+      return fail('bad_request', 'capCents must be a positive integer');
+    const merchant = registry.merchant(body.merchantId);
+    if (!merchant) return fail('not_found', 'no such merchant');
+    const reply = await engine.issueCode({
+      consumerId,
+      merchantId: body.merchantId,
+      capCents: body.capCents as number | null | undefined,
+      codeDigitsMin: codeDigitsMinOf(merchant),
+    });
+    return answerFor(reply, 201, () => ({
+      code: reply.code,
+      merchantId: body.merchantId,
+      capCents: reply.capCents,
+      expiresAtMs: reply.expiresAtMs,
+    }));
+  });
+
+  kit.consumer('del', '/v1/wallet/codes', async (_, consumerId) => {
+    const reply = await engine.cancelCode(consumerId);
+    return reply.status === 'not_found'
+      ? fail('not_found', 'no live code')
+      : answerFor(reply, 200, () => ({}));
+  });
+
+  kit.consumer('get', '/v1/wallet/history', async (_, consumerId) => {
+    const entries = await engine.history(consumerId);
+    if (!entries) return fail('internal', 'the history could not be read');
+    return ok(200, {
+      entries: entries.map(({ atMs, kind, merchantId, amountCents, balanceCents, ref, cardId }) => ({
+        atMs,
+        kind,
+        merchantId,
+        amountCents,
+        balanceCents,
+        ref,
+        cardId,
+      })),
+    });
+  });
+
+  // Signs this device out (a lost phone revokes every device when it verifies again, see above).
+  kit.consumer('del', '/v1/wallet/token', async (request) => {
+    await registry.revokeDeviceToken(request.token as string);
+    return ok(200, {});
+  });
+
+  // Freezing needs only the device; with `revokeOtherDevices` it also signs every other device out (a
+  // token that may have been stolen) and gives this one a new token.
+  kit.consumer('post', '/v1/wallet/freeze', async (request, consumerId) => {
+    const revoke = isObject(request.body) ? request.body.revokeOtherDevices : undefined;
+    if (revoke !== undefined && typeof revoke !== 'boolean')
+      return fail('bad_request', 'revokeOtherDevices must be true or false');
+    const reply = await engine.freeze(consumerId);
+    if (reply.status !== 'approved') return answerFor(reply, 200, () => ({}));
+    if (!revoke) return ok(200, { frozen: true });
+    return ok(200, { frozen: true, deviceToken: await registry.revokeOtherDevices(consumerId) });
+  });
+
+  // Unfreezing needs a fresh code texted to the phone, so a stolen device token cannot undo a freeze.
+  kit.consumer('post', '/v1/wallet/unfreeze/code', (request, consumerId) => {
+    const phone = registry.phoneOf(consumerId);
+    if (!phone) return fail('not_found', 'no phone number is known for this consumer');
+    return sendVerification(request, false, phone, consumerId, 'unfreeze');
+  });
+  kit.consumer('post', '/v1/wallet/unfreeze', async (request, consumerId) => {
+    const otp = isObject(request.body) ? request.body.otp : undefined;
+    if (typeof otp !== 'string' || !/^[0-9]{6}$/.test(otp))
+      return fail('bad_request', 'otp must be the 6 digits texted by POST /v1/wallet/unfreeze/code');
+    if (!(await registry.confirmPhone(consumerId, otp)))
+      return fail('unauthorized', 'wrong or expired verification code');
+    const reply = await engine.unfreeze(consumerId);
+    return answerFor(reply, 200, () => ({ frozen: false }));
+  });
+}
