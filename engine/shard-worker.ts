@@ -14,7 +14,8 @@ import {
   whenDurable,
   writeMeta,
 } from '../persistence/store.ts';
-import { type PendingBatch, Shard } from './shard.ts';
+import type { PendingBatch } from './group-commit.ts';
+import { Shard } from './shard.ts';
 
 /**
  * The thread around one shard. Messages in: `{ type: 'batch', commands }`, many commands per message;

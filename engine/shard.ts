@@ -1,4 +1,3 @@
-import { ABORT, type Database, type Key } from 'lmdb';
 import {
   type AccountActor,
   isFrozen,
@@ -7,7 +6,7 @@ import {
   startAccount,
 } from '../core/account-machine.ts';
 import { CODE_DIGITS_MIN, type CodeKeys, CodeSpace, hashCode, sealCode, unsealCode } from '../core/codes.ts';
-import type { CardView, Command, Idem, Outcome, ShardReport, WalletView } from '../core/commands.ts';
+import type { CardView, Command, Idem, Outcome, WalletView } from '../core/commands.ts';
 import {
   type AuthId,
   type ConsumerId,
@@ -39,8 +38,8 @@ import {
   META,
   readMeta,
   type Store,
-  whenDurable,
 } from '../persistence/store.ts';
+import { type Batch, GroupCommit, Overlay, type PendingBatch, SweepIfOlder } from './group-commit.ts';
 import { LiveCodeCounts, liveCodeShare } from './live-codes.ts';
 import { type Timer, TimerWheel } from './timer-wheel.ts';
 
@@ -48,7 +47,7 @@ import { type Timer, TimerWheel } from './timer-wheel.ts';
  * A shard owns the accounts of its slots outright and applies their commands one at a time, so no
  * account needs a lock. The shell around the pure machine: it prefetches what an event needs (code
  * index, auth records), sends the event to the account actor, turns the emitted effects into LMDB
- * writes, and commits a whole batch in one transaction (group commit). Answers are released only once
+ * writes, and commits a whole batch in one transaction (group-commit.ts). Answers are released only once
  * that commit is flushed to disk. Live actors are a bounded LRU cache; the rest live in LMDB only.
  *
  * @module
@@ -67,14 +66,6 @@ export interface ShardOptions {
    * refused commit lmdb-js may never report the flush they wait for (see shard-worker.ts).
    */
   onCommitFailed?: (error: unknown) => void;
-}
-
-/** A batch applied in memory and handed to LMDB. */
-export interface PendingBatch {
-  /** Resolves with the answers once this batch and every earlier one are durable. */
-  readonly durable: Promise<ShardReport>;
-  /** Whether LMDB committed it (visible, perhaps not yet flushed); false while pending, failed or aborted. */
-  readonly committed: boolean;
 }
 
 interface Live {
@@ -96,40 +87,15 @@ interface TimerItem {
   codeDigits?: number;
 }
 
-// A pending write: database, key and value (undefined removes). The databases hold different value
-// types; each write is built next to the value it stores.
-// biome-ignore lint/suspicious/noExplicitAny: a heterogeneous list of databases
-type Write = [Database<any, Key>, Key, unknown];
-
-interface Batch {
-  no: number;
-  writes: Write[];
+/** A batch of this shard: its writes and answers, and the accounts it changed. */
+interface ShardBatch extends Batch {
   dirty: Set<Live>;
-  report: ShardReport;
-}
-
-/** A write that removes an idempotency record only if it is still older than the retention. */
-class SweepIfOlder {
-  constructor(readonly olderThanMs: number) {}
-}
-
-/** Writes applied in memory whose batch is not yet committed, so later batches read them. */
-class Overlay<V> {
-  private readonly entries = new Map<string, { batch: number; value: V | null }>();
-  set(key: string, batch: number, value: V | null): void {
-    this.entries.set(key, { batch, value });
-  }
-  get(key: string): { value: V | null } | undefined {
-    return this.entries.get(key);
-  }
-  release(batch: number): void {
-    for (const [key, entry] of this.entries) if (entry.batch <= batch) this.entries.delete(key);
-  }
 }
 
 export class Shard {
   private readonly actors = new Map<ConsumerId, Live>();
   private readonly machine: ReturnType<typeof makeAccountMachine>;
+  private readonly group: GroupCommit;
   private readonly codes = new Overlay<CodeIndexEntry>();
   private readonly auths = new Overlay<Auth>();
   private readonly wheel: TimerWheel<TimerItem>;
@@ -145,11 +111,6 @@ export class Shard {
   /** Consumers someone listens to (a wallet socket); only their changes become notices. */
   private readonly watched = new Set<ConsumerId>();
   private journalSeq: number;
-  private batchNo = 0;
-  private durableBatchNo = 0;
-  private tail: Promise<unknown> = Promise.resolve();
-  private commitFailed = false;
-  private throwInsideNextCommit = false;
   /** The last idempotency key swept; the next stretch starts there. Undefined starts from the first. */
   private sweepFrom: [string, string] | undefined;
   /** When the next pass of the sweep may start (it rests after each full pass). */
@@ -157,6 +118,15 @@ export class Shard {
 
   constructor(private readonly opts: ShardOptions) {
     const { store, shardIndex, limits, nowMs } = opts;
+    this.group = new GroupCommit(
+      store,
+      shardIndex,
+      (batchNo) => {
+        this.codes.release(batchNo);
+        this.auths.release(batchNo);
+      },
+      opts.onCommitFailed,
+    );
     this.machine = makeAccountMachine(limits);
     this.codeSpace = new CodeSpace(opts.keys);
     const share = liveCodeShare(limits.merchantLiveCodesMax, opts.shardCount);
@@ -260,7 +230,7 @@ export class Shard {
   }
 
   /** Fires due timers and sweeps a stretch of old idempotency records. */
-  private timePasses(batch: Batch, nowMs: number): void {
+  private timePasses(batch: ShardBatch, nowMs: number): void {
     const { limits } = this.opts;
     for (const timer of this.wheel.due(nowMs, limits.timerFiresPerTickMax)) this.fire(batch, timer, nowMs);
     if (this.opts.shardIndex === 0) this.sweepIdempotency(batch, nowMs);
@@ -271,7 +241,7 @@ export class Shard {
    * retention. The removal is conditional, checked inside the commit, because another shard may have
    * stored a new record under the same key meanwhile.
    */
-  private sweepIdempotency(batch: Batch, nowMs: number): void {
+  private sweepIdempotency(batch: ShardBatch, nowMs: number): void {
     const { store, limits } = this.opts;
     if (this.sweepFrom === undefined && nowMs < this.sweepRestsUntilMs) return;
     const olderThanMs = nowMs - limits.idempotencyRetentionMs;
@@ -297,7 +267,7 @@ export class Shard {
   // -------------------------------------------------------------------------------------------------
   // Commands.
 
-  private apply(batch: Batch, command: Command): Omit<Outcome, 'id'> {
+  private apply(batch: ShardBatch, command: Command): Omit<Outcome, 'id'> {
     const { nowMs } = command;
     switch (command.op) {
       case 'load':
@@ -430,7 +400,7 @@ export class Shard {
    * Issues a code of the shortest length with room in this shard's share (live-codes.ts), drawn from the
    * consumer's slot's part of that length's space, so no other shard can draw the same digits.
    */
-  private issueCode(batch: Batch, command: Extract<Command, { op: 'issueCode' }>): Omit<Outcome, 'id'> {
+  private issueCode(batch: ShardBatch, command: Extract<Command, { op: 'issueCode' }>): Omit<Outcome, 'id'> {
     const { keys, codeTtlMs, limits } = this.opts;
     const { merchantId, nowMs } = command;
     const current = this.live(command.consumerId).actor.getSnapshot().context.code;
@@ -475,7 +445,11 @@ export class Shard {
   }
 
   /** Returns the stored answer for a used key, or runs the command and stores its answer with it. */
-  private idempotent(batch: Batch, command: Command & { idem: Idem }, run: () => Reply): Omit<Outcome, 'id'> {
+  private idempotent(
+    batch: ShardBatch,
+    command: Command & { idem: Idem },
+    run: () => Reply,
+  ): Omit<Outcome, 'id'> {
     const { idempotency } = this.opts.store;
     const { idem, op, nowMs } = command;
     const stored = idempotency.get([idem.scope, idem.key]);
@@ -518,7 +492,7 @@ export class Shard {
     if (excess <= 0) return;
     for (const [consumerId, live] of this.actors) {
       if (excess <= 0) break;
-      if (live.dirtyBatch > this.durableBatchNo) continue;
+      if (live.dirtyBatch > this.group.durableBatchNo) continue;
       live.actor.stop();
       this.actors.delete(consumerId);
       excess--;
@@ -526,7 +500,7 @@ export class Shard {
   }
 
   /** Sends one event to an account and performs what it emitted; returns the account's answer. */
-  private send(batch: Batch, consumerId: ConsumerId, event: WalletEvent): Reply {
+  private send(batch: ShardBatch, consumerId: ConsumerId, event: WalletEvent): Reply {
     const live = this.live(consumerId);
     const before = live.actor.getSnapshot().context;
     this.emitted = [];
@@ -548,7 +522,12 @@ export class Shard {
     return reply ?? { status: 'approved' };
   }
 
-  private perform(batch: Batch, live: Live, effect: Exclude<Effect, { type: 'reply' }>, nowMs: number): void {
+  private perform(
+    batch: ShardBatch,
+    live: Live,
+    effect: Exclude<Effect, { type: 'reply' }>,
+    nowMs: number,
+  ): void {
     const { store, shardIndex } = this.opts;
     const { consumerId } = live;
     const slot = slotOfId(consumerId);
@@ -686,13 +665,13 @@ export class Shard {
   }
 
   /** A timer that survives restarts by its own LMDB record (reward lots; codes live in the code index). */
-  private store(batch: Batch, timer: TimerItem): void {
+  private store(batch: ShardBatch, timer: TimerItem): void {
     const { slot, atMs, kind, consumerId } = timer;
     batch.writes.push([this.opts.store.timers, [slot, atMs, kind, consumerId], {}]);
     this.wheel.add(atMs, timer);
   }
 
-  private fire(batch: Batch, timer: TimerItem, nowMs: number): void {
+  private fire(batch: ShardBatch, timer: TimerItem, nowMs: number): void {
     const { store, limits } = this.opts;
     if (timer.kind === 'lots') {
       batch.writes.push([store.timers, [timer.slot, timer.atMs, timer.kind, timer.consumerId], undefined]);
@@ -758,83 +737,24 @@ export class Shard {
   }
 
   // -------------------------------------------------------------------------------------------------
-  // Group commit.
-
-  private applyWrites(writes: readonly Write[]): void {
-    for (const [index, [db, key, value]] of writes.entries()) {
-      if (index === 1 && this.throwInsideNextCommit) {
-        this.throwInsideNextCommit = false;
-        throw new Error(`shard ${this.opts.shardIndex}: injected fault inside a commit`);
-      }
-      if (value === undefined) db.remove(key);
-      else if (!(value instanceof SweepIfOlder)) db.put(key, value);
-      else if ((db.get(key)?.atMs ?? Number.POSITIVE_INFINITY) < value.olderThanMs) db.remove(key);
-    }
-  }
+  // Group commit (group-commit.ts).
 
   /** Test hook (shard-worker.ts `ShardFault`): the next commit throws after its first write. */
   injectFaultInsideNextCommit(): void {
-    this.throwInsideNextCommit = true;
+    this.group.injectFaultInsideNextCommit();
   }
 
-  private beginBatch(): Batch {
-    // See other shards' commits (idempotency keys may be written by any shard).
-    this.opts.store.root.resetReadTxn();
-    return {
-      no: ++this.batchNo,
-      writes: [],
-      dirty: new Set(),
-      report: { outcomes: [], notices: [], gifts: [] },
-    };
+  private beginBatch(): ShardBatch {
+    return { ...this.group.begin(), dirty: new Set() };
   }
 
-  private commit(batch: Batch): PendingBatch {
+  private commit(batch: ShardBatch): PendingBatch {
     const { store, shardIndex } = this.opts;
     for (const live of batch.dirty)
       batch.writes.push([store.accounts, live.consumerId, persistAccount(live.actor)]);
     if (batch.writes.length > 0)
       batch.writes.push([store.meta, META.journalSeq(shardIndex), this.journalSeq]);
-    // All or nothing: the batch is a child transaction, so a write that throws aborts all of it (in a
-    // plain transaction callback lmdb-js would commit the writes made before the throw), and the commit
-    // fails with that error, so nothing of the batch is answered.
-    const committed: Promise<unknown> =
-      batch.writes.length === 0
-        ? Promise.resolve()
-        : store.root.childTransaction(() => {
-            if (this.commitFailed) return ABORT;
-            this.applyWrites(batch.writes);
-          });
-    // Answers leave in batch order, each only after its own commit and every earlier one is on disk. A
-    // batch that wrote nothing waits only for the earlier ones: lmdb-js may never settle `flushed` after a
-    // failed commit until the next write succeeds, and reads must still be answered while writes are refused.
-    const durable =
-      batch.writes.length === 0
-        ? this.tail.then(() => undefined)
-        : this.tail.then(() => committed).then(() => whenDurable(store));
-    durable.catch(() => {
-      this.commitFailed = true;
-    });
-    this.tail = durable;
-    const pending = {
-      committed: false,
-      durable: durable.then(() => {
-        this.durableBatchNo = batch.no;
-        this.codes.release(batch.no);
-        this.auths.release(batch.no);
-        return batch.report;
-      }),
-    };
-    committed.then(
-      (result) => {
-        pending.committed = result !== ABORT;
-      },
-      (error: unknown) => {
-        // After a failed commit nothing later may land: it would build on state that is not on disk.
-        this.commitFailed = true;
-        this.opts.onCommitFailed?.(error);
-      },
-    );
-    return pending;
+    return this.group.commit(batch);
   }
 }
 

@@ -1,0 +1,141 @@
+import { ABORT, type Database, type Key } from 'lmdb';
+import type { ShardReport } from '../core/commands.ts';
+import { type Store, whenDurable } from '../persistence/store.ts';
+
+/**
+ * A shard's group commit: the writes of a whole batch go to LMDB in one transaction, and the batch's
+ * answers are released only once that transaction and every earlier one are flushed to disk. Batches are
+ * pipelined (the next is applied in memory while the last one flushes); after a failed commit nothing
+ * later may land, since it would build on state that is not on disk.
+ *
+ * @module
+ */
+
+/**
+ * A pending write: database, key and value (undefined removes; `SweepIfOlder` removes an idempotency
+ * record only if it is still old). The databases hold different value types; each write is built next
+ * to the value it stores.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: a heterogeneous list of databases
+export type Write = [Database<any, Key>, Key, unknown];
+
+/** What one batch writes and answers. */
+export interface Batch {
+  no: number;
+  writes: Write[];
+  report: ShardReport;
+}
+
+/** A batch applied in memory and handed to LMDB. */
+export interface PendingBatch {
+  /** Resolves with the answers once this batch and every earlier one are durable. */
+  readonly durable: Promise<ShardReport>;
+  /** Whether LMDB committed it (visible, perhaps not yet flushed); false while pending, failed or aborted. */
+  readonly committed: boolean;
+}
+
+/** A write that removes an idempotency record only if it is still older than the retention. */
+export class SweepIfOlder {
+  constructor(readonly olderThanMs: number) {}
+}
+
+/** Writes applied in memory whose batch is not yet committed, so later batches read them. */
+export class Overlay<V> {
+  private readonly entries = new Map<string, { batch: number; value: V | null }>();
+  set(key: string, batch: number, value: V | null): void {
+    this.entries.set(key, { batch, value });
+  }
+  get(key: string): { value: V | null } | undefined {
+    return this.entries.get(key);
+  }
+  release(batch: number): void {
+    for (const [key, entry] of this.entries) if (entry.batch <= batch) this.entries.delete(key);
+  }
+}
+
+export class GroupCommit {
+  private batchNo = 0;
+  /** The last batch on disk: what it changed may be dropped from memory. */
+  durableBatchNo = 0;
+  private tail: Promise<unknown> = Promise.resolve();
+  private failed = false;
+  private throwInsideNext = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly shardIndex: number,
+    /** Called when a batch is on disk, in batch order. */
+    private readonly onDurable: (batchNo: number) => void,
+    /**
+     * Called at once when LMDB fails a commit, before the answers of earlier batches are released: after a
+     * refused commit lmdb-js may never report the flush they wait for (see shard-worker.ts).
+     */
+    private readonly onCommitFailed?: (error: unknown) => void,
+  ) {}
+
+  /** A new batch; reads see other shards' commits from here on (idempotency keys may be any shard's). */
+  begin(): Batch {
+    this.store.root.resetReadTxn();
+    return { no: ++this.batchNo, writes: [], report: { outcomes: [], notices: [], gifts: [] } };
+  }
+
+  commit(batch: Batch): PendingBatch {
+    const { store } = this;
+    // All or nothing: the batch is a child transaction, so a write that throws aborts all of it (in a
+    // plain transaction callback lmdb-js would commit the writes made before the throw), and the commit
+    // fails with that error, so nothing of the batch is answered.
+    const committed: Promise<unknown> =
+      batch.writes.length === 0
+        ? Promise.resolve()
+        : store.root.childTransaction(() => {
+            if (this.failed) return ABORT;
+            this.apply(batch.writes);
+          });
+    // Answers leave in batch order, each only after its own commit and every earlier one is on disk. A
+    // batch that wrote nothing waits only for the earlier ones: lmdb-js may never settle `flushed` after a
+    // failed commit until the next write succeeds, and reads must still be answered while writes are refused.
+    const durable =
+      batch.writes.length === 0
+        ? this.tail.then(() => undefined)
+        : this.tail.then(() => committed).then(() => whenDurable(store));
+    durable.catch(() => {
+      this.failed = true;
+    });
+    this.tail = durable;
+    const pending = {
+      committed: false,
+      durable: durable.then(() => {
+        this.durableBatchNo = batch.no;
+        this.onDurable(batch.no);
+        return batch.report;
+      }),
+    };
+    committed.then(
+      (result) => {
+        pending.committed = result !== ABORT;
+      },
+      (error: unknown) => {
+        this.failed = true;
+        this.onCommitFailed?.(error);
+      },
+    );
+    return pending;
+  }
+
+  /** Test hook (shard-worker.ts `ShardFault`): the next commit throws after its first write. */
+  injectFaultInsideNextCommit(): void {
+    this.throwInsideNext = true;
+  }
+
+  private apply(writes: readonly Write[]): void {
+    for (const [index, [db, key, value]] of writes.entries()) {
+      if (index === 1 && this.throwInsideNext) {
+        this.throwInsideNext = false;
+        throw new Error(`shard ${this.shardIndex}: injected fault inside a commit`);
+      }
+      if (value === undefined) db.remove(key);
+      else if (!(value instanceof SweepIfOlder)) db.put(key, value);
+      else if ((db.get(key)?.atMs ?? Number.POSITIVE_INFINITY) < value.olderThanMs) db.remove(key);
+    }
+  }
+}
