@@ -1,15 +1,13 @@
 import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import { isCodeString } from '../core/codes.ts';
-import { idempotencyScope } from '../core/commands.ts';
 import type { MerchantId, TerminalId } from '../core/ids.ts';
 import type { Limits } from '../core/limits.ts';
 import type { Status } from '../core/statuses.ts';
 import { unreachable } from '../core/unreachable.ts';
 import type { Reply } from '../core/wallet.ts';
-import { type CodeLookup, type Engine, isAmountCents, isIdempotencyKey } from '../engine/engine.ts';
+import { type Engine, isAmountCents, isIdempotencyKey } from '../engine/engine.ts';
 import type { Logger } from '../log/logger.ts';
-import type { CodeWindow } from '../sdk/http-answers.ts';
 import {
   canonical as canonicalString,
   isPosRequestType,
@@ -19,6 +17,7 @@ import {
   type PosRequestSpec,
   type PosRequestType,
 } from '../sdk/pos-protocol.ts';
+import { CodeAttempts } from './code-attempts.ts';
 import type { CodeFailureWindows } from './code-windows.ts';
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
 import type { InFlight } from './in-flight.ts';
@@ -32,10 +31,7 @@ import { type OriginPolicy, RateWindow, SocketsBy, socketOptions, upgradeWith } 
  * Answers are sent only after the engine's durable commit and carry nothing personal: the answer
  * fields are picked from the engine's reply by name.
  *
- * Defences against code guessing (docs/security.md computes what they allow): a terminal locks after
- * `terminalCodeFailuresMax` failed codes in a row (redeem or inquire; the merchant unlocks it) and
- * after `terminalCodeFailuresPerDayMax` in a day; a merchant whose terminals together failed too many
- * codes in the last minute or day, or all terminals together in the last minute, get `rate_limited`.
+ * Redeems and inquiries go through code-attempts.ts, which owns the defences against code guessing.
  *
  * @module
  */
@@ -46,13 +42,6 @@ interface PosFields {
   amountCents: number;
   authId: string;
 }
-
-/**
- * What counts as a guess: digits that are no code here. `expired_code` does not: those digits were really
- * issued (a customer who came late), and a guess lands on such digits too rarely to matter
- * (docs/security.md).
- */
-const CODE_FAILURES: ReadonlySet<Status> = new Set(['invalid_code']);
 
 export interface PosSession {
   encoding: Encoding | null;
@@ -88,9 +77,7 @@ export interface PosDeps {
 export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
   const { limits, metrics } = deps;
   const terminalSockets = new SocketsBy<WebSocket<PosSession>>();
-  const windows = deps.codeWindows;
-  /** Each terminal's code attempts, chained so they run one at a time. */
-  const codeChains = new Map<string, Promise<unknown>>();
+  const attempts = new CodeAttempts(deps);
 
   /** Sends in the given encoding: the request's for an answer, the session's for the server's own frames. */
   const send = (ws: WebSocket<PosSession>, message: Frame, encoding = ws.getUserData().encoding) => {
@@ -191,83 +178,6 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
     });
   };
 
-  /** When each merchant's refusals for too many failed codes were last logged (once a window at most). */
-  const throttleLoggedAtMs = new Map<string, number>();
-  const throttled = (merchantId: MerchantId, terminalId: TerminalId, window: CodeWindow, nowMs: number) => {
-    metrics.codeAttemptsThrottled.inc();
-    const lastMs = throttleLoggedAtMs.get(merchantId) ?? Number.NEGATIVE_INFINITY;
-    if (lastMs > nowMs - limits.merchantCodeFailureWindowMs) return;
-    throttleLoggedAtMs.set(merchantId, nowMs);
-    deps.logger.warn('code attempts refused: too many failed codes', { merchantId, terminalId, window });
-  };
-
-  /**
-   * Code attempts (redeem, inquire), whose fields the caller has checked: a malformed request is
-   * `bad_request` and never counted. A terminal's attempts run one at a time, so its lock is checked
-   * after its previous attempt was counted: pipelining cannot buy a guesser more tries. An attempt at
-   * digits that are no code here is counted in the merchant's and the global windows before it runs, so
-   * however many terminals guess at once, no window passes its maximum, and it is charged to the terminal
-   * whatever it is answered. Only an approved redeem resets the terminal's run of failures.
-   *
-   * A retry of a redeem already stored under its key gets its stored answer without the checks, as
-   * idempotency promises; the engine only replays it (`replayOnly`), and if the record was swept meanwhile
-   * the retry becomes a new attempt, checked like any other.
-   */
-  const codeAttempt = (
-    session: PosSession,
-    key: unknown,
-    code: unknown,
-    run: (replayOnly: boolean, lookup?: CodeLookup) => Promise<Reply>,
-  ): Promise<Reply> => {
-    const terminalId = session.terminalId as TerminalId;
-    const merchantId = session.merchantId as MerchantId;
-    const attempt = async (): Promise<Reply> => {
-      const nowMs = deps.now();
-      if (deps.registry.codeLocked(terminalId, nowMs)) return { status: 'terminal_locked' };
-      const refusal = windows.refusal(merchantId, nowMs);
-      if (refusal) {
-        throttled(merchantId, terminalId, refusal.window, nowMs);
-        return { status: 'rate_limited' };
-      }
-      const digits = code as string;
-      const lookup = deps.engine.lookUpCode(merchantId, digits, nowMs) ?? undefined;
-      const none = lookup?.state === 'none';
-      if (none) windows.add(merchantId, terminalId, nowMs, digits);
-      const reply = await run(false, lookup);
-      const failed = none ? reply.status !== 'approved' : CODE_FAILURES.has(reply.status);
-      // Digits that were a code a moment ago (cancelled meanwhile) are counted now.
-      const countedAtMs = none ? nowMs : deps.now();
-      if (failed && !none) windows.add(merchantId, terminalId, countedAtMs, digits);
-      const approvedRedeem = reply.status === 'approved' && reply.authId !== undefined;
-      if (
-        (failed || approvedRedeem) &&
-        (await deps.registry.recordCodeResult(terminalId, failed, countedAtMs))
-      ) {
-        metrics.terminalLocks.inc();
-        deps.logger.warn('terminal locked after failed codes', { terminalId, merchantId });
-      }
-      if (approvedRedeem) {
-        const typoAtMs = windows.explain(merchantId, terminalId, digits, deps.now());
-        if (typoAtMs !== null) await deps.registry.explainCodeFailure(terminalId, typoAtMs);
-      }
-      return reply;
-    };
-    const chained = (): Promise<Reply> => {
-      const next = (codeChains.get(terminalId) ?? Promise.resolve()).then(attempt, attempt);
-      codeChains.set(terminalId, next);
-      const clear = () => {
-        if (codeChains.get(terminalId) === next) codeChains.delete(terminalId);
-      };
-      next.then(clear, clear);
-      return next;
-    };
-    if (isIdempotencyKey(key)) {
-      if (deps.engine.hasStoredAnswer(idempotencyScope.terminal(terminalId), key))
-        return run(true).then((reply) => (reply.status === 'not_found' ? chained() : reply));
-    }
-    return chained();
-  };
-
   const dispatch = (session: PosSession, type: PosRequestType, frame: Frame): Promise<Reply> => {
     const merchantId = session.merchantId as MerchantId;
     const terminalId = session.terminalId as TerminalId;
@@ -283,7 +193,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
           isCodeString(code) &&
           isAmountCents(amountCents);
         if (!wellFormed) return Promise.resolve({ status: 'bad_request' });
-        return codeAttempt(session, key, code, (replayOnly, lookup) =>
+        return attempts.run(terminalId, merchantId, key, code, (replayOnly, lookup) =>
           deps.engine.redeem({
             merchantId,
             terminalId,
@@ -298,7 +208,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       }
       case 'inquire':
         if (!isCodeString(code)) return Promise.resolve({ status: 'bad_request' });
-        return codeAttempt(session, undefined, code, (_, lookup) =>
+        return attempts.run(terminalId, merchantId, undefined, code, (_, lookup) =>
           deps.engine.inquire({ merchantId, code, lookup }),
         );
       case 'void':
