@@ -82,6 +82,8 @@ export const LIMITS = {
   idempotencySweepRestMs: 10 * 60_000,
   /** Idempotency keys: 1-64 characters of [A-Za-z0-9_-]. */
   idempotencyKeyLengthMax: 64,
+  /** A merchant's name and a terminal's label, in characters. */
+  nameLengthMax: 100,
 
   // Gateway. Every socket and request is bounded; a client past a bound gets a status or is closed.
   /** HTTP request body. */

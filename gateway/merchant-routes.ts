@@ -58,7 +58,8 @@ export function merchantRoutes(kit: RouteKit): void {
     '/v1/merchants/:merchantId/terminals',
     async (request, { merchantId }) => {
       const label = isObject(request.body) ? request.body.label : undefined;
-      if (!isText(label, 100)) return fail('bad_request', 'label must be 1-100 characters');
+      if (!isText(label, limits.nameLengthMax))
+        return fail('bad_request', `label must be 1-${limits.nameLengthMax} characters`);
       return ok(201, await registry.createTerminal(merchantId, label.trim()));
     },
     'merchantOnly',

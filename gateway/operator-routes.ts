@@ -15,7 +15,7 @@ const CODE_DIGITS_MESSAGE = `codeDigitsMin must be an integer from ${CODE_DIGITS
  * @module
  */
 export function operatorRoutes(kit: RouteKit): void {
-  const { registry, settlements } = kit.deps;
+  const { registry, settlements, limits } = kit.deps;
 
   kit.operator('post', '/v1/merchants', 'only the operator creates merchants', async (request) => {
     const body = request.body;
@@ -30,7 +30,8 @@ export function operatorRoutes(kit: RouteKit): void {
       feeFixedCents = 0,
       codeDigitsMin = CODE_DIGITS_MIN,
     } = body;
-    if (!isText(name, 100)) return fail('bad_request', 'name must be 1-100 characters');
+    if (!isText(name, limits.nameLengthMax))
+      return fail('bad_request', `name must be 1-${limits.nameLengthMax} characters`);
     if (!isRoutingNumber(routingNumber))
       return fail('bad_request', 'routingNumber must be 9 digits with a valid ABA check digit');
     if (!isAccountNumber(accountNumber)) return fail('bad_request', 'accountNumber must be 4-17 digits');

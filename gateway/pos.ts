@@ -8,6 +8,7 @@ import { unreachable } from '../core/unreachable.ts';
 import type { Reply } from '../core/wallet.ts';
 import { type Engine, isAmountCents, isIdempotencyKey } from '../engine/engine.ts';
 import type { Logger } from '../log/logger.ts';
+import { CLOSE_CODES } from '../sdk/close-codes.ts';
 import {
   canonical as canonicalString,
   isPosRequestType,
@@ -90,14 +91,14 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
     for (const ws of terminalSockets.of(revocation.terminalId)) {
       deps.logger.info('pos session closed: terminal key revoked', { terminalId: revocation.terminalId });
       send(ws, { type: 'error', status: 'unauthorized' });
-      if (!ws.getUserData().closed) ws.end(4001, 'unauthorized');
+      if (!ws.getUserData().closed) ws.end(CLOSE_CODES.unauthorized, 'unauthorized');
     }
   });
   const refuse = (
     ws: WebSocket<PosSession>,
     status: Status,
     detail: { reason: string; terminalId?: string },
-    code = 4001,
+    code: number = CLOSE_CODES.unauthorized,
   ) => {
     metrics.handshakeFailures.inc();
     deps.logger.warn('pos handshake refused', { status, ...detail });
@@ -130,7 +131,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
         terminalId: session.terminalId,
         badMessages,
       });
-      ws.end(4008, 'too many bad messages');
+      ws.end(CLOSE_CODES.tooManyBadMessages, 'too many bad messages');
     }
   };
 
@@ -159,7 +160,12 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       return;
     }
     if (terminalSockets.count(terminalId) >= limits.posConnectionsPerTerminalMax) {
-      refuse(ws, 'rate_limited', { reason: 'too many sessions', terminalId: terminal.terminalId }, 4029);
+      refuse(
+        ws,
+        'rate_limited',
+        { reason: 'too many sessions', terminalId: terminal.terminalId },
+        CLOSE_CODES.tooMany,
+      );
       return;
     }
     terminalSockets.add(terminalId, ws);

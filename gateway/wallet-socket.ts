@@ -6,6 +6,7 @@ import type { Limits } from '../core/limits.ts';
 import type { Reply } from '../core/wallet.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { Logger } from '../log/logger.ts';
+import { CLOSE_CODES } from '../sdk/close-codes.ts';
 import { decodeFrame, type Encoding, encodeFrame, type Frame } from './codec.ts';
 import type { InFlight } from './in-flight.ts';
 import type { Metrics } from './metrics.ts';
@@ -119,7 +120,7 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
   const refuse = (ws: WebSocket<WalletSession>, reason: string) => {
     deps.logger.warn('wallet auth refused', { reason });
     send(ws, { type: 'error', status: 'unauthorized' });
-    if (!ws.getUserData().closed) ws.end(4001, 'unauthorized');
+    if (!ws.getUserData().closed) ws.end(CLOSE_CODES.unauthorized, 'unauthorized');
   };
 
   /** Closes the socket once its device token expired (a timer, re-armed past the longest delay). */
@@ -150,7 +151,7 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
     if (consumerSockets.count(consumerId) >= limits.walletSocketsPerConsumerMax) {
       deps.logger.warn('wallet socket refused: too many sockets', { consumerId });
       send(ws, { type: 'error', status: 'rate_limited' });
-      ws.end(4029, 'too many wallet sockets');
+      ws.end(CLOSE_CODES.tooMany, 'too many wallet sockets');
       return;
     }
     consumerSockets.add(consumerId, ws);
@@ -199,7 +200,7 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
     if (session.closed) return;
     if (!view) {
       // Not readable now: the phone reconnects and gets its snapshot then.
-      ws.end(1011, 'wallet not readable; reconnect');
+      ws.end(CLOSE_CODES.serverError, 'wallet not readable; reconnect');
       return;
     }
     session.pending.unshift({ type: 'snapshot', ...walletBody(view, registry) });

@@ -1,3 +1,4 @@
+import { CLIENT_CLOSE_CODE, CLOSE_CODES } from '../../sdk/close-codes.ts';
 import {
   answerFields,
   POS_REQUESTS,
@@ -144,7 +145,7 @@ export class PosSession {
           if (!this.waiting.delete(seq)) return;
           reject(new AnswerLost('no answer in time'));
           // A session that swallowed an answer is not trusted with the next one: start a fresh one.
-          connection.socket.close(4000, 'answer timeout');
+          connection.socket.close(CLIENT_CLOSE_CODE, 'answer timeout');
         }, timeoutMs);
         this.waiting.set(seq, { result: spec.result, resolve, reject, timer });
         connection.socket.send(JSON.stringify({ type, seq, ...fields, mac }));
@@ -179,12 +180,15 @@ export class PosSession {
     this.connection = connection;
     this.seq = 0;
     const { socket } = connection;
-    const handshakeTimer = setTimeout(() => socket.close(4000, 'handshake timeout'), HANDSHAKE_TIMEOUT_MS);
+    const handshakeTimer = setTimeout(
+      () => socket.close(CLIENT_CLOSE_CODE, 'handshake timeout'),
+      HANDSHAKE_TIMEOUT_MS,
+    );
     socket.addEventListener('message', (event: MessageEvent) => {
       if (this.connection !== connection) return;
       this.inbox = this.inbox
         .then(() => this.receive(connection, event.data, handshakeTimer))
-        .catch(() => socket.close(4000, 'unreadable frame'));
+        .catch(() => socket.close(CLIENT_CLOSE_CODE, 'unreadable frame'));
     });
     socket.addEventListener('close', (event: CloseEvent) => {
       clearTimeout(handshakeTimer);
@@ -192,7 +196,7 @@ export class PosSession {
       this.connection = null;
       this.stopHeartbeat();
       this.failAll('connection closed');
-      if (event.code === 4029) this.nextDelayMinMs = REFUSED_DELAY_MS;
+      if (event.code === CLOSE_CODES.tooMany) this.nextDelayMinMs = REFUSED_DELAY_MS;
       this.scheduleReconnect();
     });
   }
@@ -235,7 +239,7 @@ export class PosSession {
         message.merchantId === merchantId &&
         (await macValid(sessionKey, ['welcome', terminalId, merchantId], message.mac));
       if (!proven) {
-        connection.socket.close(4000, 'welcome failed verification');
+        connection.socket.close(CLIENT_CLOSE_CODE, 'welcome failed verification');
         return;
       }
       clearTimeout(handshakeTimer);
@@ -278,7 +282,7 @@ export class PosSession {
       ));
     if (!valid) {
       waiter.reject(new AnswerLost('an answer failed verification'));
-      connection.socket.close(4000, 'answer failed verification');
+      connection.socket.close(CLIENT_CLOSE_CODE, 'answer failed verification');
       return;
     }
     waiter.resolve(message as PosAnswer);
