@@ -91,7 +91,7 @@ export class CodeAttempts {
   ): Promise<Reply> {
     const { engine, registry, codeWindows: windows, metrics, logger } = this.deps;
     const nowMs = this.deps.now();
-    if (registry.codeLocked(terminalId, nowMs)) return { status: 'terminal_locked' };
+    if (registry.failures.locked(terminalId, nowMs)) return { status: 'terminal_locked' };
     const refusal = windows.refusal(merchantId, nowMs);
     if (refusal) {
       this.refused(merchantId, terminalId, refusal.window, nowMs);
@@ -106,13 +106,13 @@ export class CodeAttempts {
     const countedAtMs = none ? nowMs : this.deps.now();
     if (failed && !none) windows.add(merchantId, terminalId, countedAtMs, digits);
     const approvedRedeem = reply.status === 'approved' && reply.authId !== undefined;
-    if ((failed || approvedRedeem) && (await registry.recordCodeResult(terminalId, failed, countedAtMs))) {
+    if ((failed || approvedRedeem) && (await registry.failures.record(terminalId, failed, countedAtMs))) {
       metrics.terminalLocks.inc();
       logger.warn('terminal locked after failed codes', { terminalId, merchantId });
     }
     if (approvedRedeem) {
       const typoAtMs = windows.explain(merchantId, terminalId, digits, this.deps.now());
-      if (typoAtMs !== null) await registry.explainCodeFailure(terminalId, typoAtMs);
+      if (typoAtMs !== null) await registry.failures.explain(terminalId, typoAtMs);
     }
     return reply;
   }

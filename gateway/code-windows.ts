@@ -1,6 +1,6 @@
 import { DAY_MS, type Limits } from '../core/limits.ts';
 import type { CodeRefusal, CodeWindow } from '../sdk/http-answers.ts';
-import type { CodeFailure } from './registry.ts';
+import type { CodeFailure } from './terminal-failures.ts';
 
 /**
  * The failure windows of code attempts (docs/security.md): each merchant's (the last minute, the last

@@ -20,6 +20,7 @@ import {
 } from '../persistence/store.ts';
 import type { TerminalState, TerminalView } from '../sdk/http-answers.ts';
 import type { BankDetails } from '../settlement/bank.ts';
+import { recentFailures, TerminalFailures } from './terminal-failures.ts';
 
 /**
  * The gateway's registry: merchants, terminals, credentials, phone verification and the outbox writes
@@ -51,15 +52,6 @@ function otpKey(consumerId: ConsumerId, purpose: 'sign-in' | 'unfreeze'): string
   return purpose === 'sign-in' ? consumerId : `${consumerId}:unfreeze`;
 }
 
-/** A failed code attempt of a terminal, as its record keeps it for the last day. */
-export interface CodeFailure {
-  merchantId: MerchantId;
-  terminalId: TerminalId;
-  atMs: number;
-  /** Explained as a typo by the terminal's next sale (code-windows.ts). */
-  explained: boolean;
-}
-
 const ACTIVATION_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
 
 export class Registry {
@@ -84,6 +76,8 @@ export class Registry {
    * and kept here after, as the registry is the only writer of terminals and never deletes one.
    */
   private readonly terminalIdsByMerchant = new Map<MerchantId, TerminalId[]>();
+  /** Each terminal's failed codes (terminal-failures.ts), kept in its record. */
+  readonly failures: TerminalFailures;
 
   constructor(
     private readonly store: Store,
@@ -94,6 +88,7 @@ export class Registry {
     options: { retiredMasterKeys?: readonly Buffer[]; logger?: Logger } = {},
   ) {
     this.masterKeys = [masterKey, ...(options.retiredMasterKeys ?? [])];
+    this.failures = new TerminalFailures(store, limits, (body) => this.write(body));
     this.logger = options.logger ?? createLogger();
     for (const { value } of store.terminals.getRange())
       this.indexTerminal(value.merchantId, value.terminalId);
@@ -423,7 +418,7 @@ export class Registry {
 
   /**
    * Locks or unlocks a terminal. An unlock clears the run of consecutive failures; only the operator's
-   * also clears the day's failures (see `codeLocked`).
+   * also clears the day's failures (see terminal-failures.ts).
    */
   async setLocked(terminalId: TerminalId, locked: boolean, byOperator = false): Promise<void> {
     await this.write(() => {
@@ -437,62 +432,6 @@ export class Registry {
         failuresAtMs: forget ? [] : terminal.failuresAtMs,
         typosAtMs: forget ? [] : terminal.typosAtMs,
       });
-    });
-  }
-
-  /**
-   * Whether a terminal may not try codes: it is locked, or it failed `terminalCodeFailuresPerDayMax`
-   * codes within the last 24 hours.
-   */
-  codeLocked(terminalId: TerminalId, nowMs: number): boolean {
-    const terminal = this.terminal(terminalId);
-    if (!terminal || terminal.locked) return true;
-    return recentFailures(terminal, nowMs).length >= this.limits.terminalCodeFailuresPerDayMax;
-  }
-
-  /** Every terminal's failed codes of the last day, by merchant and all together, oldest first. */
-  recentCodeFailures(nowMs: number): CodeFailure[] {
-    const failures: CodeFailure[] = [];
-    for (const { value: terminal } of this.store.terminals.getRange()) {
-      const { merchantId, terminalId } = terminal;
-      const typos = new Set(terminal.typosAtMs);
-      for (const atMs of recentFailures(terminal, nowMs))
-        failures.push({ merchantId, terminalId, atMs, explained: typos.has(atMs) });
-    }
-    return failures.sort((a, b) => a.atMs - b.atMs);
-  }
-
-  /**
-   * Counts failed codes of a terminal: in a row (it locks at `terminalCodeFailuresMax`) and in the last
-   * day. Both are persisted, so a restart gives a guesser no fresh attempts. `atMs` is when a failure was
-   * counted in the windows, so an explanation can name it. Returns whether this result locked the terminal.
-   */
-  async recordCodeResult(terminalId: TerminalId, failed: boolean, atMs: number): Promise<boolean> {
-    // An approval with nothing to reset writes nothing: the common case stays off the write lock.
-    if (!failed && !this.store.terminals.get(terminalId)?.codeFailures) return false;
-    return this.write(() => {
-      const current = this.store.terminals.get(terminalId);
-      if (!current) return false;
-      const codeFailures = failed ? current.codeFailures + 1 : 0;
-      const failuresAtMs = failed
-        ? [...recentFailures(current, atMs), atMs].slice(-this.limits.terminalCodeFailuresPerDayMax)
-        : current.failuresAtMs;
-      const typosAtMs = current.typosAtMs?.filter((typoAtMs) => failuresAtMs?.includes(typoAtMs));
-      const locked = current.locked || codeFailures >= this.limits.terminalCodeFailuresMax;
-      this.store.terminals.put(terminalId, { ...current, codeFailures, failuresAtMs, typosAtMs, locked });
-      return locked && !current.locked;
-    });
-  }
-
-  /**
-   * Stores that the terminal's failure counted at `atMs` was explained as a typo, so a restart puts it in
-   * its merchant's typo budget, not its windows. The terminal's own counts keep it.
-   */
-  async explainCodeFailure(terminalId: TerminalId, atMs: number): Promise<void> {
-    await this.write(() => {
-      const current = this.store.terminals.get(terminalId);
-      if (!current?.failuresAtMs?.includes(atMs)) return;
-      this.store.terminals.put(terminalId, { ...current, typosAtMs: [...(current.typosAtMs ?? []), atMs] });
     });
   }
 
@@ -684,10 +623,6 @@ export class Registry {
         writeMeta(this.store, META.operatorTokenHash, hash);
     }).catch((error: unknown) => this.logger.error('operator token migration failed', { err: error }));
   }
-}
-
-function recentFailures(terminal: TerminalRecord, nowMs: number): number[] {
-  return (terminal.failuresAtMs ?? []).filter((atMs) => atMs > nowMs - DAY_MS);
 }
 
 /** SMS keywords of merchants (`PAY <keyword>`): 2-16 letters or digits, compared in upper case. */

@@ -120,7 +120,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const kick = () => outbox?.kick();
   const replies = new ReplyBudget(limits);
   // The terminals' stored failures of the last day refill the windows, so a restart gives no fresh guesses.
-  const codeWindows = new CodeFailureWindows(limits, registry.recentCodeFailures(now()));
+  const codeWindows = new CodeFailureWindows(limits, registry.failures.recent(now()));
   const inbound = (phone: string, text: string) => {
     handleInbound({ engine, registry, codeTtlMs: config.codeTtlMs, replies, now }, phone, text).then(
       (command) => {
