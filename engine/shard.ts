@@ -1,5 +1,6 @@
 import {
   type AccountActor,
+  type Emitted,
   isFrozen,
   makeAccountMachine,
   persistAccount,
@@ -107,7 +108,7 @@ export class Shard {
   /** The length of the code being issued, while its ISSUE_CODE event runs (see issueCode). */
   private issuingCodeDigits: number | null = null;
   private emitted: Effect[] = [];
-  private readonly collect = (effect: Effect) => this.emitted.push(effect);
+  private readonly collect = (event: Emitted) => this.emitted.push(...event.effects);
   /** Consumers someone listens to (a wallet socket); only their changes become notices. */
   private readonly watched = new Set<ConsumerId>();
   private journalSeq: number;

@@ -54,8 +54,8 @@ class Account {
   private counter = 0;
 
   constructor(private readonly visited?: Set<string>) {
-    this.actor.on('*', (effect) => {
-      this.seen.push(effect);
+    this.actor.on('*', (event) => {
+      this.seen.push(...event.effects);
     });
   }
 
