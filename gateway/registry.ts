@@ -76,6 +76,11 @@ export class Registry {
    * and kept here after, as the registry is the only writer of terminals and never deletes one.
    */
   private readonly terminalIdsByMerchant = new Map<MerchantId, TerminalId[]>();
+  /**
+   * Merchant records as read (every text, wallet push and code names its merchant). The registry is their
+   * only writer, and every write of it clears this once durable, so a record read meanwhile is not kept.
+   */
+  private readonly merchantCache = new Map<string, MerchantRecord>();
   /** Each terminal's failed codes (terminal-failures.ts), kept in its record. */
   readonly failures: TerminalFailures;
 
@@ -252,7 +257,12 @@ export class Registry {
   }
 
   merchant(merchantId: string): MerchantRecord | undefined {
-    return isRegistryId(merchantId) ? this.store.merchants.get(merchantId) : undefined;
+    if (!isRegistryId(merchantId)) return undefined;
+    const cached = this.merchantCache.get(merchantId);
+    if (cached) return cached;
+    const merchant = this.store.merchants.get(merchantId);
+    if (merchant) this.merchantCache.set(merchantId, merchant);
+    return merchant;
   }
 
   merchantByKeyword(keyword: string): MerchantRecord | undefined {
@@ -564,9 +574,13 @@ export class Registry {
 
   /** Runs `body` in one write transaction (serialized with every other) and waits until it is durable. */
   private async write<T>(body: () => T): Promise<T> {
-    const result = (await this.store.root.transaction(body)) as T;
-    await whenDurable(this.store);
-    return result;
+    try {
+      const result = (await this.store.root.transaction(body)) as T;
+      await whenDurable(this.store);
+      return result;
+    } finally {
+      this.merchantCache.clear();
+    }
   }
 
   private hash(purpose: string, value: string, key: Buffer = this.masterKey): string {

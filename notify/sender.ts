@@ -15,10 +15,12 @@ export interface DevText {
 
 /**
  * `PAYCODE_SMS=console`: prints each text (with the phone number masked) and keeps the latest ones in
- * memory as a development inbox. Never use it in production: the texts hold codes.
+ * memory as a development inbox. Never use it in production: the texts hold codes. The texts of one
+ * event-loop turn are printed together, in one write (a busy till prints hundreds a second).
  */
 export class ConsoleSender implements SmsSender {
   readonly inbox: DevText[] = [];
+  private unprinted: string[] = [];
 
   constructor(
     private readonly inboxLengthMax = 500,
@@ -26,11 +28,21 @@ export class ConsoleSender implements SmsSender {
   ) {}
 
   async send(phone: string, text: string): Promise<void> {
-    this.print(`sms to ${maskedPhone(phone)}: ${text}`);
+    if (this.unprinted.length === 0) setImmediate(() => this.flush());
+    this.unprinted.push(`sms to ${maskedPhone(phone)}: ${text}`);
     this.inbox.push({ phone, text, atMs: Date.now() });
     if (this.inbox.length > this.inboxLengthMax)
       this.inbox.splice(0, this.inbox.length - this.inboxLengthMax);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.unprinted.length === 0) return;
+    const lines = this.unprinted.join('\n');
+    this.unprinted = [];
+    this.print(lines);
+  }
 }
