@@ -7,6 +7,7 @@ import { type CrashReport, crashRun } from './crash.ts';
 import { type EngineBenchOptions, printEngineBench, runEngineBench } from './engine.ts';
 import { type LmdbBaselineOptions, printLmdbBaseline, runLmdbBaseline } from './lmdb-baseline.ts';
 import { withoutHistograms } from './load.ts';
+import { type MachineBenchResult, printMachineBench, runMachineBench } from './machine.ts';
 import { median } from './measure.ts';
 import {
   BASELINES,
@@ -43,10 +44,12 @@ const WORKLOADS: Record<string, string> = {
     'the server killed (SIGKILL) under load and restarted, --cycles times, then every acknowledged answer checked',
   web: 'web apps: page weight, load time in Chromium (--loads), merchant report cost (--postings, --merchants)',
   codes: 'CPU per payment code drawn, by length, beside the drawing by rejection it replaced (--draws)',
+  machine: 'CPU of the account machine alone per payment: a code issued and redeemed (--payments)',
 };
 
 const FLAGS = {
   draws: { type: 'string', default: '100000', help: 'codes drawn per row (codes)' },
+  payments: { type: 'string', default: '100000', help: 'payments through one account (machine)' },
   accounts: { type: 'string', default: '20000', help: 'consumer accounts preloaded (engine)' },
   redemptions: {
     type: 'string',
@@ -345,6 +348,11 @@ if (workload === 'codes') {
   codes = runCodesBench(int('draws', 1));
   printCodesBench(codes);
 }
+let machine: MachineBenchResult | undefined;
+if (workload === 'machine') {
+  machine = runMachineBench(int('payments', 1));
+  printMachineBench(machine);
+}
 let crash: CrashReport | undefined;
 if (workload === 'crash') {
   const seed = values.seed ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
@@ -368,7 +376,7 @@ console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
 if (values.json) {
   writeFileSync(
     values.json,
-    `${JSON.stringify({ workload, lmdb, engine, settlement, pos, capacity, codes, crash }, withoutHistograms, 2)}\n`,
+    `${JSON.stringify({ workload, lmdb, engine, settlement, pos, capacity, codes, machine, crash }, withoutHistograms, 2)}\n`,
   );
 }
 if (!ok) {
