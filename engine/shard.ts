@@ -503,14 +503,20 @@ export class Shard {
   /** Sends one event to an account and performs what it emitted; returns the account's answer. */
   private send(batch: ShardBatch, consumerId: ConsumerId, event: WalletEvent): Reply {
     const live = this.live(consumerId);
-    const before = live.actor.getSnapshot().context;
+    const before = live.actor.getSnapshot();
     this.emitted = [];
     live.actor.send(event);
     const snapshot = live.actor.getSnapshot();
     // A rule that broke a wallet invariant (core/wallet.ts `assertWallet`) stopped the actor: the thread
     // fails here, at the event, and nothing of the batch is committed.
     if (snapshot.status === 'error') throw snapshot.error;
-    if (snapshot.context !== before) {
+    // The account is written when its wallet or its state changed (a freeze without a live code changes
+    // only the `access` region).
+    if (
+      snapshot.context !== before.context ||
+      snapshot.value.code !== before.value.code ||
+      snapshot.value.access !== before.value.access
+    ) {
       live.dirtyBatch = batch.no;
       batch.dirty.add(live);
     }

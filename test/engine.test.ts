@@ -280,6 +280,29 @@ describe('engine', () => {
     await expectCleanAudit(engine);
   });
 
+  it('keeps a freeze and an unfreeze across a restart, with or without a live code', async () => {
+    const options = {
+      dataDir: mkdtempSync(join(tmpdir(), 'paycode-freeze-')),
+      secrets: randomSecrets(),
+      shards: 2,
+    };
+    onTestFinished(() => rmSync(options.dataDir, { recursive: true, force: true }));
+    let engine = await Engine.open(options);
+    const consumerId = await funded(engine);
+    // No live code: the freeze changes only the account's state, which must be stored all the same.
+    expect((await engine.freeze(consumerId)).status).toBe('approved');
+    await engine.close();
+    engine = await Engine.open(options);
+    expect((await engine.wallet(consumerId))?.frozen).toBe(true);
+    expect((await engine.issueCode({ consumerId, merchantId: 'm1' })).status).toBe('account_frozen');
+    expect((await engine.unfreeze(consumerId)).status).toBe('approved');
+    await engine.close();
+    engine = await Engine.open(options);
+    expect((await engine.wallet(consumerId))?.frozen).toBe(false);
+    expect((await engine.issueCode({ consumerId, merchantId: 'm1' })).status).toBe('approved');
+    await engine.close();
+  });
+
   it('spends reward value before gift value and returns expired rewards to the merchant', async () => {
     const clock = fakeClock();
     const engine = await openEngine({ now: clock.now });
