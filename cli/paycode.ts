@@ -161,7 +161,7 @@ function guessing(): unknown {
     hitPerGuessMax: hitPerGuessMax(limits),
     bounds: terminals.map((count) => guessingBound(limits, count)),
     merchantDay: merchantGuessingBound(limits),
-    merchantDayWithOwnCodes: merchantGuessingBound(limits, true),
+    merchantDayWithTypos: merchantGuessingBound(limits, true),
     platformDay: platformGuessingBound(limits),
   };
 }

@@ -23,9 +23,9 @@ import { DAY_MS, type Limits } from './limits.ts';
  *
  * A miss that the terminal's next sale explains as a typo (gateway/code-windows.ts) leaves the merchant's
  * and the global windows for the merchant's typo budget (`merchantCodeTyposPerDayMax`), though never the
- * terminal's count. Only an attacker who also holds codes of his own at the merchant (consumers with
- * value there) can use it: each of his redemptions explains one guess one slip away from the code it
- * redeems. `ownCodes` computes the bound for him.
+ * terminal's count. Only an attacker whose tills also take sales can use it (a rogue cashier, a
+ * compromised till, the merchant itself: he sees each code before it is redeemed, or redeems his own):
+ * each sale explains one guess one slip from its code. `withTypos` computes the bound for him.
  *
  * Not modelled, because it only lowers the figure: codes redeemed or cancelled before the guess
  * reaches them, a cap below the balance, the lock after `terminalCodeFailuresMax` misses in a row.
@@ -67,8 +67,8 @@ function windowsPerDay(limits: Limits): number {
   return Math.ceil(DAY_MS / limits.merchantCodeFailureWindowMs);
 }
 
-export function guessingBound(limits: Limits, terminals: number, ownCodes = false): GuessingBound {
-  const explained = ownCodes ? limits.merchantCodeTyposPerDayMax : 0;
+export function guessingBound(limits: Limits, terminals: number, withTypos = false): GuessingBound {
+  const explained = withTypos ? limits.merchantCodeTyposPerDayMax : 0;
   const guessesPerDay = Math.min(
     terminals * limits.terminalCodeFailuresPerDayMax,
     limits.merchantCodeFailuresPerDayMax + explained,
@@ -84,11 +84,11 @@ export function guessingBound(limits: Limits, terminals: number, ownCodes = fals
 
 /**
  * The bound of one merchant-day: as many terminals as it likes, within its own windows (and, with
- * `ownCodes`, its typo budget too).
+ * `withTypos`, its typo budget too).
  */
-export function merchantGuessingBound(limits: Limits, ownCodes = false): GuessingBound {
-  const misses = limits.merchantCodeFailuresPerDayMax + (ownCodes ? limits.merchantCodeTyposPerDayMax : 0);
-  return guessingBound(limits, Math.ceil(misses / limits.terminalCodeFailuresPerDayMax), ownCodes);
+export function merchantGuessingBound(limits: Limits, withTypos = false): GuessingBound {
+  const misses = limits.merchantCodeFailuresPerDayMax + (withTypos ? limits.merchantCodeTyposPerDayMax : 0);
+  return guessingBound(limits, Math.ceil(misses / limits.terminalCodeFailuresPerDayMax), withTypos);
 }
 
 export function platformGuessingBound(limits: Limits): PlatformGuessingBound {

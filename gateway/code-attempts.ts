@@ -112,7 +112,12 @@ export class CodeAttempts {
     }
     if (approvedRedeem) {
       const typoAtMs = windows.explain(merchantId, terminalId, digits, this.deps.now());
-      if (typoAtMs !== null) await registry.failures.explain(terminalId, typoAtMs);
+      // The sale stands whatever becomes of this record: if it cannot be stored, a restart counts the
+      // miss in the windows again, the safe side.
+      if (typoAtMs !== null)
+        await registry.failures.explain(terminalId, typoAtMs).catch((error: unknown) => {
+          logger.warn('typo explanation not stored', { terminalId, err: error });
+        });
     }
     return reply;
   }

@@ -429,7 +429,7 @@ describe('code guessing', () => {
       hitPerGuessMax: hitPerGuessMax(limits),
       bounds: [guessingBound(limits, 1), guessingBound(limits, 25)],
       merchantDay: merchantGuessingBound(limits),
-      merchantDayWithOwnCodes: merchantGuessingBound(limits, true),
+      merchantDayWithTypos: merchantGuessingBound(limits, true),
       platformDay: platformGuessingBound(limits),
     });
     await expect(guessing(['--terminals', '0,x'])).rejects.toThrow(/--terminals takes positive integers/);
@@ -461,11 +461,11 @@ describe('code guessing', () => {
     const merchantDay = merchantGuessingBound(LIMITS);
     expect(merchantDay.guessesPerDay).toBe(LIMITS.merchantCodeFailuresPerDayMax);
     expect(doc).toContain(merchantDay.successPerDay.toExponential(2));
-    const withOwnCodes = merchantGuessingBound(LIMITS, true);
-    expect(withOwnCodes.successPerTerminalDay).toBeLessThanOrEqual(GUESSING_TARGET_PER_TERMINAL_DAY);
-    expect(doc).toContain(`at most ${withOwnCodes.guessesPerDay.toLocaleString('en-US')} guesses`);
-    expect(doc).toContain(withOwnCodes.successPerDay.toExponential(2));
-    expect(doc).toContain(`holding ${withOwnCodes.terminals}`);
+    const withTypos = merchantGuessingBound(LIMITS, true);
+    expect(withTypos.successPerTerminalDay).toBeLessThanOrEqual(GUESSING_TARGET_PER_TERMINAL_DAY);
+    expect(doc).toContain(`at most ${withTypos.guessesPerDay.toLocaleString('en-US')} guesses`);
+    expect(doc).toContain(withTypos.successPerDay.toExponential(2));
+    expect(doc).toContain(`with ${withTypos.terminals} of its\nterminals`);
     const platform = platformGuessingBound(LIMITS);
     expect(doc).toContain(platform.guessesPerDay.toLocaleString('en-US'));
     expect(doc).toContain(platform.hitsPerDayExpected.toFixed(1));
