@@ -6,7 +6,7 @@ import {
   persistAccount,
   startAccount,
 } from '../core/account-machine.ts';
-import { CODE_DIGITS_MIN, type CodeKeys, CodeSpace, hashCode, sealCode, unsealCode } from '../core/codes.ts';
+import { type CodeKeys, sealCode, unsealCode } from '../core/codes.ts';
 import type { CardView, Command, Idem, Outcome, WalletView } from '../core/commands.ts';
 import {
   type AuthId,
@@ -17,7 +17,6 @@ import {
   mintId,
   type RefundId,
   SLOT_COUNT,
-  shardOfSlot,
   slotOfId,
 } from '../core/ids.ts';
 import { assertBalanced } from '../core/ledger.ts';
@@ -33,7 +32,6 @@ import {
   type WalletEvent,
 } from '../core/wallet.ts';
 import {
-  type CodeIndexEntry,
   type HistoryEntry,
   type IdempotencyRecord,
   META,
@@ -41,8 +39,8 @@ import {
   type Store,
 } from '../persistence/store.ts';
 import { type Batch, GroupCommit, Overlay, type PendingBatch, SweepIfOlder } from './group-commit.ts';
-import { LiveCodeCounts, liveCodeShare } from './live-codes.ts';
-import { type Timer, TimerWheel } from './timer-wheel.ts';
+import { type CodeTimer, ShardCodes, type TimerItem } from './shard-codes.ts';
+import { TimerWheel } from './timer-wheel.ts';
 
 /**
  * A shard owns the accounts of its slots outright and applies their commands one at a time, so no
@@ -76,18 +74,6 @@ interface Live {
   dirtyBatch: number;
 }
 
-interface TimerItem {
-  slot: number;
-  atMs: number;
-  kind: 'code' | 'lots' | 'tomb';
-  consumerId: ConsumerId;
-  /** Code and tombstone timers: the code index key, the expiry and the length of the code they were set for. */
-  merchantId?: MerchantId;
-  codeHash?: string;
-  codeExpiresAtMs?: number;
-  codeDigits?: number;
-}
-
 /** A batch of this shard: its writes and answers, and the accounts it changed. */
 interface ShardBatch extends Batch {
   dirty: Set<Live>;
@@ -97,14 +83,9 @@ export class Shard {
   private readonly actors = new Map<ConsumerId, Live>();
   private readonly machine: ReturnType<typeof makeAccountMachine>;
   private readonly group: GroupCommit;
-  private readonly codes = new Overlay<CodeIndexEntry>();
+  private readonly codes: ShardCodes;
   private readonly auths = new Overlay<Auth>();
   private readonly wheel: TimerWheel<TimerItem>;
-  /** The expiry timer of each code in the index, so a redeemed or cancelled code's timer goes at once. */
-  private readonly codeTimers = new Map<string, Timer<TimerItem>>();
-  /** Codes with an expiry timer (live, or expired a moment ago) per merchant and length. */
-  private readonly liveCodes: LiveCodeCounts;
-  private readonly codeSpace: CodeSpace;
   /** The length of the code being issued, while its ISSUE_CODE event runs (see issueCode). */
   private issuingCodeDigits: number | null = null;
   private emitted: Effect[] = [];
@@ -129,9 +110,6 @@ export class Shard {
       opts.onCommitFailed,
     );
     this.machine = makeAccountMachine(limits);
-    this.codeSpace = new CodeSpace(opts.keys);
-    const share = liveCodeShare(limits.merchantLiveCodesMax, opts.shardCount);
-    this.liveCodes = new LiveCodeCounts(share);
     this.journalSeq = readMeta(store, META.journalSeq(shardIndex)) ?? 0;
     this.wheel = new TimerWheel<TimerItem>(limits.timerTickMs, limits.timerWheelSlots, nowMs);
     for (let slot = shardIndex; slot < SLOT_COUNT; slot += opts.shardCount) {
@@ -141,41 +119,7 @@ export class Shard {
       }
     }
     // Code expiry timers are not stored: the code index holds every live or recently expired code.
-    /** Other shards' live codes per shard, merchant and length, with the latest expiry among them. */
-    const others = new Map<
-      string,
-      { merchantId: MerchantId; digits: number; count: number; untilMs: number }
-    >();
-    for (const { key, value } of store.codes.getRange()) {
-      const slot = slotOfId(value.consumerId);
-      const [merchantId, codeHash] = key;
-      const digits = value.digits ?? CODE_DIGITS_MIN;
-      if (!this.owns(slot)) {
-        if (value.expiresAtMs <= nowMs) continue;
-        const tallyKey = `${shardOfSlot(slot, opts.shardCount)}|${merchantId}|${digits}`;
-        const tally = others.get(tallyKey) ?? { merchantId, digits, count: 0, untilMs: 0 };
-        tally.count++;
-        tally.untilMs = Math.max(tally.untilMs, value.expiresAtMs);
-        others.set(tallyKey, tally);
-        continue;
-      }
-      this.addCodeTimer({
-        slot,
-        atMs: value.expiresAtMs,
-        kind: 'code',
-        consumerId: value.consumerId,
-        merchantId,
-        codeHash,
-        codeExpiresAtMs: value.expiresAtMs,
-        codeDigits: digits,
-      });
-    }
-    // With the shard count changed since these codes were issued, another shard may hold more than its
-    // share of a length; that excess stays out of this shard's share until it has expired.
-    for (const { merchantId, digits, count, untilMs } of others.values()) {
-      const excess = count - (share.byLength[digits - CODE_DIGITS_MIN] ?? 0);
-      if (excess > 0) this.liveCodes.holdBack(merchantId, digits, excess, untilMs);
-    }
+    this.codes = new ShardCodes({ ...opts, owns: (slot) => this.owns(slot) }, this.wheel);
   }
 
   /** What the shard keeps in memory, counted (for the capacity benchmark's `stats` message). */
@@ -188,10 +132,9 @@ export class Shard {
   } {
     return {
       liveActors: this.actors.size,
-      codeTimers: this.codeTimers.size,
       wheelTimers: this.wheel.size,
       watched: this.watched.size,
-      liveCodesByLength: this.liveCodes.byLength(),
+      ...this.codes.resident(),
     };
   }
 
@@ -310,7 +253,7 @@ export class Shard {
           return { reply: { status: 'not_found' } };
         return this.idempotent(batch, command, () => {
           const { codeHash } = command;
-          const entry = this.codeEntry(command.merchantId, codeHash);
+          const entry = this.codes.entry(command.merchantId, codeHash);
           if (!entry || !this.owns(slotOfId(entry.consumerId))) return { status: 'invalid_code' };
           return this.send(batch, entry.consumerId, {
             type: 'REDEEM',
@@ -326,7 +269,7 @@ export class Shard {
         });
       case 'inquire': {
         const { codeHash } = command;
-        const entry = this.codeEntry(command.merchantId, codeHash);
+        const entry = this.codes.entry(command.merchantId, codeHash);
         if (!entry || !this.owns(slotOfId(entry.consumerId))) return { reply: { status: 'invalid_code' } };
         return {
           reply: this.send(batch, entry.consumerId, {
@@ -398,51 +341,31 @@ export class Shard {
   }
 
   /**
-   * Issues a code of the shortest length with room in this shard's share (live-codes.ts), drawn from the
+   * Issues a code of the shortest length with room in this shard's share (shard-codes.ts), drawn from the
    * consumer's slot's part of that length's space, so no other shard can draw the same digits.
    */
   private issueCode(batch: ShardBatch, command: Extract<Command, { op: 'issueCode' }>): Omit<Outcome, 'id'> {
-    const { keys, codeTtlMs, limits } = this.opts;
+    const { keys, codeTtlMs } = this.opts;
     const { merchantId, nowMs } = command;
     const current = this.live(command.consumerId).actor.getSnapshot().context.code;
-    const replaced = current?.merchantId === merchantId ? this.codeTimers.get(codeKey(current)) : undefined;
-    const digits = this.liveCodes.lengthFor(
-      merchantId,
-      command.codeDigitsMin,
-      replaced?.item.codeDigits ?? null,
-      nowMs,
-    );
-    if (digits === null) return { reply: { status: 'rate_limited' } };
-    for (let attempt = 0; attempt < limits.codeDrawAttemptsMax; attempt++) {
-      const code = this.codeSpace.draw(merchantId, command.slot, digits);
-      const codeHash = hashCode(keys, merchantId, code);
-      const taken = this.codeEntry(merchantId, codeHash);
-      // Digits are free again only once their holder has processed the expiry (its timer fired), which
-      // only the holder's shard knows (a code issued before codes were drawn by slot may be another's).
-      if (
-        taken &&
-        (taken.expiresAtMs > nowMs ||
-          !this.owns(slotOfId(taken.consumerId)) ||
-          this.codeTimers.has(codeKey({ merchantId, codeHash })))
-      )
-        continue;
-      this.issuingCodeDigits = digits;
-      try {
-        const reply = this.send(batch, command.consumerId, {
-          type: 'ISSUE_CODE',
-          nowMs,
-          merchantId,
-          capCents: command.capCents,
-          codeHash,
-          sealed: sealCode(keys, code),
-          expiresAtMs: nowMs + codeTtlMs,
-        });
-        return { reply: reply.status === 'approved' ? { ...reply, code } : reply };
-      } finally {
-        this.issuingCodeDigits = null;
-      }
+    const drawn = this.codes.draw(merchantId, command.slot, command.codeDigitsMin, current, nowMs);
+    if (typeof drawn === 'string') return { reply: { status: drawn } };
+    const { code, codeHash, digits } = drawn;
+    this.issuingCodeDigits = digits;
+    try {
+      const reply = this.send(batch, command.consumerId, {
+        type: 'ISSUE_CODE',
+        nowMs,
+        merchantId,
+        capCents: command.capCents,
+        codeHash,
+        sealed: sealCode(keys, code),
+        expiresAtMs: nowMs + codeTtlMs,
+      });
+      return { reply: reply.status === 'approved' ? { ...reply, code } : reply };
+    } finally {
+      this.issuingCodeDigits = null;
     }
-    return { reply: { status: 'overloaded' } };
   }
 
   /** Returns the stored answer for a used key, or runs the command and stores its answer with it. */
@@ -588,14 +511,10 @@ export class Shard {
         return;
       case 'code': {
         const { state, merchantId, codeHash, capCents, expiresAtMs, sealed } = effect;
-        const key = codeKey(effect);
         if (state === 'issued') {
           const digits = this.issuingCodeDigits;
           if (digits === null) throw new Error('a code was issued outside issueCode');
-          const entry: CodeIndexEntry = { consumerId, expiresAtMs, digits };
-          this.codes.set(key, batch.no, entry);
-          batch.writes.push([store.codes, [merchantId, codeHash], entry]);
-          this.addCodeTimer({
+          this.codes.issued(batch, {
             slot,
             atMs: expiresAtMs,
             kind: 'code',
@@ -605,13 +524,12 @@ export class Shard {
             codeExpiresAtMs: expiresAtMs,
             codeDigits: digits,
           });
-        } else if (state !== 'expired' && this.isIndexed(consumerId, merchantId, codeHash, expiresAtMs)) {
+        } else if (
+          state !== 'expired' &&
+          this.codes.isIndexed(consumerId, merchantId, codeHash, expiresAtMs)
+        ) {
           // An expired code's entry stays a while so late attempts hear `expired_code` (see fire()).
-          const timer = this.codeTimers.get(key);
-          if (timer) this.wheel.cancel(timer);
-          this.dropCodeTimer(merchantId, codeHash);
-          this.codes.set(key, batch.no, null);
-          batch.writes.push([store.codes, [merchantId, codeHash], undefined]);
+          this.codes.ended(batch, merchantId, codeHash);
         }
         if (!this.watched.has(consumerId)) return;
         batch.report.notices.push({
@@ -642,35 +560,6 @@ export class Shard {
     }
   }
 
-  private addCodeTimer(
-    timer: TimerItem & { merchantId: MerchantId; codeHash: string; codeDigits: number },
-  ): void {
-    const key = codeKey(timer);
-    const replaced = this.codeTimers.get(key);
-    if (replaced) this.liveCodes.remove(timer.merchantId, replaced.item.codeDigits ?? CODE_DIGITS_MIN);
-    this.liveCodes.add(timer.merchantId, timer.codeDigits);
-    this.codeTimers.set(key, this.wheel.add(timer.atMs, timer));
-  }
-
-  private dropCodeTimer(merchantId: MerchantId, codeHash: string): void {
-    const key = codeKey({ merchantId, codeHash });
-    const timer = this.codeTimers.get(key);
-    if (!timer) return;
-    this.codeTimers.delete(key);
-    this.liveCodes.remove(merchantId, timer.item.codeDigits ?? CODE_DIGITS_MIN);
-  }
-
-  /** Whether the code index entry under these digits is still the one of this consumer's code. */
-  private isIndexed(
-    consumerId: ConsumerId,
-    merchantId: MerchantId,
-    codeHash: string,
-    expiresAtMs: number,
-  ): boolean {
-    const entry = this.codeEntry(merchantId, codeHash);
-    return entry?.consumerId === consumerId && entry.expiresAtMs === expiresAtMs;
-  }
-
   /** A timer that survives restarts by its own LMDB record (reward lots; codes live in the code index). */
   private store(batch: ShardBatch, timer: TimerItem): void {
     const { slot, atMs, kind, consumerId } = timer;
@@ -685,31 +574,27 @@ export class Shard {
       this.send(batch, timer.consumerId, { type: 'EXPIRE_LOTS', nowMs });
       return;
     }
-    const { merchantId, codeHash, codeExpiresAtMs } = timer as Required<TimerItem>;
+    const { merchantId, codeHash, codeExpiresAtMs } = timer as CodeTimer;
     // A redeemed or cancelled code left the index, and digits issued again belong to a newer timer:
     // skip both without waking the account.
-    if (!this.isIndexed(timer.consumerId, merchantId, codeHash, codeExpiresAtMs) || codeExpiresAtMs > nowMs)
+    if (
+      !this.codes.isIndexed(timer.consumerId, merchantId, codeHash, codeExpiresAtMs) ||
+      codeExpiresAtMs > nowMs
+    )
       return;
     if (timer.kind === 'code') {
-      this.dropCodeTimer(merchantId, codeHash);
+      this.codes.expired(merchantId, codeHash);
       this.send(batch, timer.consumerId, { type: 'EXPIRE_CODE', nowMs });
       // Late attempts hear `expired_code` for a while; then the tombstone goes.
       const atMs = codeExpiresAtMs + limits.codeTombstoneMs;
       this.wheel.add(atMs, { ...timer, kind: 'tomb', atMs });
     } else {
-      this.codes.set(codeKey({ merchantId, codeHash }), batch.no, null);
-      batch.writes.push([store.codes, [merchantId, codeHash], undefined]);
+      this.codes.unindex(batch, merchantId, codeHash);
     }
   }
 
   // -------------------------------------------------------------------------------------------------
   // Reads.
-
-  private codeEntry(merchantId: MerchantId, codeHash: string): CodeIndexEntry | undefined {
-    const pending = this.codes.get(codeKey({ merchantId, codeHash }));
-    if (pending) return pending.value ?? undefined;
-    return this.opts.store.codes.get([merchantId, codeHash]);
-  }
 
   /** The auth record if it exists and belongs to this merchant; another merchant's is not found. */
   private auth(authId: AuthId, merchantId: MerchantId): Auth | undefined {
@@ -763,11 +648,6 @@ export class Shard {
       batch.writes.push([store.meta, META.journalSeq(shardIndex), this.journalSeq]);
     return this.group.commit(batch);
   }
-}
-
-/** A code's key in the in-memory maps: its merchant and keyed hash, as in the code index. */
-function codeKey(code: { merchantId: MerchantId; codeHash: string }): string {
-  return `${code.merchantId}|${code.codeHash}`;
 }
 
 function cardView(card: Card): CardView {

@@ -77,10 +77,12 @@ export class Registry {
    */
   private readonly terminalIdsByMerchant = new Map<MerchantId, TerminalId[]>();
   /**
-   * Merchant records as read (every text, wallet push and code names its merchant). The registry is their
-   * only writer, and every write of it clears this once durable, so a record read meanwhile is not kept.
+   * Merchant and terminal records as read (every text, wallet push and code names its merchant; every code
+   * attempt reads its terminal). The registry is their only writer, and every write of it clears these
+   * once durable, so a record read meanwhile is not kept. Writes read the database itself.
    */
   private readonly merchantCache = new Map<string, MerchantRecord>();
+  private readonly terminalCache = new Map<string, TerminalRecord>();
   /** Each terminal's failed codes (terminal-failures.ts), kept in its record. */
   readonly failures: TerminalFailures;
 
@@ -93,7 +95,12 @@ export class Registry {
     options: { retiredMasterKeys?: readonly Buffer[]; logger?: Logger } = {},
   ) {
     this.masterKeys = [masterKey, ...(options.retiredMasterKeys ?? [])];
-    this.failures = new TerminalFailures(store, limits, (body) => this.write(body));
+    this.failures = new TerminalFailures(
+      store,
+      limits,
+      (terminalId) => this.terminal(terminalId),
+      (body) => this.write(body),
+    );
     this.logger = options.logger ?? createLogger();
     for (const { value } of store.terminals.getRange())
       this.indexTerminal(value.merchantId, value.terminalId);
@@ -419,7 +426,12 @@ export class Registry {
   }
 
   terminal(terminalId: string): TerminalRecord | undefined {
-    return isRegistryId(terminalId) ? this.store.terminals.get(terminalId) : undefined;
+    if (!isRegistryId(terminalId)) return undefined;
+    const cached = this.terminalCache.get(terminalId);
+    if (cached) return cached;
+    const terminal = this.store.terminals.get(terminalId);
+    if (terminal) this.terminalCache.set(terminalId, terminal);
+    return terminal;
   }
 
   terminalKey(terminal: TerminalRecord): Buffer | null {
@@ -580,6 +592,7 @@ export class Registry {
       return result;
     } finally {
       this.merchantCache.clear();
+      this.terminalCache.clear();
     }
   }
 

@@ -24,6 +24,8 @@ export class TerminalFailures {
   constructor(
     private readonly store: Store,
     private readonly limits: Limits,
+    /** A terminal's record as the registry reads it (outside a write). */
+    private readonly read: (terminalId: TerminalId) => TerminalRecord | undefined,
     /** The registry's serialized, durable write (the terminal record is the registry's). */
     private readonly write: <T>(body: () => T) => Promise<T>,
   ) {}
@@ -33,7 +35,7 @@ export class TerminalFailures {
    * codes within the last 24 hours.
    */
   locked(terminalId: TerminalId, nowMs: number): boolean {
-    const terminal = this.store.terminals.get(terminalId);
+    const terminal = this.read(terminalId);
     if (!terminal || terminal.locked) return true;
     return recentFailures(terminal, nowMs).length >= this.limits.terminalCodeFailuresPerDayMax;
   }
@@ -57,7 +59,7 @@ export class TerminalFailures {
    */
   async record(terminalId: TerminalId, failed: boolean, atMs: number): Promise<boolean> {
     // An approval with nothing to reset writes nothing: the common case stays off the write lock.
-    if (!failed && !this.store.terminals.get(terminalId)?.codeFailures) return false;
+    if (!failed && !this.read(terminalId)?.codeFailures) return false;
     return this.write(() => {
       const current = this.store.terminals.get(terminalId);
       if (!current) return false;
