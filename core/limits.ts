@@ -62,6 +62,11 @@ export const LIMITS = {
    */
   storageProbeDelayMs: 250,
   storageProbeDelayMaxMs: 10_000,
+  /**
+   * How long a probe waits for its write to be reported on disk; past it the probe counts as refused and
+   * the next one is scheduled (after a refused commit lmdb-js may report a flush only on a later write).
+   */
+  storageProbeFlushWaitMs: 1_000,
   /** Live (hydrated) account actors kept per shard; colder accounts live only in LMDB. */
   liveActorsPerShardMax: 20_000,
   /** Timer wheel resolution and span; later timers wait for more rounds. */

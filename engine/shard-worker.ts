@@ -133,17 +133,31 @@ const buildShard = (): Shard => {
   return built;
 };
 
-/** A small durable write: whether the storage takes writes. Anything but a refusal ends the thread. */
+/**
+ * A small durable write: whether the storage takes writes. A write not committed and reported on disk
+ * within `storageProbeFlushWaitMs` counts as refused, so the probes go on rather than wait for good
+ * (after a refused commit lmdb-js may settle a write only once a later one lands). Anything but a
+ * refusal ends the thread.
+ */
 async function probeWrite(): Promise<boolean> {
-  try {
+  const written = (async () => {
     await store.root.transaction(() => writeMeta(store, META.writeProbe(data.shardIndex), Date.now()));
     await whenDurable(store);
     return true;
-  } catch (error) {
+  })().catch((error: unknown) => {
     if (!isStorageRefusal(error)) throw error;
     // Handles the cause, so it is not reported as an unhandled rejection.
     void storageRefusalCause(error);
     return false;
+  });
+  let waited: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    waited = setTimeout(resolve, data.limits.storageProbeFlushWaitMs, false);
+  });
+  try {
+    return await Promise.race([written, timedOut]);
+  } finally {
+    clearTimeout(waited);
   }
 }
 

@@ -264,12 +264,7 @@ export class Registry {
   }
 
   merchant(merchantId: string): MerchantRecord | undefined {
-    if (!isRegistryId(merchantId)) return undefined;
-    const cached = this.merchantCache.get(merchantId);
-    if (cached) return cached;
-    const merchant = this.store.merchants.get(merchantId);
-    if (merchant) this.merchantCache.set(merchantId, merchant);
-    return merchant;
+    return readThrough(merchantId, this.merchantCache, this.store.merchants);
   }
 
   merchantByKeyword(keyword: string): MerchantRecord | undefined {
@@ -426,12 +421,7 @@ export class Registry {
   }
 
   terminal(terminalId: string): TerminalRecord | undefined {
-    if (!isRegistryId(terminalId)) return undefined;
-    const cached = this.terminalCache.get(terminalId);
-    if (cached) return cached;
-    const terminal = this.store.terminals.get(terminalId);
-    if (terminal) this.terminalCache.set(terminalId, terminal);
-    return terminal;
+    return readThrough(terminalId, this.terminalCache, this.store.terminals);
   }
 
   terminalKey(terminal: TerminalRecord): Buffer | null {
@@ -650,6 +640,20 @@ export class Registry {
         writeMeta(this.store, META.operatorTokenHash, hash);
     }).catch((error: unknown) => this.logger.error('operator token migration failed', { err: error }));
   }
+}
+
+/** A record by id, from the cache or else the database (and then kept); an id of another shape is none. */
+function readThrough<V>(
+  id: string,
+  cache: Map<string, V>,
+  db: { get(id: string): V | undefined },
+): V | undefined {
+  if (!isRegistryId(id)) return undefined;
+  const cached = cache.get(id);
+  if (cached) return cached;
+  const value = db.get(id);
+  if (value) cache.set(id, value);
+  return value;
 }
 
 /** SMS keywords of merchants (`PAY <keyword>`): 2-16 letters or digits, compared in upper case. */
