@@ -462,7 +462,7 @@ export class Registry {
     return this.write(() => {
       const previous = this.store.otps.get(recordKey);
       const sentAtMs = (previous?.sentAtMs ?? []).filter((atMs) => atMs > nowMs - DAY_MS);
-      const lastHour = sentAtMs.filter((atMs) => atMs > nowMs - 3_600_000);
+      const lastHour = sentAtMs.filter((atMs) => atMs > nowMs - 60 * 60_000);
       if (
         lastHour.length >= this.limits.otpSendsPerHourMax ||
         sentAtMs.length >= this.limits.otpSendsPerDayMax
@@ -475,13 +475,14 @@ export class Registry {
         sentAtMs: [...sentAtMs, nowMs],
       });
       this.rememberPhoneIn(consumerId, phone);
+      const expires = `It expires in ${Math.round(this.limits.otpTtlMs / 60_000)} minutes.`;
       this.queueIn(consumerId, nowMs, {
         kind: 'text',
         sealedText: seal(
           this.masterKey,
           purpose === 'unfreeze'
-            ? `Your paycode code to unfreeze your account is ${otp}. It expires in 10 minutes. If you did not ask for it, keep the account frozen.`
-            : `Your paycode verification code is ${otp}. It expires in 10 minutes.`,
+            ? `Your paycode code to unfreeze your account is ${otp}. ${expires} If you did not ask for it, keep the account frozen.`
+            : `Your paycode verification code is ${otp}. ${expires}`,
         ),
       });
       return 'approved';

@@ -200,6 +200,13 @@ describe('HTTP API', () => {
     expect(await from('127.0.0.3', '+15554440008')).toBe(429);
   });
 
+  it('says in the verification text how long its code lasts, as configured', async () => {
+    const t = await startTestServer({ limits: { otpTtlMs: 5 * 60_000 } });
+    expect((await t.http('POST', '/v1/consumers', { phone: PHONE }, OPERATOR_TOKEN)).status).toBe(202);
+    const text = await waitFor(() => t.server.devInbox?.inbox.find((entry) => entry.phone === PHONE));
+    expect(text.text).toMatch(/^Your paycode verification code is [0-9]{6}\. It expires in 5 minutes\.$/);
+  });
+
   it('limits verification texts per phone per hour and per day, and lets activation codes and device tokens expire', async () => {
     let shiftMs = 0;
     const t = await startTestServer({
