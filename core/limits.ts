@@ -67,6 +67,9 @@ export const LIMITS = {
    * the next one is scheduled (after a refused commit lmdb-js may report a flush only on a later write).
    */
   storageProbeFlushWaitMs: 1_000,
+  /** A gift's step shed or lost with a shard is tried again after this, doubling, up to the maximum. */
+  giftStepRetryDelayMs: 20,
+  giftStepRetryDelayMaxMs: 1_000,
   /** Live (hydrated) account actors kept per shard; colder accounts live only in LMDB. */
   liveActorsPerShardMax: 20_000,
   /** Timer wheel resolution and span; later timers wait for more rounds. */
@@ -110,6 +113,8 @@ export const LIMITS = {
   shutdownDrainMs: 10_000,
   /** Requests one socket may send per second before answers become `rate_limited`. */
   wsRequestsPerSecondMax: 2_000,
+  /** A wallet socket request's `reqId`, when it is a string. */
+  walletRequestIdLengthMax: 64,
   /** Open sessions per terminal and wallet sockets per consumer. */
   posConnectionsPerTerminalMax: 4,
   walletSocketsPerConsumerMax: 8,

@@ -641,7 +641,9 @@ export class Engine {
         const { reply } = await this.submit(slot, body);
         const retry = reply.status === 'overloaded' || reply.status === 'internal';
         if (!retry || this.closing || this.shardOf(slot).health().state === 'failed') return reply;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 10 * 2 ** attempt)));
+        const { giftStepRetryDelayMs, giftStepRetryDelayMaxMs } = this.limits;
+        const delayMs = Math.min(giftStepRetryDelayMaxMs, giftStepRetryDelayMs * 2 ** (attempt - 1));
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
     };
     const done = (async () => {

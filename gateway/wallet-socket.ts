@@ -242,7 +242,7 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
     const consumerId = session.consumerId as ConsumerId;
     const reqId = frame?.reqId;
     const validReqId =
-      (typeof reqId === 'string' && reqId.length <= 64) ||
+      (typeof reqId === 'string' && reqId.length <= limits.walletRequestIdLengthMax) ||
       (typeof reqId === 'number' && Number.isSafeInteger(reqId));
     if (!frame || !validReqId) {
       send(ws, { type: 'error', reqId: validReqId ? reqId : undefined, status: 'bad_request' }, encoding);
