@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import { groupCode, isPaymentCode, spokenCode } from '../web/shared/codes.ts';
+import { groupCode, isPaymentCode, spokenCode } from '../web/common/codes.ts';
 
 /**
- * How the web apps show a payment code (web/shared/codes.ts): the reading groups of every length from 6
+ * How the web apps show a payment code (web/common/codes.ts): the reading groups of every length from 6
  * to 10 digits, leading zeros kept, an entry still being typed, what a screen reader is given to say,
  * and which strings are whole codes.
  */

@@ -1,8 +1,8 @@
-import '../shared/styles.css';
+import '../common/styles.css';
 import './inbox.css';
-import { api } from '../shared/api.ts';
-import { CODE_DIGITS_MAX, CODE_DIGITS_MIN } from '../shared/codes.ts';
-import { field, h, mount, notice, topbar, when } from '../shared/ui.ts';
+import { api } from '../common/api.ts';
+import { CODE_DIGITS_MAX, CODE_DIGITS_MIN } from '../common/codes.ts';
+import { field, h, mount, notice, topbar, when } from '../common/ui.ts';
 
 /**
  * The development inbox: in `console` SMS mode no text leaves the machine, so this page shows what the

@@ -1,4 +1,4 @@
-import { h, money, plural } from '../shared/ui.ts';
+import { h, money, plural } from '../common/ui.ts';
 
 /**
  * A bar chart drawn as inline SVG: one bar per period, the current one highlighted, a light grid with

@@ -1,5 +1,5 @@
-import { ApiError } from '../shared/api.ts';
-import { h, mount, notice, topbar } from '../shared/ui.ts';
+import { ApiError } from '../common/api.ts';
+import { h, mount, notice, topbar } from '../common/ui.ts';
 import { clock, errorText } from './format.ts';
 import { overviewSection } from './overview.ts';
 import type { Session } from './session.ts';

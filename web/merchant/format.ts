@@ -1,5 +1,5 @@
-import { errorText as sharedErrorText } from '../shared/api.ts';
-import { money } from '../shared/ui.ts';
+import { errorText as apiErrorText } from '../common/api.ts';
+import { money } from '../common/ui.ts';
 import type { Transaction } from './types.ts';
 
 /** How the dashboard names and shows things: posting kinds, times, signed amounts, errors. */
@@ -94,5 +94,5 @@ const MESSAGES: Record<string, string> = {
 
 /** What went wrong, as a sentence, in the dashboard's words where it has them. */
 export function errorText(error: unknown): string {
-  return sharedErrorText(error, MESSAGES);
+  return apiErrorText(error, MESSAGES);
 }

@@ -1,5 +1,5 @@
-import { ApiError, newKey } from '../shared/api.ts';
-import { busy, field, h, money, mount, normalizePhone, notice, parseDollars } from '../shared/ui.ts';
+import { ApiError, newKey } from '../common/api.ts';
+import { busy, field, h, money, mount, normalizePhone, notice, parseDollars } from '../common/ui.ts';
 import { errorText } from './format.ts';
 import type { Session } from './session.ts';
 

@@ -1,7 +1,7 @@
-import '../shared/styles.css';
+import '../common/styles.css';
 import './dashboard.css';
-import { ApiError, api } from '../shared/api.ts';
-import { h, mount, notice } from '../shared/ui.ts';
+import { ApiError, api } from '../common/api.ts';
+import { h, mount, notice } from '../common/ui.ts';
 import { showDashboard } from './dashboard.ts';
 import { errorText } from './format.ts';
 import { forgetKey, Session, storedKey } from './session.ts';

@@ -1,4 +1,4 @@
-import { h, money, mount, notice, plural } from '../shared/ui.ts';
+import { h, money, mount, notice, plural } from '../common/ui.ts';
 import { barChart, type ChartPoint } from './chart.ts';
 import { dayLabel, hourLabel, isBrowserTimeZone, longDay, zonedTime } from './format.ts';
 import { issueCardPanel } from './issue.ts';

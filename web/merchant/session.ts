@@ -1,4 +1,4 @@
-import { ApiError, api } from '../shared/api.ts';
+import { ApiError, api } from '../common/api.ts';
 
 /**
  * The signed-in merchant. The API key is kept in sessionStorage only: it lasts while the tab is open,

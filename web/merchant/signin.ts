@@ -1,5 +1,5 @@
-import { ApiError, api } from '../shared/api.ts';
-import { busy, field, h, mount, notice, topbar } from '../shared/ui.ts';
+import { ApiError, api } from '../common/api.ts';
+import { busy, field, h, mount, notice, topbar } from '../common/ui.ts';
 import { errorText } from './format.ts';
 import type { Me } from './types.ts';
 

@@ -1,4 +1,4 @@
-import { busy, h, money, mount, notice, plural } from '../shared/ui.ts';
+import { busy, h, money, mount, notice, plural } from '../common/ui.ts';
 import { errorText, longDay, signedMoney } from './format.ts';
 import { Pages } from './pages.ts';
 import type { Session } from './session.ts';

@@ -1,4 +1,4 @@
-import { busy, field, h, mount, notice, plural, when } from '../shared/ui.ts';
+import { busy, field, h, mount, notice, plural, when } from '../common/ui.ts';
 import { errorText, shortTime } from './format.ts';
 import type { Session } from './session.ts';
 import type { CodeRefusal, MerchantDetails, Terminal, TerminalState } from './types.ts';

@@ -1,5 +1,5 @@
-import { ApiError } from '../shared/api.ts';
-import { busy, h, mount, notice } from '../shared/ui.ts';
+import { ApiError } from '../common/api.ts';
+import { busy, h, mount, notice } from '../common/ui.ts';
 import { displayRef, errorText, KINDS, kindLabel, shortTime, signedMoney } from './format.ts';
 import { Pages } from './pages.ts';
 import type { Session } from './session.ts';

@@ -1,5 +1,5 @@
-import { ApiError, api } from '../shared/api.ts';
-import { busy, field, h, notice } from '../shared/ui.ts';
+import { ApiError, api } from '../common/api.ts';
+import { busy, field, h, notice } from '../common/ui.ts';
 import { fromBase64url, importHmacKey } from './crypto.ts';
 import { topbar } from './layout.ts';
 import { type StoredTerminal, saveTerminal } from './storage.ts';

@@ -1,4 +1,4 @@
-import { h, topbar as pageTopbar } from '../shared/ui.ts';
+import { h, topbar as pageTopbar } from '../common/ui.ts';
 
 /** The dark bar on top of every POS screen, with what the screen puts on the right. */
 export function topbar(...right: (Node | null)[]): HTMLElement {

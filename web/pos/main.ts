@@ -1,6 +1,6 @@
-import '../shared/styles.css';
+import '../common/styles.css';
 import './pos.css';
-import { h, mount, notice } from '../shared/ui.ts';
+import { h, mount, notice } from '../common/ui.ts';
 import { activationView } from './activate-view.ts';
 import { topbar } from './layout.ts';
 import { loadTerminal, type StoredTerminal } from './storage.ts';

@@ -1,4 +1,4 @@
-import { h, money, when } from '../shared/ui.ts';
+import { h, money, when } from '../common/ui.ts';
 import { facts } from './layout.ts';
 import type { Sale } from './till.ts';
 

@@ -1,4 +1,4 @@
-import { h, money, notice, parseDollars, when } from '../shared/ui.ts';
+import { h, money, notice, parseDollars, when } from '../common/ui.ts';
 import type { PendingOp, PendingReversal, Sale } from './till.ts';
 
 /**

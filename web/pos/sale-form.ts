@@ -1,12 +1,12 @@
-import { CODE_DIGITS_MAX, CODE_DIGITS_MIN, groupCode, isPaymentCode } from '../shared/codes.ts';
-import { h, money, notice, parseDollars } from '../shared/ui.ts';
+import { CODE_DIGITS_MAX, CODE_DIGITS_MIN, groupCode, isPaymentCode } from '../common/codes.ts';
+import { h, money, notice, parseDollars } from '../common/ui.ts';
 
 /**
  * The sale entry: payment code, amount, partial approval and the Charge button, with an on-screen keypad
  * for touch tills that types into whichever of the two fields was last focused. Input is checked here,
  * before anything is sent: a code is 6 to 10 digits (a string, so leading zeros stay), an amount is
  * dollars with at most two decimals, read into integer cents by parseDollars. The code field shows the
- * digits in the same reading groups as the customer's phone (web/shared/codes.ts) and counts them as
+ * digits in the same reading groups as the customer's phone (web/common/codes.ts) and counts them as
  * they are typed; what is sent is the plain digits.
  */
 export interface ChargeRequest {

@@ -1,5 +1,5 @@
-import { socketUrl } from '../shared/api.ts';
-import { h, money, mount, notice, when } from '../shared/ui.ts';
+import { socketUrl } from '../common/api.ts';
+import { h, money, mount, notice, when } from '../common/ui.ts';
 import { facts, topbar } from './layout.ts';
 import { receipt } from './receipt.ts';
 import { type Message, RecentSales } from './recent.ts';

@@ -1,4 +1,4 @@
-import { newKey } from '../shared/api.ts';
+import { newKey } from '../common/api.ts';
 import { AnswerLost, type PosAnswer, type PosSession } from './session.ts';
 import { pendingKey, readList, salesKey, writeList } from './storage.ts';
 

@@ -1,4 +1,4 @@
-import { socketUrl } from '../shared/api.ts';
+import { socketUrl } from '../common/api.ts';
 
 /**
  * The wallet WebSocket (`/v1/wallet`, docs/http-api.md "Wallet WebSocket"): authenticates with the device token, receives the

@@ -1,7 +1,7 @@
-import '../shared/styles.css';
+import '../common/styles.css';
 import './wallet.css';
-import { ApiError, api, errorText } from '../shared/api.ts';
-import { groupCode, spokenCode } from '../shared/codes.ts';
+import { ApiError, api, errorText } from '../common/api.ts';
+import { groupCode, spokenCode } from '../common/codes.ts';
 import {
   busy,
   field,
@@ -13,7 +13,7 @@ import {
   parseDollars,
   topbar,
   when,
-} from '../shared/ui.ts';
+} from '../common/ui.ts';
 import { type ActiveCode, type Card, type CodePush, type Connection, WalletLive } from './live.ts';
 
 /**
