@@ -33,11 +33,17 @@ describe('layers', () => {
     copyFileSync(join(ROOT, 'biome.json'), join(dir, 'biome.json'));
     for (const from of LAYERS) {
       mkdirSync(join(dir, from), { recursive: true });
-      for (const to of LAYERS.filter((layer) => layer !== from))
+      for (const to of LAYERS.filter((layer) => layer !== from)) {
         writeFileSync(
           join(dir, from, `uses-${to}.ts`),
           `import { x } from '../${to}/x.ts';\n\nexport const y = x;\n`,
         );
+        // A type import counts too, and so does a file deeper in the layer.
+        writeFileSync(
+          join(dir, from, `uses-${to}-deep.ts`),
+          `import type { X } from '../${to}/deep/x.ts';\n\nexport type Y = X;\n`,
+        );
+      }
     }
     const run = await promisify(execFile)(BIOME, ['lint', '--vcs-enabled=false', '--reporter=json', '.'], {
       cwd: dir,
@@ -50,7 +56,8 @@ describe('layers', () => {
     );
     for (const from of LAYERS)
       for (const to of LAYERS.filter((layer) => layer !== from))
-        expect(refused.has(`${from}/uses-${to}.ts`), `${from} → ${to}`).toBe(!MAY_IMPORT[from]?.includes(to));
+        for (const probe of [`uses-${to}.ts`, `uses-${to}-deep.ts`])
+          expect(refused.has(`${from}/${probe}`), `${from}/${probe}`).toBe(!MAY_IMPORT[from]?.includes(to));
     // The architecture page shows the same table.
     const doc = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
     expect(doc).toContain('| `engine/` | `core/`, `sdk/`, `log/`, `persistence/` |');
