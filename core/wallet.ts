@@ -258,18 +258,22 @@ export function walletProblems(wallet: Wallet): string[] {
   const problems: string[] = [];
   const code = wallet.code;
   let heldCents = 0;
+  // Runs after every rule: no text is made unless something is wrong.
   for (const card of wallet.cards) {
-    const account = `card:${card.cardId}`;
-    if (card.balanceCents < 0) problems.push(`${account} has a balance of ${card.balanceCents}`);
-    if (card.heldCents < 0 || card.heldCents > card.balanceCents)
-      problems.push(`${account} holds ${card.heldCents} of ${card.balanceCents}`);
-    if (card.heldCents > 0 && code?.merchantId !== card.merchantId)
-      problems.push(`${account} has a hold without a live code`);
-    heldCents += card.heldCents;
-    const lots = card.lots.reduce((sum, lot) => sum + lot.cents, 0);
-    if (card.kind === 'reward' && lots !== card.balanceCents)
-      problems.push(`${account} reward lots sum to ${lots}, balance ${card.balanceCents}`);
-    if (card.kind === 'gift' && card.lots.length > 0) problems.push(`${account} is a gift card with lots`);
+    const { cardId, balanceCents, heldCents: held } = card;
+    if (balanceCents < 0) problems.push(`card:${cardId} has a balance of ${balanceCents}`);
+    if (held < 0 || held > balanceCents) problems.push(`card:${cardId} holds ${held} of ${balanceCents}`);
+    if (held > 0 && code?.merchantId !== card.merchantId)
+      problems.push(`card:${cardId} has a hold without a live code`);
+    heldCents += held;
+    if (card.kind === 'gift') {
+      if (card.lots.length > 0) problems.push(`card:${cardId} is a gift card with lots`);
+      continue;
+    }
+    let lots = 0;
+    for (const lot of card.lots) lots += lot.cents;
+    if (lots !== balanceCents)
+      problems.push(`card:${cardId} reward lots sum to ${lots}, balance ${balanceCents}`);
   }
   if (code && heldCents > code.capCents)
     problems.push(`${wallet.consumerId} holds ${heldCents} for a code capped at ${code.capCents}`);

@@ -74,6 +74,8 @@ export class CodeFailureWindows {
    * the terminal's stored record), or null when nothing was explained.
    */
   explain(merchantId: string, terminalId: string, code: string, nowMs: number): number | null {
+    // Every approved sale asks; a till with no recent miss (nearly all of them) costs one map look-up.
+    if (!this.unexplained.has(terminalId)) return null;
     const misses = this.recentMisses(terminalId, nowMs);
     const index = misses.findLastIndex((miss) => oneSlipApart(miss.digits, code));
     const logs = this.of(merchantId);
