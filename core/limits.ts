@@ -226,6 +226,8 @@ export function validateLimits(limits: Limits): string[] {
     problems.push('shardRestartDelayMs must not exceed shardRestartDelayMaxMs');
   if (limits.storageProbeDelayMs > limits.storageProbeDelayMaxMs)
     problems.push('storageProbeDelayMs must not exceed storageProbeDelayMaxMs');
+  if (limits.giftStepRetryDelayMs > limits.giftStepRetryDelayMaxMs)
+    problems.push('giftStepRetryDelayMs must not exceed giftStepRetryDelayMaxMs');
   if (limits.terminalCodeFailuresMax > limits.terminalCodeFailuresPerDayMax)
     problems.push('terminalCodeFailuresMax must not exceed terminalCodeFailuresPerDayMax');
   if (limits.merchantLiveCodesMax > MERCHANT_LIVE_CODES_MAX)

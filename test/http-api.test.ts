@@ -60,6 +60,7 @@ describe('HTTP API', () => {
       { ...good, accountNumber: '12' },
       { ...good, accountType: 'brokerage' },
       { ...good, name: '' },
+      { ...good, name: 'x'.repeat(LIMITS.nameLengthMax + 1) },
       { ...good, feeBps: 10.5 },
       { ...good, keyword: 'deli' },
     ]) {
@@ -77,6 +78,16 @@ describe('HTTP API', () => {
       await t.http('GET', `/v1/merchants/${merchant.merchantId}/terminals`, undefined, merchant.apiKey)
     ).body.terminals;
     expect(terminal).toBeUndefined();
+    // A label of the longest length is taken, one character more is not (another merchant's fleet).
+    const labelled = await t.merchant('Long Labels');
+    const terminals = `/v1/merchants/${labelled.merchantId}/terminals`;
+    const longest = 'L'.repeat(LIMITS.nameLengthMax);
+    expect((await t.http('POST', terminals, { label: longest }, labelled.apiKey)).status).toBe(201);
+    expect(await t.http('POST', terminals, { label: `${longest}L` }, labelled.apiKey)).toEqual({
+      status: 400,
+      body: error('bad_request'),
+    });
+    expect((await t.http('GET', terminals, undefined, labelled.apiKey)).body.terminals).toHaveLength(1);
     const phone = '+15554440001';
     const base = `/v1/merchants/${merchant.merchantId}`;
     const card = { phone, amountCents: 1_000_000, kind: 'gift', idempotencyKey: 'operator-mint' };

@@ -5,6 +5,7 @@
  */
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
+import { LIMITS } from '../core/limits.ts';
 import { OPERATOR_TOKEN, openSocket, startTestServer } from './server-helpers.ts';
 
 const PHONE = '+15555550140';
@@ -118,6 +119,12 @@ describe('wallet WebSocket', () => {
     expect(await wallet.next()).toEqual({ type: 'error', reqId: 3, status: 'not_found' });
     wallet.send(pack({ type: 'transfer', reqId: 4 }));
     expect(await wallet.next()).toEqual({ type: 'error', reqId: 4, status: 'bad_request' });
+    // A string request id of the longest length is echoed; a longer one is refused without it.
+    const longest = 'r'.repeat(LIMITS.walletRequestIdLengthMax);
+    wallet.send(pack({ type: 'cancelCode', reqId: longest }));
+    expect(await wallet.next()).toEqual({ type: 'error', reqId: longest, status: 'not_found' });
+    wallet.send(pack({ type: 'cancelCode', reqId: `${longest}r` }));
+    expect(await wallet.next()).toEqual({ type: 'error', status: 'bad_request' });
 
     await t.load(merchant, PHONE, 2_000);
     wallet.send(pack({ type: 'requestCode', reqId: 5, merchantId: merchant.merchantId }));
