@@ -109,8 +109,8 @@ export class RouteKit {
     readonly deps: RouteDeps,
   ) {}
 
-  /** A route anyone may call; the handler checks what it needs. */
-  open(method: Method, pattern: string, handler: Handler<Principal | null>): void {
+  /** A route anyone may call, whatever token the request carries (none is looked up). */
+  open(method: Method, pattern: string, handler: (request: Request) => Promise<Answer> | Answer): void {
     this.registered.push([method === 'del' ? 'delete' : method, pattern]);
     const { limits, metrics } = this.deps;
     const body = {
@@ -118,7 +118,14 @@ export class RouteKit {
       drainBytesMax: limits.httpBodyDrainBytesMax,
     };
     const onAnswer = (route: string, code: number) => metrics.httpRequests.inc({ route, code });
-    route(this.app, method, pattern, body, (request) => handler(request, this.principal(request)), onAnswer);
+    route(this.app, method, pattern, body, handler, onAnswer);
+  }
+
+  /** A route anyone may call, told who the request's token belongs to (null: none, or not valid). */
+  anyCaller(method: Method, pattern: string, handler: Handler<Principal | null>): void {
+    this.open(method, pattern, (request) =>
+      handler(request, request.token ? this.deps.registry.authenticate(request.token) : null),
+    );
   }
 
   /** A route of the merchant named by the path's first parameter. */
@@ -128,7 +135,7 @@ export class RouteKit {
     handler: Handler<MerchantCaller>,
     access: MerchantAccess = 'merchantOrOperator',
   ): void {
-    this.open(method, pattern, (request, caller) => {
+    this.anyCaller(method, pattern, (request, caller) => {
       const merchantId = request.params[0] as MerchantId;
       if (!caller) return fail('unauthorized', 'a valid bearer token is required');
       if (caller.kind === 'device' || (caller.kind === 'merchant' && caller.merchantId !== merchantId))
@@ -142,7 +149,7 @@ export class RouteKit {
 
   /** A route of the consumer whose device token calls it. */
   consumer(method: Method, pattern: string, handler: Handler<ConsumerId>): void {
-    this.open(method, pattern, (request, caller) =>
+    this.anyCaller(method, pattern, (request, caller) =>
       caller?.kind === 'device'
         ? handler(request, caller.consumerId)
         : fail('unauthorized', 'a valid device token is required'),
@@ -151,13 +158,9 @@ export class RouteKit {
 
   /** A route of the operator; `forbidden` says what a merchant or device asked for. */
   operator(method: Method, pattern: string, forbidden: string, handler: Handler<Principal>): void {
-    this.open(method, pattern, (request, caller) => {
+    this.anyCaller(method, pattern, (request, caller) => {
       if (!caller) return fail('unauthorized', 'the operator token is required');
       return caller.kind === 'operator' ? handler(request, caller) : fail('forbidden', forbidden);
     });
-  }
-
-  private principal(request: Request): Principal | null {
-    return request.token ? this.deps.registry.authenticate(request.token) : null;
   }
 }

@@ -30,11 +30,8 @@ const isLocalRequest = (request: Request) =>
 export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string][] {
   const { engine, registry, metrics } = deps;
   const kit = new RouteKit(app, deps);
-  const get = (pattern: string, handler: Parameters<RouteKit['open']>[2]) =>
-    kit.open('get', pattern, handler);
-
   // Whoever holds a token: a page that has only an API key learns whose it is. No personal data.
-  get('/v1/me', (_, caller) => {
+  kit.anyCaller('get', '/v1/me', (_, caller) => {
     if (!caller) return fail('unauthorized', 'a valid bearer token is required');
     if (caller.kind === 'operator') return ok(200, { kind: 'operator' });
     if (caller.kind === 'device') return ok(200, { kind: 'device', expiresAtMs: caller.expiresAtMs });
@@ -60,13 +57,13 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
 
   // Healthy is `{ok: true}` as docs/gateway.md ("Health") says; otherwise 503 with what is wrong, so a load balancer
   // stops sending and an operator sees which shard (docs/gateway.md). Causes stay in the log.
-  get('/healthz', () => {
+  kit.open('get', '/healthz', () => {
     const { ok: healthy, status, shards } = engine.health();
     if (healthy) return ok(200, { ok: true });
     return ok(503, { ok: false, status, shards });
   });
 
-  get('/metrics', async (request) => {
+  kit.open('get', '/metrics', async (request) => {
     if (!isLocalRequest(request)) return fail('forbidden', 'metrics are served on loopback only');
     return { status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType };
   });
@@ -74,7 +71,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
   if (deps.devInbox) {
     const inbox = deps.devInbox;
     // Development only (console SMS mode), and from this machine only: the texts hold codes.
-    get('/v1/dev/inbox', (request) => {
+    kit.open('get', '/v1/dev/inbox', (request) => {
       if (!isLocalRequest(request)) return fail('forbidden', 'the inbox is served on loopback only');
       const phone = request.query.get('phone');
       const texts = inbox.inbox.filter((text) => phone === null || text.phone === phone).slice(-50);

@@ -47,7 +47,7 @@ export function walletRoutes(kit: RouteKit): void {
     return ok(202, {});
   };
 
-  kit.open('post', '/v1/consumers', (request, caller) => {
+  kit.anyCaller('post', '/v1/consumers', (request, caller) => {
     const phone = isObject(request.body) ? request.body.phone : undefined;
     if (!isPhone(phone)) return fail('bad_request', 'phone must be an E.164 number like +15555550123');
     const byOperator = caller?.kind === 'operator';
