@@ -41,7 +41,7 @@ export async function runSettlementBench(options: SettlementBenchOptions): Promi
     const registry = new Registry(store, masterKey, { ...LIMITS }, Date.now, 'op_bench_token_0123456789');
     const merchantIds: MerchantId[] = [];
     for (let i = 0; i < options.merchants; i++) {
-      const created = await registry.createMerchant({
+      const created = await registry.merchants.create({
         name: `Merchant ${i}`,
         keyword: null,
         feeBps: 150,
@@ -76,7 +76,7 @@ export async function runSettlementBench(options: SettlementBenchOptions): Promi
     const settlements = new Settlements(
       store,
       dataDir,
-      registry,
+      registry.sealedRecords,
       masterKey,
       {
         cutoff: { timeZone: 'UTC', time: '00:00' },

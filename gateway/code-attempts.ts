@@ -91,7 +91,7 @@ export class CodeAttempts {
   ): Promise<Reply> {
     const { engine, registry, codeWindows: windows, metrics, logger } = this.deps;
     const nowMs = this.deps.now();
-    if (registry.failures.locked(terminalId, nowMs)) return { status: 'terminal_locked' };
+    if (registry.terminals.failures.locked(terminalId, nowMs)) return { status: 'terminal_locked' };
     const refusal = windows.refusal(merchantId, nowMs);
     if (refusal) {
       this.refused(merchantId, terminalId, refusal.window, nowMs);
@@ -106,7 +106,10 @@ export class CodeAttempts {
     const countedAtMs = none ? nowMs : this.deps.now();
     if (failed && !none) windows.add(merchantId, terminalId, countedAtMs, digits);
     const approvedRedeem = reply.status === 'approved' && reply.authId !== undefined;
-    if ((failed || approvedRedeem) && (await registry.failures.record(terminalId, failed, countedAtMs))) {
+    if (
+      (failed || approvedRedeem) &&
+      (await registry.terminals.failures.record(terminalId, failed, countedAtMs))
+    ) {
       metrics.terminalLocks.inc();
       logger.warn('terminal locked after failed codes', { terminalId, merchantId });
     }
@@ -115,7 +118,7 @@ export class CodeAttempts {
       // The sale stands whatever becomes of this record: if it cannot be stored, a restart counts the
       // miss in the windows again, the safe side.
       if (typoAtMs !== null)
-        await registry.failures.explain(terminalId, typoAtMs).catch((error: unknown) => {
+        await registry.terminals.failures.explain(terminalId, typoAtMs).catch((error: unknown) => {
           logger.warn('typo explanation not stored', { terminalId, err: error });
         });
     }

@@ -89,7 +89,7 @@ export class CodeFailureWindows {
   }
 
   /**
-   * Forgets a terminal's failures, as the operator's unlock forgets its day's (registry.ts `setLocked`):
+   * Forgets a terminal's failures, as the operator's unlock forgets its day's (terminals.ts `setLocked`):
    * what one till did no longer holds back its merchant's other tills.
    */
   forgetTerminal(merchantId: string, terminalId: string): void {

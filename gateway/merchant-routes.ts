@@ -26,7 +26,7 @@ export function merchantRoutes(kit: RouteKit): void {
   const { engine, registry, limits, codeWindows, settlements, journalRefKey } = kit.deps;
 
   kit.merchant('get', '/v1/merchants/:merchantId', (_, { merchantId }) => {
-    const merchant = registry.merchant(merchantId);
+    const merchant = registry.merchants.get(merchantId);
     if (!merchant) return fail('not_found', 'no such merchant');
     const { name, keyword, feeBps, feeFixedCents } = merchant;
     return ok(200, {
@@ -41,14 +41,14 @@ export function merchantRoutes(kit: RouteKit): void {
 
   // A leaked API key: the operator or the merchant makes a new one, and every earlier key stops working.
   kit.merchant('post', '/v1/merchants/:merchantId/api-key', async (_, { merchantId }) =>
-    ok(201, { merchantId, apiKey: await registry.rotateApiKey(merchantId) }),
+    ok(201, { merchantId, apiKey: await registry.merchants.rotateApiKey(merchantId) }),
   );
 
   kit.merchant('get', '/v1/merchants/:merchantId/terminals', (_, { merchantId }) => {
     // Why code attempts at the merchant are refused, when they are: too many failed codes in a window.
     const refusal = codeWindows.refusal(merchantId, kit.deps.now());
     return ok(200, {
-      terminals: registry.terminalsOf(merchantId),
+      terminals: registry.terminals.of(merchantId),
       codeAttempts: refusal ? { refused: true, ...refusal } : { refused: false },
     });
   });
@@ -60,14 +60,14 @@ export function merchantRoutes(kit: RouteKit): void {
       const label = isObject(request.body) ? request.body.label : undefined;
       if (!isText(label, limits.nameLengthMax))
         return fail('bad_request', `label must be 1-${limits.nameLengthMax} characters`);
-      return ok(201, await registry.createTerminal(merchantId, label.trim()));
+      return ok(201, await registry.terminals.create(merchantId, label.trim()));
     },
     'merchantOnly',
   );
 
   /** The terminal named in the path, if it belongs to the merchant; the answer to send otherwise. */
   const terminalOf = (request: Request, { merchantId }: MerchantCaller): TerminalId | Answer => {
-    const terminal = registry.terminal(request.params[1] as string);
+    const terminal = registry.terminals.get(request.params[1] as string);
     if (!terminal || terminal.merchantId !== merchantId) return fail('not_found', 'no such terminal');
     return terminal.terminalId;
   };
@@ -79,7 +79,7 @@ export function merchantRoutes(kit: RouteKit): void {
         const terminalId = terminalOf(request, caller);
         if (typeof terminalId !== 'string') return terminalId;
         // Only the operator's unlock also clears the day's failed codes (docs/security.md)...
-        await registry.setLocked(terminalId, action === 'lock', caller.byOperator);
+        await registry.terminals.setLocked(terminalId, action === 'lock', caller.byOperator);
         // ... and from its merchant's windows, so one till's failures stop holding back the others.
         if (caller.byOperator && action === 'unlock')
           codeWindows.forgetTerminal(caller.merchantId, terminalId);
@@ -93,7 +93,7 @@ export function merchantRoutes(kit: RouteKit): void {
   kit.merchant('post', '/v1/merchants/:merchantId/terminals/:terminalId/revoke', async (request, caller) => {
     const terminalId = terminalOf(request, caller);
     if (typeof terminalId !== 'string') return terminalId;
-    await registry.revokeTerminal(terminalId);
+    await registry.terminals.revoke(terminalId);
     return ok(200, { terminalId, revoked: true });
   });
   // A rekey makes a new credential for the till, so it is the merchant's alone, as creating one is.
@@ -103,7 +103,7 @@ export function merchantRoutes(kit: RouteKit): void {
     async (request, caller) => {
       const terminalId = terminalOf(request, caller);
       if (typeof terminalId !== 'string') return terminalId;
-      return ok(201, await registry.rekeyTerminal(terminalId));
+      return ok(201, await registry.terminals.rekey(terminalId));
     },
     'merchantOnly',
   );
@@ -122,7 +122,7 @@ export function merchantRoutes(kit: RouteKit): void {
         return fail('bad_request', 'idempotencyKey must be 1-64 characters of A-Z a-z 0-9 _ -');
       if (expiresAtMs !== undefined && (kind !== 'reward' || !isInt(expiresAtMs, 1, Number.MAX_SAFE_INTEGER)))
         return fail('bad_request', 'expiresAtMs is an epoch time in milliseconds, for rewards only');
-      await registry.rememberPhone(engine.consumerIdFor(phone), phone);
+      await registry.phones.remember(engine.consumerIdFor(phone), phone);
       const reply = await engine.loadValue({
         merchantId,
         phone,

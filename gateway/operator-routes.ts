@@ -3,7 +3,7 @@ import type { MerchantId } from '../core/ids.ts';
 import { isAccountNumber, isAccountType, isRoutingNumber } from '../settlement/bank.ts';
 import { parseDate } from '../settlement/calendar.ts';
 import { fail, ok } from './http.ts';
-import { isKeyword } from './registry.ts';
+import { isKeyword } from './merchants.ts';
 import { isInt, isObject, isText, type RouteKit } from './route-kit.ts';
 
 const CODE_DIGITS_MESSAGE = `codeDigitsMin must be an integer from ${CODE_DIGITS_MIN} to ${CODE_DIGITS_MAX}`;
@@ -43,7 +43,7 @@ export function operatorRoutes(kit: RouteKit): void {
     if (!isInt(feeFixedCents, 0, 100_000))
       return fail('bad_request', 'feeFixedCents must be an integer from 0 to 100000');
     if (!isCodeDigits(codeDigitsMin)) return fail('bad_request', CODE_DIGITS_MESSAGE);
-    const created = await registry.createMerchant({
+    const created = await registry.merchants.create({
       name: name.trim(),
       keyword,
       feeBps,
@@ -62,7 +62,10 @@ export function operatorRoutes(kit: RouteKit): void {
     async (request) => {
       const codeDigitsMin = isObject(request.body) ? request.body.codeDigitsMin : undefined;
       if (!isCodeDigits(codeDigitsMin)) return fail('bad_request', CODE_DIGITS_MESSAGE);
-      const merchant = await registry.setCodeDigitsMin(request.params[0] as MerchantId, codeDigitsMin);
+      const merchant = await registry.merchants.setCodeDigitsMin(
+        request.params[0] as MerchantId,
+        codeDigitsMin,
+      );
       if (!merchant) return fail('not_found', 'no such merchant');
       return ok(200, { merchantId: merchant.merchantId, codeDigitsMin: codeDigitsMinOf(merchant) });
     },

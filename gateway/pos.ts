@@ -86,7 +86,7 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
     ws.cork(() => ws.send(encodeFrame(message, encoding ?? 'json'), encoding === 'msgpack'));
   };
   // A revoked or replaced terminal key ends the sessions made with it.
-  deps.registry.onRevocation((revocation) => {
+  deps.registry.credentials.onRevocation((revocation) => {
     if (revocation.kind !== 'terminal') return;
     for (const ws of terminalSockets.of(revocation.terminalId)) {
       deps.logger.info('pos session closed: terminal key revoked', { terminalId: revocation.terminalId });
@@ -148,8 +148,8 @@ export function posBehavior(deps: PosDeps): WebSocketBehavior<PosSession> {
       refuse(ws, 'unauthorized', { reason: 'malformed hello' });
       return;
     }
-    const terminal = deps.registry.terminal(terminalId);
-    const terminalKey = terminal ? deps.registry.terminalKey(terminal) : null;
+    const terminal = deps.registry.terminals.get(terminalId);
+    const terminalKey = terminal ? deps.registry.terminals.key(terminal) : null;
     if (
       !terminal ||
       !terminalKey ||

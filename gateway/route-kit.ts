@@ -9,10 +9,11 @@ import type { Store } from '../persistence/store.ts';
 import type { Cutoff } from '../settlement/calendar.ts';
 import type { Settlements } from '../settlement/settlements.ts';
 import type { CodeFailureWindows } from './code-windows.ts';
+import type { Principal } from './credentials.ts';
 import type { FundingProvider } from './funding/provider.ts';
 import { type Answer, fail, ok, type Request, route } from './http.ts';
 import type { Metrics } from './metrics.ts';
-import type { Principal, Registry } from './registry.ts';
+import type { Registry } from './registry.ts';
 
 /**
  * What the HTTP routes share: their dependencies, the checks of request bodies, and the registration of
@@ -124,7 +125,7 @@ export class RouteKit {
   /** A route anyone may call, told who the request's token belongs to (null: none, or not valid). */
   anyCaller(method: Method, pattern: string, handler: Handler<Principal | null>): void {
     this.open(method, pattern, (request) =>
-      handler(request, request.token ? this.deps.registry.authenticate(request.token) : null),
+      handler(request, request.token ? this.deps.registry.credentials.authenticate(request.token) : null),
     );
   }
 
@@ -142,7 +143,7 @@ export class RouteKit {
         return fail('forbidden', 'this token may not act for this merchant');
       if (caller.kind === 'operator' && access === 'merchantOnly')
         return fail('forbidden', "the operator does not act as a merchant: use the merchant's own API key");
-      if (!this.deps.registry.merchant(merchantId)) return fail('not_found', 'no such merchant');
+      if (!this.deps.registry.merchants.get(merchantId)) return fail('not_found', 'no such merchant');
       return handler(request, { merchantId, byOperator: caller.kind === 'operator' });
     });
   }

@@ -35,7 +35,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     if (!caller) return fail('unauthorized', 'a valid bearer token is required');
     if (caller.kind === 'operator') return ok(200, { kind: 'operator' });
     if (caller.kind === 'device') return ok(200, { kind: 'device', expiresAtMs: caller.expiresAtMs });
-    const merchant = registry.merchant(caller.merchantId);
+    const merchant = registry.merchants.get(caller.merchantId);
     if (!merchant) return fail('not_found', 'no such merchant');
     return ok(200, { kind: 'merchant', merchantId: merchant.merchantId, name: merchant.name });
   });
@@ -47,7 +47,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
   kit.open('post', '/v1/terminals/activate', async (request) => {
     const code = isObject(request.body) ? request.body.activationCode : undefined;
     if (!isText(code, 32)) return fail('bad_request', 'activationCode is required');
-    const activated = await registry.activate(code);
+    const activated = await registry.terminals.activate(code);
     return activated ? ok(200, activated) : fail('not_found', 'unknown, used or expired activation code');
   });
 

@@ -56,7 +56,7 @@ export async function handleInbound(deps: InboundDeps, phone: string, text: stri
   }
   let answer: string;
   if (command === 'PAY' && keyword && rest.length === 0) {
-    const merchant = registry.merchantByKeyword(keyword);
+    const merchant = registry.merchants.byKeyword(keyword);
     const capCents = amount === undefined ? null : parseDollars(amount);
     if (!merchant) answer = `paycode: no store uses the keyword ${keyword.slice(0, 16)}. Text HELP for help.`;
     else if (amount !== undefined && capCents === null)
@@ -85,7 +85,7 @@ export async function handleInbound(deps: InboundDeps, phone: string, text: stri
         : `paycode: ${cards
             .map(
               (card) =>
-                `${registry.merchant(card.merchantId)?.name ?? 'store'} ${card.kind} ${dollars(card.balanceCents)}`,
+                `${registry.merchants.get(card.merchantId)?.name ?? 'store'} ${card.kind} ${dollars(card.balanceCents)}`,
             )
             .join(', ')}.`;
   } else if (command === 'CANCEL' && keyword === undefined) {
@@ -100,7 +100,7 @@ export async function handleInbound(deps: InboundDeps, phone: string, text: stri
   } else {
     answer = HELP_TEXT;
   }
-  await registry.rememberPhone(consumerId, phone);
-  await registry.queueText(consumerId, answer);
+  await registry.phones.remember(consumerId, phone);
+  await registry.phones.queueText(consumerId, answer);
   return ['PAY', 'CANCEL', 'BAL', 'STOP'].includes(command) ? command : 'HELP';
 }

@@ -5,7 +5,7 @@ import type { Store, TerminalRecord } from '../persistence/store.ts';
 /**
  * A terminal's failed codes, kept in its record so a restart gives a guesser no fresh attempts: the run in
  * a row (it locks at `terminalCodeFailuresMax`; its merchant unlocks it) and the last day's
- * (`terminalCodeFailuresPerDayMax`; only the operator's unlock clears them, registry.ts `setLocked`).
+ * (`terminalCodeFailuresPerDayMax`; only the operator's unlock clears them, terminals.ts `setLocked`).
  * Code attempts (code-attempts.ts) read and count them; the failure windows are refilled from them at start.
  *
  * @module

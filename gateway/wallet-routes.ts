@@ -19,7 +19,7 @@ import { walletBody } from './wallet-socket.ts';
 export function walletRoutes(kit: RouteKit): void {
   const { engine, registry, limits } = kit.deps;
 
-  // Verification texts cost money: besides each phone's own limits (registry.ts), a budget per client
+  // Verification texts cost money: besides each phone's own limits (verification.ts), a budget per client
   // address and one for the whole platform (limits.ts), so many numbers cannot be texted at our expense.
   // The operator's token (bulk onboarding) skips these two, never the phone's own limits.
   const otpsPerAddress = new KeyedWindow(60 * 60_000, limits.otpSendsPerAddressPerHourMax);
@@ -41,7 +41,7 @@ export function walletRoutes(kit: RouteKit): void {
       otpsPerAddress.take(address, nowMs);
       otpsAll.take('all', nowMs);
     }
-    const sent = await registry.startVerification(phone, consumerId, purpose);
+    const sent = await registry.verification.start(phone, consumerId, purpose);
     if (sent === 'rate_limited') return fail('rate_limited', 'too many codes sent to this phone; try later');
     kit.deps.onTextQueued();
     return ok(202, {});
@@ -62,7 +62,11 @@ export function walletRoutes(kit: RouteKit): void {
     if (body.revokeOtherDevices !== undefined && typeof body.revokeOtherDevices !== 'boolean')
       return fail('bad_request', 'revokeOtherDevices must be true or false');
     const consumerId = engine.consumerIdFor(body.phone);
-    const deviceToken = await registry.verify(consumerId, body.otp, body.revokeOtherDevices === true);
+    const deviceToken = await registry.verification.verify(
+      consumerId,
+      body.otp,
+      body.revokeOtherDevices === true,
+    );
     return deviceToken
       ? ok(200, { consumerId, deviceToken })
       : fail('unauthorized', 'wrong or expired verification code');
@@ -79,9 +83,9 @@ export function walletRoutes(kit: RouteKit): void {
     if (!isText(paymentToken, 256)) return fail('bad_request', 'paymentToken is required');
     if (!isIdempotencyKey(idempotencyKey))
       return fail('bad_request', 'idempotencyKey must be 1-64 characters of A-Z a-z 0-9 _ -');
-    const merchant = registry.merchant(merchantId);
+    const merchant = registry.merchants.get(merchantId);
     if (!merchant) return fail('not_found', 'no such merchant');
-    const phone = registry.phoneOf(consumerId);
+    const phone = registry.phones.of(consumerId);
     if (!phone) return fail('not_found', 'no phone number is known for this consumer');
     const load = () =>
       engine.loadValue({ merchantId, phone, kind: 'gift', funding: 'consumer', amountCents, idempotencyKey });
@@ -126,7 +130,7 @@ export function walletRoutes(kit: RouteKit): void {
       return fail('bad_request', 'merchantId is required');
     if (body.capCents !== undefined && body.capCents !== null && !isAmountCents(body.capCents))
       return fail('bad_request', 'capCents must be a positive integer');
-    const merchant = registry.merchant(body.merchantId);
+    const merchant = registry.merchants.get(body.merchantId);
     if (!merchant) return fail('not_found', 'no such merchant');
     const reply = await engine.issueCode({
       consumerId,
@@ -167,7 +171,7 @@ export function walletRoutes(kit: RouteKit): void {
 
   // Signs this device out (a lost phone revokes every device when it verifies again, see above).
   kit.consumer('del', '/v1/wallet/token', async (request) => {
-    await registry.revokeDeviceToken(request.token as string);
+    await registry.credentials.revokeDeviceToken(request.token as string);
     return ok(200, {});
   });
 
@@ -180,12 +184,12 @@ export function walletRoutes(kit: RouteKit): void {
     const reply = await engine.freeze(consumerId);
     if (reply.status !== 'approved') return answerFor(reply, 200, () => ({}));
     if (!revoke) return ok(200, { frozen: true });
-    return ok(200, { frozen: true, deviceToken: await registry.revokeOtherDevices(consumerId) });
+    return ok(200, { frozen: true, deviceToken: await registry.verification.revokeOtherDevices(consumerId) });
   });
 
   // Unfreezing needs a fresh code texted to the phone, so a stolen device token cannot undo a freeze.
   kit.consumer('post', '/v1/wallet/unfreeze/code', (request, consumerId) => {
-    const phone = registry.phoneOf(consumerId);
+    const phone = registry.phones.of(consumerId);
     if (!phone) return fail('not_found', 'no phone number is known for this consumer');
     return sendVerification(request, false, phone, consumerId, 'unfreeze');
   });
@@ -193,7 +197,7 @@ export function walletRoutes(kit: RouteKit): void {
     const otp = isObject(request.body) ? request.body.otp : undefined;
     if (typeof otp !== 'string' || !/^[0-9]{6}$/.test(otp))
       return fail('bad_request', 'otp must be the 6 digits texted by POST /v1/wallet/unfreeze/code');
-    if (!(await registry.confirmPhone(consumerId, otp)))
+    if (!(await registry.verification.confirmPhone(consumerId, otp)))
       return fail('unauthorized', 'wrong or expired verification code');
     const reply = await engine.unfreeze(consumerId);
     return answerFor(reply, 200, () => ({ frozen: false }));

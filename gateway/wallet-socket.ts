@@ -62,7 +62,7 @@ export function walletBody(view: WalletView, registry: Registry): Frame {
     cards: view.cards.map((card) => ({
       cardId: card.cardId,
       merchantId: card.merchantId,
-      merchantName: registry.merchant(card.merchantId)?.name ?? card.merchantId,
+      merchantName: registry.merchants.get(card.merchantId)?.name ?? card.merchantId,
       kind: card.kind,
       balanceCents: card.balanceCents,
       availableCents: card.availableCents,
@@ -131,7 +131,7 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
     else session.deadline = setTimeout(() => closeAtExpiry(ws), Math.min(leftMs, 2 ** 31 - 1));
   };
   // A revoked device token ends the sockets signed in with it.
-  registry.onRevocation((revocation) => {
+  registry.credentials.onRevocation((revocation) => {
     if (revocation.kind !== 'devices') return;
     for (const ws of consumerSockets.of(revocation.consumerId)) {
       if (revocation.tokenId === undefined || ws.getUserData().tokenId === revocation.tokenId)
@@ -142,7 +142,9 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
   const authenticate = async (ws: WebSocket<WalletSession>, frame: Frame | null) => {
     const session = ws.getUserData();
     const principal =
-      frame?.type === 'auth' && typeof frame.token === 'string' ? registry.authenticate(frame.token) : null;
+      frame?.type === 'auth' && typeof frame.token === 'string'
+        ? registry.credentials.authenticate(frame.token)
+        : null;
     if (principal?.kind !== 'device') {
       refuse(ws, frame?.type !== 'auth' ? 'no auth message' : principal ? 'not a device token' : 'bad token');
       return;
@@ -254,7 +256,7 @@ export function walletBehavior(deps: WalletDeps): WebSocketBehavior<WalletSessio
     }
     if (frame.type === 'requestCode') {
       const { merchantId, capCents } = frame;
-      const merchant = typeof merchantId === 'string' ? registry.merchant(merchantId) : undefined;
+      const merchant = typeof merchantId === 'string' ? registry.merchants.get(merchantId) : undefined;
       if (typeof merchantId !== 'string' || !merchant) {
         const status = typeof merchantId === 'string' ? 'not_found' : 'bad_request';
         send(ws, { type: 'error', reqId, status }, encoding);

@@ -6,7 +6,7 @@ import type { SmsSender } from './sender.ts';
 
 /**
  * Delivers the transactional outbox. A text is written in the same commit as the event that causes it
- * (see shard.ts and registry.ts) and removed once the SMS provider accepted it; so a crash loses none,
+ * (see shard.ts and gateway/phones.ts) and removed once the SMS provider accepted it; so a crash loses none,
  * and a text is sent again only if the crash falls between the provider's acceptance and the removal.
  * A failed send is retried with exponential backoff; texts to a consumer with no known phone number are
  * dropped (logged, without the text).

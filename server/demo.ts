@@ -12,7 +12,7 @@ import type { Registry } from '../gateway/registry.ts';
 export const DEMO_PHONE = '+15555550100';
 
 export async function createDemo(engine: Engine, registry: Registry, url: string): Promise<string[]> {
-  const created = await registry.createMerchant({
+  const created = await registry.merchants.create({
     name: 'Demo Coffee',
     keyword: 'COFFEE',
     feeBps: 0,
@@ -21,12 +21,12 @@ export async function createDemo(engine: Engine, registry: Registry, url: string
   });
   if ('status' in created) throw new Error(`demo merchant: ${created.message}`);
   const { merchantId, apiKey } = created;
-  const { activationCode } = await registry.createTerminal(merchantId, 'Demo till');
-  const terminal = await registry.activate(activationCode);
+  const { activationCode } = await registry.terminals.create(merchantId, 'Demo till');
+  const terminal = await registry.terminals.activate(activationCode);
   if (!terminal) throw new Error('demo terminal could not be activated');
   // A second till left for the browser POS page to activate.
-  const browserTill = await registry.createTerminal(merchantId, 'Browser till');
-  await registry.rememberPhone(engine.consumerIdFor(DEMO_PHONE), DEMO_PHONE);
+  const browserTill = await registry.terminals.create(merchantId, 'Browser till');
+  await registry.phones.remember(engine.consumerIdFor(DEMO_PHONE), DEMO_PHONE);
   const loaded = await engine.loadValue({
     merchantId,
     phone: DEMO_PHONE,

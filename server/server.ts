@@ -104,7 +104,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const settlements = new Settlements(
     store,
     config.dataDir,
-    registry,
+    registry.sealedRecords,
     secrets.masterKey,
     {
       cutoff: { timeZone: config.settlementTimeZone, time: config.settlementCutoff },
@@ -120,7 +120,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const kick = () => outbox?.kick();
   const replies = new ReplyBudget(limits);
   // The terminals' stored failures of the last day refill the windows, so a restart gives no fresh guesses.
-  const codeWindows = new CodeFailureWindows(limits, registry.failures.recent(now()));
+  const codeWindows = new CodeFailureWindows(limits, registry.terminals.failures.recent(now()));
   const inbound = (phone: string, text: string) => {
     handleInbound({ engine, registry, codeTtlMs: config.codeTtlMs, replies, now }, phone, text).then(
       (command) => {
@@ -143,13 +143,13 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     });
   const render = (record: OutboxRecord) =>
     record.message.kind === 'text'
-      ? registry.openText(record.message.sealedText)
-      : receiptText(record.message, registry.merchant(record.message.merchantId)?.name ?? 'the store');
+      ? registry.phones.openText(record.message.sealedText)
+      : receiptText(record.message, registry.merchants.get(record.message.merchantId)?.name ?? 'the store');
   outbox = new OutboxDelivery({
     store,
     sender,
     limits,
-    phoneOf: (consumerId) => registry.phoneOf(consumerId),
+    phoneOf: (consumerId) => registry.phones.of(consumerId),
     render,
     onResult: (result) => metrics.smsSent.inc({ result }),
     logger,
@@ -250,9 +250,9 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
   const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
-  if (registry.generatedOperatorToken) {
+  if (registry.credentials.generatedOperatorToken) {
     print(
-      `paycode: operator token (printed once; set PAYCODE_ADMIN_TOKEN to choose one): ${registry.generatedOperatorToken}`,
+      `paycode: operator token (printed once; set PAYCODE_ADMIN_TOKEN to choose one): ${registry.credentials.generatedOperatorToken}`,
     );
   }
   if (fresh && config.demo) for (const line of await createDemo(engine, registry, url)) print(line);

@@ -219,7 +219,9 @@ async function expectWorking(t: TestServer, w: World): Promise<void> {
   const ach = await t.http('GET', `/v1/settlements/${w.day}/ach`, undefined, w.operatorToken);
   expect(ach).toEqual({ status: 200, body: w.ach });
   const { registry } = t.server;
-  expect(registry.bankDetails(registry.merchant(w.merchant.merchantId) as MerchantRecord)).toEqual({
+  expect(
+    registry.merchants.bankDetails(registry.merchants.get(w.merchant.merchantId) as MerchantRecord),
+  ).toEqual({
     routingNumber: ROUTING,
     accountNumber: ACCOUNT,
     accountType: 'checking',

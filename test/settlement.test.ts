@@ -242,7 +242,7 @@ describe('settlement', () => {
     const day = (offset: number) => new Date(Date.now() + offset * DAY_MS).toISOString().slice(0, 10);
     const shop = await merchant(t, 'Shop');
     // A merchant whose bank details went bad after creation (written past the API's checks).
-    const broken = await t.server.registry.createMerchant({
+    const broken = await t.server.registry.merchants.create({
       name: 'Broken Bank',
       keyword: null,
       feeBps: 0,

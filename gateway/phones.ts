@@ -1,0 +1,51 @@
+import type { ConsumerId } from '../core/ids.ts';
+import { GATEWAY_WRITER, type OutboxMessage } from '../persistence/store.ts';
+import type { RegistryTables } from './registry-tables.ts';
+
+/**
+ * Consumers' phones: each number sealed, so texts can reach a phone that holds value, and the texts the
+ * main thread queues to them (sealed too, as one may hold a payment or verification code).
+ *
+ * @module
+ */
+
+export class Phones {
+  /** Starts at the clock (in µs) so keys written after a restart never meet older undelivered ones. */
+  private outboxSeq = Date.now() * 1_000;
+
+  constructor(
+    private readonly tables: RegistryTables,
+    private readonly now: () => number,
+  ) {}
+
+  /** Keeps the phone number of a consumer, unless it is kept already. */
+  async remember(consumerId: ConsumerId, phone: string): Promise<void> {
+    if (this.tables.store.phones.get(consumerId) !== undefined) return;
+    await this.tables.write(() => this.rememberIn(consumerId, phone));
+  }
+
+  of(consumerId: ConsumerId): string | null {
+    const sealed = this.tables.store.phones.get(consumerId);
+    return sealed === undefined ? null : this.tables.open(sealed);
+  }
+
+  async queueText(consumerId: ConsumerId, text: string): Promise<void> {
+    await this.tables.write(() => this.queueTextIn(consumerId, this.now(), text));
+  }
+
+  openText(sealedText: string): string {
+    return this.tables.open(sealedText);
+  }
+
+  /** Inside a write: `remember`. */
+  rememberIn(consumerId: ConsumerId, phone: string): void {
+    const { phones } = this.tables.store;
+    if (phones.get(consumerId) === undefined) phones.put(consumerId, this.tables.seal(phone));
+  }
+
+  /** Inside a write: `queueText`. */
+  queueTextIn(consumerId: ConsumerId, atMs: number, text: string): void {
+    const message: OutboxMessage = { kind: 'text', sealedText: this.tables.seal(text) };
+    this.tables.store.outbox.put([atMs, GATEWAY_WRITER, ++this.outboxSeq], { consumerId, atMs, message });
+  }
+}
