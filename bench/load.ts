@@ -25,7 +25,9 @@ export interface LoadResult {
   elapsedMs: number;
   perSec: number;
   latency: LatencyFigures;
-  /** CPU the measured server processes used, in ms, and per 1,000 completed transactions. */
+  /** How long the run's leftover work took after its last transaction (`settle`), in ms. */
+  settleMs: number;
+  /** CPU the measured server processes used (through `settle`), in ms, and per 1,000 completed transactions. */
   serverCpuMs: number;
   serverCpuMsPer1k: number;
   /** Transactions per second of server CPU time (the load generator shares the machine). */
@@ -78,6 +80,11 @@ export interface RunOptions {
   serverPids: () => readonly number[];
   /** Progress lines every few seconds (stderr); off when quiet. */
   quiet?: boolean;
+  /**
+   * Waits for the work the transactions left behind (a paycode server's texts still in its outbox), so
+   * its CPU counts in this run and not in the next one; the rate and latencies stop before it.
+   */
+  settle?: () => Promise<void>;
 }
 
 /** Runs `total` transactions with `clients` running one after another each. */
@@ -194,6 +201,9 @@ async function measured(
     clearInterval(progress);
   }
   const elapsedMs = performance.now() - started;
+  const settleStarted = performance.now();
+  await options.settle?.();
+  const settleMs = performance.now() - settleStarted;
   const serverCpuMs = serverCpu() - server0;
   const own1 = processCpuMs();
   const busy1 = machineBusyMs();
@@ -208,7 +218,8 @@ async function measured(
     latency: latencyFigures(histogram),
     ...rates(completed, elapsedMs, serverCpuMs),
     generatorCpuMs: own1.userMs - own0.userMs + own1.systemMs - own0.systemMs,
-    machineCores: busy0 !== null && busy1 !== null ? (busy1 - busy0) / elapsedMs : 0,
+    machineCores: busy0 !== null && busy1 !== null ? (busy1 - busy0) / (elapsedMs + settleMs) : 0,
+    settleMs,
     windowsUs: [[startedUs, monotonicUs()]],
     histogram,
   };
@@ -242,7 +253,9 @@ export function combine(results: readonly LoadResult[]): LoadResult {
     latency: latencyFigures(histogram),
     ...rates(completed, elapsedMs, serverCpuMs),
     generatorCpuMs: sum((r) => r.generatorCpuMs),
-    machineCores: sum((r) => r.machineCores * r.elapsedMs) / elapsedMs,
+    settleMs: sum((r) => r.settleMs),
+    machineCores:
+      sum((r) => r.machineCores * (r.elapsedMs + r.settleMs)) / (elapsedMs + sum((r) => r.settleMs)),
     windowsUs: results.flatMap((r) => r.windowsUs),
     histogram,
   };

@@ -19,6 +19,8 @@ export interface PaycodeServer {
   wsUrl: string;
   pid: number;
   dataDir: string;
+  /** Resolves once the outbox holds no text (`paycode_sms_outbox_pending` is 0). */
+  outboxDrained(): Promise<void>;
   /** SIGTERM, and waits for the exit; removes the data directory unless it was given. Resolves to the exit code. */
   stop(): Promise<number | null>;
   /** SIGKILL, and waits for the exit; the data directory stays. */
@@ -70,6 +72,16 @@ export async function startPaycode(options: {
     wsUrl: url.replace(/^http/, 'ws'),
     pid: child.pid ?? 0,
     dataDir,
+    async outboxDrained() {
+      // Polled every 20 ms: each scrape costs the server a little CPU, counted like the rest.
+      for (;;) {
+        const metrics = await (await fetch(`${url}/metrics`)).text();
+        const pending = /^paycode_sms_outbox_pending (\d+)$/m.exec(metrics)?.[1];
+        if (pending === undefined) throw new Error('the server reports no paycode_sms_outbox_pending');
+        if (pending === '0') return;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       const code = await exited;

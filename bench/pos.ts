@@ -221,6 +221,8 @@ class PaycodeBench {
       consumers: options.consumers,
       hotMerchant: options.workloads.includes('hot'),
     });
+    // The fleet's verification texts are sent before anything is measured.
+    await server.outboxDrained();
     return new PaycodeBench(server, fleet, options);
   }
 
@@ -243,6 +245,8 @@ class PaycodeBench {
     const { options } = this;
     const label = `paycode ${workload}`;
     const serverPids = () => [this.server.pid];
+    // A payment's text is part of its cost: each run ends when the outbox has sent its texts.
+    const settle = () => this.server.outboxDrained();
     const base = workload === 'hot' ? this.hotFleet : this.fleet;
     const fleet =
       workload === 'fanout' ? { ...base, consumers: base.consumers.slice(0, options.idleWallets) } : base;
@@ -257,7 +261,7 @@ class PaycodeBench {
         const max = await this.rounds(
           fleet,
           options.transactions,
-          (tx, total) => closedLoop({ label, total, tx, clients, serverPids }),
+          (tx, total) => closedLoop({ label, total, tx, clients, serverPids, settle }),
           workload,
         );
         if (workload !== 'redeem') return [max];
@@ -271,7 +275,15 @@ class PaycodeBench {
               fleet,
               Math.min(fleet.consumers.length, Math.round(offeredPerSec * options.openSeconds)),
               (tx, total) =>
-                openLoop({ label, total, tx, offeredPerSec, outstandingMax: clients * 64, serverPids }),
+                openLoop({
+                  label,
+                  total,
+                  tx,
+                  offeredPerSec,
+                  outstandingMax: clients * 64,
+                  serverPids,
+                  settle,
+                }),
               workload,
             ),
           );
@@ -284,7 +296,7 @@ class PaycodeBench {
           const { code, merchantId } = codes[i % codes.length] as { code: string; merchantId: string };
           expectApproved('inquire', await this.pos(merchantId).inquire(code));
         };
-        return [await closedLoop({ label, total: options.transactions, tx, clients, serverPids })];
+        return [await closedLoop({ label, total: options.transactions, tx, clients, serverPids, settle })];
       }
       case 'issue-redeem':
       case 'zipf': {
@@ -312,7 +324,7 @@ class PaycodeBench {
             if (busy.get(p) === settled) busy.delete(p);
           });
         };
-        return [await closedLoop({ label, total: options.transactions, tx, clients, serverPids })];
+        return [await closedLoop({ label, total: options.transactions, tx, clients, serverPids, settle })];
       }
     }
   }

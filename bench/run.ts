@@ -5,6 +5,7 @@ import { type CapacityResult, printCapacity, runCapacityBench } from './capacity
 import { type CodesBenchResult, printCodesBench, runCodesBench } from './codes.ts';
 import { type CrashReport, crashRun } from './crash.ts';
 import { type EngineBenchOptions, printEngineBench, runEngineBench } from './engine.ts';
+import { type HandoffRow, printHandoffsBench, runHandoffsBench } from './handoffs.ts';
 import { type LmdbBaselineOptions, printLmdbBaseline, runLmdbBaseline } from './lmdb-baseline.ts';
 import { withoutHistograms } from './load.ts';
 import { type MachineBenchResult, printMachineBench, runMachineBench } from './machine.ts';
@@ -33,6 +34,7 @@ import { runWebBench } from './web.ts';
  *   crash   SIGKILL of the server under POS and wallet load, restarted again and again, then checked
  *   web     page weight and load time of the web apps, and what a merchant report costs the main thread
  *   codes   what drawing one payment code costs, by length, beside the drawing it replaced
+ *   handoffs  the CPU of a thread wake-up, a worker message and a durable commit, one at a time
  */
 const WORKLOADS: Record<string, string> = {
   engine: 'lmdb-js baseline + engine-only redemptions/s with durable answers, and their ratio',
@@ -45,6 +47,8 @@ const WORKLOADS: Record<string, string> = {
   web: 'web apps: page weight, load time in Chromium (--loads), merchant report cost (--postings, --merchants)',
   codes: 'CPU per payment code drawn, by length, beside the drawing by rejection it replaced (--draws)',
   machine: 'CPU of the account machine alone per payment: a code issued and redeemed (--payments)',
+  handoffs:
+    'CPU of a timer wake-up, a worker message round trip and a durable LMDB commit at 400/s and 4,000/s',
 };
 
 const FLAGS = {
@@ -353,6 +357,11 @@ if (workload === 'machine') {
   machine = runMachineBench(int('payments', 1));
   printMachineBench(machine);
 }
+let handoffs: HandoffRow[] | undefined;
+if (workload === 'handoffs') {
+  handoffs = await runHandoffsBench([400, 4_000], 2_000);
+  printHandoffsBench(handoffs);
+}
 let crash: CrashReport | undefined;
 if (workload === 'crash') {
   const seed = values.seed ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
@@ -376,7 +385,7 @@ console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
 if (values.json) {
   writeFileSync(
     values.json,
-    `${JSON.stringify({ workload, lmdb, engine, settlement, pos, capacity, codes, machine, crash }, withoutHistograms, 2)}\n`,
+    `${JSON.stringify({ workload, lmdb, engine, settlement, pos, capacity, codes, machine, handoffs, crash }, withoutHistograms, 2)}\n`,
   );
 }
 if (!ok) {

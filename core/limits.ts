@@ -183,12 +183,12 @@ export const LIMITS = {
   deviceTokenTtlMs: 90 * DAY_MS,
   /** Outbox: texts delivered concurrently, and the longest wait between retries of a failed one. */
   smsInFlightMax: 32,
+  smsRetryDelayMaxMs: 60_000,
   /** How long one SMPP submission may wait for its answer before the text is retried. */
   smsSubmitTimeoutMs: 10_000,
 
   /** A settlement run also pays postings this much older than the last settled cut-off that no run paid. */
   settlementStragglerWindowMs: 60 * 60_000,
-  smsRetryDelayMaxMs: 60_000,
 
   /**
    * Merchant reports (gateway/merchant-reports.ts). The journal holds every merchant's postings, so a

@@ -5,8 +5,14 @@ import type { ShardEvent } from '../engine/shard-client.ts';
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'paycode_' });
+  // The outbox is made after the metrics; until it says how to count, nothing is pending.
+  let outboxPending = () => 0;
   return {
     registry,
+    /** Where `paycode_sms_outbox_pending` reads its count, at each scrape. */
+    countOutboxWith(count: () => number): void {
+      outboxPending = count;
+    },
     httpRequests: new Counter({
       name: 'paycode_http_requests_total',
       help: 'HTTP requests answered, by route and HTTP status.',
@@ -57,6 +63,14 @@ export function createMetrics() {
       help: 'Texts handed to the SMS provider, by result.',
       labelNames: ['result'] as const,
       registers: [registry],
+    }),
+    smsOutboxPending: new Gauge({
+      name: 'paycode_sms_outbox_pending',
+      help: 'Texts in the outbox not yet accepted by the SMS provider (a backlog, or texts waiting for a retry).',
+      registers: [registry],
+      collect() {
+        this.set(outboxPending());
+      },
     }),
     smsReceipts: new Counter({
       name: 'paycode_sms_delivery_receipts_total',

@@ -154,6 +154,8 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     onResult: (result) => metrics.smsSent.inc({ result }),
     logger,
   });
+  const delivery = outbox;
+  metrics.countOutboxWith(() => delivery.pending());
 
   const sockets = new Set<uWS.WebSocket<{ closed: boolean }>>();
   const inFlight = new InFlight();

@@ -118,9 +118,13 @@ describe('SMS over SMPP', () => {
     expect((await t.http('POST', '/v1/consumers', { phone: PHONE })).status).toBe(202);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(t.server.outbox.pending()).toBe(1);
+    const outboxGauge = async () =>
+      /^paycode_sms_outbox_pending (\d+)$/m.exec(await (await fetch(`${t.server.url}/metrics`)).text())?.[1];
+    expect(await outboxGauge()).toBe('1');
     smsc.silent = false;
     await waitFor(() => textsTo(PHONE).find((text) => text.includes('verification')), 10_000);
     await waitFor(() => (t.server.outbox.pending() === 0 ? true : undefined));
+    expect(await outboxGauge()).toBe('0');
   });
 
   it('delivers a text queued while the SMSC was down once it is back, and after a restart, exactly once', async () => {
