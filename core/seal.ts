@@ -7,9 +7,12 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
  * @module
  */
 
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
 export function seal(key: Buffer, text: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   return Buffer.concat([iv, cipher.update(text, 'utf8'), cipher.final(), cipher.getAuthTag()]).toString(
     'base64url',
   );
@@ -17,11 +20,14 @@ export function seal(key: Buffer, text: string): string {
 
 export function unseal(key: Buffer, sealed: string): string {
   const bytes = Buffer.from(sealed, 'base64url');
-  const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, 12));
-  decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-  return Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]).toString(
-    'utf8',
-  );
+  // A full 16-byte tag or nothing: GCM would also check a tag cut to 4 bytes, which a forger can hit.
+  if (bytes.length < IV_BYTES + TAG_BYTES) throw new Error('a sealed value is too short');
+  const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, IV_BYTES), {
+    authTagLength: TAG_BYTES,
+  });
+  decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
+  const ciphertext = bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES);
+  return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
 }
 
 /**

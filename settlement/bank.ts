@@ -15,8 +15,20 @@ export interface BankDetails {
   accountType: AccountType;
 }
 
+/**
+ * An ABA routing transit number: 9 digits whose first two name a Federal Reserve district in one of the
+ * assigned ranges (00 the US government, 01-12 banks, 21-32 thrifts, 61-72 electronic, 80 traveler's
+ * checks), never all zeros, and whose check digit (weights 3 7 1) holds.
+ */
 export function isRoutingNumber(value: unknown): value is string {
-  if (typeof value !== 'string' || !/^[0-9]{9}$/.test(value)) return false;
+  if (typeof value !== 'string' || !/^[0-9]{9}$/.test(value) || value === '000000000') return false;
+  const district = Number(value.slice(0, 2));
+  const assigned =
+    district <= 12 ||
+    (district >= 21 && district <= 32) ||
+    (district >= 61 && district <= 72) ||
+    district === 80;
+  if (!assigned) return false;
   const weights = [3, 7, 1, 3, 7, 1, 3, 7, 1];
   let sum = 0;
   for (let i = 0; i < 9; i++) sum += Number(value[i]) * (weights[i] as number);

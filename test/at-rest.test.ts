@@ -7,7 +7,9 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { seal, unseal } from '../core/seal.ts';
 import { OPERATOR_TOKEN, startTestServer, waitFor } from './server-helpers.ts';
 
 const PHONE = '+15555550142';
@@ -83,5 +85,23 @@ describe('data at rest', () => {
     // The check can fail: the merchant's name, stored in the clear, is found.
     expect(bytes.includes(Buffer.from('Corner Cafe'))).toBe(true);
     for (const [what, secret] of secrets) expect(bytes.includes(secret), what).toBe(false);
+  });
+});
+
+describe('sealed values', () => {
+  it('open only whole, with the full 16-byte tag: a value cut short is refused, however it was cut', () => {
+    const key = randomBytes(32);
+    const sealed = seal(key, '+15555550100');
+    expect(unseal(key, sealed)).toBe('+15555550100');
+    const bytes = Buffer.from(sealed, 'base64url');
+    // The last 12 bytes dropped leave a 4-byte tag that GCM alone would check against a shorter one.
+    for (const cut of [1, 12, bytes.length - 27, bytes.length])
+      expect(() => unseal(key, bytes.subarray(0, bytes.length - cut).toString('base64url'))).toThrow();
+    expect(() => unseal(randomBytes(32), sealed)).toThrow();
+    // Sealed right, but with a 4-byte tag.
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 4 });
+    const short = Buffer.concat([iv, cipher.update('+1555', 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    expect(() => unseal(key, short.toString('base64url'))).toThrow();
   });
 });

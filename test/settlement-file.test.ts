@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { PostingKind } from '../core/ledger.ts';
 import type { JournalEntry, MerchantNet } from '../persistence/store.ts';
+import { isRoutingNumber } from '../settlement/bank.ts';
 import {
   businessDayOf,
   businessDayWindow,
@@ -125,6 +126,18 @@ describe('business days', () => {
     expect(nextBankingDay('2026-11-27')).toBe('2026-11-30');
     expect(nextBankingDay('2027-07-02')).toBe('2027-07-06');
     expect(nextBankingDay('2026-07-02')).toBe('2026-07-03');
+  });
+});
+
+describe('routing numbers', () => {
+  it('take a check digit that holds and a district in an assigned range, never all zeros', () => {
+    for (const valid of ['021000021', '011000015', '121042882', '322271627', '061000104'])
+      expect(isRoutingNumber(valid), valid).toBe(true);
+    // Each of these passes the check digit: only the district or the zeros refuse them.
+    for (const invalid of ['000000000', '150000002', '500000005', '900000003'])
+      expect(isRoutingNumber(invalid), invalid).toBe(false);
+    for (const malformed of ['021000022', '02100002', '0210000210', '02100002a', 21000021, null])
+      expect(isRoutingNumber(malformed), String(malformed)).toBe(false);
   });
 });
 
