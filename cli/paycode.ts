@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import {
   GUESSING_TARGET_PER_TERMINAL_DAY,
   guessingBound,
@@ -16,40 +16,39 @@ import { PosClient } from '../sdk/pos-client.ts';
 import { readConfig } from '../server/config.ts';
 import { startServer } from '../server/server.ts';
 
-/**
- * The operator's command line.
- *
- *   paycode serve                                   run the server (configuration from PAYCODE_* variables)
- *   paycode merchants add --name N --routing R --account A [--type checking|savings] [--keyword K]
- *                         [--fee-bps B] [--fee-fixed-cents C] [--code-digits-min D]
- *   paycode merchants code-digits --merchant M --code-digits-min D
- *                                                   the shortest code the merchant's consumers get (6-10)
- *   paycode terminals add --merchant M --label L    prints the terminal id and its activation code
- *   paycode terminals lock|unlock|revoke|rekey --merchant M --terminal T
- *   paycode pos --terminal T --key K redeem CODE CENTS [--partial] | inquire CODE | void AUTH_ID
- *               | refund AUTH_ID CENTS | reverse KEY | ping
- *   paycode settle --date YYYY-MM-DD --out DIR      settles the day; writes the ACH file, the summary and
- *                                                   every merchant's statement (CSV and JSON) into DIR
- *   paycode secrets --out FILE                      writes a new file of keys (mode 0600) for production;
- *                                                   never replaces an existing one
- *   paycode master-key rotate|status|drop [--force] rotates the master key, says what still depends on the
- *                                                   retired keys, drops those nothing depends on; offline,
- *                                                   on PAYCODE_DATA_DIR and its secrets file
- *                                                   (docs/key-rotation.md)
- *   paycode guessing [--terminals 1,10,100]         what the code-guessing limits allow an attacker with
- *                                                   that many terminals of one merchant in a day, with
- *                                                   all of a merchant's, and on the whole platform
- *
- * Commands other than `serve`, `secrets`, `master-key` and `guessing` talk to a running server (`--url`,
- * default http://127.0.0.1:8080) with the bearer token in `--token` or PAYCODE_ADMIN_TOKEN (a merchant API
- * key works for its terminals).
- */
+/** The operator's command line: `paycode --help` prints what each command does. */
+const HELP = `  paycode serve                                   run the server (configuration from PAYCODE_* variables)
+  paycode merchants add --name N --routing R --account A [--type checking|savings] [--keyword K]
+                        [--fee-bps B] [--fee-fixed-cents C] [--code-digits-min D]
+  paycode merchants code-digits --merchant M --code-digits-min D
+                                                  the shortest code the merchant's consumers get (6-10)
+  paycode terminals add --merchant M --label L    prints the terminal id and its activation code
+  paycode terminals lock|unlock|revoke|rekey --merchant M --terminal T
+  paycode pos --terminal T --key K redeem CODE CENTS [--partial] | inquire CODE | void AUTH_ID
+              | refund AUTH_ID CENTS | reverse KEY | ping
+  paycode settle --date YYYY-MM-DD --out DIR      settles the day; writes the ACH file, the summary and
+                                                  every merchant's statement (CSV and JSON) into DIR
+  paycode secrets --out FILE                      writes a new file of keys (mode 0600) for production;
+                                                  never replaces an existing one
+  paycode master-key rotate|status|drop [--force] rotates the master key, says what still depends on the
+                                                  retired keys, drops those nothing depends on; offline,
+                                                  on PAYCODE_DATA_DIR and its secrets file
+                                                  (docs/key-rotation.md)
+  paycode guessing [--terminals 1,10,100]         what the code-guessing limits allow an attacker with
+                                                  that many terminals of one merchant in a day, with
+                                                  all of a merchant's, and on the whole platform
+
+Commands other than \`serve\`, \`secrets\`, \`master-key\` and \`guessing\` talk to a running server (\`--url\`,
+default http://127.0.0.1:8080) with the bearer token in \`--token\` or PAYCODE_ADMIN_TOKEN (a merchant API
+key works for its terminals).`;
+
 const USAGE =
   'usage: paycode serve | merchants add|code-digits | terminals add|lock|unlock|revoke|rekey | pos <request> | settle | secrets | master-key rotate|status|drop | guessing (see docs/cli.md)';
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = parsed({
   allowPositionals: true,
   options: {
+    help: { type: 'boolean', short: 'h', default: false },
     url: { type: 'string', default: 'http://127.0.0.1:8080' },
     token: { type: 'string' },
     name: { type: 'string' },
@@ -72,6 +71,21 @@ const { values, positionals } = parseArgs({
     terminals: { type: 'string', default: '1,10,100,1000' },
   },
 });
+
+/** The arguments, or the usage and exit status 2 for an unknown option or a missing value. */
+function parsed<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    console.error(`paycode: ${(error as Error).message.split('. ')[0]}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+if (values.help || positionals[0] === 'help') {
+  console.log(`usage: paycode <command> [options]\n\n${HELP}`);
+  process.exit(0);
+}
 
 async function request(method: string, path: string, body?: unknown): Promise<string> {
   const token = values.token ?? process.env.PAYCODE_ADMIN_TOKEN;

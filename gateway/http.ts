@@ -83,7 +83,8 @@ export function route(
   pattern: string,
   body: { bytesMax: number; drainBytesMax: number },
   handler: Handler,
-  onAnswer: (pattern: string, status: number) => void,
+  /** Told each answer's route, HTTP status and time from the request to the answer, in seconds. */
+  onAnswer: (pattern: string, status: number, seconds: number) => void,
 ): void {
   const paramCount = pattern.split('/').filter((part) => part.startsWith(':')).length;
   const logger = appLoggers.get(app) ?? createLogger();
@@ -107,14 +108,15 @@ export function route(
     const respond = (answer: Answer, closeConnection = false) => {
       if (done) return;
       done = true;
-      onAnswer(pattern, answer.status);
+      const durationMs = performance.now() - startedAtMs;
+      onAnswer(pattern, answer.status, durationMs / 1000);
       logger.info('http request', {
         method: methodName,
         route: pattern,
         params: request.params,
         status: answer.status,
         error: answer.status >= 400 ? errorCodeOf(answer.body) : undefined,
-        durationMs: Math.round((performance.now() - startedAtMs) * 10) / 10,
+        durationMs: Math.round(durationMs * 10) / 10,
         remoteAddress: request.remoteAddress,
       });
       const text =

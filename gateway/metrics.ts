@@ -19,6 +19,13 @@ export function createMetrics() {
       labelNames: ['route', 'code'] as const,
       registers: [registry],
     }),
+    httpLatency: new Histogram({
+      name: 'paycode_http_request_duration_seconds',
+      help: 'Time from an HTTP request to its answer, by route.',
+      labelNames: ['route'] as const,
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
     posRequests: new Counter({
       name: 'paycode_pos_requests_total',
       help: 'POS requests answered, by type and status.',

@@ -118,7 +118,10 @@ export class RouteKit {
       bytesMax: method === 'post' ? limits.httpBodyBytesMax : 0,
       drainBytesMax: limits.httpBodyDrainBytesMax,
     };
-    const onAnswer = (route: string, code: number) => metrics.httpRequests.inc({ route, code });
+    const onAnswer = (route: string, code: number, seconds: number) => {
+      metrics.httpRequests.inc({ route, code });
+      metrics.httpLatency.observe({ route }, seconds);
+    };
     route(this.app, method, pattern, body, handler, onAnswer);
   }
 

@@ -5,9 +5,10 @@
  * of the codes, keys, tokens, phone numbers or the bank account number (in text, base64url or raw form).
  * The keys live outside the data directory (here: given to the server, as from a secrets file).
  */
+
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { seal, unseal } from '../core/seal.ts';
 import { OPERATOR_TOKEN, startTestServer, waitFor } from './server-helpers.ts';

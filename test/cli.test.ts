@@ -6,7 +6,7 @@
  * codes, which `paycode pos` charges. SIGTERM stops the server with
  * exit code 0, and a restart on the same directory creates no second demo.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,6 +61,17 @@ const post = async (url: string, body: unknown, token?: string) => {
 };
 
 describe('paycode serve and the CLI', () => {
+  it('prints its commands on --help, and the usage without a stack trace on an unknown option', async () => {
+    const help = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('paycode settle --date YYYY-MM-DD --out DIR');
+    const wrong = spawnSync(process.execPath, [CLI, 'settle', '--dates', '2026-12-01'], { encoding: 'utf8' });
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toContain("paycode: Unknown option '--dates'");
+    expect(wrong.stderr).toContain('usage: paycode serve');
+    expect(wrong.stderr).not.toContain('    at ');
+  });
+
   it('starts with demo data a newcomer can pay with, and stops cleanly on SIGTERM', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'paycode-cli-'));
     onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));

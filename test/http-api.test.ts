@@ -576,6 +576,11 @@ describe('HTTP API', () => {
     expect(metrics.status).toBe(200);
     expect(metrics.body).toContain('paycode_http_requests_total{route="/v1/consumers",code="400"} 2');
     expect(metrics.body).toContain('paycode_http_requests_total{route="/v1/consumers",code="413"} 2');
+    // Every answer is timed too: 4 answers of the route, each within the largest bucket.
+    expect(metrics.body).toContain('paycode_http_request_duration_seconds_count{route="/v1/consumers"} 4');
+    expect(metrics.body).toContain(
+      'paycode_http_request_duration_seconds_bucket{le="2.5",route="/v1/consumers"} 4',
+    );
     expect(metrics.body).toContain('paycode_process_cpu_seconds_total');
   });
 
