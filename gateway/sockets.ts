@@ -1,6 +1,7 @@
-import uWS, { type WebSocketBehavior } from 'uWebSockets.js';
+import type { WebSocketBehavior } from 'uWebSockets.js';
 import { isIP } from 'node:net';
 import type { Limits } from '../core/limits.ts';
+import { uws } from './uws.ts';
 
 /**
  * What every WebSocket of the gateway shares: bounded frames, a bounded send queue that closes a slow
@@ -12,7 +13,7 @@ import type { Limits } from '../core/limits.ts';
 
 export function socketOptions(limits: Limits): WebSocketBehavior<unknown> {
   return {
-    compression: uWS.DISABLED,
+    compression: uws().DISABLED,
     maxPayloadLength: limits.wsMessageBytesMax,
     maxBackpressure: limits.wsBackpressureBytesMax,
     closeOnBackpressureLimit: 1,

@@ -1,4 +1,4 @@
-import uWS from 'uWebSockets.js';
+import type { us_listen_socket, us_socket, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { LIMITS, type Limits, validateLimits } from '../core/limits.ts';
@@ -12,6 +12,7 @@ import { posBehavior } from '../gateway/pos.ts';
 import { Registry } from '../gateway/registry.ts';
 import { httpRoutes } from '../gateway/routes.ts';
 import { handleInbound, ReplyBudget } from '../gateway/sms-channel.ts';
+import { uws } from '../gateway/uws.ts';
 import { walletBehavior } from '../gateway/wallet-socket.ts';
 import { serveWebApps } from '../gateway/web.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
@@ -68,6 +69,8 @@ export interface Server {
 
 export async function startServer(options: ServerOptions): Promise<Server> {
   const { config } = options;
+  // First: on a runtime without a native uWebSockets.js build nothing else is worth starting.
+  const uWS = uws();
   const print = options.print ?? ((line: string) => console.log(line));
   const logger = options.logger ?? createLogger();
   const now = options.now ?? Date.now;
@@ -157,11 +160,9 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const delivery = outbox;
   metrics.countOutboxWith(() => delivery.pending());
 
-  const sockets = new Set<uWS.WebSocket<{ closed: boolean }>>();
+  const sockets = new Set<WebSocket<{ closed: boolean }>>();
   const inFlight = new InFlight();
-  const track = <T extends { closed: boolean }>(
-    behavior: uWS.WebSocketBehavior<T>,
-  ): uWS.WebSocketBehavior<T> => ({
+  const track = <T extends { closed: boolean }>(behavior: WebSocketBehavior<T>): WebSocketBehavior<T> => ({
     ...behavior,
     open: (ws) => {
       sockets.add(ws as never);
@@ -244,12 +245,12 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     onTextQueued: kick,
   });
 
-  const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) =>
+  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) =>
     app.listen(config.host, config.port, (token) =>
       token ? resolve(token) : reject(new Error(`cannot listen on ${config.host}:${config.port}`)),
     ),
   );
-  const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
+  const port = uWS.us_socket_local_port(listenSocket as unknown as us_socket);
   const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
   if (registry.credentials.generatedOperatorToken) {

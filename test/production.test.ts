@@ -5,6 +5,7 @@ import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { uwsRuntimeProblem } from '../gateway/uws.ts';
 import { createSecretsFile, loadSecrets } from '../persistence/secrets.ts';
 import { readConfig } from '../server/config.ts';
 import { startServer } from '../server/server.ts';
@@ -109,5 +110,39 @@ describe('production mode', () => {
     } finally {
       delete process.env.PAYCODE_SECRETS_FILE;
     }
+  });
+});
+
+describe('the runtime', () => {
+  const builds = [
+    'uws_linux_x64_93.node',
+    'uws_linux_x64_108.node',
+    'uws_linux_x64_115.node',
+    'uws_darwin_arm64_115.node',
+  ];
+  const node20 = { platform: 'linux', arch: 'x64', abi: '115', node: '20.19.0', fallbackAsked: false };
+
+  it('serves on a runtime the native uWebSockets.js build has, and says which ones have one otherwise', () => {
+    expect(uwsRuntimeProblem(node20, builds)).toBeNull();
+    expect(uwsRuntimeProblem({ ...node20, abi: '127', node: '22.12.0' }, builds)).toBe(
+      'uWebSockets.js has no native build for Node.js 22.12.0 on linux-x64: it has native builds for ' +
+        'Node.js 16, Node.js 18, Node.js 20 on linux-x64. Run paycode on one of those (README.md, "Runtime")',
+    );
+    expect(uwsRuntimeProblem({ ...node20, arch: 'riscv64' }, builds)).toMatch(
+      /no native build for Node.js 20.19.0 on linux-riscv64: it has no native build for linux-riscv64/,
+    );
+    expect(uwsRuntimeProblem({ ...node20, fallbackAsked: true }, builds)).toMatch(/^UWS_USE_FALLBACK asks/);
+  });
+
+  it('refuses to start on the JavaScript emulation, saying why, instead of dying on the first request', async () => {
+    const serve = promisify(execFile)(process.execPath, [CLI, 'serve'], {
+      env: { ...process.env, UWS_USE_FALLBACK: '1', PAYCODE_DATA_DIR: tempDir(), PAYCODE_PORT: '0' },
+    });
+    await expect(serve).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining(
+        'paycode: UWS_USE_FALLBACK asks uWebSockets.js for its JavaScript emulation',
+      ),
+    });
   });
 });
