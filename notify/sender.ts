@@ -2,9 +2,19 @@ import { maskedPhone } from '../log/redact.ts';
 
 /** Where texts go: the console in development, an SMSC over SMPP in production. */
 export interface SmsSender {
-  /** Resolves when the provider accepted the text; rejects when it must be retried later. */
+  /**
+   * Resolves when the provider accepted the text; rejects when it must be retried later, or with an
+   * `SmsRefused` when no retry can succeed.
+   */
   send(phone: string, text: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The provider refused a text for good (a bad number, a text it will never take): retrying is pointless. */
+export class SmsRefused extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
 }
 
 export interface DevText {

@@ -28,11 +28,25 @@ declare module 'smpp' {
     sessions: Session[];
   }
 
+  /** `ssmpp://` URLs connect over TLS; the other options go to `net.connect` or `tls.connect`. */
   export function connect(
-    options: { url: string; auto_enquire_link_period?: number },
+    options: { url: string; auto_enquire_link_period?: number; ca?: string | Buffer; servername?: string },
     listener?: () => void,
   ): Session;
   export function createServer(listener: (session: Session) => void): Server;
+  /** With `key` and `cert`, a server speaking SMPP over TLS. */
+  export function createServer(
+    options: { key?: string | Buffer; cert?: string | Buffer },
+    listener: (session: Session) => void,
+  ): Server;
+
+  /** GSM 03.38: the default alphabet with its extension table, encoded one septet per byte. */
+  export const gsmCoder: {
+    GSM: { charRegex: RegExp };
+    encode(text: string, encoding: number): Buffer;
+    decode(bytes: Buffer, encoding: number): string;
+  };
+  export const ESM_CLASS: { UDH_INDICATOR: number };
 
   export const ESME_ROK: number;
   export const ESME_RBINDFAIL: number;

@@ -1,12 +1,14 @@
 import * as smpp from 'smpp';
 import { createLogger, type Logger } from '../log/logger.ts';
-import type { SmsSender } from './sender.ts';
+import { SmsRefused, type SmsSender } from './sender.ts';
+import { SMS_PARTS_MAX, smsParts } from './sms-parts.ts';
 
 /**
  * `PAYCODE_SMS=smpp://system_id:password@host:port`: an SMPP v3.4 transceiver. It binds with
  * bind_transceiver, keeps the link alive with enquire_link, reconnects with exponential backoff, sends
- * GSM 7-bit texts (`data_coding` 0) asking for delivery receipts, and hands inbound texts (deliver_sm)
- * to `onInbound`. While the link is down `send` rejects and the outbox retries later.
+ * each text in GSM 7-bit or UCS-2 and in as many parts as it needs (sms-parts.ts), asking for delivery
+ * receipts, and hands inbound texts (deliver_sm) to `onInbound`. While the link is down `send` rejects
+ * and the outbox retries later; a refusal no retry can change rejects with `SmsRefused`.
  *
  * @module
  */
@@ -42,7 +44,27 @@ export function parseSmppUrl(
   }
 }
 
+/**
+ * submit_sm statuses that no retry can change: the message, its addresses or its options are wrong for
+ * this SMSC (SMPP v3.4, 5.1.3). Anything else (throttling, a full queue, a system error) is retried.
+ */
+const PERMANENT_REFUSALS = new Set([
+  0x01, // ESME_RINVMSGLEN: message length is invalid
+  0x0a, // ESME_RINVSRCADR: invalid source address
+  0x0b, // ESME_RINVDSTADR: invalid destination address
+  0x43, // ESME_RINVESMCLASS: invalid esm_class
+  0x48, // ESME_RINVSRCTON
+  0x49, // ESME_RINVSRCNPI
+  0x50, // ESME_RINVDSTTON
+  0x51, // ESME_RINVDSTNPI
+  0x62, // ESME_RINVEXPIRY
+  0x63, // ESME_RINVDFTMSGID
+  0x66, // ESME_RX_P_APPN: the receiver refuses it for good
+]);
+
 export class SmppSender implements SmsSender {
+  /** Names each concatenated text in its parts' headers (sms-parts.ts). */
+  private reference = 0;
   private session: smpp.Session | null = null;
   private bound = false;
   private stopped = false;
@@ -61,7 +83,16 @@ export class SmppSender implements SmsSender {
     this.connect();
   }
 
-  send(phone: string, text: string): Promise<void> {
+  /** Each part of the text in turn (sms-parts.ts); the text is accepted once every part is. */
+  async send(phone: string, text: string): Promise<void> {
+    this.reference = (this.reference + 1) & 0xff;
+    const encoded = smsParts(text, this.reference);
+    if (!encoded) throw new SmsRefused(`the text needs more than ${SMS_PARTS_MAX} parts`);
+    for (const part of encoded.parts)
+      await this.submit(phone, part, encoded.dataCoding, encoded.parts.length > 1);
+  }
+
+  private submit(phone: string, part: Buffer, dataCoding: number, concatenated: boolean): Promise<void> {
     const session = this.session;
     if (!session || !this.bound) return Promise.reject(new Error('SMPP link is not bound'));
     return new Promise((resolve, reject) => {
@@ -85,15 +116,20 @@ export class SmppSender implements SmsSender {
           destination_addr: phone.replace(/^\+/, ''),
           dest_addr_ton: 1,
           dest_addr_npi: 1,
-          short_message: text,
-          data_coding: 0,
+          // A Buffer goes as it is: the encoding and the data_coding saying which are chosen together.
+          short_message: part,
+          data_coding: dataCoding,
+          esm_class: concatenated ? smpp.ESM_CLASS.UDH_INDICATOR : 0,
           registered_delivery: 1,
         },
         (pdu) => {
           clearTimeout(timer);
           this.submitting.delete(fail);
-          if (pdu.command_status === 0) resolve();
-          else reject(new Error(`submit_sm refused with status ${pdu.command_status}`));
+          const status = pdu.command_status as number;
+          if (status === 0) resolve();
+          else if (PERMANENT_REFUSALS.has(status))
+            reject(new SmsRefused(`submit_sm refused with status ${status}`));
+          else reject(new Error(`submit_sm refused with status ${status}`));
         },
       );
       if (sent === false) fail('the SMPP link is not writable');

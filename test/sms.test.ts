@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Limits } from '../core/limits.ts';
+import { smsParts } from '../notify/sms-parts.ts';
 import { OPERATOR_TOKEN, startTestServer, type TestServer, waitFor } from './server-helpers.ts';
 import { SmscSimulator } from './smsc-simulator.ts';
 
@@ -13,7 +14,8 @@ const PHONE = '+15555550180';
 let smsc: SmscSimulator;
 
 afterEach(async () => {
-  await smsc.stop();
+  // The pure tests below start none.
+  await smsc?.stop();
 });
 
 async function smppServer(limits: Partial<Limits> = {}): Promise<TestServer> {
@@ -112,6 +114,35 @@ describe('SMS over SMPP', () => {
     expect(frozen.body).toMatchObject({ frozen: true, activeCode: null });
   });
 
+  it('sends every character as written, in GSM 7-bit when it can and UCS-2 otherwise, long texts in parts', async () => {
+    const t = await smppServer();
+    const deviceToken = await signIn(t, PHONE);
+    // Every character of the GSM alphabet and its extension table: one GSM 7-bit SMS.
+    const gsm = await t.merchant('Café €uro [Ñ] {ü}');
+    // A curly apostrophe and an emoji need UCS-2; 100 characters make the text three parts of it.
+    const name = `Joe’s ☕ ${'Roastery '.repeat(10)}Inc`.slice(0, 100);
+    const ucs2 = await t.merchant(name);
+    const pos = await t.pos(await t.terminal(gsm));
+    const otherPos = await t.pos(await t.terminal(ucs2));
+    await t.load(gsm, PHONE, 1_000);
+    await t.load(ucs2, PHONE, 1_000);
+    for (const [merchant, till] of [
+      [gsm, pos],
+      [ucs2, otherPos],
+    ] as const) {
+      const code = await t.http('POST', '/v1/wallet/codes', { merchantId: merchant.merchantId }, deviceToken);
+      expect((await till.redeem({ code: code.body.code, amountCents: 100 })).status).toBe('approved');
+    }
+    const sent = (merchantName: string) =>
+      waitFor(() => smsc.submitted.find((text) => text.to === PHONE && text.text.includes(merchantName)));
+    expect(await sent('Café €uro [Ñ] {ü}')).toMatchObject({ dataCoding: 0, parts: 1 });
+    const long = await sent(name);
+    expect(long.text).toMatch(
+      new RegExp(`^paycode: \\$1\\.00 paid at ${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.`),
+    );
+    expect(long).toMatchObject({ dataCoding: 8, parts: Math.ceil(long.text.length / 67) });
+  });
+
   it('retries a text whose submission the SMSC never answered', async () => {
     const t = await smppServer({ smsSubmitTimeoutMs: 300 });
     smsc.silent = true;
@@ -182,5 +213,36 @@ describe('SMS over SMPP', () => {
     expect(textsTo(PHONE).filter((text) => text.includes('frozen'))).toEqual([]);
     const metrics = await (await fetch(`${t.server.url}/metrics`)).text();
     expect(metrics).toMatch(/paycode_sms_inbound_total\{command="THROTTLED"\} 8/);
+  });
+});
+
+describe('SMS parts', () => {
+  const body = (part: Buffer) => part.subarray(6);
+
+  it('fits 160 GSM or 70 UCS-2 characters in one SMS, and cuts longer texts into 153 or 67 a part', () => {
+    expect(smsParts('a'.repeat(160), 1)?.parts).toHaveLength(1);
+    const gsm = smsParts('a'.repeat(161), 7);
+    expect(gsm?.parts.map((part) => body(part).length)).toEqual([153, 8]);
+    expect([...(gsm?.parts[1]?.subarray(0, 6) ?? [])]).toEqual([0x05, 0x00, 0x03, 7, 2, 2]);
+    expect(smsParts('é'.repeat(160), 1)?.dataCoding).toBe(0);
+    expect(smsParts('’'.repeat(70), 1)?.parts).toHaveLength(1);
+    expect(smsParts('’'.repeat(71), 1)?.parts.map((part) => body(part).length)).toEqual([134, 8]);
+  });
+
+  it('never cuts a GSM escape pair or a surrogate pair in two', () => {
+    // 152 plain characters, then € (an escape pair): the pair starts the second part.
+    const gsm = smsParts(`${'a'.repeat(152)}€${'b'.repeat(10)}`, 1);
+    expect(gsm?.parts.map((part) => body(part).length)).toEqual([152, 12]);
+    expect(body(gsm?.parts[1] as Buffer)[0]).toBe(0x1b);
+    // 66 UTF-16 units, then an emoji (two): it starts the second part whole.
+    const ucs2 = smsParts(`${'’'.repeat(66)}☕😀${'’'.repeat(5)}`, 1);
+    expect(ucs2?.parts.map((part) => body(part).length / 2)).toEqual([67, 7]);
+    const joined = Buffer.concat(ucs2?.parts.map(body) ?? []);
+    expect(new TextDecoder('utf-16be').decode(joined)).toBe(`${'’'.repeat(66)}☕😀${'’'.repeat(5)}`);
+  });
+
+  it('refuses a text that would need more than 255 parts', () => {
+    expect(smsParts('a'.repeat(153 * 255), 1)?.parts).toHaveLength(255);
+    expect(smsParts('a'.repeat(153 * 255 + 1), 1)).toBeNull();
   });
 });

@@ -8,9 +8,12 @@ import * as smpp from 'smpp';
  */
 export interface SubmittedText {
   to: string;
+  /** A concatenated text joined again from its parts, as a phone shows it. */
   text: string;
   dataCoding: number;
   registeredDelivery: number;
+  /** 1, or the number of parts a concatenated text came in. */
+  parts: number;
 }
 
 export class SmscSimulator {
@@ -23,6 +26,8 @@ export class SmscSimulator {
   private server: smpp.Server | null = null;
   private readonly sessions = new Set<smpp.Session>();
   private nextMessageId = 1;
+  /** Parts of concatenated texts not yet complete, by destination and reference. */
+  private readonly partsOf = new Map<string, string[]>();
   port = 0;
 
   constructor(
@@ -89,13 +94,17 @@ export class SmscSimulator {
         return;
       }
       const messageId = String(this.nextMessageId++);
-      const body = pdu.short_message as { message: string };
-      this.submitted.push({
-        to: `+${pdu.destination_addr}`,
-        text: body.message,
-        dataCoding: pdu.data_coding as number,
-        registeredDelivery: pdu.registered_delivery as number,
-      });
+      const body = pdu.short_message as { message: string; udh?: Buffer[] };
+      const to = `+${pdu.destination_addr}`;
+      const text = this.joined(to, body);
+      if (text)
+        this.submitted.push({
+          to,
+          text: text.text,
+          dataCoding: pdu.data_coding as number,
+          registeredDelivery: pdu.registered_delivery as number,
+          parts: text.parts,
+        });
       session.send(pdu.response({ message_id: messageId }));
       session.deliver_sm({
         source_addr: String(pdu.destination_addr),
@@ -104,5 +113,22 @@ export class SmscSimulator {
         short_message: `id:${messageId} sub:001 dlvrd:001 submit date:2601010000 done date:2601010000 stat:DELIVRD err:000 text:`,
       });
     });
+  }
+
+  /** The whole text once its last part came (the 8-bit reference header, IE 0x00), else null. */
+  private joined(
+    to: string,
+    body: { message: string; udh?: Buffer[] },
+  ): { text: string; parts: number } | null {
+    const header = body.udh?.find((element) => element[0] === 0x00);
+    if (!header) return { text: body.message, parts: 1 };
+    const [, , reference, total, seq] = header as unknown as number[];
+    const id = `${to}:${reference}`;
+    const parts = this.partsOf.get(id) ?? new Array<string>(total as number).fill('');
+    parts[(seq as number) - 1] = body.message;
+    this.partsOf.set(id, parts);
+    if (parts.some((part) => part === '')) return null;
+    this.partsOf.delete(id);
+    return { text: parts.join(''), parts: parts.length };
   }
 }
