@@ -28,6 +28,8 @@ const HELP = `  paycode serve                                   run the server (
               | refund AUTH_ID CENTS | reverse KEY | ping
   paycode settle --date YYYY-MM-DD --out DIR      settles the day; writes the ACH file, the summary and
                                                   every merchant's statement (CSV and JSON) into DIR
+  paycode texts dead                              lists the texts the SMS provider refused for good
+  paycode texts resend --id ID                    puts one back in the outbox, once its cause is fixed
   paycode secrets --out FILE                      writes a new file of keys (mode 0600) for production;
                                                   never replaces an existing one
   paycode master-key rotate|status|drop [--force] rotates the master key, says what still depends on the
@@ -43,7 +45,7 @@ default http://127.0.0.1:8080) with the bearer token in \`--token\` or PAYCODE_A
 key works for its terminals).`;
 
 const USAGE =
-  'usage: paycode serve | merchants add|code-digits | terminals add|lock|unlock|revoke|rekey | pos <request> | settle | secrets | master-key rotate|status|drop | guessing (see docs/cli.md)';
+  'usage: paycode serve | merchants add|code-digits | terminals add|lock|unlock|revoke|rekey | pos <request> | settle | texts dead|resend | secrets | master-key rotate|status|drop | guessing (see docs/cli.md)';
 
 const { values, positionals } = parsed({
   allowPositionals: true,
@@ -62,6 +64,7 @@ const { values, positionals } = parsed({
     merchant: { type: 'string' },
     label: { type: 'string' },
     terminal: { type: 'string' },
+    id: { type: 'string' },
     key: { type: 'string' },
     partial: { type: 'boolean', default: false },
     msgpack: { type: 'boolean', default: false },
@@ -272,6 +275,11 @@ async function main(): Promise<unknown> {
   }
   if (command === 'pos') return pos([sub ?? '', ...rest]);
   if (command === 'settle') return settle();
+  if (command === 'texts' && sub === 'dead') return call('GET', '/v1/texts/dead');
+  if (command === 'texts' && sub === 'resend') {
+    if (!values.id) throw new Error('texts resend needs --id ID (from texts dead)');
+    return call('POST', `/v1/texts/dead/${encodeURIComponent(values.id)}/resend`, {});
+  }
   if (command === 'master-key') return masterKey(sub);
   if (command === 'guessing') return guessing();
   if (command === 'secrets') {

@@ -1,5 +1,6 @@
 import { CODE_DIGITS_MAX, CODE_DIGITS_MIN, codeDigitsMinOf, isCodeDigits } from '../core/codes.ts';
 import type { MerchantId } from '../core/ids.ts';
+import { deadTexts, resendDeadText } from '../notify/dead-texts.ts';
 import { isAccountNumber, isAccountType, isRoutingNumber } from '../settlement/bank.ts';
 import { parseDate } from '../settlement/calendar.ts';
 import { fail, ok } from './http.ts';
@@ -9,8 +10,8 @@ import { isInt, isObject, isText, type RouteKit } from './route-kit.ts';
 const CODE_DIGITS_MESSAGE = `codeDigitsMin must be an integer from ${CODE_DIGITS_MIN} to ${CODE_DIGITS_MAX}`;
 
 /**
- * The operator's routes (docs/http-api.md): making merchants and setting their code length, and the
- * daily settlement with its ACH file.
+ * The operator's routes (docs/http-api.md): making merchants and setting their code length, the daily
+ * settlement with its ACH file, and the texts the SMS provider refused for good.
  *
  * @module
  */
@@ -90,6 +91,16 @@ export function operatorRoutes(kit: RouteKit): void {
     const record = settlements.record(request.params[0] as string);
     return record ? ok(200, record.summary) : fail('not_found', 'this business day is not settled');
   });
+
+  kit.operator('get', '/v1/texts/dead', 'dead texts are for the operator', () =>
+    ok(200, { texts: deadTexts(kit.deps.store, limits.reportPageEntriesMax) }),
+  );
+
+  kit.operator('post', '/v1/texts/dead/:id/resend', 'dead texts are for the operator', async (request) =>
+    (await resendDeadText(kit.deps.store, request.params[0] as string))
+      ? ok(200, { resent: true })
+      : fail('not_found', 'no dead text has this id'),
+  );
 
   kit.operator('get', '/v1/settlements/:businessDate/ach', forbidden, (request) => {
     const record = settlements.record(request.params[0] as string);

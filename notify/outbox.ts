@@ -2,14 +2,16 @@ import type { ConsumerId } from '../core/ids.ts';
 import type { Limits } from '../core/limits.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import type { OutboxRecord, Store } from '../persistence/store.ts';
-import type { SmsSender } from './sender.ts';
+import { deadTextId } from './dead-texts.ts';
+import { SmsRefused, type SmsSender } from './sender.ts';
 
 /**
  * Delivers the transactional outbox. A text is written in the same commit as the event that causes it
  * (see shard.ts and gateway/phones.ts) and removed once the SMS provider accepted it; so a crash loses none,
  * and a text is sent again only if the crash falls between the provider's acceptance and the removal.
- * A failed send is retried with exponential backoff; texts to a consumer with no known phone number are
- * dropped (logged, without the text).
+ * A failed send is retried with exponential backoff; a text the provider refused for good moves to the
+ * dead texts (dead-texts.ts); texts to a consumer with no known phone number are dropped (logged, without
+ * the text).
  *
  * @module
  */
@@ -20,7 +22,7 @@ export interface OutboxOptions {
   limits: Limits;
   phoneOf: (consumerId: ConsumerId) => string | null;
   render: (record: OutboxRecord) => string;
-  onResult?: (result: 'sent' | 'failed' | 'dropped') => void;
+  onResult?: (result: 'sent' | 'failed' | 'dropped' | 'refused') => void;
   pollMs?: number;
   /** Where failures are logged, never with the text (stderr by default). */
   logger?: Logger;
@@ -97,6 +99,24 @@ export class OutboxDelivery {
     return attempts;
   }
 
+  /**
+   * A text refused for good leaves the outbox for the dead letters in one commit, so it no longer
+   * holds up the texts behind it; the operator lists and resends them (dead-texts.ts).
+   */
+  private async bury(key: Key, record: OutboxRecord, reason: string): Promise<void> {
+    const { store } = this.options;
+    await store.root.transaction(() => {
+      store.deadTexts.put(key, { ...record, failedAtMs: Date.now(), reason });
+      store.outbox.remove(key);
+    });
+    this.retryAtMs.delete(key.join(':'));
+    this.logger.warn('sms text refused for good; kept with the dead texts', {
+      deadTextId: deadTextId(key),
+      consumerId: record.consumerId,
+      reason,
+    });
+  }
+
   private async deliver(key: Key, id: string, record: OutboxRecord): Promise<void> {
     const { store, sender, phoneOf, render, onResult } = this.options;
     const phone = phoneOf(record.consumerId);
@@ -109,6 +129,11 @@ export class OutboxDelivery {
     try {
       await sender.send(phone, render(record));
     } catch (error) {
+      if (error instanceof SmsRefused) {
+        await this.bury(key, record, error.reason);
+        onResult?.('refused');
+        return;
+      }
       if (this.backOff(id) === 1)
         this.logger.warn('sms text will be retried', { reason: (error as Error).message });
       onResult?.('failed');

@@ -293,6 +293,12 @@ const SEALED: SealedLocation[] = [
     (record, sealedText) => ({ ...record, message: { kind: 'text' as const, sealedText } }),
   ),
   location(
+    'deadTexts',
+    (store) => store.deadTexts,
+    (record) => (record.message.kind === 'text' ? record.message.sealedText : null),
+    (record, sealedText) => ({ ...record, message: { kind: 'text' as const, sealedText } }),
+  ),
+  location(
     'settlements',
     (store) => store.settlements,
     (record) => record.sealedAch,

@@ -24,6 +24,7 @@ import type { SettlementFigures, StatementLine } from '../sdk/http-answers.ts';
  * | `sagas`       | giftId                                | GiftSaga, while the gift is in transit  |
  * | `meta`        | string                                | counters and markers                    |
  * | `outbox`      | [atMs, writer, seq]                   | OutboxRecord: an SMS not yet delivered  |
+ * | `deadTexts`   | [atMs, writer, seq] (its outbox key)  | DeadText: an SMS the SMSC refused for good |
  * | `merchants`   | merchantId                            | MerchantRecord (gateway registry)       |
  * | `terminals`   | terminalId                            | TerminalRecord (gateway registry)       |
  * | `credentials` | keyed hash of a token or code         | CredentialRecord: whom it authenticates |
@@ -103,6 +104,13 @@ export interface OutboxRecord {
   consumerId: ConsumerId;
   atMs: number;
   message: OutboxMessage;
+}
+
+/** A text the SMS provider refused for good, kept under its outbox key until the operator resends it. */
+export interface DeadText extends OutboxRecord {
+  failedAtMs: number;
+  /** The provider's refusal (for SMPP, the command status); never the text. */
+  reason: string;
 }
 
 export interface MerchantRecord {
@@ -292,6 +300,7 @@ export interface Store {
   sagas: Database<GiftSaga, string>;
   meta: Database<unknown, string>;
   outbox: Database<OutboxRecord, [number, number, number]>;
+  deadTexts: Database<DeadText, [number, number, number]>;
   merchants: Database<MerchantRecord, string>;
   terminals: Database<TerminalRecord, string>;
   credentials: Database<CredentialRecord, string>;
@@ -336,6 +345,7 @@ export function openStore(dataDir: string, options: StoreOptions = {}): Store {
     sagas: db('sagas'),
     meta: db('meta'),
     outbox: db('outbox'),
+    deadTexts: db('deadTexts'),
     merchants: db('merchants'),
     terminals: db('terminals'),
     credentials: db('credentials'),

@@ -143,6 +143,43 @@ describe('SMS over SMPP', () => {
     expect(long).toMatchObject({ dataCoding: 8, parts: Math.ceil(long.text.length / 67) });
   });
 
+  it('keeps a text the SMSC refuses for good with the dead texts, sends the next, and resends it on request', async () => {
+    const t = await smppServer();
+    smsc.refuseWith = 0x0b; // ESME_RINVDSTADR: no retry can change it
+    expect((await t.http('POST', '/v1/consumers', { phone: PHONE })).status).toBe(202);
+    const listed = await waitFor(async () => {
+      const answer = await t.http('GET', '/v1/texts/dead', undefined, OPERATOR_TOKEN);
+      return answer.body.texts?.length === 1 ? answer.body.texts : undefined;
+    });
+    expect(listed[0]).toEqual({
+      id: expect.stringMatching(/^[0-9]+-[0-9]+-[0-9]+$/),
+      kind: 'text',
+      consumerId: expect.stringMatching(/^cu_/),
+      queuedAtMs: expect.any(Number),
+      failedAtMs: expect.any(Number),
+      reason: 'submit_sm refused with status 11',
+    });
+    expect(t.server.outbox.pending()).toBe(0);
+    const metrics = (await t.http('GET', '/metrics')).body as string;
+    expect(metrics).toContain('paycode_sms_sent_total{result="refused"} 1');
+    // Not retried: the SMSC sees no second attempt, and the next text is not held up behind it.
+    smsc.refuseWith = null;
+    const other = '+15555550181';
+    expect((await t.http('POST', '/v1/consumers', { phone: other })).status).toBe(202);
+    await waitFor(() => textsTo(other).find((text) => text.includes('verification')));
+    expect(textsTo(PHONE)).toEqual([]);
+    // Only the operator lists or resends them.
+    const merchant = await t.merchant('Kiosk');
+    expect((await t.http('GET', '/v1/texts/dead', undefined, merchant.apiKey)).status).toBe(403);
+    const path = `/v1/texts/dead/${listed[0].id}/resend`;
+    expect((await t.http('POST', path, {}, merchant.apiKey)).status).toBe(403);
+    expect((await t.http('POST', path, {}, OPERATOR_TOKEN)).body).toEqual({ resent: true });
+    await waitFor(() => textsTo(PHONE).find((text) => text.includes('verification')));
+    expect((await t.http('GET', '/v1/texts/dead', undefined, OPERATOR_TOKEN)).body).toEqual({ texts: [] });
+    expect((await t.http('POST', path, {}, OPERATOR_TOKEN)).status).toBe(404);
+    expect((await t.http('POST', '/v1/texts/dead/nonsense/resend', {}, OPERATOR_TOKEN)).status).toBe(404);
+  });
+
   it('retries a text whose submission the SMSC never answered', async () => {
     const t = await smppServer({ smsSubmitTimeoutMs: 300 });
     smsc.silent = true;
