@@ -130,8 +130,8 @@ export class OutboxDelivery {
       await sender.send(phone, render(record));
     } catch (error) {
       if (error instanceof SmsRefused) {
-        await this.bury(key, record, error.reason);
         onResult?.('refused');
+        await this.bury(key, record, error.reason);
         return;
       }
       if (this.backOff(id) === 1)

@@ -4,7 +4,7 @@ import { SmsRefused, type SmsSender } from './sender.ts';
 import { SMS_PARTS_MAX, smsParts } from './sms-parts.ts';
 
 /**
- * `PAYCODE_SMS=smpp://system_id:password@host:port`: an SMPP v3.4 transceiver. It binds with
+ * `PAYCODE_SMS=smpp://system_id:password@host:port` (or `ssmpp://`, over TLS): an SMPP v3.4 transceiver. It binds with
  * bind_transceiver, keeps the link alive with enquire_link, reconnects with exponential backoff, sends
  * each text in GSM 7-bit or UCS-2 and in as many parts as it needs (sms-parts.ts), asking for delivery
  * receipts, and hands inbound texts (deliver_sm) to `onInbound`. While the link is down `send` rejects
@@ -15,6 +15,8 @@ import { SMS_PARTS_MAX, smsParts } from './sms-parts.ts';
 
 export interface SmppOptions {
   url: string;
+  /** PEM certificates trusted for an `ssmpp://` SMSC besides the system's (a private CA). */
+  ca?: string;
   /** Sender address shown on phones. */
   sourceAddr?: string;
   enquireLinkMs?: number;
@@ -27,15 +29,18 @@ export interface SmppOptions {
   logger?: Logger;
 }
 
+/** `smpp://` (plain TCP, port 2775 by default) or `ssmpp://` (SMPP over TLS, port 3550 by default). */
 export function parseSmppUrl(
   url: string,
-): { host: string; port: number; systemId: string; password: string } | null {
+): { tls: boolean; host: string; port: number; systemId: string; password: string } | null {
   try {
     const parsed = new URL(url);
-    if (parsed.protocol !== 'smpp:' || !parsed.hostname) return null;
+    const tls = parsed.protocol === 'ssmpp:';
+    if ((!tls && parsed.protocol !== 'smpp:') || !parsed.hostname) return null;
     return {
+      tls,
       host: parsed.hostname,
-      port: Number(parsed.port || 2775),
+      port: Number(parsed.port || (tls ? 3550 : 2775)),
       systemId: decodeURIComponent(parsed.username),
       password: decodeURIComponent(parsed.password),
     };
@@ -77,7 +82,8 @@ export class SmppSender implements SmsSender {
 
   constructor(private readonly options: SmppOptions) {
     const target = parseSmppUrl(options.url);
-    if (!target) throw new Error('PAYCODE_SMS must look like smpp://system_id:password@host:port');
+    if (!target)
+      throw new Error('PAYCODE_SMS must look like smpp:// or ssmpp://system_id:password@host:port');
     this.target = target;
     this.logger = options.logger ?? createLogger();
     this.connect();
@@ -157,9 +163,15 @@ export class SmppSender implements SmsSender {
   }
 
   private connect(): void {
-    const { host, port, systemId, password } = this.target;
+    const { tls, host, port, systemId, password } = this.target;
+    // Over TLS the SMSC's certificate is checked against the system's CAs (and `ca`) and the host name.
+    const trust = tls && this.options.ca ? { ca: this.options.ca } : {};
     const session = smpp.connect(
-      { url: `smpp://${host}:${port}`, auto_enquire_link_period: this.options.enquireLinkMs ?? 30_000 },
+      {
+        url: `${tls ? 'ssmpp' : 'smpp'}://${host}:${port}`,
+        auto_enquire_link_period: this.options.enquireLinkMs ?? 30_000,
+        ...trust,
+      },
       () => {
         session.bind_transceiver({ system_id: systemId, password }, (pdu) => {
           if (pdu.command_status !== 0) {

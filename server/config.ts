@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
@@ -23,7 +23,8 @@ export interface Config {
   dataDir: string;
   /** The operator token when set in the environment; else one is generated at first start. */
   adminToken: string | undefined;
-  sms: 'console' | { smppUrl: string };
+  /** `caFile`: PEM certificates trusted for an `ssmpp://` SMSC besides the system's. */
+  sms: 'console' | { smppUrl: string; caFile?: string };
   funding: string;
   shards: number;
   codeTtlMs: number;
@@ -190,8 +191,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   const demo = env.PAYCODE_DEMO ?? (production ? '0' : '1');
   if (demo !== '0' && demo !== '1') problems.push(`PAYCODE_DEMO must be 0 or 1, not "${demo}"`);
   const sms = env.PAYCODE_SMS || 'console';
-  if (sms !== 'console' && !parseSmppUrl(sms))
-    problems.push('PAYCODE_SMS must be "console" or smpp://system_id:password@host:port');
+  const smpp = sms === 'console' ? null : parseSmppUrl(sms);
+  if (sms !== 'console' && !smpp)
+    problems.push(
+      'PAYCODE_SMS must be "console", smpp://system_id:password@host:port or ssmpp://… (over TLS)',
+    );
+  const smsCaFile = env.PAYCODE_SMS_CA_FILE || undefined;
+  if (smsCaFile && !smpp?.tls) problems.push('PAYCODE_SMS_CA_FILE is only for PAYCODE_SMS=ssmpp://…');
+  if (smsCaFile && !existsSync(smsCaFile)) problems.push(`PAYCODE_SMS_CA_FILE ${smsCaFile} does not exist`);
   // Production never takes the sandbox's test tokens as money: without a real processor, no purchases.
   const funding = env.PAYCODE_FUNDING || (production ? NO_FUNDING : SANDBOX_FUNDING);
   if (!FUNDING_PROVIDERS.includes(funding))
@@ -223,7 +230,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     port: integer('PAYCODE_PORT', 8080, 0, 65_535),
     dataDir: resolve(env.PAYCODE_DATA_DIR || './data'),
     adminToken,
-    sms: sms === 'console' ? 'console' : { smppUrl: sms },
+    sms: sms === 'console' ? 'console' : { smppUrl: sms, ...(smsCaFile ? { caFile: smsCaFile } : {}) },
     funding,
     // Each shard holds its share of a merchant's 12 six-digit codes (and of the operator's cap), so by
     // default there are no more shards than either (a machine with many cores runs fewer shards rather
@@ -253,7 +260,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
       problems.push(`PAYCODE_TLS_KEY ${config.tls.keyFile} is readable by others: chmod 600 it`);
     if (config.demo) problems.push('PAYCODE_DEMO=1 prints keys: not in production');
     if (config.sms === 'console')
-      problems.push('PAYCODE_SMS=console prints codes: production needs smpp://…');
+      problems.push('PAYCODE_SMS=console prints codes: production needs ssmpp://…');
+    else if (smpp && !smpp.tls && !isLoopbackName(smpp.host))
+      problems.push(
+        'PAYCODE_SMS=smpp:// sends the SMSC password and every code in clear: production needs ssmpp://… (or a TLS tunnel on loopback)',
+      );
     if (!config.tls && !isLoopbackName(config.host))
       problems.push('production off loopback needs TLS: set PAYCODE_TLS_CERT and PAYCODE_TLS_KEY');
   }

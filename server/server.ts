@@ -1,5 +1,5 @@
 import type { us_listen_socket, us_socket, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LIMITS, type Limits, validateLimits } from '../core/limits.ts';
 import { Engine } from '../engine/engine.ts';
@@ -139,6 +139,8 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     devInbox ??
     new SmppSender({
       url: (config.sms as { smppUrl: string }).smppUrl,
+      ca:
+        config.sms === 'console' || !config.sms.caFile ? undefined : readFileSync(config.sms.caFile, 'utf8'),
       onInbound: inbound,
       onReceipt: (state) => metrics.smsReceipts.inc({ state }),
       logger,

@@ -18,10 +18,22 @@ const noEnv = {};
 describe('production mode', () => {
   it('refuses demo data, console SMS and plain HTTP off loopback, and turns the demo off by default', () => {
     const read = (env: Record<string, string>) => readConfig({ PAYCODE_ENV: 'production', ...env });
-    expect(read({}).problems).toEqual(['PAYCODE_SMS=console prints codes: production needs smpp://…']);
+    expect(read({}).problems).toEqual(['PAYCODE_SMS=console prints codes: production needs ssmpp://…']);
     expect(read({}).config.demo).toBe(false);
     const smpp = { PAYCODE_SMS: 'smpp://paycode:secret@127.0.0.1:2775' };
     expect(read(smpp).problems).toEqual([]);
+    // SMPP in clear only to this machine (a TLS tunnel); to an SMSC elsewhere, over TLS.
+    expect(read({ PAYCODE_SMS: 'smpp://paycode:secret@smsc.example:2775' }).problems).toEqual([
+      'PAYCODE_SMS=smpp:// sends the SMSC password and every code in clear: production needs ssmpp://… (or a TLS tunnel on loopback)',
+    ]);
+    expect(read({ PAYCODE_SMS: 'ssmpp://paycode:secret@smsc.example' }).problems).toEqual([]);
+    expect(read({ PAYCODE_SMS: 'ssmpp://paycode:secret@smsc.example' }).config.sms).toEqual({
+      smppUrl: 'ssmpp://paycode:secret@smsc.example',
+    });
+    expect(read({ ...smpp, PAYCODE_SMS_CA_FILE: '/nonexistent/ca.pem' }).problems).toEqual([
+      'PAYCODE_SMS_CA_FILE is only for PAYCODE_SMS=ssmpp://…',
+      'PAYCODE_SMS_CA_FILE /nonexistent/ca.pem does not exist',
+    ]);
     // The sandbox's test tokens are no money: production runs without purchases unless a real processor
     // is named, and refuses the sandbox by name.
     expect(read(smpp).config.funding).toBe('none');

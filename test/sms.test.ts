@@ -4,9 +4,11 @@
  * delivery receipts, and the transactional outbox: a text queued while the SMSC is down or refusing is
  * delivered once it is back, also across a server restart, and never twice.
  */
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Limits } from '../core/limits.ts';
 import { smsParts } from '../notify/sms-parts.ts';
+import { selfSignedCertificate } from './helpers.ts';
 import { OPERATOR_TOKEN, startTestServer, type TestServer, waitFor } from './server-helpers.ts';
 import { SmscSimulator } from './smsc-simulator.ts';
 
@@ -178,6 +180,23 @@ describe('SMS over SMPP', () => {
     expect((await t.http('GET', '/v1/texts/dead', undefined, OPERATOR_TOKEN)).body).toEqual({ texts: [] });
     expect((await t.http('POST', path, {}, OPERATOR_TOKEN)).status).toBe(404);
     expect((await t.http('POST', '/v1/texts/dead/nonsense/resend', {}, OPERATOR_TOKEN)).status).toBe(404);
+  });
+
+  it('talks to an SMSC over TLS (ssmpp://), trusting only a certificate it can check', async () => {
+    const { certFile, keyFile, cert } = selfSignedCertificate();
+    smsc = new SmscSimulator('paycode', 'secret', { cert, key: readFileSync(keyFile, 'utf8') });
+    await smsc.start();
+    // Without the private CA the certificate cannot be checked, so the link never binds.
+    const untrusting = await startTestServer({ env: { PAYCODE_SMS: smsc.url } });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(smsc.binds).toEqual([]);
+    await untrusting.server.close();
+    const t = await startTestServer({ env: { PAYCODE_SMS: smsc.url, PAYCODE_SMS_CA_FILE: certFile } });
+    await waitFor(() => (smsc.binds.length > 0 ? true : undefined));
+    expect((await t.http('POST', '/v1/consumers', { phone: PHONE })).status).toBe(202);
+    expect(await waitFor(() => textsTo(PHONE).find((text) => text.includes('verification')))).toMatch(
+      /^Your paycode verification code is [0-9]{6}\./,
+    );
   });
 
   it('retries a text whose submission the SMSC never answered', async () => {

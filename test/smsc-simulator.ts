@@ -33,14 +33,17 @@ export class SmscSimulator {
   constructor(
     private readonly systemId = 'paycode',
     private readonly password = 'secret',
+    /** A certificate and key: SMPP over TLS (`ssmpp://`). */
+    private readonly tls?: { cert: string; key: string },
   ) {}
 
   get url(): string {
-    return `smpp://${this.systemId}:${this.password}@127.0.0.1:${this.port}`;
+    return `${this.tls ? 'ssmpp' : 'smpp'}://${this.systemId}:${this.password}@127.0.0.1:${this.port}`;
   }
 
   async start(port = 0): Promise<void> {
-    const server = smpp.createServer((session) => this.accept(session));
+    const accept = (session: smpp.Session) => this.accept(session);
+    const server = this.tls ? smpp.createServer(this.tls, accept) : smpp.createServer(accept);
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
     this.server = server;
     this.port = (server.address() as AddressInfo).port;
