@@ -10,6 +10,7 @@ import type {
   Transaction,
   TransactionsPage,
 } from '../sdk/http-answers.ts';
+import { achReference } from '../settlement/ach-reference.ts';
 import {
   addDays,
   businessDayOf,
@@ -262,6 +263,7 @@ export class MerchantReports {
           effectiveDate: record.summary.effectiveDate,
           direction: payoutDirection(settled.netCents),
           ...figures,
+          achReference: achReference(merchantId),
         });
         await yieldToEventLoop();
         this.store.root.resetReadTxn();

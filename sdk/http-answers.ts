@@ -119,6 +119,8 @@ export interface SettlementFigures {
 export interface StatementSummary extends SettlementFigures {
   /** The ACH trace number of its entry; null when the net is zero. */
   traceNumber: string | null;
+  /** How the ACH entry names the merchant (its identification number), as the merchant's bank shows it. */
+  achReference: string;
   businessDate: string;
   settlementId: string;
   achFileId: string;

@@ -105,12 +105,8 @@ function readOriginator(
         name,
         '1-23 printable characters',
       ),
-      immediateOrigin: text(
-        'PAYCODE_ACH_ORIGIN',
-        companyId,
-        /^[A-Za-z0-9 ]{9,10}$/,
-        '9 or 10 letters or digits',
-      ),
+      // Banks that want a routing number here refuse a company id; the ODFI's is what most expect.
+      immediateOrigin: text('PAYCODE_ACH_ORIGIN', odfi, /^[A-Za-z0-9 ]{9,10}$/, '9 or 10 letters or digits'),
       immediateOriginName: text('PAYCODE_ACH_ORIGIN_NAME', companyName, name, '1-23 printable characters'),
       companyName,
       companyId,

@@ -13,6 +13,7 @@ import {
   whenDurable,
   writeMeta,
 } from '../persistence/store.ts';
+import { achReference } from './ach-reference.ts';
 import { isRoutingNumber } from './bank.ts';
 import {
   ACH_ENTRY_MAX_CENTS,
@@ -101,6 +102,7 @@ function settle(
   const ordered = [...nets.values()].sort((a, b) => (a.merchantId < b.merchantId ? -1 : 1));
   // A merchant that cannot be paid is left out of the file and reported; it never stops the others.
   const unpaid: SettlementSummary['unpaid'] = [];
+  const references = new Set<string>();
   const paid = ordered.filter((net) => {
     if (net.netCents === 0) return false;
     const merchant = registered.get(net.merchantId);
@@ -110,8 +112,11 @@ function settle(
         ? 'the routing number fails the ABA check'
         : Math.abs(net.netCents) > ACH_ENTRY_MAX_CENTS
           ? 'the net does not fit one ACH entry'
-          : null;
+          : references.has(achReference(net.merchantId))
+            ? 'another merchant in the file has the same ACH reference'
+            : null;
     if (reason) unpaid.push({ merchantId: net.merchantId, netCents: net.netCents, reason });
+    else references.add(achReference(net.merchantId));
     return reason === null;
   });
   const entries: AchEntry[] = paid.map((net) => {
@@ -120,7 +125,7 @@ function settle(
       ...merchant.bank,
       direction: net.netCents > 0 ? 'credit' : 'debit',
       amountCents: Math.abs(net.netCents),
-      id: net.merchantId.slice(-15),
+      id: achReference(net.merchantId),
       name: merchant.name,
     };
   });

@@ -72,10 +72,43 @@ const CODES = {
   debit: { checking: '27', savings: '37' },
 } as const;
 
-/** Left-justified, space-filled, printable ASCII only, cut to `length`. */
+/** Letters that decomposition does not take to ASCII, and punctuation with a plain ASCII twin. */
+const ASCII_OF: Record<string, string> = {
+  ß: 'SS',
+  Æ: 'AE',
+  æ: 'AE',
+  Œ: 'OE',
+  œ: 'OE',
+  Ø: 'O',
+  ø: 'O',
+  Ł: 'L',
+  ł: 'L',
+  Đ: 'D',
+  đ: 'D',
+  Ð: 'D',
+  ð: 'D',
+  Þ: 'TH',
+  þ: 'TH',
+  ı: 'I',
+  '‘': "'",
+  '’': "'",
+  '“': '"',
+  '”': '"',
+  '–': '-',
+  '—': '-',
+  '€': 'EUR',
+};
+
+/**
+ * Left-justified, space-filled, cut to `length`, in upper-case printable ASCII: accented letters lose
+ * their accents ("Café Déjà-Vu" is CAFE DEJA-VU), a few letters and signs become their ASCII spelling,
+ * and anything else left outside ASCII becomes a space.
+ */
 function alpha(value: string, length: number): string {
   return value
-    .replace(/[^\x20-\x7e]/g, ' ')
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[^\x20-\x7e]/gu, (char) => ASCII_OF[char] ?? ' ')
     .toUpperCase()
     .slice(0, length)
     .padEnd(length, ' ');

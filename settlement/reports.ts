@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { SettledMerchant, SettlementRecord } from '../persistence/store.ts';
 import type { PayoutDirection, StatementLine } from '../sdk/http-answers.ts';
+import { achReference } from './ach-reference.ts';
 
 export function payoutDirection(netCents: number): PayoutDirection {
   return netCents > 0 ? 'credit' : netCents < 0 ? 'debit' : 'none';
@@ -18,6 +19,8 @@ export function statementJson(record: SettlementRecord, merchant: SettledMerchan
     effectiveDate: record.summary.effectiveDate,
     direction: payoutDirection(merchant.netCents),
     ...merchant,
+    /** How the ACH entry names the merchant (its identification number), as its bank shows it. */
+    achReference: achReference(merchant.merchantId),
     lines,
   };
 }
@@ -36,7 +39,8 @@ export function journalRefKey(consumerIdKey: Buffer): Buffer {
   return createHmac('sha256', consumerIdKey).update('merchant-journal-ref').digest();
 }
 
-const CSV_HEADER = 'businessDate,merchantId,achFileId,traceNumber,journalKey,at,kind,ref,amountCents';
+const CSV_HEADER =
+  'businessDate,merchantId,achFileId,traceNumber,journalKey,at,kind,ref,amountCents,achReference';
 
 export function statementCsv(
   record: SettlementRecord,
@@ -54,6 +58,7 @@ export function statementCsv(
       kind,
       ref,
       amountCents,
+      achReference(merchant.merchantId),
     ]
       .map(csvCell)
       .join(',');

@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { PostingKind } from '../core/ledger.ts';
 import type { JournalEntry, MerchantNet } from '../persistence/store.ts';
+import { achReference } from '../settlement/ach-reference.ts';
 import { isRoutingNumber } from '../settlement/bank.ts';
 import {
   businessDayOf,
@@ -126,6 +127,28 @@ describe('business days', () => {
     expect(nextBankingDay('2026-11-27')).toBe('2026-11-30');
     expect(nextBankingDay('2027-07-02')).toBe('2027-07-06');
     expect(nextBankingDay('2026-07-02')).toBe('2026-07-03');
+  });
+});
+
+describe('names and references in the file', () => {
+  it('spells names in upper-case ASCII, accents dropped, and never in another character set', () => {
+    const entry = { ...(DAY[0] as AchEntry), name: 'Café Déjà-Vu ß’ Ø😀!' };
+    const [read] = readAchEntries(file(false, [entry]).text);
+    expect(read?.name).toBe("CAFE DEJA-VU SS' O !");
+    expect(achProblems(file(false, [entry]).text, ORIGINATOR.odfiRoutingNumber)).toEqual([]);
+  });
+
+  it('names each merchant by a stable 15-character reference that differs between merchants', () => {
+    expect(achReference('mc_AbCdEfGhIjKlMnOp')).toBe(achReference('mc_AbCdEfGhIjKlMnOp'));
+    // Ids differing only in case (they are case-sensitive) get different references.
+    expect(achReference('mc_AbCdEfGhIjKlMnOp')).not.toBe(achReference('mc_abcdefghijklmnop'));
+    const references = new Set<string>();
+    for (let n = 0; n < 100_000; n++) {
+      const reference = achReference(`mc_${n.toString(36).padStart(16, '0')}`);
+      expect(reference).toMatch(/^P[A-Z2-7]{14}$/);
+      references.add(reference);
+    }
+    expect(references.size).toBe(100_000);
   });
 });
 

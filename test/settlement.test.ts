@@ -136,12 +136,19 @@ describe('settlement', () => {
       undefined,
       cafe.apiKey,
     );
+    const cafeEntry = entries.find((entry) => entry.name === 'CAFE');
     expect(statement.body).toMatchObject({
       netCents: -3_560,
       feeCents: 60,
       direction: 'debit',
-      traceNumber: entries.find((entry) => entry.name === 'CAFE')?.traceNumber,
+      traceNumber: cafeEntry?.traceNumber,
+      // The entry names the merchant as its statement does: a bank line and a statement match.
+      achReference: cafeEntry?.id,
     });
+    expect(cafeEntry?.id).toMatch(/^P[A-Z2-7]{14}$/);
+    expect(new Set(entries.map((entry) => entry.id)).size).toBe(3);
+    // The file's immediate origin is the ODFI's routing number unless the operator names another.
+    expect(ach.body.slice(13, 23)).toBe(` ${ODFI}`);
     expect(statement.body.lines.map((line: { kind: string }) => line.kind)).toEqual([
       'load',
       'redeem',
@@ -167,7 +174,7 @@ describe('settlement', () => {
       cafe.apiKey,
     );
     expect(csv.body.split('\r\n').filter(Boolean)).toHaveLength(1 + 5 + 2);
-    expect(csv.body).toContain(`,net,,-3560`);
+    expect(csv.body).toContain(`,net,,-3560,${cafeEntry?.id}\r\n`);
     expect(
       (await t.http('GET', `/v1/merchants/${cafe.merchantId}/statements/${today}`, undefined, books.apiKey))
         .status,

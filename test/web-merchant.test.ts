@@ -216,6 +216,8 @@ describe('merchant dashboard', () => {
     const statement = page.locator('.statement');
     expect(await statement.textContent()).toContain('+$17.85');
     expect(await statement.textContent()).toContain('Paid to you');
+    // The reference the merchant's bank shows beside the credit.
+    expect(await statement.textContent()).toMatch(/ACH reference P[A-Z2-7]{14}/);
     expect(await statement.locator('tbody tr').count()).toBe(8); // 6 postings, fees, net
     await screenshot(page, 'merchant-statements');
     const [download] = await Promise.all([
@@ -225,7 +227,7 @@ describe('merchant dashboard', () => {
     expect(download.suggestedFilename()).toBe(`paycode-statement-${today}.csv`);
     const csv = readFileSync((await download.path()) as string, 'utf8');
     expect(csv.split('\r\n')[0]).toBe(
-      'businessDate,merchantId,achFileId,traceNumber,journalKey,at,kind,ref,amountCents',
+      'businessDate,merchantId,achFileId,traceNumber,journalKey,at,kind,ref,amountCents,achReference',
     );
     expect(csv).toContain(`,net,,${netCents}`);
 

@@ -79,6 +79,7 @@ export function statementsSection(session: Session) {
             { class: 'muted' },
             `ACH file ${statement.achFileId}`,
             statement.traceNumber ? ` · trace ${statement.traceNumber}` : '',
+            ` · ACH reference ${statement.achReference}`,
             ` · effective ${longDay(statement.effectiveDate)}`,
           ),
         ),
