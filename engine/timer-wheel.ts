@@ -1,6 +1,7 @@
 /**
  * A hashed timer wheel: one bucket per tick, `slots` buckets around. A timer goes into the bucket of
- * its due tick and fires once the wheel has passed that tick in the round it is due; later rounds stay.
+ * its due tick and fires at the first call of `due` at or after its time (in the round it is due; later
+ * rounds stay).
  * One interval per shard drives it, instead of one setTimeout per code. Timers are plain data, so the
  * shard rebuilds the wheel from LMDB after a restart; a cancelled timer leaves the wheel at once.
  *
@@ -66,6 +67,8 @@ export class TimerWheel<T> {
       this.cursorTick++;
     }
     if (lastTick < doneTick) this.cursorTick = doneTick;
+    // The tick under way: its timers already due fire now, not a tick late (its later ones stay).
+    take(this.buckets[(this.cursorTick + 1) % this.slots] as Set<Timer<T>>);
     return fired;
   }
 

@@ -47,6 +47,18 @@ describe('TimerWheel', () => {
     expect(fired).toEqual([['a', 1_300]]);
   });
 
+  it('fires a timer due inside the tick under way at once, not a tick late', () => {
+    const wheel = new TimerWheel<string>(100, 8, 0);
+    wheel.add(1_250, 'a');
+    wheel.add(1_290, 'b');
+    wheel.add(1_250 + 800, 'a later round');
+    expect(wheel.due(1_249, 10)).toEqual([]);
+    expect(wheel.due(1_260, 10)).toEqual(['a']);
+    expect(wheel.due(1_300, 10)).toEqual(['b']);
+    expect(wheel.due(2_049, 10)).toEqual([]);
+    expect(wheel.due(2_050, 10)).toEqual(['a later round']);
+  });
+
   it('keeps a timer added behind the cursor until the clock reaches it', () => {
     const wheel = new TimerWheel<string>(100, 8, 10_000);
     expect(wheel.due(10_500, 10)).toEqual([]);
