@@ -30,11 +30,12 @@ import {
   type TerminalId,
 } from '../core/ids.ts';
 import { LIMITS, type Limits, validateLimits } from '../core/limits.ts';
+import { isCanonicalPhone } from '../core/phone.ts';
 import type { CardKind, Funding, Reply } from '../core/wallet.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { type AuditReport, auditInParallel, auditStore } from '../persistence/audit.ts';
 import type { Secrets } from '../persistence/secrets.ts';
-import { openStore, type Store } from '../persistence/store.ts';
+import { openStore, type Store, whenDurable } from '../persistence/store.ts';
 import { ShardClient, type ShardEvent, type ShardHealth } from './shard-client.ts';
 import type { ShardFault, ShardStats } from './shard-worker.ts';
 
@@ -85,11 +86,9 @@ export interface EngineHealth {
   shards: ShardHealth[];
 }
 
-const PHONE = /^\+[1-9][0-9]{6,14}$/;
 const KEY = new RegExp(`^[A-Za-z0-9_-]{1,${LIMITS.idempotencyKeyLengthMax}}$`);
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
-export const isPhone = (value: unknown): value is string => typeof value === 'string' && PHONE.test(value);
 export const isIdempotencyKey = (value: unknown): value is string =>
   typeof value === 'string' && KEY.test(value);
 const isId = (value: unknown): value is string => typeof value === 'string' && ID.test(value);
@@ -125,12 +124,15 @@ export class Engine {
   openingAudit: AuditReport | null = null;
   /** Problems found by `auditEachCommit`. */
   readonly auditFailures: string[] = [];
+  /** Canonical numbers' ids that use the account an older form of the number made (store.ts). */
+  private readonly phoneAliases = new Map<ConsumerId, ConsumerId>();
 
   private constructor(
     readonly store: Store,
     private readonly options: EngineOptions,
   ) {
     this.limits = { ...LIMITS, ...options.limits };
+    for (const { key, value } of store.phoneAliases.getRange()) this.phoneAliases.set(key, value);
     const problems = validateLimits(this.limits);
     if (options.shards < 1 || options.shards > SHARDS_MAX_FOR_CODES || !Number.isInteger(options.shards)) {
       problems.push(
@@ -200,8 +202,21 @@ export class Engine {
 
   /** Consumer ids are a keyed hash of the phone number: stable, opaque, and routable without a lookup. */
   consumerIdFor(phone: string): ConsumerId {
+    const id = this.hashedConsumerId(phone);
+    return this.phoneAliases.get(id) ?? id;
+  }
+
+  /** The id a number hashes to, whatever account an older form of it made (server/phone-ids.ts). */
+  hashedConsumerId(phone: string): ConsumerId {
     const digest = createHmac('sha256', this.options.secrets.consumerIdKey).update(phone).digest();
     return `${ID_PREFIX.consumer}_${(digest[0] as number) % SLOT_COUNT}_${digest.subarray(1, 17).toString('base64url')}` as ConsumerId;
+  }
+
+  /** From now on (and after restarts) `canonicalId`'s number uses the account of `accountId`. */
+  async linkConsumerId(canonicalId: ConsumerId, accountId: ConsumerId): Promise<void> {
+    await this.store.phoneAliases.put(canonicalId, accountId);
+    await whenDurable(this.store);
+    this.phoneAliases.set(canonicalId, accountId);
   }
 
   /**
@@ -239,7 +254,7 @@ export class Engine {
   }): Promise<Reply> {
     const { merchantId, phone, kind, funding, amountCents, idempotencyKey } = request;
     const expiresAtMs = request.expiresAtMs ?? null;
-    if (!isId(merchantId) || !isPhone(phone) || !isIdempotencyKey(idempotencyKey)) return BAD;
+    if (!isId(merchantId) || !isCanonicalPhone(phone) || !isIdempotencyKey(idempotencyKey)) return BAD;
     if ((kind !== 'gift' && kind !== 'reward') || (funding !== 'merchant' && funding !== 'consumer'))
       return BAD;
     if (!isCents(amountCents, this.limits.loadMaxCents)) return BAD;
@@ -283,7 +298,7 @@ export class Engine {
     if (
       !this.isConsumerId(consumerId) ||
       !isId(merchantId) ||
-      !isPhone(toPhone) ||
+      !isCanonicalPhone(toPhone) ||
       !isIdempotencyKey(idempotencyKey)
     ) {
       return BAD;

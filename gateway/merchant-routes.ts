@@ -1,6 +1,7 @@
 import { codeDigitsMinOf } from '../core/codes.ts';
 import type { TerminalId } from '../core/ids.ts';
-import { isAmountCents, isIdempotencyKey, isPhone } from '../engine/engine.ts';
+import { canonicalPhone, PHONE_MESSAGE } from '../core/phone.ts';
+import { isAmountCents, isIdempotencyKey } from '../engine/engine.ts';
 import { parseDate } from '../settlement/calendar.ts';
 import { merchantJournalRef, statementCsv, statementJson } from '../settlement/reports.ts';
 import { type Answer, fail, ok, type Request } from './http.ts';
@@ -114,8 +115,9 @@ export function merchantRoutes(kit: RouteKit): void {
     async (request, { merchantId }) => {
       const body = request.body;
       if (!isObject(body)) return fail('bad_request', 'the body must be a JSON object');
-      const { phone, amountCents, kind, idempotencyKey, expiresAtMs } = body;
-      if (!isPhone(phone)) return fail('bad_request', 'phone must be an E.164 number like +15555550123');
+      const { amountCents, kind, idempotencyKey, expiresAtMs } = body;
+      const phone = canonicalPhone(body.phone);
+      if (!phone) return fail('bad_request', PHONE_MESSAGE);
       if (!isAmountCents(amountCents)) return fail('bad_request', 'amountCents must be a positive integer');
       if (kind !== 'gift' && kind !== 'reward') return fail('bad_request', 'kind must be "gift" or "reward"');
       if (!isIdempotencyKey(idempotencyKey))

@@ -24,6 +24,11 @@ export class Phones {
     await this.tables.write(() => this.rememberIn(consumerId, phone));
   }
 
+  /** Keeps another number for a consumer in place of the one kept (its canonical form). */
+  async replace(consumerId: ConsumerId, phone: string): Promise<void> {
+    await this.tables.write(() => this.tables.store.phones.put(consumerId, this.tables.seal(phone)));
+  }
+
   of(consumerId: ConsumerId): string | null {
     const sealed = this.tables.store.phones.get(consumerId);
     return sealed === undefined ? null : this.tables.open(sealed);

@@ -1,6 +1,7 @@
 import { codeDigitsMinOf } from '../core/codes.ts';
 import { DAY_MS, type Limits } from '../core/limits.ts';
 import { dollars, parseDollars } from '../core/money.ts';
+import { canonicalPhone } from '../core/phone.ts';
 import type { Engine } from '../engine/engine.ts';
 import { KeyedWindow } from '../notify/keyed-window.ts';
 import { HELP_TEXT, paymentCodeText, STOP_TEXT } from '../notify/texts.ts';
@@ -42,8 +43,11 @@ export class ReplyBudget {
   }
 }
 
-export async function handleInbound(deps: InboundDeps, phone: string, text: string): Promise<string> {
+export async function handleInbound(deps: InboundDeps, from: string, text: string): Promise<string> {
   const { engine, registry } = deps;
+  // A sender that is no phone (a short code, an alphanumeric sender) gets no answer and changes nothing.
+  const phone = canonicalPhone(from);
+  if (!phone) return 'NOT_A_PHONE';
   const consumerId = engine.consumerIdFor(phone);
   const [command = '', keyword, amount, ...rest] = text.trim().toUpperCase().split(/\s+/);
   const known = ((await engine.wallet(consumerId))?.cards.length ?? 0) > 0;

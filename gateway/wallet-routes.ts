@@ -1,9 +1,10 @@
 import { codeDigitsMinOf } from '../core/codes.ts';
 import { idempotencyScope } from '../core/commands.ts';
 import type { ConsumerId } from '../core/ids.ts';
+import { canonicalPhone, PHONE_MESSAGE } from '../core/phone.ts';
 import { STATUSES, TRANSIENT_STATUSES } from '../core/statuses.ts';
 import type { Reply } from '../core/wallet.ts';
-import { isAmountCents, isIdempotencyKey, isPhone } from '../engine/engine.ts';
+import { isAmountCents, isIdempotencyKey } from '../engine/engine.ts';
 import { KeyedWindow } from '../notify/keyed-window.ts';
 import { type Answer, fail, ok, type Request } from './http.ts';
 import { answerFor, isObject, isText, type RouteKit } from './route-kit.ts';
@@ -48,20 +49,21 @@ export function walletRoutes(kit: RouteKit): void {
   };
 
   kit.anyCaller('post', '/v1/consumers', (request, caller) => {
-    const phone = isObject(request.body) ? request.body.phone : undefined;
-    if (!isPhone(phone)) return fail('bad_request', 'phone must be an E.164 number like +15555550123');
+    const phone = canonicalPhone(isObject(request.body) ? request.body.phone : undefined);
+    if (!phone) return fail('bad_request', PHONE_MESSAGE);
     const byOperator = caller?.kind === 'operator';
     return sendVerification(request, byOperator, phone, engine.consumerIdFor(phone), 'sign-in');
   });
 
   kit.open('post', '/v1/consumers/verify', async (request) => {
     const body = request.body;
-    if (!isObject(body) || !isPhone(body.phone)) return fail('bad_request', 'phone must be an E.164 number');
+    const phone = canonicalPhone(isObject(body) ? body.phone : undefined);
+    if (!isObject(body) || !phone) return fail('bad_request', PHONE_MESSAGE);
     if (typeof body.otp !== 'string' || !/^[0-9]{6}$/.test(body.otp))
       return fail('bad_request', 'otp must be the 6 digits of the text');
     if (body.revokeOtherDevices !== undefined && typeof body.revokeOtherDevices !== 'boolean')
       return fail('bad_request', 'revokeOtherDevices must be true or false');
-    const consumerId = engine.consumerIdFor(body.phone);
+    const consumerId = engine.consumerIdFor(phone);
     const deviceToken = await registry.verification.verify(
       consumerId,
       body.otp,

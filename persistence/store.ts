@@ -30,6 +30,7 @@ import type { SettlementFigures, StatementLine } from '../sdk/http-answers.ts';
  * | `credentials` | keyed hash of a token or code         | CredentialRecord: whom it authenticates |
  * | `otps`        | consumerId (`:unfreeze` for unfreezing) | OtpRecord: a pending phone verification |
  * | `phones`      | consumerId                            | the phone number, sealed                |
+ * | `phoneAliases` | consumerId of a canonical number     | the older consumerId whose account it uses |
  * | `settled`     | journal key                           | the settlement id that paid the posting |
  * | `settlements` | businessDate                          | SettlementRecord: nets, file, summary   |
  * | `statements`  | [businessDate, merchantId]            | StatementLine[]: the postings paid      |
@@ -163,6 +164,7 @@ interface MetaValues {
   keyword: string;
   generation: number;
   achFilesCreated: number;
+  phoneIdsLinked: number;
 }
 
 /** A key of `meta` that says the type of its value. */
@@ -187,6 +189,8 @@ export const META = {
    */
   generation: (kind: CredentialRecord['kind'], subject: string) =>
     `generation:${kind}:${subject}` as MetaKey<'generation'>,
+  /** Set once the phone numbers kept in a non-canonical form were linked to their canonical ids. */
+  phoneIdsLinked: 'phoneIdsLinked' as MetaKey<'phoneIdsLinked'>,
   /** ACH files made on a calendar day, for the file id modifier. */
   achFilesCreated: (date: string) => `achFilesCreated:${date}` as MetaKey<'achFilesCreated'>,
 } as const;
@@ -306,6 +310,11 @@ export interface Store {
   credentials: Database<CredentialRecord, string>;
   otps: Database<OtpRecord, string>;
   phones: Database<string, string>;
+  /**
+   * Numbers first registered in a non-canonical form (before phone numbers were canonicalized): the
+   * canonical number's id maps to the id of the account the older form made (server/phone-ids.ts).
+   */
+  phoneAliases: Database<ConsumerId, ConsumerId>;
   settled: Database<string, [number, number, number]>;
   settlements: Database<SettlementRecord, string>;
   statements: Database<StatementLine[], [string, string]>;
@@ -351,6 +360,7 @@ export function openStore(dataDir: string, options: StoreOptions = {}): Store {
     credentials: db('credentials'),
     otps: db('otps'),
     phones: db('phones'),
+    phoneAliases: db('phoneAliases'),
     settled: db('settled'),
     settlements: db('settlements'),
     statements: db('statements'),

@@ -26,6 +26,7 @@ import { journalRefKey } from '../settlement/reports.ts';
 import { Settlements } from '../settlement/settlements.ts';
 import type { Config } from './config.ts';
 import { createDemo } from './demo.ts';
+import { linkLegacyPhoneIds } from './phone-ids.ts';
 
 /**
  * The paycode server: the engine, the registry, the SMS outbox and one uWebSockets.js app serving the
@@ -104,6 +105,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     retiredMasterKeys: secrets.retiredMasterKeys,
     logger,
   });
+  await linkLegacyPhoneIds(store, engine, registry.phones, logger);
   const settlements = new Settlements(
     store,
     config.dataDir,

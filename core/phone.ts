@@ -1,0 +1,41 @@
+import { type CountryCode, parsePhoneNumberFromString } from 'libphonenumber-js/min';
+
+/**
+ * Phone numbers as paycode keeps them: canonical E.164 of a possible number (libphonenumber's metadata:
+ * the country exists and the length fits it), so one phone is one consumer however it was written.
+ * `+4407911123456` (a UK number with its trunk 0 kept) is `+447911123456`; `+10000000` is no number.
+ * Consumer ids are keyed hashes of this canonical form.
+ *
+ * @module
+ */
+
+/** How the API takes a phone number: `+` and up to 15 digits. */
+const E164_SHAPE = /^\+[1-9][0-9]{6,14}$/;
+
+/** The answer to a phone number the API cannot take. */
+export const PHONE_MESSAGE = 'phone must be an E.164 number like +15555550123, of a phone that can exist';
+
+/** The canonical form of an E.164-shaped number; null for anything else or a number no phone can have. */
+export function canonicalPhone(text: unknown): string | null {
+  if (typeof text !== 'string' || !E164_SHAPE.test(text)) return null;
+  return possible(text);
+}
+
+/**
+ * The canonical form of a number as a person types it (spaces, dashes, brackets; a national number of
+ * `defaultCountry`, US by default): what the web pages send. Null when it cannot be a phone.
+ */
+export function canonicalTypedPhone(text: string, defaultCountry: CountryCode = 'US'): string | null {
+  if (text.length > 32) return null;
+  return possible(text, defaultCountry);
+}
+
+/** Whether a value is a phone number in its canonical form already. */
+export function isCanonicalPhone(value: unknown): value is string {
+  return typeof value === 'string' && canonicalPhone(value) === value;
+}
+
+function possible(text: string, defaultCountry?: CountryCode): string | null {
+  const parsed = parsePhoneNumberFromString(text, defaultCountry ? { defaultCountry } : undefined);
+  return parsed?.isPossible() ? parsed.number : null;
+}
