@@ -1,4 +1,4 @@
-import { type CountryCode, parsePhoneNumberFromString } from 'libphonenumber-js/min';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/min';
 
 /**
  * Phone numbers as paycode keeps them: canonical E.164 of a possible number (libphonenumber's metadata:
@@ -21,21 +21,12 @@ export function canonicalPhone(text: unknown): string | null {
   return possible(text);
 }
 
-/**
- * The canonical form of a number as a person types it (spaces, dashes, brackets; a national number of
- * `defaultCountry`, US by default): what the web pages send. Null when it cannot be a phone.
- */
-export function canonicalTypedPhone(text: string, defaultCountry: CountryCode = 'US'): string | null {
-  if (text.length > 32) return null;
-  return possible(text, defaultCountry);
-}
-
 /** Whether a value is a phone number in its canonical form already. */
 export function isCanonicalPhone(value: unknown): value is string {
   return typeof value === 'string' && canonicalPhone(value) === value;
 }
 
-function possible(text: string, defaultCountry?: CountryCode): string | null {
-  const parsed = parsePhoneNumberFromString(text, defaultCountry ? { defaultCountry } : undefined);
+function possible(text: string): string | null {
+  const parsed = parsePhoneNumberFromString(text);
   return parsed?.isPossible() ? parsed.number : null;
 }

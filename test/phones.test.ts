@@ -1,9 +1,9 @@
 // One phone is one consumer however its number is written: numbers are canonicalized (libphonenumber's
-// possible numbers, canonical E.164) before they are hashed into consumer ids, in the server and in the
-// web pages alike; and a consumer registered under another form of the number before keeps the account.
+// possible numbers, canonical E.164) before they are hashed into consumer ids; and a consumer registered
+// under another form of the number before keeps the account.
 import { describe, expect, it } from 'vitest';
 import type { ConsumerId } from '../core/ids.ts';
-import { canonicalPhone, canonicalTypedPhone } from '../core/phone.ts';
+import { canonicalPhone } from '../core/phone.ts';
 import { META } from '../persistence/store.ts';
 import { startTestServer, waitFor } from './server-helpers.ts';
 
@@ -23,10 +23,6 @@ describe('phone numbers', () => {
       null,
     ])
       expect(canonicalPhone(none), String(none)).toBeNull();
-    // As people type them in the web pages: national numbers are US ones.
-    expect(canonicalTypedPhone('(555) 555-0123')).toBe('+15555550123');
-    expect(canonicalTypedPhone('+44 07911 123456')).toBe('+447911123456');
-    expect(canonicalTypedPhone('12')).toBeNull();
   });
 
   it('make one consumer of two ways of writing a number, and refuse one that cannot be a phone', async () => {

@@ -73,14 +73,16 @@ export function field(
 
 export { dollars as money, parseDollars } from '../../core/money.ts';
 
-import { canonicalTypedPhone } from '../../core/phone.ts';
-
 /**
- * `+1 (555) 555-0123`, `555 555 0123`, `+44 07911 123456` → the canonical E.164 number the server keeps
- * (core/phone.ts, the same rules); null when it cannot be a phone.
+ * `+1 (555) 555-0123`, `555 555 0123` → E.164 as the server takes it; null when it cannot be one. The
+ * server then keeps the canonical form of the number and refuses one no phone can have (core/phone.ts),
+ * with a message the page shows; libphonenumber's metadata would make the wallet four times heavier.
  */
 export function normalizePhone(text: string): string | null {
-  return canonicalTypedPhone(text);
+  let digits = text.replace(/[\s().-]/g, '');
+  if (/^\d{10}$/.test(digits)) digits = `+1${digits}`;
+  else if (/^1\d{10}$/.test(digits)) digits = `+${digits}`;
+  return /^\+[1-9]\d{6,14}$/.test(digits) ? digits : null;
 }
 
 const timeFormat = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' });
