@@ -219,7 +219,7 @@ export async function runEngineBench(options: EngineBenchOptions): Promise<Engin
     };
     const counter = watchReports(engine);
     const merchantOf = (i: number) => `m${i % merchants}`;
-    const phones = Array.from({ length: accounts }, (_, i) => `+1555${String(i).padStart(8, '0')}`);
+    const phones = Array.from({ length: accounts }, (_, i) => `+1555${String(i).padStart(7, '0')}`);
     const consumers = phones.map((phone) => engine.consumerIdFor(phone));
     const perShard = new Array<number>(shards).fill(0);
     for (const id of consumers) {

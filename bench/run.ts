@@ -249,6 +249,8 @@ for (const name of baselineKinds)
   if (name !== 'lmdb' && !(BASELINES as readonly string[]).includes(name)) fail(`unknown baseline: ${name}`);
 if (int('idle-accounts', 1) > 10_000_000)
   fail('--idle-accounts must be at most 10,000,000 (phones are +1555 and 7 digits)');
+if (int('accounts', 1) > 10_000_000)
+  fail('--accounts must be at most 10,000,000 (phones are +1555 and 7 digits)');
 const rates = list('rates').map(Number);
 if (rates.some((r) => !(r > 0 && r <= 1))) fail('--rates must list fractions in (0, 1]');
 if (values.encoding !== 'json' && values.encoding !== 'msgpack') fail('--encoding must be json or msgpack');

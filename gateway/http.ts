@@ -2,6 +2,8 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { STATUSES, type Status } from '../core/statuses.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import type { InFlight } from './in-flight.ts';
+import { isLoopbackAddress } from './loopback.ts';
+import { plainAddress, type TrustedProxies } from './proxies.ts';
 
 /**
  * A small layer over uWebSockets.js HTTP: each route gets its parameters, headers and JSON body copied
@@ -19,7 +21,12 @@ export interface Request {
   query: URLSearchParams;
   /** The bearer token, or '' when there is none. */
   token: string;
+  /** The client's address: the peer's, or behind a trusted proxy the client's it names (proxies.ts). */
   remoteAddress: string;
+  /** The address of the connection's other end (a proxy, when there is one). */
+  peer: string;
+  /** Whether the request came through a proxy: a trusted one, or forwarding headers from anyone. */
+  forwarded: boolean;
   /** The Host header as sent ('' when absent). */
   host: string;
   /** The parsed JSON body; undefined for requests without one. */
@@ -61,6 +68,39 @@ const appLoggers = new WeakMap<TemplatedApp, Logger>();
 /** Each app's requests in flight, so a shutdown lets them finish (gateway/in-flight.ts). */
 const appRequests = new WeakMap<TemplatedApp, InFlight>();
 
+/** Each app's trusted proxies, and whether only they (and this machine) may send it requests. */
+const appProxies = new WeakMap<TemplatedApp, ProxyPolicy>();
+
+export interface ProxyPolicy {
+  proxies: TrustedProxies;
+  /**
+   * Plain HTTP off loopback behind a TLS proxy: a request from anyone but a trusted proxy or this machine
+   * would carry tokens in clear, so it is refused (`forbidden`) before it is read.
+   */
+  onlyThroughProxies: boolean;
+}
+
+export function serveBehind(app: TemplatedApp, policy: ProxyPolicy): void {
+  appProxies.set(app, policy);
+}
+
+/** Where a request comes from, as every HTTP route and socket upgrade sees it. */
+export function originOf(
+  policy: ProxyPolicy | undefined,
+  res: HttpResponse,
+  req: HttpRequest,
+): { remoteAddress: string; peer: string; forwarded: boolean; refused: boolean } {
+  const peer = plainAddress(Buffer.from(res.getRemoteAddressAsText()).toString());
+  const forwardedFor = req.getHeader('x-forwarded-for');
+  const trusted = policy?.proxies.trusts(peer) ?? false;
+  return {
+    peer,
+    remoteAddress: policy ? policy.proxies.clientOf(peer, forwardedFor) : peer,
+    forwarded: trusted || forwardedFor !== '' || req.getHeader('forwarded') !== '',
+    refused: (policy?.onlyThroughProxies ?? false) && !trusted && !isLoopbackAddress(peer),
+  };
+}
+
 export function logRequestsTo(app: TemplatedApp, logger: Logger): void {
   appLoggers.set(app, logger);
 }
@@ -97,11 +137,12 @@ export function route(
       done = true;
     });
     const authorization = req.getHeader('authorization');
+    const { refused, ...from } = originOf(appProxies.get(app), res, req);
     const request: Request = {
       params: Array.from({ length: paramCount }, (_, i) => decodeParameter(req.getParameter(i))),
       query: new URLSearchParams(req.getQuery() ?? ''),
       token: authorization.startsWith('Bearer ') ? authorization.slice(7).trim() : '',
-      remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+      ...from,
       host: req.getHeader('host'),
       body: undefined,
     };
@@ -130,6 +171,10 @@ export function route(
       });
     };
     const run = async () => {
+      if (refused) {
+        respond(fail('forbidden', 'this server takes requests through its TLS proxy only'), true);
+        return;
+      }
       if (inFlight?.draining) {
         respond(fail('overloaded', 'the server is shutting down; retry shortly'), true);
         return;
@@ -142,7 +187,7 @@ export function route(
         respond(fail('internal', 'internal error; retry with the same idempotency key'));
       }
     };
-    if (method !== 'post') {
+    if (method !== 'post' || refused) {
       void run();
       return;
     }

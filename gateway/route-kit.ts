@@ -44,6 +44,8 @@ export interface RouteDeps {
   now: () => number;
   /** Called after something was queued for SMS delivery. */
   onTextQueued: () => void;
+  /** The bearer token `/metrics` asks for (`PAYCODE_METRICS_TOKEN`); null: served to this machine only. */
+  metricsToken: string | null;
 }
 
 export type Body = Record<string, unknown>;

@@ -3,6 +3,7 @@ import { fail, ok, type Request } from './http.ts';
 import { isLoopbackAddress, isLoopbackName } from './loopback.ts';
 import { merchantRoutes } from './merchant-routes.ts';
 import { operatorRoutes } from './operator-routes.ts';
+import { safeEqual } from './registry-tables.ts';
 import { isObject, isText, type RouteDeps, RouteKit } from './route-kit.ts';
 import { walletRoutes } from './wallet-routes.ts';
 
@@ -24,7 +25,7 @@ export type { RouteDeps } from './route-kit.ts';
  * reaches the server from the browser on this machine, but with its own name in the Host header.
  */
 const isLocalRequest = (request: Request) =>
-  isLoopbackAddress(request.remoteAddress) && isLoopbackName(request.host);
+  !request.forwarded && isLoopbackAddress(request.peer) && isLoopbackName(request.host);
 
 /** Registers the routes; returns each as `[method, pattern]` (the OpenAPI test checks them). */
 export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string][] {
@@ -63,8 +64,13 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     return ok(503, { ok: false, status, shards });
   });
 
+  // With PAYCODE_METRICS_TOKEN, to whoever sends it (a scraper elsewhere); without, to this machine only.
   kit.open('get', '/metrics', async (request) => {
-    if (!isLocalRequest(request)) return fail('forbidden', 'metrics are served on loopback only');
+    const { metricsToken } = deps;
+    if (metricsToken !== null && !safeEqual(request.token, metricsToken))
+      return fail('unauthorized', 'metrics need the metrics token (PAYCODE_METRICS_TOKEN) as a bearer token');
+    if (metricsToken === null && !isLocalRequest(request))
+      return fail('forbidden', 'metrics are served on loopback only (or set PAYCODE_METRICS_TOKEN)');
     return { status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType };
   });
 

@@ -1,6 +1,7 @@
 import type { WebSocketBehavior } from 'uWebSockets.js';
 import { isIP } from 'node:net';
 import type { Limits } from '../core/limits.ts';
+import { originOf, type ProxyPolicy } from './http.ts';
 import { uws } from './uws.ts';
 
 /**
@@ -31,8 +32,10 @@ export function socketOptions(limits: Limits): WebSocketBehavior<unknown> {
 export interface OriginPolicy {
   /** Origins besides the server's own whose browser pages may open the sockets. */
   allowed: readonly string[] | null;
-  /** The server's own scheme. */
+  /** The server's own scheme (behind a trusted TLS proxy, the one the proxy says the client used). */
   scheme: 'http' | 'https';
+  /** The trusted proxies, when the server is behind some (http.ts, `serveBehind`). */
+  proxy?: ProxyPolicy;
 }
 
 export function upgradeWith<T>(
@@ -40,16 +43,20 @@ export function upgradeWith<T>(
   origins: OriginPolicy,
 ): NonNullable<WebSocketBehavior<T>['upgrade']> {
   return (res, req, context) => {
-    const origin = req.getHeader('origin');
-    if (origin && !originAllowed(origin, `${origins.scheme}://${req.getHeader('host')}`, origins.allowed)) {
-      const body = JSON.stringify({
-        error: { code: 'forbidden', message: 'this origin may not open the socket' },
-      });
+    const forbid = (message: string) => {
+      const body = JSON.stringify({ error: { code: 'forbidden', message } });
       res.cork(() =>
         res.writeStatus('403 Forbidden').writeHeader('content-type', 'application/json').end(body),
       );
-      return;
-    }
+    };
+    const from = originOf(origins.proxy, res, req);
+    if (from.refused) return forbid('this server takes connections through its TLS proxy only');
+    const origin = req.getHeader('origin');
+    const scheme =
+      origins.proxy?.proxies.schemeOf(from.peer, req.getHeader('x-forwarded-proto'), origins.scheme) ??
+      origins.scheme;
+    if (origin && !originAllowed(origin, `${scheme}://${req.getHeader('host')}`, origins.allowed))
+      return forbid('this origin may not open the socket');
     res.upgrade(
       session(),
       req.getHeader('sec-websocket-key'),

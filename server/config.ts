@@ -6,6 +6,7 @@ import { MERCHANT_LIVE_CODES_MAX, SHARDS_MAX_FOR_CODES } from '../core/codes.ts'
 import { LIMITS } from '../core/limits.ts';
 import { FUNDING_PROVIDERS, NO_FUNDING, SANDBOX_FUNDING } from '../gateway/funding/provider.ts';
 import { isLoopbackName } from '../gateway/loopback.ts';
+import { parseTrustedProxies } from '../gateway/proxies.ts';
 import { parseSmppUrl } from '../notify/smpp.ts';
 import { type AccountType, isAccountNumber, isAccountType, isRoutingNumber } from '../settlement/bank.ts';
 import type { Originator } from '../settlement/nacha.ts';
@@ -48,6 +49,10 @@ export interface Config {
    * own (null: none). Clients that send no Origin header (terminals) are not browser pages.
    */
   allowedOrigins: string[] | null;
+  /** Reverse proxies whose forwarding headers are believed (addresses and CIDR ranges; gateway/proxies.ts). */
+  trustedProxies: string[];
+  /** The bearer token `/metrics` asks for; without one, it is served to this machine only. */
+  metricsToken: string | null;
 }
 
 /**
@@ -206,6 +211,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   const adminToken = env.PAYCODE_ADMIN_TOKEN || undefined;
   if (adminToken !== undefined && !/^[\x21-\x7e]{16,128}$/.test(adminToken))
     problems.push('PAYCODE_ADMIN_TOKEN must be 16-128 printable characters');
+  const trustedProxies = parseTrustedProxies(env.PAYCODE_TRUSTED_PROXIES ?? '');
+  if (!trustedProxies)
+    problems.push('PAYCODE_TRUSTED_PROXIES must list IP addresses or CIDR ranges, separated by commas');
+  const metricsToken = env.PAYCODE_METRICS_TOKEN || null;
+  if (metricsToken !== null && !/^[\x21-\x7e]{24,128}$/.test(metricsToken))
+    problems.push('PAYCODE_METRICS_TOKEN must be 24-128 printable characters');
   const settlementTimeZone = env.PAYCODE_SETTLEMENT_TZ || 'UTC';
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: settlementTimeZone });
@@ -246,6 +257,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     production,
     tls: readTls(env, problems),
     allowedOrigins: readOrigins(env, problems),
+    trustedProxies: trustedProxies ?? [],
+    metricsToken,
   };
   if (config.merchantLiveCodesMax < config.shards)
     problems.push(
@@ -261,8 +274,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
       problems.push(
         'PAYCODE_SMS=smpp:// sends the SMSC password and every code in clear: production needs ssmpp://… (or a TLS tunnel on loopback)',
       );
-    if (!config.tls && !isLoopbackName(config.host))
-      problems.push('production off loopback needs TLS: set PAYCODE_TLS_CERT and PAYCODE_TLS_KEY');
+    if (!config.tls && !isLoopbackName(config.host) && config.trustedProxies.length === 0)
+      problems.push(
+        'production off loopback needs TLS: set PAYCODE_TLS_CERT and PAYCODE_TLS_KEY, or PAYCODE_TRUSTED_PROXIES for the TLS proxy in front',
+      );
   }
   return { config, problems };
 }

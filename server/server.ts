@@ -5,10 +5,12 @@ import { LIMITS, type Limits, validateLimits } from '../core/limits.ts';
 import { Engine } from '../engine/engine.ts';
 import { CodeFailureWindows } from '../gateway/code-windows.ts';
 import { type FundingProvider, fundingProvider } from '../gateway/funding/provider.ts';
-import { logRequestsTo, trackRequestsIn } from '../gateway/http.ts';
+import { logRequestsTo, serveBehind, trackRequestsIn } from '../gateway/http.ts';
 import { InFlight } from '../gateway/in-flight.ts';
+import { isLoopbackName } from '../gateway/loopback.ts';
 import { countShardEvent, createMetrics } from '../gateway/metrics.ts';
 import { posBehavior } from '../gateway/pos.ts';
+import { TrustedProxies } from '../gateway/proxies.ts';
 import { Registry } from '../gateway/registry.ts';
 import { httpRoutes } from '../gateway/routes.ts';
 import { handleInbound, ReplyBudget } from '../gateway/sms-channel.ts';
@@ -190,7 +192,16 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     ? uWS.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile })
     : uWS.App();
   const scheme = config.tls ? 'https' : 'http';
-  const origins = { allowed: config.allowedOrigins, scheme } as const;
+  // Behind a TLS proxy on a private address, only the proxies (and this machine) may send plain HTTP.
+  const proxy =
+    config.trustedProxies.length === 0
+      ? undefined
+      : {
+          proxies: new TrustedProxies(config.trustedProxies),
+          onlyThroughProxies: !config.tls && !isLoopbackName(config.host),
+        };
+  if (proxy) serveBehind(app, proxy);
+  const origins = { allowed: config.allowedOrigins, scheme, proxy } as const;
   app.ws(
     '/v1/pos',
     track(
@@ -244,6 +255,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     settlements,
     cutoff: { timeZone: config.settlementTimeZone, time: config.settlementCutoff },
     journalRefKey: journalRefKey(secrets.consumerIdKey),
+    metricsToken: config.metricsToken,
     codeWindows,
     now,
     onTextQueued: kick,

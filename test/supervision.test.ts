@@ -27,7 +27,7 @@ function capturedLogger() {
 function phonesOn(engine: Engine, shardIndex: number, count: number, prefix: string): string[] {
   const phones: string[] = [];
   for (let n = 0; phones.length < count; n++) {
-    const phone = `+1555${prefix}${String(n).padStart(4, '0')}`;
+    const phone = `+1555${prefix}${String(n).padStart(5, '0')}`;
     if (shardOfSlot(slotOfId(engine.consumerIdFor(phone)), 2) === shardIndex) phones.push(phone);
   }
   return phones;
