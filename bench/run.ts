@@ -8,8 +8,9 @@ import { type EngineBenchOptions, printEngineBench, runEngineBench } from './eng
 import { type HandoffRow, printHandoffsBench, runHandoffsBench } from './handoffs.ts';
 import { type LmdbBaselineOptions, printLmdbBaseline, runLmdbBaseline } from './lmdb-baseline.ts';
 import { withoutHistograms } from './load.ts';
+import { runLogLinesBench } from './log-lines.ts';
 import { type MachineBenchResult, printMachineBench, runMachineBench } from './machine.ts';
-import { median } from './measure.ts';
+import { fmtInt, median } from './measure.ts';
 import {
   BASELINES,
   type BaselineKind,
@@ -35,6 +36,7 @@ import { runWebBench } from './web.ts';
  *   web     page weight and load time of the web apps, and what a merchant report costs the main thread
  *   codes   what drawing one payment code costs, by length, beside the drawing it replaced
  *   handoffs  the CPU of a thread wake-up, a worker message and a durable commit, one at a time
+ *   log     what one access line costs the main thread
  */
 const WORKLOADS: Record<string, string> = {
   engine: 'lmdb-js baseline + engine-only redemptions/s with durable answers, and their ratio',
@@ -49,6 +51,7 @@ const WORKLOADS: Record<string, string> = {
   machine: 'CPU of the account machine alone per payment: a code issued and redeemed (--payments)',
   handoffs:
     'CPU of a timer wake-up, a worker message round trip and a durable LMDB commit at 400/s and 4,000/s',
+  log: 'µs of main-thread time per access log line (redaction and JSON)',
 };
 
 const FLAGS = {
@@ -364,6 +367,11 @@ if (workload === 'handoffs') {
   handoffs = await runHandoffsBench([400, 4_000], 2_000);
   printHandoffsBench(handoffs);
 }
+let log: ReturnType<typeof runLogLinesBench> | undefined;
+if (workload === 'log') {
+  log = runLogLinesBench(200_000);
+  console.log(`${fmtInt(log.lines)} access lines: ${log.microsPerLine.toFixed(2)} µs each`);
+}
 let crash: CrashReport | undefined;
 if (workload === 'crash') {
   const seed = values.seed ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
@@ -387,7 +395,7 @@ console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
 if (values.json) {
   writeFileSync(
     values.json,
-    `${JSON.stringify({ workload, lmdb, engine, settlement, pos, capacity, codes, machine, handoffs, crash }, withoutHistograms, 2)}\n`,
+    `${JSON.stringify({ workload, lmdb, engine, settlement, pos, capacity, codes, machine, handoffs, log, crash }, withoutHistograms, 2)}\n`,
   );
 }
 if (!ok) {

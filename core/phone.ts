@@ -15,10 +15,15 @@ const E164_SHAPE = /^\+[1-9][0-9]{6,14}$/;
 /** The answer to a phone number the API cannot take. */
 export const PHONE_MESSAGE = 'phone must be an E.164 number like +15555550123, of a phone that can exist';
 
-/** The canonical form of an E.164-shaped number; null for anything else or a number no phone can have. */
+/**
+ * The canonical form of an E.164-shaped number; null for anything else, a number no phone can have, or
+ * one whose canonical form is not canonical itself (libphonenumber strips one trunk prefix per parse, so
+ * `+4900301234567` would become `+490301234567`, then `+49301234567`): a canonical form is a fixed point.
+ */
 export function canonicalPhone(text: unknown): string | null {
   if (typeof text !== 'string' || !E164_SHAPE.test(text)) return null;
-  return possible(text);
+  const canonical = possible(text);
+  return canonical !== null && possible(canonical) === canonical ? canonical : null;
 }
 
 /** Whether a value is a phone number in its canonical form already. */

@@ -91,7 +91,12 @@ export function originOf(
   req: HttpRequest,
 ): { remoteAddress: string; peer: string; forwarded: boolean; refused: boolean } {
   const peer = plainAddress(Buffer.from(res.getRemoteAddressAsText()).toString());
-  const forwardedFor = req.getHeader('x-forwarded-for');
+  // Every X-Forwarded-For line, in order: getHeader would give the first, which the client may have sent.
+  const lines: string[] = [];
+  req.forEach((name, value) => {
+    if (name === 'x-forwarded-for') lines.push(value);
+  });
+  const forwardedFor = lines.join(',');
   const trusted = policy?.proxies.trusts(peer) ?? false;
   return {
     peer,

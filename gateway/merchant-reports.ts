@@ -10,7 +10,7 @@ import type {
   Transaction,
   TransactionsPage,
 } from '../sdk/http-answers.ts';
-import { achReference } from '../settlement/ach-reference.ts';
+import { settledReference } from '../settlement/ach-reference.ts';
 import {
   addDays,
   businessDayOf,
@@ -263,7 +263,7 @@ export class MerchantReports {
           effectiveDate: record.summary.effectiveDate,
           direction: payoutDirection(settled.netCents),
           ...figures,
-          achReference: achReference(merchantId),
+          achReference: settledReference(settled),
         });
         await yieldToEventLoop();
         this.store.root.resetReadTxn();

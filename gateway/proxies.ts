@@ -33,15 +33,19 @@ export class TrustedProxies {
     return family !== 0 && this.list.check(address, family === 6 ? 'ipv6' : 'ipv4');
   }
 
-  /** The client's address: the peer's, or behind trusted proxies the first untrusted hop they name. */
+  /**
+   * The client's address: the peer's, or behind trusted proxies the first untrusted hop they name.
+   * `forwardedFor` is every `X-Forwarded-For` header joined (some proxies add a header line of their own
+   * after the client's instead of extending it).
+   */
   clientOf(peer: string, forwardedFor: string): string {
     let client = plainAddress(peer);
     if (!this.trusts(client)) return client;
-    const hops = forwardedFor.split(',').map((hop) => hop.trim());
+    const hops = forwardedFor.split(',').map((hop) => hopAddress(hop.trim()));
     while (hops.length > 0 && this.trusts(client)) {
       const hop = hops.pop() as string;
-      if (isIP(plainAddress(hop)) === 0) break;
-      client = plainAddress(hop);
+      if (isIP(hop) === 0) break;
+      client = hop;
     }
     return client;
   }
@@ -69,8 +73,23 @@ export function parseTrustedProxies(text: string): string[] | null {
   return valid ? entries : null;
 }
 
-/** An address as uWebSockets.js gives it, IPv4-mapped IPv6 (`0000:…:ffff:10.0.0.5`) as plain IPv4. */
+/**
+ * An address as uWebSockets.js gives it in its plain form: on a dual-stack listener an IPv4 peer comes
+ * IPv4-mapped, in hex (`0000:…:ffff:7f00:0001`) or dotted (`::ffff:127.0.0.1`); it is the IPv4 address.
+ */
 export function plainAddress(address: string): string {
-  const mapped = /^(?:0{1,4}:){5}ffff:([0-9.]+)$/i.exec(address) ?? /^::ffff:([0-9.]+)$/i.exec(address);
-  return mapped ? (mapped[1] as string) : address;
+  const dotted = /^(?:(?:0{1,4}:){5}|::)ffff:([0-9.]+)$/i.exec(address);
+  if (dotted) return dotted[1] as string;
+  const hex = /^(?:(?:0{1,4}:){5}|::)ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
+  if (!hex) return address;
+  const [high, low] = [Number.parseInt(hex[1] as string, 16), Number.parseInt(hex[2] as string, 16)];
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+}
+
+/** The address of one `X-Forwarded-For` hop, without the port some proxies add. */
+function hopAddress(hop: string): string {
+  const bracketed = /^\[([^\]]+)\](?::[0-9]+)?$/.exec(hop);
+  if (bracketed) return plainAddress(bracketed[1] as string);
+  const withPort = /^([0-9.]+):[0-9]+$/.exec(hop);
+  return plainAddress(withPort ? (withPort[1] as string) : hop);
 }

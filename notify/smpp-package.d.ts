@@ -30,7 +30,7 @@ declare module 'smpp' {
 
   /** `ssmpp://` URLs connect over TLS; the other options go to `net.connect` or `tls.connect`. */
   export function connect(
-    options: { url: string; auto_enquire_link_period?: number; ca?: string | Buffer },
+    options: { url: string; auto_enquire_link_period?: number; ca?: string | Buffer | readonly string[] },
     listener?: () => void,
   ): Session;
   export function createServer(listener: (session: Session) => void): Server;

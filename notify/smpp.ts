@@ -1,3 +1,4 @@
+import { rootCertificates } from 'node:tls';
 import * as smpp from 'smpp';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { SmsRefused, type SmsSender } from './sender.ts';
@@ -50,21 +51,17 @@ export function parseSmppUrl(
 }
 
 /**
- * submit_sm statuses that no retry can change: the message, its addresses or its options are wrong for
- * this SMSC (SMPP v3.4, 5.1.3). Anything else (throttling, a full queue, a system error) is retried.
+ * submit_sm statuses that no retry can change for this text: its destination or the text itself is
+ * wrong for the SMSC (SMPP v3.4, 5.1.3). Anything else is retried, including the faults of our own
+ * configuration (source address, esm_class, expiry), which a fix makes succeed without losing a text.
  */
 const PERMANENT_REFUSALS = new Set([
   0x01, // ESME_RINVMSGLEN: message length is invalid
-  0x0a, // ESME_RINVSRCADR: invalid source address
   0x0b, // ESME_RINVDSTADR: invalid destination address
-  0x43, // ESME_RINVESMCLASS: invalid esm_class
-  0x48, // ESME_RINVSRCTON
-  0x49, // ESME_RINVSRCNPI
-  0x50, // ESME_RINVDSTTON
-  0x51, // ESME_RINVDSTNPI
-  0x62, // ESME_RINVEXPIRY
-  0x63, // ESME_RINVDFTMSGID
-  0x66, // ESME_RX_P_APPN: the receiver refuses it for good
+  0x50, // ESME_RINVDSTTON: invalid destination type of number
+  0x51, // ESME_RINVDSTNPI: invalid destination numbering plan
+  0x65, // ESME_RX_P_APPN: the receiver's permanent application error
+  0x66, // ESME_RX_R_APPN: the receiver rejects the message
 ]);
 
 export class SmppSender implements SmsSender {
@@ -94,8 +91,19 @@ export class SmppSender implements SmsSender {
     this.reference = (this.reference + 1) & 0xff;
     const encoded = smsParts(text, this.reference);
     if (!encoded) throw new SmsRefused(`the text needs more than ${SMS_PARTS_MAX} parts`);
-    for (const part of encoded.parts)
-      await this.submit(phone, part, encoded.dataCoding, encoded.parts.length > 1);
+    for (const [index, part] of encoded.parts.entries()) {
+      try {
+        await this.submit(phone, part, encoded.dataCoding, encoded.parts.length > 1);
+      } catch (error) {
+        // A retry sends every part again under a new reference: the phone may show the parts already
+        // accepted once more, on their own. Said in the refusal, for the operator reading dead texts.
+        if (index > 0 && error instanceof SmsRefused)
+          throw new SmsRefused(
+            `${error.reason} (part ${index + 1} of ${encoded.parts.length}; ${index} delivered)`,
+          );
+        throw error;
+      }
+    }
   }
 
   private submit(phone: string, part: Buffer, dataCoding: number, concatenated: boolean): Promise<void> {
@@ -165,7 +173,8 @@ export class SmppSender implements SmsSender {
   private connect(): void {
     const { tls, host, port, systemId, password } = this.target;
     // Over TLS the SMSC's certificate is checked against the system's CAs (and `ca`) and the host name.
-    const trust = tls && this.options.ca ? { ca: this.options.ca } : {};
+    // `ca` replaces Node's list, so the system's CAs go with the operator's own.
+    const trust = tls && this.options.ca ? { ca: [...rootCertificates, this.options.ca] } : {};
     const session = smpp.connect(
       {
         url: `${tls ? 'ssmpp' : 'smpp'}://${host}:${port}`,

@@ -261,6 +261,11 @@ export interface SettledMerchant extends Omit<MerchantNet, 'lines'> {
   name: string;
   /** The ACH trace number of its entry; null when the net is zero or the merchant is not registered. */
   traceNumber: string | null;
+  /**
+   * How the entry named the merchant (its identification number); absent in settlements made before
+   * references existed, whose entries carried the id's last 15 characters in upper case.
+   */
+  achReference?: string;
 }
 
 export interface SettlementSummary {

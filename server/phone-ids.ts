@@ -11,7 +11,8 @@ import { META, readMeta, type Store, writeMeta } from '../persistence/store.ts';
  * (`+4407911123456` for `+447911123456`) has an account under that form's id. Once, at the first start
  * with canonical numbers, every number kept in another form is linked: its canonical number's id uses
  * the older account from then on, and the number is kept in its canonical form so texts reach it. When
- * both forms made an account, both stay as they are and the warning names them for the operator; a
+ * the canonical number has a consumer of its own already (an account, or a sign-up), or another older
+ * form was linked to it first, both stay as they are and the warning names them for the operator; a
  * number that is no possible phone at all (`+10000000`) can no longer sign in, and is named too.
  *
  * @module
@@ -37,8 +38,14 @@ export async function linkLegacyPhoneIds(
       continue;
     }
     const canonicalId = engine.hashedConsumerId(canonical);
-    if (store.accounts.doesExist(canonicalId)) {
-      logger.warn('two accounts for one phone: left apart', { consumerId: accountId, other: canonicalId });
+    // The canonical number already has a consumer of its own (an account, or a sign-up that made none
+    // yet), or another older form was linked to it first: nothing is taken from either.
+    if (
+      store.accounts.doesExist(canonicalId) ||
+      store.phones.doesExist(canonicalId) ||
+      store.phoneAliases.doesExist(canonicalId)
+    ) {
+      logger.warn('two consumers for one phone: left apart', { consumerId: accountId, other: canonicalId });
       continue;
     }
     await engine.linkConsumerId(canonicalId, accountId);

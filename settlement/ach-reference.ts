@@ -21,3 +21,8 @@ export function achReference(merchantId: string): string {
   for (let i = 0; i < 14; i++) reference += BASE32[Number((bits >> BigInt(72 - 5 * (i + 1))) & 31n)];
   return `P${reference}`;
 }
+
+/** The reference a settled merchant's entry carried, also in settlements made before references existed. */
+export function settledReference(merchant: { merchantId: string; achReference?: string }): string {
+  return merchant.achReference ?? merchant.merchantId.slice(-15).toUpperCase();
+}

@@ -145,6 +145,7 @@ function settle(
     ...net,
     name: registered.get(net.merchantId)?.name ?? '',
     traceNumber: traceOf.get(net.merchantId) ?? null,
+    achReference: achReference(net.merchantId),
   }));
   return {
     settlementId: task.settlementId,

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { SettledMerchant, SettlementRecord } from '../persistence/store.ts';
 import type { PayoutDirection, StatementLine } from '../sdk/http-answers.ts';
-import { achReference } from './ach-reference.ts';
+import { settledReference } from './ach-reference.ts';
 
 export function payoutDirection(netCents: number): PayoutDirection {
   return netCents > 0 ? 'credit' : netCents < 0 ? 'debit' : 'none';
@@ -20,7 +20,7 @@ export function statementJson(record: SettlementRecord, merchant: SettledMerchan
     direction: payoutDirection(merchant.netCents),
     ...merchant,
     /** How the ACH entry names the merchant (its identification number), as its bank shows it. */
-    achReference: achReference(merchant.merchantId),
+    achReference: settledReference(merchant),
     lines,
   };
 }
@@ -58,7 +58,7 @@ export function statementCsv(
       kind,
       ref,
       amountCents,
-      achReference(merchant.merchantId),
+      settledReference(merchant),
     ]
       .map(csvCell)
       .join(',');

@@ -13,6 +13,9 @@ describe('phone numbers', () => {
     expect(canonicalPhone('+447911123456')).toBe('+447911123456');
     expect(canonicalPhone('+330612345678')).toBe('+33612345678');
     expect(canonicalPhone('+15555550100')).toBe('+15555550100');
+    // One trunk prefix is taken off, not two: a canonical form must be canonical itself.
+    expect(canonicalPhone('+490301234567')).toBe('+49301234567');
+    expect(canonicalPhone('+4900301234567')).toBeNull();
     for (const none of [
       '+10000000',
       '+999123456789',

@@ -45,7 +45,7 @@ describe('production mode', () => {
       'PAYCODE_DEMO=1 prints keys: not in production',
     ]);
     expect(read({ ...smpp, PAYCODE_HOST: '0.0.0.0' }).problems).toEqual([
-      'production off loopback needs TLS: set PAYCODE_TLS_CERT and PAYCODE_TLS_KEY',
+      'production off loopback needs TLS: set PAYCODE_TLS_CERT and PAYCODE_TLS_KEY, or PAYCODE_TRUSTED_PROXIES for the TLS proxy in front',
     ]);
     // A TLS key others can read is refused too.
     const { certFile, keyFile } = selfSignedCertificate();

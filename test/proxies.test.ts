@@ -2,6 +2,7 @@
 // proxies' forwarding headers are believed, a forwarded request is never "from this machine", the
 // metrics can take a token instead, and a server that takes plain HTTP off loopback takes it from its
 // proxies only.
+import { request } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -29,6 +30,14 @@ describe('trusted proxies', () => {
     expect(proxies.schemeOf('10.0.0.5', 'https', 'http')).toBe('https');
     expect(proxies.schemeOf('192.0.2.9', 'https', 'http')).toBe('http');
     expect(plainAddress('0000:0000:0000:0000:0000:ffff:127.0.0.1')).toBe('127.0.0.1');
+    // How uWebSockets.js gives an IPv4 peer on a dual-stack listener.
+    expect(plainAddress('0000:0000:0000:0000:0000:ffff:7f00:0001')).toBe('127.0.0.1');
+    expect(plainAddress('0000:0000:0000:0000:0000:0000:0000:0001')).toBe(
+      '0000:0000:0000:0000:0000:0000:0000:0001',
+    );
+    // Proxies that add a port to the hop.
+    expect(proxies.clientOf('10.0.0.5', '203.0.113.7:51234')).toBe('203.0.113.7');
+    expect(proxies.clientOf('10.0.0.5', '[2001:db8::7]:443')).toBe('2001:db8::7');
     expect(parseTrustedProxies(' 10.0.0.0/8 , 192.0.2.1,::1 ')).toEqual(['10.0.0.0/8', '192.0.2.1', '::1']);
     for (const bad of ['10.0.0.0/33', 'proxy.example', '10.0.0.1/8/8', '::1/129'])
       expect(parseTrustedProxies(bad), bad).toBeNull();
@@ -69,6 +78,26 @@ describe('trusted proxies', () => {
     expect(await signUp('+15555550163', '203.0.113.7')).toBe(429);
     // Another client behind the same proxy has its own budget.
     expect(await signUp('+15555550164', '198.51.100.1')).toBe(202);
+    // A proxy that adds its own header line after the client's: the client's line is not believed.
+    const twoLines = await new Promise<number>((resolve, reject) => {
+      const url = new URL('/v1/consumers', t.server.url);
+      request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: { 'x-forwarded-for': ['198.51.100.99', '203.0.113.7'] },
+        },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        },
+      )
+        .on('error', reject)
+        .end(JSON.stringify({ phone: '+15555550166' }));
+    });
+    expect(twoLines).toBe(429);
     // The metrics and the development inbox are for this machine, not for what a proxy on it forwards.
     expect(await get(`${t.server.url}/metrics`)).toBe(403);
     expect(await get(`${t.server.url}/v1/dev/inbox`)).toBe(403);

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { PostingKind } from '../core/ledger.ts';
 import type { JournalEntry, MerchantNet } from '../persistence/store.ts';
-import { achReference } from '../settlement/ach-reference.ts';
+import { achReference, settledReference } from '../settlement/ach-reference.ts';
 import { isRoutingNumber } from '../settlement/bank.ts';
 import {
   businessDayOf,
@@ -149,6 +149,11 @@ describe('names and references in the file', () => {
       references.add(reference);
     }
     expect(references.size).toBe(100_000);
+    // A settlement stores the reference its file carried; one made before references existed carried the
+    // id's last 15 characters, and its statements still show those.
+    const id = 'mc_AbCdEfGhIjKlMnOp';
+    expect(settledReference({ merchantId: id, achReference: achReference(id) })).toBe(achReference(id));
+    expect(settledReference({ merchantId: id })).toBe('BCDEFGHIJKLMNOP');
   });
 });
 
