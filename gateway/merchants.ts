@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CODE_DIGITS_MIN, isCodeDigits } from '../core/codes.ts';
 import type { MerchantId } from '../core/ids.ts';
+import { SEALED_FOR } from '../core/seal.ts';
 import { currentGeneration, META, type MerchantRecord, readMeta, writeMeta } from '../persistence/store.ts';
 import type { BankDetails } from '../settlement/bank.ts';
 import { isRegistryId, newToken, type RegistryTables } from './registry-tables.ts';
@@ -43,7 +44,7 @@ export class Merchants {
       feeBps: input.feeBps,
       feeFixedCents: input.feeFixedCents,
       codeDigitsMin: input.codeDigitsMin ?? CODE_DIGITS_MIN,
-      sealedBank: tables.seal(JSON.stringify(input.bank)),
+      sealedBank: tables.seal(JSON.stringify(input.bank), SEALED_FOR.bank(merchantId)),
       createdAtMs: this.now(),
     };
     const taken = await tables.write(() => {
@@ -102,7 +103,9 @@ export class Merchants {
   }
 
   bankDetails(merchant: MerchantRecord): BankDetails {
-    return JSON.parse(this.tables.open(merchant.sealedBank)) as BankDetails;
+    return JSON.parse(
+      this.tables.open(merchant.sealedBank, SEALED_FOR.bank(merchant.merchantId)),
+    ) as BankDetails;
   }
 }
 

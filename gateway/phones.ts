@@ -1,4 +1,5 @@
 import type { ConsumerId } from '../core/ids.ts';
+import { SEALED_FOR } from '../core/seal.ts';
 import { GATEWAY_WRITER, type OutboxMessage } from '../persistence/store.ts';
 import type { RegistryTables } from './registry-tables.ts';
 
@@ -26,31 +27,38 @@ export class Phones {
 
   /** Keeps another number for a consumer in place of the one kept (its canonical form). */
   async replace(consumerId: ConsumerId, phone: string): Promise<void> {
-    await this.tables.write(() => this.tables.store.phones.put(consumerId, this.tables.seal(phone)));
+    await this.tables.write(() =>
+      this.tables.store.phones.put(consumerId, this.tables.seal(phone, SEALED_FOR.phone(consumerId))),
+    );
   }
 
   of(consumerId: ConsumerId): string | null {
     const sealed = this.tables.store.phones.get(consumerId);
-    return sealed === undefined ? null : this.tables.open(sealed);
+    return sealed === undefined ? null : this.tables.open(sealed, SEALED_FOR.phone(consumerId));
   }
 
   async queueText(consumerId: ConsumerId, text: string): Promise<void> {
     await this.tables.write(() => this.queueTextIn(consumerId, this.now(), text));
   }
 
-  openText(sealedText: string): string {
-    return this.tables.open(sealedText);
+  /** A queued text to `consumerId`, opened; one sealed for another consumer does not open. */
+  openText(sealedText: string, consumerId: ConsumerId): string {
+    return this.tables.open(sealedText, SEALED_FOR.text(consumerId));
   }
 
   /** Inside a write: `remember`. */
   rememberIn(consumerId: ConsumerId, phone: string): void {
     const { phones } = this.tables.store;
-    if (phones.get(consumerId) === undefined) phones.put(consumerId, this.tables.seal(phone));
+    if (phones.get(consumerId) === undefined)
+      phones.put(consumerId, this.tables.seal(phone, SEALED_FOR.phone(consumerId)));
   }
 
   /** Inside a write: `queueText`. */
   queueTextIn(consumerId: ConsumerId, atMs: number, text: string): void {
-    const message: OutboxMessage = { kind: 'text', sealedText: this.tables.seal(text) };
+    const message: OutboxMessage = {
+      kind: 'text',
+      sealedText: this.tables.seal(text, SEALED_FOR.text(consumerId)),
+    };
     this.tables.store.outbox.put([atMs, GATEWAY_WRITER, ++this.outboxSeq], { consumerId, atMs, message });
   }
 }

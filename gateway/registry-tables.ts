@@ -85,13 +85,17 @@ export class RegistryTables {
     return undefined;
   }
 
-  seal(text: string): string {
-    return seal(this.masterKey, text);
+  /** Seals `text` under the master key, bound to its record (core/seal.ts `SEALED_FOR`). */
+  seal(text: string, record: string): string {
+    return seal(this.masterKey, text, record);
   }
 
-  /** Opens a value sealed under the master key or, until a rotation re-sealed it, under a retired one. */
-  open(sealed: string): string {
-    const opened = unsealWithAny(this.masterKeys, sealed);
+  /**
+   * Opens a value of `record` sealed under the master key or, until a rotation re-sealed it, under a
+   * retired one; a value bound to another record does not open.
+   */
+  open(sealed: string, record: string): string {
+    const opened = unsealWithAny(this.masterKeys, sealed, record);
     if (!opened) throw new Error('a sealed value opens with none of the master keys');
     return opened.text;
   }

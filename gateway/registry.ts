@@ -1,4 +1,5 @@
 import type { Limits } from '../core/limits.ts';
+import { SEALED_FOR } from '../core/seal.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import type { Store } from '../persistence/store.ts';
 import type { SealedRecords } from '../settlement/settlements.ts';
@@ -47,7 +48,7 @@ export class Registry {
     this.verification = new Verification(tables, limits, now, this.credentials, this.phones);
     this.sealedRecords = {
       bankDetails: (merchant) => this.merchants.bankDetails(merchant),
-      openText: (sealed) => tables.open(sealed),
+      openAch: (sealed, businessDate) => tables.open(sealed, SEALED_FOR.ach(businessDate)),
     };
   }
 }

@@ -1,6 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { MerchantId, TerminalId } from '../core/ids.ts';
 import type { Limits } from '../core/limits.ts';
+import { SEALED_FOR } from '../core/seal.ts';
 import type { CredentialRecord, TerminalRecord } from '../persistence/store.ts';
 import type { TerminalState, TerminalView } from '../sdk/http-answers.ts';
 import type { Credentials } from './credentials.ts';
@@ -91,7 +92,7 @@ export class Terminals {
         return null;
       tables.store.terminals.put(terminal.terminalId, {
         ...terminal,
-        sealedKey: tables.seal(terminalKey),
+        sealedKey: tables.seal(terminalKey, SEALED_FOR.terminalKey(terminal.terminalId)),
         activationHash: undefined,
       });
       return { terminalId: terminal.terminalId, merchantId: terminal.merchantId, terminalKey };
@@ -159,7 +160,9 @@ export class Terminals {
   }
 
   key(terminal: TerminalRecord): Buffer | null {
-    return terminal.sealedKey ? Buffer.from(this.tables.open(terminal.sealedKey), 'base64url') : null;
+    if (!terminal.sealedKey) return null;
+    const opened = this.tables.open(terminal.sealedKey, SEALED_FOR.terminalKey(terminal.terminalId));
+    return Buffer.from(opened, 'base64url');
   }
 
   /**

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database, Key } from 'lmdb';
-import { seal, unsealWithAny } from '../core/seal.ts';
+import { isBound, SEALED_FOR, seal, unsealWithAny } from '../core/seal.ts';
 import { loadSecrets, masterKeyId, type Secrets, writeMasterKeys } from './secrets.ts';
 import {
   type CredentialRecord,
@@ -234,8 +234,11 @@ function otherProcesses(store: Store): number[] {
 
 interface SealedLocation {
   database: string;
-  /** The sealed values of the database in key order, a page of at most `limit` records at a time. */
-  pages(store: Store, limit: number): Generator<{ key: Key; sealed: string }[]>;
+  /**
+   * The sealed values of the database in key order, a page of at most `limit` records at a time, each
+   * with the record it is bound to (core/seal.ts `SEALED_FOR`).
+   */
+  pages(store: Store, limit: number): Generator<{ key: Key; sealed: string; record: string }[]>;
   /** Inside a write transaction: replaces the sealed value, unless it changed since it was read. */
   replace(store: Store, key: Key, sealed: string, resealed: string): void;
 }
@@ -245,15 +248,16 @@ function location<V, K extends Key>(
   db: (store: Store) => Database<V, K>,
   sealedOf: (value: V) => string | null,
   withSealed: (value: V, sealed: string) => V,
+  recordOf: (key: K, value: V) => string,
 ): SealedLocation {
   return {
     database,
     *pages(store, limit) {
       for (const page of pagesOf(db(store), limit)) {
-        const found: { key: Key; sealed: string }[] = [];
+        const found: { key: Key; sealed: string; record: string }[] = [];
         for (const { key, value } of page) {
           const sealed = sealedOf(value);
-          if (sealed) found.push({ key, sealed });
+          if (sealed) found.push({ key, sealed, record: recordOf(key as K, value) });
         }
         yield found;
       }
@@ -273,36 +277,42 @@ const SEALED: SealedLocation[] = [
     (store) => store.merchants,
     (merchant) => merchant.sealedBank,
     (merchant, sealedBank) => ({ ...merchant, sealedBank }),
+    (merchantId) => SEALED_FOR.bank(merchantId),
   ),
   location(
     'terminals',
     (store) => store.terminals,
     (terminal) => terminal.sealedKey,
     (terminal, sealedKey) => ({ ...terminal, sealedKey }),
+    (terminalId) => SEALED_FOR.terminalKey(terminalId),
   ),
   location(
     'phones',
     (store) => store.phones,
     (phone) => phone,
     (_, sealed) => sealed,
+    (consumerId) => SEALED_FOR.phone(consumerId),
   ),
   location(
     'outbox',
     (store) => store.outbox,
     (record) => (record.message.kind === 'text' ? record.message.sealedText : null),
     (record, sealedText) => ({ ...record, message: { kind: 'text' as const, sealedText } }),
+    (_, record) => SEALED_FOR.text(record.consumerId),
   ),
   location(
     'deadTexts',
     (store) => store.deadTexts,
     (record) => (record.message.kind === 'text' ? record.message.sealedText : null),
     (record, sealedText) => ({ ...record, message: { kind: 'text' as const, sealedText } }),
+    (_, record) => SEALED_FOR.text(record.consumerId),
   ),
   location(
     'settlements',
     (store) => store.settlements,
     (record) => record.sealedAch,
     (record, sealedAch) => ({ ...record, sealedAch }),
+    (businessDate) => SEALED_FOR.ach(businessDate),
   ),
 ];
 
@@ -321,10 +331,11 @@ async function reseal(
     resealed[database] = 0;
     for (const page of pages(store, options.batchMax ?? BATCH_MAX)) {
       const changes: { key: Key; sealed: string; resealed: string }[] = [];
-      for (const { key, sealed } of page) {
-        const opened = unsealWithAny(keys, sealed);
-        if (opened && opened.keyIndex > 0)
-          changes.push({ key, sealed, resealed: seal(masterKey, opened.text) });
+      for (const { key, sealed, record } of page) {
+        const opened = unsealWithAny(keys, sealed, record);
+        // Under a retired key, or not yet bound to its record (sealed before records were bound).
+        if (opened && (opened.keyIndex > 0 || !isBound(sealed)))
+          changes.push({ key, sealed, resealed: seal(masterKey, opened.text, record) });
       }
       if (changes.length === 0) continue;
       await store.root.transaction(() => {
@@ -349,8 +360,8 @@ function sealedByKey(
   let unreadableCount = 0;
   for (const { database, pages } of SEALED) {
     for (const page of pages(store, BATCH_MAX)) {
-      for (const { key, sealed } of page) {
-        const opened = unsealWithAny(keys, sealed);
+      for (const { key, sealed, record } of page) {
+        const opened = unsealWithAny(keys, sealed, record);
         if (opened) counts[opened.keyIndex] = (counts[opened.keyIndex] ?? 0) + 1;
         else if (++unreadableCount <= UNREADABLE_LISTED_MAX) unreadable.push({ database, key });
       }

@@ -152,7 +152,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     });
   const render = (record: OutboxRecord) =>
     record.message.kind === 'text'
-      ? registry.phones.openText(record.message.sealedText)
+      ? registry.phones.openText(record.message.sealedText, record.consumerId)
       : receiptText(record.message, registry.merchants.get(record.message.merchantId)?.name ?? 'the store');
   outbox = new OutboxDelivery({
     store,

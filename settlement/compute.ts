@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import { seal } from '../core/seal.ts';
+import { SEALED_FOR, seal } from '../core/seal.ts';
 import {
   META,
   type MerchantNet,
@@ -58,7 +58,8 @@ export interface SettleTask {
   effectiveDate: string;
   originator: Originator;
   balanced: boolean;
-  merchants: (MerchantTerms & { name: string; bank: BankAccount })[];
+  /** `bank` is null when the merchant's sealed bank details do not open (altered, or another's). */
+  merchants: (MerchantTerms & { name: string; bank: BankAccount | null })[];
   progress?: MessagePort;
 }
 
@@ -108,13 +109,15 @@ function settle(
     const merchant = registered.get(net.merchantId);
     const reason = !merchant
       ? 'the merchant is not registered'
-      : !isRoutingNumber(merchant.bank.routingNumber)
-        ? 'the routing number fails the ABA check'
-        : Math.abs(net.netCents) > ACH_ENTRY_MAX_CENTS
-          ? 'the net does not fit one ACH entry'
-          : references.has(achReference(net.merchantId))
-            ? 'another merchant in the file has the same ACH reference'
-            : null;
+      : !merchant.bank
+        ? 'its bank details do not open: altered, or sealed for another merchant'
+        : !isRoutingNumber(merchant.bank.routingNumber)
+          ? 'the routing number fails the ABA check'
+          : Math.abs(net.netCents) > ACH_ENTRY_MAX_CENTS
+            ? 'the net does not fit one ACH entry'
+            : references.has(achReference(net.merchantId))
+              ? 'another merchant in the file has the same ACH reference'
+              : null;
     if (reason) unpaid.push({ merchantId: net.merchantId, netCents: net.netCents, reason });
     else references.add(achReference(net.merchantId));
     return reason === null;
@@ -122,7 +125,7 @@ function settle(
   const entries: AchEntry[] = paid.map((net) => {
     const merchant = registered.get(net.merchantId) as SettleTask['merchants'][number];
     return {
-      ...merchant.bank,
+      ...(merchant.bank as BankAccount),
       direction: net.netCents > 0 ? 'credit' : 'debit',
       amountCents: Math.abs(net.netCents),
       id: achReference(net.merchantId),
@@ -152,7 +155,7 @@ function settle(
     businessDate: task.businessDate,
     achFileId: task.achFileId,
     createdAtMs: task.createdAtMs,
-    sealedAch: seal(Buffer.from(task.masterKey), file.text),
+    sealedAch: seal(Buffer.from(task.masterKey), file.text, SEALED_FOR.ach(task.businessDate)),
     merchants,
     summary: reconcile(task, nets, merchants, file.text, postings, journalLegsCents, unpaid),
   };

@@ -52,7 +52,8 @@ const FEDERAL_RESERVE_TIME_ZONE = 'America/New_York';
 /** What a settlement needs of the registry: a merchant's bank details, and a stored file unsealed. */
 export interface SealedRecords {
   bankDetails(merchant: MerchantRecord): BankDetails;
-  openText(sealedText: string): string;
+  /** A day's ACH file, as `compute.ts` sealed it (bound to its business date). */
+  openAch(sealedAch: string, businessDate: string): string;
 }
 
 export class Settlements {
@@ -76,6 +77,15 @@ export class Settlements {
     });
   }
 
+  /** A merchant's bank details; null (the merchant is then not paid, and the summary says why) if they do not open. */
+  private bankDetailsOf(merchant: MerchantRecord): BankDetails | null {
+    try {
+      return this.registry.bankDetails(merchant);
+    } catch {
+      return null;
+    }
+  }
+
   record(businessDate: string): SettlementRecord | undefined {
     if (!parseDate(businessDate)) return undefined;
     this.store.root.resetReadTxn();
@@ -84,7 +94,7 @@ export class Settlements {
 
   /** The ACH file of a settled day, unsealed. */
   ach(record: SettlementRecord): string {
-    return this.registry.openText(record.sealedAch);
+    return this.registry.openAch(record.sealedAch, record.businessDate);
   }
 
   /** The postings a merchant was paid for in a settled day. */
@@ -153,7 +163,7 @@ export class Settlements {
         name: value.name,
         feeBps: value.feeBps,
         feeFixedCents: value.feeFixedCents,
-        bank: this.registry.bankDetails(value),
+        bank: this.bankDetailsOf(value),
       })),
     };
     const channel = new MessageChannel();

@@ -10,7 +10,7 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { seal, unseal } from '../core/seal.ts';
+import { isBound, SEALED_FOR, seal, unseal } from '../core/seal.ts';
 import { OPERATOR_TOKEN, startTestServer, waitFor } from './server-helpers.ts';
 
 const PHONE = '+15555550142';
@@ -104,5 +104,22 @@ describe('sealed values', () => {
     const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 4 });
     const short = Buffer.concat([iv, cipher.update('+1555', 'utf8'), cipher.final(), cipher.getAuthTag()]);
     expect(() => unseal(key, short.toString('base64url'))).toThrow();
+  });
+
+  it('open only for the record they were sealed for, whose name cannot be swapped either', () => {
+    const key = randomBytes(32);
+    const sealed = seal(key, '021000021/12345678', SEALED_FOR.bank('mc_honest'));
+    expect(unseal(key, sealed, SEALED_FOR.bank('mc_honest'))).toBe('021000021/12345678');
+    expect(() => unseal(key, sealed, SEALED_FOR.bank('mc_thief'))).toThrow(/another record/);
+    // An audit that opens every value opens it for the record it names.
+    expect(unseal(key, sealed)).toBe('021000021/12345678');
+    // Renaming the record in the value breaks its authentication.
+    const [, , body] = sealed.split('.');
+    const renamed = `2.${Buffer.from(SEALED_FOR.bank('mc_thief')).toString('base64url')}.${body}`;
+    expect(() => unseal(key, renamed, SEALED_FOR.bank('mc_thief'))).toThrow();
+    // A value sealed before records were bound still opens, for any record, until a rotation binds it.
+    const unbound = seal(key, 'legacy');
+    expect(isBound(unbound)).toBe(false);
+    expect(unseal(key, unbound, SEALED_FOR.phone('cu_1'))).toBe('legacy');
   });
 });

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { unseal } from '../core/seal.ts';
+import { isBound, SEALED_FOR, seal, unseal } from '../core/seal.ts';
 import { type DropReport, type RotationReport, rotateMasterKey } from '../persistence/key-rotation.ts';
 import { createSecretsFile, loadSecrets, masterKeyId } from '../persistence/secrets.ts';
 import { type MerchantRecord, openStore, type Store } from '../persistence/store.ts';
@@ -107,7 +107,8 @@ async function sealedStrings(dataDir: string, keys: string[]): Promise<number[]>
   const counts = keys.map(() => 0);
   const visit = (value: unknown): void => {
     if (typeof value === 'string') {
-      if (!/^[A-Za-z0-9_-]{38,}$/.test(value)) return;
+      // Plain, or bound to a record (`2.<record>.<sealed>`, core/seal.ts).
+      if (!/^(?:2\.[A-Za-z0-9_-]+\.)?[A-Za-z0-9_-]{38,}$/.test(value)) return;
       for (const [index, key] of keys.entries()) {
         try {
           unseal(Buffer.from(key, 'base64url'), value);
@@ -369,6 +370,30 @@ describe('master key rotation', () => {
     const afterSecond = await start(s);
     await expectWorking(afterSecond, world);
     await afterSecond.server.close();
+  });
+
+  it('binds a value sealed before values were bound to their record, at the next rotation', async () => {
+    const s = setup();
+    const world = await populate(s);
+    const first = Buffer.from(keysOf(s).masterKey, 'base64url');
+    const { merchantId } = world.merchant;
+    const before = openStore(s.dataDir);
+    const record = before.merchants.get(merchantId) as MerchantRecord;
+    const bank = unseal(first, record.sealedBank);
+    await before.merchants.put(merchantId, { ...record, sealedBank: seal(first, bank) });
+    await before.root.close();
+
+    expect((await cli(s, ['master-key', 'rotate'])).code).toBe(0);
+    const second = Buffer.from(keysOf(s).masterKey, 'base64url');
+    const after = openStore(s.dataDir);
+    try {
+      const { sealedBank } = after.merchants.get(merchantId) as MerchantRecord;
+      expect(isBound(sealedBank)).toBe(true);
+      expect(unseal(second, sealedBank, SEALED_FOR.bank(merchantId))).toBe(bank);
+      expect(() => unseal(second, sealedBank, SEALED_FOR.bank('mc_another'))).toThrow();
+    } finally {
+      await after.root.close();
+    }
   });
 
   it('leaves everything readable when interrupted, finishes when run again, and loses only what a forced drop reports', async () => {

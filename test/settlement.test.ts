@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import type { MerchantRecord } from '../persistence/store.ts';
 import { readAchEntries } from '../settlement/nacha.ts';
 import { achProblems } from './ach-checks.ts';
 import { OPERATOR_TOKEN, ROUTING, startTestServer, type TestServer } from './server-helpers.ts';
@@ -275,5 +276,36 @@ describe('settlement', () => {
     const ach = await t.http('GET', `/v1/settlements/${first}/ach`, undefined, OPERATOR_TOKEN);
     expect(readAchEntries(ach.body).map((entry) => entry.amountCents)).toEqual([700]);
     expect(achProblems(ach.body, ODFI)).toEqual([]);
+  });
+
+  it('pays no merchant whose bank details were copied from another merchant’s record', async () => {
+    let shiftMs = 0;
+    const t = await startTestServer({ now: () => Date.now() + shiftMs });
+    if (Date.now() % DAY_MS > DAY_MS - 60_000) await new Promise((resolve) => setTimeout(resolve, 61_000));
+    const today = new Date().toISOString().slice(0, 10);
+    const honest = await merchant(t, 'Honest');
+    const thief = await merchant(t, 'Thief');
+    await t.load(honest, '+15555550311', 500);
+    await t.load(thief, '+15555550312', 300);
+    // Someone who can write the database but not read the keys copies the thief's sealed account into
+    // the honest merchant's record, to be paid what is owed to it.
+    const { merchants } = t.server.engine.store;
+    const honestRecord = merchants.get(honest.merchantId) as MerchantRecord;
+    const thiefRecord = merchants.get(thief.merchantId) as MerchantRecord;
+    await merchants.put(honest.merchantId, { ...honestRecord, sealedBank: thiefRecord.sealedBank });
+    await t.restart();
+    shiftMs = DAY_MS - (Date.now() % DAY_MS) + 60_000;
+    const settled = await t.http('POST', '/v1/settlements', { businessDate: today }, OPERATOR_TOKEN);
+    expect(settled.status).toBe(200);
+    const summary = (await t.http('GET', `/v1/settlements/${today}`, undefined, OPERATOR_TOKEN)).body;
+    expect(summary.unpaid).toEqual([
+      {
+        merchantId: honest.merchantId,
+        netCents: -500,
+        reason: 'its bank details do not open: altered, or sealed for another merchant',
+      },
+    ]);
+    const ach = await t.http('GET', `/v1/settlements/${today}/ach`, undefined, OPERATOR_TOKEN);
+    expect(readAchEntries(ach.body).map((entry) => entry.amountCents)).toEqual([300]);
   });
 });
