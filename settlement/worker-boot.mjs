@@ -1,8 +1,9 @@
 // The piscina worker of settlement runs: registers the TypeScript loader in this worker thread, then
-// exports the task function.
+// exports the task (settlement-worker.ts). Compiled builds (scripts/build.mjs) put the compiled worker
+// in this file's place.
 import { register } from 'tsx/esm/api';
 
 register();
-const { computeSettlement } = await import('./compute.ts');
+const { default: task } = await import('./settlement-worker.ts');
 
-export default computeSettlement;
+export default task;

@@ -7,7 +7,7 @@
  * exit code 0, and a restart on the same directory creates no second demo.
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -23,7 +23,7 @@ interface Running {
   url: string;
 }
 
-async function serve(dataDir: string): Promise<Running> {
+async function serve(dataDir: string, entry = CLI): Promise<Running> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PAYCODE_PORT: '0',
@@ -31,7 +31,7 @@ async function serve(dataDir: string): Promise<Running> {
     PAYCODE_SHARDS: '1',
   };
   delete env.PAYCODE_ADMIN_TOKEN;
-  const child = spawn(process.execPath, [CLI, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [entry, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   onTestFinished(() => {
     child.kill('SIGKILL');
   });
@@ -70,6 +70,52 @@ describe('paycode serve and the CLI', () => {
     expect(wrong.stderr).toContain("paycode: Unknown option '--dates'");
     expect(wrong.stderr).toContain('usage: paycode serve');
     expect(wrong.stderr).not.toContain('    at ');
+  });
+
+  it('runs compiled (npm start): the build serves a payment with no TypeScript loader in any thread', async () => {
+    const root = join(import.meta.dirname, '..');
+    await promisify(execFile)(process.execPath, [join(root, 'scripts', 'build.mjs')]);
+    const dist = join(root, 'dist');
+    // No loader and no import of a TypeScript module (the web apps' sources are bundled at start-up by
+    // esbuild, which reads them as files).
+    for (const file of ['paycode.mjs', 'shard-worker-boot.mjs', 'worker-boot.mjs', 'audit-worker-boot.mjs'])
+      expect(readFileSync(join(dist, file), 'utf8'), file).not.toMatch(
+        /\btsx\b|(?:from |import\()["'][^"']+\.ts["']/,
+      );
+    const dataDir = mkdtempSync(join(tmpdir(), 'paycode-dist-'));
+    onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
+    // The compiled server: its shards, its start-up audit and its demo data all run from dist/.
+    const server = await serve(dataDir, join(dist, 'paycode.mjs'));
+    const [, terminalId, terminalKey] = server.lines
+      .map((line) => /terminal (tm_\S+), terminal key (\S+)$/.exec(line))
+      .find(Boolean) as RegExpExecArray;
+    await post(`${server.url}/v1/consumers`, { phone: '+15555550100' });
+    const otpLine = await waitFor(() => server.lines.find((line) => line.includes('verification code is')));
+    const otp = /is ([0-9]{6})/.exec(otpLine)?.[1];
+    const { deviceToken } = await post(`${server.url}/v1/consumers/verify`, { phone: '+15555550100', otp });
+    const wallet = await (
+      await fetch(`${server.url}/v1/wallet`, { headers: { authorization: `Bearer ${deviceToken}` } })
+    ).json();
+    const { code } = await post(
+      `${server.url}/v1/wallet/codes`,
+      { merchantId: wallet.cards[0].merchantId },
+      deviceToken,
+    );
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      join(dist, 'paycode.mjs'),
+      'pos',
+      '--url',
+      server.url,
+      '--terminal',
+      terminalId as string,
+      `--key=${terminalKey}`,
+      'redeem',
+      code,
+      '700',
+    ]);
+    expect(JSON.parse(stdout)).toMatchObject({ status: 'approved', approvedCents: 700, balanceCents: 4_300 });
+    server.child.kill('SIGTERM');
+    expect(await new Promise((resolve) => server.child.once('exit', resolve))).toBe(0);
   });
 
   it('starts with demo data a newcomer can pay with, and stops cleanly on SIGTERM', async () => {
