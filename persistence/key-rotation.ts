@@ -8,6 +8,7 @@ import {
   type CredentialRecord,
   isCurrentGeneration,
   META,
+  type OutboxRecord,
   openStore,
   type RetiredHash,
   type RetiredHashKey,
@@ -270,6 +271,20 @@ function location<V, K extends Key>(
   };
 }
 
+/** The sealed free texts of a table of queued texts (the outbox, and those the provider refused). */
+function textsIn<V extends OutboxRecord>(
+  database: string,
+  db: (store: Store) => Database<V, [number, number, number]>,
+): SealedLocation {
+  return location(
+    database,
+    db,
+    (record) => (record.message.kind === 'text' ? record.message.sealedText : null),
+    (record, sealedText) => ({ ...record, message: { kind: 'text' as const, sealedText } }),
+    (_, record) => SEALED_FOR.text(record.consumerId),
+  );
+}
+
 /** Every value sealed under the master key (see store.ts); the test of the rotation checks each. */
 const SEALED: SealedLocation[] = [
   location(
@@ -293,20 +308,8 @@ const SEALED: SealedLocation[] = [
     (_, sealed) => sealed,
     (consumerId) => SEALED_FOR.phone(consumerId),
   ),
-  location(
-    'outbox',
-    (store) => store.outbox,
-    (record) => (record.message.kind === 'text' ? record.message.sealedText : null),
-    (record, sealedText) => ({ ...record, message: { kind: 'text' as const, sealedText } }),
-    (_, record) => SEALED_FOR.text(record.consumerId),
-  ),
-  location(
-    'deadTexts',
-    (store) => store.deadTexts,
-    (record) => (record.message.kind === 'text' ? record.message.sealedText : null),
-    (record, sealedText) => ({ ...record, message: { kind: 'text' as const, sealedText } }),
-    (_, record) => SEALED_FOR.text(record.consumerId),
-  ),
+  textsIn('outbox', (store) => store.outbox),
+  textsIn('deadTexts', (store) => store.deadTexts),
   location(
     'settlements',
     (store) => store.settlements,
