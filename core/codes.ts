@@ -2,7 +2,7 @@ import { createHmac, randomInt } from 'node:crypto';
 import { CodePermutation } from './code-permutation.ts';
 import { CODE_DIGITS_MAX, CODE_DIGITS_MIN } from './code-shape.ts';
 import { SLOT_COUNT } from './ids.ts';
-import { seal, unseal } from './seal.ts';
+import { SEALED_FOR, seal, unseal } from './seal.ts';
 
 /**
  * Payment codes: 6 to 10 digits, drawn from a CSPRNG. A merchant's live codes of one length never
@@ -90,12 +90,13 @@ export function hashCode(keys: CodeKeys, merchantId: string, code: string): stri
     .slice(0, 27);
 }
 
-export function sealCode(keys: CodeKeys, code: string): string {
-  return seal(keys.sealKey, code);
+/** A code sealed for its holder's wallet: it opens for that consumer only (core/seal.ts). */
+export function sealCode(keys: CodeKeys, code: string, consumerId: string): string {
+  return seal(keys.sealKey, code, SEALED_FOR.code(consumerId));
 }
 
-export function unsealCode(keys: CodeKeys, sealed: string): string {
-  return unseal(keys.sealKey, sealed);
+export function unsealCode(keys: CodeKeys, sealed: string, consumerId: string): string {
+  return unseal(keys.sealKey, sealed, SEALED_FOR.code(consumerId));
 }
 
 /** A keyed hash of a request's canonical fields: the idempotency fingerprint, safe to store. */

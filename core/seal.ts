@@ -27,6 +27,8 @@ export const SEALED_FOR = {
   /** A queued text: to whom it goes. */
   text: (consumerId: string) => `text|${consumerId}`,
   ach: (businessDate: string) => `ach|${businessDate}`,
+  /** A live payment code in its holder's wallet (under the code key, not the master key). */
+  code: (consumerId: string) => `code|${consumerId}`,
 } as const;
 
 /** Seals `text`; with `record`, bound to it (see above). */

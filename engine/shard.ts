@@ -359,7 +359,7 @@ export class Shard {
         merchantId,
         capCents: command.capCents,
         codeHash,
-        sealed: sealCode(keys, code),
+        sealed: sealCode(keys, code, command.consumerId),
         expiresAtMs: nowMs + codeTtlMs,
       });
       return { reply: reply.status === 'approved' ? { ...reply, code } : reply };
@@ -610,7 +610,7 @@ export class Shard {
       frozen: isFrozen(actor),
       cards: wallet.cards.map(cardView),
       activeCode: code && {
-        code: unsealCode(this.opts.keys, code.sealed),
+        code: unsealCode(this.opts.keys, code.sealed, consumerId),
         merchantId: code.merchantId,
         capCents: code.capCents,
         expiresAtMs: code.expiresAtMs,

@@ -106,6 +106,11 @@ export function originOf(
   };
 }
 
+/** Whether `app` refuses this request: plain HTTP off loopback from neither a trusted proxy nor this machine. */
+export function refusedBy(app: TemplatedApp, res: HttpResponse, req: HttpRequest): boolean {
+  return originOf(appProxies.get(app), res, req).refused;
+}
+
 export function logRequestsTo(app: TemplatedApp, logger: Logger): void {
   appLoggers.set(app, logger);
 }

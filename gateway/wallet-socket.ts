@@ -87,7 +87,7 @@ function noticeFrame(notice: Exclude<Notice, { type: 'resync' }>, keys: CodeKeys
   }
   return {
     type: 'code',
-    code: unsealCode(keys, notice.sealed),
+    code: unsealCode(keys, notice.sealed, notice.consumerId),
     merchantId: notice.merchantId,
     capCents: notice.capCents,
     state: notice.state,

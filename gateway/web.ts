@@ -5,6 +5,7 @@ import { extname, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import type { Logger } from '../log/logger.ts';
+import { refusedBy } from './http.ts';
 
 /**
  * The web apps of `web/`: the wallet (`/wallet/`), the POS terminal (`/pos/`), the merchant dashboard
@@ -158,6 +159,14 @@ export function serveWebApps(
       });
       options.onAnswer(Number.parseInt(code, 10));
     };
+    // Pages too come through the TLS proxy only, when the server speaks plain HTTP off loopback: a page
+    // sent in clear could be altered on the way to read the tokens typed into it.
+    if (refusedBy(app, res, req)) {
+      const body = JSON.stringify({
+        error: { code: 'forbidden', message: 'this server takes requests through its TLS proxy only' },
+      });
+      return reply('403 Forbidden', { 'content-type': 'application/json' }, body);
+    }
     built.then(
       (assets) => {
         const found = assets.get(path);

@@ -10,6 +10,7 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sealCode, unsealCode } from '../core/codes.ts';
 import { isBound, SEALED_FOR, seal, unseal } from '../core/seal.ts';
 import { OPERATOR_TOKEN, startTestServer, waitFor } from './server-helpers.ts';
 
@@ -121,5 +122,10 @@ describe('sealed values', () => {
     const unbound = seal(key, 'legacy');
     expect(isBound(unbound)).toBe(false);
     expect(unseal(key, unbound, SEALED_FOR.phone('cu_1'))).toBe('legacy');
+    // A payment code in a wallet opens for its holder only.
+    const codeKeys = { hashKey: randomBytes(32), sealKey: randomBytes(32) };
+    const code = sealCode(codeKeys, '493817', 'cu_3_alice');
+    expect(unsealCode(codeKeys, code, 'cu_3_alice')).toBe('493817');
+    expect(() => unsealCode(codeKeys, code, 'cu_9_mallory')).toThrow();
   });
 });

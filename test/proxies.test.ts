@@ -152,5 +152,7 @@ describe('trusted proxies', () => {
       ws.on('error', reject);
     });
     expect(socketStatus).toBe(403);
+    // Nor the pages: one sent in clear could be altered on the way.
+    expect(await get(`${t.server.url}/wallet/`)).toBe(403);
   });
 });
