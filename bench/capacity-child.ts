@@ -83,6 +83,8 @@ export type ChildMessage =
 
 /** The benchmark's phone numbers: `+1555` and 7 digits. */
 export const phoneOf = (i: number): string => `+1555${String(i).padStart(7, '0')}`;
+/** How many phones `phoneOf` can make. */
+export const PHONES_MAX = 10_000_000;
 
 function send(message: ChildMessage): void {
   process.send?.(message);

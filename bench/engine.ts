@@ -8,6 +8,7 @@ import { LIMITS } from '../core/limits.ts';
 import { Engine } from '../engine/engine.ts';
 import type { AuditReport } from '../persistence/audit.ts';
 import { randomSecrets } from '../persistence/secrets.ts';
+import { phoneOf } from './capacity-child.ts';
 import {
   type BoundedRun,
   findThreadpool,
@@ -219,7 +220,7 @@ export async function runEngineBench(options: EngineBenchOptions): Promise<Engin
     };
     const counter = watchReports(engine);
     const merchantOf = (i: number) => `m${i % merchants}`;
-    const phones = Array.from({ length: accounts }, (_, i) => `+1555${String(i).padStart(7, '0')}`);
+    const phones = Array.from({ length: accounts }, (_, i) => phoneOf(i));
     const consumers = phones.map((phone) => engine.consumerIdFor(phone));
     const perShard = new Array<number>(shards).fill(0);
     for (const id of consumers) {

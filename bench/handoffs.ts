@@ -36,7 +36,10 @@ async function paced(perSec: number, count: number, step: Step): Promise<{ user:
 export async function runHandoffsBench(perSecList: readonly number[], count: number): Promise<HandoffRow[]> {
   const dir = mkdtempSync(join(tmpdir(), 'paycode-handoffs-'));
   const asyncRoot = open({ path: join(dir, 'async'), overlappingSync: true });
-  const syncRoot = open({ path: join(dir, 'sync') });
+  // overlappingSync off: the commit returns only once it is flushed, in the calling thread.
+  const syncRoot = open({ path: join(dir, 'sync'), overlappingSync: false });
+  const asyncRecords = asyncRoot.openDB('records', {});
+  const syncRecords = syncRoot.openDB('records', {});
   const worker = new Worker(
     "require('node:worker_threads').parentPort.on('message', (m) => require('node:worker_threads').parentPort.postMessage(m));",
     { eval: true },
@@ -59,9 +62,8 @@ export async function runHandoffsBench(perSecList: readonly number[], count: num
     [
       'LMDB commit, asynchronous, then its flush',
       async (i) => {
-        const db = asyncRoot.openDB('records', {});
         await asyncRoot.transaction(() => {
-          for (let k = 0; k < 8; k++) db.put(`${i}-${k}`, record(i, k));
+          for (let k = 0; k < 8; k++) asyncRecords.put(`${i}-${k}`, record(i, k));
         });
         await asyncRoot.flushed;
       },
@@ -69,9 +71,8 @@ export async function runHandoffsBench(perSecList: readonly number[], count: num
     [
       'LMDB commit, synchronous, in the calling thread',
       async (i) => {
-        const db = syncRoot.openDB('records', {});
         syncRoot.transactionSync(() => {
-          for (let k = 0; k < 8; k++) db.put(`${i}-${k}`, record(i, k));
+          for (let k = 0; k < 8; k++) syncRecords.put(`${i}-${k}`, record(i, k));
         });
       },
     ],

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type CapacityResult, printCapacity, runCapacityBench } from './capacity.ts';
+import { PHONES_MAX } from './capacity-child.ts';
 import { type CodesBenchResult, printCodesBench, runCodesBench } from './codes.ts';
 import { type CrashReport, crashRun } from './crash.ts';
 import { type EngineBenchOptions, printEngineBench, runEngineBench } from './engine.ts';
@@ -250,10 +251,9 @@ for (const name of posWorkloads) if (!(name in POS_WORKLOADS)) fail(`unknown pos
 const baselineKinds = list('baselines');
 for (const name of baselineKinds)
   if (name !== 'lmdb' && !(BASELINES as readonly string[]).includes(name)) fail(`unknown baseline: ${name}`);
-if (int('idle-accounts', 1) > 10_000_000)
-  fail('--idle-accounts must be at most 10,000,000 (phones are +1555 and 7 digits)');
-if (int('accounts', 1) > 10_000_000)
-  fail('--accounts must be at most 10,000,000 (phones are +1555 and 7 digits)');
+for (const flag of ['idle-accounts', 'accounts'] as const)
+  if (int(flag, 1) > PHONES_MAX)
+    fail(`--${flag} must be at most ${fmtInt(PHONES_MAX)} (phones are +1555 and 7 digits)`);
 const rates = list('rates').map(Number);
 if (rates.some((r) => !(r > 0 && r <= 1))) fail('--rates must list fractions in (0, 1]');
 if (values.encoding !== 'json' && values.encoding !== 'msgpack') fail('--encoding must be json or msgpack');

@@ -211,29 +211,27 @@ export const LIMITS = {
 
 export type Limits = { -readonly [K in keyof typeof LIMITS]: number };
 
+/** Limits that must not exceed another: a load above a card's balance cap, a batch above the inbox, ... */
+const ORDERED_LIMITS: readonly [keyof Limits, keyof Limits][] = [
+  ['loadMaxCents', 'cardBalanceMaxCents'],
+  ['shardBatchLengthMax', 'shardInboxLengthMax'],
+  ['shardRestartDelayMs', 'shardRestartDelayMaxMs'],
+  ['storageProbeDelayMs', 'storageProbeDelayMaxMs'],
+  ['giftStepRetryDelayMs', 'giftStepRetryDelayMaxMs'],
+  ['terminalCodeFailuresMax', 'terminalCodeFailuresPerDayMax'],
+  ['reportScansPerMerchantMax', 'reportScansMax'],
+];
+
 export function validateLimits(limits: Limits): string[] {
   const problems: string[] = [];
   for (const [name, value] of Object.entries(limits)) {
     if (!Number.isSafeInteger(value) || value <= 0)
       problems.push(`${name} must be a positive integer, not ${value}`);
   }
-  if (limits.loadMaxCents > limits.cardBalanceMaxCents)
-    problems.push('loadMaxCents must not exceed cardBalanceMaxCents');
-  if (limits.shardBatchLengthMax > limits.shardInboxLengthMax) {
-    problems.push('shardBatchLengthMax must not exceed shardInboxLengthMax');
-  }
-  if (limits.shardRestartDelayMs > limits.shardRestartDelayMaxMs)
-    problems.push('shardRestartDelayMs must not exceed shardRestartDelayMaxMs');
-  if (limits.storageProbeDelayMs > limits.storageProbeDelayMaxMs)
-    problems.push('storageProbeDelayMs must not exceed storageProbeDelayMaxMs');
-  if (limits.giftStepRetryDelayMs > limits.giftStepRetryDelayMaxMs)
-    problems.push('giftStepRetryDelayMs must not exceed giftStepRetryDelayMaxMs');
-  if (limits.terminalCodeFailuresMax > limits.terminalCodeFailuresPerDayMax)
-    problems.push('terminalCodeFailuresMax must not exceed terminalCodeFailuresPerDayMax');
+  for (const [smaller, larger] of ORDERED_LIMITS)
+    if (limits[smaller] > limits[larger]) problems.push(`${smaller} must not exceed ${larger}`);
   if (limits.merchantLiveCodesMax > MERCHANT_LIVE_CODES_MAX)
     problems.push(`merchantLiveCodesMax must not exceed ${MERCHANT_LIVE_CODES_MAX}, every code length full`);
-  if (limits.reportScansPerMerchantMax > limits.reportScansMax)
-    problems.push('reportScansPerMerchantMax must not exceed reportScansMax');
   if (limits.wsIdleTimeoutS % 4 !== 0 || limits.wsIdleTimeoutS < 8)
     problems.push('wsIdleTimeoutS must be a multiple of 4, at least 8');
   return problems;

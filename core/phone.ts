@@ -23,6 +23,7 @@ export const PHONE_MESSAGE = 'phone must be an E.164 number like +15555550123, o
 export function canonicalPhone(text: unknown): string | null {
   if (typeof text !== 'string' || !E164_SHAPE.test(text)) return null;
   const canonical = possible(text);
+  if (canonical === text) return text;
   return canonical !== null && possible(canonical) === canonical ? canonical : null;
 }
 

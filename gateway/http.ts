@@ -91,24 +91,34 @@ export function originOf(
   req: HttpRequest,
 ): { remoteAddress: string; peer: string; forwarded: boolean; refused: boolean } {
   const peer = plainAddress(Buffer.from(res.getRemoteAddressAsText()).toString());
-  // Every X-Forwarded-For line, in order: getHeader would give the first, which the client may have sent.
-  const lines: string[] = [];
-  req.forEach((name, value) => {
-    if (name === 'x-forwarded-for') lines.push(value);
-  });
-  const forwardedFor = lines.join(',');
   const trusted = policy?.proxies.trusts(peer) ?? false;
   return {
     peer,
-    remoteAddress: policy ? policy.proxies.clientOf(peer, forwardedFor) : peer,
-    forwarded: trusted || forwardedFor !== '' || req.getHeader('forwarded') !== '',
+    // Only a trusted proxy's hops are read, every X-Forwarded-For line of them: getHeader gives the first,
+    // which the client may have sent.
+    remoteAddress: trusted ? (policy as ProxyPolicy).proxies.clientOf(peer, forwardedFor(req)) : peer,
+    forwarded: trusted || req.getHeader('x-forwarded-for') !== '' || req.getHeader('forwarded') !== '',
     refused: (policy?.onlyThroughProxies ?? false) && !trusted && !isLoopbackAddress(peer),
   };
 }
 
+/** The answer to a request `originOf` refuses (routes, pages and socket upgrades alike). */
+export const THROUGH_PROXY_ONLY: Answer = {
+  status: 403,
+  body: { error: { code: 'forbidden', message: 'this server takes requests through its TLS proxy only' } },
+};
+
 /** Whether `app` refuses this request: plain HTTP off loopback from neither a trusted proxy nor this machine. */
 export function refusedBy(app: TemplatedApp, res: HttpResponse, req: HttpRequest): boolean {
   return originOf(appProxies.get(app), res, req).refused;
+}
+
+function forwardedFor(req: HttpRequest): string {
+  const lines: string[] = [];
+  req.forEach((name, value) => {
+    if (name === 'x-forwarded-for') lines.push(value);
+  });
+  return lines.join(',');
 }
 
 export function logRequestsTo(app: TemplatedApp, logger: Logger): void {
@@ -182,7 +192,7 @@ export function route(
     };
     const run = async () => {
       if (refused) {
-        respond(fail('forbidden', 'this server takes requests through its TLS proxy only'), true);
+        respond(THROUGH_PROXY_ONLY, true);
         return;
       }
       if (inFlight?.draining) {

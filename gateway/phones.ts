@@ -27,9 +27,7 @@ export class Phones {
 
   /** Keeps another number for a consumer in place of the one kept (its canonical form). */
   async replace(consumerId: ConsumerId, phone: string): Promise<void> {
-    await this.tables.write(() =>
-      this.tables.store.phones.put(consumerId, this.tables.seal(phone, SEALED_FOR.phone(consumerId))),
-    );
+    await this.tables.write(() => this.keepIn(consumerId, phone));
   }
 
   of(consumerId: ConsumerId): string | null {
@@ -48,9 +46,11 @@ export class Phones {
 
   /** Inside a write: `remember`. */
   rememberIn(consumerId: ConsumerId, phone: string): void {
-    const { phones } = this.tables.store;
-    if (phones.get(consumerId) === undefined)
-      phones.put(consumerId, this.tables.seal(phone, SEALED_FOR.phone(consumerId)));
+    if (this.tables.store.phones.get(consumerId) === undefined) this.keepIn(consumerId, phone);
+  }
+
+  private keepIn(consumerId: ConsumerId, phone: string): void {
+    this.tables.store.phones.put(consumerId, this.tables.seal(phone, SEALED_FOR.phone(consumerId)));
   }
 
   /** Inside a write: `queueText`. */

@@ -14,17 +14,13 @@ import { BlockList, isIP } from 'node:net';
 export class TrustedProxies {
   private readonly list = new BlockList();
 
-  constructor(readonly entries: readonly string[]) {
+  constructor(entries: readonly string[]) {
     for (const entry of entries) {
       const [address = '', prefix] = entry.split('/');
       const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
       if (prefix === undefined) this.list.addAddress(address, family);
       else this.list.addSubnet(address, Number(prefix), family);
     }
-  }
-
-  get any(): boolean {
-    return this.entries.length > 0;
   }
 
   trusts(peer: string): boolean {

@@ -1,7 +1,7 @@
 import type { WebSocketBehavior } from 'uWebSockets.js';
 import { isIP } from 'node:net';
 import type { Limits } from '../core/limits.ts';
-import { originOf, type ProxyPolicy } from './http.ts';
+import { type Answer, fail, originOf, type ProxyPolicy, THROUGH_PROXY_ONLY } from './http.ts';
 import { uws } from './uws.ts';
 
 /**
@@ -43,20 +43,20 @@ export function upgradeWith<T>(
   origins: OriginPolicy,
 ): NonNullable<WebSocketBehavior<T>['upgrade']> {
   return (res, req, context) => {
-    const forbid = (message: string) => {
-      const body = JSON.stringify({ error: { code: 'forbidden', message } });
+    const forbid = (answer: Answer) => {
+      const body = JSON.stringify(answer.body);
       res.cork(() =>
         res.writeStatus('403 Forbidden').writeHeader('content-type', 'application/json').end(body),
       );
     };
     const from = originOf(origins.proxy, res, req);
-    if (from.refused) return forbid('this server takes connections through its TLS proxy only');
+    if (from.refused) return forbid(THROUGH_PROXY_ONLY);
     const origin = req.getHeader('origin');
     const scheme =
       origins.proxy?.proxies.schemeOf(from.peer, req.getHeader('x-forwarded-proto'), origins.scheme) ??
       origins.scheme;
     if (origin && !originAllowed(origin, `${scheme}://${req.getHeader('host')}`, origins.allowed))
-      return forbid('this origin may not open the socket');
+      return forbid(fail('forbidden', 'this origin may not open the socket'));
     res.upgrade(
       session(),
       req.getHeader('sec-websocket-key'),

@@ -5,7 +5,7 @@ import { extname, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import type { Logger } from '../log/logger.ts';
-import { refusedBy } from './http.ts';
+import { refusedBy, THROUGH_PROXY_ONLY } from './http.ts';
 
 /**
  * The web apps of `web/`: the wallet (`/wallet/`), the POS terminal (`/pos/`), the merchant dashboard
@@ -161,12 +161,12 @@ export function serveWebApps(
     };
     // Pages too come through the TLS proxy only, when the server speaks plain HTTP off loopback: a page
     // sent in clear could be altered on the way to read the tokens typed into it.
-    if (refusedBy(app, res, req)) {
-      const body = JSON.stringify({
-        error: { code: 'forbidden', message: 'this server takes requests through its TLS proxy only' },
-      });
-      return reply('403 Forbidden', { 'content-type': 'application/json' }, body);
-    }
+    if (refusedBy(app, res, req))
+      return reply(
+        '403 Forbidden',
+        { 'content-type': 'application/json' },
+        JSON.stringify(THROUGH_PROXY_ONLY.body),
+      );
     built.then(
       (assets) => {
         const found = assets.get(path);

@@ -103,13 +103,13 @@ export class OutboxDelivery {
    * A text refused for good leaves the outbox for the dead letters in one commit, so it no longer
    * holds up the texts behind it; the operator lists and resends them (dead-texts.ts).
    */
-  private async bury(key: Key, record: OutboxRecord, reason: string): Promise<void> {
+  private async bury(key: Key, id: string, record: OutboxRecord, reason: string): Promise<void> {
     const { store } = this.options;
     await store.root.transaction(() => {
       store.deadTexts.put(key, { ...record, failedAtMs: Date.now(), reason });
       store.outbox.remove(key);
     });
-    this.retryAtMs.delete(key.join(':'));
+    this.retryAtMs.delete(id);
     this.logger.warn('sms text refused for good; kept with the dead texts', {
       deadTextId: deadTextId(key),
       consumerId: record.consumerId,
@@ -131,7 +131,7 @@ export class OutboxDelivery {
     } catch (error) {
       if (error instanceof SmsRefused) {
         onResult?.('refused');
-        await this.bury(key, record, error.reason);
+        await this.bury(key, id, record, error.reason);
         return;
       }
       if (this.backOff(id) === 1)

@@ -11,7 +11,7 @@ import * as smpp from 'smpp';
  * @module
  */
 
-export const DATA_CODING = { gsm: 0, ucs2: 8 } as const;
+const DATA_CODING = { gsm: 0, ucs2: 8 } as const;
 
 /** A concatenated text has at most this many parts (the header counts them in one byte). */
 export const SMS_PARTS_MAX = 255;
@@ -25,14 +25,15 @@ export interface SmsParts {
 const GSM = { single: 160, part: 153, unitBytes: 1 };
 const UCS2 = { single: 140, part: 134, unitBytes: 2 };
 
-export function isGsmText(text: string): boolean {
+function isGsmText(text: string): boolean {
   return smpp.gsmCoder.GSM.charRegex.test(text);
 }
 
 /** The parts of `text`; `reference` (0-255) names it in each part's header. Null when it needs too many. */
 export function smsParts(text: string, reference: number): SmsParts | null {
   const gsm = isGsmText(text);
-  const encoded = gsm ? smpp.gsmCoder.encode(text, DATA_CODING.gsm) : Buffer.from(utf16be(text));
+  // UTF-16 big-endian: Node writes little-endian, swapped in place.
+  const encoded = gsm ? smpp.gsmCoder.encode(text, DATA_CODING.gsm) : Buffer.from(text, 'utf16le').swap16();
   const dataCoding = gsm ? DATA_CODING.gsm : DATA_CODING.ucs2;
   const sizes = gsm ? GSM : UCS2;
   if (encoded.length <= sizes.single) return { dataCoding, parts: [encoded] };
@@ -53,10 +54,4 @@ function splitsPair(encoded: Buffer, end: number, gsm: boolean): boolean {
   if (gsm) return encoded[end - 1] === 0x1b;
   const unit = encoded.readUInt16BE(end - 2);
   return unit >= 0xd800 && unit <= 0xdbff;
-}
-
-function utf16be(text: string): Uint8Array {
-  const bytes = Buffer.alloc(text.length * 2);
-  for (let i = 0; i < text.length; i++) bytes.writeUInt16BE(text.charCodeAt(i), i * 2);
-  return bytes;
 }

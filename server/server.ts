@@ -24,6 +24,7 @@ import { SmppSender } from '../notify/smpp.ts';
 import { receiptText } from '../notify/texts.ts';
 import { loadSecrets, type Secrets, secretsPath } from '../persistence/secrets.ts';
 import { META, type OutboxRecord, readMeta } from '../persistence/store.ts';
+import { CLOSE_CODES } from '../sdk/close-codes.ts';
 import { journalRefKey } from '../settlement/reports.ts';
 import { Settlements } from '../settlement/settlements.ts';
 import type { Config } from './config.ts';
@@ -175,12 +176,12 @@ export async function startServer(options: ServerOptions): Promise<Server> {
       void behavior.open?.(ws);
     },
     message: (ws, data, isBinary) => {
-      // A bug must not take the server down with it: log it and close this socket only (1011).
+      // A bug must not take the server down with it: log it and close this socket only.
       try {
         void behavior.message?.(ws, data, isBinary);
       } catch (error) {
         logger.error('socket message failed', { err: error });
-        if (!ws.getUserData().closed) ws.end(1011, 'internal error');
+        if (!ws.getUserData().closed) ws.end(CLOSE_CODES.serverError, 'internal error');
       }
     },
     close: (ws, code, message) => {

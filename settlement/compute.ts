@@ -103,6 +103,7 @@ function settle(
   const ordered = [...nets.values()].sort((a, b) => (a.merchantId < b.merchantId ? -1 : 1));
   // A merchant that cannot be paid is left out of the file and reported; it never stops the others.
   const unpaid: SettlementSummary['unpaid'] = [];
+  const referenceOf = new Map(ordered.map(({ merchantId }) => [merchantId, achReference(merchantId)]));
   const references = new Set<string>();
   const paid = ordered.filter((net) => {
     if (net.netCents === 0) return false;
@@ -115,11 +116,11 @@ function settle(
           ? 'the routing number fails the ABA check'
           : Math.abs(net.netCents) > ACH_ENTRY_MAX_CENTS
             ? 'the net does not fit one ACH entry'
-            : references.has(achReference(net.merchantId))
+            : references.has(referenceOf.get(net.merchantId) as string)
               ? 'another merchant in the file has the same ACH reference'
               : null;
     if (reason) unpaid.push({ merchantId: net.merchantId, netCents: net.netCents, reason });
-    else references.add(achReference(net.merchantId));
+    else references.add(referenceOf.get(net.merchantId) as string);
     return reason === null;
   });
   const entries: AchEntry[] = paid.map((net) => {
@@ -128,7 +129,7 @@ function settle(
       ...(merchant.bank as BankAccount),
       direction: net.netCents > 0 ? 'credit' : 'debit',
       amountCents: Math.abs(net.netCents),
-      id: achReference(net.merchantId),
+      id: referenceOf.get(net.merchantId) as string,
       name: merchant.name,
     };
   });
@@ -148,7 +149,7 @@ function settle(
     ...net,
     name: registered.get(net.merchantId)?.name ?? '',
     traceNumber: traceOf.get(net.merchantId) ?? null,
-    achReference: achReference(net.merchantId),
+    achReference: referenceOf.get(net.merchantId) as string,
   }));
   return {
     settlementId: task.settlementId,

@@ -100,6 +100,9 @@ describe('sealed values', () => {
     for (const cut of [1, 12, bytes.length - 27, bytes.length])
       expect(() => unseal(key, bytes.subarray(0, bytes.length - cut).toString('base64url'))).toThrow();
     expect(() => unseal(randomBytes(32), sealed)).toThrow();
+    // Shorter than an IV and a full tag: refused as such, before GCM could check a short tag.
+    for (const length of [8, 12, 16, 27])
+      expect(() => unseal(key, randomBytes(length).toString('base64url'))).toThrow(/too short/);
     // Sealed right, but with a 4-byte tag.
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 4 });

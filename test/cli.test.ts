@@ -70,6 +70,12 @@ describe('paycode serve and the CLI', () => {
     expect(wrong.stderr).toContain("paycode: Unknown option '--dates'");
     expect(wrong.stderr).toContain('usage: paycode serve');
     expect(wrong.stderr).not.toContain('    at ');
+    // A command missing what it needs says what, before it calls any server.
+    const noId = spawnSync(process.execPath, [CLI, 'texts', 'resend', '--url', 'http://127.0.0.1:9'], {
+      encoding: 'utf8',
+    });
+    expect(noId.status).toBe(1);
+    expect(noId.stderr).toBe('paycode: texts resend needs --id ID (from texts dead)\n');
   });
 
   it('runs compiled (npm start): the build serves a payment with no TypeScript loader in any thread', async () => {

@@ -351,6 +351,10 @@ describe('engine', () => {
     expect((await engine.gift({ ...gift, idempotencyKey: 'g2', amountCents: 5_000 })).status).toBe(
       'insufficient_funds',
     );
+    // To a number in a non-canonical form: refused, the gift is not split between two consumers.
+    expect((await engine.gift({ ...gift, idempotencyKey: 'g3', toPhone: '+4407911123456' })).status).toBe(
+      'bad_request',
+    );
     const receiver = await engine.wallet(engine.consumerIdFor(receiverPhone));
     expect(receiver?.cards.map((card) => card.balanceCents)).toEqual([750]);
     await expectCleanAudit(engine);
@@ -369,6 +373,10 @@ describe('engine', () => {
     };
     const bad = [
       engine.loadValue({ ...load, phone: '5555' }),
+      // E.164 in shape, but not canonical (the trunk 0 kept) or no possible phone: the engine takes
+      // canonical numbers only, so one phone is never two consumers.
+      engine.loadValue({ ...load, phone: '+4407911123456' }),
+      engine.loadValue({ ...load, phone: '+10000000' }),
       engine.loadValue({ ...load, amountCents: 1.5 }),
       engine.loadValue({ ...load, amountCents: -5 }),
       engine.loadValue({ ...load, idempotencyKey: 'a|b' }),

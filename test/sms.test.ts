@@ -199,6 +199,17 @@ describe('SMS over SMPP', () => {
     );
   });
 
+  it('answers nothing to a sender whose number no phone can have, and changes nothing for it', async () => {
+    const t = await smppServer();
+    smsc.deliver('+10000000', 'BAL');
+    await waitFor(async () => {
+      const metrics = (await t.http('GET', '/metrics')).body as string;
+      return metrics.includes('paycode_sms_inbound_total{command="NOT_A_PHONE"} 1') ? true : undefined;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(smsc.submitted).toEqual([]);
+  });
+
   it('retries a text whose submission the SMSC never answered', async () => {
     const t = await smppServer({ smsSubmitTimeoutMs: 300 });
     smsc.silent = true;
