@@ -10,7 +10,7 @@ import { parsePhoneNumberFromString } from 'libphonenumber-js/min';
  */
 
 /** How the API takes a phone number: `+` and up to 15 digits. */
-const E164_SHAPE = /^\+[1-9][0-9]{6,14}$/;
+export const E164_SHAPE = /^\+[1-9][0-9]{6,14}$/;
 
 /** The answer to a phone number the API cannot take. */
 export const PHONE_MESSAGE = 'phone must be an E.164 number like +15555550123, of a phone that can exist';

@@ -1,20 +1,21 @@
 import type { TemplatedApp } from 'uWebSockets.js';
+import { ROUTES } from './api.ts';
 import { fail, ok, type Request } from './http.ts';
 import { isLoopbackAddress, isLoopbackName } from './loopback.ts';
 import { merchantRoutes } from './merchant-routes.ts';
 import { operatorRoutes } from './operator-routes.ts';
 import { safeEqual } from './registry-tables.ts';
-import { isObject, isText, type RouteDeps, RouteKit } from './route-kit.ts';
+import { type RouteDeps, RouteKit } from './route-kit.ts';
 import { walletRoutes } from './wallet-routes.ts';
 
 export type { RouteDeps } from './route-kit.ts';
 
 /**
- * The HTTP API of docs/http-api.md (its extensions marked there): the routes of each resource come from
- * their own file (operator-routes.ts, merchant-routes.ts, wallet-routes.ts), each with its caller
- * checked once by route-kit.ts; here are the few that belong to no one resource, and the answers to
- * paths and methods the API does not have. Each handler checks the caller, then the body, then asks the
- * engine or the registry; nothing is changed before every check has passed.
+ * The HTTP API of docs/http-api.md (its extensions marked there), declared in api.ts: the routes of each
+ * resource come from their own file (operator-routes.ts, merchant-routes.ts, wallet-routes.ts), each with
+ * its caller and input checked by route-kit.ts before the handler runs; here are the few that belong to
+ * no one resource, and the answers to paths and methods the API does not have. Nothing is changed before
+ * every check has passed.
  *
  * @module
  */
@@ -32,7 +33,7 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
   const { engine, registry, metrics } = deps;
   const kit = new RouteKit(app, deps);
   // Whoever holds a token: a page that has only an API key learns whose it is. No personal data.
-  kit.anyCaller('get', '/v1/me', (_, caller) => {
+  kit.route(ROUTES.me, ({ caller }) => {
     if (!caller) return fail('unauthorized', 'a valid bearer token is required');
     if (caller.kind === 'operator') return ok(200, { kind: 'operator' });
     if (caller.kind === 'device') return ok(200, { kind: 'device', expiresAtMs: caller.expiresAtMs });
@@ -45,10 +46,8 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
   merchantRoutes(kit);
 
   // Terminals, before they hold a credential.
-  kit.open('post', '/v1/terminals/activate', async (request) => {
-    const code = isObject(request.body) ? request.body.activationCode : undefined;
-    if (!isText(code, 32)) return fail('bad_request', 'activationCode is required');
-    const activated = await registry.terminals.activate(code);
+  kit.route(ROUTES.activateTerminal, async ({ body }) => {
+    const activated = await registry.terminals.activate(body.activationCode);
     return activated ? ok(200, activated) : fail('not_found', 'unknown, used or expired activation code');
   });
 
@@ -58,14 +57,14 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
 
   // Healthy is `{ok: true}` as docs/gateway.md ("Health") says; otherwise 503 with what is wrong, so a load balancer
   // stops sending and an operator sees which shard (docs/gateway.md). Causes stay in the log.
-  kit.open('get', '/healthz', () => {
+  kit.route(ROUTES.health, () => {
     const { ok: healthy, status, shards } = engine.health();
     if (healthy) return ok(200, { ok: true });
     return ok(503, { ok: false, status, shards });
   });
 
   // With PAYCODE_METRICS_TOKEN, to whoever sends it (a scraper elsewhere); without, to this machine only.
-  kit.open('get', '/metrics', async (request) => {
+  kit.route(ROUTES.metrics, async ({ request }) => {
     const { metricsToken } = deps;
     if (metricsToken !== null && !safeEqual(request.token, metricsToken))
       return fail('unauthorized', 'metrics need the metrics token (PAYCODE_METRICS_TOKEN) as a bearer token');
@@ -77,10 +76,9 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
   if (deps.devInbox) {
     const inbox = deps.devInbox;
     // Development only (console SMS mode), and from this machine only: the texts hold codes.
-    kit.open('get', '/v1/dev/inbox', (request) => {
+    kit.route(ROUTES.devInbox, ({ request, query: { phone } }) => {
       if (!isLocalRequest(request)) return fail('forbidden', 'the inbox is served on loopback only');
-      const phone = request.query.get('phone');
-      const texts = inbox.inbox.filter((text) => phone === null || text.phone === phone).slice(-50);
+      const texts = inbox.inbox.filter((text) => phone === undefined || text.phone === phone).slice(-50);
       return ok(200, { texts: texts.reverse() });
     });
   }

@@ -1,13 +1,13 @@
 import { codeDigitsMinOf } from '../core/codes.ts';
 import { idempotencyScope } from '../core/commands.ts';
 import type { ConsumerId } from '../core/ids.ts';
-import { canonicalPhone, PHONE_MESSAGE } from '../core/phone.ts';
+import { canonicalPhone } from '../core/phone.ts';
 import { STATUSES, TRANSIENT_STATUSES } from '../core/statuses.ts';
 import type { Reply } from '../core/wallet.ts';
-import { isAmountCents, isIdempotencyKey } from '../engine/engine.ts';
 import { KeyedWindow } from '../notify/keyed-window.ts';
+import { ROUTES } from './api.ts';
 import { type Answer, fail, ok, type Request } from './http.ts';
-import { answerFor, isObject, isText, type RouteKit } from './route-kit.ts';
+import { answerFor, type RouteKit } from './route-kit.ts';
 import { walletBody } from './wallet-socket.ts';
 
 /**
@@ -48,21 +48,14 @@ export function walletRoutes(kit: RouteKit): void {
     return ok(202, {});
   };
 
-  kit.anyCaller('post', '/v1/consumers', (request, caller) => {
-    const phone = canonicalPhone(isObject(request.body) ? request.body.phone : undefined);
-    if (!phone) return fail('bad_request', PHONE_MESSAGE);
+  kit.route(ROUTES.register, ({ request, caller, body }) => {
+    const phone = canonicalPhone(body.phone) as string;
     const byOperator = caller?.kind === 'operator';
     return sendVerification(request, byOperator, phone, engine.consumerIdFor(phone), 'sign-in');
   });
 
-  kit.open('post', '/v1/consumers/verify', async (request) => {
-    const body = request.body;
-    const phone = canonicalPhone(isObject(body) ? body.phone : undefined);
-    if (!isObject(body) || !phone) return fail('bad_request', PHONE_MESSAGE);
-    if (typeof body.otp !== 'string' || !/^[0-9]{6}$/.test(body.otp))
-      return fail('bad_request', 'otp must be the 6 digits of the text');
-    if (body.revokeOtherDevices !== undefined && typeof body.revokeOtherDevices !== 'boolean')
-      return fail('bad_request', 'revokeOtherDevices must be true or false');
+  kit.route(ROUTES.verify, async ({ body }) => {
+    const phone = canonicalPhone(body.phone) as string;
     const consumerId = engine.consumerIdFor(phone);
     const deviceToken = await registry.verification.verify(
       consumerId,
@@ -74,17 +67,10 @@ export function walletRoutes(kit: RouteKit): void {
       : fail('unauthorized', 'wrong or expired verification code');
   });
 
-  kit.consumer('post', '/v1/wallet/purchases', async (request, consumerId) => {
+  kit.route(ROUTES.purchase, async ({ caller: consumerId, body }) => {
     const { funding } = kit.deps;
     if (!funding) return fail('forbidden', 'this server sells no value by card (PAYCODE_FUNDING=none)');
-    const body = request.body;
-    if (!isObject(body)) return fail('bad_request', 'the body must be a JSON object');
     const { merchantId, amountCents, paymentToken, idempotencyKey } = body;
-    if (typeof merchantId !== 'string') return fail('bad_request', 'merchantId is required');
-    if (!isAmountCents(amountCents)) return fail('bad_request', 'amountCents must be a positive integer');
-    if (!isText(paymentToken, 256)) return fail('bad_request', 'paymentToken is required');
-    if (!isIdempotencyKey(idempotencyKey))
-      return fail('bad_request', 'idempotencyKey must be 1-64 characters of A-Z a-z 0-9 _ -');
     const merchant = registry.merchants.get(merchantId);
     if (!merchant) return fail('not_found', 'no such merchant');
     const phone = registry.phones.of(consumerId);
@@ -121,23 +107,18 @@ export function walletRoutes(kit: RouteKit): void {
     return answerFor(reply, 201, () => cardBody(reply));
   });
 
-  kit.consumer('get', '/v1/wallet', async (_, consumerId) => {
+  kit.route(ROUTES.wallet, async ({ caller: consumerId }) => {
     const view = await engine.wallet(consumerId);
     return view ? ok(200, walletBody(view, registry)) : fail('internal', 'the wallet could not be read');
   });
 
-  kit.consumer('post', '/v1/wallet/codes', async (request, consumerId) => {
-    const body = request.body;
-    if (!isObject(body) || typeof body.merchantId !== 'string')
-      return fail('bad_request', 'merchantId is required');
-    if (body.capCents !== undefined && body.capCents !== null && !isAmountCents(body.capCents))
-      return fail('bad_request', 'capCents must be a positive integer');
+  kit.route(ROUTES.issueCode, async ({ caller: consumerId, body }) => {
     const merchant = registry.merchants.get(body.merchantId);
     if (!merchant) return fail('not_found', 'no such merchant');
     const reply = await engine.issueCode({
       consumerId,
       merchantId: body.merchantId,
-      capCents: body.capCents as number | null | undefined,
+      capCents: body.capCents,
       codeDigitsMin: codeDigitsMinOf(merchant),
     });
     return answerFor(reply, 201, () => ({
@@ -148,14 +129,14 @@ export function walletRoutes(kit: RouteKit): void {
     }));
   });
 
-  kit.consumer('del', '/v1/wallet/codes', async (_, consumerId) => {
+  kit.route(ROUTES.cancelCode, async ({ caller: consumerId }) => {
     const reply = await engine.cancelCode(consumerId);
     return reply.status === 'not_found'
       ? fail('not_found', 'no live code')
       : answerFor(reply, 200, () => ({}));
   });
 
-  kit.consumer('get', '/v1/wallet/history', async (_, consumerId) => {
+  kit.route(ROUTES.history, async ({ caller: consumerId }) => {
     const entries = await engine.history(consumerId);
     if (!entries) return fail('internal', 'the history could not be read');
     return ok(200, {
@@ -172,34 +153,28 @@ export function walletRoutes(kit: RouteKit): void {
   });
 
   // Signs this device out (a lost phone revokes every device when it verifies again, see above).
-  kit.consumer('del', '/v1/wallet/token', async (request) => {
+  kit.route(ROUTES.signOut, async ({ request }) => {
     await registry.credentials.revokeDeviceToken(request.token as string);
     return ok(200, {});
   });
 
   // Freezing needs only the device; with `revokeOtherDevices` it also signs every other device out (a
   // token that may have been stolen) and gives this one a new token.
-  kit.consumer('post', '/v1/wallet/freeze', async (request, consumerId) => {
-    const revoke = isObject(request.body) ? request.body.revokeOtherDevices : undefined;
-    if (revoke !== undefined && typeof revoke !== 'boolean')
-      return fail('bad_request', 'revokeOtherDevices must be true or false');
+  kit.route(ROUTES.freeze, async ({ caller: consumerId, body }) => {
     const reply = await engine.freeze(consumerId);
     if (reply.status !== 'approved') return answerFor(reply, 200, () => ({}));
-    if (!revoke) return ok(200, { frozen: true });
+    if (!body.revokeOtherDevices) return ok(200, { frozen: true });
     return ok(200, { frozen: true, deviceToken: await registry.verification.revokeOtherDevices(consumerId) });
   });
 
   // Unfreezing needs a fresh code texted to the phone, so a stolen device token cannot undo a freeze.
-  kit.consumer('post', '/v1/wallet/unfreeze/code', (request, consumerId) => {
+  kit.route(ROUTES.unfreezeCode, ({ request, caller: consumerId }) => {
     const phone = registry.phones.of(consumerId);
     if (!phone) return fail('not_found', 'no phone number is known for this consumer');
     return sendVerification(request, false, phone, consumerId, 'unfreeze');
   });
-  kit.consumer('post', '/v1/wallet/unfreeze', async (request, consumerId) => {
-    const otp = isObject(request.body) ? request.body.otp : undefined;
-    if (typeof otp !== 'string' || !/^[0-9]{6}$/.test(otp))
-      return fail('bad_request', 'otp must be the 6 digits texted by POST /v1/wallet/unfreeze/code');
-    if (!(await registry.verification.confirmPhone(consumerId, otp)))
+  kit.route(ROUTES.unfreeze, async ({ caller: consumerId, body }) => {
+    if (!(await registry.verification.confirmPhone(consumerId, body.otp)))
       return fail('unauthorized', 'wrong or expired verification code');
     const reply = await engine.unfreeze(consumerId);
     return answerFor(reply, 200, () => ({ frozen: false }));
