@@ -108,6 +108,8 @@ export interface CodeLookup {
 }
 
 const BAD: Reply = Object.freeze({ status: 'bad_request' });
+/** A well-formed amount above what one load or gift may move (`loadMaxCents`). */
+const OVER_LIMIT: Reply = Object.freeze({ status: 'limit_exceeded' });
 
 export class Engine {
   private readonly shards: ShardClient[];
@@ -257,7 +259,8 @@ export class Engine {
     if (!isId(merchantId) || !isCanonicalPhone(phone) || !isIdempotencyKey(idempotencyKey)) return BAD;
     if ((kind !== 'gift' && kind !== 'reward') || (funding !== 'merchant' && funding !== 'consumer'))
       return BAD;
-    if (!isCents(amountCents, this.limits.loadMaxCents)) return BAD;
+    if (!isAmountCents(amountCents)) return BAD;
+    if (amountCents > this.limits.loadMaxCents) return OVER_LIMIT;
     // Rewards may expire; gift value never does, and what consumers buy is gift value. Whether the
     // expiry is still ahead is checked by the shard after the replay lookup, so a retry keeps its answer.
     if (
@@ -303,7 +306,8 @@ export class Engine {
     ) {
       return BAD;
     }
-    if (!isCents(amountCents, this.limits.loadMaxCents)) return BAD;
+    if (!isAmountCents(amountCents)) return BAD;
+    if (amountCents > this.limits.loadMaxCents) return OVER_LIMIT;
     const toConsumerId = this.consumerIdFor(toPhone);
     if (toConsumerId === consumerId) return BAD;
     const canonical = ['gift', merchantId, toConsumerId, amountCents].join('|');

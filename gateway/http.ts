@@ -231,7 +231,8 @@ export function route(
       chunks.push(Buffer.from(chunk.slice(0)));
       if (!isLast) return;
       try {
-        request.body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        // No body at all is no body (routes that take none); anything else must be JSON.
+        request.body = size === 0 ? undefined : JSON.parse(Buffer.concat(chunks).toString('utf8'));
       } catch {
         respond(fail('bad_request', 'the body is not valid JSON'));
         return;

@@ -1,4 +1,5 @@
 import type { TObject, TSchema } from '@sinclair/typebox';
+import { LIMITS } from '../core/limits.ts';
 import { STATUSES } from '../core/statuses.ts';
 import { type CallerKind, COMPONENTS, ERROR, ROUTES, type RouteSpec } from './api.ts';
 import { wire } from './api-schema.ts';
@@ -20,7 +21,7 @@ const SECURITY: Record<CallerKind, Record<string, string[]>[] | undefined> = {
 };
 
 /** What each error answer means; its body is always the Error schema. */
-const ERRORS: Record<number, string> = {
+const ERRORS: Record<number | 'Default', string> = {
   400: 'bad_request: the message says which field breaks which rule',
   401: 'unauthorized',
   403: 'forbidden',
@@ -29,6 +30,8 @@ const ERRORS: Record<number, string> = {
   422: 'a business decline (insufficient_funds, payment_declined, limit_exceeded, ...)',
   429: 'rate_limited',
   503: 'overloaded: a report of this merchant is being read, or too many reports are being read at once; retry shortly',
+  /** Any route, besides its own errors. */
+  Default: `any other error: overloaded (503) or internal (500) while the server cannot serve, bad_request with 413 for a body over ${LIMITS.httpBodyBytesMax / 1024} KiB, 405 for a method the path does not take`,
 };
 
 const MERCHANT_ONLY =
@@ -39,7 +42,7 @@ const documented = (schema: TSchema, top = false): TSchema => wire(referenced(sc
 
 function referenced(schema: TSchema, top = false): TSchema {
   const name = COMPONENTS.get(schema);
-  if (name !== undefined && !top) return { $ref: `#/components/schemas/${name}` } as TSchema;
+  if (name !== undefined && !top) return { $ref: `#/components/schemas/${name}` } as unknown as TSchema;
   const copy: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(schema))
     copy[key] = Array.isArray(value)
@@ -75,6 +78,7 @@ function operation(spec: RouteSpec): Record<string, unknown> {
   if (['merchant', 'merchantOnly', 'operator'].includes(spec.caller)) errors.add(403);
   if (['merchant', 'merchantOnly'].includes(spec.caller)) errors.add(404);
   for (const status of [...errors].sort()) responses[status] = { $ref: `#/components/responses/E${status}` };
+  responses.default = { $ref: '#/components/responses/EDefault' };
   const description = [spec.description, spec.caller === 'merchantOnly' ? MERCHANT_ONLY : undefined]
     .filter(Boolean)
     .join(' ');

@@ -12,6 +12,7 @@ import { randomSecrets, type Secrets } from '../persistence/secrets.ts';
 import { PosClient, posMac } from '../sdk/pos-client.ts';
 import { type Config, readConfig } from '../server/config.ts';
 import { type Server, startServer } from '../server/server.ts';
+import { answerProblem, verdict } from './documented.ts';
 
 /**
  * A real server (uWebSockets.js on 127.0.0.1 and a free port, engine workers, LMDB in a fresh
@@ -127,6 +128,7 @@ export async function startTestServer(
       try {
         parsed = JSON.parse(text);
       } catch {}
+      expectDocumented(method, path, body, response.status, parsed);
       return { status: response.status, body: parsed };
     },
     async merchant(name = 'Corner Cafe', keyword, fields = {}) {
@@ -278,3 +280,37 @@ export async function posHandshake(url: string, terminalId: string, key: Buffer,
   const sessionKey = createHmac('sha256', key).update(`session|${challenge.nonce}|${cnonce}`).digest();
   return { socket, sessionKey, answer: await socket.next() };
 }
+
+/**
+ * Every answer a test gets is one docs/openapi.json describes, and the document's verdict on the request
+ * is the server's: a request it refuses is refused (after the caller checks, which come first), and one it
+ * takes is never `bad_request` except for a rule of the server's state the document states in words.
+ */
+function expectDocumented(
+  method: string,
+  path: string,
+  sent: unknown,
+  status: number,
+  answer: unknown,
+): void {
+  expect(answerProblem(method, path, status, answer)).toBeNull();
+  let body = sent;
+  if (typeof sent === 'string') {
+    try {
+      body = JSON.parse(sent);
+    } catch {
+      return;
+    }
+  }
+  const documented = verdict(method, path, body);
+  if (documented === 'invalid')
+    expect([400, 401, 403, 404], `${method} ${path} ${JSON.stringify(body)}`).toContain(status);
+  if (documented === 'valid' && status === 400)
+    expect(
+      (answer as { error: { message: string } }).error.message,
+      `${method} ${path} ${JSON.stringify(body)}`,
+    ).toMatch(STATE_RULES);
+}
+
+/** `bad_request` answers that depend on the server's state, not on the request's shape. */
+const STATE_RULES = /is taken|has not begun|either before or beforeMs|cursor/;
