@@ -5,10 +5,8 @@
  * (the OpenAPI document: openapi.test.ts).
  */
 
-import { readFileSync } from 'node:fs';
 import { get, request } from 'node:http';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../core/limits.ts';
 import type { FundingProvider } from '../gateway/funding/provider.ts';
