@@ -109,6 +109,10 @@ export const makeAccountMachine = (limits: Limits) =>
         const card = rules.findCard(context, merchantId, 'gift');
         return card === undefined || rules.availableCents(card) < amountCents;
       },
+      giftOverDay: ({ context, event: e }) => {
+        const { amountCents, nowMs } = eventOf(e, 'GIFT_SEND');
+        return amountCents > rules.leftTodayCents(context, nowMs, limits.consumerSpendPerDayMaxCents);
+      },
       lotsDue: ({ context, event: e }) => rules.lotsDue(context, e.nowMs),
     },
     actions: {
@@ -155,7 +159,10 @@ export const makeAccountMachine = (limits: Limits) =>
         perform(rules.expireLots(context, e.nowMs), enqueue),
       ),
       giftSend: enqueueActions(({ context, event: e, enqueue }) =>
-        perform(rules.giftSend(context, eventOf(e, 'GIFT_SEND')), enqueue),
+        perform(
+          rules.giftSend(context, eventOf(e, 'GIFT_SEND'), limits.consumerSpendPerDayMaxCents),
+          enqueue,
+        ),
       ),
       giftReceive: enqueueActions(({ context, event: e, enqueue }) =>
         perform(rules.giftReceive(context, eventOf(e, 'GIFT_RECEIVE')), enqueue),
@@ -191,6 +198,7 @@ export const makeAccountMachine = (limits: Limits) =>
       GIFT_SEND: [
         { guard: 'isFrozen', actions: { type: 'reply', params: { status: 'account_frozen' } } },
         { guard: 'giftShort', actions: { type: 'reply', params: { status: 'insufficient_funds' } } },
+        { guard: 'giftOverDay', actions: { type: 'reply', params: { status: 'limit_exceeded' } } },
         { actions: 'giftSend' },
       ],
       GIFT_RECEIVE: { actions: 'giftReceive' },

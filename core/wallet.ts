@@ -644,12 +644,18 @@ export function lotsDue(w: Wallet, nowMs: number): boolean {
   return w.cards.some((card) => card.lots[0]?.expiresAtMs != null && card.lots[0].expiresAtMs <= nowMs);
 }
 
-/** First step of a gift saga: gift-card value leaves the sender into a transit account. */
-export function giftSend(w: Wallet, ev: EventOf<'GIFT_SEND'>): Step {
+/**
+ * First step of a gift saga: gift-card value leaves the sender into a transit account. What is given
+ * counts against the day's spending like a payment (a stolen phone is worth no more given away).
+ */
+export function giftSend(w: Wallet, ev: EventOf<'GIFT_SEND'>, dayMaxCents: number): Step {
   const wallet = copy(w);
   const effects: Effect[] = [];
   const card = findCard(wallet, ev.merchantId, 'gift');
   if (!card) throw new Error('gift from a missing card');
+  const leftToday = leftTodayCents(wallet, ev.nowMs, dayMaxCents);
+  if (ev.amountCents > leftToday) throw new Error("gift past the day's limit");
+  wallet.spent = { day: Math.floor(ev.nowMs / DAY_MS), cents: dayMaxCents - leftToday + ev.amountCents };
   card.balanceCents -= ev.amountCents;
   effects.push({
     type: 'posting',

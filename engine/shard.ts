@@ -481,11 +481,20 @@ export class Shard {
         }
         // The consumer's confirmation text is queued in the same commit, so it is neither lost nor
         // sent for an event that did not happen.
-        if (kind === 'redeem' || kind === 'void' || kind === 'refund' || kind === 'reverse') {
+        const event =
+          kind === 'gift' ? ((effect.history[0]?.amountCents ?? 0) < 0 ? 'giftSent' : 'giftReceived') : kind;
+        if (
+          event === 'redeem' ||
+          event === 'void' ||
+          event === 'refund' ||
+          event === 'reverse' ||
+          event === 'giftSent' ||
+          event === 'giftReceived'
+        ) {
           const { balanceCents } = totalsAt(live.actor.getSnapshot().context, merchantId);
           const message = {
             kind: 'receipt',
-            event: kind,
+            event,
             merchantId,
             amountCents,
             balanceCents,

@@ -654,6 +654,31 @@ export const ROUTES = {
     errors: [403, 404, 409, 422],
   }),
 
+  sendGift: route({
+    method: 'post',
+    path: '/v1/wallet/gifts',
+    caller: 'device',
+    summary: 'Give gift-card value to another phone (v1.1)',
+    description:
+      "Only gift value is given, never reward value; more than the card's available gift value is insufficient_funds, more than is left of the day's spending (payments and gifts together) limit_exceeded. The receiver need not be registered yet: the value waits on a gift card for that phone. Both phones get a text; the receiver's wallet gets a balance push with cause gift. toPhone must be another phone than the giver's.",
+    body: object({
+      merchantId: id('a merchant id: whose gift card the value is given from'),
+      toPhone: phone(),
+      amountCents: cents(),
+      idempotencyKey: idempotencyKey(),
+    }),
+    answers: {
+      201: answer(
+        'given; a replay gets the same response',
+        object({
+          giftId: str(),
+          balanceCents: integer("the giver's gift card at that merchant afterwards"),
+        }),
+      ),
+    },
+    errors: [404, 409, 422],
+  }),
+
   wallet: route({
     method: 'get',
     path: '/v1/wallet',

@@ -12,6 +12,8 @@ const RECEIPT_VERB = {
   void: (amount: string, merchant: string) => `Your ${amount} payment at ${merchant} was voided.`,
   reverse: (amount: string, merchant: string) => `Your ${amount} payment at ${merchant} was reversed.`,
   refund: (amount: string, merchant: string) => `${merchant} refunded ${amount}.`,
+  giftSent: (amount: string, merchant: string) => `You gave ${amount} of your ${merchant} gift card.`,
+  giftReceived: (amount: string, merchant: string) => `You were given a ${amount} gift card for ${merchant}.`,
 } as const;
 
 export function receiptText(

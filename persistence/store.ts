@@ -92,7 +92,7 @@ export interface GiftSaga {
 export type OutboxMessage =
   | {
       kind: 'receipt';
-      event: 'redeem' | 'void' | 'refund' | 'reverse';
+      event: 'redeem' | 'void' | 'refund' | 'reverse' | 'giftSent' | 'giftReceived';
       merchantId: MerchantId;
       amountCents: number;
       /** The consumer's total at the merchant after the event. */

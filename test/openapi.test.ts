@@ -92,6 +92,11 @@ describe('OpenAPI document', () => {
         { merchantId: m, amountCents: 100, paymentToken: 'tok_visa', idempotencyKey: 'p1' },
       ],
       ['/v1/wallet/codes', deviceToken, { merchantId: m }],
+      [
+        '/v1/wallet/gifts',
+        deviceToken,
+        { merchantId: m, toPhone: '+15555550166', amountCents: 1, idempotencyKey: 'gf1' },
+      ],
       ['/v1/wallet/freeze', deviceToken, {}],
       ['/v1/wallet/unfreeze', deviceToken, { otp: '000000' }],
     ];

@@ -317,4 +317,4 @@ function expectDocumented(
 }
 
 /** `bad_request` answers for rules the document states in words: of the server's state, or between query parameters. */
-const WORDED_RULES = /is taken|has not begun|either before or beforeMs|cursor/;
+const WORDED_RULES = /is taken|has not begun|either before or beforeMs|cursor|another phone/;

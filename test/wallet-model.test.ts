@@ -558,6 +558,11 @@ class Model {
         const card = this.card(ev.merchantId, 'gift');
         if (!card || card.balanceCents - card.heldCents < ev.amountCents)
           return { status: 'insufficient_funds' };
+        // What is given counts against the day's spending, like a payment.
+        const day = Math.floor(ev.nowMs / 86_400_000);
+        const paid = this.paidPerDay.get(day) ?? 0;
+        if (ev.amountCents > LIMITS.consumerSpendPerDayMaxCents - paid) return { status: 'limit_exceeded' };
+        this.paidPerDay.set(day, paid + ev.amountCents);
         this.credit(card, -ev.amountCents);
         this.post(ledgerAccount.transit(ev.giftId), ev.amountCents);
         return {
@@ -1490,6 +1495,30 @@ describe('account machine, example by example', () => {
     checkInvariants(acc);
   });
 
+  it('GIFT_SEND: limit_exceeded past the spending of the day, which payments and gifts share', () => {
+    const acc = account();
+    const dayMax = LIMITS.consumerSpendPerDayMaxCents;
+    acc.load(M1, 'gift', dayMax);
+    acc.load(M2, 'gift', dayMax);
+    const code = acc.issue(M1, dayMax);
+    expect(statusOf(acc.redeem(M1, code.codeHash, dayMax - 1_000).effects)).toBe('approved');
+    const send = (amountCents: number) =>
+      statusOf(
+        acc.send({
+          type: 'GIFT_SEND',
+          giftId: acc.id('gf') as GiftId,
+          merchantId: M2,
+          amountCents,
+          toConsumerId: 'cu_9_friend' as ConsumerId,
+        }),
+      );
+    expect(send(1_001)).toBe('limit_exceeded');
+    expect(send(1_000)).toBe('approved');
+    expect(send(1)).toBe('limit_exceeded');
+    expect(cardOf(acc, M2, 'gift').balanceCents).toBe(dayMax - 1_000);
+    checkInvariants(acc);
+  });
+
   it('walked every state and transition of the two regions and every status of every event', () => {
     const expected = [
       ...['none', 'codeIssued', 'redeemed', 'expired', 'cancelled'].map((s) => `code:${s}`),
@@ -1538,6 +1567,7 @@ describe('account machine, example by example', () => {
       'UNFREEZE:approved',
       'GIFT_SEND:approved',
       'GIFT_SEND:insufficient_funds',
+      'GIFT_SEND:limit_exceeded',
       'GIFT_SEND:account_frozen',
       'GIFT_RECEIVE:approved',
     ];
