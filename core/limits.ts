@@ -177,6 +177,12 @@ export const LIMITS = {
    */
   smsRepliesPerNumberPerHourMax: 10,
   smsRepliesToUnknownPerDayMax: 1,
+  /**
+   * `GIFT` by text moves value only once the giver replies with the code texted back: the reply must
+   * come within this time, and a pending gift is dropped after this many wrong replies.
+   */
+  smsGiftConfirmTtlMs: 10 * 60_000,
+  smsGiftConfirmAttemptsMax: 3,
   /** Terminal activation codes are single use and expire. */
   activationTtlMs: 24 * 60 * 60_000,
   /** Device tokens expire; the consumer verifies the phone again. */

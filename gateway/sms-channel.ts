@@ -1,16 +1,20 @@
 import { codeDigitsMinOf } from '../core/codes.ts';
+import type { ConsumerId } from '../core/ids.ts';
 import { DAY_MS, type Limits } from '../core/limits.ts';
 import { dollars, parseDollars } from '../core/money.ts';
 import { canonicalPhone } from '../core/phone.ts';
 import type { Engine } from '../engine/engine.ts';
 import { KeyedWindow } from '../notify/keyed-window.ts';
-import { HELP_TEXT, paymentCodeText, STOP_TEXT } from '../notify/texts.ts';
+import { giftConfirmText, HELP_TEXT, historyText, paymentCodeText, STOP_TEXT } from '../notify/texts.ts';
 import type { Registry } from './registry.ts';
+import type { SmsGifts } from './sms-gifts.ts';
 
 /**
  * The SMS-only channel: a consumer without the app texts `PAY <store keyword> [amount]`, `CANCEL` (the
- * live code), `BAL`, `STOP` (freezes the account and cancels the code) or `HELP`, and the answer is queued
- * as a text like any other. Returns the command, for metrics (`THROTTLED`: read and dropped unanswered).
+ * live code), `BAL`, `HIST` (the last three movements), `GIFT <store keyword> <phone> <amount>` (gift card
+ * value to another phone, given once the giver replies `YES <code>` with the code texted back, see
+ * sms-gifts.ts), `STOP` (freezes the account and cancels the code) or `HELP`, and the answer is queued as
+ * a text like any other. Returns the command, for metrics (`THROTTLED`: read and dropped unanswered).
  *
  * @module
  */
@@ -20,6 +24,7 @@ export interface InboundDeps {
   registry: Registry;
   codeTtlMs: number;
   replies: ReplyBudget;
+  gifts: SmsGifts;
   now: () => number;
 }
 
@@ -58,7 +63,7 @@ export async function handleInbound(deps: InboundDeps, from: string, text: strin
     else if (command === 'CANCEL' && keyword === undefined) await engine.cancelCode(consumerId);
     return 'THROTTLED';
   }
-  let answer: string;
+  let answer: string | null;
   if (command === 'PAY' && keyword && rest.length === 0) {
     const merchant = registry.merchants.byKeyword(keyword);
     const capCents = amount === undefined ? null : parseDollars(amount);
@@ -92,6 +97,20 @@ export async function handleInbound(deps: InboundDeps, from: string, text: strin
                 `${registry.merchants.get(card.merchantId)?.name ?? 'store'} ${card.kind} ${dollars(card.balanceCents)}`,
             )
             .join(', ')}.`;
+  } else if (command === 'HIST' && keyword === undefined) {
+    const movements = (await engine.history(consumerId, 3)) ?? [];
+    answer = historyText(
+      movements.map(({ atMs, kind, amountCents, merchantId }) => ({
+        atMs,
+        kind,
+        amountCents,
+        merchantName: registry.merchants.get(merchantId)?.name ?? 'store',
+      })),
+    );
+  } else if (command === 'GIFT' && keyword && amount && rest.length === 1) {
+    answer = askGift(deps, consumerId, phone, keyword, amount, rest[0] as string);
+  } else if (command === 'YES' && keyword && amount === undefined) {
+    answer = await confirmGift(deps, consumerId, keyword);
   } else if (command === 'CANCEL' && keyword === undefined) {
     const reply = await engine.cancelCode(consumerId);
     answer =
@@ -105,6 +124,59 @@ export async function handleInbound(deps: InboundDeps, from: string, text: strin
     answer = HELP_TEXT;
   }
   await registry.phones.remember(consumerId, phone);
-  await registry.phones.queueText(consumerId, answer);
-  return ['PAY', 'CANCEL', 'BAL', 'STOP'].includes(command) ? command : 'HELP';
+  if (answer !== null) await registry.phones.queueText(consumerId, answer);
+  return ['PAY', 'CANCEL', 'BAL', 'HIST', 'GIFT', 'YES', 'STOP'].includes(command) ? command : 'HELP';
+}
+
+/** `GIFT <keyword> <phone> <amount>`: checks it and texts the giver the code that confirms it. */
+function askGift(
+  deps: InboundDeps,
+  consumerId: ConsumerId,
+  from: string,
+  keyword: string,
+  to: string,
+  amount: string,
+): string {
+  const merchant = deps.registry.merchants.byKeyword(keyword);
+  const toPhone = canonicalPhone(to);
+  const amountCents = parseDollars(amount);
+  if (!merchant) return `paycode: no store uses the keyword ${keyword.slice(0, 16)}. Text HELP for help.`;
+  if (!toPhone || toPhone === from)
+    return 'paycode: write the phone to give to with + and its country code, like GIFT COFFEE +15555550123 20.';
+  if (amountCents === null)
+    return 'paycode: write the amount like 12.50, for example GIFT COFFEE +15555550123 12.50.';
+  const code = deps.gifts.ask(
+    consumerId,
+    { merchantId: merchant.merchantId, toPhone, amountCents },
+    deps.now(),
+  );
+  return giftConfirmText(code, amountCents, merchant.name, toPhone, deps.gifts.ttlMs);
+}
+
+/** `YES <code>`: gives the pending gift the code confirms; the giver's text comes with the value's move. */
+async function confirmGift(deps: InboundDeps, consumerId: ConsumerId, code: string): Promise<string | null> {
+  const confirmation = deps.gifts.confirm(consumerId, code, deps.now());
+  if (confirmation.status === 'none') return 'paycode: no gift is waiting for your confirmation.';
+  if (confirmation.status === 'wrong')
+    return confirmation.attemptsLeft > 0
+      ? 'paycode: that code does not match the one we texted you. Nothing was given.'
+      : 'paycode: that code does not match; the gift is cancelled. Send GIFT again to start over.';
+  const { merchantId, toPhone, amountCents, idempotencyKey } = confirmation.gift;
+  const { engine, registry } = deps;
+  // The receiver's text is queued with the value's arrival, so its number must be known first.
+  await registry.phones.remember(engine.consumerIdFor(toPhone), toPhone);
+  const reply = await engine.gift({ consumerId, merchantId, amountCents, toPhone, idempotencyKey });
+  const name = registry.merchants.get(merchantId)?.name ?? 'this store';
+  switch (reply.status) {
+    case 'approved':
+      return null;
+    case 'insufficient_funds':
+      return `paycode: you do not have ${dollars(amountCents)} of gift card value at ${name}. Nothing was given.`;
+    case 'limit_exceeded':
+      return 'paycode: that is more than you may spend or give today. Nothing was given.';
+    case 'account_frozen':
+      return 'paycode: your account is frozen; unfreeze it in the wallet.';
+    default:
+      return 'paycode: the gift could not be given just now; nothing was given. Please try again in a minute.';
+  }
 }

@@ -33,7 +33,50 @@ export function paymentCodeText(code: string, merchantName: string, capCents: nu
 
 export const HELP_TEXT =
   'paycode: text PAY <store> [amount] for a payment code, CANCEL to cancel it, BAL for balances, ' +
+  'HIST for your last movements, GIFT <store> <phone> <amount> to give gift card value, ' +
   'STOP to freeze your account, HELP for this.';
+
+export function giftConfirmText(
+  code: string,
+  amountCents: number,
+  merchantName: string,
+  toPhone: string,
+  ttlMs: number,
+): string {
+  return (
+    `paycode: to give ${dollars(amountCents)} of your ${merchantName} gift card to ${toPhone}, ` +
+    `reply YES ${code} within ${Math.round(ttlMs / 60_000)} min. Ignore this text to give nothing.`
+  );
+}
+
+/** How a movement is named in the `HIST` answer. */
+const MOVEMENT_NAME: Record<string, string> = {
+  redeem: 'payment',
+  void: 'voided payment',
+  reverse: 'reversed payment',
+  refund: 'refund',
+  load: 'added',
+  gift: 'gift',
+  expire: 'expired',
+  adjust: 'adjustment',
+};
+
+/** The last movements, newest first: `-$12.50 payment Corner Cafe Dec 5`. */
+export function historyText(
+  movements: readonly { atMs: number; kind: string; amountCents: number; merchantName: string }[],
+): string {
+  if (movements.length === 0) return 'paycode: no movements yet.';
+  const lines = movements.map(({ atMs, kind, amountCents, merchantName }) => {
+    const day = new Date(atMs).toLocaleDateString('en-US', {
+      month: 'short',
+      day: 'numeric',
+      timeZone: 'UTC',
+    });
+    const signed = `${amountCents < 0 ? '-' : '+'}${dollars(Math.abs(amountCents))}`;
+    return `${signed} ${MOVEMENT_NAME[kind] ?? kind} ${merchantName} ${day}`;
+  });
+  return `paycode: ${lines.join('; ')}.`;
+}
 
 export const STOP_TEXT =
   'paycode: your account is frozen and any live code is cancelled. Nothing can be paid until you ' +

@@ -14,6 +14,7 @@ import { TrustedProxies } from '../gateway/proxies.ts';
 import { Registry } from '../gateway/registry.ts';
 import { httpRoutes } from '../gateway/routes.ts';
 import { handleInbound, ReplyBudget } from '../gateway/sms-channel.ts';
+import { SmsGifts } from '../gateway/sms-gifts.ts';
 import { uws } from '../gateway/uws.ts';
 import { walletBehavior } from '../gateway/wallet-socket.ts';
 import { serveWebApps } from '../gateway/web.ts';
@@ -127,10 +128,15 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   let outbox: OutboxDelivery | undefined;
   const kick = () => outbox?.kick();
   const replies = new ReplyBudget(limits);
+  const smsGifts = new SmsGifts(limits);
   // The terminals' stored failures of the last day refill the windows, so a restart gives no fresh guesses.
   const codeWindows = new CodeFailureWindows(limits, registry.terminals.failures.recent(now()));
   const inbound = (phone: string, text: string) => {
-    handleInbound({ engine, registry, codeTtlMs: config.codeTtlMs, replies, now }, phone, text).then(
+    handleInbound(
+      { engine, registry, codeTtlMs: config.codeTtlMs, replies, gifts: smsGifts, now },
+      phone,
+      text,
+    ).then(
       (command) => {
         metrics.smsInbound.inc({ command });
         logger.info('sms inbound', { command });

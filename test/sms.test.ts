@@ -1,6 +1,7 @@
 /**
  * Texts over SMPP against an SMSC simulator (a real SMPP peer on loopback): the verification code, a
- * confirmation after every redemption, void and refund, the SMS-only channel (PAY, CANCEL, BAL, STOP, HELP),
+ * confirmation after every redemption, void and refund, the SMS-only channel (PAY, CANCEL, BAL, HIST, GIFT
+ * with its YES, STOP, HELP),
  * delivery receipts, and the transactional outbox: a text queued while the SMSC is down or refusing is
  * delivered once it is back, also across a server restart, and never twice.
  */
@@ -114,6 +115,50 @@ describe('SMS over SMPP', () => {
     await waitFor(() => textsTo(PHONE).find((text) => text.includes('frozen')));
     const frozen = await t.http('GET', '/v1/wallet', undefined, deviceToken);
     expect(frozen.body).toMatchObject({ frozen: true, activeCode: null });
+  });
+
+  it('gives gift value by GIFT once the giver confirms with the code texted back, and answers HIST', async () => {
+    const t = await smppServer();
+    const merchant = await t.merchant('Corner Cafe', 'CAFE');
+    await t.load(merchant, PHONE, 3_000);
+    const FRIEND = '+15555550181';
+
+    smsc.deliver(PHONE, 'GIFT CAFE +15555550181 12.50');
+    const ask = await waitFor(() => textsTo(PHONE).find((text) => text.includes('reply YES')));
+    expect(ask).toMatch(
+      /to give \$12\.50 of your Corner Cafe gift card to \+15555550181, reply YES [0-9]{6} within 10 min/,
+    );
+    const code = /YES ([0-9]{6})/.exec(ask)?.[1] as string;
+    // Nothing moves before the confirmation, and a wrong code moves nothing either.
+    smsc.deliver(PHONE, `YES ${code === '000000' ? '111111' : '000000'}`);
+    await waitFor(() => textsTo(PHONE).find((text) => text.includes('does not match')));
+    smsc.deliver(PHONE, 'BAL');
+    await waitFor(() => textsTo(PHONE).find((text) => text === 'paycode: Corner Cafe gift $30.00.'));
+    expect(textsTo(FRIEND)).toEqual([]);
+
+    smsc.deliver(PHONE, `yes ${code}`);
+    expect(await waitFor(() => textsTo(PHONE).find((text) => text.includes('You gave')))).toMatch(
+      /You gave \$12\.50 of your Corner Cafe gift card\. New balance there \$17\.50\./,
+    );
+    expect(await waitFor(() => textsTo(FRIEND).find((text) => text.includes('given')))).toMatch(
+      /You were given a \$12\.50 gift card for Corner Cafe/,
+    );
+    // The same confirmation again gives nothing more.
+    smsc.deliver(PHONE, `YES ${code}`);
+    await waitFor(() => textsTo(PHONE).find((text) => text.includes('no gift is waiting')));
+    smsc.deliver(PHONE, 'GIFT CAFE +15555550181 100');
+    const second = await waitFor(() => textsTo(PHONE).filter((text) => text.includes('reply YES'))[1]);
+    smsc.deliver(PHONE, `YES ${/YES ([0-9]{6})/.exec(second)?.[1]}`);
+    await waitFor(() =>
+      textsTo(PHONE).find((text) => text.includes('do not have $100.00 of gift card value')),
+    );
+    smsc.deliver(PHONE, 'GIFT CAFE 5555550181 5');
+    await waitFor(() => textsTo(PHONE).find((text) => text.includes('with + and its country code')));
+
+    smsc.deliver(PHONE, 'HIST');
+    expect(await waitFor(() => textsTo(PHONE).find((text) => text.includes(' gift Corner Cafe')))).toMatch(
+      /^paycode: -\$12\.50 gift Corner Cafe [A-Z][a-z]{2} [0-9]{1,2}; \+\$30\.00 added Corner Cafe [A-Z][a-z]{2} [0-9]{1,2}\.$/,
+    );
   });
 
   it('sends every character as written, in GSM 7-bit when it can and UCS-2 otherwise, long texts in parts', async () => {
