@@ -1,6 +1,7 @@
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { idempotencyScope } from '../core/commands.ts';
 import { Engine } from '../engine/engine.ts';
 import { loadSecrets } from '../persistence/secrets.ts';
 import { openStore } from '../persistence/store.ts';
@@ -50,7 +51,7 @@ export interface CrashOptions {
 
 export interface CrashReport {
   options: Omit<CrashOptions, 'log'>;
-  acknowledged: Record<'redeem' | 'void' | 'refund' | 'reversed' | 'declined', number>;
+  acknowledged: Record<'redeem' | 'void' | 'refund' | 'reversed' | 'declined' | 'gift', number>;
   /** Spent codes shown again after a restart, and how many were refused (all, when nothing is wrong). */
   spentShownAgain: number;
   spentRefused: number;
@@ -62,6 +63,17 @@ export interface CrashReport {
   /** The checker run on a copy with one acknowledged sale's confirmation removed reported it. */
   lossDetected: boolean;
   durationMs: number;
+}
+
+type ErrorBody = { error?: { code?: string } };
+
+/** A gift between two of the fleet's phones, as its giver saw it answered. */
+interface GiftAck {
+  key: string;
+  status: string;
+  giftId?: string;
+  from: string;
+  to: string;
 }
 
 interface Ack {
@@ -184,6 +196,31 @@ export async function crashRun(options: CrashOptions): Promise<CrashReport> {
       pos?.close();
     };
 
+    // Phones give a cent of gift value to another phone of their merchant, so kills land between the two
+    // halves of gift sagas (the giver's debit and the receiver's credit are on different accounts).
+    const giftAcks: GiftAck[] = [];
+    const giver = async (g: number) => {
+      const from = fleet.consumers[g] as Fleet['consumers'][number];
+      const to = fleet.consumers[(g + 2) % fleet.consumers.length] as Fleet['consumers'][number];
+      for (let n = 0; !stopping; n++) {
+        const key = `g-${g}-${n}`;
+        const body = { merchantId: from.merchantId, toPhone: to.phone, amountCents: 1, idempotencyKey: key };
+        const answer = await http(server.url, 'POST', '/v1/wallet/gifts', body, from.deviceToken).catch(
+          () => null,
+        );
+        if (answer === null || answer.status >= 500) unanswered++;
+        else
+          giftAcks.push({
+            key,
+            status: answer.status === 201 ? 'approved' : String((answer.body as ErrorBody).error?.code),
+            giftId: (answer.body as { giftId?: string }).giftId,
+            from: from.phone,
+            to: to.phone,
+          });
+        await sleep(20);
+      }
+    };
+
     // Phones with the wallet open: they receive every push and are reopened after each restart.
     const phones = async (w: number) => {
       const consumer = fleet.consumers[w % fleet.consumers.length] as Fleet['consumers'][number];
@@ -194,8 +231,10 @@ export async function crashRun(options: CrashOptions): Promise<CrashReport> {
       }
     };
 
+    const givers = Math.min(4, fleet.consumers.length);
     const load = [
       ...fleet.terminals.map((_, t) => till(t)),
+      ...Array.from({ length: givers }, (_, g) => giver(g)),
       ...Array.from({ length: options.wallets }, (_, w) => phones(w)),
     ];
     for (let cycle = 1; cycle <= options.cycles; cycle++) {
@@ -229,14 +268,22 @@ export async function crashRun(options: CrashOptions): Promise<CrashReport> {
     }
     await sleep(options.loadMsMin);
     stopping = true;
-    await Promise.all(load.slice(0, fleet.terminals.length));
+    await Promise.all(load.slice(0, fleet.terminals.length + givers));
     // SIGTERM with the phones still connected: the server closes their sockets and exits 0.
     const sigtermExitCode = await server.stop();
     await Promise.all(load);
 
     const dataDir = join(root, 'data');
-    const problems = await check(dataDir, fleet, acks, codesGiven, unanswered, options.shards);
-    const lossDetected = await checkerSeesLoss(root, fleet, acks, codesGiven, unanswered, options.shards);
+    const problems = await check(dataDir, fleet, acks, giftAcks, codesGiven, unanswered, options.shards);
+    const lossDetected = await checkerSeesLoss(
+      root,
+      fleet,
+      acks,
+      giftAcks,
+      codesGiven,
+      unanswered,
+      options.shards,
+    );
     if (sigtermExitCode !== 0) problems.push(`SIGTERM: the server exited with ${sigtermExitCode}, not 0`);
     const count = (kind: Ack['kind'], status: string) =>
       acks.filter((ack) => ack.kind === kind && ack.status === status).length;
@@ -251,6 +298,7 @@ export async function crashRun(options: CrashOptions): Promise<CrashReport> {
         declined: acks.filter(
           (ack) => ack.kind !== 'again' && ack.status !== 'approved' && ack.status !== 'reversed',
         ).length,
+        gift: giftAcks.filter((ack) => ack.status === 'approved').length,
       },
       spentShownAgain: acks.filter((ack) => ack.kind === 'again').length,
       spentRefused: acks.filter((ack) => ack.kind === 'again' && ack.status === 'invalid_code').length,
@@ -274,6 +322,7 @@ async function checkerSeesLoss(
   root: string,
   fleet: Fleet,
   acks: Ack[],
+  giftAcks: GiftAck[],
   codesGiven: number[],
   unanswered: number,
   shards: number,
@@ -291,7 +340,7 @@ async function checkerSeesLoss(
   } finally {
     await store.root.close();
   }
-  const problems = await check(copy, fleet, acks, codesGiven, unanswered, shards);
+  const problems = await check(copy, fleet, acks, giftAcks, codesGiven, unanswered, shards);
   return problems.some((problem) => problem.includes(`redeem|${sale.authId}`));
 }
 
@@ -300,6 +349,7 @@ async function check(
   dataDir: string,
   fleet: Fleet,
   acks: Ack[],
+  giftAcks: GiftAck[],
   codesGiven: number[],
   unanswered: number,
   shards: number,
@@ -319,9 +369,17 @@ async function check(
     const { store } = engine;
     const postings = new Map<string, number>();
     const redeemsOf = new Map<string, number>();
+    // Value in transit per gift: what its debit put in less what its credit took out.
+    const inTransit = new Map<string, number>();
     for (const { value } of store.journal.getRange()) {
-      const id = `${value.kind}|${value.ref}`;
+      // A gift posts twice under its id, once on each side.
+      const id =
+        value.kind === 'gift' ? `gift|${value.ref}|${value.consumerId}` : `${value.kind}|${value.ref}`;
       postings.set(id, (postings.get(id) ?? 0) + 1);
+      if (value.kind === 'gift')
+        for (const leg of value.legs)
+          if (leg.account.startsWith('transit'))
+            inTransit.set(value.ref, (inTransit.get(value.ref) ?? 0) + leg.cents);
       if (value.kind === 'redeem')
         redeemsOf.set(value.consumerId, (redeemsOf.get(value.consumerId) ?? 0) + 1);
     }
@@ -374,6 +432,26 @@ async function check(
       }
       if (ack.kind === 'void' && ack.status === 'approved') exactlyOnce(`void|${ack.authId}`, what);
       if (ack.kind === 'refund' && ack.status === 'approved') exactlyOnce(`refund|${ack.refundId}`, what);
+    }
+    // Every gift is whole after the restarts, answered or not: nothing is left between its two halves.
+    for (const [giftId, cents] of inTransit)
+      if (cents !== 0) problems.push(`gift ${giftId}: ${cents} in transit`);
+    if (Array.from(store.sagas.getRange()).length > 0) problems.push('gift sagas were left unfinished');
+    for (const ack of giftAcks) {
+      if (ack.status !== 'approved') continue;
+      const what = `gift ${ack.key}`;
+      const from = engine.consumerIdFor(ack.from);
+      const stored = store.idempotency.get([idempotencyScope.consumer(from), ack.key]);
+      if (stored?.reply.giftId !== ack.giftId) problems.push(`${what}: the key holds another gift`);
+      for (const side of [from, engine.consumerIdFor(ack.to)]) {
+        const id = `gift|${ack.giftId}|${side}`;
+        acknowledged.add(id);
+        if (postings.get(id) !== 1)
+          problems.push(`${what}: posting ${id} is there ${postings.get(id) ?? 0} times`);
+      }
+      for (const event of ['giftSent', 'giftReceived'])
+        if (receipts.get(`${event}|${ack.giftId}`) !== 1)
+          problems.push(`${what}: ${receipts.get(`${event}|${ack.giftId}`) ?? 0} ${event} texts`);
     }
     fleet.consumers.forEach((consumer, c) => {
       const paid = redeemsOf.get(engine.consumerIdFor(consumer.phone)) ?? 0;
