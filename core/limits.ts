@@ -217,6 +217,17 @@ export const LIMITS = {
 
 export type Limits = { -readonly [K in keyof typeof LIMITS]: number };
 
+/**
+ * Limits the HTTP API declares to its clients (gateway/api.ts, docs/openapi.json): one value for every
+ * server, so the document and the server judge a request alike.
+ */
+const WIRE_LIMITS: readonly (keyof Limits)[] = [
+  'nameLengthMax',
+  'idempotencyKeyLengthMax',
+  'reportPageEntriesMax',
+  'reportActivityDaysMax',
+];
+
 /** Limits that must not exceed another: a load above a card's balance cap, a batch above the inbox, ... */
 const ORDERED_LIMITS: readonly [keyof Limits, keyof Limits][] = [
   ['loadMaxCents', 'cardBalanceMaxCents'],
@@ -240,5 +251,10 @@ export function validateLimits(limits: Limits): string[] {
     problems.push(`merchantLiveCodesMax must not exceed ${MERCHANT_LIVE_CODES_MAX}, every code length full`);
   if (limits.wsIdleTimeoutS % 4 !== 0 || limits.wsIdleTimeoutS < 8)
     problems.push('wsIdleTimeoutS must be a multiple of 4, at least 8');
+  for (const name of WIRE_LIMITS)
+    if (limits[name] !== LIMITS[name])
+      problems.push(
+        `${name} is part of the HTTP API's declarations (gateway/api.ts) and stays ${LIMITS[name]}`,
+      );
   return problems;
 }

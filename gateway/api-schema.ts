@@ -14,7 +14,7 @@ import { parseDate } from '../settlement/calendar.ts';
  * A field's `description` says what it must be; a request that breaks it is answered `bad_request` with
  * "<field> must be <description>". Three rules no pattern can say are formats, named in the document:
  * `phone` (a number a phone can have, libphonenumber's metadata), `aba-routing` (an assigned ABA prefix and
- * its check digit) and `date` (a calendar date YYYY-MM-DD).
+ * its check digit) and `date` (a calendar date YYYY-MM-DD of this millennium).
  *
  * A field with a `default` is optional on the wire and filled in before the handler sees it: `wire()`
  * takes it out of `required`, in the checked schema and the document alike.
@@ -58,7 +58,7 @@ export const otp = (description = 'the 6 digits of the text') =>
   Type.String({ pattern: '^[0-9]{6}$', description });
 
 export const date = (description = 'a date YYYY-MM-DD') =>
-  Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$', format: 'date', description });
+  Type.String({ pattern: '^2[0-9]{3}-[0-9]{2}-[0-9]{2}$', format: 'date', description });
 
 export const codeDigits = (options: SchemaOptions = {}) =>
   Type.Integer({
@@ -102,6 +102,9 @@ export function wire(schema: TSchema): TSchema {
 const ajv = new Ajv2020({ strict: true, verbose: true, useDefaults: true, allErrors: false });
 for (const [name, validate] of Object.entries(FORMATS)) ajv.addFormat(name, { type: 'string', validate });
 
+/** Each schema compiled once, however many servers a process starts. */
+const compiled = new WeakMap<TSchema, ValidateFunction>();
+
 /** Checks a value against a schema: the value with its defaults, or why not, in words for the caller. */
 export type Check<T> = (value: unknown) => { ok: true; value: T } | { ok: false; message: string };
 
@@ -110,10 +113,15 @@ export type Check<T> = (value: unknown) => { ok: true; value: T } | { ok: false;
  * "<field> must be <description>".
  */
 export function objectCheck<S extends TObject>(schema: S, what: string): Check<Static<S>> {
-  const validate: ValidateFunction = ajv.compile(wire(schema));
+  let validate = compiled.get(schema);
+  if (!validate) {
+    validate = ajv.compile(wire(schema));
+    compiled.set(schema, validate);
+  }
+  const checked = validate;
   return (value) => {
-    if (validate(value)) return { ok: true, value: value as Static<S> };
-    return { ok: false, message: messageOf(schema, validate.errors?.[0], what) };
+    if (checked(value)) return { ok: true, value: value as Static<S> };
+    return { ok: false, message: messageOf(schema, checked.errors?.[0], what) };
   };
 }
 

@@ -39,6 +39,8 @@ export interface AnswerSpec {
   description: string;
   schema?: TSchema;
   contentType?: string;
+  /** The same answer in other content types, by content type. */
+  alternatives?: Record<string, TSchema>;
 }
 
 export interface RouteSpec<
@@ -445,7 +447,7 @@ export const ROUTES = {
         expiresAtMs: opt(epochMs('an epoch time in milliseconds, for rewards only: when the reward expires')),
       },
       {
-        if: { properties: { kind: { const: 'gift' } } },
+        if: { required: ['kind'], properties: { kind: { const: 'gift' } } },
         // biome-ignore lint/suspicious/noThenProperty: the JSON Schema keyword
         then: { properties: { expiresAtMs: false } },
       },
@@ -586,8 +588,9 @@ export const ROUTES = {
     query: object({ format: opt(stringEnum(['json', 'csv'], '"json" or "csv"')) }),
     answers: {
       200: {
-        description: 'every posting, fees, net, file and trace number; text/csv with ?format=csv',
+        description: 'every posting, fees, net, file and trace number; CSV with ?format=csv',
         schema: Type.Object({}, { additionalProperties: true }),
+        alternatives: { 'text/csv': Type.String() },
       },
     },
   }),
@@ -833,7 +836,7 @@ export const ROUTES = {
     caller: 'anyone',
     summary:
       'Texts sent, newest first, at most 50; only with PAYCODE_SMS=console (development), from this machine',
-    query: object({ phone: opt(phone()) }),
+    query: object({ phone: opt(str('only the texts to this number, as written')) }),
     answers: {
       200: answer(
         'texts',

@@ -11,9 +11,15 @@ import { wire } from './api-schema.ts';
  * @module
  */
 
+/** The tokens a route takes; a route that takes any token takes none too, unless it may answer 401. */
+const security = (spec: RouteSpec) =>
+  spec.caller === 'anyToken' && !spec.errors?.includes(401)
+    ? [{}, ...(SECURITY.anyToken ?? [])]
+    : SECURITY[spec.caller];
+
 const SECURITY: Record<CallerKind, Record<string, string[]>[] | undefined> = {
   anyone: undefined,
-  anyToken: [{}, { operator: [] }, { merchant: [] }, { device: [] }],
+  anyToken: [{ operator: [] }, { merchant: [] }, { device: [] }],
   merchant: [{ merchant: [] }, { operator: [] }],
   merchantOnly: [{ merchant: [] }],
   device: [{ device: [] }],
@@ -69,7 +75,12 @@ function operation(spec: RouteSpec): Record<string, unknown> {
     responses[status] = {
       description: answer.description,
       ...(answer.schema && {
-        content: { [answer.contentType ?? 'application/json']: { schema: documented(answer.schema) } },
+        content: Object.fromEntries(
+          Object.entries({
+            [answer.contentType ?? 'application/json']: answer.schema,
+            ...answer.alternatives,
+          }).map(([type, schema]) => [type, { schema: documented(schema) }]),
+        ),
       }),
     };
   const errors = new Set(spec.errors ?? []);
@@ -85,7 +96,7 @@ function operation(spec: RouteSpec): Record<string, unknown> {
   return {
     summary: spec.summary,
     ...(description && { description }),
-    ...(SECURITY[spec.caller] && { security: SECURITY[spec.caller] }),
+    ...(security(spec) && { security: security(spec) }),
     ...(parameters.length > 0 && { parameters }),
     ...(spec.body && {
       requestBody: {
@@ -120,7 +131,7 @@ export function openApiDocument(): Record<string, unknown> {
       description: [
         'The HTTP part of the paycode wire contract, generated from the declarations the server checks requests with (gateway/api.ts).',
         `Errors are {"error":{"code":<status>,"message":<text>}}; the ${Object.keys(STATUSES).length} statuses are listed in docs/statuses.md.`,
-        'Three formats say what no pattern can: phone (a number a phone can have, by libphonenumber-js metadata; the server keeps its canonical E.164 form), aba-routing (an assigned ABA prefix and a valid check digit) and date (a calendar date YYYY-MM-DD).',
+        'Three formats say what no pattern can: phone (a number a phone can have, by libphonenumber-js metadata; the server keeps its canonical E.164 form), aba-routing (an assigned ABA prefix and a valid check digit) and date (a calendar date YYYY-MM-DD from the year 2000).',
       ].join(' '),
     },
     servers: [{ url: 'http://127.0.0.1:8080' }],

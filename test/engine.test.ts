@@ -397,6 +397,13 @@ describe('engine', () => {
     expect((await engine.loadValue({ ...load, amountCents: LIMITS.loadMaxCents + 1 })).status).toBe(
       'limit_exceeded',
     );
+    const tooMuch = {
+      consumerId,
+      merchantId: 'm1',
+      amountCents: LIMITS.loadMaxCents + 1,
+      idempotencyKey: 'big',
+    };
+    expect((await engine.gift({ ...tooMuch, toPhone: '+15555550199' })).status).toBe('limit_exceeded');
     expect(
       (await engine.void({ merchantId: 'm1', terminalId: 't1', key: 'k', authId: 'nonsense' })).status,
     ).toBe('not_found');

@@ -7,7 +7,11 @@ describe('limits', () => {
   it('accept the defaults and name every limit that breaks a rule', () => {
     expect(validateLimits({ ...LIMITS })).toEqual([]);
     const broken: [Partial<Limits>, string][] = [
-      [{ nameLengthMax: 0 }, 'nameLengthMax must be a positive integer, not 0'],
+      [{ otpTtlMs: 0 }, 'otpTtlMs must be a positive integer, not 0'],
+      [
+        { nameLengthMax: 50 },
+        "nameLengthMax is part of the HTTP API's declarations (gateway/api.ts) and stays 100",
+      ],
       [{ codeTypoExplainMs: 1.5 }, 'codeTypoExplainMs must be a positive integer, not 1.5'],
       [{ loadMaxCents: LIMITS.cardBalanceMaxCents + 1 }, 'loadMaxCents must not exceed cardBalanceMaxCents'],
       [

@@ -67,7 +67,9 @@ describe('OpenAPI document', () => {
   it('gives every request the verdict the server gives it', async () => {
     const t = await startTestServer();
     const merchant = await t.merchant('Corner Cafe', 'CORNER');
-    const { deviceToken } = await t.consumer('+15555550161');
+    let { deviceToken } = await t.consumer('+15555550161');
+    // The device's current token: a freeze with revokeOtherDevices gives it a new one.
+    const DEVICE = 'device';
     const m = merchant.merchantId;
     const bodies: [string, string, Record<string, unknown>][] = [
       [
@@ -88,31 +90,40 @@ describe('OpenAPI document', () => {
       ['/v1/consumers/verify', '', { phone: '+15555550163', otp: '000000' }],
       [
         '/v1/wallet/purchases',
-        deviceToken,
+        DEVICE,
         { merchantId: m, amountCents: 100, paymentToken: 'tok_visa', idempotencyKey: 'p1' },
       ],
-      ['/v1/wallet/codes', deviceToken, { merchantId: m }],
+      ['/v1/wallet/codes', DEVICE, { merchantId: m }],
       [
         '/v1/wallet/gifts',
-        deviceToken,
+        DEVICE,
         { merchantId: m, toPhone: '+15555550166', amountCents: 1, idempotencyKey: 'gf1' },
       ],
-      ['/v1/wallet/freeze', deviceToken, {}],
-      ['/v1/wallet/unfreeze', deviceToken, { otp: '000000' }],
+      ['/v1/wallet/freeze', DEVICE, {}],
+      ['/v1/wallet/unfreeze', DEVICE, { otp: '000000' }],
     ];
     const seen = { valid: 0, invalid: 0 };
     const count = (method: string, url: string, body?: unknown) => {
       const said = verdict(method, url, body);
       if (said !== 'undocumented') seen[said]++;
+      return said;
     };
     for (const [url, token, base] of bodies) {
       const variants: unknown[] = [base, undefined, 'a string', [base]];
       for (const field of [...Object.keys(base), 'expiresAtMs', 'keyword', 'capCents', 'revokeOtherDevices'])
         for (const value of TRICKY) variants.push({ ...base, [field]: value });
       for (const body of variants) {
-        count('POST', url, body);
-        // The helper compares the document's verdict with the answer (server-helpers.ts).
-        await t.http('POST', url, body === undefined ? undefined : JSON.stringify(body), token || undefined);
+        // The helper compares the document's verdict with the answer (server-helpers.ts); with the
+        // caller's credentials right, a request the document refuses must be refused for its input.
+        const answer = await t.http(
+          'POST',
+          url,
+          body === undefined ? undefined : JSON.stringify(body),
+          token === DEVICE ? deviceToken : token || undefined,
+        );
+        if (typeof answer.body?.deviceToken === 'string' && url === '/v1/wallet/freeze')
+          deviceToken = answer.body.deviceToken;
+        if (count('POST', url, body) === 'invalid') expect(answer.status, JSON.stringify(body)).toBe(400);
       }
     }
     const queries = [
@@ -144,8 +155,8 @@ describe('OpenAPI document', () => {
     for (const url of queries)
       for (const text of texts) {
         const token = url.startsWith('/v1/settlements') ? OPERATOR_TOKEN : merchant.apiKey;
-        count('GET', `${url}${encodeURIComponent(text)}`);
-        await t.http('GET', `${url}${encodeURIComponent(text)}`, undefined, token);
+        const answer = await t.http('GET', `${url}${encodeURIComponent(text)}`, undefined, token);
+        if (count('GET', `${url}${encodeURIComponent(text)}`) === 'invalid') expect(answer.status).toBe(400);
       }
     expect(seen.valid).toBeGreaterThan(100);
     expect(seen.invalid).toBeGreaterThan(500);

@@ -317,4 +317,5 @@ function expectDocumented(
 }
 
 /** `bad_request` answers for rules the document states in words: of the server's state, or between query parameters. */
-const WORDED_RULES = /is taken|has not begun|either before or beforeMs|cursor|another phone/;
+const WORDED_RULES =
+  /^(the keyword [A-Za-z0-9]+ is taken|business day .* has not begun .*|give either before or beforeMs, not both|before must be the `next` of a previous page|the cursor has expired; start again from the newest|a gift goes to another phone than yours)$/;
