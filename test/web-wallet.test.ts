@@ -7,7 +7,7 @@ import { startTestServer, waitFor } from './server-helpers.ts';
 /**
  * The wallet in a real headless Chromium against a real server: sign-in with the texted code (read from
  * the development inbox page), cards and pushes live, a payment code with its countdown and fate, cancel,
- * freeze, history, sign-out, and what the phone keeps.
+ * freeze, history, sign-out, a gift to another phone, and what the phone keeps.
  */
 let browser: Browser;
 beforeAll(async () => {
@@ -18,6 +18,45 @@ afterAll(async () => {
 });
 
 describe('wallet', () => {
+  test('sends part of a gift card to another phone, once, from the card it is on', async () => {
+    const t = await startTestServer();
+    const merchant = await t.merchant('Blue Bottle');
+    const phone = '+15555550112';
+    const friend = '+15555550113';
+    await t.load(merchant, phone, 5_000);
+    await t.load(merchant, phone, 900, 'reward');
+    const context = await newContext(browser, 'phone');
+    const { page, errors } = await walletSignIn(context, t.server.url, phone);
+    const card = page.getByRole('article', { name: 'Blue Bottle gift card' });
+    await expect(card.textContent()).resolves.toContain('$50.00');
+    // The reward card has no Send: only gift value is given.
+    await expect(
+      page.getByRole('article', { name: 'Blue Bottle reward card' }).getByRole('button').count(),
+    ).resolves.toBe(0);
+
+    await page.getByRole('button', { name: 'Send from the Blue Bottle gift card' }).click();
+    await page.getByLabel('To phone number').fill('(555) 555-0113');
+    await page.getByLabel('Amount').fill('80');
+    await page.getByRole('button', { name: 'Send gift' }).click();
+    await page.getByText('You do not have that much gift card value at this store.').waitFor();
+    await page.getByLabel('Amount').fill('12.50');
+    await page.getByRole('button', { name: 'Send gift' }).click();
+    await page.getByText('Sent $12.50').waitFor();
+    await expect(card.textContent()).resolves.toContain('$37.50');
+    await page.getByText('Gift · Blue Bottle').waitFor();
+    await screenshot(page, 'wallet-gift-sent');
+
+    // The friend, not registered yet, finds the value waiting, and was told by text.
+    const { deviceToken } = await t.consumer(friend);
+    const wallet = await t.http('GET', '/v1/wallet', undefined, deviceToken);
+    expect(wallet.body.cards).toEqual([expect.objectContaining({ kind: 'gift', balanceCents: 1_250 })]);
+    await waitFor(() =>
+      t.server.devInbox?.inbox.find((text) => text.phone === friend && text.text.includes('You were given')),
+    );
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   test('sign in, see the balance, pay with a code and watch it change live, cancel, freeze, sign out', async () => {
     const t = await startTestServer();
     const merchant = await t.merchant('Blue Bottle');

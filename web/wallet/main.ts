@@ -1,6 +1,6 @@
 import '../common/styles.css';
 import './wallet.css';
-import { ApiError, api, errorText } from '../common/api.ts';
+import { ApiError, api, errorText, newKey } from '../common/api.ts';
 import { groupCode, spokenCode } from '../common/codes.ts';
 import {
   busy,
@@ -18,7 +18,8 @@ import { type ActiveCode, type Card, type CodePush, type Connection, WalletLive 
 
 /**
  * The consumer's wallet: sign in with the phone number and a texted code, then the cards, live; "Pay"
- * shows a one-time code with its countdown and then its fate; history; cancel the code; freeze. The
+ * shows a one-time code with its countdown and then its fate; "Send" gives part of a gift card to another
+ * phone; history; cancel the code; freeze. The
  * device keeps only its token (localStorage): no phone number, card or history is stored on the phone,
  * and the service worker caches the app itself, never an API answer.
  */
@@ -56,6 +57,12 @@ const REASONS: Record<string, string> = {
 };
 
 const reason = (error: unknown) => errorText(error, REASONS);
+
+const GIFT_REASONS: Record<string, string> = {
+  ...REASONS,
+  insufficient_funds: 'You do not have that much gift card value at this store.',
+  limit_exceeded: 'That is more than you may spend or give today.',
+};
 
 // Sign-in: the phone number lives only in this closure until the code is checked.
 
@@ -241,6 +248,78 @@ function showWallet(token: string): void {
     });
   });
 
+  // Send: part of a gift card to another phone. The same fields sent again after a failure reuse their
+  // key, so a gift whose answer was lost is not given twice; a new gift gets a new key.
+  const giftSelect = h('select', { required: true });
+  const giftPhone = h('input', { type: 'tel', inputMode: 'tel', autocomplete: 'off', required: true });
+  const giftAmount = h('input', { inputMode: 'decimal', autocomplete: 'off', required: true });
+  const giftButton = h('button', { class: 'btn block', type: 'submit' }, 'Send gift');
+  const giftStatus = h('div', { 'aria-live': 'polite' });
+  const giftForm = h(
+    'form',
+    { class: 'panel' },
+    h('div', { class: 'panel-head' }, h('h2', null, 'Send a gift')),
+    field('From gift card', giftSelect),
+    field(
+      'To phone number',
+      giftPhone,
+      'They get a text, and the value waits for them if they are new here.',
+    ),
+    field('Amount', giftAmount, 'Gift card value only; rewards stay yours.'),
+    giftButton,
+    giftStatus,
+  );
+  let gift: { fields: string; key: string } | null = null;
+  giftForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const toPhone = normalizePhone(giftPhone.value);
+    const amountCents = parseDollars(giftAmount.value);
+    if (!toPhone) {
+      mount(
+        giftStatus,
+        notice('error', 'Enter the phone number with its country code, like +1 555 555 0123.'),
+      );
+      return;
+    }
+    if (amountCents === null) {
+      mount(giftStatus, notice('error', 'Enter the amount in dollars, like 20 or 12.50.'));
+      return;
+    }
+    const merchantId = giftSelect.value;
+    const fields = `${merchantId}|${toPhone}|${amountCents}`;
+    if (gift?.fields !== fields) gift = { fields, key: newKey('gift') };
+    const idempotencyKey = gift.key;
+    void busy(giftButton, async () => {
+      try {
+        await api('POST', '/v1/wallet/gifts', {
+          token,
+          body: { merchantId, toPhone, amountCents, idempotencyKey },
+        });
+        gift = null;
+        giftPhone.value = '';
+        giftAmount.value = '';
+        mount(
+          giftStatus,
+          notice(
+            'ok',
+            h('strong', null, `Sent ${money(amountCents)}`),
+            `of your ${merchantName(merchantId)} gift card to ${toPhone}.`,
+          ),
+        );
+        refreshHistorySoon();
+      } catch (error) {
+        mount(giftStatus, notice('error', errorText(error, GIFT_REASONS)));
+        if (error instanceof ApiError && error.code === 'unauthorized') signOut('Your session has ended.');
+      }
+    });
+  });
+  const sendFrom = (merchantId: string) => {
+    giftSelect.value = merchantId;
+    mount(giftStatus);
+    giftForm.scrollIntoView({ block: 'start' });
+    giftPhone.focus();
+  };
+
   const renderMerchants = () => {
     const chosen = merchantSelect.value;
     const merchants = new Map<string, string>();
@@ -253,6 +332,20 @@ function showWallet(token: string): void {
     );
     if (merchants.has(chosen)) merchantSelect.value = chosen;
     payForm.hidden = merchants.size === 0;
+    const giving = [...cards.values()].filter((card) => card.kind === 'gift' && card.availableCents > 0);
+    const given = giftSelect.value;
+    mount(
+      giftSelect,
+      giving.map((card) =>
+        h(
+          'option',
+          { value: card.merchantId },
+          `${card.merchantName} · ${money(card.availableCents)} to give`,
+        ),
+      ),
+    );
+    if (giving.some((card) => card.merchantId === given)) giftSelect.value = given;
+    giftForm.hidden = giving.length === 0;
   };
 
   const renderCards = () => {
@@ -290,6 +383,18 @@ function showWallet(token: string): void {
                     `${money(card.availableCents)} available · rest held by a code`,
                   )
                 : h('div', { class: 'wallet-card-held' }, 'Balance'),
+              card.kind === 'gift' && card.availableCents > 0
+                ? h(
+                    'button',
+                    {
+                      class: 'btn ghost small',
+                      type: 'button',
+                      'aria-label': `Send from the ${card.merchantName} gift card`,
+                      on: { click: () => sendFrom(card.merchantId) },
+                    },
+                    'Send',
+                  )
+                : null,
             ),
           ),
     );
@@ -686,6 +791,7 @@ function showWallet(token: string): void {
         cardsList,
       ),
       payForm,
+      giftForm,
       h('section', { class: 'panel' }, h('h2', null, 'History'), historyList),
       h(
         'section',
