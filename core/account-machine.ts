@@ -114,6 +114,10 @@ export const makeAccountMachine = (limits: Limits) =>
         return amountCents > rules.leftTodayCents(context, nowMs, limits.consumerSpendPerDayMaxCents);
       },
       lotsDue: ({ context, event: e }) => rules.lotsDue(context, e.nowMs),
+      noSuchCard: ({ context, event: e }) => {
+        const { cardId } = eventOf(e, 'SET_ALERT');
+        return !context.cards.some((card) => card.cardId === cardId);
+      },
     },
     actions: {
       reply: enqueueActions(({ enqueue }, params: { status: Status }) => {
@@ -167,6 +171,9 @@ export const makeAccountMachine = (limits: Limits) =>
       giftReceive: enqueueActions(({ context, event: e, enqueue }) =>
         perform(rules.giftReceive(context, eventOf(e, 'GIFT_RECEIVE')), enqueue),
       ),
+      setAlert: enqueueActions(({ context, event: e, enqueue }) =>
+        perform(rules.setAlert(context, eventOf(e, 'SET_ALERT')), enqueue),
+      ),
       /** Handles the current event again, after an action that must come first (expiring due lots). */
       again: raise(({ event: e }) => e),
     },
@@ -202,6 +209,10 @@ export const makeAccountMachine = (limits: Limits) =>
         { actions: 'giftSend' },
       ],
       GIFT_RECEIVE: { actions: 'giftReceive' },
+      SET_ALERT: [
+        { guard: 'noSuchCard', actions: { type: 'reply', params: { status: 'not_found' } } },
+        { actions: 'setAlert' },
+      ],
     },
     states: {
       code: {

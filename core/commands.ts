@@ -46,6 +46,7 @@ export type CommandBody =
     }
   | { op: 'cancelCode' | 'freeze' | 'unfreeze' | 'wallet'; consumerId: ConsumerId }
   | { op: 'history'; consumerId: ConsumerId; limit: number }
+  | { op: 'setAlert'; consumerId: ConsumerId; cardId: CardId; belowCents: number | null }
   | {
       op: 'redeem';
       merchantId: MerchantId;
@@ -85,6 +86,8 @@ export interface CardView {
   kind: CardKind;
   balanceCents: number;
   availableCents: number;
+  /** The low-balance alert, when the consumer set one. */
+  alertBelowCents?: number;
 }
 
 export interface ActiveCodeView {

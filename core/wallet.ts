@@ -28,6 +28,11 @@ export interface Card {
   heldCents: number;
   /** Reward cards only: the balance by expiry, soonest first, never-expiring last. Empty for gift cards. */
   lots: Lot[];
+  /**
+   * The consumer's low-balance alert: a redemption that takes the balance from at least this to below it
+   * says so in its confirmation text (once per crossing). Absent: no alert (the default).
+   */
+  alertBelowCents?: number;
 }
 
 export interface LiveCode {
@@ -174,6 +179,7 @@ export type WalletEvent =
   | { type: 'EXPIRE_LOTS'; nowMs: number }
   | { type: 'FREEZE'; nowMs: number }
   | { type: 'UNFREEZE'; nowMs: number }
+  | { type: 'SET_ALERT'; nowMs: number; cardId: CardId; belowCents: number | null }
   | {
       type: 'GIFT_SEND';
       nowMs: number;
@@ -642,6 +648,18 @@ export function expireLots(w: Wallet, nowMs: number): Step {
 
 export function lotsDue(w: Wallet, nowMs: number): boolean {
   return w.cards.some((card) => card.lots[0]?.expiresAtMs != null && card.lots[0].expiresAtMs <= nowMs);
+}
+
+/** Sets or (null) clears a card's low-balance alert. */
+export function setAlert(w: Wallet, ev: EventOf<'SET_ALERT'>): Step {
+  const wallet = copy(w);
+  const card = wallet.cards.find((held) => held.cardId === ev.cardId);
+  if (!card) throw new Error('an alert on a missing card');
+  if (ev.belowCents === null) delete card.alertBelowCents;
+  else card.alertBelowCents = ev.belowCents;
+  const effects: Effect[] = [];
+  reply(effects, { status: 'approved', cardId: card.cardId, balanceCents: card.balanceCents });
+  return { wallet, effects };
 }
 
 /**

@@ -21,6 +21,7 @@ import type {
 import { idempotencyScope } from '../core/commands.ts';
 import {
   type AuthId,
+  type CardId,
   type ConsumerId,
   ID_PREFIX,
   type MerchantId,
@@ -367,6 +368,18 @@ export class Engine {
 
   unfreeze(consumerId: string): Promise<Reply> {
     return this.consumerOp('unfreeze', consumerId);
+  }
+
+  /** Sets (or, with null, clears) the low-balance alert of one of the consumer's cards. */
+  setAlert(consumerId: string, cardId: string, belowCents: number | null): Promise<Reply> {
+    if (!this.isConsumerId(consumerId) || !isId(cardId)) return Promise.resolve(BAD);
+    if (belowCents !== null && !isAmountCents(belowCents)) return Promise.resolve(BAD);
+    return this.reply(slotOfId(consumerId), {
+      op: 'setAlert',
+      consumerId,
+      cardId: cardId as CardId,
+      belowCents,
+    });
   }
 
   async wallet(consumerId: string): Promise<WalletView | null> {

@@ -27,6 +27,7 @@ import {
   availableCents,
   type Card,
   type Effect,
+  type HistoryLine,
   type Reply,
   totalsAt,
   type WalletEvent,
@@ -34,6 +35,7 @@ import {
 import {
   type HistoryEntry,
   type IdempotencyRecord,
+  type LowBalance,
   META,
   readMeta,
   type Store,
@@ -240,6 +242,15 @@ export class Shard {
           reply: this.send(batch, command.consumerId, {
             type: command.op === 'freeze' ? 'FREEZE' : 'UNFREEZE',
             nowMs,
+          }),
+        };
+      case 'setAlert':
+        return {
+          reply: this.send(batch, command.consumerId, {
+            type: 'SET_ALERT',
+            nowMs,
+            cardId: command.cardId,
+            belowCents: command.belowCents,
           }),
         };
       case 'wallet':
@@ -491,7 +502,9 @@ export class Shard {
           event === 'giftSent' ||
           event === 'giftReceived'
         ) {
-          const { balanceCents } = totalsAt(live.actor.getSnapshot().context, merchantId);
+          const { context } = live.actor.getSnapshot();
+          const { balanceCents } = totalsAt(context, merchantId);
+          const alerts = event === 'redeem' ? crossedAlerts(context.cards, effect.history) : [];
           const message = {
             kind: 'receipt',
             event,
@@ -499,6 +512,7 @@ export class Shard {
             amountCents,
             balanceCents,
             ref,
+            ...(alerts.length > 0 && { alerts }),
           } as const;
           batch.writes.push([
             store.outbox,
@@ -659,7 +673,26 @@ export class Shard {
   }
 }
 
+/**
+ * The low-balance alerts a redemption crossed: cards whose balance went from at least their alert to
+ * below it. A later sale starts below and crosses nothing, so each crossing is told once.
+ */
+function crossedAlerts(cards: readonly Card[], lines: readonly HistoryLine[]): LowBalance[] {
+  const alerts: LowBalance[] = [];
+  for (const line of lines) {
+    const card = cards.find((held) => held.cardId === line.cardId);
+    const belowCents = card?.alertBelowCents;
+    if (!card || belowCents === undefined) continue;
+    const beforeCents = line.balanceCents - line.amountCents;
+    if (beforeCents >= belowCents && line.balanceCents < belowCents)
+      alerts.push({ kind: card.kind, belowCents, balanceCents: line.balanceCents });
+  }
+  return alerts;
+}
+
 function cardView(card: Card): CardView {
-  const { cardId, merchantId, kind, balanceCents } = card;
-  return { cardId, merchantId, kind, balanceCents, availableCents: availableCents(card) };
+  const { cardId, merchantId, kind, balanceCents, alertBelowCents } = card;
+  const view: CardView = { cardId, merchantId, kind, balanceCents, availableCents: availableCents(card) };
+  if (alertBelowCents !== undefined) view.alertBelowCents = alertBelowCents;
+  return view;
 }

@@ -120,6 +120,7 @@ const WALLET = component(
         kind: stringEnum(['gift', 'reward']),
         balanceCents: integer(),
         availableCents: integer(),
+        alertBelowCents: opt(integer('the low-balance alert the consumer set on the card (v1.1 extension)')),
       }),
     ),
     activeCode: nullable(LIVE_CODE),
@@ -688,6 +689,24 @@ export const ROUTES = {
     caller: 'device',
     summary: 'The wallet',
     answers: { 200: answer('cards and the live code', WALLET) },
+  }),
+
+  setCardAlert: route({
+    method: 'post',
+    path: '/v1/wallet/cards/:cardId/alert',
+    caller: 'device',
+    summary: "Set or clear a card's low-balance alert (extension)",
+    description:
+      'Off by default. When a redemption takes the card from at least belowCents to below it, its confirmation text says so; later sales below it do not repeat it, until the balance is above it again and crosses once more.',
+    body: object({
+      belowCents: nullable(
+        cents('a positive integer of cents: the balance to be told about; null for no alert'),
+      ),
+    }),
+    answers: {
+      200: answer('the alert', object({ cardId: str(), alertBelowCents: nullable(integer()) })),
+    },
+    errors: [404],
   }),
 
   issueCode: route({

@@ -119,6 +119,14 @@ export function walletRoutes(kit: RouteKit): void {
     return answerFor(reply, 201, () => ({ giftId: reply.giftId, balanceCents: reply.balanceCents }));
   });
 
+  kit.route(ROUTES.setCardAlert, async ({ request, caller: consumerId, body }) => {
+    const cardId = request.params[0] as string;
+    const reply = await engine.setAlert(consumerId, cardId, body.belowCents);
+    if (reply.status === 'not_found' || reply.status === 'bad_request')
+      return fail('not_found', 'no such card in this wallet');
+    return answerFor(reply, 200, () => ({ cardId, alertBelowCents: body.belowCents }));
+  });
+
   kit.route(ROUTES.wallet, async ({ caller: consumerId }) => {
     const view = await engine.wallet(consumerId);
     return view ? ok(200, walletBody(view, registry)) : fail('internal', 'the wallet could not be read');

@@ -66,6 +66,7 @@ export function walletBody(view: WalletView, registry: Registry): Frame {
       kind: card.kind,
       balanceCents: card.balanceCents,
       availableCents: card.availableCents,
+      ...(card.alertBelowCents !== undefined && { alertBelowCents: card.alertBelowCents }),
     })),
     activeCode: view.activeCode,
     frozen: view.frozen,

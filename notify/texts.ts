@@ -21,7 +21,11 @@ export function receiptText(
   merchantName: string,
 ): string {
   const line = RECEIPT_VERB[message.event](dollars(message.amountCents), merchantName);
-  return `paycode: ${line} New balance there ${dollars(message.balanceCents)}. Ref ${message.ref}`;
+  const alerts = (message.alerts ?? []).map(
+    ({ kind, belowCents, balanceCents }) =>
+      ` Low balance: your ${merchantName} ${kind === 'gift' ? 'gift card' : 'reward'} is at ${dollars(balanceCents)}, below your alert of ${dollars(belowCents)}.`,
+  );
+  return `paycode: ${line} New balance there ${dollars(message.balanceCents)}.${alerts.join('')} Ref ${message.ref}`;
 }
 
 export function paymentCodeText(code: string, merchantName: string, capCents: number, ttlMs: number): string {

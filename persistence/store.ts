@@ -4,7 +4,7 @@ import { type Database, type Key, open, type RootDatabase } from 'lmdb';
 import type { PersistedAccount } from '../core/account-machine.ts';
 import type { CardId, ConsumerId, GiftId, MerchantId, TerminalId } from '../core/ids.ts';
 import type { Leg, PostingKind } from '../core/ledger.ts';
-import type { Auth, Reply } from '../core/wallet.ts';
+import type { Auth, CardKind, Reply } from '../core/wallet.ts';
 import type { SettlementFigures, StatementLine } from '../sdk/http-answers.ts';
 
 /**
@@ -98,8 +98,17 @@ export type OutboxMessage =
       /** The consumer's total at the merchant after the event. */
       balanceCents: number;
       ref: string;
+      /** Low-balance alerts the redemption crossed, one per card. */
+      alerts?: LowBalance[];
     }
   | { kind: 'text'; sealedText: string };
+
+/** A card's balance that went below the consumer's alert. */
+export interface LowBalance {
+  kind: CardKind;
+  belowCents: number;
+  balanceCents: number;
+}
 
 export interface OutboxRecord {
   consumerId: ConsumerId;

@@ -99,6 +99,7 @@ describe('OpenAPI document', () => {
         DEVICE,
         { merchantId: m, toPhone: '+15555550166', amountCents: 1, idempotencyKey: 'gf1' },
       ],
+      ['/v1/wallet/cards/cd_0_none/alert', DEVICE, { belowCents: 100 }],
       ['/v1/wallet/freeze', DEVICE, {}],
       ['/v1/wallet/unfreeze', DEVICE, { otp: '000000' }],
     ];

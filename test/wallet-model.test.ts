@@ -198,6 +198,7 @@ interface MCard {
   balanceCents: number;
   heldCents: number;
   lots: Lot[];
+  alertBelowCents?: number;
 }
 
 interface MAuth {
@@ -572,6 +573,13 @@ class Model {
           balanceCents: card.balanceCents,
         };
       }
+      case 'SET_ALERT': {
+        const card = this.cards.find((held) => held.cardId === ev.cardId);
+        if (!card) return { status: 'not_found' };
+        if (ev.belowCents === null) delete card.alertBelowCents;
+        else card.alertBelowCents = ev.belowCents;
+        return { status: 'approved', cardId: card.cardId, balanceCents: card.balanceCents };
+      }
       case 'GIFT_RECEIVE': {
         let card = this.card(ev.merchantId, 'gift');
         if (!card) {
@@ -639,13 +647,14 @@ function checkInvariants(acc: Account): void {
 function checkAgainstModel(acc: Account, model: Model): void {
   const w = acc.wallet;
   const actual = w.cards
-    .map(({ cardId, merchantId, kind, balanceCents, heldCents, lots }) => ({
+    .map(({ cardId, merchantId, kind, balanceCents, heldCents, lots, alertBelowCents }) => ({
       cardId,
       merchantId,
       kind,
       balanceCents,
       heldCents,
       lots,
+      ...(alertBelowCents !== undefined && { alertBelowCents }),
     }))
     .sort(byCard);
   expect(actual).toEqual([...model.cards].sort(byCard));
@@ -820,7 +829,7 @@ const opArb = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.record({
-      t: fc.constantFrom('GIFT_SEND' as const, 'GIFT_RECEIVE' as const),
+      t: fc.constantFrom('GIFT_SEND' as const, 'GIFT_RECEIVE' as const, 'SET_ALERT' as const),
       dt: dtArb,
       m: merchantArb,
       amount: fc.integer({ min: 1, max: 3_000 }),
@@ -931,6 +940,16 @@ function toInput(op: Op, dtMs: number, acc: Account, model: Model): Input | null
         amountCents: op.amount,
         newCardId: acc.id('cd') as CardId,
       };
+    case 'SET_ALERT': {
+      // A card of the account when it has one (an unknown card now and then), and sometimes no alert.
+      const cards = model.cards;
+      const card = cards.length === 0 || op.amount % 7 === 0 ? undefined : cards[op.amount % cards.length];
+      return {
+        type: 'SET_ALERT',
+        cardId: (card?.cardId ?? 'cd_9_none') as CardId,
+        belowCents: op.amount % 5 === 0 ? null : op.amount,
+      };
+    }
     default:
       return { type: op.t };
   }
@@ -1495,6 +1514,20 @@ describe('account machine, example by example', () => {
     checkInvariants(acc);
   });
 
+  it('SET_ALERT: approved on a card of the account, sets and clears its alert; not_found for another card', () => {
+    const acc = account();
+    acc.load(M1, 'gift', 500);
+    const cardId = cardOf(acc, M1, 'gift').cardId;
+    const set = (id: string, belowCents: number | null) =>
+      replyOf(acc.send({ type: 'SET_ALERT', cardId: id as CardId, belowCents }));
+    expect(set(cardId, 1_000)).toEqual({ status: 'approved', cardId, balanceCents: 500 });
+    expect(cardOf(acc, M1, 'gift').alertBelowCents).toBe(1_000);
+    expect(set(cardId, null)).toEqual({ status: 'approved', cardId, balanceCents: 500 });
+    expect(cardOf(acc, M1, 'gift').alertBelowCents).toBeUndefined();
+    expect(set('cd_9_other', 100)).toEqual({ status: 'not_found' });
+    checkInvariants(acc);
+  });
+
   it('GIFT_SEND: limit_exceeded past the spending of the day, which payments and gifts share', () => {
     const acc = account();
     const dayMax = LIMITS.consumerSpendPerDayMaxCents;
@@ -1570,6 +1603,8 @@ describe('account machine, example by example', () => {
       'GIFT_SEND:limit_exceeded',
       'GIFT_SEND:account_frozen',
       'GIFT_RECEIVE:approved',
+      'SET_ALERT:approved',
+      'SET_ALERT:not_found',
     ];
     expect(expected.filter((key) => !tour.has(key))).toEqual([]);
   });

@@ -16,6 +16,8 @@ export interface Card {
   kind: 'gift' | 'reward';
   balanceCents: number;
   availableCents: number;
+  /** The low-balance alert set on the card, if any. */
+  alertBelowCents?: number;
 }
 
 export interface ActiveCode {

@@ -19,7 +19,7 @@ import { type ActiveCode, type Card, type CodePush, type Connection, WalletLive 
 /**
  * The consumer's wallet: sign in with the phone number and a texted code, then the cards, live; "Pay"
  * shows a one-time code with its countdown and then its fate; "Send" gives part of a gift card to another
- * phone; history; cancel the code; freeze. The
+ * phone; a low-balance alert per card; history; cancel the code; freeze. The
  * device keeps only its token (localStorage): no phone number, card or history is stored on the phone,
  * and the service worker caches the app itself, never an API answer.
  */
@@ -313,6 +313,58 @@ function showWallet(token: string): void {
       }
     });
   });
+  // Alerts: a card's balance to be told about when a payment takes it below (off by default).
+  const alertSelect = h('select', { required: true });
+  const alertAmount = h('input', { inputMode: 'decimal', autocomplete: 'off', placeholder: 'Off' });
+  const alertButton = h('button', { class: 'btn ghost block', type: 'submit' }, 'Save alert');
+  const alertStatus = h('div', { 'aria-live': 'polite' });
+  const alertForm = h(
+    'form',
+    { class: 'panel' },
+    h('div', { class: 'panel-head' }, h('h2', null, 'Low-balance alert')),
+    field('Card', alertSelect),
+    field(
+      'Tell me when it goes below',
+      alertAmount,
+      'The payment text says so once when a payment takes the card below this. Leave it empty for no alert.',
+    ),
+    alertButton,
+    alertStatus,
+  );
+  alertForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = alertAmount.value.trim();
+    const belowCents = text === '' ? null : parseDollars(text);
+    if (belowCents === null && text !== '') {
+      mount(alertStatus, notice('error', 'Enter the amount in dollars, like 10, or leave it empty.'));
+      return;
+    }
+    const card = cards.get(alertSelect.value);
+    if (!card) return;
+    void busy(alertButton, async () => {
+      try {
+        await api('POST', `/v1/wallet/cards/${encodeURIComponent(card.cardId)}/alert`, {
+          token,
+          body: { belowCents },
+        });
+        if (belowCents === null) delete card.alertBelowCents;
+        else card.alertBelowCents = belowCents;
+        mount(
+          alertStatus,
+          notice(
+            'ok',
+            belowCents === null ? 'Alert off.' : `We will tell you when it goes below ${money(belowCents)}.`,
+          ),
+        );
+        renderCards();
+      } catch (error) {
+        mount(alertStatus, notice('error', reason(error)));
+        if (error instanceof ApiError && error.code === 'unauthorized') signOut('Your session has ended.');
+      }
+    });
+  });
+  const cardName = (card: Card) => `${card.merchantName} ${card.kind === 'gift' ? 'gift card' : 'reward'}`;
+
   const sendFrom = (merchantId: string) => {
     giftSelect.value = merchantId;
     mount(giftStatus);
@@ -346,6 +398,19 @@ function showWallet(token: string): void {
     );
     if (giving.some((card) => card.merchantId === given)) giftSelect.value = given;
     giftForm.hidden = giving.length === 0;
+    const alerted = alertSelect.value;
+    mount(
+      alertSelect,
+      [...cards.values()].map((card) =>
+        h(
+          'option',
+          { value: card.cardId },
+          `${cardName(card)} · ${card.alertBelowCents === undefined ? 'no alert' : `below ${money(card.alertBelowCents)}`}`,
+        ),
+      ),
+    );
+    if (cards.has(alerted)) alertSelect.value = alerted;
+    alertForm.hidden = cards.size === 0;
   };
 
   const renderCards = () => {
@@ -383,6 +448,15 @@ function showWallet(token: string): void {
                     `${money(card.availableCents)} available · rest held by a code`,
                   )
                 : h('div', { class: 'wallet-card-held' }, 'Balance'),
+              card.alertBelowCents === undefined
+                ? null
+                : h(
+                    'div',
+                    { class: 'wallet-card-held' },
+                    card.balanceCents < card.alertBelowCents
+                      ? `Low balance: below your alert of ${money(card.alertBelowCents)}`
+                      : `Alert below ${money(card.alertBelowCents)}`,
+                  ),
               card.kind === 'gift' && card.availableCents > 0
                 ? h(
                     'button',
@@ -793,6 +867,7 @@ function showWallet(token: string): void {
       payForm,
       giftForm,
       h('section', { class: 'panel' }, h('h2', null, 'History'), historyList),
+      alertForm,
       h(
         'section',
         { class: 'panel' },
