@@ -13,8 +13,10 @@ import { refusedBy, THROUGH_PROXY_ONLY } from './http.ts';
  * folder with an `index.html`, a `main.ts` bundled by esbuild into `app.js` (and the CSS it imports into
  * `app.css`), optionally a service worker `sw.ts` (`sw.js`), and static files served as they are.
  *
- * The bundles are built in memory once per process, started when the server starts, so there is no build
- * step and nothing generated in the repository. Every page is sent with a content security policy that
+ * The bundles are built in memory once per process, started when the server starts, so nothing is
+ * generated in the repository. The page and the service worker load each app's script and style under a
+ * name made of its content's hash (`app.3f9a1c0b2d4e.js`), sent with `cache-control: immutable` for a
+ * year; everything else, `app.js` under its plain name included, is revalidated by its ETag. Every page is sent with a content security policy that
  * allows only the server's own scripts, styles and connections (nothing from a CDN, no inline script),
  * may not be framed, and sends no referrer.
  *
@@ -40,6 +42,8 @@ interface Asset {
   gzipped: Buffer | null;
   contentType: string;
   etag: string;
+  /** Named by its content's hash, so it never changes under its name and may be cached for good. */
+  immutable: boolean;
 }
 
 const WEB_ROOT = join(import.meta.dirname, '..', 'web');
@@ -75,7 +79,7 @@ const PAGE_HEADERS: Readonly<Record<string, string>> = {
   'cross-origin-opener-policy': 'same-origin',
 };
 
-function asset(path: string, body: Buffer): Asset {
+function asset(path: string, body: Buffer, immutable = false): Asset {
   const contentType = CONTENT_TYPES[extname(path)] ?? 'application/octet-stream';
   const compressible = !contentType.startsWith('image/png');
   return {
@@ -83,7 +87,15 @@ function asset(path: string, body: Buffer): Asset {
     gzipped: compressible && body.length > 1024 ? gzipSync(body) : null,
     contentType,
     etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
+    immutable,
   };
+}
+
+/** `app.js` → `app.<12 hex digits of its content's SHA-256>.js`. */
+function hashedName(name: string, body: Uint8Array): string {
+  const hash = createHash('sha256').update(body).digest('hex').slice(0, 12);
+  const dot = name.lastIndexOf('.');
+  return `${name.slice(0, dot)}.${hash}${name.slice(dot)}`;
 }
 
 /** Every file of every app by URL path; `<mount>/` is the app's index.html. */
@@ -95,8 +107,7 @@ export async function buildWebApps(apps: readonly WebApp[], minify: boolean): Pr
     for (const file of readdirSync(dir)) {
       if (file === 'main.ts') entryPoints[`${app.dir}/app`] = join(dir, file);
       else if (file === 'sw.ts') entryPoints[`${app.dir}/sw`] = join(dir, file);
-      else if (file === 'index.html') assets.set(`${app.mount}/`, asset(file, readFileSync(join(dir, file))));
-      else if (!file.endsWith('.ts'))
+      else if (!file.endsWith('.ts') && file !== 'index.html')
         assets.set(`${app.mount}/${file}`, asset(file, readFileSync(join(dir, file))));
     }
   }
@@ -113,10 +124,33 @@ export async function buildWebApps(apps: readonly WebApp[], minify: boolean): Pr
     legalComments: 'none',
     logLevel: 'silent',
   });
+  // The script and style of each app are also served under a name made of their hash, cached for good;
+  // the page and the service worker name those, so a new version is a new name and never a stale copy.
+  const renamed = new Map<string, Map<string, string>>(apps.map((app) => [app.mount, new Map()]));
   const mountOf = new Map(apps.map((app) => [app.dir, app.mount]));
+  const workers: { mount: string; name: string; text: string }[] = [];
   for (const file of result.outputFiles) {
     const [dir, name] = relative(outdir, file.path).split('/') as [string, string];
-    assets.set(`${mountOf.get(dir)}/${name}`, asset(name, Buffer.from(file.contents)));
+    const mount = mountOf.get(dir) as string;
+    if (name === 'sw.js') {
+      workers.push({ mount, name, text: file.text });
+      continue;
+    }
+    assets.set(`${mount}/${name}`, asset(name, Buffer.from(file.contents)));
+    const hashed = hashedName(name, file.contents);
+    assets.set(`${mount}/${hashed}`, asset(name, Buffer.from(file.contents), true));
+    renamed.get(mount)?.set(`${mount}/${name}`, `${mount}/${hashed}`);
+  }
+  const withHashedNames = (mount: string, text: string) => {
+    let out = text;
+    for (const [plain, hashed] of renamed.get(mount) ?? []) out = out.replaceAll(plain, hashed);
+    return out;
+  };
+  for (const { mount, name, text } of workers)
+    assets.set(`${mount}/${name}`, asset(name, Buffer.from(withHashedNames(mount, text))));
+  for (const app of apps) {
+    const html = readFileSync(join(WEB_ROOT, app.dir, 'index.html'), 'utf8');
+    assets.set(`${app.mount}/`, asset('index.html', Buffer.from(withHashedNames(app.mount, html))));
   }
   return assets;
 }
@@ -177,7 +211,7 @@ export function serveWebApps(
         const headers: Record<string, string> = {
           ...PAGE_HEADERS,
           'content-type': found.contentType,
-          'cache-control': 'no-cache',
+          'cache-control': found.immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
           etag: found.etag,
         };
         if (path.endsWith('/sw.js')) headers['service-worker-allowed'] = path.slice(0, -'sw.js'.length);

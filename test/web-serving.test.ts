@@ -20,7 +20,11 @@ describe('web app serving', () => {
       expect(response.headers.get('x-content-type-options')).toBe('nosniff');
       expect(response.headers.get('referrer-policy')).toBe('no-referrer');
       const html = await response.text();
-      expect(html).toContain(`<script type="module" src="${path.replace(/\/?$/, '/')}app.js"></script>`);
+      const mount = path.replace(/\/?$/, '/');
+      expect(html).toMatch(
+        new RegExp(`<script type="module" src="${mount}app\\.[0-9a-f]{12}\\.js"></script>`),
+      );
+      expect(html).toMatch(new RegExp(`<link rel="stylesheet" href="${mount}app\\.[0-9a-f]{12}\\.css" />`));
       expect(html).not.toMatch(/<script>|style=/);
     }
     const home = await fetch(`${t.server.url}/`, { redirect: 'manual' });
@@ -61,6 +65,28 @@ describe('web app serving', () => {
     expect(raw.encoding).toBe('gzip');
     expect(raw.bytes.length).toBeLessThan(body.length);
     expect(gunzipSync(raw.bytes).equals(body)).toBe(true);
+  });
+
+  test('the page and the service worker load the bundles under their hash, cached for good', async () => {
+    const t = await startTestServer();
+    const html = await (await fetch(`${t.server.url}/wallet/`)).text();
+    const script = /src="(\/wallet\/app\.([0-9a-f]{12})\.js)"/.exec(html);
+    const style = /href="(\/wallet\/app\.[0-9a-f]{12}\.css)"/.exec(html);
+    expect(script && style).toBeTruthy();
+    const hashed = await fetch(`${t.server.url}${script?.[1]}`);
+    expect(hashed.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    const body = Buffer.from(await hashed.arrayBuffer());
+    // The name is the content's hash, and the same bundle is there under its plain name.
+    const { createHash } = await import('node:crypto');
+    expect(createHash('sha256').update(body).digest('hex').slice(0, 12)).toBe(script?.[2]);
+    const plain = await fetch(`${t.server.url}/wallet/app.js`);
+    expect(Buffer.from(await plain.arrayBuffer()).equals(body)).toBe(true);
+    expect((await fetch(`${t.server.url}${style?.[1]}`)).headers.get('cache-control')).toContain('immutable');
+    // The service worker keeps the same names for the wallet to open offline.
+    const worker = await (await fetch(`${t.server.url}/wallet/sw.js`)).text();
+    expect(worker).toContain(script?.[1]);
+    expect(worker).toContain(style?.[1]);
+    expect(worker).not.toMatch(/["']\/wallet\/app\.js["']/);
   });
 
   test('the development inbox page exists only when texts go to the console', async () => {

@@ -47,13 +47,17 @@ describe('wallet', () => {
     await screenshot(page, 'wallet-gift-sent');
 
     // A low-balance alert on the card: shown on it, and below it at once here.
-    await page.getByLabel('Card', { exact: true }).selectOption({ label: 'Blue Bottle gift card · no alert' });
+    await page
+      .getByLabel('Card', { exact: true })
+      .selectOption({ label: 'Blue Bottle gift card · no alert' });
     await page.getByLabel('Tell me when it goes below').fill('40');
     await page.getByRole('button', { name: 'Save alert' }).click();
     await page.getByText('We will tell you when it goes below $40.00.').waitFor();
     await expect(card.textContent()).resolves.toContain('Low balance: below your alert of $40.00');
     const alerted = await t.http('GET', '/v1/wallet', undefined, await deviceToken(page));
-    expect(alerted.body.cards).toContainEqual(expect.objectContaining({ kind: 'gift', alertBelowCents: 4_000 }));
+    expect(alerted.body.cards).toContainEqual(
+      expect.objectContaining({ kind: 'gift', alertBelowCents: 4_000 }),
+    );
 
     // The friend, not registered yet, finds the value waiting, and was told by text.
     const friendDevice = await t.consumer(friend);
