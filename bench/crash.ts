@@ -196,7 +196,7 @@ export async function crashRun(options: CrashOptions): Promise<CrashReport> {
       pos?.close();
     };
 
-    // Phones give a cent of gift value to another phone of their merchant, so kills land between the two
+    // Phones give a dollar of gift value to another phone of their merchant, so kills land between the two
     // halves of gift sagas (the giver's debit and the receiver's credit are on different accounts).
     const giftAcks: GiftAck[] = [];
     const giver = async (g: number) => {
@@ -204,7 +204,7 @@ export async function crashRun(options: CrashOptions): Promise<CrashReport> {
       const to = fleet.consumers[(g + 2) % fleet.consumers.length] as Fleet['consumers'][number];
       for (let n = 0; !stopping; n++) {
         const key = `g-${g}-${n}`;
-        const body = { merchantId: from.merchantId, toPhone: to.phone, amountCents: 1, idempotencyKey: key };
+        const body = { merchantId: from.merchantId, toPhone: to.phone, amountCents: 100, idempotencyKey: key };
         const answer = await http(server.url, 'POST', '/v1/wallet/gifts', body, from.deviceToken).catch(
           () => null,
         );

@@ -179,10 +179,17 @@ export const LIMITS = {
   smsRepliesToUnknownPerDayMax: 1,
   /**
    * `GIFT` by text moves value only once the giver replies with the code texted back: the reply must
-   * come within this time, and a pending gift is dropped after this many wrong replies.
+   * come within this time, and after this many wrong codes in a day `GIFT` by text is refused for the
+   * rest of it (gateway/sms-gifts.ts).
    */
   smsGiftConfirmTtlMs: 10 * 60_000,
-  smsGiftConfirmAttemptsMax: 3,
+  /**
+   * Gifts between phones (gateway/gifts.ts): each texts a phone that may never have used paycode, so a
+   * gift is at least this much and a giver makes at most this many a day.
+   */
+  giftMinCents: 100,
+  giftsPerDayMax: 20,
+  smsGiftWrongCodesPerDayMax: 5,
   /** Terminal activation codes are single use and expire. */
   activationTtlMs: 24 * 60 * 60_000,
   /** Device tokens expire; the consumer verifies the phone again. */
@@ -226,6 +233,7 @@ const WIRE_LIMITS: readonly (keyof Limits)[] = [
   'idempotencyKeyLengthMax',
   'reportPageEntriesMax',
   'reportActivityDaysMax',
+  'giftMinCents',
 ];
 
 /** Limits that must not exceed another: a load above a card's balance cap, a batch above the inbox, ... */

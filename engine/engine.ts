@@ -307,7 +307,7 @@ export class Engine {
     ) {
       return BAD;
     }
-    if (!isAmountCents(amountCents)) return BAD;
+    if (!isAmountCents(amountCents) || amountCents < this.limits.giftMinCents) return BAD;
     if (amountCents > this.limits.loadMaxCents) return OVER_LIMIT;
     const toConsumerId = this.consumerIdFor(toPhone);
     if (toConsumerId === consumerId) return BAD;

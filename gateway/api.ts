@@ -664,11 +664,15 @@ export const ROUTES = {
     caller: 'device',
     summary: 'Give gift-card value to another phone (v1.1)',
     description:
-      "Only gift value is given, never reward value; more than the card's available gift value is insufficient_funds, more than is left of the day's spending (payments and gifts together) limit_exceeded. The receiver need not be registered yet: the value waits on a gift card for that phone. Both phones get a text; the receiver's wallet gets a balance push with cause gift. toPhone must be another phone than the giver's.",
+      "Only gift value is given, never reward value; more than the card's available gift value is insufficient_funds, more than is left of the day's spending (payments and gifts together) limit_exceeded. The receiver need not be registered yet: the value waits on a gift card for that phone. Both phones get a text; the receiver's wallet gets a balance push with cause gift. toPhone must be another phone than the giver's. A giver makes at most giftsPerDayMax (20) gifts a day; one more is rate_limited.",
     body: object({
       merchantId: id('a merchant id: whose gift card the value is given from'),
       toPhone: phone(),
-      amountCents: cents(),
+      amountCents: Type.Integer({
+        minimum: LIMITS.giftMinCents,
+        maximum: Number.MAX_SAFE_INTEGER,
+        description: `an integer of cents, at least ${LIMITS.giftMinCents}`,
+      }),
       idempotencyKey: idempotencyKey(),
     }),
     answers: {
@@ -680,7 +684,7 @@ export const ROUTES = {
         }),
       ),
     },
-    errors: [404, 409, 422],
+    errors: [404, 409, 422, 429],
   }),
 
   wallet: route({

@@ -15,6 +15,7 @@ import { objectCheck } from './api-schema.ts';
 import type { CodeFailureWindows } from './code-windows.ts';
 import type { Principal } from './credentials.ts';
 import type { FundingProvider } from './funding/provider.ts';
+import type { Gifts } from './gifts.ts';
 import { type Answer, fail, ok, type Request, route } from './http.ts';
 import type { Metrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
@@ -39,6 +40,8 @@ export interface RouteDeps {
   /** The development inbox when texts go to the console, else null. */
   devInbox: ConsoleSender | null;
   settlements: Settlements;
+  /** Gifts between phones, with their budget (gifts.ts). */
+  gifts: Gifts;
   /** The failure windows of code attempts, so a merchant sees why its codes are refused. */
   codeWindows: CodeFailureWindows;
   /** Keys the journal references a merchant sees (settlement/reports.ts `merchantJournalRef`). */

@@ -1,11 +1,12 @@
 import { codeDigitsMinOf } from '../core/codes.ts';
 import type { ConsumerId } from '../core/ids.ts';
-import { DAY_MS, type Limits } from '../core/limits.ts';
+import { DAY_MS, LIMITS, type Limits } from '../core/limits.ts';
 import { dollars, parseDollars } from '../core/money.ts';
 import { canonicalPhone } from '../core/phone.ts';
 import type { Engine } from '../engine/engine.ts';
 import { KeyedWindow } from '../notify/keyed-window.ts';
 import { giftConfirmText, HELP_TEXT, historyText, paymentCodeText, STOP_TEXT } from '../notify/texts.ts';
+import type { Gifts } from './gifts.ts';
 import type { Registry } from './registry.ts';
 import type { SmsGifts } from './sms-gifts.ts';
 
@@ -24,7 +25,9 @@ export interface InboundDeps {
   registry: Registry;
   codeTtlMs: number;
   replies: ReplyBudget;
+  /** Gifts waiting for the giver's confirmation. */
   gifts: SmsGifts;
+  giving: Gifts;
   now: () => number;
 }
 
@@ -145,11 +148,14 @@ function askGift(
     return 'paycode: write the phone to give to with + and its country code, like GIFT COFFEE +15555550123 20.';
   if (amountCents === null)
     return 'paycode: write the amount like 12.50, for example GIFT COFFEE +15555550123 12.50.';
+  if (amountCents < LIMITS.giftMinCents)
+    return `paycode: a gift is at least ${dollars(LIMITS.giftMinCents)}.`;
   const code = deps.gifts.ask(
     consumerId,
     { merchantId: merchant.merchantId, toPhone, amountCents },
     deps.now(),
   );
+  if (code === null) return GIFT_LOCKED;
   return giftConfirmText(code, amountCents, merchant.name, toPhone, deps.gifts.ttlMs);
 }
 
@@ -158,15 +164,11 @@ async function confirmGift(deps: InboundDeps, consumerId: ConsumerId, code: stri
   const confirmation = deps.gifts.confirm(consumerId, code, deps.now());
   if (confirmation.status === 'none') return 'paycode: no gift is waiting for your confirmation.';
   if (confirmation.status === 'wrong')
-    return confirmation.attemptsLeft > 0
-      ? 'paycode: that code does not match the one we texted you. Nothing was given.'
-      : 'paycode: that code does not match; the gift is cancelled. Send GIFT again to start over.';
-  const { merchantId, toPhone, amountCents, idempotencyKey } = confirmation.gift;
-  const { engine, registry } = deps;
-  // The receiver's text is queued with the value's arrival, so its number must be known first.
-  await registry.phones.remember(engine.consumerIdFor(toPhone), toPhone);
-  const reply = await engine.gift({ consumerId, merchantId, amountCents, toPhone, idempotencyKey });
-  const name = registry.merchants.get(merchantId)?.name ?? 'this store';
+    return 'paycode: that code does not match the one we texted you. Nothing was given.';
+  if (confirmation.status === 'locked') return GIFT_LOCKED;
+  const { merchantId, amountCents } = confirmation.gift;
+  const reply = await deps.giving.give({ consumerId, ...confirmation.gift });
+  const name = deps.registry.merchants.get(merchantId)?.name ?? 'this store';
   switch (reply.status) {
     case 'approved':
       return null;
@@ -176,7 +178,17 @@ async function confirmGift(deps: InboundDeps, consumerId: ConsumerId, code: stri
       return 'paycode: that is more than you may spend or give today. Nothing was given.';
     case 'account_frozen':
       return 'paycode: your account is frozen; unfreeze it in the wallet.';
+    case 'rate_limited':
+      return `paycode: you have made ${LIMITS.giftsPerDayMax} gifts today, the most a day. Nothing was given.`;
     default:
-      return 'paycode: the gift could not be given just now; nothing was given. Please try again in a minute.';
+      if (reply.status === 'internal' || reply.status === 'overloaded') {
+        // Perhaps given, perhaps not: the same YES tries again under the same key, which gives once.
+        deps.gifts.putBack(consumerId, confirmation, deps.now());
+        return `paycode: the gift may not have gone through. Reply YES ${confirmation.code} again in a minute to make sure; it is never given twice.`;
+      }
+      return 'paycode: the gift could not be given; nothing was given.';
   }
 }
+
+const GIFT_LOCKED =
+  'paycode: too many wrong codes today, so gifts by text are off until tomorrow. Nothing was given; the wallet app still works.';

@@ -1,13 +1,16 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { ConsumerId, MerchantId } from '../core/ids.ts';
-import type { Limits } from '../core/limits.ts';
+import { DAY_MS, type Limits } from '../core/limits.ts';
+import { KeyedWindow } from '../notify/keyed-window.ts';
 
 /**
  * Gifts asked for by text (`GIFT <store> <phone> <amount>`) wait here for the giver to confirm them with
  * the code texted back (`YES <code>`), so a text from a spoofed sender or a typo in the phone number moves
- * nothing by itself. One pending gift per phone (a new `GIFT` replaces it), valid `smsGiftConfirmTtlMs`,
- * dropped after `smsGiftConfirmAttemptsMax` wrong codes. Pending gifts live in memory: after a restart the
- * giver sends `GIFT` again, and nothing has moved.
+ * nothing by itself. One pending gift per phone (a new `GIFT` replaces it), valid `smsGiftConfirmTtlMs`.
+ * Wrong codes count per phone per day: after `smsGiftWrongCodesPerDayMax` of them the pending gift is
+ * dropped and `GIFT` by text is refused for the rest of the day, so a spoofer guesses at most that many
+ * codes of 10^6 a day (5 × 10^-6 per phone-day with the default 5). Pending gifts live in memory: after a
+ * restart the giver sends `GIFT` again, and nothing has moved.
  *
  * @module
  */
@@ -16,43 +19,46 @@ export interface PendingGift {
   merchantId: MerchantId;
   toPhone: string;
   amountCents: number;
-  /** The engine's idempotency key: a confirmation delivered twice gives once. */
+  /** The engine's idempotency key: a confirmation tried again gives once. */
   idempotencyKey: string;
 }
 
 interface Waiting extends PendingGift {
   code: string;
   expiresAtMs: number;
-  wrongCodes: number;
 }
 
 export type Confirmation =
-  | { status: 'confirmed'; gift: PendingGift }
+  | { status: 'confirmed'; gift: PendingGift; code: string }
   | { status: 'none' }
-  | { status: 'wrong'; attemptsLeft: number };
+  | { status: 'wrong' }
+  /** Too many wrong codes today: the pending gift is dropped, and `GIFT` waits for tomorrow. */
+  | { status: 'locked' };
 
 export class SmsGifts {
   private readonly waiting = new Map<ConsumerId, Waiting>();
+  private readonly wrongCodes: KeyedWindow;
 
-  constructor(private readonly limits: Pick<Limits, 'smsGiftConfirmTtlMs' | 'smsGiftConfirmAttemptsMax'>) {}
+  constructor(private readonly limits: Pick<Limits, 'smsGiftConfirmTtlMs' | 'smsGiftWrongCodesPerDayMax'>) {
+    this.wrongCodes = new KeyedWindow(DAY_MS, limits.smsGiftWrongCodesPerDayMax);
+  }
 
   /** How long a pending gift waits for its code. */
   get ttlMs(): number {
     return this.limits.smsGiftConfirmTtlMs;
   }
 
-  /** Holds a gift until it is confirmed; returns the code to confirm it with. */
-  ask(consumerId: ConsumerId, gift: Omit<PendingGift, 'idempotencyKey'>, nowMs: number): string {
+  /** Holds a gift until it is confirmed; returns the code to confirm it with, or null while locked. */
+  ask(consumerId: ConsumerId, gift: Omit<PendingGift, 'idempotencyKey'>, nowMs: number): string | null {
     this.sweep(nowMs);
+    if (!this.wrongCodes.hasRoom(consumerId, nowMs)) return null;
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
-    // Taken out first, so the map stays in the order the gifts expire (see sweep).
-    this.waiting.delete(consumerId);
-    this.waiting.set(consumerId, {
+    const idempotencyKey = `sms-gift-${randomBytes(12).toString('base64url')}`;
+    this.hold(consumerId, {
       ...gift,
-      idempotencyKey: `sms-gift-${randomBytes(12).toString('base64url')}`,
+      idempotencyKey,
       code,
       expiresAtMs: nowMs + this.limits.smsGiftConfirmTtlMs,
-      wrongCodes: 0,
     });
     return code;
   }
@@ -63,14 +69,29 @@ export class SmsGifts {
     const waiting = this.waiting.get(consumerId);
     if (!waiting) return { status: 'none' };
     if (waiting.code !== code) {
-      waiting.wrongCodes++;
-      const attemptsLeft = this.limits.smsGiftConfirmAttemptsMax - waiting.wrongCodes;
-      if (attemptsLeft <= 0) this.waiting.delete(consumerId);
-      return { status: 'wrong', attemptsLeft: Math.max(0, attemptsLeft) };
+      if (this.wrongCodes.take(consumerId, nowMs) && this.wrongCodes.hasRoom(consumerId, nowMs))
+        return { status: 'wrong' };
+      this.waiting.delete(consumerId);
+      return { status: 'locked' };
     }
     this.waiting.delete(consumerId);
     const { merchantId, toPhone, amountCents, idempotencyKey } = waiting;
-    return { status: 'confirmed', gift: { merchantId, toPhone, amountCents, idempotencyKey } };
+    return { status: 'confirmed', gift: { merchantId, toPhone, amountCents, idempotencyKey }, code };
+  }
+
+  /**
+   * Puts a confirmed gift back, under its key and code, when the engine's answer left its fate open (a
+   * transient status): the giver's `YES` again then gives it at most once.
+   */
+  putBack(consumerId: ConsumerId, confirmed: { gift: PendingGift; code: string }, nowMs: number): void {
+    const { gift, code } = confirmed;
+    this.hold(consumerId, { ...gift, code, expiresAtMs: nowMs + this.limits.smsGiftConfirmTtlMs });
+  }
+
+  private hold(consumerId: ConsumerId, waiting: Waiting): void {
+    // Taken out first, so the map stays in the order the gifts expire (see sweep).
+    this.waiting.delete(consumerId);
+    this.waiting.set(consumerId, waiting);
   }
 
   /** Drops the expired gifts: the oldest first, up to the first one still valid. */

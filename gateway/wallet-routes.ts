@@ -111,11 +111,9 @@ export function walletRoutes(kit: RouteKit): void {
     const { merchantId, amountCents, idempotencyKey } = body;
     const toPhone = canonicalPhone(body.toPhone) as string;
     if (!registry.merchants.get(merchantId)) return fail('not_found', 'no such merchant');
-    const toConsumerId = engine.consumerIdFor(toPhone);
-    if (toConsumerId === consumerId) return fail('bad_request', 'a gift goes to another phone than yours');
-    // The receiver's text is queued with the value's arrival, so its number must be known first.
-    await registry.phones.remember(toConsumerId, toPhone);
-    const reply = await engine.gift({ consumerId, merchantId, amountCents, toPhone, idempotencyKey });
+    if (engine.consumerIdFor(toPhone) === consumerId)
+      return fail('bad_request', 'a gift goes to another phone than yours');
+    const reply = await kit.deps.gifts.give({ consumerId, merchantId, amountCents, toPhone, idempotencyKey });
     return answerFor(reply, 201, () => ({ giftId: reply.giftId, balanceCents: reply.balanceCents }));
   });
 

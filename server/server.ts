@@ -5,6 +5,7 @@ import { LIMITS, type Limits, validateLimits } from '../core/limits.ts';
 import { Engine } from '../engine/engine.ts';
 import { CodeFailureWindows } from '../gateway/code-windows.ts';
 import { type FundingProvider, fundingProvider } from '../gateway/funding/provider.ts';
+import { Gifts } from '../gateway/gifts.ts';
 import { logRequestsTo, serveBehind, trackRequestsIn } from '../gateway/http.ts';
 import { InFlight } from '../gateway/in-flight.ts';
 import { isLoopbackName } from '../gateway/loopback.ts';
@@ -129,11 +130,12 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const kick = () => outbox?.kick();
   const replies = new ReplyBudget(limits);
   const smsGifts = new SmsGifts(limits);
+  const gifts = new Gifts(engine, registry, limits, now);
   // The terminals' stored failures of the last day refill the windows, so a restart gives no fresh guesses.
   const codeWindows = new CodeFailureWindows(limits, registry.terminals.failures.recent(now()));
   const inbound = (phone: string, text: string) => {
     handleInbound(
-      { engine, registry, codeTtlMs: config.codeTtlMs, replies, gifts: smsGifts, now },
+      { engine, registry, codeTtlMs: config.codeTtlMs, replies, gifts: smsGifts, giving: gifts, now },
       phone,
       text,
     ).then(
@@ -260,6 +262,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     funding,
     devInbox,
     settlements,
+    gifts,
     cutoff: { timeZone: config.settlementTimeZone, time: config.settlementCutoff },
     journalRefKey: journalRefKey(secrets.consumerIdKey),
     metricsToken: config.metricsToken,

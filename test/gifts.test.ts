@@ -46,10 +46,15 @@ describe('gifts between phones', () => {
     expect((await give({ amountCents: 3_001, idempotencyKey: 'g2' })).body.error.code).toBe(
       'insufficient_funds',
     );
-    expect((await give({ merchantId: other.merchantId, amountCents: 1, idempotencyKey: 'g3' })).status).toBe(
-      422,
-    );
+    expect(
+      (await give({ merchantId: other.merchantId, amountCents: 100, idempotencyKey: 'g3' })).status,
+    ).toBe(422);
     expect((await give({ toPhone: GIVER, idempotencyKey: 'g4' })).status).toBe(400);
+    expect((await give({ amountCents: 99, idempotencyKey: 'g6' })).status).toBe(400);
+    // A refused gift stores nothing of the phone it was meant for.
+    const stranger = '+15555550179';
+    expect((await give({ toPhone: stranger, amountCents: 9_999, idempotencyKey: 'g7' })).status).toBe(422);
+    expect(t.server.registry.phones.of(t.server.engine.consumerIdFor(stranger))).toBeNull();
     expect((await give({ merchantId: 'mc_nobody', idempotencyKey: 'g5' })).status).toBe(404);
 
     const giverTexts = await waitFor(() => {
@@ -89,7 +94,7 @@ describe('gifts between phones', () => {
   });
 
   it("pushes the gift to the receiver's open wallet and counts it in the giver's day", async () => {
-    const t = await startTestServer({ limits: { consumerSpendPerDayMaxCents: 2_500 } });
+    const t = await startTestServer({ limits: { consumerSpendPerDayMaxCents: 2_500, giftsPerDayMax: 2 } });
     const merchant = await t.merchant('Corner Cafe');
     const giver = await t.consumer(GIVER);
     const friend = await t.consumer(FRIEND);
@@ -116,6 +121,26 @@ describe('gifts between phones', () => {
       balanceCents: 1_000,
       cause: 'gift',
     });
-    expect((await give(1, 'spent')).body.error.code).toBe('limit_exceeded');
+    expect((await give(100, 'spent')).body.error.code).toBe('limit_exceeded');
+    // A replay is answered from its stored result, not counted again.
+    expect((await give(1_000, 'fits')).status).toBe(201);
+  });
+
+  it('lets a giver make a bounded number of gifts a day, each texting a phone', async () => {
+    const t = await startTestServer({ limits: { giftsPerDayMax: 2 } });
+    const merchant = await t.merchant('Corner Cafe');
+    const giver = await t.consumer(GIVER);
+    await t.load(merchant, GIVER, 5_000);
+    const give = (idempotencyKey: string) =>
+      t.http(
+        'POST',
+        '/v1/wallet/gifts',
+        { merchantId: merchant.merchantId, toPhone: FRIEND, amountCents: 100, idempotencyKey },
+        giver.deviceToken,
+      );
+    expect((await give('a')).status).toBe(201);
+    expect((await give('b')).status).toBe(201);
+    expect((await give('c')).body.error.code).toBe('rate_limited');
+    expect((await give('a')).status).toBe(201);
   });
 });

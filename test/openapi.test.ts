@@ -97,7 +97,7 @@ describe('OpenAPI document', () => {
       [
         '/v1/wallet/gifts',
         DEVICE,
-        { merchantId: m, toPhone: '+15555550166', amountCents: 1, idempotencyKey: 'gf1' },
+        { merchantId: m, toPhone: '+15555550166', amountCents: 100, idempotencyKey: 'gf1' },
       ],
       ['/v1/wallet/cards/cd_0_none/alert', DEVICE, { belowCents: 100 }],
       ['/v1/wallet/freeze', DEVICE, {}],

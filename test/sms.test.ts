@@ -161,6 +161,30 @@ describe('SMS over SMPP', () => {
     );
   });
 
+  it('turns GIFT by text off for the day after too many wrong codes, so codes cannot be guessed', async () => {
+    const t = await smppServer({ smsGiftWrongCodesPerDayMax: 2 });
+    const merchant = await t.merchant('Corner Cafe', 'CAFE');
+    await t.load(merchant, PHONE, 3_000);
+    smsc.deliver(PHONE, 'GIFT CAFE +15555550181 10');
+    const ask = await waitFor(() => textsTo(PHONE).find((text) => text.includes('reply YES')));
+    const code = /YES ([0-9]{6})/.exec(ask)?.[1] as string;
+    const wrong = code === '000000' ? '111111' : '000000';
+    smsc.deliver(PHONE, `YES ${wrong}`);
+    await waitFor(() => textsTo(PHONE).find((text) => text.includes('does not match')));
+    smsc.deliver(PHONE, `YES ${wrong}`);
+    await waitFor(() => textsTo(PHONE).find((text) => text.includes('too many wrong codes')));
+    // The right code is no use now, and a new GIFT is refused until tomorrow.
+    smsc.deliver(PHONE, `YES ${code}`);
+    await waitFor(() => textsTo(PHONE).find((text) => text.includes('no gift is waiting')));
+    smsc.deliver(PHONE, 'GIFT CAFE +15555550181 10');
+    await waitFor(
+      () => textsTo(PHONE).filter((text) => text.includes('too many wrong codes')).length === 2 || undefined,
+    );
+    expect(textsTo('+15555550181')).toEqual([]);
+    smsc.deliver(PHONE, 'BAL');
+    await waitFor(() => textsTo(PHONE).find((text) => text === 'paycode: Corner Cafe gift $30.00.'));
+  });
+
   it('sends every character as written, in GSM 7-bit when it can and UCS-2 otherwise, long texts in parts', async () => {
     const t = await smppServer();
     const deviceToken = await signIn(t, PHONE);

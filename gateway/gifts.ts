@@ -1,0 +1,56 @@
+import { idempotencyScope } from '../core/commands.ts';
+import type { ConsumerId } from '../core/ids.ts';
+import { DAY_MS, type Limits } from '../core/limits.ts';
+import type { Reply } from '../core/wallet.ts';
+import type { Engine } from '../engine/engine.ts';
+import { KeyedWindow } from '../notify/keyed-window.ts';
+import type { Registry } from './registry.ts';
+
+/**
+ * Giving gift card value to another phone, for the wallet API and the SMS channel alike. Each gift texts
+ * a phone that may never have used paycode, so besides the engine's own rules (gift value only, the day's
+ * spending) a giver makes at most `giftsPerDayMax` gifts a day, and what the engine would refuse (a frozen
+ * wallet, too little gift value) is refused before the receiver's number is stored.
+ *
+ * @module
+ */
+
+export interface GiftRequest {
+  consumerId: ConsumerId;
+  merchantId: string;
+  toPhone: string;
+  amountCents: number;
+  idempotencyKey: string;
+}
+
+export class Gifts {
+  private readonly perDay: KeyedWindow;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly registry: Registry,
+    limits: Pick<Limits, 'giftsPerDayMax'>,
+    private readonly now: () => number,
+  ) {
+    this.perDay = new KeyedWindow(DAY_MS, limits.giftsPerDayMax);
+  }
+
+  async give(request: GiftRequest): Promise<Reply> {
+    const { engine, registry } = this;
+    const { consumerId, merchantId, toPhone, amountCents } = request;
+    // A replay answers from its stored result, whatever the budget and the wallet say now.
+    const replay = engine.hasStoredAnswer(idempotencyScope.consumer(consumerId), request.idempotencyKey);
+    if (!replay) {
+      if (!this.perDay.hasRoom(consumerId, this.now())) return { status: 'rate_limited' };
+      const wallet = await engine.wallet(consumerId);
+      if (wallet?.frozen) return { status: 'account_frozen' };
+      const card = wallet?.cards.find((held) => held.merchantId === merchantId && held.kind === 'gift');
+      if ((card?.availableCents ?? 0) < amountCents) return { status: 'insufficient_funds' };
+      // The receiver's text is queued with the value's arrival, so its number must be known first.
+      await registry.phones.remember(engine.consumerIdFor(toPhone), toPhone);
+    }
+    const reply = await engine.gift(request);
+    if (!replay && reply.status === 'approved') this.perDay.take(consumerId, this.now());
+    return reply;
+  }
+}
