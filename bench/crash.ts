@@ -204,7 +204,12 @@ export async function crashRun(options: CrashOptions): Promise<CrashReport> {
       const to = fleet.consumers[(g + 2) % fleet.consumers.length] as Fleet['consumers'][number];
       for (let n = 0; !stopping; n++) {
         const key = `g-${g}-${n}`;
-        const body = { merchantId: from.merchantId, toPhone: to.phone, amountCents: 100, idempotencyKey: key };
+        const body = {
+          merchantId: from.merchantId,
+          toPhone: to.phone,
+          amountCents: 100,
+          idempotencyKey: key,
+        };
         const answer = await http(server.url, 'POST', '/v1/wallet/gifts', body, from.deviceToken).catch(
           () => null,
         );
@@ -344,29 +349,13 @@ async function checkerSeesLoss(
   return problems.some((problem) => problem.includes(`redeem|${sale.authId}`));
 }
 
-/** Compares the acknowledged answers with the recovered data directory; returns what does not hold. */
-async function check(
-  dataDir: string,
-  fleet: Fleet,
-  acks: Ack[],
-  giftAcks: GiftAck[],
-  codesGiven: number[],
-  unanswered: number,
-  shards: number,
-): Promise<string[]> {
-  const problems: string[] = [];
-  let engine: Engine;
+/**
+ * What the server left in the data directory, read before the checker's engine opens it: opening an
+ * engine finishes the gift sagas it finds, which would hide one the server left unfinished.
+ */
+async function readRecovered(dataDir: string) {
+  const store = openStore(dataDir);
   try {
-    engine = await Engine.open({ dataDir, secrets: loadSecrets(join(dataDir, 'secrets.json')), shards });
-  } catch (error) {
-    return [`the data directory does not open: ${(error as Error).message}`];
-  }
-  try {
-    const audit = await engine.audit();
-    problems.push(...audit.problems.map((problem) => `audit: ${problem}`));
-    if (audit.ledgerSumCents !== 0) problems.push(`the ledger sums to ${audit.ledgerSumCents}, not 0`);
-
-    const { store } = engine;
     const postings = new Map<string, number>();
     const redeemsOf = new Map<string, number>();
     // Value in transit per gift: what its debit put in less what its credit took out.
@@ -389,6 +378,37 @@ async function check(
       const id = `${value.message.event}|${value.message.ref}`;
       receipts.set(id, (receipts.get(id) ?? 0) + 1);
     }
+    return { postings, redeemsOf, inTransit, receipts, sagasLeft: Array.from(store.sagas.getRange()).length };
+  } finally {
+    await store.root.close();
+  }
+}
+
+/** Compares the acknowledged answers with the recovered data directory; returns what does not hold. */
+async function check(
+  dataDir: string,
+  fleet: Fleet,
+  acks: Ack[],
+  giftAcks: GiftAck[],
+  codesGiven: number[],
+  unanswered: number,
+  shards: number,
+): Promise<string[]> {
+  const problems: string[] = [];
+  const recovered = await readRecovered(dataDir);
+  let engine: Engine;
+  try {
+    engine = await Engine.open({ dataDir, secrets: loadSecrets(join(dataDir, 'secrets.json')), shards });
+  } catch (error) {
+    return [`the data directory does not open: ${(error as Error).message}`];
+  }
+  try {
+    const audit = await engine.audit();
+    problems.push(...audit.problems.map((problem) => `audit: ${problem}`));
+    if (audit.ledgerSumCents !== 0) problems.push(`the ledger sums to ${audit.ledgerSumCents}, not 0`);
+
+    const { store } = engine;
+    const { postings, redeemsOf, inTransit, receipts, sagasLeft } = recovered;
     for (const [id, count] of postings) if (count > 1) problems.push(`posting ${id} is there ${count} times`);
     for (const [id, count] of receipts) if (count > 1) problems.push(`${count} confirmations for ${id}`);
 
@@ -436,7 +456,7 @@ async function check(
     // Every gift is whole after the restarts, answered or not: nothing is left between its two halves.
     for (const [giftId, cents] of inTransit)
       if (cents !== 0) problems.push(`gift ${giftId}: ${cents} in transit`);
-    if (Array.from(store.sagas.getRange()).length > 0) problems.push('gift sagas were left unfinished');
+    if (sagasLeft > 0) problems.push(`${sagasLeft} gift sagas were left unfinished`);
     for (const ack of giftAcks) {
       if (ack.status !== 'approved') continue;
       const what = `gift ${ack.key}`;

@@ -504,7 +504,8 @@ export class Shard {
         ) {
           const { context } = live.actor.getSnapshot();
           const { balanceCents } = totalsAt(context, merchantId);
-          const alerts = event === 'redeem' ? crossedAlerts(context.cards, effect.history) : [];
+          const alerts =
+            event === 'redeem' || event === 'giftSent' ? crossedAlerts(context.cards, effect.history) : [];
           const message = {
             kind: 'receipt',
             event,
@@ -674,8 +675,8 @@ export class Shard {
 }
 
 /**
- * The low-balance alerts a redemption crossed: cards whose balance went from at least their alert to
- * below it. A later sale starts below and crosses nothing, so each crossing is told once.
+ * The low-balance alerts a redemption or a gift sent crossed: cards whose balance went from at least their
+ * alert to below it. A later sale starts below and crosses nothing, so each crossing is told once.
  */
 function crossedAlerts(cards: readonly Card[], lines: readonly HistoryLine[]): LowBalance[] {
   const alerts: LowBalance[] = [];

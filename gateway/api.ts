@@ -701,7 +701,7 @@ export const ROUTES = {
     caller: 'device',
     summary: "Set or clear a card's low-balance alert (extension)",
     description:
-      'Off by default. When a redemption takes the card from at least belowCents to below it, its confirmation text says so; later sales below it do not repeat it, until the balance is above it again and crosses once more.',
+      'Off by default. When a redemption (or a gift sent) takes the card from at least belowCents to below it, its confirmation text says so; later sales below it do not repeat it, until the balance is above it again and crosses once more.',
     body: object({
       belowCents: nullable(
         cents('a positive integer of cents: the balance to be told about; null for no alert'),

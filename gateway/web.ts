@@ -141,9 +141,12 @@ export async function buildWebApps(apps: readonly WebApp[], minify: boolean): Pr
     assets.set(`${mount}/${hashed}`, asset(name, Buffer.from(file.contents), true));
     renamed.get(mount)?.set(`${mount}/${name}`, `${mount}/${hashed}`);
   }
+  // Only whole quoted names are replaced (`"/wallet/app.js"`), never a longer name that starts alike.
   const withHashedNames = (mount: string, text: string) => {
     let out = text;
-    for (const [plain, hashed] of renamed.get(mount) ?? []) out = out.replaceAll(plain, hashed);
+    for (const [plain, hashed] of renamed.get(mount) ?? [])
+      for (const quote of ['"', "'"])
+        out = out.replaceAll(`${quote}${plain}${quote}`, `${quote}${hashed}${quote}`);
     return out;
   };
   for (const { mount, name, text } of workers)

@@ -36,9 +36,8 @@ export function paymentCodeText(code: string, merchantName: string, capCents: nu
 }
 
 export const HELP_TEXT =
-  'paycode: text PAY <store> [amount] for a payment code, CANCEL to cancel it, BAL for balances, ' +
-  'HIST for your last movements, GIFT <store> <phone> <amount> to give gift card value, ' +
-  'STOP to freeze your account, HELP for this.';
+  'paycode: text PAY <store> [amount] for a code, CANCEL, BAL, HIST (recent), ' +
+  'GIFT <store> <phone> <amount>, STOP to freeze, HELP.';
 
 export function giftConfirmText(
   code: string,

@@ -1,6 +1,6 @@
 /**
  * Low-balance alerts end to end: off by default, set per card from the wallet API, told in the
- * confirmation text of the redemption that crosses them (once per crossing), kept across a restart,
+ * confirmation text of the redemption or gift that crosses them (once per crossing), kept across a restart,
  * shown in the wallet, and cleared again.
  */
 import { describe, expect, it } from 'vitest';
@@ -56,6 +56,19 @@ describe('low-balance alerts', () => {
     // Back above it, then across it again: told again.
     await t.load(merchant, PHONE, 1_000);
     expect(await payAgain(900)).toMatch(/is at \$9\.00, below your alert of \$10\.00/);
+
+    // A gift sent that crosses it says so too.
+    await t.load(merchant, PHONE, 1_000);
+    const gift = {
+      merchantId: merchant.merchantId,
+      toPhone: '+15555550192',
+      amountCents: 1_000,
+      idempotencyKey: 'g',
+    };
+    const given = await t.http('POST', '/v1/wallet/gifts', gift, deviceToken);
+    expect(await receiptOf(t, given.body.giftId)).toMatch(
+      /You gave \$10\.00 .* is at \$9\.00, below your alert of \$10\.00/,
+    );
 
     expect(await setAlert(null)).toEqual({ status: 200, body: { cardId, alertBelowCents: null } });
     expect(await wallet()).not.toHaveProperty('alertBelowCents');

@@ -43,6 +43,16 @@ worker.addEventListener('activate', (event) => {
     caches
       .keys()
       .then((names) => Promise.all(names.filter((name) => name !== CACHE).map((name) => caches.delete(name))))
+      // The bundles are named by their hash: an earlier version's are no longer part of the shell.
+      .then(() => caches.open(CACHE))
+      .then(async (cache) => {
+        const kept = await cache.keys();
+        await Promise.all(
+          kept
+            .filter((request) => !SHELL.includes(new URL(request.url).pathname))
+            .map((request) => cache.delete(request)),
+        );
+      })
       .then(() => worker.clients.claim()),
   );
 });
