@@ -142,6 +142,17 @@ const ACTIVITY_BUCKET = component(
 );
 
 const CARD = object({ cardId: str(), balanceCents: integer() });
+const LIABILITY_FIGURES = component(
+  'LiabilityFigures',
+  object({
+    openingCents: integer(),
+    issuedCents: integer('value the merchant issued'),
+    soldCents: integer('gift cards consumers bought by card'),
+    redeemedCents: integer('redeemed, net of voids, reversals and refunds'),
+    expiredCents: integer('rewards that expired unspent'),
+    closingCents: integer('opening + issued + sold - redeemed - expired'),
+  }),
+);
 const TERMINAL_ACTIVATION = object({ terminalId: str(), activationCode: str() });
 const BUSINESS_DATE = object({ businessDate: date() });
 const TERMINAL_LOCK = object({ terminalId: str(), locked: Type.Boolean() });
@@ -532,6 +543,47 @@ export const ROUTES = {
           }),
         }),
       ),
+    },
+    errors: [503],
+  }),
+
+  liability: route({
+    method: 'get',
+    path: '/v1/merchants/:merchantId/liability',
+    caller: 'merchant',
+    summary:
+      "Value outstanding on the merchant's cards per business day, by kind: opening, issued, sold, redeemed, expired, closing (extension); JSON or CSV (?format=csv)",
+    description: `Gift card value never expires (giftValueExpires is always false); only rewards do. Each day's closing is computed twice, from the flows and from the balances of the cards in the journal, and reconciled says whether they agree on every day. The opening needs every posting since the first, so the journal is read from its start, at most reportScanEntriesMax entries (500,000); a longer journal gives scanLimited true and figures of its oldest part only. ${REPORT_BOUNDS}`,
+    query: object({
+      days: Type.Integer({
+        minimum: 1,
+        maximum: LIMITS.reportActivityDaysMax,
+        default: 7,
+        description: `an integer from 1 to ${LIMITS.reportActivityDaysMax}`,
+      }),
+      format: opt(stringEnum(['json', 'csv'], '"json" or "csv"')),
+    }),
+    answers: {
+      200: {
+        description: 'the business days, oldest first; CSV with ?format=csv (one row per day and kind)',
+        schema: object({
+          timeZone: str(),
+          cutoff: str(),
+          giftValueExpires: Type.Literal(false),
+          days: Type.Array(
+            object({
+              date: str(),
+              startMs: integer(),
+              endMs: integer(),
+              gift: LIABILITY_FIGURES,
+              reward: LIABILITY_FIGURES,
+            }),
+          ),
+          reconciled: flag('the closing from the flows equals the balances in the journal, every day'),
+          scanLimited: Type.Boolean(),
+        }),
+        alternatives: { 'text/csv': Type.String() },
+      },
     },
     errors: [503],
   }),

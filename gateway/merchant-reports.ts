@@ -2,10 +2,12 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { MerchantId } from '../core/ids.ts';
 import type { PostingKind } from '../core/ledger.ts';
 import type { Limits } from '../core/limits.ts';
+import type { CardKind } from '../core/wallet.ts';
 import type { JournalEntry, Store } from '../persistence/store.ts';
 import type {
   Activity,
   ActivityBucket,
+  LiabilityReport,
   StatementSummary,
   Transaction,
   TransactionsPage,
@@ -18,11 +20,12 @@ import {
   type Cutoff,
   localParts,
 } from '../settlement/calendar.ts';
+import { LiabilityLedger } from '../settlement/liability.ts';
 import { merchantJournalRef, payoutDirection } from '../settlement/reports.ts';
 
 /**
- * What the merchant dashboard reads: a merchant's postings, its sales per day and per hour, and its
- * settled days. Amounts count as they do in the merchant's settlement (settlement/net.ts): only legs on
+ * What the merchant dashboard reads: a merchant's postings, its sales per day and per hour, its
+ * settled days, and the value outstanding on its cards. Amounts count as they do in the merchant's settlement (settlement/net.ts): only legs on
  * the merchant's own ledger accounts, so a sale is positive, a void, reversal, refund or issued card
  * negative. Nothing here names a consumer: a posting's consumer id is never copied out.
  *
@@ -227,6 +230,47 @@ export class MerchantReports {
         hours,
         scanLimited: scan.cutShort,
         unread: scan.cutShort && unreadToMs !== null ? { fromMs: scanFromMs, toMs: unreadToMs } : null,
+      };
+    });
+  }
+
+  /**
+   * The merchant's outstanding liability per business day for the last `days` days, by card kind
+   * (settlement/liability.ts). The opening needs every posting since the first, so the journal is read
+   * from its start, within the scan bounds; a card's kind is read once per consumer from its account.
+   */
+  liability(merchantId: MerchantId, days: number): Promise<ReportResult<LiabilityReport>> {
+    return this.exclusive(merchantId, async () => {
+      const today = businessDayOf(this.now(), this.cutoff);
+      const windows = Array.from({ length: days }, (_, i) => {
+        const date = addDays(today, i - days + 1);
+        return { date, ...businessDayWindow(date, this.cutoff) };
+      });
+      const kinds = new Map<string, CardKind>();
+      const known = new Set<string>();
+      const ledger = new LiabilityLedger(merchantId, windows, (cardId) => kinds.get(cardId));
+      const endMs = (windows.at(-1) as { endMs: number }).endMs;
+      const scan = await this.scan(
+        { start: undefined, end: [endMs], exclusiveStart: false, reverse: false },
+        (_key, entry) => {
+          if (entry.merchantId !== merchantId) return true;
+          if (!known.has(entry.consumerId)) {
+            known.add(entry.consumerId);
+            for (const card of this.store.accounts.get(entry.consumerId)?.context.cards ?? [])
+              kinds.set(card.cardId, card.kind);
+          }
+          ledger.add(entry);
+          return true;
+        },
+      );
+      const { days: figures, reconciled } = ledger.result();
+      return {
+        timeZone: this.cutoff.timeZone,
+        cutoff: this.cutoff.time,
+        giftValueExpires: false as const,
+        days: figures,
+        reconciled,
+        scanLimited: scan.cutShort,
       };
     });
   }

@@ -1,6 +1,7 @@
 import { codeDigitsMinOf } from '../core/codes.ts';
 import type { TerminalId } from '../core/ids.ts';
 import { canonicalPhone } from '../core/phone.ts';
+import { liabilityCsv } from '../settlement/liability.ts';
 import { merchantJournalRef, statementCsv, statementJson } from '../settlement/reports.ts';
 import { ROUTES } from './api.ts';
 import { type Answer, fail, ok, type Request } from './http.ts';
@@ -126,6 +127,12 @@ export function merchantRoutes(kit: RouteKit): void {
   kit.route(ROUTES.activity, async ({ caller: { merchantId }, query }) =>
     reportAnswer(await reports.activity(merchantId, query.days)),
   );
+
+  kit.route(ROUTES.liability, async ({ caller: { merchantId }, query }) => {
+    const report = await reports.liability(merchantId, query.days);
+    if (!report.ok || query.format !== 'csv') return reportAnswer(report);
+    return { status: 200, body: liabilityCsv(report.answer.days), contentType: 'text/csv; charset=utf-8' };
+  });
 
   kit.route(ROUTES.statements, async ({ caller: { merchantId }, query: { limit, before } }) =>
     reportAnswer(await reports.statements(merchantId, { limit, before: before ?? null })),

@@ -146,3 +146,40 @@ export interface StatementLine {
 export interface Statement extends StatementSummary {
   lines: StatementLine[];
 }
+
+/** One kind of card's figures for a business day (settlement/liability.ts). */
+export interface LiabilityFigures {
+  openingCents: number;
+  /** Value the merchant issued (gift cards and rewards it pays for at settlement). */
+  issuedCents: number;
+  /** Gift cards consumers bought by card. */
+  soldCents: number;
+  /** Redeemed, net of voids, reversals and refunds. */
+  redeemedCents: number;
+  /** Rewards that expired unspent; gift value never expires. */
+  expiredCents: number;
+  /** opening + issued + sold − redeemed − expired: what the merchant still owes in goods. */
+  closingCents: number;
+}
+
+export interface LiabilityDay {
+  date: string;
+  startMs: number;
+  endMs: number;
+  gift: LiabilityFigures;
+  reward: LiabilityFigures;
+}
+
+/** `GET /v1/merchants/:merchantId/liability`. */
+export interface LiabilityReport {
+  timeZone: string;
+  cutoff: string;
+  /** Always false: gift card value never expires (rewards may). */
+  giftValueExpires: false;
+  /** Business days, oldest first. */
+  days: LiabilityDay[];
+  /** The closing of every day, from the flows, equals the sum of the cards' balances in the journal. */
+  reconciled: boolean;
+  /** The journal was longer than one report reads: the figures cover only its oldest part. */
+  scanLimited: boolean;
+}

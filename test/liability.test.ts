@@ -1,0 +1,200 @@
+/**
+ * The liability report's arithmetic (settlement/liability.ts) over random journals, and the report end to
+ * end: what a merchant's cards owe per business day, from issue, sale, redemption and gifts, as JSON and
+ * CSV, for the merchant and the operator only.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { ConsumerId, MerchantId } from '../core/ids.ts';
+import type { Leg, PostingKind } from '../core/ledger.ts';
+import type { CardKind } from '../core/wallet.ts';
+import { SandboxFunding } from '../gateway/funding/sandbox.ts';
+import type { JournalEntry } from '../persistence/store.ts';
+import { LiabilityLedger, liabilityCsv } from '../settlement/liability.ts';
+import { OPERATOR_TOKEN, startTestServer } from './server-helpers.ts';
+
+const DAY_MS = 86_400_000;
+const T0 = Date.UTC(2026, 10, 1);
+const DAYS = Array.from({ length: 5 }, (_, i) => ({
+  date: `2026-11-0${i + 1}`,
+  startMs: T0 + i * DAY_MS,
+  endMs: T0 + (i + 1) * DAY_MS,
+}));
+const CARDS: Record<string, CardKind> = { g1: 'gift', g2: 'gift', r1: 'reward' };
+
+/** One random posting of merchant m1 or m2, as the engine writes them (the other side of each leg). */
+const posting = fc
+  .record({
+    merchant: fc.constantFrom('m1', 'm2'),
+    kind: fc.constantFrom<PostingKind>(
+      'load',
+      'purchase',
+      'redeem',
+      'void',
+      'reverse',
+      'refund',
+      'expire',
+      'gift',
+    ),
+    card: fc.constantFrom('g1', 'g2', 'r1'),
+    cents: fc.integer({ min: 1, max: 10_000 }),
+    // Some before the days reported (they make the opening), some after (left out).
+    atMs: fc.integer({ min: T0 - 3 * DAY_MS, max: T0 + 6 * DAY_MS }),
+  })
+  .map(({ merchant, kind, card, cents, atMs }): JournalEntry => {
+    const onCard =
+      kind === 'load' || kind === 'purchase' || kind === 'void' || kind === 'reverse' || kind === 'refund';
+    const cardId =
+      kind === 'expire' ? 'r1' : kind === 'gift' || kind === 'purchase' ? card.replace('r1', 'g1') : card;
+    const legs: Leg[] =
+      kind === 'gift'
+        ? // Either half of a gift: out of a card into transit, or out of transit onto a card.
+          cents % 2 === 0
+          ? [
+              { account: `card:${cardId}`, cents: -cents },
+              { account: `transit:gf${cents}`, cents },
+            ]
+          : [
+              { account: `card:${cardId}`, cents },
+              { account: `transit:gf${cents - 1}`, cents: -cents },
+            ]
+        : [
+            { account: `card:${cardId}`, cents: onCard ? cents : -cents },
+            { account: `merchant:${merchant}:x`, cents: onCard ? -cents : cents },
+          ];
+    return {
+      atMs,
+      kind,
+      consumerId: 'cu_1_a' as ConsumerId,
+      merchantId: merchant as MerchantId,
+      ref: 'r',
+      legs,
+    };
+  });
+
+describe('liability arithmetic', () => {
+  it('reconciles opening + issued + sold − redeemed − expired = closing with the balances, every day', () => {
+    fc.assert(
+      fc.property(fc.array(posting, { maxLength: 60 }), (journal) => {
+        const ledger = new LiabilityLedger('m1', DAYS, (cardId) => CARDS[cardId]);
+        for (const entry of journal) ledger.add(entry);
+        const { days, reconciled } = ledger.result();
+        expect(reconciled).toBe(true);
+        // The closing of each day, by kind, is the sum of the card and transit legs up to its end.
+        for (const [i, day] of days.entries()) {
+          for (const kind of ['gift', 'reward'] as const) {
+            const balance = journal
+              .filter((entry) => entry.merchantId === 'm1' && entry.atMs < day.endMs)
+              .flatMap((entry) => entry.legs)
+              .filter((leg) =>
+                kind === 'gift'
+                  ? leg.account.startsWith('transit:') || leg.account.startsWith('card:g')
+                  : leg.account === 'card:r1',
+              )
+              .reduce((sum, leg) => sum + leg.cents, 0);
+            const f = day[kind];
+            expect(f.closingCents).toBe(balance);
+            expect(f.closingCents).toBe(
+              f.openingCents + f.issuedCents + f.soldCents - f.redeemedCents - f.expiredCents,
+            );
+            if (i > 0) expect(f.openingCents).toBe(days[i - 1]?.[kind].closingCents);
+          }
+          // Gift value never expires.
+          expect(day.gift.expiredCents).toBe(0);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('says it does not reconcile when a posting moves a card in a way the flows do not know', () => {
+    const ledger = new LiabilityLedger('m1', DAYS, (cardId) => CARDS[cardId]);
+    const unknown = {
+      atMs: T0 + 10,
+      kind: 'adjust' as PostingKind,
+      consumerId: 'cu_1_a' as ConsumerId,
+      merchantId: 'm1' as MerchantId,
+      ref: 'x',
+      legs: [
+        { account: 'card:g1', cents: 500 },
+        { account: 'platform:x', cents: -500 },
+      ],
+    };
+    ledger.add(unknown);
+    expect(ledger.result().reconciled).toBe(false);
+    // A card whose kind cannot be told makes it unreconciled too.
+    const blind = new LiabilityLedger('m1', DAYS, () => undefined);
+    blind.add({ ...unknown, kind: 'load' });
+    expect(blind.result().reconciled).toBe(false);
+  });
+
+  it('writes one CSV row per day and kind', () => {
+    const ledger = new LiabilityLedger('m1', DAYS.slice(0, 1), (cardId) => CARDS[cardId]);
+    expect(liabilityCsv(ledger.result().days)).toBe(
+      'date,kind,openingCents,issuedCents,soldCents,redeemedCents,expiredCents,closingCents\r\n' +
+        '2026-11-01,gift,0,0,0,0,0,0\r\n2026-11-01,reward,0,0,0,0,0,0\r\n',
+    );
+  });
+});
+
+describe('liability report', () => {
+  it("shows what the merchant's cards owe today: issued, sold, redeemed, with gifts between phones changing nothing", async () => {
+    const t = await startTestServer({ funding: new SandboxFunding() });
+    const merchant = await t.merchant('Corner Cafe');
+    const other = await t.merchant('Book Nook');
+    const phone = '+15555550195';
+    const { deviceToken } = await t.consumer(phone);
+    await t.load(merchant, phone, 5_000);
+    await t.load(merchant, phone, 1_000, 'reward');
+    await t.load(other, phone, 700);
+    const bought = await t.http(
+      'POST',
+      '/v1/wallet/purchases',
+      {
+        merchantId: merchant.merchantId,
+        amountCents: 2_000,
+        paymentToken: 'tok_sandbox_ok',
+        idempotencyKey: 'buy',
+      },
+      deviceToken,
+    );
+    expect(bought.status).toBe(201);
+    const pos = await t.pos(await t.terminal(merchant));
+    expect((await pos.redeem({ code: await t.code(merchant, deviceToken), amountCents: 1_500 })).status).toBe(
+      'approved',
+    );
+    const gift = {
+      merchantId: merchant.merchantId,
+      toPhone: '+15555550196',
+      amountCents: 1_000,
+      idempotencyKey: 'g',
+    };
+    expect((await t.http('POST', '/v1/wallet/gifts', gift, deviceToken)).status).toBe(201);
+
+    const path = `/v1/merchants/${merchant.merchantId}/liability?days=2`;
+    const report = await t.http('GET', path, undefined, merchant.apiKey);
+    expect(report.status).toBe(200);
+    expect(report.body).toMatchObject({ giftValueExpires: false, reconciled: true, scanLimited: false });
+    const [yesterday, today] = report.body.days;
+    expect(yesterday.gift.closingCents).toBe(0);
+    // The sale took the reward first ($10), then $5 of gift value.
+    expect(today.gift).toEqual({
+      openingCents: 0,
+      issuedCents: 5_000,
+      soldCents: 2_000,
+      redeemedCents: 500,
+      expiredCents: 0,
+      closingCents: 6_500,
+    });
+    expect(today.reward).toMatchObject({ issuedCents: 1_000, redeemedCents: 1_000, closingCents: 0 });
+
+    const csv = await fetch(`${t.server.url}${path}&format=csv`, {
+      headers: { authorization: `Bearer ${OPERATOR_TOKEN}` },
+    });
+    expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    const rows = (await csv.text()).trim().split('\r\n');
+    expect(rows).toHaveLength(5);
+    expect(rows[3]).toBe(`${today.date},gift,0,5000,2000,500,0,6500`);
+    expect((await t.http('GET', path, undefined, other.apiKey)).status).toBe(403);
+  });
+});
