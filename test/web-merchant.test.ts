@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { dollars as money } from '../core/money.ts';
 import type { PosClient } from '../sdk/pos-client.ts';
 import { launchBrowser, newContext, openPage, screenshot } from './browser.ts';
 import { OPERATOR_TOKEN, startTestServer, type TestServer } from './server-helpers.ts';
@@ -230,6 +231,32 @@ describe('merchant dashboard', () => {
       'businessDate,merchantId,achFileId,traceNumber,journalKey,at,kind,ref,amountCents,achReference',
     );
     expect(csv).toContain(`,net,,${netCents}`);
+
+    // What the cards still owe, per day and kind, reconciled; and its CSV.
+    await tab(page, 'Outstanding');
+    const owed = page.getByRole('table', { name: 'Outstanding value per business day' });
+    await owed.waitFor();
+    expect(await owed.locator('tbody tr').count()).toBe(28);
+    const report = await t.http(
+      'GET',
+      `/v1/merchants/${merchant.merchantId}/liability?days=14`,
+      undefined,
+      merchant.apiKey,
+    );
+    const newest = report.body.days.at(-1);
+    const total = newest.gift.closingCents + newest.reward.closingCents;
+    await page.getByText(`${money(total)} outstanding`).waitFor();
+    expect(await page.getByText('do not reconcile').count()).toBe(0);
+    await screenshot(page, 'merchant-outstanding');
+    const [owedCsv] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download CSV' }).click(),
+    ]);
+    expect(owedCsv.suggestedFilename()).toBe('paycode-outstanding-value.csv');
+    const owedRows = readFileSync((await owedCsv.path()) as string, 'utf8')
+      .trim()
+      .split('\r\n');
+    expect(owedRows).toHaveLength(29);
 
     // Signing out forgets the key.
     await page.getByRole('button', { name: 'Sign out' }).click();

@@ -1,6 +1,7 @@
 import { ApiError } from '../common/api.ts';
 import { h, mount, notice, topbar } from '../common/ui.ts';
 import { clock, errorText } from './format.ts';
+import { liabilitySection } from './liability.ts';
 import { overviewSection } from './overview.ts';
 import type { Session } from './session.ts';
 import { statementsSection } from './statements.ts';
@@ -8,7 +9,7 @@ import { terminalsSection } from './terminals.ts';
 import { transactionsSection } from './transactions.ts';
 
 /**
- * The signed-in dashboard: a top bar, the merchant's name, and four sections behind tabs (the URL hash
+ * The signed-in dashboard: a top bar, the merchant's name, and five sections behind tabs (the URL hash
  * keeps the one open across a reload). The open section refreshes every 30 seconds while the page is
  * visible, when the page becomes visible again, and after each action; the top bar says when the figures
  * were last read, or that the server cannot be reached.
@@ -19,6 +20,7 @@ const NAMES = {
   terminals: 'Terminals',
   transactions: 'Transactions',
   statements: 'Statements',
+  liability: 'Outstanding',
 } as const;
 type Name = keyof typeof NAMES;
 
@@ -31,6 +33,7 @@ export function showDashboard(root: HTMLElement, session: Session, signOut: () =
     terminals: terminalsSection(session),
     transactions: transactionsSection(session),
     statements: statementsSection(session),
+    liability: liabilitySection(session),
   };
   const dot = h('span', { class: 'status-dot', role: 'status' }, 'Loading…');
   const alert = h('div', { 'aria-live': 'polite' });
