@@ -75,7 +75,15 @@ const route = <
   spec: RouteSpec<B, Q, C>,
 ) => spec;
 
-const answer = (description: string, schema?: TSchema): AnswerSpec => ({ description, schema });
+const answer = (
+  description: string,
+  schema?: TSchema,
+  alternatives?: Record<string, TSchema>,
+): AnswerSpec => ({
+  description,
+  schema,
+  ...(alternatives && { alternatives }),
+});
 const object = Type.Object;
 const opt = Type.Optional;
 const str = (description?: string) => Type.String(description ? { description } : {});
@@ -474,7 +482,7 @@ export const ROUTES = {
     caller: 'merchant',
     summary:
       "The merchant's postings from the journal, newest first, as they count for its net; no consumer data (extension)",
-    description: `Reads the journal in chunks, at most reportScanEntriesMax entries (500,000) per request; a page cut short by that bound has scanLimited true and a next cursor to go on from where it stopped. The cursor is opaque (sealed under a key the server makes at start) and names nothing of other merchants; after a restart it is refused as bad_request, 'the cursor has expired; start again from the newest'. ${REPORT_BOUNDS}`,
+    description: `Reads the journal in chunks, at most reportScanEntriesMax entries (500,000) per request; a page cut short by that bound has scanLimited true and a next cursor to go on from where it stopped. The cursor is opaque (sealed under a key the server makes at start) and names nothing of other merchants; after a restart it is refused as bad_request, 'the cursor has expired; start again from the newest'. With ?format=csv the page comes as CSV (journalKey, at, kind, ref, amountCents), and the next page's cursor in the paycode-next header. ${REPORT_BOUNDS}`,
     query: object({
       limit: PAGE_LIMIT(50),
       before: opt(
@@ -485,6 +493,7 @@ export const ROUTES = {
         }),
       ),
       beforeMs: opt(epochMs('an epoch time in milliseconds: postings before it; not with before')),
+      format: opt(stringEnum(['json', 'csv'], '"json" or "csv"')),
     }),
     answers: {
       200: answer(
@@ -506,6 +515,7 @@ export const ROUTES = {
             'the scan bound stopped the read before the page was full; next goes on from there',
           ),
         }),
+        { 'text/csv': Type.String() },
       ),
     },
     errors: [503],

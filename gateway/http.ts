@@ -38,6 +38,8 @@ export interface Answer {
   body: unknown;
   /** A body sent as is, with this content type, instead of JSON. */
   contentType?: string;
+  /** More response headers. */
+  headers?: Readonly<Record<string, string>>;
 }
 
 export type Handler = (request: Request) => Promise<Answer> | Answer;
@@ -186,8 +188,9 @@ export function route(
         res
           .writeStatus(`${answer.status} ${REASONS[answer.status] ?? ''}`)
           .writeHeader('content-type', answer.contentType ?? 'application/json')
-          .writeHeader('cache-control', 'no-store')
-          .end(text, closeConnection);
+          .writeHeader('cache-control', 'no-store');
+        for (const [name, value] of Object.entries(answer.headers ?? {})) res.writeHeader(name, value);
+        res.end(text, closeConnection);
       });
     };
     const run = async () => {

@@ -2,7 +2,7 @@ import { codeDigitsMinOf } from '../core/codes.ts';
 import type { TerminalId } from '../core/ids.ts';
 import { canonicalPhone } from '../core/phone.ts';
 import { liabilityCsv } from '../settlement/liability.ts';
-import { merchantJournalRef, statementCsv, statementJson } from '../settlement/reports.ts';
+import { merchantJournalRef, statementCsv, statementJson, transactionsCsv } from '../settlement/reports.ts';
 import { ROUTES } from './api.ts';
 import { type Answer, fail, ok, type Request } from './http.ts';
 import { MerchantReports, type ReportResult } from './merchant-reports.ts';
@@ -119,9 +119,15 @@ export function merchantRoutes(kit: RouteKit): void {
     if (before === 'malformed') return fail('bad_request', 'before must be the `next` of a previous page');
     if (before === 'expired')
       return fail('bad_request', 'the cursor has expired; start again from the newest');
-    return reportAnswer(
-      await reports.transactions(merchantId, { limit, before, beforeMs: beforeMs ?? null }),
-    );
+    const report = await reports.transactions(merchantId, { limit, before, beforeMs: beforeMs ?? null });
+    if (!report.ok || query.format !== 'csv') return reportAnswer(report);
+    const { transactions, next } = report.answer;
+    return {
+      status: 200,
+      body: transactionsCsv(transactions),
+      contentType: 'text/csv; charset=utf-8',
+      headers: next === null ? {} : { 'paycode-next': next },
+    };
   });
 
   kit.route(ROUTES.activity, async ({ caller: { merchantId }, query }) =>

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { SettledMerchant, SettlementRecord } from '../persistence/store.ts';
-import type { PayoutDirection, StatementLine } from '../sdk/http-answers.ts';
+import type { PayoutDirection, StatementLine, Transaction } from '../sdk/http-answers.ts';
 import { settledReference } from './ach-reference.ts';
 
 export function payoutDirection(netCents: number): PayoutDirection {
@@ -41,6 +41,14 @@ export function journalRefKey(consumerIdKey: Buffer): Buffer {
 
 const CSV_HEADER =
   'businessDate,merchantId,achFileId,traceNumber,journalKey,at,kind,ref,amountCents,achReference';
+
+/** A page of a merchant's postings for spreadsheets, in the order given. */
+export function transactionsCsv(transactions: readonly Transaction[]): string {
+  const rows = transactions.map(({ journalKey, atMs, kind, ref, amountCents }) =>
+    [journalKey, new Date(atMs).toISOString(), kind, ref, amountCents].map(csvCell).join(','),
+  );
+  return `${['journalKey,at,kind,ref,amountCents', ...rows].join('\r\n')}\r\n`;
+}
 
 export function statementCsv(
   record: SettlementRecord,

@@ -196,5 +196,32 @@ describe('liability report', () => {
     expect(rows).toHaveLength(5);
     expect(rows[3]).toBe(`${today.date},gift,0,5000,2000,500,0,6500`);
     expect((await t.http('GET', path, undefined, other.apiKey)).status).toBe(403);
+
+    // The transactions as CSV, a page at a time, the next page's cursor in a header.
+    const page = await t.http(
+      'GET',
+      `/v1/merchants/${merchant.merchantId}/transactions`,
+      undefined,
+      merchant.apiKey,
+    );
+    const asCsv = (query: string) =>
+      fetch(`${t.server.url}/v1/merchants/${merchant.merchantId}/transactions?format=csv${query}`, {
+        headers: { authorization: `Bearer ${merchant.apiKey}` },
+      });
+    const all = await asCsv('');
+    const lines = (await all.text()).trim().split('\r\n');
+    expect(lines[0]).toBe('journalKey,at,kind,ref,amountCents');
+    expect(lines.slice(1)).toEqual(
+      page.body.transactions.map(
+        (tx: { journalKey: string; atMs: number; kind: string; ref: string; amountCents: number }) =>
+          `${tx.journalKey},${new Date(tx.atMs).toISOString()},${tx.kind},${tx.ref},${tx.amountCents}`,
+      ),
+    );
+    expect(all.headers.get('paycode-next')).toBeNull();
+    const first = await asCsv('&limit=1');
+    const next = first.headers.get('paycode-next') as string;
+    expect(next).toMatch(/^[A-Za-z0-9_-]{64}$/);
+    const second = await asCsv(`&limit=1&before=${next}`);
+    expect((await second.text()).trim().split('\r\n')[1]).toBe(lines[2]);
   });
 });

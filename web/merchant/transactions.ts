@@ -10,6 +10,8 @@ import type { Transaction, TransactionsPage } from './types.ts';
  * scans: a page may come back short with a cursor to go on, which "Show older" follows.
  */
 const PAGE_ROWS = 50;
+/** The newest postings in the CSV download (the most one page of the API holds). */
+const CSV_ROWS = 200;
 
 /** Postings as a table (transactions, or a statement's lines), with `footer` rows such as totals. */
 export function transactionsTable(
@@ -132,6 +134,13 @@ export function transactionsSection(session: Session) {
     ),
   );
 
+  const download = h('button', { class: 'btn ghost small', type: 'button' }, 'Download CSV');
+  download.addEventListener('click', () =>
+    busy(download, () =>
+      session.download(`/transactions?format=csv&limit=${CSV_ROWS}`, 'paycode-transactions.csv'),
+    ).catch((error: unknown) => mount(status, notice('error', errorText(error)))),
+  );
+
   const element = h(
     'section',
     { class: 'panel', 'aria-labelledby': 'transactions-title' },
@@ -148,7 +157,7 @@ export function transactionsSection(session: Session) {
           'Sales, voids, refunds and cards issued, as they count toward your payouts.',
         ),
       ),
-      refresh,
+      h('div', { class: 'actions' }, download, refresh),
     ),
     host,
     status,
