@@ -395,9 +395,10 @@ async function check(
   shards: number,
 ): Promise<string[]> {
   const problems: string[] = [];
-  const recovered = await readRecovered(dataDir);
+  let recovered: Awaited<ReturnType<typeof readRecovered>>;
   let engine: Engine;
   try {
+    recovered = await readRecovered(dataDir);
     engine = await Engine.open({ dataDir, secrets: loadSecrets(join(dataDir, 'secrets.json')), shards });
   } catch (error) {
     return [`the data directory does not open: ${(error as Error).message}`];

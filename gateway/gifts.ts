@@ -36,21 +36,32 @@ export class Gifts {
   }
 
   async give(request: GiftRequest): Promise<Reply> {
+    const { engine } = this;
+    // A replay answers from its stored result, whatever the budget and the wallet say now.
+    if (engine.hasStoredAnswer(idempotencyScope.consumer(request.consumerId), request.idempotencyKey))
+      return engine.gift(request);
+    // The day's room is taken before anything waits, so gifts sent at once cannot all pass the check;
+    // it is given back when the gift is not made.
+    const atMs = this.now();
+    if (!this.perDay.take(request.consumerId, atMs)) return { status: 'rate_limited' };
+    const reply = await this.giveChecked(request).catch((error: unknown) => {
+      this.perDay.release(request.consumerId, atMs);
+      throw error;
+    });
+    if (reply.status !== 'approved') this.perDay.release(request.consumerId, atMs);
+    return reply;
+  }
+
+  /** What the engine would refuse is refused before the receiver's number is stored. */
+  private async giveChecked(request: GiftRequest): Promise<Reply> {
     const { engine, registry } = this;
     const { consumerId, merchantId, toPhone, amountCents } = request;
-    // A replay answers from its stored result, whatever the budget and the wallet say now.
-    const replay = engine.hasStoredAnswer(idempotencyScope.consumer(consumerId), request.idempotencyKey);
-    if (!replay) {
-      if (!this.perDay.hasRoom(consumerId, this.now())) return { status: 'rate_limited' };
-      const wallet = await engine.wallet(consumerId);
-      if (wallet?.frozen) return { status: 'account_frozen' };
-      const card = wallet?.cards.find((held) => held.merchantId === merchantId && held.kind === 'gift');
-      if ((card?.availableCents ?? 0) < amountCents) return { status: 'insufficient_funds' };
-      // The receiver's text is queued with the value's arrival, so its number must be known first.
-      await registry.phones.remember(engine.consumerIdFor(toPhone), toPhone);
-    }
-    const reply = await engine.gift(request);
-    if (!replay && reply.status === 'approved') this.perDay.take(consumerId, this.now());
-    return reply;
+    const wallet = await engine.wallet(consumerId);
+    if (wallet?.frozen) return { status: 'account_frozen' };
+    const card = wallet?.cards.find((held) => held.merchantId === merchantId && held.kind === 'gift');
+    if ((card?.availableCents ?? 0) < amountCents) return { status: 'insufficient_funds' };
+    // The receiver's text is queued with the value's arrival, so its number must be known first.
+    await registry.phones.remember(engine.consumerIdFor(toPhone), toPhone);
+    return engine.gift(request);
   }
 }

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { MerchantId } from '../core/ids.ts';
+import type { ConsumerId, MerchantId } from '../core/ids.ts';
 import type { PostingKind } from '../core/ledger.ts';
 import type { Limits } from '../core/limits.ts';
 import type { CardKind } from '../core/wallet.ts';
@@ -246,23 +246,31 @@ export class MerchantReports {
         const date = addDays(today, i - days + 1);
         return { date, ...businessDayWindow(date, this.cutoff) };
       });
+      // A card's kind, from its holder's account: read when the holder is first seen, and again when a
+      // card is not there yet (made after that read, while the scan went on).
       const kinds = new Map<string, CardKind>();
-      const known = new Set<string>();
-      const ledger = new LiabilityLedger(merchantId, windows, (cardId) => kinds.get(cardId));
+      const learn = (consumerId: ConsumerId) => {
+        for (const card of this.store.accounts.get(consumerId)?.context.cards ?? [])
+          kinds.set(card.cardId, card.kind);
+      };
+      const known = new Set<ConsumerId>();
+      let holder: ConsumerId | null = null;
+      const ledger = new LiabilityLedger(merchantId, windows, (cardId) => {
+        if (!kinds.has(cardId) && holder) learn(holder);
+        return kinds.get(cardId);
+      });
       const endMs = (windows.at(-1) as { endMs: number }).endMs;
-      const scan = await this.scan(
-        { start: undefined, end: [endMs], exclusiveStart: false, reverse: false },
-        (_key, entry) => {
-          if (entry.merchantId !== merchantId) return true;
-          if (!known.has(entry.consumerId)) {
-            known.add(entry.consumerId);
-            for (const card of this.store.accounts.get(entry.consumerId)?.context.cards ?? [])
-              kinds.set(card.cardId, card.kind);
-          }
-          ledger.add(entry);
-          return true;
-        },
-      );
+      const range = { start: undefined, end: [endMs], exclusiveStart: false, reverse: false };
+      const scan = await this.scan(range, (_key, entry) => {
+        if (entry.merchantId !== merchantId) return true;
+        holder = entry.consumerId;
+        if (!known.has(holder)) {
+          known.add(holder);
+          learn(holder);
+        }
+        ledger.add(entry);
+        return true;
+      });
       const { days: figures, reconciled } = ledger.result();
       return {
         timeZone: this.cutoff.timeZone,

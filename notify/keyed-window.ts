@@ -20,6 +20,13 @@ export class KeyedWindow {
     return (this.events.get(key) ?? []).filter((atMs) => atMs > nowMs - this.windowMs).length < this.max;
   }
 
+  /** Takes back an event recorded at `atMs` by `take` (it did not happen after all). */
+  release(key: string, atMs: number): void {
+    const recent = this.events.get(key);
+    const index = recent ? recent.lastIndexOf(atMs) : -1;
+    if (recent && index >= 0) recent.splice(index, 1);
+  }
+
   /** Records an event of `key` when its window has room; false (and nothing recorded) when it is full. */
   take(key: string, nowMs: number): boolean {
     const recent = (this.events.get(key) ?? []).filter((atMs) => atMs > nowMs - this.windowMs);

@@ -78,7 +78,12 @@ export function statementCsv(
   return `${[CSV_HEADER, ...rows].join('\r\n')}\r\n`;
 }
 
+/**
+ * A cell as a spreadsheet reads it back: quoted when it holds a comma, quote or line break, and a text
+ * that a spreadsheet would take for a formula (`=`, `+`, `-`, `@`, a tab or carriage return first) is
+ * kept as text with a leading `'`. Numbers are written as they are.
+ */
 function csvCell(value: string | number): string {
-  const text = String(value);
+  const text = typeof value === 'string' && /^[=+\-@\t\r]/.test(value) ? `'${value}` : String(value);
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }

@@ -138,9 +138,20 @@ describe('gifts between phones', () => {
         { merchantId: merchant.merchantId, toPhone: FRIEND, amountCents: 100, idempotencyKey },
         giver.deviceToken,
       );
-    expect((await give('a')).status).toBe(201);
-    expect((await give('b')).status).toBe(201);
-    expect((await give('c')).body.error.code).toBe('rate_limited');
-    expect((await give('a')).status).toBe(201);
+    // A gift refused takes no room of the day.
+    const tooMuch = {
+      merchantId: merchant.merchantId,
+      toPhone: FRIEND,
+      amountCents: 9_999,
+      idempotencyKey: 'x',
+    };
+    expect((await t.http('POST', '/v1/wallet/gifts', tooMuch, giver.deviceToken)).status).toBe(422);
+    // Sent at once, no more than the day's count get through.
+    const answers = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((key) => give(key)));
+    expect(answers.filter((answer) => answer.status === 201)).toHaveLength(2);
+    expect(answers.filter((answer) => answer.body.error?.code === 'rate_limited')).toHaveLength(3);
+    // A replay of a given one is answered from its result; a refused gift gives its room back.
+    const given = ['a', 'b', 'c', 'd', 'e'].find((_, i) => answers[i]?.status === 201) as string;
+    expect((await give(given)).status).toBe(201);
   });
 });

@@ -21,6 +21,8 @@ const DAYS = Array.from({ length: 5 }, (_, i) => ({
   endMs: T0 + (i + 1) * DAY_MS,
 }));
 const CARDS: Record<string, CardKind> = { g1: 'gift', g2: 'gift', r1: 'reward' };
+/** What a card gave up, as a positive figure (and 0, not -0, for nothing). */
+const negated = (cents: number) => (cents === 0 ? 0 : -cents);
 
 /** One random posting of merchant m1 or m2, as the engine writes them (the other side of each leg). */
 const posting = fc
@@ -94,6 +96,23 @@ describe('liability arithmetic', () => {
               .reduce((sum, leg) => sum + leg.cents, 0);
             const f = day[kind];
             expect(f.closingCents).toBe(balance);
+            // Each figure is what its postings moved on that kind's cards that day.
+            const moved = (...kinds: PostingKind[]) =>
+              journal
+                .filter(
+                  (entry) =>
+                    entry.merchantId === 'm1' &&
+                    kinds.includes(entry.kind) &&
+                    entry.atMs >= day.startMs &&
+                    entry.atMs < day.endMs,
+                )
+                .flatMap((entry) => entry.legs)
+                .filter((leg) => leg.account.startsWith('card:') && CARDS[leg.account.slice(5)] === kind)
+                .reduce((sum, leg) => sum + leg.cents, 0);
+            expect(f.issuedCents).toBe(moved('load'));
+            expect(f.soldCents).toBe(moved('purchase'));
+            expect(f.redeemedCents).toBe(negated(moved('redeem', 'void', 'reverse', 'refund')));
+            expect(f.expiredCents).toBe(negated(moved('expire')));
             expect(f.closingCents).toBe(
               f.openingCents + f.issuedCents + f.soldCents - f.redeemedCents - f.expiredCents,
             );
