@@ -222,7 +222,9 @@ export async function crashRun(options: CrashOptions): Promise<CrashReport> {
             from: from.phone,
             to: to.phone,
           });
-        await sleep(20);
+        // Spaced so the day's count (giftsPerDayMax, counted from each start) lasts a cycle: the gifts
+        // stay real gifts, not refusals, when the kills come.
+        await sleep(100);
       }
     };
 

@@ -1,4 +1,5 @@
 import type { AuthId, CardId, ConsumerId, GiftId, MerchantId, TerminalId } from './ids.ts';
+import type { PostingKind } from './ledger.ts';
 import type { BalanceCause, CardKind, Funding, Reply } from './wallet.ts';
 
 /**
@@ -105,7 +106,7 @@ export interface WalletView {
 
 export interface HistoryView {
   atMs: number;
-  kind: string;
+  kind: PostingKind;
   merchantId: MerchantId;
   cardId: CardId;
   amountCents: number;

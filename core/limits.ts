@@ -228,7 +228,7 @@ export type Limits = { -readonly [K in keyof typeof LIMITS]: number };
  * Limits the HTTP API declares to its clients (gateway/api.ts, docs/openapi.json): one value for every
  * server, so the document and the server judge a request alike.
  */
-const WIRE_LIMITS: readonly (keyof Limits)[] = [
+export const WIRE_LIMITS: readonly (keyof Limits)[] = [
   'nameLengthMax',
   'idempotencyKeyLengthMax',
   'reportPageEntriesMax',

@@ -12,9 +12,6 @@ import { parsePhoneNumberFromString } from 'libphonenumber-js/min';
 /** How the API takes a phone number: `+` and up to 15 digits. */
 export const E164_SHAPE = /^\+[1-9][0-9]{6,14}$/;
 
-/** The answer to a phone number the API cannot take. */
-export const PHONE_MESSAGE = 'phone must be an E.164 number like +15555550123, of a phone that can exist';
-
 /**
  * The canonical form of an E.164-shaped number; null for anything else, a number no phone can have, or
  * one whose canonical form is not canonical itself (libphonenumber strips one trunk prefix per parse, so

@@ -98,6 +98,27 @@ export type BalanceCause =
   | 'gift'
   | 'adjust';
 
+/** What the confirmation text of a movement says happened. */
+export type ReceiptEvent = 'redeem' | 'void' | 'reverse' | 'refund' | 'giftSent' | 'giftReceived';
+
+/** A card's balance that went below the consumer's alert. */
+export interface LowBalance {
+  kind: CardKind;
+  belowCents: number;
+  balanceCents: number;
+}
+
+/**
+ * The alert a debit of `card` crossed, if any: its balance went from at least the alert to below it. A
+ * later debit starts below and crosses nothing, so each crossing is told once.
+ */
+function crossedAlert(card: Card, debitedCents: number, alerts: LowBalance[]): void {
+  const belowCents = card.alertBelowCents;
+  if (belowCents === undefined) return;
+  if (card.balanceCents + debitedCents >= belowCents && card.balanceCents < belowCents)
+    alerts.push({ kind: card.kind, belowCents, balanceCents: card.balanceCents });
+}
+
 export interface HistoryLine {
   cardId: CardId;
   amountCents: number;
@@ -112,6 +133,8 @@ export type Effect =
       merchantId: MerchantId;
       ref: string;
       legs: Leg[];
+      /** The confirmation text the consumer gets for it, if any, and the low-balance alerts it crossed. */
+      receipt?: { event: ReceiptEvent; alerts: LowBalance[] };
       history: HistoryLine[];
     }
   | { type: 'balance'; card: Card; cause: BalanceCause }
@@ -475,12 +498,14 @@ export function redeem(w: Wallet, ev: EventOf<'REDEEM'>, dayMaxCents: number): S
   const rewardLots = reward && rewardCents > 0 ? takeLots(reward, rewardCents) : [];
   const legs: Leg[] = [];
   const history: HistoryLine[] = [];
+  const alerts: LowBalance[] = [];
   for (const [card, cents] of [
     [reward, rewardCents],
     [gift, giftCents],
   ] as const) {
     if (!card || cents === 0) continue;
     card.balanceCents -= cents;
+    crossedAlert(card, cents, alerts);
     legs.push({ account: ledgerAccount.card(card.cardId), cents: -cents });
     history.push({ cardId: card.cardId, amountCents: -cents, balanceCents: card.balanceCents });
   }
@@ -501,7 +526,15 @@ export function redeem(w: Wallet, ev: EventOf<'REDEEM'>, dayMaxCents: number): S
     state: 'approved',
   };
   effects.push(
-    { type: 'posting', kind: 'redeem', merchantId: ev.merchantId, ref: ev.authId, legs, history },
+    {
+      type: 'posting',
+      kind: 'redeem',
+      merchantId: ev.merchantId,
+      ref: ev.authId,
+      legs,
+      history,
+      receipt: { event: 'redeem', alerts },
+    },
     { type: 'auth', auth },
   );
   reply(effects, {
@@ -540,7 +573,15 @@ function restore(
     pushBalance(effects, card, kind);
   }
   legs.push({ account: ledgerAccount.merchantPayable(auth.merchantId), cents: -(giftCents + rewardCents) });
-  effects.push({ type: 'posting', kind, merchantId: auth.merchantId, ref, legs, history });
+  effects.push({
+    type: 'posting',
+    kind,
+    merchantId: auth.merchantId,
+    ref,
+    legs,
+    history,
+    receipt: { event: kind, alerts: [] },
+  });
   if (rewardLots.some((lot) => lot.expiresAtMs !== null)) {
     const soonest = Math.min(...rewardLots.map((lot) => lot.expiresAtMs ?? Number.POSITIVE_INFINITY));
     effects.push({ type: 'timer', atMs: soonest, kind: 'lots' });
@@ -675,6 +716,8 @@ export function giftSend(w: Wallet, ev: EventOf<'GIFT_SEND'>, dayMaxCents: numbe
   if (ev.amountCents > leftToday) throw new Error("gift past the day's limit");
   wallet.spent = { day: Math.floor(ev.nowMs / DAY_MS), cents: dayMaxCents - leftToday + ev.amountCents };
   card.balanceCents -= ev.amountCents;
+  const alerts: LowBalance[] = [];
+  crossedAlert(card, ev.amountCents, alerts);
   effects.push({
     type: 'posting',
     kind: 'gift',
@@ -685,6 +728,7 @@ export function giftSend(w: Wallet, ev: EventOf<'GIFT_SEND'>, dayMaxCents: numbe
       { account: ledgerAccount.transit(ev.giftId), cents: ev.amountCents },
     ],
     history: [{ cardId: card.cardId, amountCents: -ev.amountCents, balanceCents: card.balanceCents }],
+    receipt: { event: 'giftSent', alerts },
   });
   pushBalance(effects, card, 'gift');
   effects.push({
@@ -719,6 +763,7 @@ export function giftReceive(w: Wallet, ev: EventOf<'GIFT_RECEIVE'>): Step {
       { account: ledgerAccount.transit(ev.giftId), cents: -ev.amountCents },
     ],
     history: [{ cardId: card.cardId, amountCents: ev.amountCents, balanceCents: card.balanceCents }],
+    receipt: { event: 'giftReceived', alerts: [] },
   });
   pushBalance(effects, card, 'gift');
   reply(effects, { status: 'approved', cardId: card.cardId, balanceCents: card.balanceCents });

@@ -87,11 +87,12 @@ export interface EngineHealth {
   shards: ShardHealth[];
 }
 
-const KEY = new RegExp(`^[A-Za-z0-9_-]{1,${LIMITS.idempotencyKeyLengthMax}}$`);
+/** Idempotency keys: 1 to `idempotencyKeyLengthMax` characters of A-Z a-z 0-9 _ -. */
+export const IDEMPOTENCY_KEY_SHAPE = new RegExp(`^[A-Za-z0-9_-]{1,${LIMITS.idempotencyKeyLengthMax}}$`);
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export const isIdempotencyKey = (value: unknown): value is string =>
-  typeof value === 'string' && KEY.test(value);
+  typeof value === 'string' && IDEMPOTENCY_KEY_SHAPE.test(value);
 const isId = (value: unknown): value is string => typeof value === 'string' && ID.test(value);
 const isCents = (value: unknown, max: number): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value <= max;
@@ -308,7 +309,6 @@ export class Engine {
       return BAD;
     }
     if (!isAmountCents(amountCents) || amountCents < this.limits.giftMinCents) return BAD;
-    if (amountCents > this.limits.loadMaxCents) return OVER_LIMIT;
     const toConsumerId = this.consumerIdFor(toPhone);
     if (toConsumerId === consumerId) return BAD;
     const canonical = ['gift', merchantId, toConsumerId, amountCents].join('|');

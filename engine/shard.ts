@@ -27,7 +27,6 @@ import {
   availableCents,
   type Card,
   type Effect,
-  type HistoryLine,
   type Reply,
   totalsAt,
   type WalletEvent,
@@ -35,8 +34,8 @@ import {
 import {
   type HistoryEntry,
   type IdempotencyRecord,
-  type LowBalance,
   META,
+  type OutboxMessage,
   readMeta,
   type Store,
 } from '../persistence/store.ts';
@@ -492,29 +491,18 @@ export class Shard {
         }
         // The consumer's confirmation text is queued in the same commit, so it is neither lost nor
         // sent for an event that did not happen.
-        const event =
-          kind === 'gift' ? ((effect.history[0]?.amountCents ?? 0) < 0 ? 'giftSent' : 'giftReceived') : kind;
-        if (
-          event === 'redeem' ||
-          event === 'void' ||
-          event === 'refund' ||
-          event === 'reverse' ||
-          event === 'giftSent' ||
-          event === 'giftReceived'
-        ) {
-          const { context } = live.actor.getSnapshot();
-          const { balanceCents } = totalsAt(context, merchantId);
-          const alerts =
-            event === 'redeem' || event === 'giftSent' ? crossedAlerts(context.cards, effect.history) : [];
-          const message = {
+        if (effect.receipt) {
+          const { event, alerts } = effect.receipt;
+          const { balanceCents } = totalsAt(live.actor.getSnapshot().context, merchantId);
+          const message: OutboxMessage = {
             kind: 'receipt',
             event,
             merchantId,
             amountCents,
             balanceCents,
             ref,
-            ...(alerts.length > 0 && { alerts }),
-          } as const;
+          };
+          if (alerts.length > 0) message.alerts = alerts;
           batch.writes.push([
             store.outbox,
             [nowMs, shardIndex, ++this.journalSeq],
@@ -672,23 +660,6 @@ export class Shard {
       batch.writes.push([store.meta, META.journalSeq(shardIndex), this.journalSeq]);
     return this.group.commit(batch);
   }
-}
-
-/**
- * The low-balance alerts a redemption or a gift sent crossed: cards whose balance went from at least their
- * alert to below it. A later sale starts below and crosses nothing, so each crossing is told once.
- */
-function crossedAlerts(cards: readonly Card[], lines: readonly HistoryLine[]): LowBalance[] {
-  const alerts: LowBalance[] = [];
-  for (const line of lines) {
-    const card = cards.find((held) => held.cardId === line.cardId);
-    const belowCents = card?.alertBelowCents;
-    if (!card || belowCents === undefined) continue;
-    const beforeCents = line.balanceCents - line.amountCents;
-    if (beforeCents >= belowCents && line.balanceCents < belowCents)
-      alerts.push({ kind: card.kind, belowCents, balanceCents: line.balanceCents });
-  }
-  return alerts;
 }
 
 function cardView(card: Card): CardView {

@@ -3,6 +3,7 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import { CODE_DIGITS_MAX, CODE_DIGITS_MIN } from '../core/codes.ts';
 import { LIMITS } from '../core/limits.ts';
 import { canonicalPhone, E164_SHAPE } from '../core/phone.ts';
+import { IDEMPOTENCY_KEY_SHAPE } from '../engine/engine.ts';
 import { isRoutingNumber } from '../settlement/bank.ts';
 import { parseDate } from '../settlement/calendar.ts';
 
@@ -50,7 +51,7 @@ export const epochMs = (description = 'an epoch time in milliseconds') =>
 
 export const idempotencyKey = () =>
   Type.String({
-    pattern: `^[A-Za-z0-9_-]{1,${LIMITS.idempotencyKeyLengthMax}}$`,
+    pattern: IDEMPOTENCY_KEY_SHAPE.source,
     description: `1-${LIMITS.idempotencyKeyLengthMax} characters of A-Z a-z 0-9 _ -; a retry with the same key gets the stored answer`,
   });
 

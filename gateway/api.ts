@@ -1,6 +1,7 @@
 import { type TObject, type TSchema, Type } from '@sinclair/typebox';
-import { CODE_DIGITS_MIN } from '../core/codes.ts';
+import { CODE_DIGITS_MAX, CODE_DIGITS_MIN } from '../core/codes.ts';
 import { LIMITS } from '../core/limits.ts';
+import { ACCOUNT_NUMBER_SHAPE, ACCOUNT_TYPES } from '../settlement/bank.ts';
 import {
   cents,
   codeDigits,
@@ -16,6 +17,7 @@ import {
   stringEnum,
   text,
 } from './api-schema.ts';
+import { KEYWORD_SHAPE } from './merchants.ts';
 
 /**
  * Every HTTP route of the API, declared once: its method and path, who may call it, its body, query and
@@ -67,6 +69,10 @@ export interface RouteSpec<
   errors?: readonly number[];
 }
 
+/** Answers that name a limit of their own (route handlers use the same words). */
+export const CURSOR_EXPIRED = 'the cursor has expired; start again from the newest';
+export const DEV_INBOX_TEXTS_MAX = 50;
+
 const route = <
   B extends TObject | undefined = undefined,
   Q extends TObject | undefined = undefined,
@@ -105,7 +111,7 @@ export const ERROR = component(
 );
 
 const CODE = Type.String({
-  pattern: '^[0-9]{6,10}$',
+  pattern: `^[0-9]{${CODE_DIGITS_MIN},${CODE_DIGITS_MAX}}$`,
   description:
     '6 digits at a quiet merchant, longer (up to 10) while it is busy or when the merchant chose a longer minimum; leading zeros kept',
 });
@@ -164,15 +170,16 @@ const LIABILITY_FIGURES = component(
 const TERMINAL_ACTIVATION = object({ terminalId: str(), activationCode: str() });
 const BUSINESS_DATE = object({ businessDate: date() });
 const TERMINAL_LOCK = object({ terminalId: str(), locked: Type.Boolean() });
-const PAGE_LIMIT = (fallback: number) =>
-  Type.Integer({
-    minimum: 1,
-    maximum: LIMITS.reportPageEntriesMax,
-    default: fallback,
-    description: `an integer from 1 to ${LIMITS.reportPageEntriesMax}`,
-  });
-const REPORT_BOUNDS =
-  'At most reportScansPerMerchantMax (1) report of a merchant and reportScansMax (4) in all are read at once; one more is overloaded.';
+const PAGE_LIMIT = (fallback: number) => int(1, LIMITS.reportPageEntriesMax, { default: fallback });
+const DAYS = int(1, LIMITS.reportActivityDaysMax, { default: 7 });
+const FORMAT = opt(stringEnum(['json', 'csv'], '"json" or "csv"'));
+const NAME = text(
+  LIMITS.nameLengthMax,
+  `1-${LIMITS.nameLengthMax} characters, not blank, without | or control characters`,
+);
+const REPORT_BOUNDS = `At most reportScansPerMerchantMax (${LIMITS.reportScansPerMerchantMax}) report of a merchant and reportScansMax (${LIMITS.reportScansMax}) in all are read at once; one more is overloaded.`;
+const SCAN_BOUND = `at most reportScanEntriesMax entries (${LIMITS.reportScanEntriesMax.toLocaleString('en-US')})`;
+const ACTIVATION_HOURS = `${LIMITS.activationTtlMs / 3_600_000} h`;
 
 export const ROUTES = {
   me: route({
@@ -201,20 +208,17 @@ export const ROUTES = {
     forbidden: 'only the operator creates merchants',
     summary: 'Create a merchant',
     body: object({
-      name: text(
-        LIMITS.nameLengthMax,
-        `1-${LIMITS.nameLengthMax} characters, not blank, without | or control characters`,
-      ),
+      name: NAME,
       routingNumber: Type.String({
         pattern: '^[0-9]{9}$',
         format: 'aba-routing',
         description: '9 digits of an assigned ABA prefix with a valid check digit',
       }),
-      accountNumber: Type.String({ pattern: '^[0-9]{4,17}$', description: '4-17 digits' }),
-      accountType: stringEnum(['checking', 'savings'], '"checking" or "savings"'),
+      accountNumber: Type.String({ pattern: ACCOUNT_NUMBER_SHAPE.source, description: '4-17 digits' }),
+      accountType: stringEnum(ACCOUNT_TYPES, '"checking" or "savings"'),
       keyword: nullable(
         Type.String({
-          pattern: '^[A-Za-z0-9]{2,16}$',
+          pattern: KEYWORD_SHAPE.source,
           description: '2-16 letters or digits: the SMS keyword (PAY <keyword>), unique; null for none',
         }),
         { default: null },
@@ -408,13 +412,13 @@ export const ROUTES = {
     caller: 'merchantOnly',
     summary: 'Create a terminal',
     body: object({
-      label: text(
-        LIMITS.nameLengthMax,
-        `1-${LIMITS.nameLengthMax} characters, not blank, without | or control characters`,
-      ),
+      label: NAME,
     }),
     answers: {
-      201: answer('created; the activation code is single use and valid 24 h', TERMINAL_ACTIVATION),
+      201: answer(
+        `created; the activation code is single use and valid ${ACTIVATION_HOURS}`,
+        TERMINAL_ACTIVATION,
+      ),
     },
   }),
 
@@ -448,8 +452,7 @@ export const ROUTES = {
     method: 'post',
     path: '/v1/merchants/:merchantId/terminals/:terminalId/rekey',
     caller: 'merchantOnly',
-    summary:
-      'A new single-use activation code (24 h) for the terminal; the old key works until it is used, then its sessions are closed (extension)',
+    summary: `A new single-use activation code (${ACTIVATION_HOURS}) for the terminal; the old key works until it is used, then its sessions are closed (extension)`,
     answers: { 201: answer('a new activation code', TERMINAL_ACTIVATION) },
   }),
 
@@ -482,7 +485,7 @@ export const ROUTES = {
     caller: 'merchant',
     summary:
       "The merchant's postings from the journal, newest first, as they count for its net; no consumer data (extension)",
-    description: `Reads the journal in chunks, at most reportScanEntriesMax entries (500,000) per request; a page cut short by that bound has scanLimited true and a next cursor to go on from where it stopped. The cursor is opaque (sealed under a key the server makes at start) and names nothing of other merchants; after a restart it is refused as bad_request, 'the cursor has expired; start again from the newest'. With ?format=csv the page comes as CSV (journalKey, at, kind, ref, amountCents), and the next page's cursor in the paycode-next header. ${REPORT_BOUNDS}`,
+    description: `Reads the journal in chunks, ${SCAN_BOUND} per request; a page cut short by that bound has scanLimited true and a next cursor to go on from where it stopped. The cursor is opaque (sealed under a key the server makes at start) and names nothing of other merchants; after a restart it is refused as bad_request, '${CURSOR_EXPIRED}'. With ?format=csv the page comes as CSV (journalKey, at, kind, ref, amountCents), and the next page's cursor in the paycode-next header. ${REPORT_BOUNDS}`,
     query: object({
       limit: PAGE_LIMIT(50),
       before: opt(
@@ -493,7 +496,7 @@ export const ROUTES = {
         }),
       ),
       beforeMs: opt(epochMs('an epoch time in milliseconds: postings before it; not with before')),
-      format: opt(stringEnum(['json', 'csv'], '"json" or "csv"')),
+      format: FORMAT,
     }),
     answers: {
       200: answer(
@@ -528,12 +531,7 @@ export const ROUTES = {
     summary: 'Sales per business day for the last N days and per hour for the last 24 hours (extension)',
     description: `Settled days are read from their statements; the rest from the journal, newest first, at most reportScanEntriesMax entries; what the bound left unread is given in unread, in whole hours of the settlement time zone. The hours are whole hours of that zone (timeZone). ${REPORT_BOUNDS}`,
     query: object({
-      days: Type.Integer({
-        minimum: 1,
-        maximum: LIMITS.reportActivityDaysMax,
-        default: 7,
-        description: `an integer from 1 to ${LIMITS.reportActivityDaysMax}`,
-      }),
+      days: DAYS,
     }),
     answers: {
       200: answer(
@@ -563,15 +561,10 @@ export const ROUTES = {
     caller: 'merchant',
     summary:
       "Value outstanding on the merchant's cards per business day, by kind: opening, issued, sold, redeemed, expired, closing (extension); JSON or CSV (?format=csv)",
-    description: `Gift card value never expires (giftValueExpires is always false); only rewards do. Each day's closing is computed twice, from the flows and from the balances of the cards in the journal, and reconciled says whether they agree on every day. The opening needs every posting since the first, so the journal is read from its start, at most reportScanEntriesMax entries (500,000); a longer journal gives scanLimited true and figures of its oldest part only. ${REPORT_BOUNDS}`,
+    description: `Gift card value never expires (giftValueExpires is always false); only rewards do. reconciled says that every movement of the merchant's cards in the journal is in one of the figures, so each closing is the sum of the cards' legs to that day's end. The opening needs every posting since the first, so the journal is read from its start, ${SCAN_BOUND}; a longer journal gives scanLimited true and figures of its oldest part only. ${REPORT_BOUNDS}`,
     query: object({
-      days: Type.Integer({
-        minimum: 1,
-        maximum: LIMITS.reportActivityDaysMax,
-        default: 7,
-        description: `an integer from 1 to ${LIMITS.reportActivityDaysMax}`,
-      }),
-      format: opt(stringEnum(['json', 'csv'], '"json" or "csv"')),
+      days: DAYS,
+      format: FORMAT,
     }),
     answers: {
       200: {
@@ -589,7 +582,7 @@ export const ROUTES = {
               reward: LIABILITY_FIGURES,
             }),
           ),
-          reconciled: flag('the closing from the flows equals the balances in the journal, every day'),
+          reconciled: flag("every movement of the merchant's cards in the journal is in one of the figures"),
           scanLimited: Type.Boolean(),
         }),
         alternatives: { 'text/csv': Type.String() },
@@ -648,7 +641,7 @@ export const ROUTES = {
     caller: 'merchant',
     summary: "A merchant's statement for a settled day, JSON or CSV (?format=csv) (extension)",
     params: BUSINESS_DATE,
-    query: object({ format: opt(stringEnum(['json', 'csv'], '"json" or "csv"')) }),
+    query: object({ format: FORMAT }),
     answers: {
       200: {
         description: 'every posting, fees, net, file and trace number; CSV with ?format=csv',
@@ -725,8 +718,7 @@ export const ROUTES = {
     path: '/v1/wallet/gifts',
     caller: 'device',
     summary: 'Give gift-card value to another phone (v1.1)',
-    description:
-      "Only gift value is given, never reward value; more than the card's available gift value is insufficient_funds, more than is left of the day's spending (payments and gifts together) limit_exceeded. The receiver need not be registered yet: the value waits on a gift card for that phone. Both phones get a text; the receiver's wallet gets a balance push with cause gift. toPhone must be another phone than the giver's. A giver makes at most giftsPerDayMax (20) gifts a day; one more is rate_limited.",
+    description: `Only gift value is given, never reward value; more than the card's available gift value is insufficient_funds, more than is left of the day's spending (payments and gifts together) limit_exceeded. The receiver need not be registered yet: the value waits on a gift card for that phone. Both phones get a text; the receiver's wallet gets a balance push with cause gift. toPhone must be another phone than the giver's. A giver makes at most giftsPerDayMax (${LIMITS.giftsPerDayMax}) gifts a day; one more is rate_limited.`,
     body: object({
       merchantId: id('a merchant id: whose gift card the value is given from'),
       toPhone: phone(),
@@ -919,8 +911,7 @@ export const ROUTES = {
     method: 'get',
     path: '/v1/dev/inbox',
     caller: 'anyone',
-    summary:
-      'Texts sent, newest first, at most 50; only with PAYCODE_SMS=console (development), from this machine',
+    summary: `Texts sent, newest first, at most ${DEV_INBOX_TEXTS_MAX}; only with PAYCODE_SMS=console (development), from this machine`,
     query: object({ phone: opt(str('only the texts to this number, as written')) }),
     answers: {
       200: answer(
@@ -931,5 +922,3 @@ export const ROUTES = {
     errors: [403],
   }),
 };
-
-export type RouteName = keyof typeof ROUTES;

@@ -1,6 +1,6 @@
 import { idempotencyScope } from '../core/commands.ts';
 import type { ConsumerId } from '../core/ids.ts';
-import { DAY_MS, type Limits } from '../core/limits.ts';
+import { DAY_MS } from '../core/limits.ts';
 import type { Reply } from '../core/wallet.ts';
 import type { Engine } from '../engine/engine.ts';
 import { KeyedWindow } from '../notify/keyed-window.ts';
@@ -9,7 +9,8 @@ import type { Registry } from './registry.ts';
 /**
  * Giving gift card value to another phone, for the wallet API and the SMS channel alike. Each gift texts
  * a phone that may never have used paycode, so besides the engine's own rules (gift value only, the day's
- * spending) a giver makes at most `giftsPerDayMax` gifts a day, and what the engine would refuse (a frozen
+ * spending) a giver makes at most `giftsPerDayMax` gifts in 24 hours (counted in memory: a restart starts
+ * the count again), and what the engine would refuse (a frozen
  * wallet, too little gift value) is refused before the receiver's number is stored.
  *
  * @module
@@ -29,10 +30,11 @@ export class Gifts {
   constructor(
     private readonly engine: Engine,
     private readonly registry: Registry,
-    limits: Pick<Limits, 'giftsPerDayMax'>,
+    /** The gifts a giver makes in 24 hours at most. */
+    readonly perDayMax: number,
     private readonly now: () => number,
   ) {
-    this.perDay = new KeyedWindow(DAY_MS, limits.giftsPerDayMax);
+    this.perDay = new KeyedWindow(DAY_MS, perDayMax);
   }
 
   async give(request: GiftRequest): Promise<Reply> {

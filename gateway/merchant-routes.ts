@@ -3,7 +3,7 @@ import type { TerminalId } from '../core/ids.ts';
 import { canonicalPhone } from '../core/phone.ts';
 import { liabilityCsv } from '../settlement/liability.ts';
 import { merchantJournalRef, statementCsv, statementJson, transactionsCsv } from '../settlement/reports.ts';
-import { ROUTES } from './api.ts';
+import { CURSOR_EXPIRED, ROUTES } from './api.ts';
 import { type Answer, fail, ok, type Request } from './http.ts';
 import { MerchantReports, type ReportResult } from './merchant-reports.ts';
 import { answerFor, type MerchantCaller, type RouteKit } from './route-kit.ts';
@@ -117,8 +117,7 @@ export function merchantRoutes(kit: RouteKit): void {
       return fail('bad_request', 'give either before or beforeMs, not both');
     const before = cursor === undefined ? null : reports.openCursor(merchantId, cursor);
     if (before === 'malformed') return fail('bad_request', 'before must be the `next` of a previous page');
-    if (before === 'expired')
-      return fail('bad_request', 'the cursor has expired; start again from the newest');
+    if (before === 'expired') return fail('bad_request', CURSOR_EXPIRED);
     const report = await reports.transactions(merchantId, { limit, before, beforeMs: beforeMs ?? null });
     if (!report.ok || query.format !== 'csv') return reportAnswer(report);
     const { transactions, next } = report.answer;

@@ -110,6 +110,8 @@ export class Merchants {
 }
 
 /** SMS keywords of merchants (`PAY <keyword>`): 2-16 letters or digits, compared in upper case. */
-export function isKeyword(value: unknown): value is string {
-  return typeof value === 'string' && /^[A-Za-z0-9]{2,16}$/.test(value);
+export const KEYWORD_SHAPE = /^[A-Za-z0-9]{2,16}$/;
+
+function isKeyword(value: unknown): value is string {
+  return typeof value === 'string' && KEYWORD_SHAPE.test(value);
 }

@@ -1,5 +1,5 @@
 import type { TemplatedApp } from 'uWebSockets.js';
-import { ROUTES } from './api.ts';
+import { DEV_INBOX_TEXTS_MAX, ROUTES } from './api.ts';
 import { fail, ok, type Request } from './http.ts';
 import { isLoopbackAddress, isLoopbackName } from './loopback.ts';
 import { merchantRoutes } from './merchant-routes.ts';
@@ -78,7 +78,9 @@ export function httpRoutes(app: TemplatedApp, deps: RouteDeps): [string, string]
     // Development only (console SMS mode), and from this machine only: the texts hold codes.
     kit.route(ROUTES.devInbox, ({ request, query: { phone } }) => {
       if (!isLocalRequest(request)) return fail('forbidden', 'the inbox is served on loopback only');
-      const texts = inbox.inbox.filter((text) => phone === undefined || text.phone === phone).slice(-50);
+      const texts = inbox.inbox
+        .filter((text) => phone === undefined || text.phone === phone)
+        .slice(-DEV_INBOX_TEXTS_MAX);
       return ok(200, { texts: texts.reverse() });
     });
   }

@@ -179,7 +179,7 @@ async function confirmGift(deps: InboundDeps, consumerId: ConsumerId, code: stri
     case 'account_frozen':
       return 'paycode: your account is frozen; unfreeze it in the wallet.';
     case 'rate_limited':
-      return `paycode: you have made ${LIMITS.giftsPerDayMax} gifts today, the most a day. Nothing was given.`;
+      return `paycode: you have made ${deps.giving.perDayMax} gifts in 24 hours, the most there may be. Nothing was given.`;
     default:
       if (reply.status === 'internal' || reply.status === 'overloaded') {
         // Perhaps given, perhaps not: the same YES tries again under the same key, which gives once.
@@ -191,4 +191,4 @@ async function confirmGift(deps: InboundDeps, consumerId: ConsumerId, code: stri
 }
 
 const GIFT_LOCKED =
-  'paycode: too many wrong codes today, so gifts by text are off until tomorrow. Nothing was given; the wallet app still works.';
+  'paycode: too many wrong codes, so gifts by text are off for the next 24 hours. Nothing was given; the wallet app still works.';

@@ -8,9 +8,10 @@ import { KeyedWindow } from '../notify/keyed-window.ts';
  * the code texted back (`YES <code>`), so a text from a spoofed sender or a typo in the phone number moves
  * nothing by itself. One pending gift per phone (a new `GIFT` replaces it), valid `smsGiftConfirmTtlMs`.
  * Wrong codes count per phone per day: after `smsGiftWrongCodesPerDayMax` of them the pending gift is
- * dropped and `GIFT` by text is refused for the rest of the day, so a spoofer guesses at most that many
- * codes of 10^6 a day (5 × 10^-6 per phone-day with the default 5). Pending gifts live in memory: after a
- * restart the giver sends `GIFT` again, and nothing has moved.
+ * dropped and `GIFT` by text is refused until the count falls, so a spoofer guesses at most that many
+ * codes of 10^6 a day (5 × 10^-6 per phone-day with the default 5). Pending gifts and the count live in
+ * memory: after a restart the giver sends `GIFT` again, and nothing has moved (a restart also starts the
+ * count again, which a spoofer cannot cause).
  *
  * @module
  */

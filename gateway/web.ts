@@ -79,7 +79,7 @@ const PAGE_HEADERS: Readonly<Record<string, string>> = {
   'cross-origin-opener-policy': 'same-origin',
 };
 
-function asset(path: string, body: Buffer, immutable = false): Asset {
+function asset(path: string, body: Buffer): Asset {
   const contentType = CONTENT_TYPES[extname(path)] ?? 'application/octet-stream';
   const compressible = !contentType.startsWith('image/png');
   return {
@@ -87,7 +87,7 @@ function asset(path: string, body: Buffer, immutable = false): Asset {
     gzipped: compressible && body.length > 1024 ? gzipSync(body) : null,
     contentType,
     etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
-    immutable,
+    immutable: false,
   };
 }
 
@@ -136,9 +136,10 @@ export async function buildWebApps(apps: readonly WebApp[], minify: boolean): Pr
       workers.push({ mount, name, text: file.text });
       continue;
     }
-    assets.set(`${mount}/${name}`, asset(name, Buffer.from(file.contents)));
+    const bundle = asset(name, Buffer.from(file.contents));
     const hashed = hashedName(name, file.contents);
-    assets.set(`${mount}/${hashed}`, asset(name, Buffer.from(file.contents), true));
+    assets.set(`${mount}/${name}`, bundle);
+    assets.set(`${mount}/${hashed}`, { ...bundle, immutable: true });
     renamed.get(mount)?.set(`${mount}/${name}`, `${mount}/${hashed}`);
   }
   // Only whole quoted names are replaced (`"/wallet/app.js"`), never a longer name that starts alike.

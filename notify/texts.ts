@@ -1,3 +1,4 @@
+import type { PostingKind } from '../core/ledger.ts';
 import { dollars } from '../core/money.ts';
 import type { OutboxMessage } from '../persistence/store.ts';
 
@@ -53,20 +54,20 @@ export function giftConfirmText(
 }
 
 /** How a movement is named in the `HIST` answer. */
-const MOVEMENT_NAME: Record<string, string> = {
+const MOVEMENT_NAME: Record<PostingKind, string> = {
   redeem: 'payment',
   void: 'voided payment',
   reverse: 'reversed payment',
   refund: 'refund',
   load: 'added',
+  purchase: 'bought',
   gift: 'gift',
   expire: 'expired',
-  adjust: 'adjustment',
 };
 
 /** The last movements, newest first: `-$12.50 payment Corner Cafe Dec 5`. */
 export function historyText(
-  movements: readonly { atMs: number; kind: string; amountCents: number; merchantName: string }[],
+  movements: readonly { atMs: number; kind: PostingKind; amountCents: number; merchantName: string }[],
 ): string {
   if (movements.length === 0) return 'paycode: no movements yet.';
   const lines = movements.map(({ atMs, kind, amountCents, merchantName }) => {
@@ -76,7 +77,7 @@ export function historyText(
       timeZone: 'UTC',
     });
     const signed = `${amountCents < 0 ? '-' : '+'}${dollars(Math.abs(amountCents))}`;
-    return `${signed} ${MOVEMENT_NAME[kind] ?? kind} ${merchantName} ${day}`;
+    return `${signed} ${MOVEMENT_NAME[kind]} ${merchantName} ${day}`;
   });
   return `paycode: ${lines.join('; ')}.`;
 }

@@ -4,7 +4,7 @@ import { type Database, type Key, open, type RootDatabase } from 'lmdb';
 import type { PersistedAccount } from '../core/account-machine.ts';
 import type { CardId, ConsumerId, GiftId, MerchantId, TerminalId } from '../core/ids.ts';
 import type { Leg, PostingKind } from '../core/ledger.ts';
-import type { Auth, CardKind, Reply } from '../core/wallet.ts';
+import type { Auth, LowBalance, ReceiptEvent, Reply } from '../core/wallet.ts';
 import type { SettlementFigures, StatementLine } from '../sdk/http-answers.ts';
 
 /**
@@ -92,7 +92,7 @@ export interface GiftSaga {
 export type OutboxMessage =
   | {
       kind: 'receipt';
-      event: 'redeem' | 'void' | 'refund' | 'reverse' | 'giftSent' | 'giftReceived';
+      event: ReceiptEvent;
       merchantId: MerchantId;
       amountCents: number;
       /** The consumer's total at the merchant after the event. */
@@ -102,13 +102,6 @@ export type OutboxMessage =
       alerts?: LowBalance[];
     }
   | { kind: 'text'; sealedText: string };
-
-/** A card's balance that went below the consumer's alert. */
-export interface LowBalance {
-  kind: CardKind;
-  belowCents: number;
-  balanceCents: number;
-}
 
 export interface OutboxRecord {
   consumerId: ConsumerId;

@@ -178,7 +178,7 @@ export interface LiabilityReport {
   giftValueExpires: false;
   /** Business days, oldest first. */
   days: LiabilityDay[];
-  /** The closing of every day, from the flows, equals the sum of the cards' balances in the journal. */
+  /** Every movement of the merchant's cards in the journal is in one of the figures. */
   reconciled: boolean;
   /** The journal was longer than one report reads: the figures cover only its oldest part. */
   scanLimited: boolean;

@@ -55,16 +55,21 @@ export interface Config {
   metricsToken: string | null;
 }
 
-/**
- * ACH originator settings (`PAYCODE_ACH_*`). The defaults are a development originator with valid
- * routing numbers; a real ODFI gives the operator its own values.
- */
+/** Whether the server speaks plain HTTP on an address other machines reach (then only a TLS proxy may). */
+export function plainOffLoopback(config: Pick<Config, 'tls' | 'host'>): boolean {
+  return !config.tls && !isLoopbackName(config.host);
+}
+
 /** An account number is checked without echoing it: configuration errors end up in logs. */
 function accountNumber(value: string, problems: string[]): string {
   if (!isAccountNumber(value)) problems.push('PAYCODE_ACH_OFFSET_ACCOUNT must be 4-17 digits');
   return value;
 }
 
+/**
+ * ACH originator settings (`PAYCODE_ACH_*`). The defaults are a development originator with valid
+ * routing numbers; a real ODFI gives the operator its own values.
+ */
 function readOriginator(
   env: NodeJS.ProcessEnv,
   problems: string[],
@@ -274,7 +279,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
       problems.push(
         'PAYCODE_SMS=smpp:// sends the SMSC password and every code in clear: production needs ssmpp://… (or a TLS tunnel on loopback)',
       );
-    if (!config.tls && !isLoopbackName(config.host) && config.trustedProxies.length === 0)
+    if (plainOffLoopback(config) && config.trustedProxies.length === 0)
       problems.push(
         'production off loopback needs TLS: set PAYCODE_TLS_CERT and PAYCODE_TLS_KEY, or PAYCODE_TRUSTED_PROXIES for the TLS proxy in front',
       );

@@ -8,7 +8,6 @@ import { type FundingProvider, fundingProvider } from '../gateway/funding/provid
 import { Gifts } from '../gateway/gifts.ts';
 import { logRequestsTo, serveBehind, trackRequestsIn } from '../gateway/http.ts';
 import { InFlight } from '../gateway/in-flight.ts';
-import { isLoopbackName } from '../gateway/loopback.ts';
 import { countShardEvent, createMetrics } from '../gateway/metrics.ts';
 import { posBehavior } from '../gateway/pos.ts';
 import { TrustedProxies } from '../gateway/proxies.ts';
@@ -29,7 +28,7 @@ import { META, type OutboxRecord, readMeta } from '../persistence/store.ts';
 import { CLOSE_CODES } from '../sdk/close-codes.ts';
 import { journalRefKey } from '../settlement/reports.ts';
 import { Settlements } from '../settlement/settlements.ts';
-import type { Config } from './config.ts';
+import { type Config, plainOffLoopback } from './config.ts';
 import { createDemo } from './demo.ts';
 import { linkLegacyPhoneIds } from './phone-ids.ts';
 
@@ -130,7 +129,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const kick = () => outbox?.kick();
   const replies = new ReplyBudget(limits);
   const smsGifts = new SmsGifts(limits);
-  const gifts = new Gifts(engine, registry, limits, now);
+  const gifts = new Gifts(engine, registry, limits.giftsPerDayMax, now);
   // The terminals' stored failures of the last day refill the windows, so a restart gives no fresh guesses.
   const codeWindows = new CodeFailureWindows(limits, registry.terminals.failures.recent(now()));
   const inbound = (phone: string, text: string) => {
@@ -207,7 +206,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
       ? undefined
       : {
           proxies: new TrustedProxies(config.trustedProxies),
-          onlyThroughProxies: !config.tls && !isLoopbackName(config.host),
+          onlyThroughProxies: plainOffLoopback(config),
         };
   if (proxy) serveBehind(app, proxy);
   const origins = { allowed: config.allowedOrigins, scheme, proxy } as const;

@@ -35,10 +35,14 @@ export function isRoutingNumber(value: unknown): value is string {
   return sum % 10 === 0;
 }
 
+/** A bank account number: 4 to 17 digits. */
+export const ACCOUNT_NUMBER_SHAPE = /^[0-9]{4,17}$/;
+export const ACCOUNT_TYPES: readonly AccountType[] = ['checking', 'savings'];
+
 export function isAccountNumber(value: unknown): value is string {
-  return typeof value === 'string' && /^[0-9]{4,17}$/.test(value);
+  return typeof value === 'string' && ACCOUNT_NUMBER_SHAPE.test(value);
 }
 
 export function isAccountType(value: unknown): value is AccountType {
-  return value === 'checking' || value === 'savings';
+  return ACCOUNT_TYPES.includes(value as AccountType);
 }

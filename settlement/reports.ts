@@ -39,15 +39,31 @@ export function journalRefKey(consumerIdKey: Buffer): Buffer {
   return createHmac('sha256', consumerIdKey).update('merchant-journal-ref').digest();
 }
 
-const CSV_HEADER =
-  'businessDate,merchantId,achFileId,traceNumber,journalKey,at,kind,ref,amountCents,achReference';
+const CSV_HEADER = [
+  'businessDate',
+  'merchantId',
+  'achFileId',
+  'traceNumber',
+  'journalKey',
+  'at',
+  'kind',
+  'ref',
+  'amountCents',
+  'achReference',
+];
 
 /** A page of a merchant's postings for spreadsheets, in the order given. */
 export function transactionsCsv(transactions: readonly Transaction[]): string {
-  const rows = transactions.map(({ journalKey, atMs, kind, ref, amountCents }) =>
-    [journalKey, new Date(atMs).toISOString(), kind, ref, amountCents].map(csvCell).join(','),
+  return csv(
+    ['journalKey', 'at', 'kind', 'ref', 'amountCents'],
+    transactions.map(({ journalKey, atMs, kind, ref, amountCents }) => [
+      journalKey,
+      new Date(atMs).toISOString(),
+      kind,
+      ref,
+      amountCents,
+    ]),
   );
-  return `${['journalKey,at,kind,ref,amountCents', ...rows].join('\r\n')}\r\n`;
 }
 
 export function statementCsv(
@@ -55,27 +71,29 @@ export function statementCsv(
   merchant: SettledMerchant,
   lines: StatementLine[],
 ): string {
-  const cells = (journalKey: string, at: string, kind: string, ref: string, amountCents: number) =>
-    [
-      record.businessDate,
-      merchant.merchantId,
-      record.achFileId,
-      merchant.traceNumber ?? '',
-      journalKey,
-      at,
-      kind,
-      ref,
-      amountCents,
-      settledReference(merchant),
-    ]
-      .map(csvCell)
-      .join(',');
+  const cells = (journalKey: string, at: string, kind: string, ref: string, amountCents: number) => [
+    record.businessDate,
+    merchant.merchantId,
+    record.achFileId,
+    merchant.traceNumber ?? '',
+    journalKey,
+    at,
+    kind,
+    ref,
+    amountCents,
+    settledReference(merchant),
+  ];
   const rows = lines.map((line) =>
     cells(line.journalKey, new Date(line.atMs).toISOString(), line.kind, line.ref, line.amountCents),
   );
   rows.push(cells('', '', 'fee', '', -merchant.feeCents));
   rows.push(cells('', '', 'net', '', merchant.netCents));
-  return `${[CSV_HEADER, ...rows].join('\r\n')}\r\n`;
+  return csv(CSV_HEADER, rows);
+}
+
+/** A CSV file (RFC 4180, CRLF line ends): the header, then one line per row. */
+export function csv(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
+  return `${[header.join(','), ...rows.map((row) => row.map(csvCell).join(','))].join('\r\n')}\r\n`;
 }
 
 /**

@@ -36,6 +36,16 @@ describe('low-balance alerts', () => {
     expect(await setAlert(1_000)).toEqual({ status: 200, body: { cardId, alertBelowCents: 1_000 } });
     expect(await wallet()).toMatchObject({ balanceCents: 1_500, alertBelowCents: 1_000 });
     expect((await setAlert(0)).status).toBe(400);
+    // Another consumer's device cannot touch this card.
+    const other = await t.consumer('+15555550193');
+    const theirs = await t.http(
+      'POST',
+      `/v1/wallet/cards/${cardId}/alert`,
+      { belowCents: 1 },
+      other.deviceToken,
+    );
+    expect(theirs.status).toBe(404);
+    expect(await wallet()).toMatchObject({ alertBelowCents: 1_000 });
     expect(
       (await t.http('POST', '/v1/wallet/cards/cd_0_nothing/alert', { belowCents: 1 }, deviceToken)).status,
     ).toBe(404);

@@ -397,13 +397,14 @@ describe('engine', () => {
     expect((await engine.loadValue({ ...load, amountCents: LIMITS.loadMaxCents + 1 })).status).toBe(
       'limit_exceeded',
     );
-    const tooMuch = {
+    // A gift below the least one may give is malformed, whatever the wallet holds.
+    const tiny = {
       consumerId,
       merchantId: 'm1',
-      amountCents: LIMITS.loadMaxCents + 1,
-      idempotencyKey: 'big',
+      amountCents: LIMITS.giftMinCents - 1,
+      idempotencyKey: 'tiny',
     };
-    expect((await engine.gift({ ...tooMuch, toPhone: '+15555550199' })).status).toBe('limit_exceeded');
+    expect((await engine.gift({ ...tiny, toPhone: '+15555550199' })).status).toBe('bad_request');
     expect(
       (await engine.void({ merchantId: 'm1', terminalId: 't1', key: 'k', authId: 'nonsense' })).status,
     ).toBe('not_found');

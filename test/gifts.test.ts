@@ -4,6 +4,7 @@
  * spending shared with payments, and the SMS channel's `GIFT` confirmed by a reply code.
  */
 import { describe, expect, it } from 'vitest';
+import { LIMITS } from '../core/limits.ts';
 import { openSocket, startTestServer, type TestServer, waitFor } from './server-helpers.ts';
 
 const GIVER = '+15555550171';
@@ -21,6 +22,20 @@ describe('gifts between phones', () => {
     const { deviceToken } = await t.consumer(GIVER);
     await t.load(merchant, GIVER, 5_000);
     await t.load(merchant, GIVER, 3_000, 'reward');
+    // A card issued above what one load may move is a limit, not a malformed request.
+    const tooMuch = {
+      phone: GIVER,
+      amountCents: LIMITS.loadMaxCents + 1,
+      kind: 'gift',
+      idempotencyKey: 'big',
+    };
+    const refused = await t.http(
+      'POST',
+      `/v1/merchants/${merchant.merchantId}/cards`,
+      tooMuch,
+      merchant.apiKey,
+    );
+    expect(refused).toMatchObject({ status: 422, body: { error: { code: 'limit_exceeded' } } });
     await t.load(other, GIVER, 1_000, 'reward');
     const give = (fields: object) =>
       t.http(

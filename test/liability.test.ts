@@ -11,6 +11,7 @@ import type { CardKind } from '../core/wallet.ts';
 import { SandboxFunding } from '../gateway/funding/sandbox.ts';
 import type { JournalEntry } from '../persistence/store.ts';
 import { LiabilityLedger, liabilityCsv } from '../settlement/liability.ts';
+import { transactionsCsv } from '../settlement/reports.ts';
 import { OPERATOR_TOKEN, startTestServer } from './server-helpers.ts';
 
 const DAY_MS = 86_400_000;
@@ -156,6 +157,20 @@ describe('liability arithmetic', () => {
   });
 });
 
+/** A text cell as the CSV writes it: one a spreadsheet would read as a formula is kept as text. */
+const asText = (text: string) => (/^[=+\-@\t\r]/.test(text) ? `'${text}` : text);
+
+describe('CSV cells', () => {
+  it('keeps text that a spreadsheet would read as a formula as text, and numbers as they are', () => {
+    const row = (ref: string, amountCents: number) =>
+      transactionsCsv([{ journalKey: 'k', atMs: 0, kind: 'redeem', ref, amountCents }]).split('\r\n')[1];
+    expect(row('=HYPERLINK("x")', -5)).toBe(`k,1970-01-01T00:00:00.000Z,redeem,"'=HYPERLINK(""x"")",-5`);
+    for (const risky of ['+1', '-1', '@a', '\tx']) expect(row(risky, 1)).toContain(`,'${risky},1`);
+    expect(row('\rx', 1)).toContain(`,"'\rx",1`);
+    expect(row('au_1_x', -250)).toBe('k,1970-01-01T00:00:00.000Z,redeem,au_1_x,-250');
+  });
+});
+
 describe('liability report', () => {
   it("shows what the merchant's cards owe today: issued, sold, redeemed, with gifts between phones changing nothing", async () => {
     const t = await startTestServer({ funding: new SandboxFunding() });
@@ -233,7 +248,7 @@ describe('liability report', () => {
     expect(lines.slice(1)).toEqual(
       page.body.transactions.map(
         (tx: { journalKey: string; atMs: number; kind: string; ref: string; amountCents: number }) =>
-          `${tx.journalKey},${new Date(tx.atMs).toISOString()},${tx.kind},${tx.ref},${tx.amountCents}`,
+          `${asText(tx.journalKey)},${new Date(tx.atMs).toISOString()},${tx.kind},${tx.ref},${tx.amountCents}`,
       ),
     );
     expect(all.headers.get('paycode-next')).toBeNull();

@@ -1,11 +1,16 @@
 // The limits' own checks (core/limits.ts `validateLimits`), which the engine runs at start: the defaults
 // pass, and each rule between two limits, or on one, names what is wrong.
 import { describe, expect, it } from 'vitest';
-import { LIMITS, type Limits, validateLimits } from '../core/limits.ts';
+import { LIMITS, type Limits, validateLimits, WIRE_LIMITS } from '../core/limits.ts';
 
 describe('limits', () => {
   it('accept the defaults and name every limit that breaks a rule', () => {
     expect(validateLimits({ ...LIMITS })).toEqual([]);
+    // The limits the HTTP API declares to its clients stay as declared, every one of them.
+    for (const name of WIRE_LIMITS)
+      expect(validateLimits({ ...LIMITS, [name]: LIMITS[name] + 1 })).toEqual([
+        `${name} is part of the HTTP API's declarations (gateway/api.ts) and stays ${LIMITS[name]}`,
+      ]);
     const broken: [Partial<Limits>, string][] = [
       [{ otpTtlMs: 0 }, 'otpTtlMs must be a positive integer, not 0'],
       [

@@ -165,7 +165,7 @@ describe('OpenAPI document', () => {
     expect(seen.invalid).toBeGreaterThan(500);
   });
 
-  it('settles the requests the issue found judged differently', async () => {
+  it('judges blank names, null keyword and cap, and out-of-range expiries as the document does', async () => {
     const t = await startTestServer();
     const merchant = await t.merchant();
     const { deviceToken } = await t.consumer('+15555550164');

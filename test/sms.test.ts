@@ -7,7 +7,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ConsumerId, MerchantId } from '../core/ids.ts';
 import type { Limits } from '../core/limits.ts';
+import { SmsGifts } from '../gateway/sms-gifts.ts';
 import { smsParts } from '../notify/sms-parts.ts';
 import { selfSignedCertificate } from './helpers.ts';
 import { OPERATOR_TOKEN, startTestServer, type TestServer, waitFor } from './server-helpers.ts';
@@ -380,5 +382,30 @@ describe('SMS parts', () => {
   it('refuses a text that would need more than 255 parts', () => {
     expect(smsParts('a'.repeat(153 * 255), 1)?.parts).toHaveLength(255);
     expect(smsParts('a'.repeat(153 * 255 + 1), 1)).toBeNull();
+  });
+});
+
+describe('gifts waiting for their confirmation by text', () => {
+  const gift = { merchantId: 'mc_1' as MerchantId, toPhone: '+15555550181', amountCents: 1_000 };
+  const giver = 'cu_1_giver' as ConsumerId;
+  const limits = { smsGiftConfirmTtlMs: 10 * 60_000, smsGiftWrongCodesPerDayMax: 5 };
+
+  it('expires a waiting gift after its time, so a late YES gives nothing', () => {
+    const gifts = new SmsGifts(limits);
+    const code = gifts.ask(giver, gift, 0) as string;
+    expect(gifts.confirm(giver, code, 10 * 60_000)).toEqual({ status: 'none' });
+    const again = gifts.ask(giver, gift, 0) as string;
+    expect(gifts.confirm(giver, again, 10 * 60_000 - 1)).toMatchObject({ status: 'confirmed', code: again });
+  });
+
+  it('puts back a gift whose answer was transient, under the same key and code', () => {
+    const gifts = new SmsGifts(limits);
+    const code = gifts.ask(giver, gift, 0) as string;
+    const first = gifts.confirm(giver, code, 1);
+    if (first.status !== 'confirmed') throw new Error('not confirmed');
+    expect(gifts.confirm(giver, code, 2)).toEqual({ status: 'none' });
+    gifts.putBack(giver, first, 3);
+    const second = gifts.confirm(giver, code, 4);
+    expect(second).toEqual(first);
   });
 });

@@ -246,7 +246,7 @@ describe('merchant dashboard', () => {
     const newest = report.body.days.at(-1);
     const total = newest.gift.closingCents + newest.reward.closingCents;
     await page.getByText(`${money(total)} outstanding`).waitFor();
-    expect(await page.getByText('do not reconcile').count()).toBe(0);
+    expect(await page.getByText('in none of these figures').count()).toBe(0);
     await screenshot(page, 'merchant-outstanding');
     const [owedCsv] = await Promise.all([
       page.waitForEvent('download'),

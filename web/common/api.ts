@@ -1,3 +1,5 @@
+import { type Status, TRANSIENT_STATUSES } from '../../core/statuses.ts';
+
 /**
  * JSON over the paycode HTTP API (docs/http-api.md). A non-2xx answer becomes an ApiError carrying the
  * status of the error body (`insufficient_funds`, `unauthorized`, ...), so pages can say what happened;
@@ -57,6 +59,17 @@ export function errorText(error: unknown, messages: Readonly<Record<string, stri
 /** The WebSocket URL of a path on this server (ws: or wss: as the page). */
 export function socketUrl(path: string): string {
   return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${path}`;
+}
+
+/**
+ * Whether a failed request may have been applied or not: no answer came, or a transient status. Sent
+ * again it keeps its idempotency key; after any other answer (a refusal is stored under the key) the
+ * next try needs a new key.
+ */
+export function fateUnknown(error: unknown): boolean {
+  return (
+    error instanceof ApiError && (error.code === 'offline' || TRANSIENT_STATUSES.has(error.code as Status))
+  );
 }
 
 /** A fresh idempotency key (1-64 characters of `[A-Za-z0-9_-]`). */

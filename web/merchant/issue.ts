@@ -1,4 +1,4 @@
-import { ApiError, newKey } from '../common/api.ts';
+import { fateUnknown, newKey } from '../common/api.ts';
 import { busy, field, h, money, mount, normalizePhone, notice, parseDollars } from '../common/ui.ts';
 import { errorText } from './format.ts';
 import type { Session } from './session.ts';
@@ -6,10 +6,8 @@ import type { Session } from './session.ts';
 /**
  * Issuing a gift card or a reward to a phone number. One idempotency key stands for one intended
  * issuance: a retry of the same details (after a timeout or a lost answer) reuses it, so the customer is
- * loaded once; changed details, or a success, start a new one.
+ * loaded once; changed details, a success or a refusal start a new one.
  */
-const RETRYABLE = new Set(['offline', 'internal', 'overloaded']);
-
 interface Issued {
   cardId: string;
   balanceCents: number;
@@ -102,7 +100,8 @@ export function issueCardPanel(session: Session, onIssued: () => void): HTMLElem
       expiry.value = '';
       onIssued();
     } catch (error) {
-      const retry = error instanceof ApiError && RETRYABLE.has(error.code);
+      const retry = fateUnknown(error);
+      if (!retry) pending = null;
       mount(
         result,
         notice('error', errorText(error), retry ? ' Issue it again: it will not be issued twice.' : ''),

@@ -46,7 +46,7 @@ export function liabilitySection(session: Session) {
       ),
       report.reconciled
         ? null
-        : notice('warn', 'These figures do not reconcile with the balances of the cards. Tell the operator.'),
+        : notice('warn', 'Some movements of your cards are in none of these figures. Tell the operator.'),
       report.scanLimited
         ? notice(
             'warn',

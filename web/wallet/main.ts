@@ -1,7 +1,6 @@
 import '../common/styles.css';
 import './wallet.css';
-import { type Status, TRANSIENT_STATUSES } from '../../core/statuses.ts';
-import { ApiError, api, errorText, newKey } from '../common/api.ts';
+import { ApiError, api, errorText, fateUnknown, newKey } from '../common/api.ts';
 import { groupCode, spokenCode } from '../common/codes.ts';
 import {
   busy,
@@ -58,9 +57,6 @@ const REASONS: Record<string, string> = {
 };
 
 const reason = (error: unknown) => errorText(error, REASONS);
-
-/** Answers after which a request may have been applied or not (none came, or a transient status). */
-const unknownFate = (code: string) => code === 'offline' || TRANSIENT_STATUSES.has(code as Status);
 
 const GIFT_REASONS: Record<string, string> = {
   ...REASONS,
@@ -314,7 +310,7 @@ function showWallet(token: string): void {
       } catch (error) {
         // Only a gift whose fate is unknown (no answer, or a transient status) is sent again under its
         // key; a refusal is stored under the key, so the next try of the same gift needs a new one.
-        if (error instanceof ApiError && !unknownFate(error.code)) gift = null;
+        if (!fateUnknown(error)) gift = null;
         mount(giftStatus, notice('error', errorText(error, GIFT_REASONS)));
         if (error instanceof ApiError && error.code === 'unauthorized') signOut('Your session has ended.');
       }
