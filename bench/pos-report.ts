@@ -73,16 +73,16 @@ function maxOf(runs: readonly LoadResult[], label: string): LoadResult | undefin
   return runs.find((run) => run.label === label && run.mode === 'closed');
 }
 
-/** The open-loop point of `label` whose offered rate is nearest `fraction` of its closed-loop maximum. */
+/**
+ * The open-loop point of `label` offered at `fraction` of its closed-loop maximum (within 5 points);
+ * none when the run measured no such point, so no target is judged on another load.
+ */
 function pointAt(runs: readonly LoadResult[], label: string, fraction: number): LoadResult | undefined {
   const max = maxOf(runs, label);
   if (!max) return undefined;
-  const points = runs.filter((run) => run.label === label && run.mode === 'open');
-  return points.sort(
-    (a, b) =>
-      Math.abs((a.offeredPerSec ?? 0) / max.perSec - fraction) -
-      Math.abs((b.offeredPerSec ?? 0) / max.perSec - fraction),
-  )[0];
+  const off = (run: LoadResult) => Math.abs((run.offeredPerSec ?? 0) / max.perSec - fraction);
+  const points = runs.filter((run) => run.label === label && run.mode === 'open' && off(run) <= 0.05);
+  return points.sort((a, b) => off(a) - off(b))[0];
 }
 
 export function targetLines(result: PosBenchResult): string[] {
