@@ -561,7 +561,7 @@ export const ROUTES = {
     caller: 'merchant',
     summary:
       "Value outstanding on the merchant's cards per business day, by kind: opening, issued, sold, redeemed, expired, closing (extension); JSON or CSV (?format=csv)",
-    description: `Gift card value never expires (giftValueExpires is always false); only rewards do. reconciled says that every movement of the merchant's cards in the journal is in one of the figures, so each closing is the sum of the cards' legs to that day's end. The opening needs every posting since the first, so the journal is read from its start, ${SCAN_BOUND}; a longer journal gives scanLimited true and figures of its oldest part only. ${REPORT_BOUNDS}`,
+    description: `Gift card value never expires (giftValueExpires is always false); only rewards do. reconciled says that every movement of the merchant's cards in the journal is in one of the figures, so each closing is the sum of the cards' legs to that day's end. A finished day is kept once a report has read it whole and no posting can still reach it (its end is older than settlementStragglerWindowMs), so a report reads the kept days and the journal only after the last of them (the first report of a merchant reads it from its start), ${SCAN_BOUND}. A read cut short by that bound gives scanLimited true and figures of the part read only; it keeps the days it read whole, so asking again goes on from there. ${REPORT_BOUNDS}`,
     query: object({
       days: DAYS,
       format: FORMAT,

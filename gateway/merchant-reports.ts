@@ -3,7 +3,7 @@ import type { ConsumerId, MerchantId } from '../core/ids.ts';
 import type { PostingKind } from '../core/ledger.ts';
 import type { Limits } from '../core/limits.ts';
 import type { CardKind } from '../core/wallet.ts';
-import type { JournalEntry, Store } from '../persistence/store.ts';
+import type { JournalEntry, KeptLiabilityDay, Store } from '../persistence/store.ts';
 import type {
   Activity,
   ActivityBucket,
@@ -236,16 +236,32 @@ export class MerchantReports {
 
   /**
    * The merchant's outstanding liability per business day for the last `days` days, by card kind
-   * (settlement/liability.ts). The opening needs every posting since the first, so the journal is read
-   * from its start, within the scan bounds; a card's kind is read once per consumer from its account.
+   * (settlement/liability.ts). A finished day that no posting can still reach (its end is older than the
+   * straggler window, as for a settlement run) is kept once a report has read it whole, so a report reads
+   * kept days and the journal only after the last of them: from the start of the window's first day not
+   * kept, opened by the closing of the newest day kept before it (or by every posting since the journal's
+   * start), within the scan bounds. A report cut short keeps what it read whole; the next goes on from
+   * there. A card's kind is read once per consumer from its account.
    */
   liability(merchantId: MerchantId, days: number): Promise<ReportResult<LiabilityReport>> {
     return this.exclusive(merchantId, async () => {
-      const today = businessDayOf(this.now(), this.cutoff);
-      const windows = Array.from({ length: days }, (_, i) => {
-        const date = addDays(today, i - days + 1);
-        return { date, ...businessDayWindow(date, this.cutoff) };
-      });
+      const nowMs = this.now();
+      const today = businessDayOf(nowMs, this.cutoff);
+      this.store.root.resetReadTxn();
+      // The window's days kept, from its first on, as long as they run unbroken.
+      const keptDays: KeptLiabilityDay[] = [];
+      let date = addDays(today, 1 - days);
+      for (let day = this.keptDay(merchantId, date); day; day = this.keptDay(merchantId, date)) {
+        keptDays.push(day);
+        date = addDays(date, 1);
+      }
+      const opening = keptDays.at(-1) ?? this.keptDayBefore(merchantId, date);
+      const [firstKey] = this.store.journal.getKeys({ limit: 1 });
+      let fromDate = opening ? addDays(opening.date, 1) : date;
+      if (!opening && firstKey) fromDate = minDate(businessDayOf(firstKey[0], this.cutoff), date);
+      const windows: { date: string; startMs: number; endMs: number }[] = [];
+      for (let day = fromDate; day <= today; day = addDays(day, 1))
+        windows.push({ date: day, ...businessDayWindow(day, this.cutoff) });
       // A card's kind, from its holder's account: read when the holder is first seen, and again when a
       // card is not there yet (made after that read, while the scan went on).
       const kinds = new Map<string, CardKind>();
@@ -255,32 +271,79 @@ export class MerchantReports {
       };
       const known = new Set<ConsumerId>();
       let holder: ConsumerId | null = null;
-      const ledger = new LiabilityLedger(merchantId, windows, (cardId) => {
-        if (!kinds.has(cardId) && holder) learn(holder);
-        return kinds.get(cardId);
-      });
-      const endMs = (windows.at(-1) as { endMs: number }).endMs;
-      const range = { start: undefined, end: [endMs], exclusiveStart: false, reverse: false };
-      const scan = await this.scan(range, (_key, entry) => {
-        if (entry.merchantId !== merchantId) return true;
-        holder = entry.consumerId;
-        if (!known.has(holder)) {
-          known.add(holder);
-          learn(holder);
-        }
-        ledger.add(entry);
-        return true;
-      });
-      const { days: figures, reconciled } = ledger.result();
+      const ledger = new LiabilityLedger(
+        merchantId,
+        windows,
+        (cardId) => {
+          if (!kinds.has(cardId) && holder) learn(holder);
+          return kinds.get(cardId);
+        },
+        opening,
+      );
+      const scan =
+        windows.length === 0
+          ? { lastKey: null, cutShort: false }
+          : await this.scan(
+              {
+                start: [(windows[0] as { startMs: number }).startMs],
+                end: [(windows.at(-1) as { endMs: number }).endMs],
+                exclusiveStart: false,
+                reverse: false,
+              },
+              (_key, entry) => {
+                if (entry.merchantId !== merchantId) return true;
+                holder = entry.consumerId;
+                if (!known.has(holder)) {
+                  known.add(holder);
+                  learn(holder);
+                }
+                ledger.add(entry);
+                return true;
+              },
+            );
+      // Keep the days read whole that no posting can still reach.
+      const read = ledger.kept();
+      const readToMs = scan.cutShort && scan.lastKey ? scan.lastKey[0] : Number.POSITIVE_INFINITY;
+      const finalMs = Math.min(readToMs, nowMs - this.limits.settlementStragglerWindowMs);
+      for (const day of read) {
+        if (day.endMs > finalMs) break;
+        this.store.liabilityDays.put([merchantId, day.date], day).catch(() => {
+          // Kept only to shorten later reads: one not kept is read from the journal next time.
+        });
+      }
+      const shown = [...keptDays, ...read].slice(-days);
       return {
         timeZone: this.cutoff.timeZone,
         cutoff: this.cutoff.time,
         giftValueExpires: false as const,
-        days: figures,
-        reconciled,
+        days: shown.map(({ reconciled: _reconciled, ...day }) => day),
+        reconciled: (read.at(-1) ?? opening)?.reconciled ?? true,
         scanLimited: scan.cutShort,
       };
     });
+  }
+
+  /** The day's figures, if a report kept them under today's cut-off. */
+  private keptDay(merchantId: MerchantId, date: string): KeptLiabilityDay | undefined {
+    const day = this.store.liabilityDays.get([merchantId, date]);
+    return day && this.keptUnderCutoff(day) ? day : undefined;
+  }
+
+  /** The newest day kept for the merchant before `date`, if it was kept under today's cut-off. */
+  private keptDayBefore(merchantId: MerchantId, date: string): KeptLiabilityDay | undefined {
+    for (const { value } of this.store.liabilityDays.getRange({
+      start: [merchantId, addDays(date, -1)],
+      end: [merchantId],
+      reverse: true,
+      limit: 1,
+    }))
+      return this.keptUnderCutoff(value) ? value : undefined;
+    return undefined;
+  }
+
+  private keptUnderCutoff(day: KeptLiabilityDay): boolean {
+    const { startMs, endMs } = businessDayWindow(day.date, this.cutoff);
+    return day.startMs === startMs && day.endMs === endMs;
   }
 
   /** The merchant's settled days, newest first, before `before` (a business date, exclusive). */
@@ -408,6 +471,8 @@ function merchantCents(entry: JournalEntry, merchantId: string): number | null {
   for (const leg of entry.legs) if (leg.account.startsWith(prefix)) cents = (cents ?? 0) + leg.cents;
   return cents;
 }
+
+const minDate = (a: string, b: string) => (a < b ? a : b);
 
 function emptyBucket(window: { startMs: number; endMs: number }): ActivityBucket {
   return {

@@ -5,7 +5,7 @@ import type { PersistedAccount } from '../core/account-machine.ts';
 import type { CardId, ConsumerId, GiftId, MerchantId, TerminalId } from '../core/ids.ts';
 import type { Leg, PostingKind } from '../core/ledger.ts';
 import type { Auth, LowBalance, ReceiptEvent, Reply } from '../core/wallet.ts';
-import type { SettlementFigures, StatementLine } from '../sdk/http-answers.ts';
+import type { LiabilityDay, SettlementFigures, StatementLine } from '../sdk/http-answers.ts';
 
 /**
  * The LMDB layout. One environment (`<dataDir>/lmdb`), values in MessagePack (msgpackr, lmdb-js's
@@ -35,6 +35,7 @@ import type { SettlementFigures, StatementLine } from '../sdk/http-answers.ts';
  * | `settlements` | businessDate                          | SettlementRecord: nets, file, summary   |
  * | `statements`  | [businessDate, merchantId]            | StatementLine[]: the postings paid      |
  * | `retiredHashes` | [kind, hash or consumerId]          | RetiredHash: under a retired master key |
+ * | `liabilityDays` | [merchantId, businessDate]          | KeptLiabilityDay: a finished day's figures |
  *
  * Every shard writes only keys of the slots it owns, plus journal keys under its own writer id. The one
  * exception is `idempotency`: a key's records may be written by different shards (a redeem by the code's
@@ -295,6 +296,16 @@ export interface SettlementSummary {
   problems: string[];
 }
 
+/**
+ * A merchant's liability figures of one finished business day, kept by the liability report once no
+ * posting can still reach that day (settlement/liability.ts), so later reports read them instead of the
+ * journal. Derived data: losing it costs a longer read, never a wrong figure.
+ */
+export interface KeptLiabilityDay extends LiabilityDay {
+  /** Every card movement of the merchant up to the day's end was in a figure. */
+  reconciled: boolean;
+}
+
 /** Writer ids of journal-style keys (`[atMs, writer, seq]`) used by the main thread; shards use 0-63. */
 export const GATEWAY_WRITER = 1_000;
 
@@ -326,6 +337,7 @@ export interface Store {
   settlements: Database<SettlementRecord, string>;
   statements: Database<StatementLine[], [string, string]>;
   retiredHashes: Database<RetiredHash, RetiredHashKey>;
+  liabilityDays: Database<KeptLiabilityDay, [string, string]>;
 }
 
 export interface StoreOptions {
@@ -372,6 +384,7 @@ export function openStore(dataDir: string, options: StoreOptions = {}): Store {
     settlements: db('settlements'),
     statements: db('statements'),
     retiredHashes: db('retiredHashes'),
+    liabilityDays: db('liabilityDays'),
   };
 }
 

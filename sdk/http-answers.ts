@@ -180,6 +180,6 @@ export interface LiabilityReport {
   days: LiabilityDay[];
   /** Every movement of the merchant's cards in the journal is in one of the figures. */
   reconciled: boolean;
-  /** The journal was longer than one report reads: the figures cover only its oldest part. */
+  /** The journal was longer than one report reads: the figures cover only the part read; asking again reads on. */
   scanLimited: boolean;
 }

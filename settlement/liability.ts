@@ -1,6 +1,6 @@
 import type { PostingKind } from '../core/ledger.ts';
 import type { CardKind } from '../core/wallet.ts';
-import type { JournalEntry } from '../persistence/store.ts';
+import type { JournalEntry, KeptLiabilityDay } from '../persistence/store.ts';
 import type { LiabilityDay, LiabilityFigures } from '../sdk/http-answers.ts';
 import { csv } from './reports.ts';
 
@@ -8,8 +8,8 @@ import { csv } from './reports.ts';
  * A merchant's outstanding liability, per business day and card kind: the value on consumers' cards of
  * the merchant that it still owes in goods, and how each day moved it: opening + issued (by the merchant)
  * + sold (bought by consumers) − redeemed (net of voids, reversals and refunds) − expired (rewards only:
- * gift value never expires) = closing. The opening is the sum of every leg on the merchant's cards before
- * the first day. A gift between two phones moves value from one card of the merchant to another
+ * gift value never expires) = closing. The opening is the closing of a day an earlier report kept (a
+ * `KeptLiabilityDay`) plus every leg on the merchant's cards after it and before the first day. A gift between two phones moves value from one card of the merchant to another
  * (through transit), so it changes no figure. `reconciled` says that every card movement is in a figure,
  * so each closing is the sum of the cards' legs in the journal to its day's end (the test checks that
  * identity over random journals).
@@ -44,10 +44,11 @@ const emptyFigures = (): LiabilityFigures => ({
 
 export class LiabilityLedger {
   private readonly flows: Record<CardKind, LiabilityFigures>[];
-  /** Legs before the first day: the opening balance. */
-  private readonly before: Record<CardKind, number> = { gift: 0, reward: 0 };
-  /** Card movements no figure counts: a card of unknown kind, a posting kind no figure knows. */
-  private unaccounted = 0;
+  /** The opening balance: the closing given, and the legs after it before the first day. */
+  private readonly before: Record<CardKind, number>;
+  /** Card movements no figure counts (a card of unknown kind, a posting kind no figure knows), per day. */
+  private readonly unaccounted: number[];
+  private unaccountedBefore: number;
 
   constructor(
     private readonly merchantId: string,
@@ -55,15 +56,20 @@ export class LiabilityLedger {
     private readonly days: readonly { date: string; startMs: number; endMs: number }[],
     /** The kind of a card by its id; undefined when it cannot be told. */
     private readonly kindOf: (cardId: string) => CardKind | undefined,
+    /** A day kept before the first, whose closing opens it; otherwise the opening is the legs before. */
+    opening?: KeptLiabilityDay,
   ) {
     this.flows = days.map(() => ({ gift: emptyFigures(), reward: emptyFigures() }));
+    this.before = { gift: opening?.gift.closingCents ?? 0, reward: opening?.reward.closingCents ?? 0 };
+    this.unaccounted = days.map(() => 0);
+    this.unaccountedBefore = opening && !opening.reconciled ? 1 : 0;
   }
 
   /** Counts a posting of the merchant, in any order; those after the last day are left out. */
   add(entry: JournalEntry): void {
     const last = this.days.at(-1);
     if (entry.merchantId !== this.merchantId || !last || entry.atMs >= last.endMs) return;
-    const index = this.days.findIndex((day) => entry.atMs >= day.startMs && entry.atMs < day.endMs);
+    const index = this.dayIndex(entry.atMs);
     const flow = FLOWS[entry.kind];
     // A posting no figure counts (a gift: card against transit) must move nothing in all.
     let moved = 0;
@@ -73,7 +79,7 @@ export class LiabilityLedger {
       else if (leg.account.startsWith('transit:')) kind = 'gift';
       else continue;
       if (kind === undefined || flow === undefined) {
-        this.unaccounted++;
+        this.miscounted(index);
         continue;
       }
       if (index < 0) this.before[kind] += leg.cents;
@@ -81,7 +87,26 @@ export class LiabilityLedger {
         (this.flows[index] as Record<CardKind, LiabilityFigures>)[kind][flow[0]] += flow[1] * leg.cents;
       else moved += leg.cents;
     }
-    if (moved !== 0) this.unaccounted++;
+    if (moved !== 0) this.miscounted(index);
+  }
+
+  /** The day that holds `atMs` (the days are back to back), or -1 before the first. */
+  private dayIndex(atMs: number): number {
+    let low = 0;
+    let high = this.days.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >> 1;
+      const day = this.days[middle] as { startMs: number; endMs: number };
+      if (atMs < day.startMs) high = middle - 1;
+      else if (atMs >= day.endMs) low = middle + 1;
+      else return middle;
+    }
+    return -1;
+  }
+
+  private miscounted(index: number): void {
+    if (index < 0) this.unaccountedBefore++;
+    else this.unaccounted[index] = (this.unaccounted[index] ?? 0) + 1;
   }
 
   /**
@@ -100,7 +125,16 @@ export class LiabilityLedger {
       }
       return { ...day, ...figures };
     });
-    return { days, reconciled: this.unaccounted === 0 };
+    return { days, reconciled: this.unaccountedBefore + this.unaccounted.reduce((a, b) => a + b, 0) === 0 };
+  }
+
+  /** The days with whether every card movement up to each one's end was in a figure: what a report keeps. */
+  kept(): KeptLiabilityDay[] {
+    let unaccounted = this.unaccountedBefore;
+    return this.result().days.map((day, i) => {
+      unaccounted += this.unaccounted[i] ?? 0;
+      return { ...day, reconciled: unaccounted === 0 };
+    });
   }
 }
 

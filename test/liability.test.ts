@@ -3,13 +3,20 @@
  * end: what a merchant's cards owe per business day, from issue, sale, redemption and gifts, as JSON and
  * CSV, for the merchant and the operator only.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ConsumerId, MerchantId } from '../core/ids.ts';
 import type { Leg, PostingKind } from '../core/ledger.ts';
+import { LIMITS } from '../core/limits.ts';
 import type { CardKind } from '../core/wallet.ts';
 import { SandboxFunding } from '../gateway/funding/sandbox.ts';
-import type { JournalEntry } from '../persistence/store.ts';
+import { MerchantReports } from '../gateway/merchant-reports.ts';
+import { type JournalEntry, type KeptLiabilityDay, openStore, type Store } from '../persistence/store.ts';
+import { addDays, businessDayWindow } from '../settlement/calendar.ts';
 import { LiabilityLedger, liabilityCsv } from '../settlement/liability.ts';
 import { transactionsCsv } from '../settlement/reports.ts';
 import { OPERATOR_TOKEN, startTestServer } from './server-helpers.ts';
@@ -154,6 +161,82 @@ describe('liability arithmetic', () => {
       'date,kind,openingCents,issuedCents,soldCents,redeemedCents,expiredCents,closingCents\r\n' +
         '2026-11-01,gift,0,0,0,0,0,0\r\n2026-11-01,reward,0,0,0,0,0,0\r\n',
     );
+  });
+});
+
+describe('liability days kept between reports', () => {
+  const cutoff = { timeZone: 'UTC', time: '00:00' };
+  const nowMs = T0 + 8 * DAY_MS + 12 * 3_600_000;
+  const today = '2026-11-09';
+  // 200 random postings, spread evenly over nine days.
+  const journal = fc
+    .sample(posting, { numRuns: 200, seed: 7 })
+    .map((entry, i) => ({ ...entry, atMs: T0 - 3 * DAY_MS + Math.floor((i * 9 * DAY_MS) / 200) }));
+  /** Every day from the journal's first to today, computed from the whole journal in memory. */
+  const expected = (() => {
+    const windows = [];
+    for (let date = '2026-10-29'; date <= today; date = addDays(date, 1))
+      windows.push({ date, ...businessDayWindow(date, cutoff) });
+    const ledger = new LiabilityLedger('m1', windows, (cardId) => CARDS[cardId]);
+    for (const entry of journal) ledger.add(entry);
+    return ledger.kept();
+  })();
+  const lastDays = (days: number) => expected.slice(-days).map(({ reconciled: _, ...day }) => day);
+  const withStore = async (run: (store: Store) => Promise<void>) => {
+    const dir = mkdtempSync(join(tmpdir(), 'paycode-liability-'));
+    const store = openStore(dir, { mapSizeBytes: 64 * 1024 ** 2 });
+    try {
+      const cards = Object.entries(CARDS).map(([cardId, kind]) => ({ cardId, kind }));
+      await store.accounts.put('cu_1_a' as ConsumerId, { value: {}, context: { cards } } as never);
+      for (const [i, entry] of journal.entries()) await store.journal.put([entry.atMs, 0, i], entry);
+      await run(store);
+    } finally {
+      await store.root.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  /** A report of the last `days` days, reading at most `entriesMax` journal entries. */
+  const report = async (store: Store, days: number, entriesMax: number = LIMITS.reportScanEntriesMax) => {
+    const limits = { ...LIMITS, reportScanEntriesMax: entriesMax, reportScanChunkEntries: 10 };
+    const reports = new MerchantReports(store, limits, cutoff, () => nowMs, randomBytes(32));
+    const result = await reports.liability('m1' as MerchantId, days);
+    if (!result.ok) throw new Error(result.status);
+    // The days are kept without waiting for the write; the next report must see them.
+    await store.root.committed;
+    return result.answer;
+  };
+
+  it('keeps each finished day, so the next report reads the journal only after the last one kept', async () => {
+    await withStore(async (store) => {
+      expect(await report(store, 5)).toMatchObject({
+        scanLimited: false,
+        reconciled: true,
+        days: lastDays(5),
+      });
+      // Kept: every day that ended before the straggler window (today is not over).
+      const yesterday = expected.find((day) => day.date === '2026-11-08');
+      expect(store.liabilityDays.get(['m1', '2026-11-08'])).toEqual(yesterday);
+      expect(store.liabilityDays.get(['m1', '2026-10-29'])).toEqual(expected[0]);
+      expect(store.liabilityDays.get(['m1', today])).toBeUndefined();
+      // A report that may read a single entry still answers whole for a month: only today is read.
+      expect(await report(store, 9, 1)).toMatchObject({ scanLimited: false, days: lastDays(9) });
+      // A day kept under another cut-off is not used: the report reads the journal again, and keeps anew.
+      await store.liabilityDays.put(['m1', '2026-11-08'], { ...(yesterday as KeptLiabilityDay), endMs: 1 });
+      expect((await report(store, 1, 1)).scanLimited).toBe(true);
+      expect((await report(store, 2)).days).toEqual(lastDays(2));
+      expect(store.liabilityDays.get(['m1', '2026-11-08'])).toEqual(yesterday);
+    });
+  });
+
+  it('goes on where a report cut short stopped, until the figures are whole', async () => {
+    await withStore(async (store) => {
+      const answers = [await report(store, 5, 50)];
+      expect(answers[0]?.scanLimited).toBe(true);
+      while (answers.at(-1)?.scanLimited && answers.length < 10) answers.push(await report(store, 5, 50));
+      expect(answers.at(-1)).toMatchObject({ scanLimited: false, reconciled: true, days: lastDays(5) });
+      // 200 entries, 50 a report, and each keeps the days it read whole.
+      expect(answers.length).toBeLessThanOrEqual(6);
+    });
   });
 });
 

@@ -50,7 +50,7 @@ export function liabilitySection(session: Session) {
       report.scanLimited
         ? notice(
             'warn',
-            'The journal is longer than one report reads: these figures cover only its oldest part.',
+            'The journal is longer than one report reads: these figures cover only the part read so far. Open this tab again to read on.',
           )
         : null,
       h(
