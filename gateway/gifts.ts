@@ -26,6 +26,8 @@ export interface GiftRequest {
 
 export class Gifts {
   private readonly perDay: KeyedWindow;
+  /** Gifts being given, by giver and key: a second request under the key waits for the first. */
+  private readonly giving = new Map<string, Promise<Reply>>();
 
   constructor(
     private readonly engine: Engine,
@@ -37,7 +39,24 @@ export class Gifts {
     this.perDay = new KeyedWindow(DAY_MS, perDayMax);
   }
 
+  /**
+   * Gives once per key: a request under a key still being given (a retry racing the first try) waits for
+   * it and is then answered from its stored result, so one gift takes one room of the day.
+   */
   async give(request: GiftRequest): Promise<Reply> {
+    const key = `${request.consumerId}|${request.idempotencyKey}`;
+    for (let running = this.giving.get(key); running; running = this.giving.get(key))
+      await running.catch(() => {});
+    const giving = this.giveOnce(request);
+    this.giving.set(key, giving);
+    try {
+      return await giving;
+    } finally {
+      this.giving.delete(key);
+    }
+  }
+
+  private async giveOnce(request: GiftRequest): Promise<Reply> {
     const { engine } = this;
     // A replay answers from its stored result, whatever the budget and the wallet say now.
     if (engine.hasStoredAnswer(idempotencyScope.consumer(request.consumerId), request.idempotencyKey))
