@@ -52,7 +52,7 @@ export class Gifts {
     try {
       return await giving;
     } finally {
-      this.giving.delete(key);
+      if (this.giving.get(key) === giving) this.giving.delete(key);
     }
   }
 

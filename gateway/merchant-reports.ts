@@ -249,13 +249,19 @@ export class MerchantReports {
       const today = businessDayOf(nowMs, this.cutoff);
       this.store.root.resetReadTxn();
       // The window's days kept, from its first on, as long as they run unbroken.
+      // A day is final once its end is older than the straggler window: no posting can still reach it.
+      const finalMs = nowMs - this.limits.settlementStragglerWindowMs;
       const keptDays: KeptLiabilityDay[] = [];
       let date = addDays(today, 1 - days);
-      for (let day = this.keptDay(merchantId, date); day; day = this.keptDay(merchantId, date)) {
+      for (
+        let day = this.keptDay(merchantId, date, finalMs);
+        day;
+        day = this.keptDay(merchantId, date, finalMs)
+      ) {
         keptDays.push(day);
         date = addDays(date, 1);
       }
-      const opening = keptDays.at(-1) ?? this.keptDayBefore(merchantId, date);
+      const opening = keptDays.at(-1) ?? this.keptDayBefore(merchantId, date, finalMs);
       const [firstKey] = this.store.journal.getKeys({ limit: 1 });
       let fromDate = opening ? addDays(opening.date, 1) : date;
       if (!opening && firstKey) fromDate = minDate(businessDayOf(firstKey[0], this.cutoff), date);
@@ -301,12 +307,14 @@ export class MerchantReports {
                 return true;
               },
             );
-      // Keep the days read whole that no posting can still reach.
+      // Keep the final days read whole, as long as every card movement is in a figure: a day that does not
+      // reconcile is read again next time (a card's kind may be known by then).
       const read = ledger.kept();
-      const readToMs = scan.cutShort && scan.lastKey ? scan.lastKey[0] : Number.POSITIVE_INFINITY;
-      const finalMs = Math.min(readToMs, nowMs - this.limits.settlementStragglerWindowMs);
+      const readToMs = scan.cutShort
+        ? (scan.lastKey?.[0] ?? Number.NEGATIVE_INFINITY)
+        : Number.POSITIVE_INFINITY;
       for (const day of read) {
-        if (day.endMs > finalMs) break;
+        if (day.endMs > Math.min(readToMs, finalMs) || !day.reconciled) break;
         this.store.liabilityDays.put([merchantId, day.date], day).catch(() => {
           // Kept only to shorten later reads: one not kept is read from the journal next time.
         });
@@ -323,27 +331,28 @@ export class MerchantReports {
     });
   }
 
-  /** The day's figures, if a report kept them under today's cut-off. */
-  private keptDay(merchantId: MerchantId, date: string): KeptLiabilityDay | undefined {
+  /** The day's figures, if a report kept them and they hold now (see `holds`). */
+  private keptDay(merchantId: MerchantId, date: string, finalMs: number): KeptLiabilityDay | undefined {
     const day = this.store.liabilityDays.get([merchantId, date]);
-    return day && this.keptUnderCutoff(day) ? day : undefined;
+    return day && this.holds(day, finalMs) ? day : undefined;
   }
 
-  /** The newest day kept for the merchant before `date`, if it was kept under today's cut-off. */
-  private keptDayBefore(merchantId: MerchantId, date: string): KeptLiabilityDay | undefined {
+  /** The newest day kept for the merchant before `date`, if it holds now (see `holds`). */
+  private keptDayBefore(merchantId: MerchantId, date: string, finalMs: number): KeptLiabilityDay | undefined {
     for (const { value } of this.store.liabilityDays.getRange({
       start: [merchantId, addDays(date, -1)],
       end: [merchantId],
       reverse: true,
       limit: 1,
     }))
-      return this.keptUnderCutoff(value) ? value : undefined;
+      return this.holds(value, finalMs) ? value : undefined;
     return undefined;
   }
 
-  private keptUnderCutoff(day: KeptLiabilityDay): boolean {
+  /** A kept day is used only if it was kept under today's cut-off, and is final by today's clock. */
+  private holds(day: KeptLiabilityDay, finalMs: number): boolean {
     const { startMs, endMs } = businessDayWindow(day.date, this.cutoff);
-    return day.startMs === startMs && day.endMs === endMs;
+    return day.startMs === startMs && day.endMs === endMs && endMs <= finalMs && day.reconciled;
   }
 
   /** The merchant's settled days, newest first, before `before` (a business date, exclusive). */

@@ -182,13 +182,13 @@ describe('liability days kept between reports', () => {
     return ledger.kept();
   })();
   const lastDays = (days: number) => expected.slice(-days).map(({ reconciled: _, ...day }) => day);
-  const withStore = async (run: (store: Store) => Promise<void>) => {
+  const withStore = async (run: (store: Store) => Promise<void>, entries: JournalEntry[] = journal) => {
     const dir = mkdtempSync(join(tmpdir(), 'paycode-liability-'));
     const store = openStore(dir, { mapSizeBytes: 64 * 1024 ** 2 });
     try {
       const cards = Object.entries(CARDS).map(([cardId, kind]) => ({ cardId, kind }));
       await store.accounts.put('cu_1_a' as ConsumerId, { value: {}, context: { cards } } as never);
-      for (const [i, entry] of journal.entries()) await store.journal.put([entry.atMs, 0, i], entry);
+      for (const [i, entry] of entries.entries()) await store.journal.put([entry.atMs, 0, i], entry);
       await run(store);
     } finally {
       await store.root.close();
@@ -196,9 +196,14 @@ describe('liability days kept between reports', () => {
     }
   };
   /** A report of the last `days` days, reading at most `entriesMax` journal entries. */
-  const report = async (store: Store, days: number, entriesMax: number = LIMITS.reportScanEntriesMax) => {
+  const report = async (
+    store: Store,
+    days: number,
+    entriesMax: number = LIMITS.reportScanEntriesMax,
+    atMs = nowMs,
+  ) => {
     const limits = { ...LIMITS, reportScanEntriesMax: entriesMax, reportScanChunkEntries: 10 };
-    const reports = new MerchantReports(store, limits, cutoff, () => nowMs, randomBytes(32));
+    const reports = new MerchantReports(store, limits, cutoff, () => atMs, randomBytes(32));
     const result = await reports.liability('m1' as MerchantId, days);
     if (!result.ok) throw new Error(result.status);
     // The days are kept without waiting for the write; the next report must see them.
@@ -208,6 +213,10 @@ describe('liability days kept between reports', () => {
 
   it('keeps each finished day, so the next report reads the journal only after the last one kept', async () => {
     await withStore(async (store) => {
+      // Half an hour after midnight, yesterday is not final yet: a posting may still reach it.
+      await report(store, 5, LIMITS.reportScanEntriesMax, T0 + 8 * DAY_MS + 30 * 60_000);
+      expect(store.liabilityDays.get(['m1', '2026-11-07'])).toBeDefined();
+      expect(store.liabilityDays.get(['m1', '2026-11-08'])).toBeUndefined();
       expect(await report(store, 5)).toMatchObject({
         scanLimited: false,
         reconciled: true,
@@ -226,6 +235,29 @@ describe('liability days kept between reports', () => {
       expect((await report(store, 2)).days).toEqual(lastDays(2));
       expect(store.liabilityDays.get(['m1', '2026-11-08'])).toEqual(yesterday);
     });
+  });
+
+  it('keeps no day from the first that does not reconcile', async () => {
+    const stray = {
+      ...(journal[100] as JournalEntry),
+      merchantId: 'm1' as MerchantId,
+      kind: 'load' as const,
+    };
+    stray.legs = [
+      { account: 'card:unknown', cents: 100 },
+      { account: 'merchant:m1:issued', cents: -100 },
+    ];
+    await withStore(
+      async (store) => {
+        const answer = await report(store, 5);
+        expect(answer.reconciled).toBe(false);
+        const strayDate = new Date(stray.atMs).toISOString().slice(0, 10);
+        expect(store.liabilityDays.get(['m1', addDays(strayDate, -1)])?.reconciled).toBe(true);
+        expect(store.liabilityDays.get(['m1', strayDate])).toBeUndefined();
+        expect([...store.liabilityDays.getKeys({ start: ['m1', strayDate] })]).toEqual([]);
+      },
+      [...journal, stray],
+    );
   });
 
   it('goes on where a report cut short stopped, until the figures are whole', async () => {
