@@ -262,6 +262,8 @@ function commitFailed(error: unknown): void {
   // A later batch of a shard already abandoned; it was answered with the rest.
   if (mode !== 'serving' || dying) return;
   mode = 'refusing';
+  // Nothing waits for the refused batch any more: commands are answered at once while writes are refused.
+  writing = null;
   const nowMs = Date.now();
   refusalsInRow = nowMs - lastRefusalAtMs < data.limits.storageProbeDelayMaxMs ? refusalsInRow + 1 : 1;
   lastRefusalAtMs = nowMs;
@@ -279,6 +281,8 @@ function commitFailed(error: unknown): void {
       const outcomes = answerAll(commands, batch.committed ? 'internal' : 'overloaded');
       postReport({ outcomes, notices: [], gifts: [] });
     }
+    // The commands that waited for the refused batch: reads are answered, the rest refused.
+    runWaiting();
   });
 }
 
@@ -318,11 +322,38 @@ const isRead = (command: Command) => command.op === 'wallet' || command.op === '
 let clockOffsetMs = 0;
 const engineNowMs = () => Date.now() + clockOffsetMs;
 
+/**
+ * Group commit across messages: while a batch is being written and flushed, the commands that arrive
+ * wait, and all of them go into the next batch once it is on disk. A shard thus writes one transaction
+ * and waits for one flush per round, however many messages the round brought, rather than one per message
+ * (each a hand-off to lmdb-js's write and flush threads).
+ */
+let waiting: Command[][] = [];
+/** The batch being written, whose durability lets the waiting commands go; null when none is. */
+let writing: PendingBatch | null = null;
+
 function batch(commands: Command[]): void {
   const latest = commands.reduce((max, command) => Math.max(max, command.nowMs), Number.NEGATIVE_INFINITY);
   if (latest > Number.NEGATIVE_INFINITY) clockOffsetMs = latest - Date.now();
+  waiting.push(commands);
+  if (!writing) runWaiting();
+}
+
+function runWaiting(): void {
+  if (waiting.length === 0) return;
+  const commands = waiting.length === 1 ? (waiting[0] as Command[]) : waiting.flat();
+  waiting = [];
   if (mode === 'serving') {
-    send(commands, shard.run(commands));
+    const pending = shard.run(commands);
+    send(commands, pending);
+    writing = pending;
+    // After the answers (send's handler came first); a refused commit lets the waiting go instead.
+    const next = () => {
+      if (writing !== pending) return;
+      writing = null;
+      runWaiting();
+    };
+    pending.durable.then(next, () => {});
     return;
   }
   const reads = commands.filter(isRead);
