@@ -4,9 +4,10 @@ import { type Store, whenDurable } from '../persistence/store.ts';
 
 /**
  * A shard's group commit: the writes of a whole batch go to LMDB in one transaction, and the batch's
- * answers are released only once that transaction and every earlier one are flushed to disk. Batches are
- * pipelined (the next is applied in memory while the last one flushes); after a failed commit nothing
- * later may land, since it would build on state that is not on disk.
+ * answers are released only once that transaction and every earlier one are flushed to disk. Batches
+ * may overlap (a timer batch is applied in memory while a batch of commands flushes; commands themselves
+ * wait for the batch before them, see shard-worker.ts); after a failed commit nothing later may land,
+ * since it would build on state that is not on disk.
  *
  * @module
  */
