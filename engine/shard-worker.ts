@@ -262,8 +262,6 @@ function commitFailed(error: unknown): void {
   // A later batch of a shard already abandoned; it was answered with the rest.
   if (mode !== 'serving' || dying) return;
   mode = 'refusing';
-  // Nothing waits for the refused batch any more: commands are answered at once while writes are refused.
-  writing = null;
   const nowMs = Date.now();
   refusalsInRow = nowMs - lastRefusalAtMs < data.limits.storageProbeDelayMaxMs ? refusalsInRow + 1 : 1;
   lastRefusalAtMs = nowMs;
@@ -281,7 +279,9 @@ function commitFailed(error: unknown): void {
       const outcomes = answerAll(commands, batch.committed ? 'internal' : 'overloaded');
       postReport({ outcomes, notices: [], gifts: [] });
     }
-    // The commands that waited for the refused batch: reads are answered, the rest refused.
+    // The commands that waited for the refused batch: reads are answered, the rest refused (or run, if a
+    // probe found the storage writable meanwhile).
+    writing = null;
     runWaiting();
   });
 }
@@ -324,11 +324,12 @@ const engineNowMs = () => Date.now() + clockOffsetMs;
 
 /**
  * Group commit across messages: while a batch is being written and flushed, the commands that arrive
- * wait, and all of them go into the next batch once it is on disk. A shard thus writes one transaction
- * and waits for one flush per round, however many messages the round brought, rather than one per message
- * (each a hand-off to lmdb-js's write and flush threads).
+ * wait, and they go into the next batch once it is on disk, up to `shardBatchLengthMax` commands (the
+ * rest wait for the round after). A shard thus writes one transaction and waits for one flush per round,
+ * however many messages the round brought, rather than one per message (each a hand-off to lmdb-js's
+ * write and flush threads).
  */
-let waiting: Command[][] = [];
+const waiting: Command[][] = [];
 /** The batch being written, whose durability lets the waiting commands go; null when none is. */
 let writing: PendingBatch | null = null;
 
@@ -339,27 +340,42 @@ function batch(commands: Command[]): void {
   if (!writing) runWaiting();
 }
 
+/** Runs the waiting commands: one batch while serving (the next waits for it), all of them while refusing. */
 function runWaiting(): void {
-  if (waiting.length === 0) return;
-  const commands = waiting.length === 1 ? (waiting[0] as Command[]) : waiting.flat();
-  waiting = [];
-  if (mode === 'serving') {
-    const pending = shard.run(commands);
-    send(commands, pending);
-    writing = pending;
-    // After the answers (send's handler came first); a refused commit lets the waiting go instead.
-    const next = () => {
-      if (writing !== pending) return;
-      writing = null;
-      runWaiting();
-    };
-    pending.durable.then(next, () => {});
-    return;
+  while (waiting.length > 0 && !writing && !dying) {
+    const commands = nextBatch();
+    if (mode === 'serving') {
+      const pending = shard.run(commands);
+      send(commands, pending);
+      writing = pending;
+      // After the answers (send's handler came first); a refused commit lets the waiting go instead.
+      const next = () => {
+        if (writing !== pending) return;
+        writing = null;
+        runWaiting();
+      };
+      pending.durable.then(next, () => {});
+      continue;
+    }
+    const reads = commands.filter(isRead);
+    const refused = reads.length === 0 ? commands : commands.filter((command) => !isRead(command));
+    if (refused.length > 0)
+      postReport({ outcomes: answerAll(refused, 'overloaded'), notices: [], gifts: [] });
+    if (reads.length > 0) send(reads, shard.run(reads));
   }
-  const reads = commands.filter(isRead);
-  const refused = reads.length === 0 ? commands : commands.filter((command) => !isRead(command));
-  if (refused.length > 0) postReport({ outcomes: answerAll(refused, 'overloaded'), notices: [], gifts: [] });
-  if (reads.length > 0) send(reads, shard.run(reads));
+}
+
+/** Whole waiting messages, from the first, while they fit in one batch (a message never exceeds one). */
+function nextBatch(): Command[] {
+  let taken = 0;
+  let length = 0;
+  for (const message of waiting) {
+    if (taken > 0 && length + message.length > data.limits.shardBatchLengthMax) break;
+    taken++;
+    length += message.length;
+  }
+  const messages = waiting.splice(0, taken);
+  return messages.length === 1 ? (messages[0] as Command[]) : messages.flat();
 }
 
 function fault(kind: ShardFault): void {

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import type { Notice } from '../core/commands.ts';
+import type { Notice, ShardReport } from '../core/commands.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Reply } from '../core/wallet.ts';
 import { Engine } from '../engine/engine.ts';
@@ -97,6 +97,34 @@ describe('engine', () => {
     expect(history.map((entry) => entry.amountCents)).toEqual([2_000, 1_000, -3_000, 5_000]);
     expect((await engine.history(consumerId, 2))?.map((entry) => entry.kind)).toEqual(['void', 'refund']);
     await expectCleanAudit(engine);
+  });
+
+  it('commits the commands that wait for a flush together, at most shardBatchLengthMax at a time', async () => {
+    const engine = await openEngine({ shards: 1, limits: { shardBatchLengthMax: 3 } });
+    // Each group commit of the shard comes back as one report: count the answers in each.
+    const sizes: number[] = [];
+    const internals = engine as unknown as { onReport(report: ShardReport): void };
+    const onReport = internals.onReport.bind(engine);
+    internals.onReport = (report) => {
+      if (report.outcomes.length > 0) sizes.push(report.outcomes.length);
+      onReport(report);
+    };
+    const loads = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        engine.loadValue({
+          merchantId: 'm1',
+          phone,
+          kind: 'gift',
+          funding: 'merchant',
+          amountCents: 100,
+          idempotencyKey: `batch-${i}`,
+        }),
+      ),
+    );
+    expect(loads.map((load) => load.status)).toEqual(Array(30).fill('approved'));
+    expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(30);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(3);
+    expect((await engine.wallet(engine.consumerIdFor(phone)))?.cards[0]?.balanceCents).toBe(3_000);
   });
 
   it('answers a replay with the stored result and a changed replay with idempotency_mismatch', async () => {

@@ -126,7 +126,7 @@ describe('storage faults', () => {
   );
 
   it.skipIf(!hasPrlimit)(
-    'applies each write once or refuses it when the disk fills under pipelined batches',
+    'applies each write once or refuses it when the disk fills under many writes at once',
     async () => {
       const t = await startTestServer({ limits: { storageProbeDelayMs: 20, storageProbeDelayMaxMs: 100 } });
       const engine: Engine = t.server.engine;
