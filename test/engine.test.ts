@@ -15,6 +15,16 @@ import { fund, openEngine } from './helpers.ts';
 
 const MINUTE = 60_000;
 const phone = '+15555550123';
+/** A $1.00 gift card load for `phone` under `key`. */
+const load100 = (engine: Engine, key: string) =>
+  engine.loadValue({
+    merchantId: 'm1',
+    phone,
+    kind: 'gift',
+    funding: 'merchant',
+    amountCents: 100,
+    idempotencyKey: key,
+  });
 
 function fakeClock(start = Date.now()) {
   const clock = { nowMs: start, now: () => clock.nowMs };
@@ -109,18 +119,7 @@ describe('engine', () => {
       if (report.outcomes.length > 0) sizes.push(report.outcomes.length);
       onReport(report);
     };
-    const loads = await Promise.all(
-      Array.from({ length: 30 }, (_, i) =>
-        engine.loadValue({
-          merchantId: 'm1',
-          phone,
-          kind: 'gift',
-          funding: 'merchant',
-          amountCents: 100,
-          idempotencyKey: `batch-${i}`,
-        }),
-      ),
-    );
+    const loads = await Promise.all(Array.from({ length: 30 }, (_, i) => load100(engine, `batch-${i}`)));
     expect(loads.map((load) => load.status)).toEqual(Array(30).fill('approved'));
     expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(30);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(3);
@@ -638,15 +637,7 @@ describe('engine', () => {
   it('sweeps idempotency records after the retention and keeps the newer ones', async () => {
     const clock = fakeClock();
     const engine = await openEngine({ now: clock.now, limits: { idempotencySweepPerTickMax: 3 } });
-    const load = (key: string) =>
-      engine.loadValue({
-        merchantId: 'm1',
-        phone,
-        kind: 'gift',
-        funding: 'merchant',
-        amountCents: 100,
-        idempotencyKey: key,
-      });
+    const load = (key: string) => load100(engine, key);
     for (const key of ['a', 'b', 'c', 'd', 'e']) expect((await load(key)).status).toBe('approved');
     clock.nowMs += 48 * 60 * MINUTE;
     expect((await load('f')).status).toBe('approved');
