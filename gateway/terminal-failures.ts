@@ -36,8 +36,7 @@ export class TerminalFailures {
    */
   locked(terminalId: TerminalId, nowMs: number): boolean {
     const terminal = this.read(terminalId);
-    if (!terminal || terminal.locked) return true;
-    return recentFailures(terminal, nowMs).length >= this.limits.terminalCodeFailuresPerDayMax;
+    return !terminal || isLocked(terminal, nowMs, this.limits);
   }
 
   /** Every terminal's failed codes of the last day, by merchant and all together, oldest first. */
@@ -85,6 +84,14 @@ export class TerminalFailures {
       this.store.terminals.put(terminalId, { ...current, typosAtMs: [...(current.typosAtMs ?? []), atMs] });
     });
   }
+}
+
+/**
+ * The lock rule: a terminal may not try codes when its merchant locked it (also set after failed codes in
+ * a row) or when it reached `terminalCodeFailuresPerDayMax` failures in the last 24 hours.
+ */
+export function isLocked(terminal: TerminalRecord, nowMs: number, limits: Limits): boolean {
+  return terminal.locked || recentFailures(terminal, nowMs).length >= limits.terminalCodeFailuresPerDayMax;
 }
 
 /** A terminal's failures within the 24 hours before `nowMs`. */

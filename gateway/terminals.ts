@@ -6,7 +6,7 @@ import type { CredentialRecord, TerminalRecord } from '../persistence/store.ts';
 import type { TerminalState, TerminalView } from '../sdk/http-answers.ts';
 import type { Credentials } from './credentials.ts';
 import type { RegistryTables } from './registry-tables.ts';
-import { recentFailures, TerminalFailures } from './terminal-failures.ts';
+import { isLocked, recentFailures, TerminalFailures } from './terminal-failures.ts';
 
 /**
  * Terminals: their single-use activation codes (hashed), their keys (sealed), their locks and failed
@@ -182,7 +182,7 @@ export class Terminals {
   private view(terminal: TerminalRecord, nowMs: number): TerminalView {
     const codeLive = terminal.activationHash !== undefined && terminal.activationExpiresAtMs > nowMs;
     const failedCodesToday = recentFailures(terminal, nowMs).length;
-    const locked = terminal.locked || failedCodesToday >= this.limits.terminalCodeFailuresPerDayMax;
+    const locked = isLocked(terminal, nowMs, this.limits);
     // Revoking drops the key and voids the code; a code that simply ran out leaves its hash behind.
     let state: TerminalState;
     if (terminal.sealedKey !== null) state = locked ? 'locked' : 'active';
