@@ -5,8 +5,8 @@
 // full disk fails it; writes are answered `overloaded` (nothing applied, retry with the same key), reads
 // are still answered, `/healthz` answers 503 degraded and the metrics count it, nothing crashes, the
 // ledger audit stays clean; once writes are allowed again the shards serve, the same keys apply exactly
-// once, and the store reopens with a clean audit. Last, a disk that fills under a stream of pipelined
-// batches: every answer is approved, refused (`overloaded`) or, for a batch committed just before the
+// once, and the store reopens with a clean audit. Last, a disk that fills under a stream of writes sent
+// at once: every answer is approved, refused (`overloaded`) or, for a batch committed just before the
 // refusal, `internal`; nothing hangs or crashes, and every key retried afterwards is applied exactly once.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
