@@ -2,6 +2,7 @@ import type { LiabilityFigures, LiabilityReport } from '../../sdk/http-answers.t
 import { busy, h, money, mount, notice } from '../common/ui.ts';
 import { dayLabel, errorText } from './format.ts';
 import type { Session } from './session.ts';
+import { dataTable } from './table.ts';
 
 /**
  * Outstanding value: what the merchant's gift cards and rewards still owe in goods, per business day,
@@ -53,37 +54,19 @@ export function liabilitySection(session: Session) {
             'The journal is longer than one report reads: these figures cover only the part read so far. Open this tab again to read on.',
           )
         : null,
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'data' },
-          h('caption', { class: 'visually-hidden' }, 'Outstanding value per business day'),
-          h(
-            'thead',
-            null,
-            h(
-              'tr',
-              null,
-              h('th', { scope: 'col' }, 'Business day'),
-              h('th', { scope: 'col', class: 'num' }, 'Opening'),
-              h('th', { scope: 'col', class: 'num' }, 'Issued'),
-              h('th', { scope: 'col', class: 'num' }, 'Sold'),
-              h('th', { scope: 'col', class: 'num' }, 'Redeemed'),
-              h('th', { scope: 'col', class: 'num' }, 'Expired'),
-              h('th', { scope: 'col', class: 'num' }, 'Closing'),
-            ),
-          ),
-          h(
-            'tbody',
-            null,
-            [...report.days]
-              .reverse()
-              .flatMap((day) => [row(day.date, 'gift', day.gift), row(day.date, 'reward', day.reward)]),
-          ),
-        ),
-      ),
+      dataTable({
+        caption: 'Outstanding value per business day',
+        columns: [
+          'Business day',
+          ...['Opening', 'Issued', 'Sold', 'Redeemed', 'Expired', 'Closing'].map((label) => ({
+            label,
+            class: 'num',
+          })),
+        ],
+        rows: [...report.days]
+          .reverse()
+          .flatMap((day) => [row(day.date, 'gift', day.gift), row(day.date, 'reward', day.reward)]),
+      }),
     );
   };
 

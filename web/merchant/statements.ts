@@ -2,6 +2,7 @@ import { busy, h, money, mount, notice, plural } from '../common/ui.ts';
 import { errorText, longDay, signedMoney } from './format.ts';
 import { Pages } from './pages.ts';
 import type { Session } from './session.ts';
+import { dataTable } from './table.ts';
 import { transactionsTable } from './transactions.ts';
 import type { Statement, StatementFigures } from './types.ts';
 
@@ -135,62 +136,47 @@ export function statementsSection(session: Session) {
     }
     mount(
       listHost,
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'data selectable' },
-          h('caption', { class: 'visually-hidden' }, 'Settled business days'),
-          h(
-            'thead',
-            null,
+      dataTable({
+        caption: 'Settled business days',
+        selectable: true,
+        columns: [
+          'Business day',
+          { label: 'Sales', class: 'num' },
+          { label: 'Fees', class: 'num' },
+          { label: 'Net', class: 'num' },
+          'Payout',
+          { label: 'Statement', hidden: true },
+        ],
+        rows: statements.map((statement) => {
+          const view = h(
+            'button',
+            {
+              class: 'btn ghost small',
+              type: 'button',
+              'aria-label': `View statement ${statement.businessDate}`,
+              'aria-pressed': String(selected === statement.businessDate),
+            },
+            'View',
+          );
+          view.addEventListener('click', () => void open(statement.businessDate));
+          const direction = DIRECTIONS[statement.direction];
+          return h(
+            'tr',
+            { class: selected === statement.businessDate ? 'selected' : '' },
             h(
-              'tr',
+              'td',
               null,
-              h('th', { scope: 'col' }, 'Business day'),
-              h('th', { scope: 'col', class: 'num' }, 'Sales'),
-              h('th', { scope: 'col', class: 'num' }, 'Fees'),
-              h('th', { scope: 'col', class: 'num' }, 'Net'),
-              h('th', { scope: 'col' }, 'Payout'),
-              h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Statement')),
+              h('div', { class: 'cell-title' }, longDay(statement.businessDate)),
+              h('div', { class: 'muted small' }, plural(statement.redemptions, 'sale')),
             ),
-          ),
-          h(
-            'tbody',
-            null,
-            statements.map((statement) => {
-              const view = h(
-                'button',
-                {
-                  class: 'btn ghost small',
-                  type: 'button',
-                  'aria-label': `View statement ${statement.businessDate}`,
-                  'aria-pressed': String(selected === statement.businessDate),
-                },
-                'View',
-              );
-              view.addEventListener('click', () => void open(statement.businessDate));
-              const direction = DIRECTIONS[statement.direction];
-              return h(
-                'tr',
-                { class: selected === statement.businessDate ? 'selected' : '' },
-                h(
-                  'td',
-                  null,
-                  h('div', { class: 'cell-title' }, longDay(statement.businessDate)),
-                  h('div', { class: 'muted small' }, plural(statement.redemptions, 'sale')),
-                ),
-                h('td', { class: 'num' }, money(statement.redeemedCents)),
-                h('td', { class: 'num' }, money(statement.feeCents)),
-                h('td', { class: 'num amount' }, signedMoney(statement.netCents)),
-                h('td', null, h('span', { class: `badge ${direction.badge}` }, direction.label)),
-                h('td', { class: 'actions' }, view),
-              );
-            }),
-          ),
-        ),
-      ),
+            h('td', { class: 'num' }, money(statement.redeemedCents)),
+            h('td', { class: 'num' }, money(statement.feeCents)),
+            h('td', { class: 'num amount' }, signedMoney(statement.netCents)),
+            h('td', null, h('span', { class: `badge ${direction.badge}` }, direction.label)),
+            h('td', { class: 'actions' }, view),
+          );
+        }),
+      }),
     );
   };
 

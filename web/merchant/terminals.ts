@@ -1,6 +1,7 @@
 import { busy, field, h, mount, notice, plural, when } from '../common/ui.ts';
 import { errorText, shortTime } from './format.ts';
 import type { Session } from './session.ts';
+import { dataTable } from './table.ts';
 import type { CodeRefusal, MerchantDetails, Terminal, TerminalState } from './types.ts';
 
 /**
@@ -122,60 +123,39 @@ export function terminalsSection(session: Session) {
     }
     mount(
       listHost,
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'data' },
-          h('caption', { class: 'visually-hidden' }, 'Terminals'),
-          h(
-            'thead',
-            null,
+      dataTable({
+        caption: 'Terminals',
+        columns: ['Terminal', 'State', 'Added', { label: 'Actions', class: 'actions-head' }],
+        rows: terminals.map((terminal) => {
+          const state = STATES[terminal.state];
+          const note =
+            terminal.activationExpiresAtMs !== null && terminal.state !== 'pending'
+              ? `New code open until ${when(terminal.activationExpiresAtMs)}`
+              : terminal.activationExpiresAtMs !== null
+                ? `Code valid until ${when(terminal.activationExpiresAtMs)}`
+                : terminal.failedCodesToday > 0
+                  ? `${plural(terminal.failedCodesToday, 'wrong code')} in 24 h`
+                  : state.hint;
+          return h(
+            'tr',
+            { 'data-terminal': terminal.terminalId },
             h(
-              'tr',
+              'td',
               null,
-              h('th', { scope: 'col' }, 'Terminal'),
-              h('th', { scope: 'col' }, 'State'),
-              h('th', { scope: 'col' }, 'Added'),
-              h('th', { scope: 'col', class: 'actions-head' }, 'Actions'),
+              h('div', { class: 'cell-title' }, terminal.label),
+              h('div', { class: 'mono muted small' }, terminal.terminalId),
             ),
-          ),
-          h(
-            'tbody',
-            null,
-            terminals.map((terminal) => {
-              const state = STATES[terminal.state];
-              const note =
-                terminal.activationExpiresAtMs !== null && terminal.state !== 'pending'
-                  ? `New code open until ${when(terminal.activationExpiresAtMs)}`
-                  : terminal.activationExpiresAtMs !== null
-                    ? `Code valid until ${when(terminal.activationExpiresAtMs)}`
-                    : terminal.failedCodesToday > 0
-                      ? `${plural(terminal.failedCodesToday, 'wrong code')} in 24 h`
-                      : state.hint;
-              return h(
-                'tr',
-                { 'data-terminal': terminal.terminalId },
-                h(
-                  'td',
-                  null,
-                  h('div', { class: 'cell-title' }, terminal.label),
-                  h('div', { class: 'mono muted small' }, terminal.terminalId),
-                ),
-                h(
-                  'td',
-                  null,
-                  h('span', { class: `badge ${state.badge}` }, state.label),
-                  h('div', { class: 'muted small' }, note),
-                ),
-                h('td', { class: 'nowrap' }, shortTime(terminal.createdAtMs)),
-                h('td', null, h('div', { class: 'actions' }, actions(terminal))),
-              );
-            }),
-          ),
-        ),
-      ),
+            h(
+              'td',
+              null,
+              h('span', { class: `badge ${state.badge}` }, state.label),
+              h('div', { class: 'muted small' }, note),
+            ),
+            h('td', { class: 'nowrap' }, shortTime(terminal.createdAtMs)),
+            h('td', null, h('div', { class: 'actions' }, actions(terminal))),
+          );
+        }),
+      }),
     );
   };
 

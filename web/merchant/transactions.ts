@@ -3,6 +3,7 @@ import { busy, h, mount, notice } from '../common/ui.ts';
 import { displayRef, errorText, KINDS, kindLabel, shortTime, signedMoney } from './format.ts';
 import { Pages } from './pages.ts';
 import type { Session } from './session.ts';
+import { dataTable } from './table.ts';
 import type { Transaction, TransactionsPage } from './types.ts';
 
 /**
@@ -20,47 +21,26 @@ export function transactionsTable(
   footer: HTMLTableRowElement[] = [],
 ): HTMLElement {
   if (rows.length === 0 && footer.length === 0) return h('p', { class: 'empty' }, 'No transactions yet.');
-  return h(
-    'div',
-    { class: 'table-wrap' },
-    h(
-      'table',
-      { class: 'data' },
-      h('caption', { class: 'visually-hidden' }, caption),
-      h(
-        'thead',
+  return dataTable({
+    caption,
+    columns: ['Time', 'Type', 'Reference', { label: 'Amount', class: 'num' }],
+    rows: rows.map((row) => {
+      const ref = displayRef(row);
+      return h(
+        'tr',
         null,
+        h('td', { class: 'nowrap' }, shortTime(row.atMs)),
+        h('td', null, h('span', { class: `badge ${KINDS[row.kind]?.badge ?? ''}` }, kindLabel(row.kind))),
+        h('td', { class: 'mono ref', title: ref }, ref),
         h(
-          'tr',
-          null,
-          h('th', { scope: 'col' }, 'Time'),
-          h('th', { scope: 'col' }, 'Type'),
-          h('th', { scope: 'col' }, 'Reference'),
-          h('th', { scope: 'col', class: 'num' }, 'Amount'),
+          'td',
+          { class: `num amount ${row.amountCents > 0 ? 'plus' : 'minus'}` },
+          signedMoney(row.amountCents),
         ),
-      ),
-      h(
-        'tbody',
-        null,
-        rows.map((row) => {
-          const ref = displayRef(row);
-          return h(
-            'tr',
-            null,
-            h('td', { class: 'nowrap' }, shortTime(row.atMs)),
-            h('td', null, h('span', { class: `badge ${KINDS[row.kind]?.badge ?? ''}` }, kindLabel(row.kind))),
-            h('td', { class: 'mono ref', title: ref }, ref),
-            h(
-              'td',
-              { class: `num amount ${row.amountCents > 0 ? 'plus' : 'minus'}` },
-              signedMoney(row.amountCents),
-            ),
-          );
-        }),
-        footer,
-      ),
-    ),
-  );
+      );
+    }),
+    footer,
+  });
 }
 
 export function transactionsSection(session: Session) {
