@@ -74,7 +74,14 @@ export type CommandBody =
       toConsumerId: ConsumerId;
       idem: Idem;
     }
-  | { op: 'giftReceive'; giftId: GiftId; consumerId: ConsumerId; merchantId: MerchantId; amountCents: number }
+  | {
+      op: 'giftReceive';
+      giftId: GiftId;
+      consumerId: ConsumerId;
+      merchantId: MerchantId;
+      amountCents: number;
+      boughtCents?: number;
+    }
   | { op: 'giftDone'; giftId: GiftId }
   /** Fires the shard's timers due at `nowMs` (the worker also ticks on its own clock). */
   | { op: 'tick' };
@@ -147,6 +154,8 @@ export interface GiftStep {
   toConsumerId: ConsumerId;
   merchantId: MerchantId;
   amountCents: number;
+  /** The part that was bought value; absent: none. */
+  boughtCents?: number;
 }
 
 /** One message from a shard: the answers of one durable group commit, and what they caused. */

@@ -33,6 +33,12 @@ export interface Card {
    * says so in its confirmation text (once per crossing). Absent: no alert (the default).
    */
   alertBelowCents?: number;
+  /**
+   * Gift cards only: the part of the balance consumers bought (a purchase, or a gift of bought value); the
+   * rest the merchant issued. A payment or a gift spends issued value first and bought value last. Absent:
+   * none (value loaded before the funding was kept counts as issued).
+   */
+  boughtCents?: number;
 }
 
 export interface LiveCode {
@@ -67,9 +73,12 @@ export interface Auth {
   capturedCents: number;
   /** Captured from the gift card, and the reward lots captured (what a void or refund restores). */
   giftCents: number;
+  /** The part of `giftCents` that was bought value (absent: none), and how much of that was refunded. */
+  giftBoughtCents?: number;
   rewardLots: Lot[];
   refundedCents: number;
   refundedGiftCents: number;
+  refundedGiftBoughtCents?: number;
   state: 'approved' | 'voided' | 'reversed';
 }
 
@@ -136,6 +145,11 @@ export type Effect =
       /** The confirmation text the consumer gets for it, if any, and the low-balance alerts it crossed. */
       receipt?: { event: ReceiptEvent; alerts: LowBalance[] };
       history: HistoryLine[];
+      /**
+       * How much the posting changed the bought value on the merchant's gift cards (value in transit
+       * included, so a gift changes none); absent when it changed none.
+       */
+      boughtCents?: number;
     }
   | { type: 'balance'; card: Card; cause: BalanceCause }
   | {
@@ -155,6 +169,8 @@ export type Effect =
       toConsumerId: ConsumerId;
       merchantId: MerchantId;
       amountCents: number;
+      /** The part of the gift that was bought value; it arrives as bought value. */
+      boughtCents: number;
     };
 
 export interface Step {
@@ -217,6 +233,8 @@ export type WalletEvent =
       giftId: GiftId;
       merchantId: MerchantId;
       amountCents: number;
+      /** The part that was bought value on the giver's card (absent: none). */
+      boughtCents?: number;
       newCardId: CardId;
     };
 
@@ -295,10 +313,14 @@ export function walletProblems(wallet: Wallet): string[] {
     if (held > 0 && code?.merchantId !== card.merchantId)
       problems.push(`card:${cardId} has a hold without a live code`);
     heldCents += held;
+    const bought = card.boughtCents ?? 0;
     if (card.kind === 'gift') {
       if (card.lots.length > 0) problems.push(`card:${cardId} is a gift card with lots`);
+      if (bought < 0 || bought > balanceCents)
+        problems.push(`card:${cardId} has ${bought} bought of ${balanceCents}`);
       continue;
     }
+    if (bought !== 0) problems.push(`card:${cardId} is a reward card with bought value`);
     let lots = 0;
     for (const lot of card.lots) lots += lot.cents;
     if (lots !== balanceCents)
@@ -325,6 +347,26 @@ function copy(wallet: Wallet): Wallet {
     cards: wallet.cards.map((card) => ({ ...card, lots: card.lots.map((lot) => ({ ...lot })) })),
   };
 }
+
+/**
+ * Takes `cents` off a gift card, issued value first; returns the part that was bought value.
+ */
+function takeGift(card: Card, cents: number): number {
+  const bought = card.boughtCents ?? 0;
+  const boughtTaken = Math.max(0, cents - (card.balanceCents - bought));
+  card.balanceCents -= cents;
+  setBought(card, bought - boughtTaken);
+  return boughtTaken;
+}
+
+/** Sets a gift card's bought value, leaving the field out while there is none. */
+function setBought(card: Card, cents: number): void {
+  if (cents > 0) card.boughtCents = cents;
+  else delete card.boughtCents;
+}
+
+/** A posting's bought change, only when there is one. */
+const boughtOf = (cents: number): { boughtCents?: number } => (cents === 0 ? {} : { boughtCents: cents });
 
 function reply(effects: Effect[], body: Reply): void {
   effects.push({ type: 'reply', reply: body });
@@ -400,6 +442,8 @@ export function load(w: Wallet, ev: EventOf<'LOAD'>): Step {
   const effects: Effect[] = [];
   const card = ensureCard(wallet, ev.merchantId, ev.kind, ev.newCardId);
   card.balanceCents += ev.amountCents;
+  const boughtCents = card.kind === 'gift' && ev.funding === 'consumer' ? ev.amountCents : 0;
+  if (boughtCents > 0) setBought(card, (card.boughtCents ?? 0) + boughtCents);
   if (card.kind === 'reward') {
     addLot(card, { cents: ev.amountCents, expiresAtMs: ev.expiresAtMs });
     if (ev.expiresAtMs !== null) effects.push({ type: 'timer', atMs: ev.expiresAtMs, kind: 'lots' });
@@ -416,6 +460,7 @@ export function load(w: Wallet, ev: EventOf<'LOAD'>): Step {
       { account: counter, cents: -ev.amountCents },
     ],
     history: [{ cardId: card.cardId, amountCents: ev.amountCents, balanceCents: card.balanceCents }],
+    ...boughtOf(boughtCents),
   });
   pushBalance(effects, card, 'load');
   reply(effects, { status: 'approved', cardId: card.cardId, balanceCents: card.balanceCents });
@@ -499,12 +544,14 @@ export function redeem(w: Wallet, ev: EventOf<'REDEEM'>, dayMaxCents: number): S
   const legs: Leg[] = [];
   const history: HistoryLine[] = [];
   const alerts: LowBalance[] = [];
+  let giftBoughtCents = 0;
   for (const [card, cents] of [
     [reward, rewardCents],
     [gift, giftCents],
   ] as const) {
     if (!card || cents === 0) continue;
-    card.balanceCents -= cents;
+    if (card.kind === 'gift') giftBoughtCents = takeGift(card, cents);
+    else card.balanceCents -= cents;
     crossedAlert(card, cents, alerts);
     legs.push({ account: ledgerAccount.card(card.cardId), cents: -cents });
     history.push({ cardId: card.cardId, amountCents: -cents, balanceCents: card.balanceCents });
@@ -520,6 +567,7 @@ export function redeem(w: Wallet, ev: EventOf<'REDEEM'>, dayMaxCents: number): S
     atMs: ev.nowMs,
     capturedCents: approvedCents,
     giftCents,
+    ...(giftBoughtCents > 0 ? { giftBoughtCents } : {}),
     rewardLots,
     refundedCents: 0,
     refundedGiftCents: 0,
@@ -534,6 +582,7 @@ export function redeem(w: Wallet, ev: EventOf<'REDEEM'>, dayMaxCents: number): S
       legs,
       history,
       receipt: { event: 'redeem', alerts },
+      ...boughtOf(-giftBoughtCents),
     },
     { type: 'auth', auth },
   );
@@ -552,6 +601,7 @@ function restore(
   effects: Effect[],
   auth: Auth,
   giftCents: number,
+  giftBoughtCents: number,
   rewardLots: Lot[],
   kind: 'void' | 'reverse' | 'refund',
   ref: string,
@@ -568,6 +618,7 @@ function restore(
     if (!card) throw new Error('restoring to a card that was never debited');
     card.balanceCents += cents;
     if (kind_ === 'reward') for (const lot of rewardLots) addLot(card, lot);
+    else setBought(card, (card.boughtCents ?? 0) + giftBoughtCents);
     legs.push({ account: ledgerAccount.card(card.cardId), cents });
     history.push({ cardId: card.cardId, amountCents: cents, balanceCents: card.balanceCents });
     pushBalance(effects, card, kind);
@@ -581,6 +632,7 @@ function restore(
     legs,
     history,
     receipt: { event: kind, alerts: [] },
+    ...boughtOf(giftBoughtCents),
   });
   if (rewardLots.some((lot) => lot.expiresAtMs !== null)) {
     const soonest = Math.min(...rewardLots.map((lot) => lot.expiresAtMs ?? Number.POSITIVE_INFINITY));
@@ -599,6 +651,7 @@ export function undoRedemption(w: Wallet, ev: EventOf<'VOID'> | EventOf<'REVERSE
     effects,
     auth,
     giftCents,
+    (ev.auth.giftBoughtCents ?? 0) - (ev.auth.refundedGiftBoughtCents ?? 0),
     ev.auth.rewardLots,
     ev.type === 'VOID' ? 'void' : 'reverse',
     auth.authId,
@@ -621,7 +674,10 @@ export function refundableCents(auth: Auth): number {
   return auth.state === 'approved' ? auth.capturedCents - auth.refundedCents : 0;
 }
 
-/** A refund credits the cards the redemption debited: gift value first, then reward lots, latest-expiring first. */
+/**
+ * A refund credits the cards the redemption debited: gift value first (bought value before issued, the
+ * reverse of how it was spent), then reward lots, latest-expiring first.
+ */
 export function refund(w: Wallet, ev: EventOf<'REFUND'>): Step {
   const wallet = copy(w);
   const effects: Effect[] = [];
@@ -638,12 +694,15 @@ export function refund(w: Wallet, ev: EventOf<'REFUND'>): Step {
     rewardLeft -= take;
     if (lot.cents === 0) lotsKept.pop();
   }
-  restore(wallet, effects, ev.auth, giftCents, lotsBack, 'refund', ev.refundId);
+  const refundedBought = ev.auth.refundedGiftBoughtCents ?? 0;
+  const boughtBack = Math.min(giftCents, (ev.auth.giftBoughtCents ?? 0) - refundedBought);
+  restore(wallet, effects, ev.auth, giftCents, boughtBack, lotsBack, 'refund', ev.refundId);
   const auth: Auth = {
     ...ev.auth,
     rewardLots: lotsKept,
     refundedCents: ev.auth.refundedCents + ev.amountCents,
     refundedGiftCents: ev.auth.refundedGiftCents + giftCents,
+    ...(refundedBought + boughtBack > 0 ? { refundedGiftBoughtCents: refundedBought + boughtBack } : {}),
   };
   effects.push({ type: 'auth', auth });
   reply(effects, {
@@ -715,7 +774,7 @@ export function giftSend(w: Wallet, ev: EventOf<'GIFT_SEND'>, dayMaxCents: numbe
   const leftToday = leftTodayCents(wallet, ev.nowMs, dayMaxCents);
   if (ev.amountCents > leftToday) throw new Error("gift past the day's limit");
   wallet.spent = { day: Math.floor(ev.nowMs / DAY_MS), cents: dayMaxCents - leftToday + ev.amountCents };
-  card.balanceCents -= ev.amountCents;
+  const boughtCents = takeGift(card, ev.amountCents);
   const alerts: LowBalance[] = [];
   crossedAlert(card, ev.amountCents, alerts);
   effects.push({
@@ -737,6 +796,7 @@ export function giftSend(w: Wallet, ev: EventOf<'GIFT_SEND'>, dayMaxCents: numbe
     toConsumerId: ev.toConsumerId,
     merchantId: ev.merchantId,
     amountCents: ev.amountCents,
+    boughtCents,
   });
   reply(effects, {
     status: 'approved',
@@ -753,6 +813,7 @@ export function giftReceive(w: Wallet, ev: EventOf<'GIFT_RECEIVE'>): Step {
   const effects: Effect[] = [];
   const card = ensureCard(wallet, ev.merchantId, 'gift', ev.newCardId);
   card.balanceCents += ev.amountCents;
+  setBought(card, (card.boughtCents ?? 0) + (ev.boughtCents ?? 0));
   effects.push({
     type: 'posting',
     kind: 'gift',

@@ -685,6 +685,7 @@ export class Engine {
         consumerId: gift.toConsumerId,
         merchantId: gift.merchantId,
         amountCents: gift.amountCents,
+        ...(gift.boughtCents ? { boughtCents: gift.boughtCents } : {}),
       });
       if (received.status === 'approved')
         await step(slotOfId(gift.fromConsumerId), { op: 'giftDone', giftId: gift.giftId });

@@ -34,6 +34,7 @@ import {
 import {
   type HistoryEntry,
   type IdempotencyRecord,
+  type JournalEntry,
   META,
   type OutboxMessage,
   readMeta,
@@ -337,6 +338,7 @@ export class Shard {
             giftId: command.giftId,
             merchantId: command.merchantId,
             amountCents: command.amountCents,
+            ...(command.boughtCents ? { boughtCents: command.boughtCents } : {}),
             newCardId: mintId(ID_PREFIX.card, command.slot),
           }),
         );
@@ -474,12 +476,10 @@ export class Shard {
     switch (effect.type) {
       case 'posting': {
         assertBalanced(effect.legs);
-        const { kind, merchantId, ref, legs } = effect;
-        batch.writes.push([
-          store.journal,
-          [nowMs, shardIndex, ++this.journalSeq],
-          { atMs: nowMs, kind, consumerId, merchantId, ref, legs },
-        ]);
+        const { kind, merchantId, ref, legs, boughtCents } = effect;
+        const entry: JournalEntry = { atMs: nowMs, kind, consumerId, merchantId, ref, legs };
+        if (boughtCents !== undefined) entry.boughtCents = boughtCents;
+        batch.writes.push([store.journal, [nowMs, shardIndex, ++this.journalSeq], entry]);
         let amountCents = 0;
         for (const line of effect.history) {
           amountCents += Math.abs(line.amountCents);

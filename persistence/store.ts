@@ -60,6 +60,11 @@ export interface JournalEntry {
   merchantId: MerchantId;
   ref: string;
   legs: Leg[];
+  /**
+   * How much the posting changed the bought value on the merchant's gift cards (core/wallet.ts `Card`);
+   * absent when it changed none.
+   */
+  boughtCents?: number;
 }
 
 export interface HistoryEntry {
@@ -86,6 +91,8 @@ export interface GiftSaga {
   toConsumerId: ConsumerId;
   merchantId: MerchantId;
   amountCents: number;
+  /** The part that was bought value (absent: none, as in sagas begun before the funding was kept). */
+  boughtCents?: number;
   atMs: number;
 }
 

@@ -199,6 +199,8 @@ interface MCard {
   heldCents: number;
   lots: Lot[];
   alertBelowCents?: number;
+  /** Gift cards: the part of the balance consumers bought; a payment or a gift spends it last. */
+  boughtCents: number;
 }
 
 interface MAuth {
@@ -207,6 +209,9 @@ interface MAuth {
   atMs: number;
   capturedCents: number;
   giftCents: number;
+  /** Of the gift value captured: what was bought, and how much of that was refunded. */
+  giftBoughtCents: number;
+  refundedGiftBoughtCents: number;
   /** Reward lots captured and not refunded yet, soonest-expiring first. */
   rewardLots: Lot[];
   refundedCents: number;
@@ -258,6 +263,11 @@ function takeLots(
 
 class Model {
   cards: MCard[] = [];
+  /** The bought part of each gift sent, and the bought value sent less the bought value received. */
+  giftsBought = new Map<string, number>();
+  boughtInTransit = 0;
+  /** The bought change of every posting the actor made (its `boughtCents`), summed. */
+  boughtPosted = 0;
   code: {
     codeHash: string;
     sealed: string;
@@ -345,8 +355,21 @@ class Model {
   }
 
   /** Value a void, reversal or refund gives back to the cards the redemption debited. */
-  private restore(auth: MAuth, giftCents: number, lots: Lot[]): void {
-    if (giftCents > 0) this.credit(this.mustCard(auth.merchantId, 'gift'), giftCents);
+  /** Takes gift value off a card, issued value before bought value; returns the bought part taken. */
+  private debitGift(card: MCard, cents: number): number {
+    const issued = card.balanceCents - card.boughtCents;
+    const bought = cents > issued ? cents - issued : 0;
+    card.boughtCents -= bought;
+    this.credit(card, -cents);
+    return bought;
+  }
+
+  private restore(auth: MAuth, giftCents: number, boughtCents: number, lots: Lot[]): void {
+    if (giftCents > 0) {
+      const gift = this.mustCard(auth.merchantId, 'gift');
+      this.credit(gift, giftCents);
+      gift.boughtCents += boughtCents;
+    }
     const rewardCents = sumLots(lots);
     if (rewardCents > 0) {
       const reward = this.mustCard(auth.merchantId, 'reward');
@@ -394,9 +417,11 @@ class Model {
           balanceCents: 0,
           heldCents: 0,
           lots: [],
+          boughtCents: 0,
         };
         if (!card) this.cards.push(target);
         this.credit(target, ev.amountCents);
+        if (ev.kind === 'gift' && ev.funding === 'consumer') target.boughtCents += ev.amountCents;
         if (ev.kind === 'reward')
           target.lots = addLot(target.lots, { cents: ev.amountCents, expiresAtMs: ev.expiresAtMs });
         this.post(
@@ -472,7 +497,8 @@ class Model {
           reward.lots = kept;
           this.credit(reward, -rewardCents);
         }
-        if (giftCents > 0) this.credit(this.mustCard(ev.merchantId, 'gift'), -giftCents);
+        const giftBoughtCents =
+          giftCents > 0 ? this.debitGift(this.mustCard(ev.merchantId, 'gift'), giftCents) : 0;
         this.post(ledgerAccount.merchantPayable(ev.merchantId), approvedCents);
         this.endCode('redeemed');
         this.auths.set(ev.authId, {
@@ -481,6 +507,8 @@ class Model {
           atMs: ev.nowMs,
           capturedCents: approvedCents,
           giftCents,
+          giftBoughtCents,
+          refundedGiftBoughtCents: 0,
           rewardLots,
           refundedCents: 0,
           refundedGiftCents: 0,
@@ -515,7 +543,12 @@ class Model {
           if (auth.state === 'reversed') return { status: 'reversed' };
           if (auth.state === 'voided') return { status: 'nothing_to_reverse' };
         }
-        this.restore(auth, auth.giftCents - auth.refundedGiftCents, auth.rewardLots);
+        this.restore(
+          auth,
+          auth.giftCents - auth.refundedGiftCents,
+          auth.giftBoughtCents - auth.refundedGiftBoughtCents,
+          auth.rewardLots,
+        );
         auth.rewardLots = [];
         auth.state = ev.type === 'VOID' ? 'voided' : 'reversed';
         const day = Math.floor(auth.atMs / 86_400_000);
@@ -528,10 +561,12 @@ class Model {
         const auth = this.auths.get(ev.auth.authId);
         if (!auth) throw new Error('model: unknown auth');
         if (ev.amountCents > this.refundable(auth)) return { status: 'refund_exceeds' };
-        // Gift value first, then reward lots, latest-expiring first.
+        // Gift value first (bought before issued), then reward lots, latest-expiring first.
         const giftCents = Math.min(ev.amountCents, auth.giftCents - auth.refundedGiftCents);
+        const boughtCents = Math.min(giftCents, auth.giftBoughtCents - auth.refundedGiftBoughtCents);
         const { taken, kept } = takeLots(auth.rewardLots, ev.amountCents - giftCents, 'latest');
-        this.restore(auth, giftCents, taken);
+        this.restore(auth, giftCents, boughtCents, taken);
+        auth.refundedGiftBoughtCents += boughtCents;
         auth.rewardLots = kept;
         auth.refundedCents += ev.amountCents;
         auth.refundedGiftCents += giftCents;
@@ -564,7 +599,9 @@ class Model {
         const paid = this.paidPerDay.get(day) ?? 0;
         if (ev.amountCents > LIMITS.consumerSpendPerDayMaxCents - paid) return { status: 'limit_exceeded' };
         this.paidPerDay.set(day, paid + ev.amountCents);
-        this.credit(card, -ev.amountCents);
+        const bought = this.debitGift(card, ev.amountCents);
+        this.giftsBought.set(ev.giftId, bought);
+        this.boughtInTransit += bought;
         this.post(ledgerAccount.transit(ev.giftId), ev.amountCents);
         return {
           status: 'approved',
@@ -590,10 +627,13 @@ class Model {
             balanceCents: 0,
             heldCents: 0,
             lots: [],
+            boughtCents: 0,
           };
           this.cards.push(card);
         }
         this.credit(card, ev.amountCents);
+        card.boughtCents += ev.boughtCents ?? 0;
+        this.boughtInTransit -= ev.boughtCents ?? 0;
         this.post(ledgerAccount.transit(ev.giftId), -ev.amountCents);
         return { status: 'approved', cardId: card.cardId, balanceCents: card.balanceCents };
       }
@@ -647,7 +687,7 @@ function checkInvariants(acc: Account): void {
 function checkAgainstModel(acc: Account, model: Model): void {
   const w = acc.wallet;
   const actual = w.cards
-    .map(({ cardId, merchantId, kind, balanceCents, heldCents, lots, alertBelowCents }) => ({
+    .map(({ cardId, merchantId, kind, balanceCents, heldCents, lots, alertBelowCents, boughtCents }) => ({
       cardId,
       merchantId,
       kind,
@@ -655,6 +695,7 @@ function checkAgainstModel(acc: Account, model: Model): void {
       heldCents,
       lots,
       ...(alertBelowCents !== undefined && { alertBelowCents }),
+      boughtCents: boughtCents ?? 0,
     }))
     .sort(byCard);
   expect(actual).toEqual([...model.cards].sort(byCard));
@@ -670,12 +711,16 @@ function checkAgainstModel(acc: Account, model: Model): void {
       refundedCents: a.refundedCents,
       giftCents: a.giftCents,
       refundedGiftCents: a.refundedGiftCents,
+      giftBoughtCents: a.giftBoughtCents ?? 0,
+      refundedGiftBoughtCents: a.refundedGiftBoughtCents ?? 0,
     }).toEqual({
       state: m.state,
       capturedCents: m.capturedCents,
       refundedCents: m.refundedCents,
       giftCents: m.giftCents,
       refundedGiftCents: m.refundedGiftCents,
+      giftBoughtCents: m.giftBoughtCents,
+      refundedGiftBoughtCents: m.refundedGiftBoughtCents,
     });
     if (m.state === 'approved') expect(a.rewardLots).toEqual(m.rewardLots);
   }
@@ -696,7 +741,16 @@ function step(acc: Account, model: Model, input: Input, dtMs: number): Reply | n
   }
   expect(replies[0] ?? null).toEqual(expected.reply);
   expect(codeStatesOf(effects)).toEqual(expected.codeStates);
-  for (const effect of effects) if (effect.type === 'posting') expect(legsSum(effect.legs)).toBe(0);
+  for (const effect of effects) {
+    if (effect.type === 'posting') {
+      expect(legsSum(effect.legs)).toBe(0);
+      model.boughtPosted += effect.boughtCents ?? 0;
+    }
+    if (effect.type === 'giftDebited') expect(effect.boughtCents).toBe(model.giftsBought.get(effect.giftId));
+  }
+  // The postings' bought changes add up to the bought value on the cards and in transit.
+  const boughtOnCards = model.cards.reduce((sum, card) => sum + card.boughtCents, 0);
+  expect(model.boughtPosted).toBe(boughtOnCards + model.boughtInTransit);
   const status = replies[0]?.status;
   if (status !== undefined && status !== 'approved' && status !== 'reversed') {
     // A refusal moves no money and touches no auth; only reward value that was due to expire goes.
@@ -938,6 +992,8 @@ function toInput(op: Op, dtMs: number, acc: Account, model: Model): Input | null
         giftId: acc.id('gf') as GiftId,
         merchantId: MERCHANTS[op.m] ?? M1,
         amountCents: op.amount,
+        // All, half or none of it bought value on the giver's card.
+        boughtCents: [op.amount, Math.floor(op.amount / 2), 0][op.amount % 3],
         newCardId: acc.id('cd') as CardId,
       };
     case 'SET_ALERT': {
