@@ -561,7 +561,7 @@ export const ROUTES = {
     caller: 'merchant',
     summary:
       "Value outstanding on the merchant's cards per business day, by kind: opening, issued, sold, redeemed, expired, closing (extension); JSON or CSV (?format=csv)",
-    description: `Gift card value never expires (giftValueExpires is always false); only rewards do. reconciled says that every movement of the merchant's cards in the journal is in one of the figures, so each closing is the sum of the cards' legs to that day's end. A finished day is kept once a report has read it whole, it reconciles, and no posting can still reach it (its end is older than settlementStragglerWindowMs), so a report reads the kept days and the journal only after the last of them (a merchant's first report, or the first after the settlement cut-off changed, reads it from its start), ${SCAN_BOUND}. A read cut short by that bound gives scanLimited true and figures of the part read only; it keeps the days it read whole, so asking again goes on from there, as long as one business day of the whole journal fits in that bound. ${REPORT_BOUNDS}`,
+    description: `Gift card value never expires (giftValueExpires is always false); only rewards do. giftBought is the part of the gift figures consumers bought (purchases, and gifts of bought value), the rest being value the merchant issued: a payment or a gift spends issued value first and bought value last, a void or refund gives bought value back first; its issuedCents and expiredCents are always 0. reconciled says that every movement of the merchant's cards in the journal is in one of the figures, so each closing is the sum of the cards' legs to that day's end. A finished day is kept once a report has read it whole, it reconciles, and no posting can still reach it (its end is older than settlementStragglerWindowMs), so a report reads the kept days and the journal only after the last of them (a merchant's first report, or the first after the settlement cut-off changed, reads it from its start), ${SCAN_BOUND}. A read cut short by that bound gives scanLimited true and figures of the part read only; it keeps the days it read whole, so asking again goes on from there, as long as one business day of the whole journal fits in that bound. ${REPORT_BOUNDS}`,
     query: object({
       days: DAYS,
       format: FORMAT,
@@ -580,6 +580,7 @@ export const ROUTES = {
               endMs: integer(),
               gift: LIABILITY_FIGURES,
               reward: LIABILITY_FIGURES,
+              giftBought: LIABILITY_FIGURES,
             }),
           ),
           reconciled: flag("every movement of the merchant's cards in the journal is in one of the figures"),

@@ -349,10 +349,19 @@ export class MerchantReports {
     return undefined;
   }
 
-  /** A kept day is used only if it was kept under today's cut-off, and is final by today's clock. */
+  /**
+   * A kept day is used only if it was kept under today's cut-off, is final by today's clock, and has every
+   * figure a report gives (a day kept before the bought figures were is read again).
+   */
   private holds(day: KeptLiabilityDay, finalMs: number): boolean {
     const { startMs, endMs } = businessDayWindow(day.date, this.cutoff);
-    return day.startMs === startMs && day.endMs === endMs && endMs <= finalMs && day.reconciled;
+    return (
+      day.startMs === startMs &&
+      day.endMs === endMs &&
+      endMs <= finalMs &&
+      day.reconciled &&
+      day.giftBought !== undefined
+    );
   }
 
   /** The merchant's settled days, newest first, before `before` (a business date, exclusive). */

@@ -168,6 +168,11 @@ export interface LiabilityDay {
   endMs: number;
   gift: LiabilityFigures;
   reward: LiabilityFigures;
+  /**
+   * The part of the gift figures consumers bought (purchases, and gifts of bought value); the rest of the
+   * gift figures is value the merchant issued. Its `issuedCents` and `expiredCents` are always 0.
+   */
+  giftBought: LiabilityFigures;
 }
 
 /** `GET /v1/merchants/:merchantId/liability`. */

@@ -33,6 +33,22 @@ const FLOWS: Readonly<Record<PostingKind, [Flow, 1 | -1] | null>> = {
 
 const KINDS: readonly CardKind[] = ['gift', 'reward'];
 
+/**
+ * The figure sets of a day: each card kind, and `giftBought`, the part of the gift figures that consumers
+ * bought (core/wallet.ts `Card.boughtCents`); the rest of the gift figures the merchant issued.
+ */
+type Figures = CardKind | 'giftBought';
+const FIGURES: readonly Figures[] = [...KINDS, 'giftBought'];
+
+/** Which bought figure a posting's `boughtCents` moves, and with which sign. */
+const BOUGHT_FLOWS: Readonly<Partial<Record<PostingKind, [Flow, 1 | -1]>>> = {
+  purchase: ['soldCents', 1],
+  redeem: ['redeemedCents', -1],
+  void: ['redeemedCents', -1],
+  reverse: ['redeemedCents', -1],
+  refund: ['redeemedCents', -1],
+};
+
 const emptyFigures = (): LiabilityFigures => ({
   openingCents: 0,
   issuedCents: 0,
@@ -43,9 +59,9 @@ const emptyFigures = (): LiabilityFigures => ({
 });
 
 export class LiabilityLedger {
-  private readonly flows: Record<CardKind, LiabilityFigures>[];
+  private readonly flows: Record<Figures, LiabilityFigures>[];
   /** The opening balance: the closing given, and the legs after it before the first day. */
-  private readonly before: Record<CardKind, number>;
+  private readonly before: Record<Figures, number>;
   /** Card movements no figure counts (a card of unknown kind, a posting kind no figure knows), per day. */
   private readonly unaccounted: number[];
   private unaccountedBefore: number;
@@ -59,8 +75,16 @@ export class LiabilityLedger {
     /** A day kept before the first, whose closing opens it; otherwise the opening is the legs before. */
     opening?: KeptLiabilityDay,
   ) {
-    this.flows = days.map(() => ({ gift: emptyFigures(), reward: emptyFigures() }));
-    this.before = { gift: opening?.gift.closingCents ?? 0, reward: opening?.reward.closingCents ?? 0 };
+    this.flows = days.map(() => ({
+      gift: emptyFigures(),
+      reward: emptyFigures(),
+      giftBought: emptyFigures(),
+    }));
+    this.before = {
+      gift: opening?.gift.closingCents ?? 0,
+      reward: opening?.reward.closingCents ?? 0,
+      giftBought: opening?.giftBought.closingCents ?? 0,
+    };
     this.unaccounted = days.map(() => 0);
     this.unaccountedBefore = opening && !opening.reconciled ? 1 : 0;
   }
@@ -84,10 +108,19 @@ export class LiabilityLedger {
       }
       if (index < 0) this.before[kind] += leg.cents;
       else if (flow)
-        (this.flows[index] as Record<CardKind, LiabilityFigures>)[kind][flow[0]] += flow[1] * leg.cents;
+        (this.flows[index] as Record<Figures, LiabilityFigures>)[kind][flow[0]] += flow[1] * leg.cents;
       else moved += leg.cents;
     }
     if (moved !== 0) this.miscounted(index);
+    // The bought part of the gift value it moved.
+    const bought = entry.boughtCents ?? 0;
+    if (bought === 0) return;
+    const boughtFlow = BOUGHT_FLOWS[entry.kind];
+    if (!boughtFlow) this.miscounted(index);
+    else if (index < 0) this.before.giftBought += bought;
+    else
+      (this.flows[index] as Record<Figures, LiabilityFigures>).giftBought[boughtFlow[0]] +=
+        boughtFlow[1] * bought;
   }
 
   /** The day that holds `atMs` (the days are back to back), or -1 before the first. */
@@ -116,9 +149,9 @@ export class LiabilityLedger {
   result(): { days: LiabilityDay[]; reconciled: boolean } {
     const balance = { ...this.before };
     const days = this.days.map((day, i) => {
-      const figures = {} as Record<CardKind, LiabilityFigures>;
-      for (const kind of KINDS) {
-        const flow = (this.flows[i] as Record<CardKind, LiabilityFigures>)[kind];
+      const figures = {} as Record<Figures, LiabilityFigures>;
+      for (const kind of FIGURES) {
+        const flow = (this.flows[i] as Record<Figures, LiabilityFigures>)[kind];
         const openingCents = balance[kind];
         balance[kind] += flow.issuedCents + flow.soldCents - flow.redeemedCents - flow.expiredCents;
         figures[kind] = { ...flow, openingCents, closingCents: balance[kind] };
@@ -153,7 +186,7 @@ export function liabilityCsv(days: readonly LiabilityDay[]): string {
   return csv(
     header,
     days.flatMap((day) =>
-      KINDS.map((kind) => {
+      FIGURES.map((kind) => {
         const f = day[kind];
         return [
           day.date,

@@ -48,10 +48,12 @@ const posting = fc
     ),
     card: fc.constantFrom('g1', 'g2', 'r1'),
     cents: fc.integer({ min: 1, max: 10_000 }),
+    /** Of a gift card's movement in a purchase, redemption or its undoing: the bought part, in percent. */
+    boughtPercent: fc.constantFrom(0, 50, 100),
     // Some before the days reported (they make the opening), some after (left out).
     atMs: fc.integer({ min: T0 - 3 * DAY_MS, max: T0 + 6 * DAY_MS }),
   })
-  .map(({ merchant, kind, card, cents, atMs }): JournalEntry => {
+  .map(({ merchant, kind, card, cents, boughtPercent, atMs }): JournalEntry => {
     const onCard =
       kind === 'load' || kind === 'purchase' || kind === 'void' || kind === 'reverse' || kind === 'refund';
     const cardId =
@@ -72,7 +74,16 @@ const posting = fc
             { account: `card:${cardId}`, cents: onCard ? cents : -cents },
             { account: `merchant:${merchant}:x`, cents: onCard ? -cents : cents },
           ];
+    // A purchase is all bought value; a redemption or its undoing moves some of it on a gift card.
+    const cardLeg = legs[0] as Leg;
+    const bought =
+      kind === 'purchase'
+        ? cardLeg.cents
+        : kind !== 'load' && kind !== 'expire' && kind !== 'gift' && cardId !== 'r1'
+          ? Math.trunc((cardLeg.cents * boughtPercent) / 100)
+          : 0;
     return {
+      ...(bought !== 0 && { boughtCents: bought }),
       atMs,
       kind,
       consumerId: 'cu_1_a' as ConsumerId,
@@ -128,6 +139,22 @@ describe('liability arithmetic', () => {
           }
           // Gift value never expires.
           expect(day.gift.expiredCents).toBe(0);
+          // The bought part: its closing is every posting's bought change to the day's end, and each of
+          // its figures what the postings of that day moved of it.
+          const bought = day.giftBought;
+          const mine = journal.filter((entry) => entry.merchantId === 'm1');
+          const boughtSum = (entries: JournalEntry[]) =>
+            entries.reduce((sum, entry) => sum + (entry.boughtCents ?? 0), 0);
+          expect(bought.closingCents).toBe(boughtSum(mine.filter((entry) => entry.atMs < day.endMs)));
+          const today = mine.filter((entry) => entry.atMs >= day.startMs && entry.atMs < day.endMs);
+          expect(bought.soldCents).toBe(boughtSum(today.filter((entry) => entry.kind === 'purchase')));
+          expect(bought.redeemedCents).toBe(
+            negated(boughtSum(today.filter((entry) => entry.kind !== 'purchase'))),
+          );
+          expect([bought.issuedCents, bought.expiredCents]).toEqual([0, 0]);
+          expect(bought.closingCents).toBe(bought.openingCents + bought.soldCents - bought.redeemedCents);
+          // Consumers bought all that was sold.
+          expect(bought.soldCents).toBe(day.gift.soldCents);
         }
       }),
       { numRuns: 300 },
@@ -159,7 +186,7 @@ describe('liability arithmetic', () => {
     const ledger = new LiabilityLedger('m1', DAYS.slice(0, 1), (cardId) => CARDS[cardId]);
     expect(liabilityCsv(ledger.result().days)).toBe(
       'date,kind,openingCents,issuedCents,soldCents,redeemedCents,expiredCents,closingCents\r\n' +
-        '2026-11-01,gift,0,0,0,0,0,0\r\n2026-11-01,reward,0,0,0,0,0,0\r\n',
+        '2026-11-01,gift,0,0,0,0,0,0\r\n2026-11-01,reward,0,0,0,0,0,0\r\n2026-11-01,giftBought,0,0,0,0,0,0\r\n',
     );
   });
 });
@@ -319,6 +346,10 @@ describe('liability report', () => {
       idempotencyKey: 'g',
     };
     expect((await t.http('POST', '/v1/wallet/gifts', gift, deviceToken)).status).toBe(201);
+    // Issued value goes first: $35 of it is left, so a $40 sale takes $5 of the bought value.
+    expect((await pos.redeem({ code: await t.code(merchant, deviceToken), amountCents: 4_000 })).status).toBe(
+      'approved',
+    );
 
     const path = `/v1/merchants/${merchant.merchantId}/liability?days=2`;
     const report = await t.http('GET', path, undefined, merchant.apiKey);
@@ -326,14 +357,23 @@ describe('liability report', () => {
     expect(report.body).toMatchObject({ giftValueExpires: false, reconciled: true, scanLimited: false });
     const [yesterday, today] = report.body.days;
     expect(yesterday.gift.closingCents).toBe(0);
-    // The sale took the reward first ($10), then $5 of gift value.
+    // The first sale took the reward first ($10), then $5 of gift value; the second $40 of gift value.
     expect(today.gift).toEqual({
       openingCents: 0,
       issuedCents: 5_000,
       soldCents: 2_000,
+      redeemedCents: 4_500,
+      expiredCents: 0,
+      closingCents: 2_500,
+    });
+    // Of which bought: the $20 bought, less the $5 of it the second sale took (the $10 given was issued).
+    expect(today.giftBought).toEqual({
+      openingCents: 0,
+      issuedCents: 0,
+      soldCents: 2_000,
       redeemedCents: 500,
       expiredCents: 0,
-      closingCents: 6_500,
+      closingCents: 1_500,
     });
     expect(today.reward).toMatchObject({ issuedCents: 1_000, redeemedCents: 1_000, closingCents: 0 });
 
@@ -342,8 +382,9 @@ describe('liability report', () => {
     });
     expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     const rows = (await csv.text()).trim().split('\r\n');
-    expect(rows).toHaveLength(5);
-    expect(rows[3]).toBe(`${today.date},gift,0,5000,2000,500,0,6500`);
+    expect(rows).toHaveLength(7);
+    expect(rows[4]).toBe(`${today.date},gift,0,5000,2000,4500,0,2500`);
+    expect(rows[6]).toBe(`${today.date},giftBought,0,0,2000,500,0,1500`);
     expect((await t.http('GET', path, undefined, other.apiKey)).status).toBe(403);
 
     // The transactions as CSV, a page at a time, the next page's cursor in a header.

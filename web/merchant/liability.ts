@@ -9,7 +9,7 @@ import { dataTable } from './table.ts';
  * with what issued, sold, redeemed and expired it, reconciled to the journal; the CSV for the books.
  */
 const DAYS = 14;
-const KIND_NAMES = { gift: 'Gift cards', reward: 'Rewards' } as const;
+const KIND_NAMES = { gift: 'Gift cards', giftBought: '… of which bought', reward: 'Rewards' } as const;
 
 export function liabilitySection(session: Session) {
   const host = h('div');
@@ -65,7 +65,11 @@ export function liabilitySection(session: Session) {
         ],
         rows: [...report.days]
           .reverse()
-          .flatMap((day) => [row(day.date, 'gift', day.gift), row(day.date, 'reward', day.reward)]),
+          .flatMap((day) => [
+            row(day.date, 'gift', day.gift),
+            row(day.date, 'giftBought', day.giftBought),
+            row(day.date, 'reward', day.reward),
+          ]),
       }),
     );
   };
