@@ -813,7 +813,8 @@ export function giftReceive(w: Wallet, ev: EventOf<'GIFT_RECEIVE'>): Step {
   const effects: Effect[] = [];
   const card = ensureCard(wallet, ev.merchantId, 'gift', ev.newCardId);
   card.balanceCents += ev.amountCents;
-  setBought(card, (card.boughtCents ?? 0) + (ev.boughtCents ?? 0));
+  const boughtCents = Math.min(Math.max(ev.boughtCents ?? 0, 0), ev.amountCents);
+  setBought(card, (card.boughtCents ?? 0) + boughtCents);
   effects.push({
     type: 'posting',
     kind: 'gift',

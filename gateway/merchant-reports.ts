@@ -20,7 +20,7 @@ import {
   type Cutoff,
   localParts,
 } from '../settlement/calendar.ts';
-import { LiabilityLedger } from '../settlement/liability.ts';
+import { LiabilityLedger, withBoughtFigures } from '../settlement/liability.ts';
 import { merchantJournalRef, payoutDirection } from '../settlement/reports.ts';
 
 /**
@@ -334,7 +334,7 @@ export class MerchantReports {
   /** The day's figures, if a report kept them and they hold now (see `holds`). */
   private keptDay(merchantId: MerchantId, date: string, finalMs: number): KeptLiabilityDay | undefined {
     const day = this.store.liabilityDays.get([merchantId, date]);
-    return day && this.holds(day, finalMs) ? day : undefined;
+    return day && this.holds(day, finalMs) ? withBoughtFigures(day) : undefined;
   }
 
   /** The newest day kept for the merchant before `date`, if it holds now (see `holds`). */
@@ -345,23 +345,14 @@ export class MerchantReports {
       reverse: true,
       limit: 1,
     }))
-      return this.holds(value, finalMs) ? value : undefined;
+      return this.holds(value, finalMs) ? withBoughtFigures(value) : undefined;
     return undefined;
   }
 
-  /**
-   * A kept day is used only if it was kept under today's cut-off, is final by today's clock, and has every
-   * figure a report gives (a day kept before the bought figures were is read again).
-   */
+  /** A kept day is used only if it was kept under today's cut-off, and is final by today's clock. */
   private holds(day: KeptLiabilityDay, finalMs: number): boolean {
     const { startMs, endMs } = businessDayWindow(day.date, this.cutoff);
-    return (
-      day.startMs === startMs &&
-      day.endMs === endMs &&
-      endMs <= finalMs &&
-      day.reconciled &&
-      day.giftBought !== undefined
-    );
+    return day.startMs === startMs && day.endMs === endMs && endMs <= finalMs && day.reconciled;
   }
 
   /** The merchant's settled days, newest first, before `before` (a business date, exclusive). */

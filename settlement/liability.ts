@@ -58,6 +58,14 @@ const emptyFigures = (): LiabilityFigures => ({
   closingCents: 0,
 });
 
+/**
+ * A day kept before the bought figures were: none of its postings carried bought value (it counted as
+ * issued), so its bought figures are zero.
+ */
+export function withBoughtFigures(day: KeptLiabilityDay): KeptLiabilityDay {
+  return day.giftBought ? day : { ...day, giftBought: emptyFigures() };
+}
+
 export class LiabilityLedger {
   private readonly flows: Record<Figures, LiabilityFigures>[];
   /** The opening balance: the closing given, and the legs after it before the first day. */
@@ -97,10 +105,14 @@ export class LiabilityLedger {
     const flow = FLOWS[entry.kind];
     // A posting no figure counts (a gift: card against transit) must move nothing in all.
     let moved = 0;
+    /** What the posting moved on the merchant's gift cards (not in transit). */
+    let giftCardCents = 0;
     for (const leg of entry.legs) {
       let kind: CardKind | undefined;
-      if (leg.account.startsWith('card:')) kind = this.kindOf(leg.account.slice('card:'.length));
-      else if (leg.account.startsWith('transit:')) kind = 'gift';
+      if (leg.account.startsWith('card:')) {
+        kind = this.kindOf(leg.account.slice('card:'.length));
+        if (kind === 'gift') giftCardCents += leg.cents;
+      } else if (leg.account.startsWith('transit:')) kind = 'gift';
       else continue;
       if (kind === undefined || flow === undefined) {
         this.miscounted(index);
@@ -112,11 +124,16 @@ export class LiabilityLedger {
       else moved += leg.cents;
     }
     if (moved !== 0) this.miscounted(index);
-    // The bought part of the gift value it moved.
+    // The bought part of the gift value it moved: of the same sign as the gift card legs, and no more.
     const bought = entry.boughtCents ?? 0;
     if (bought === 0) return;
     const boughtFlow = BOUGHT_FLOWS[entry.kind];
-    if (!boughtFlow) this.miscounted(index);
+    if (
+      !boughtFlow ||
+      Math.sign(bought) !== Math.sign(giftCardCents) ||
+      Math.abs(bought) > Math.abs(giftCardCents)
+    )
+      this.miscounted(index);
     else if (index < 0) this.before.giftBought += bought;
     else
       (this.flows[index] as Record<Figures, LiabilityFigures>).giftBought[boughtFlow[0]] +=

@@ -387,6 +387,44 @@ describe('engine', () => {
     await expectCleanAudit(engine);
   });
 
+  it("carries a gift's bought value to the receiver through the saga, issued value given first", async () => {
+    const engine = await openEngine({ shards: 2 });
+    const sender = await funded(engine, 500);
+    const bought = await engine.loadValue({
+      merchantId: 'm1',
+      phone,
+      kind: 'gift',
+      funding: 'consumer',
+      amountCents: 1_000,
+      idempotencyKey: 'bought',
+    });
+    expect(bought.status).toBe('approved');
+    const receiverPhone = '+15555550124';
+    const sent = await engine.gift({
+      consumerId: sender,
+      merchantId: 'm1',
+      amountCents: 900,
+      toPhone: receiverPhone,
+      idempotencyKey: 'g1',
+    });
+    expect(sent).toMatchObject({ status: 'approved', balanceCents: 600 });
+    // The $5 issued went first, then $4 of the $10 bought: the receiver holds $4 bought, the giver $6.
+    const giftCard = (consumerId: string) => {
+      engine.store.root.resetReadTxn();
+      return engine.store.accounts.get(consumerId as never)?.context.cards[0];
+    };
+    expect(giftCard(engine.consumerIdFor(receiverPhone))).toMatchObject({
+      balanceCents: 900,
+      boughtCents: 400,
+    });
+    expect(giftCard(sender)).toMatchObject({ balanceCents: 600, boughtCents: 600 });
+    // The journal's bought changes add up to what the cards hold: the gift moved bought value, made none.
+    engine.store.root.resetReadTxn();
+    const posted = Array.from(engine.store.journal.getRange(), ({ value }) => value.boughtCents ?? 0);
+    expect(posted.reduce((sum, cents) => sum + cents, 0)).toBe(1_000);
+    await expectCleanAudit(engine);
+  });
+
   it('rejects malformed input with bad_request and changes nothing', async () => {
     const engine = await openEngine();
     const consumerId = await funded(engine);

@@ -180,6 +180,24 @@ describe('liability arithmetic', () => {
     const blind = new LiabilityLedger('m1', DAYS, () => undefined);
     blind.add({ ...unknown, kind: 'load' });
     expect(blind.result().reconciled).toBe(false);
+    // So does bought value that no gift card moved: on a reward card, more than the card leg, or the other way.
+    const purchase = (account: string, cents: number, boughtCents: number) => {
+      const ledger = new LiabilityLedger('m1', DAYS, (cardId) => CARDS[cardId]);
+      ledger.add({
+        ...unknown,
+        kind: 'purchase',
+        boughtCents,
+        legs: [
+          { account, cents },
+          { account: 'platform:funding', cents: -cents },
+        ],
+      });
+      return ledger.result().reconciled;
+    };
+    expect(purchase('card:g1', 500, 500)).toBe(true);
+    expect(purchase('card:r1', 500, 500)).toBe(false);
+    expect(purchase('card:g1', 500, 501)).toBe(false);
+    expect(purchase('card:g1', 500, -500)).toBe(false);
   });
 
   it('writes one CSV row per day and kind', () => {
@@ -256,6 +274,13 @@ describe('liability days kept between reports', () => {
       expect(store.liabilityDays.get(['m1', today])).toBeUndefined();
       // A report that may read a single entry still answers whole for a month: only today is read.
       expect(await report(store, 9, 1)).toMatchObject({ scanLimited: false, days: lastDays(9) });
+      // A day kept before the bought figures were has none (its postings counted as issued).
+      const { giftBought: _, ...older } = yesterday as KeptLiabilityDay;
+      await store.liabilityDays.put(['m1', '2026-11-08'], older as KeptLiabilityDay);
+      const fromOlder = await report(store, 1, 1);
+      expect(fromOlder.scanLimited).toBe(false);
+      expect(fromOlder.days[0]?.giftBought.openingCents).toBe(0);
+      await store.liabilityDays.put(['m1', '2026-11-08'], yesterday as KeptLiabilityDay);
       // A day kept under another cut-off is not used: the report reads the journal again, and keeps anew.
       await store.liabilityDays.put(['m1', '2026-11-08'], { ...(yesterday as KeptLiabilityDay), endMs: 1 });
       expect((await report(store, 1, 1)).scanLimited).toBe(true);

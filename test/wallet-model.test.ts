@@ -174,6 +174,9 @@ function record(
 ) {
   const replies = repliesOf(effects);
   visited.add(`${type}:${replies[0]?.status ?? 'no reply'}`);
+  // Events that moved bought gift value.
+  if (effects.some((e) => (e.type === 'posting' || e.type === 'giftDebited') && (e.boughtCents ?? 0) !== 0))
+    visited.add(`${type}:bought`);
   for (const region of ['code', 'access'] as const) {
     visited.add(`${region}:${after[region]}`);
     if (before[region] !== after[region]) {
@@ -1053,6 +1056,11 @@ describe('account machine against a reference model', () => {
       'REVERSE:reversed',
       'REFUND:approved',
       'REFUND:refund_exceeds',
+      'LOAD:bought',
+      'REDEEM:bought',
+      'VOID:bought',
+      'REFUND:bought',
+      'GIFT_SEND:bought',
       'code:codeIssued->expired',
       'code:codeIssued->redeemed',
       'code:codeIssued->cancelled',
