@@ -146,8 +146,8 @@ export type Effect =
       receipt?: { event: ReceiptEvent; alerts: LowBalance[] };
       history: HistoryLine[];
       /**
-       * How much the posting changed the bought value on the merchant's gift cards (value in transit
-       * included, so a gift changes none); absent when it changed none.
+       * How much the posting changed the bought value on the consumer's gift card (a gift's half moves it
+       * between the card and transit); absent when it changed none.
        */
       boughtCents?: number;
     }
@@ -788,6 +788,7 @@ export function giftSend(w: Wallet, ev: EventOf<'GIFT_SEND'>, dayMaxCents: numbe
     ],
     history: [{ cardId: card.cardId, amountCents: -ev.amountCents, balanceCents: card.balanceCents }],
     receipt: { event: 'giftSent', alerts },
+    ...boughtOf(-boughtCents),
   });
   pushBalance(effects, card, 'gift');
   effects.push({
@@ -826,6 +827,7 @@ export function giftReceive(w: Wallet, ev: EventOf<'GIFT_RECEIVE'>): Step {
     ],
     history: [{ cardId: card.cardId, amountCents: ev.amountCents, balanceCents: card.balanceCents }],
     receipt: { event: 'giftReceived', alerts: [] },
+    ...boughtOf(boughtCents),
   });
   pushBalance(effects, card, 'gift');
   reply(effects, { status: 'approved', cardId: card.cardId, balanceCents: card.balanceCents });

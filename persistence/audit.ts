@@ -10,6 +10,8 @@ import type { Store } from './store.ts';
  * - every journal entry sums to zero, so all balances together sum to zero;
  * - each card's balance equals the sum of its ledger account, holds stay within the balance and only
  *   the live code holds value; reward lots add up to the reward balance;
+ * - the bought value on each consumer's gift cards equals what the consumer's postings say they moved
+ *   of it (`boughtCents`);
  * - each live code is in the code index under its holder, and each live index entry is some wallet's
  *   live code (so no code can be redeemed twice);
  * - a gift in transit is backed by a pending saga, and a finished gift left nothing in transit.
@@ -56,6 +58,8 @@ export function auditStore(store: Store, nowMs: number, part: AuditPart = { inde
   // Wallets first: each card's balance is what the journal must add up to for its account. One map
   // entry per card, then a single pass over the journal, keeps start-up time linear and small.
   const unmatched = new Map<string, number>();
+  /** Per consumer: the bought value on its gift cards, less what its postings moved (0 when they agree). */
+  const boughtLeft = new Map<string, number>();
   const liveCodeOf = new Map<string, { merchantId: string; codeHash: string }>();
   let accounts = 0;
   let liveCodes = 0;
@@ -69,11 +73,14 @@ export function auditStore(store: Store, nowMs: number, part: AuditPart = { inde
     const wallet = value.context;
     const code = wallet.code;
     for (const found of walletProblems(wallet)) problem(found);
+    let bought = 0;
     for (const card of wallet.cards) {
       const account = `card:${card.cardId}`;
       if (unmatched.has(account)) problem(`${account} is in more than one wallet`);
       unmatched.set(account, card.balanceCents);
+      bought += card.boughtCents ?? 0;
     }
+    boughtLeft.set(consumerId, bought);
     if (code) {
       liveCodes++;
       liveCodeOf.set(consumerId, code);
@@ -94,6 +101,8 @@ export function auditStore(store: Store, nowMs: number, part: AuditPart = { inde
       if (sum !== 0) problem(`journal entry ${JSON.stringify(key)} sums to ${sum}`);
     }
     const mine = inPart(value.consumerId, part);
+    if (mine && value.boughtCents !== undefined)
+      boughtLeft.set(value.consumerId, (boughtLeft.get(value.consumerId) ?? 0) - value.boughtCents);
     for (const leg of value.legs) {
       ledgerSumCents += leg.cents;
       const left = mine ? unmatched.get(leg.account) : undefined;
@@ -105,6 +114,9 @@ export function auditStore(store: Store, nowMs: number, part: AuditPart = { inde
   if (firstPart && ledgerSumCents !== 0) problem(`the ledger sums to ${ledgerSumCents}, not 0`);
   for (const [account, left] of unmatched) {
     if (left !== 0) problem(`${account} differs from its ledger by ${left}`);
+  }
+  for (const [consumerId, left] of boughtLeft) {
+    if (left !== 0) problem(`${consumerId}'s bought gift value differs from its postings by ${left}`);
   }
   for (const account of others.keys()) {
     if (account.startsWith('card:')) problem(`${account} is in the journal but in no wallet`);

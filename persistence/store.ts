@@ -61,8 +61,8 @@ export interface JournalEntry {
   ref: string;
   legs: Leg[];
   /**
-   * How much the posting changed the bought value on the merchant's gift cards (core/wallet.ts `Card`);
-   * absent when it changed none.
+   * How much the posting changed the bought value on the consumer's gift card (core/wallet.ts `Card`; a
+   * gift's half moves it between the card and transit); absent when it changed none.
    */
   boughtCents?: number;
 }

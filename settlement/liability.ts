@@ -124,16 +124,18 @@ export class LiabilityLedger {
       else moved += leg.cents;
     }
     if (moved !== 0) this.miscounted(index);
-    // The bought part of the gift value it moved: of the same sign as the gift card legs, and no more.
+    // The bought part of the gift value it moved: of the same sign as the gift card legs, and no more. A
+    // gift's half moves it between a card and transit, where it is still the merchant's bought value.
     const bought = entry.boughtCents ?? 0;
     if (bought === 0) return;
     const boughtFlow = BOUGHT_FLOWS[entry.kind];
     if (
-      !boughtFlow ||
+      (!boughtFlow && entry.kind !== 'gift') ||
       Math.sign(bought) !== Math.sign(giftCardCents) ||
       Math.abs(bought) > Math.abs(giftCardCents)
     )
       this.miscounted(index);
+    else if (!boughtFlow) return;
     else if (index < 0) this.before.giftBought += bought;
     else
       (this.flows[index] as Record<Figures, LiabilityFigures>).giftBought[boughtFlow[0]] +=

@@ -123,6 +123,17 @@ describe('start-up audit', () => {
         },
         /is not its live code/,
       );
+      // Bought value on a gift card that no posting put there.
+      await expectCaught(
+        store,
+        store.accounts,
+        buyer,
+        (account) => {
+          (account.context.cards[0] as { boughtCents?: number }).boughtCents = 100;
+          return account;
+        },
+        /bought gift value differs from its postings by 100/,
+      );
       // A wallet that lost a card the journal still funds.
       await expectCaught(
         store,
