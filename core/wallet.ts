@@ -73,12 +73,14 @@ export interface Auth {
   capturedCents: number;
   /** Captured from the gift card, and the reward lots captured (what a void or refund restores). */
   giftCents: number;
-  /** The part of `giftCents` that was bought value (absent: none), and how much of that was refunded. */
+  /**
+   * The part of `giftCents` that was bought value (absent: none). A refund gives bought value back first, so
+   * what was refunded of it is `refundedBoughtCents(auth)`.
+   */
   giftBoughtCents?: number;
   rewardLots: Lot[];
   refundedCents: number;
   refundedGiftCents: number;
-  refundedGiftBoughtCents?: number;
   state: 'approved' | 'voided' | 'reversed';
 }
 
@@ -355,8 +357,19 @@ function takeGift(card: Card, cents: number): number {
   const bought = card.boughtCents ?? 0;
   const boughtTaken = Math.max(0, cents - (card.balanceCents - bought));
   card.balanceCents -= cents;
-  setBought(card, bought - boughtTaken);
+  if (boughtTaken > 0) setBought(card, bought - boughtTaken);
   return boughtTaken;
+}
+
+/** What a redemption's refunds gave back of its bought value: they give bought value back first. */
+export function refundedBoughtCents(auth: Auth): number {
+  return Math.min(auth.refundedGiftCents, auth.giftBoughtCents ?? 0);
+}
+
+/** Counts `cents` as spent on the UTC day of `nowMs` (payments and gifts share the day's limit). */
+function addSpent(wallet: Wallet, nowMs: number, cents: number): void {
+  const day = Math.floor(nowMs / DAY_MS);
+  wallet.spent = { day, cents: (wallet.spent?.day === day ? wallet.spent.cents : 0) + cents };
 }
 
 /** Sets a gift card's bought value, leaving the field out while there is none. */
@@ -535,7 +548,7 @@ export function redeem(w: Wallet, ev: EventOf<'REDEEM'>, dayMaxCents: number): S
   // pay or than the day allows.
   if (!(approvedCents > 0 && approvedCents <= Math.min(ev.amountCents, spendable, leftToday)))
     throw new Error(`redeem of ${approvedCents} past its guards`);
-  wallet.spent = { day: Math.floor(ev.nowMs / DAY_MS), cents: dayMaxCents - leftToday + approvedCents };
+  addSpent(wallet, ev.nowMs, approvedCents);
   const reward = findCard(wallet, ev.merchantId, 'reward');
   const gift = findCard(wallet, ev.merchantId, 'gift');
   const rewardCents = Math.min(approvedCents, reward?.heldCents ?? 0);
@@ -567,25 +580,25 @@ export function redeem(w: Wallet, ev: EventOf<'REDEEM'>, dayMaxCents: number): S
     atMs: ev.nowMs,
     capturedCents: approvedCents,
     giftCents,
-    ...(giftBoughtCents > 0 ? { giftBoughtCents } : {}),
     rewardLots,
     refundedCents: 0,
     refundedGiftCents: 0,
     state: 'approved',
   };
-  effects.push(
-    {
-      type: 'posting',
-      kind: 'redeem',
-      merchantId: ev.merchantId,
-      ref: ev.authId,
-      legs,
-      history,
-      receipt: { event: 'redeem', alerts },
-      ...boughtOf(-giftBoughtCents),
-    },
-    { type: 'auth', auth },
-  );
+  const posting: Effect = {
+    type: 'posting',
+    kind: 'redeem',
+    merchantId: ev.merchantId,
+    ref: ev.authId,
+    legs,
+    history,
+    receipt: { event: 'redeem', alerts },
+  };
+  if (giftBoughtCents > 0) {
+    auth.giftBoughtCents = giftBoughtCents;
+    posting.boughtCents = -giftBoughtCents;
+  }
+  effects.push(posting, { type: 'auth', auth });
   reply(effects, {
     status: 'approved',
     authId: ev.authId,
@@ -651,7 +664,7 @@ export function undoRedemption(w: Wallet, ev: EventOf<'VOID'> | EventOf<'REVERSE
     effects,
     auth,
     giftCents,
-    (ev.auth.giftBoughtCents ?? 0) - (ev.auth.refundedGiftBoughtCents ?? 0),
+    (ev.auth.giftBoughtCents ?? 0) - refundedBoughtCents(ev.auth),
     ev.auth.rewardLots,
     ev.type === 'VOID' ? 'void' : 'reverse',
     auth.authId,
@@ -694,15 +707,13 @@ export function refund(w: Wallet, ev: EventOf<'REFUND'>): Step {
     rewardLeft -= take;
     if (lot.cents === 0) lotsKept.pop();
   }
-  const refundedBought = ev.auth.refundedGiftBoughtCents ?? 0;
-  const boughtBack = Math.min(giftCents, (ev.auth.giftBoughtCents ?? 0) - refundedBought);
+  const boughtBack = Math.min(giftCents, (ev.auth.giftBoughtCents ?? 0) - refundedBoughtCents(ev.auth));
   restore(wallet, effects, ev.auth, giftCents, boughtBack, lotsBack, 'refund', ev.refundId);
   const auth: Auth = {
     ...ev.auth,
     rewardLots: lotsKept,
     refundedCents: ev.auth.refundedCents + ev.amountCents,
     refundedGiftCents: ev.auth.refundedGiftCents + giftCents,
-    ...(refundedBought + boughtBack > 0 ? { refundedGiftBoughtCents: refundedBought + boughtBack } : {}),
   };
   effects.push({ type: 'auth', auth });
   reply(effects, {
@@ -773,7 +784,7 @@ export function giftSend(w: Wallet, ev: EventOf<'GIFT_SEND'>, dayMaxCents: numbe
   if (!card) throw new Error('gift from a missing card');
   const leftToday = leftTodayCents(wallet, ev.nowMs, dayMaxCents);
   if (ev.amountCents > leftToday) throw new Error("gift past the day's limit");
-  wallet.spent = { day: Math.floor(ev.nowMs / DAY_MS), cents: dayMaxCents - leftToday + ev.amountCents };
+  addSpent(wallet, ev.nowMs, ev.amountCents);
   const boughtCents = takeGift(card, ev.amountCents);
   const alerts: LowBalance[] = [];
   crossedAlert(card, ev.amountCents, alerts);

@@ -3,10 +3,11 @@ import type { ConsumerId, MerchantId } from '../core/ids.ts';
 import type { PostingKind } from '../core/ledger.ts';
 import type { Limits } from '../core/limits.ts';
 import type { CardKind } from '../core/wallet.ts';
-import type { JournalEntry, KeptLiabilityDay, Store } from '../persistence/store.ts';
+import type { JournalEntry, Store } from '../persistence/store.ts';
 import type {
   Activity,
   ActivityBucket,
+  LiabilityDay,
   LiabilityReport,
   StatementSummary,
   Transaction,
@@ -20,7 +21,7 @@ import {
   type Cutoff,
   localParts,
 } from '../settlement/calendar.ts';
-import { LiabilityLedger, withBoughtFigures } from '../settlement/liability.ts';
+import { LiabilityLedger } from '../settlement/liability.ts';
 import { merchantJournalRef, payoutDirection } from '../settlement/reports.ts';
 
 /**
@@ -251,7 +252,7 @@ export class MerchantReports {
       // The window's days kept, from its first on, as long as they run unbroken.
       // A day is final once its end is older than the straggler window: no posting can still reach it.
       const finalMs = nowMs - this.limits.settlementStragglerWindowMs;
-      const keptDays: KeptLiabilityDay[] = [];
+      const keptDays: LiabilityDay[] = [];
       let date = addDays(today, 1 - days);
       for (
         let day = this.keptDay(merchantId, date, finalMs);
@@ -313,46 +314,46 @@ export class MerchantReports {
       const readToMs = scan.cutShort
         ? (scan.lastKey?.[0] ?? Number.NEGATIVE_INFINITY)
         : Number.POSITIVE_INFINITY;
-      for (const day of read) {
-        if (day.endMs > Math.min(readToMs, finalMs) || !day.reconciled) break;
+      for (const { day, reconciled } of read) {
+        if (day.endMs > Math.min(readToMs, finalMs) || !reconciled) break;
         this.store.liabilityDays.put([merchantId, day.date], day).catch(() => {
           // Kept only to shorten later reads: one not kept is read from the journal next time.
         });
       }
-      const shown = [...keptDays, ...read].slice(-days);
+      const shown = [...keptDays, ...read.map(({ day }) => day)].slice(-days);
       return {
         timeZone: this.cutoff.timeZone,
         cutoff: this.cutoff.time,
         giftValueExpires: false as const,
-        days: shown.map(({ reconciled: _reconciled, ...day }) => day),
-        reconciled: (read.at(-1) ?? opening)?.reconciled ?? true,
+        days: shown,
+        reconciled: read.at(-1)?.reconciled ?? true,
         scanLimited: scan.cutShort,
       };
     });
   }
 
   /** The day's figures, if a report kept them and they hold now (see `holds`). */
-  private keptDay(merchantId: MerchantId, date: string, finalMs: number): KeptLiabilityDay | undefined {
+  private keptDay(merchantId: MerchantId, date: string, finalMs: number): LiabilityDay | undefined {
     const day = this.store.liabilityDays.get([merchantId, date]);
-    return day && this.holds(day, finalMs) ? withBoughtFigures(day) : undefined;
+    return day && this.holds(day, finalMs) ? day : undefined;
   }
 
   /** The newest day kept for the merchant before `date`, if it holds now (see `holds`). */
-  private keptDayBefore(merchantId: MerchantId, date: string, finalMs: number): KeptLiabilityDay | undefined {
+  private keptDayBefore(merchantId: MerchantId, date: string, finalMs: number): LiabilityDay | undefined {
     for (const { value } of this.store.liabilityDays.getRange({
       start: [merchantId, addDays(date, -1)],
       end: [merchantId],
       reverse: true,
       limit: 1,
     }))
-      return this.holds(value, finalMs) ? withBoughtFigures(value) : undefined;
+      return this.holds(value, finalMs) ? value : undefined;
     return undefined;
   }
 
   /** A kept day is used only if it was kept under today's cut-off, and is final by today's clock. */
-  private holds(day: KeptLiabilityDay, finalMs: number): boolean {
+  private holds(day: LiabilityDay, finalMs: number): boolean {
     const { startMs, endMs } = businessDayWindow(day.date, this.cutoff);
-    return day.startMs === startMs && day.endMs === endMs && endMs <= finalMs && day.reconciled;
+    return day.startMs === startMs && day.endMs === endMs && endMs <= finalMs;
   }
 
   /** The merchant's settled days, newest first, before `before` (a business date, exclusive). */

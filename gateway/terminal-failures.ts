@@ -36,7 +36,7 @@ export class TerminalFailures {
    */
   locked(terminalId: TerminalId, nowMs: number): boolean {
     const terminal = this.read(terminalId);
-    return !terminal || isLocked(terminal, nowMs, this.limits);
+    return !terminal || isLocked(terminal, recentFailures(terminal, nowMs).length, this.limits);
   }
 
   /** Every terminal's failed codes of the last day, by merchant and all together, oldest first. */
@@ -88,10 +88,11 @@ export class TerminalFailures {
 
 /**
  * The lock rule: a terminal may not try codes when its merchant locked it (also set after failed codes in
- * a row) or when it reached `terminalCodeFailuresPerDayMax` failures in the last 24 hours.
+ * a row) or when it reached `terminalCodeFailuresPerDayMax` failures in the last 24 hours
+ * (`recentFailures`).
  */
-export function isLocked(terminal: TerminalRecord, nowMs: number, limits: Limits): boolean {
-  return terminal.locked || recentFailures(terminal, nowMs).length >= limits.terminalCodeFailuresPerDayMax;
+export function isLocked(terminal: TerminalRecord, failuresInDay: number, limits: Limits): boolean {
+  return terminal.locked || failuresInDay >= limits.terminalCodeFailuresPerDayMax;
 }
 
 /** A terminal's failures within the 24 hours before `nowMs`. */

@@ -182,7 +182,7 @@ export class Terminals {
   private view(terminal: TerminalRecord, nowMs: number): TerminalView {
     const codeLive = terminal.activationHash !== undefined && terminal.activationExpiresAtMs > nowMs;
     const failedCodesToday = recentFailures(terminal, nowMs).length;
-    const locked = isLocked(terminal, nowMs, this.limits);
+    const locked = isLocked(terminal, failedCodesToday, this.limits);
     // Revoking drops the key and voids the code; a code that simply ran out leaves its hash behind.
     let state: TerminalState;
     if (terminal.sealedKey !== null) state = locked ? 'locked' : 'active';

@@ -35,7 +35,7 @@ import type { LiabilityDay, SettlementFigures, StatementLine } from '../sdk/http
  * | `settlements` | businessDate                          | SettlementRecord: nets, file, summary   |
  * | `statements`  | [businessDate, merchantId]            | StatementLine[]: the postings paid      |
  * | `retiredHashes` | [kind, hash or consumerId]          | RetiredHash: under a retired master key |
- * | `liabilityDays` | [merchantId, businessDate]          | KeptLiabilityDay: a finished day's figures |
+ * | `liabilityDays` | [merchantId, businessDate]          | LiabilityDay: a finished day, kept by a report |
  *
  * Every shard writes only keys of the slots it owns, plus journal keys under its own writer id. The one
  * exception is `idempotency`: a key's records may be written by different shards (a redeem by the code's
@@ -303,16 +303,6 @@ export interface SettlementSummary {
   problems: string[];
 }
 
-/**
- * A merchant's liability figures of one finished business day, kept by the liability report once no
- * posting can still reach that day (settlement/liability.ts), so later reports read them instead of the
- * journal. Derived data: losing it costs a longer read, never a wrong figure.
- */
-export interface KeptLiabilityDay extends LiabilityDay {
-  /** Every card movement of the merchant up to the day's end was in a figure. */
-  reconciled: boolean;
-}
-
 /** Writer ids of journal-style keys (`[atMs, writer, seq]`) used by the main thread; shards use 0-63. */
 export const GATEWAY_WRITER = 1_000;
 
@@ -344,7 +334,12 @@ export interface Store {
   settlements: Database<SettlementRecord, string>;
   statements: Database<StatementLine[], [string, string]>;
   retiredHashes: Database<RetiredHash, RetiredHashKey>;
-  liabilityDays: Database<KeptLiabilityDay, [string, string]>;
+  /**
+   * A merchant's liability figures of a finished business day that reconciled, kept by the liability report
+   * once no posting can still reach the day (gateway/merchant-reports.ts), so later reports read them
+   * instead of the journal. Derived data: losing it costs a longer read, never a wrong figure.
+   */
+  liabilityDays: Database<LiabilityDay, [string, string]>;
 }
 
 export interface StoreOptions {

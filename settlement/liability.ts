@@ -1,6 +1,6 @@
 import type { PostingKind } from '../core/ledger.ts';
 import type { CardKind } from '../core/wallet.ts';
-import type { JournalEntry, KeptLiabilityDay } from '../persistence/store.ts';
+import type { JournalEntry } from '../persistence/store.ts';
 import type { LiabilityDay, LiabilityFigures } from '../sdk/http-answers.ts';
 import { csv } from './reports.ts';
 
@@ -9,7 +9,7 @@ import { csv } from './reports.ts';
  * the merchant that it still owes in goods, and how each day moved it: opening + issued (by the merchant)
  * + sold (bought by consumers) − redeemed (net of voids, reversals and refunds) − expired (rewards only:
  * gift value never expires) = closing. The opening is the closing of a day an earlier report kept (a
- * `KeptLiabilityDay`) plus every leg on the merchant's cards after it and before the first day. A gift between two phones moves value from one card of the merchant to another
+ * day kept in `liabilityDays`) plus every leg on the merchant's cards after it and before the first day. A gift between two phones moves value from one card of the merchant to another
  * (through transit), so it changes no figure. `reconciled` says that every card movement is in a figure,
  * so each closing is the sum of the cards' legs in the journal to its day's end (the test checks that
  * identity over random journals).
@@ -58,21 +58,13 @@ const emptyFigures = (): LiabilityFigures => ({
   closingCents: 0,
 });
 
-/**
- * A day kept before the bought figures were: none of its postings carried bought value (it counted as
- * issued), so its bought figures are zero.
- */
-export function withBoughtFigures(day: KeptLiabilityDay): KeptLiabilityDay {
-  return day.giftBought ? day : { ...day, giftBought: emptyFigures() };
-}
-
 export class LiabilityLedger {
   private readonly flows: Record<Figures, LiabilityFigures>[];
   /** The opening balance: the closing given, and the legs after it before the first day. */
   private readonly before: Record<Figures, number>;
   /** Card movements no figure counts (a card of unknown kind, a posting kind no figure knows), per day. */
   private readonly unaccounted: number[];
-  private unaccountedBefore: number;
+  private unaccountedBefore = 0;
 
   constructor(
     private readonly merchantId: string,
@@ -80,8 +72,8 @@ export class LiabilityLedger {
     private readonly days: readonly { date: string; startMs: number; endMs: number }[],
     /** The kind of a card by its id; undefined when it cannot be told. */
     private readonly kindOf: (cardId: string) => CardKind | undefined,
-    /** A day kept before the first, whose closing opens it; otherwise the opening is the legs before. */
-    opening?: KeptLiabilityDay,
+    /** A day kept before the first (it reconciled), whose closing opens it; otherwise the legs before. */
+    opening?: LiabilityDay,
   ) {
     this.flows = days.map(() => ({
       gift: emptyFigures(),
@@ -94,7 +86,6 @@ export class LiabilityLedger {
       giftBought: opening?.giftBought.closingCents ?? 0,
     };
     this.unaccounted = days.map(() => 0);
-    this.unaccountedBefore = opening && !opening.reconciled ? 1 : 0;
   }
 
   /** Counts a posting of the merchant, in any order; those after the last day are left out. */
@@ -181,11 +172,11 @@ export class LiabilityLedger {
   }
 
   /** The days with whether every card movement up to each one's end was in a figure: what a report keeps. */
-  kept(): KeptLiabilityDay[] {
+  kept(): { day: LiabilityDay; reconciled: boolean }[] {
     let unaccounted = this.unaccountedBefore;
     return this.result().days.map((day, i) => {
       unaccounted += this.unaccounted[i] ?? 0;
-      return { ...day, reconciled: unaccounted === 0 };
+      return { day, reconciled: unaccounted === 0 };
     });
   }
 }

@@ -10,9 +10,7 @@ const PHONE = '+15555550191';
 
 /** The confirmation text of a redemption, by its authorization. */
 const receiptOf = (t: TestServer, authId: string) =>
-  waitFor(
-    () => t.server.devInbox?.inbox.find((text) => text.phone === PHONE && text.text.endsWith(authId))?.text,
-  );
+  waitFor(() => t.textsTo(PHONE).find((text) => text.endsWith(authId)));
 
 describe('low-balance alerts', () => {
   it('tells the crossing of a card alert once, in the confirmation text, until the balance is back above it', async () => {

@@ -5,14 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../core/limits.ts';
-import { openSocket, startTestServer, type TestServer, waitFor } from './server-helpers.ts';
+import { openSocket, startTestServer, waitFor } from './server-helpers.ts';
 
 const GIVER = '+15555550171';
 const FRIEND = '+15555550172';
-
-/** The texts a phone received, oldest first. */
-const textsTo = (t: TestServer, phone: string) =>
-  (t.server.devInbox?.inbox ?? []).filter((text) => text.phone === phone).map((text) => text.text);
 
 describe('gifts between phones', () => {
   it('gives gift value to a phone that registers later, once, with a text to each phone', async () => {
@@ -73,14 +69,14 @@ describe('gifts between phones', () => {
     expect((await give({ merchantId: 'mc_nobody', idempotencyKey: 'g5' })).status).toBe(404);
 
     const giverTexts = await waitFor(() => {
-      const texts = textsTo(t, GIVER).filter((text) => /You gave/.test(text));
+      const texts = t.textsTo(GIVER).filter((text) => /You gave/.test(text));
       return texts.length > 0 ? texts : undefined;
     });
     expect(giverTexts).toEqual([
       expect.stringMatching(/You gave \$20\.00 of your Corner Cafe gift card\. New balance there \$60\.00\./),
     ]);
     const friendTexts = await waitFor(() => {
-      const texts = textsTo(t, FRIEND);
+      const texts = t.textsTo(FRIEND);
       return texts.length > 0 ? texts : undefined;
     });
     expect(friendTexts).toEqual([
@@ -109,7 +105,7 @@ describe('gifts between phones', () => {
   });
 
   it("pushes the gift to the receiver's open wallet and counts it in the giver's day", async () => {
-    const t = await startTestServer({ limits: { consumerSpendPerDayMaxCents: 2_500, giftsPerDayMax: 2 } });
+    const t = await startTestServer({ limits: { consumerSpendPerDayMaxCents: 2_500 } });
     const merchant = await t.merchant('Corner Cafe');
     const giver = await t.consumer(GIVER);
     const friend = await t.consumer(FRIEND);

@@ -162,18 +162,7 @@ describe('merchant dashboard API', () => {
     const second = await sale(t, pos, consumer.deviceToken, merchant.merchantId, 700);
     expect((await pos.void(second)).status).toBe('approved');
     // A gift card the consumer buys is paid to the platform: it moves nothing of the merchant's.
-    const bought = await t.http(
-      'POST',
-      '/v1/wallet/purchases',
-      {
-        merchantId: merchant.merchantId,
-        amountCents: 900,
-        paymentToken: 'tok_sandbox_ok',
-        idempotencyKey: 'b1',
-      },
-      consumer.deviceToken,
-    );
-    expect(bought.status).toBe(201);
+    await t.purchase(merchant, consumer.deviceToken, 900);
 
     const path = `/v1/merchants/${merchant.merchantId}/transactions`;
     const all = await t.http('GET', path, undefined, merchant.apiKey);

@@ -58,6 +58,10 @@ export interface TestServer {
     amountCents: number,
     kind?: 'gift' | 'reward',
   ): Promise<void>;
+  /** A gift card bought by card (the server needs a funding provider); asserts it was sold. */
+  purchase(merchant: { merchantId: string }, deviceToken: string, amountCents: number): Promise<void>;
+  /** The texts the development inbox holds for a phone, oldest first. */
+  textsTo(phone: string): string[];
   restart(): Promise<void>;
 }
 
@@ -197,6 +201,23 @@ export async function startTestServer(
         merchant.apiKey,
       );
       expect(loaded.status).toBe(201);
+    },
+    async purchase(merchant, deviceToken, amountCents) {
+      const bought = await t.http(
+        'POST',
+        '/v1/wallet/purchases',
+        {
+          merchantId: merchant.merchantId,
+          amountCents,
+          paymentToken: 'tok_sandbox_ok',
+          idempotencyKey: `buy-${++sequence}`,
+        },
+        deviceToken,
+      );
+      expect(bought.status).toBe(201);
+    },
+    textsTo(phone) {
+      return (server.devInbox?.inbox ?? []).filter((text) => text.phone === phone).map((text) => text.text);
     },
     async restart() {
       await server.close();

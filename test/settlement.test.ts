@@ -55,18 +55,7 @@ describe('settlement', () => {
       amountCents: 1_000,
     });
     expect((await cafePos.void(voided.authId as string)).status).toBe('approved');
-    const bought = await t.http(
-      'POST',
-      '/v1/wallet/purchases',
-      {
-        merchantId: books.merchantId,
-        amountCents: 3_000,
-        paymentToken: 'tok_sandbox_ok',
-        idempotencyKey: 'buy-1',
-      },
-      bobToken,
-    );
-    expect(bought.status).toBe(201);
+    await t.purchase(books, bobToken, 3_000);
     const booksPos = await t.pos(await t.terminal(books));
     expect(
       (await booksPos.redeem({ code: await code(bobToken, books.merchantId), amountCents: 1_200 })).status,

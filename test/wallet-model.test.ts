@@ -19,6 +19,7 @@ import {
   type Funding,
   type Lot,
   type Reply,
+  refundedBoughtCents,
   type Wallet,
   type WalletEvent,
   walletProblems,
@@ -711,7 +712,7 @@ function checkAgainstModel(acc: Account, model: Model): void {
       giftCents: a.giftCents,
       refundedGiftCents: a.refundedGiftCents,
       giftBoughtCents: a.giftBoughtCents ?? 0,
-      refundedGiftBoughtCents: a.refundedGiftBoughtCents ?? 0,
+      refundedGiftBoughtCents: refundedBoughtCents(a),
     }).toEqual({
       state: m.state,
       capturedCents: m.capturedCents,

@@ -6,8 +6,11 @@ import { h } from '../common/ui.ts';
  * such as totals.
  */
 
-/** A column: its name, or its name and the class of its header cell (`num` for figures). */
-export type Column = string | { label: string; class?: string; hidden?: boolean };
+/**
+ * A column: its name, or its name with the class of its header cell (`num` for figures) and whether the
+ * name is for screen readers only (`hidden`).
+ */
+type Column = string | { label: string; class?: string; hidden?: boolean };
 
 export function dataTable(options: {
   caption: string;

@@ -11,7 +11,10 @@ import type { Transaction, TransactionsPage } from './types.ts';
  * scans: a page may come back short with a cursor to go on, which "Show older" follows.
  */
 const PAGE_ROWS = 50;
-/** The newest postings in the CSV download (the most one page of the API holds). */
+/**
+ * The newest postings in the CSV download: the server's `reportPageEntriesMax`, fixed by the API's
+ * declarations (core/limits.ts cannot be bundled here: it imports node:crypto through core/codes.ts).
+ */
 const CSV_ROWS = 200;
 
 /** Postings as a table (transactions, or a statement's lines), with `footer` rows such as totals. */

@@ -62,6 +62,7 @@ const GIFT_REASONS: Record<string, string> = {
   ...REASONS,
   insufficient_funds: 'You do not have that much gift card value at this store.',
   limit_exceeded: 'That is more than you may spend or give today.',
+  rate_limited: 'You have made as many gifts as a day allows. Try again tomorrow.',
 };
 
 // Sign-in: the phone number lives only in this closure until the code is checked.
