@@ -67,6 +67,15 @@ export const LIMITS = {
    * the next one is scheduled (after a refused commit lmdb-js may report a flush only on a later write).
    */
   storageProbeFlushWaitMs: 1_000,
+  /**
+   * Cluster (docs/cluster.md). A node owns a shard while its lease lives: it renews every lease this
+   * often, a lease it stopped renewing can be taken over once `shardLeaseMs` passed since its last renewal,
+   * and a command routed to another node's shard that gets no answer within the timeout is answered
+   * `internal` (it may have run; a retry under its key finds out).
+   */
+  shardLeaseMs: 5_000,
+  shardLeaseRenewMs: 1_000,
+  clusterRequestTimeoutMs: 5_000,
   /** A gift's step shed or lost with a shard is tried again after this, doubling, up to the maximum. */
   giftStepRetryDelayMs: 20,
   giftStepRetryDelayMaxMs: 1_000,
@@ -245,6 +254,7 @@ const ORDERED_LIMITS: readonly [keyof Limits, keyof Limits][] = [
   ['giftStepRetryDelayMs', 'giftStepRetryDelayMaxMs'],
   ['terminalCodeFailuresMax', 'terminalCodeFailuresPerDayMax'],
   ['reportScansPerMerchantMax', 'reportScansMax'],
+  ['shardLeaseRenewMs', 'shardLeaseMs'],
 ];
 
 export function validateLimits(limits: Limits): string[] {

@@ -37,7 +37,9 @@ import { createLogger, type Logger } from '../log/logger.ts';
 import { type AuditReport, auditInParallel, auditStore } from '../persistence/audit.ts';
 import type { Secrets } from '../persistence/secrets.ts';
 import { openStore, type Store, whenDurable } from '../persistence/store.ts';
-import { ShardClient, type ShardEvent, type ShardHealth } from './shard-client.ts';
+import { Cluster } from './cluster.ts';
+import type { ClusterLink } from './partition-log.ts';
+import { ShardClient, type ShardEvent, type ShardHandle, type ShardHealth } from './shard-client.ts';
 import type { ShardFault, ShardStats } from './shard-worker.ts';
 
 /**
@@ -75,6 +77,11 @@ export interface EngineOptions {
   logger?: Logger;
   /** Enables `injectShardFaultForTest`. Only tests set it; the server never does. */
   testHooks?: boolean;
+  /**
+   * Makes this engine a node of a cluster on NATS JetStream (cluster.ts): `shards` is then the cluster's
+   * shard count, the same on every node, and each change is stored in JetStream with `replicas` copies.
+   */
+  cluster?: { link: ClusterLink; replicas: number };
 }
 
 /**
@@ -114,7 +121,8 @@ const BAD: Reply = Object.freeze({ status: 'bad_request' });
 const OVER_LIMIT: Reply = Object.freeze({ status: 'limit_exceeded' });
 
 export class Engine {
-  private readonly shards: ShardClient[];
+  private shards: ShardHandle[] = [];
+  private cluster: Cluster | null = null;
   private readonly keys: CodeKeys;
   private readonly codeSpace: CodeSpace;
   private readonly limits: Limits;
@@ -122,6 +130,7 @@ export class Engine {
   private readonly watchers = new Map<ConsumerId, Set<(notice: Notice) => void>>();
   private readonly gifts = new Map<string, Promise<void>>();
   private readonly now: () => number;
+  private readonly logger: Logger;
   private nextId = 1;
   private closing = false;
   /** The audit run when the engine opened (null when disabled). */
@@ -149,28 +158,34 @@ export class Engine {
     this.now = options.now ?? Date.now;
     this.keys = { hashKey: options.secrets.codeHashKey, sealKey: options.secrets.codeSealKey };
     this.codeSpace = new CodeSpace(this.keys);
-    const logger = options.logger ?? createLogger();
-    this.shards = Array.from(
-      { length: options.shards },
-      (_, shardIndex) =>
-        new ShardClient(
-          {
-            dataDir: options.dataDir,
-            shardIndex,
-            shardCount: options.shards,
-            codeTtlMs: options.codeTtlMs ?? this.limits.codeTtlMs,
-            limits: this.limits,
-            hashKey: this.keys.hashKey,
-            sealKey: this.keys.sealKey,
-            testHooks: options.testHooks === true,
-          },
-          this.limits,
-          {
-            onReport: (report) => this.onReport(report),
-            onEvent: (event) => this.onShardEvent(event),
-            logger,
-          },
-        ),
+    this.logger = options.logger ?? createLogger();
+    // In a cluster the shards are started as this node takes their leases (Engine.open).
+    if (!options.cluster)
+      this.shards = Array.from({ length: options.shards }, (_, shardIndex) => this.startShard(shardIndex));
+  }
+
+  /** This process's thread for a shard; in a cluster, `mayRestart` says whether it still owns the shard. */
+  private startShard(shardIndex: number, mayRestart?: () => Promise<boolean>): ShardClient {
+    const { options } = this;
+    return new ShardClient(
+      {
+        dataDir: options.dataDir,
+        shardIndex,
+        shardCount: options.shards,
+        codeTtlMs: options.codeTtlMs ?? this.limits.codeTtlMs,
+        limits: this.limits,
+        hashKey: this.keys.hashKey,
+        sealKey: this.keys.sealKey,
+        testHooks: options.testHooks === true,
+        ...(options.cluster ? { cluster: options.cluster.link } : {}),
+      },
+      this.limits,
+      {
+        onReport: (report) => this.onReport(report),
+        onEvent: (event) => this.onShardEvent(event),
+        logger: this.logger,
+        ...(mayRestart ? { mayRestart } : {}),
+      },
     );
   }
 
@@ -182,6 +197,23 @@ export class Engine {
     } catch (error) {
       await store.root.close();
       throw error;
+    }
+    if (options.cluster) {
+      try {
+        engine.cluster = await Cluster.join({
+          ...options.cluster,
+          shardCount: options.shards,
+          store,
+          limits: engine.limits,
+          logger: engine.logger,
+          startShard: (shardIndex, mayRestart) => engine.startShard(shardIndex, mayRestart),
+          onEvent: (event) => engine.onShardEvent(event),
+        });
+      } catch (error) {
+        await store.root.close();
+        throw error;
+      }
+      engine.shards = engine.cluster.shards;
     }
     // The shards boot while the store is audited (each part on its own read snapshot); their clocks
     // start and commands reach them only once every part passed, so nothing changes the store meanwhile.
@@ -550,7 +582,7 @@ export class Engine {
     const shards = this.shards.map((shard) => shard.health());
     const status = shards.some((shard) => shard.state === 'failed')
       ? 'failing'
-      : shards.every((shard) => shard.state === 'serving' && shard.writable)
+      : shards.every((shard) => (shard.state === 'serving' || shard.state === 'remote') && shard.writable)
         ? 'ok'
         : 'degraded';
     return { ok: status === 'ok', status, shards };
@@ -577,6 +609,7 @@ export class Engine {
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all(this.gifts.values());
+    await this.cluster?.leave();
     await Promise.all(this.shards.map((shard) => shard.stop()));
     await this.store.root.close();
   }
@@ -601,8 +634,8 @@ export class Engine {
     return this.shardOf(slot).submit({ ...body, id: this.nextId++, nowMs, slot } as Command);
   }
 
-  private shardOf(slot: number): ShardClient {
-    return this.shards[shardOfSlot(slot, this.shards.length)] as ShardClient;
+  private shardOf(slot: number): ShardHandle {
+    return this.shards[shardOfSlot(slot, this.options.shards)] as ShardHandle;
   }
 
   private async reply(slot: number, body: CommandBody): Promise<Reply & { code?: string }> {
@@ -702,14 +735,15 @@ export class Engine {
     // never reported the gift sagas it started: drive every saga of its slots again (steps are
     // idempotent, and a saga already driven is not started twice).
     // Pushes of a batch lost with a dead thread were never sent: every watcher of that shard reads afresh.
-    if (event.type === 'restarted') {
+    if (event.type === 'restarted' || event.type === 'owned') {
       const restarted = this.shards[event.shardIndex];
       for (const [consumerId, listeners] of this.watchers) {
         if (this.shardOf(slotOfId(consumerId)) !== restarted) continue;
         for (const listener of listeners) listener({ type: 'resync', consumerId });
       }
     }
-    const resumed = event.type === 'restarted' || (event.type === 'storage' && event.writable);
+    const resumed =
+      event.type === 'restarted' || event.type === 'owned' || (event.type === 'storage' && event.writable);
     if (resumed && !this.closing) {
       this.store.root.resetReadTxn();
       for (const { value } of this.store.sagas.getRange())

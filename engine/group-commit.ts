@@ -54,11 +54,24 @@ export class Overlay<V> {
   }
 }
 
+/**
+ * In a cluster, the shard's replicated log (partition-log.ts): a batch is appended there first, and
+ * applied to LMDB, with the log position, once JetStream stored it with its replicas. The local commit need
+ * not be flushed before the answers: the node rebuilds anything lost from the log.
+ */
+export interface ReplicatedLog {
+  append(writes: readonly Write[]): Promise<number>;
+  /** Writes the position after a record, in the caller's transaction. */
+  writePosition(seq: number): void;
+}
+
 export class GroupCommit {
   private batchNo = 0;
   /** The last batch on disk: what it changed may be dropped from memory. */
   durableBatchNo = 0;
   private tail: Promise<unknown> = Promise.resolve();
+  /** In a cluster: the local commit of the last batch appended to the log. */
+  private localTail: Promise<unknown> = Promise.resolve();
   private failed = false;
   private throwInsideNext = false;
 
@@ -72,6 +85,7 @@ export class GroupCommit {
      * refused commit lmdb-js may never report the flush they wait for (see shard-worker.ts).
      */
     private readonly onCommitFailed?: (error: unknown) => void,
+    private readonly log?: ReplicatedLog,
   ) {}
 
   /** A new batch; reads see other shards' commits from here on (idempotency keys may be any shard's). */
@@ -81,24 +95,35 @@ export class GroupCommit {
   }
 
   commit(batch: Batch): PendingBatch {
-    const { store } = this;
+    const { store, log } = this;
     // All or nothing: the batch is a child transaction, so a write that throws aborts all of it (in a
     // plain transaction callback lmdb-js would commit the writes made before the throw), and the commit
     // fails with that error, so nothing of the batch is answered.
+    const transact = (seq?: number) =>
+      store.root.childTransaction(() => {
+        if (this.failed) return ABORT;
+        this.apply(batch.writes);
+        if (seq !== undefined) log?.writePosition(seq);
+      });
+    // In a cluster the batch goes to the log at once (appends are acknowledged in order), and to LMDB once
+    // it is stored there, in batch order.
     const committed: Promise<unknown> =
       batch.writes.length === 0
         ? Promise.resolve()
-        : store.root.childTransaction(() => {
-            if (this.failed) return ABORT;
-            this.apply(batch.writes);
-          });
-    // Answers leave in batch order, each only after its own commit and every earlier one is on disk. A
-    // batch that wrote nothing waits only for the earlier ones: lmdb-js may never settle `flushed` after a
-    // failed commit until the next write succeeds, and reads must still be answered while writes are refused.
+        : log
+          ? Promise.all([log.append(batch.writes), this.localTail]).then(([seq]) => transact(seq))
+          : transact();
+    if (log && batch.writes.length > 0) this.localTail = committed.catch(() => {});
+    // Answers leave in batch order, each only after its own commit and every earlier one is on disk (in a
+    // cluster: stored in the log and committed here). A batch that wrote nothing waits only for the earlier
+    // ones: lmdb-js may never settle `flushed` after a failed commit until the next write succeeds, and
+    // reads must still be answered while writes are refused.
     const durable =
       batch.writes.length === 0
         ? this.tail.then(() => undefined)
-        : this.tail.then(() => committed).then(() => whenDurable(store));
+        : log
+          ? this.tail.then(() => committed)
+          : this.tail.then(() => committed).then(() => whenDurable(store));
     durable.catch(() => {
       this.failed = true;
     });

@@ -25,7 +25,8 @@ import type { ShardFault, ShardMessage, ShardReply, ShardStats, ShardWorkerData 
  * @module
  */
 
-export type ShardState = 'starting' | 'serving' | 'restarting' | 'failed' | 'stopped';
+/** `remote`: in a cluster, another node serves the shard. */
+export type ShardState = 'starting' | 'serving' | 'restarting' | 'failed' | 'stopped' | 'remote';
 
 export interface ShardHealth {
   shardIndex: number;
@@ -42,18 +43,37 @@ export type ShardEvent =
   /** A thread that replaced a dead one is serving. */
   | { type: 'restarted'; shardIndex: number; restarts: number }
   /** The storage refused one of the shard's commits, or takes its writes again. */
-  | { type: 'storage'; shardIndex: number; writable: boolean; cause?: string };
+  | { type: 'storage'; shardIndex: number; writable: boolean; cause?: string }
+  /** In a cluster: this node took the shard over and serves it. */
+  | { type: 'owned'; shardIndex: number };
+
+/** What the engine uses of a shard: a `ShardClient`, or in a cluster a shard any node may serve. */
+export interface ShardHandle {
+  readonly ready: Promise<void>;
+  start(): void;
+  submit(command: Command): Promise<Outcome>;
+  watch(consumerId: ConsumerId, on: boolean): void;
+  health(): ShardHealth;
+  stats(): Promise<ShardStats>;
+  injectFault(fault: ShardFault): void;
+  stop(): Promise<void>;
+}
 
 export interface ShardClientHooks {
   onReport(report: ShardReport): void;
   onEvent(event: ShardEvent): void;
   logger: Logger;
+  /**
+   * Asked before a dead thread is replaced (in a cluster: whether this node still holds the shard's
+   * lease); when it says no, the shard stops here and its unanswered commands stay answered.
+   */
+  mayRestart?: () => Promise<boolean>;
 }
 
 const INTERNAL = { status: 'internal' } as const;
 const OVERLOADED = { status: 'overloaded' } as const;
 
-export class ShardClient {
+export class ShardClient implements ShardHandle {
   private worker: Worker | null = null;
   private state: ShardState = 'starting';
   private writable = true;
@@ -269,8 +289,13 @@ export class ShardClient {
       deathsInWindow: deaths,
     });
     this.hooks.onEvent({ type: 'died', shardIndex, error, restartInMs });
-    this.restartTimer = setTimeout(() => {
+    this.restartTimer = setTimeout(async () => {
       this.restartTimer = undefined;
+      if (this.hooks.mayRestart && !(await this.hooks.mayRestart())) {
+        this.state = 'stopped';
+        return;
+      }
+      if (this.stopping) return;
       this.restarts++;
       // A new thread that dies before it is ready is one more death; the exit handler counts it.
       this.boot(true).catch(() => {});

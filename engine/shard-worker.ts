@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Command, Outcome, ShardReport } from '../core/commands.ts';
 import type { ConsumerId } from '../core/ids.ts';
 import type { Limits } from '../core/limits.ts';
@@ -15,6 +16,7 @@ import {
   writeMeta,
 } from '../persistence/store.ts';
 import type { PendingBatch } from './group-commit.ts';
+import { type ClusterLink, connectCluster, LogWriter } from './partition-log.ts';
 import { Shard } from './shard.ts';
 
 /**
@@ -57,6 +59,8 @@ export interface ShardWorkerData {
   restart: boolean;
   /** Accept the `fault` test hook. */
   testHooks: boolean;
+  /** In a cluster: the shard's batches are stored in its replicated log first (partition-log.ts). */
+  cluster?: ClusterLink;
 }
 
 /**
@@ -117,7 +121,13 @@ absorbLmdbCommitRejections();
 
 const store = openStore(data.dataDir);
 const storeOpenedMs = epochMs();
+
 const watched = new Set<ConsumerId>();
+let stopping = false;
+let natsConnection: NatsConnection | undefined;
+// In a cluster the thread first writes its marker in the shard's log and applies the log up to it, so
+// the shard is built from everything any earlier owner stored.
+const log = data.cluster ? await openLog(data.cluster) : undefined;
 const buildShard = (): Shard => {
   const built = new Shard({
     store,
@@ -128,6 +138,7 @@ const buildShard = (): Shard => {
     limits: data.limits,
     nowMs: Date.now(),
     onCommitFailed: (error) => commitFailed(error),
+    log,
   });
   for (const consumerId of watched) built.watch(consumerId, true);
   return built;
@@ -159,6 +170,15 @@ async function probeWrite(): Promise<boolean> {
   } finally {
     clearTimeout(waited);
   }
+}
+
+async function openLog(link: ClusterLink): Promise<LogWriter> {
+  const { nc, js } = await connectCluster(link);
+  natsConnection = nc;
+  void nc.closed().then(() => {
+    if (!stopping) crash(new Error(`shard ${data.shardIndex}: the connection to NATS closed`));
+  });
+  return LogWriter.open(js, store, data.shardIndex, link.nodeId);
 }
 
 /**
@@ -434,17 +454,20 @@ port.on('message', (message: ShardMessage) => {
 
 /** Stops the clock, waits for what was committed to be durable, and closes the store and the port. */
 function stop(): void {
+  stopping = true;
   clearInterval(ticker);
   clearTimeout(probeTimer);
   if (mode !== 'serving') {
     // lmdb-js never settles the flush of a refused commit, and its close() waits for that flush; nothing
     // of this shard waits to be flushed (every write since the refusal failed), so end without waiting.
     void store.root.close();
+    void natsConnection?.close();
     port.close();
     return;
   }
   void whenDurable(store).then(async () => {
     await store.root.close();
+    await natsConnection?.close();
     port.close();
   });
 }

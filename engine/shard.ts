@@ -40,7 +40,14 @@ import {
   readMeta,
   type Store,
 } from '../persistence/store.ts';
-import { type Batch, GroupCommit, Overlay, type PendingBatch, SweepIfOlder } from './group-commit.ts';
+import {
+  type Batch,
+  GroupCommit,
+  Overlay,
+  type PendingBatch,
+  type ReplicatedLog,
+  SweepIfOlder,
+} from './group-commit.ts';
 import { type CodeTimer, ShardCodes, type TimerItem } from './shard-codes.ts';
 import { TimerWheel } from './timer-wheel.ts';
 
@@ -67,6 +74,8 @@ export interface ShardOptions {
    * refused commit lmdb-js may never report the flush they wait for (see shard-worker.ts).
    */
   onCommitFailed?: (error: unknown) => void;
+  /** In a cluster, the shard's replicated log, where each batch is stored before it is answered. */
+  log?: ReplicatedLog;
 }
 
 interface Live {
@@ -110,6 +119,7 @@ export class Shard {
         this.auths.release(batchNo);
       },
       opts.onCommitFailed,
+      opts.log,
     );
     this.machine = makeAccountMachine(limits);
     this.journalSeq = readMeta(store, META.journalSeq(shardIndex)) ?? 0;

@@ -132,6 +132,8 @@ export function countShardEvent(metrics: Metrics, event: ShardEvent): void {
     if (event.restartInMs === null) metrics.shardsGivenUp.inc();
   } else if (event.type === 'restarted') {
     metrics.shardRestarts.inc({ shard });
+  } else if (event.type === 'owned') {
+    return;
   } else if (event.writable) {
     metrics.shardsRefusingWrites.dec();
   } else {

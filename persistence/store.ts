@@ -175,6 +175,7 @@ interface MetaValues {
   generation: number;
   achFilesCreated: number;
   phoneIdsLinked: number;
+  logPosition: { seq: number; epoch: number };
 }
 
 /** A key of `meta` that says the type of its value. */
@@ -201,6 +202,11 @@ export const META = {
     `generation:${kind}:${subject}` as MetaKey<'generation'>,
   /** Set once the phone numbers kept in a non-canonical form were linked to their canonical ids. */
   phoneIdsLinked: 'phoneIdsLinked' as MetaKey<'phoneIdsLinked'>,
+  /**
+   * In a cluster, how far this node applied a shard's replicated log: the last stream sequence applied and
+   * the epoch (the sequence of the latest writer's marker) whose records apply (engine/partition-log.ts).
+   */
+  logPosition: (shardIndex: number) => `logPosition:${shardIndex}` as MetaKey<'logPosition'>,
   /** ACH files made on a calendar day, for the file id modifier. */
   achFilesCreated: (date: string) => `achFilesCreated:${date}` as MetaKey<'achFilesCreated'>,
 } as const;
@@ -388,6 +394,17 @@ export function openStore(dataDir: string, options: StoreOptions = {}): Store {
     retiredHashes: db('retiredHashes'),
     liabilityDays: db('liabilityDays'),
   };
+}
+
+const databaseNames = new WeakMap<object, string>();
+
+/** The name of one of the store's databases (as in `Store`), e.g. for a replicated record of writes. */
+export function databaseNamed(store: Store, db: object): string {
+  if (!databaseNames.has(db))
+    for (const [name, value] of Object.entries(store)) if (name !== 'root') databaseNames.set(value, name);
+  const name = databaseNames.get(db);
+  if (name === undefined) throw new Error('not a database of this store');
+  return name;
 }
 
 /** Resolves once everything committed so far is flushed to disk: the moment an answer may be sent. */

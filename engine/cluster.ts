@@ -1,0 +1,233 @@
+import { Kvm } from '@nats-io/kv';
+import { type NatsConnection, RequestError, type Subscription } from '@nats-io/transport-node';
+import { Packr } from 'msgpackr';
+import type { Command, Outcome } from '../core/commands.ts';
+import type { ConsumerId } from '../core/ids.ts';
+import type { Limits } from '../core/limits.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Store } from '../persistence/store.ts';
+import {
+  type ClusterLink,
+  connectCluster,
+  ensureLogStreams,
+  followLog,
+  logEnd,
+  retrying,
+} from './partition-log.ts';
+import type { ShardEvent, ShardHandle, ShardHealth } from './shard-client.ts';
+import { ShardLeases } from './shard-leases.ts';
+import type { ShardFault, ShardStats } from './shard-worker.ts';
+
+/**
+ * A node of a cluster (docs/cluster.md): the engine's shards, each served by whichever node holds its
+ * lease (shard-leases.ts), with every change stored in the shard's replicated log first
+ * (partition-log.ts). On this node each shard is a `ClusterShard`: while this node owns it, a local shard
+ * thread that also answers the other nodes' commands for it over NATS; otherwise a follower that applies
+ * the shard's log to the local LMDB and sends the shard's commands to its owner.
+ *
+ * @module
+ */
+
+export interface ClusterOptions {
+  link: ClusterLink;
+  /** JetStream copies of each log and of the leases. */
+  replicas: number;
+  shardCount: number;
+  store: Store;
+  limits: Limits;
+  logger: Logger;
+  /** Starts this node's thread for a shard it now owns; `mayRestart` says whether it may be replaced. */
+  startShard(shardIndex: number, mayRestart: () => Promise<boolean>): ShardHandle;
+  onEvent(event: ShardEvent): void;
+}
+
+const LEASES_BUCKET = 'paycode-leases';
+const commandSubjectOf = (shardIndex: number) => `paycode.shard.${shardIndex}.command`;
+const packr = new Packr({ useRecords: false });
+const OVERLOADED = { status: 'overloaded' } as const;
+const INTERNAL = { status: 'internal' } as const;
+
+export class Cluster {
+  private constructor(
+    private readonly nc: NatsConnection,
+    readonly shards: ClusterShard[],
+    private readonly leases: ShardLeases,
+  ) {}
+
+  /**
+   * Joins the cluster: creates the logs and the lease bucket if they do not exist, brings the local LMDB
+   * up to every shard's log, and starts taking leases. Resolves once the local state is caught up.
+   */
+  static async join(options: ClusterOptions): Promise<Cluster> {
+    const { link, replicas, shardCount, store, limits, logger } = options;
+    const { nc, js } = await connectCluster(link);
+    try {
+      await ensureLogStreams(nc, shardCount, replicas);
+      const kv = await retrying(() => new Kvm(nc).create(LEASES_BUCKET, { replicas, history: 1 }));
+      for (let shardIndex = 0; shardIndex < shardCount; shardIndex++)
+        await followLog(js, store, shardIndex, await logEnd(nc, shardIndex)).done;
+      const shards: ClusterShard[] = [];
+      const leases = new ShardLeases(
+        kv,
+        link.nodeId,
+        shardCount,
+        limits,
+        {
+          acquired: (shardIndex) => (shards[shardIndex] as ClusterShard).own(),
+          lost: (shardIndex) => (shards[shardIndex] as ClusterShard).disown(),
+        },
+        logger,
+      );
+      for (let shardIndex = 0; shardIndex < shardCount; shardIndex++)
+        shards.push(new ClusterShard(shardIndex, nc, js, options, leases));
+      for (const shard of shards) shard.follow();
+      leases.start();
+      return new Cluster(nc, shards, leases);
+    } catch (error) {
+      await nc.close();
+      throw error;
+    }
+  }
+
+  /** Gives every lease back (this node's shards stop first), stops following, and leaves. */
+  async leave(): Promise<void> {
+    await this.leases.stop();
+    await Promise.all(this.shards.map((shard) => shard.stopFollowing()));
+    await this.nc.close();
+  }
+}
+
+/** One shard as this node sees it: its own thread while this node owns it, else its owner over NATS. */
+class ClusterShard implements ShardHandle {
+  readonly ready = Promise.resolve();
+  private local: ShardHandle | null = null;
+  private subscription: Subscription | null = null;
+  private follower: { done: Promise<void>; stop: () => void } | null = null;
+  private started = false;
+  private readonly watched = new Set<ConsumerId>();
+  private forwardedId = 0;
+
+  constructor(
+    private readonly shardIndex: number,
+    private readonly nc: NatsConnection,
+    private readonly js: Parameters<typeof followLog>[0],
+    private readonly options: ClusterOptions,
+    private readonly leases: ShardLeases,
+  ) {}
+
+  start(): void {
+    this.started = true;
+    this.local?.start();
+  }
+
+  submit(command: Command): Promise<Outcome> {
+    if (this.local && this.leases.holds(this.shardIndex)) return this.local.submit(command);
+    return this.forward(command);
+  }
+
+  watch(consumerId: ConsumerId, on: boolean): void {
+    if (on) this.watched.add(consumerId);
+    else this.watched.delete(consumerId);
+    this.local?.watch(consumerId, on);
+  }
+
+  health(): ShardHealth {
+    if (this.local) return this.local.health();
+    return { shardIndex: this.shardIndex, state: 'remote', writable: true, restarts: 0 };
+  }
+
+  stats(): Promise<ShardStats> {
+    return this.local ? this.local.stats() : Promise.reject(new Error('another node serves this shard'));
+  }
+
+  injectFault(fault: ShardFault): void {
+    this.local?.injectFault(fault);
+  }
+
+  async stop(): Promise<void> {
+    await this.disown();
+    await this.stopFollowing();
+  }
+
+  /** Applies the shard's log to the local LMDB as other nodes write it. */
+  follow(): void {
+    this.follower = followLog(this.js, this.options.store, this.shardIndex, null);
+    this.follower.done.catch((error: unknown) =>
+      this.options.logger.error('following a shard log failed', {
+        shard: this.shardIndex,
+        err: error as Error,
+      }),
+    );
+  }
+
+  async stopFollowing(): Promise<void> {
+    const follower = this.follower;
+    this.follower = null;
+    follower?.stop();
+    await follower?.done.catch(() => {});
+  }
+
+  /** This node took the lease: stop following, start the shard's thread, answer the other nodes. */
+  async own(): Promise<boolean> {
+    await this.stopFollowing();
+    const local = this.options.startShard(this.shardIndex, () => this.mayRestart());
+    this.local = local;
+    try {
+      await local.ready;
+    } catch (error) {
+      this.options.logger.error('shard thread did not start', {
+        shard: this.shardIndex,
+        err: error as Error,
+      });
+      this.local = null;
+      this.follow();
+      return false;
+    }
+    for (const consumerId of this.watched) local.watch(consumerId, true);
+    if (this.started) local.start();
+    this.subscription = this.nc.subscribe(commandSubjectOf(this.shardIndex), {
+      queue: 'owner',
+      callback: (error, message) => {
+        if (error) return;
+        const command = packr.unpack(message.data) as Command;
+        const id = command.id;
+        // Forwarded commands get ids of their own here, so they never meet this node's own ones.
+        void local.submit({ ...command, id: -++this.forwardedId }).then((outcome) => {
+          message.respond(packr.pack({ ...outcome, id }));
+        });
+      },
+    });
+    this.options.onEvent({ type: 'owned', shardIndex: this.shardIndex });
+    return true;
+  }
+
+  /** This node no longer owns the shard: stop answering, end the thread, follow the log again. */
+  async disown(): Promise<void> {
+    const local = this.local;
+    if (!local) return;
+    this.local = null;
+    this.subscription?.unsubscribe();
+    this.subscription = null;
+    await local.stop();
+    if (!this.follower) this.follow();
+  }
+
+  private async mayRestart(): Promise<boolean> {
+    const holds = await this.leases.confirm(this.shardIndex);
+    if (!holds) void this.disown();
+    return holds;
+  }
+
+  private async forward(command: Command): Promise<Outcome> {
+    try {
+      const answer = await this.nc.request(commandSubjectOf(this.shardIndex), packr.pack(command), {
+        timeout: this.options.limits.clusterRequestTimeoutMs,
+      });
+      return packr.unpack(answer.data) as Outcome;
+    } catch (error) {
+      // No owner listening: the command reached nobody. A timeout: it may have run.
+      const noResponders = error instanceof RequestError && error.isNoResponders();
+      return { id: command.id, reply: noResponders ? OVERLOADED : INTERNAL };
+    }
+  }
+}

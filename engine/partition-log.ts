@@ -1,0 +1,248 @@
+import { type JetStreamClient, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Key } from 'lmdb';
+import { Packr } from 'msgpackr';
+import { databaseNamed, META, readMeta, type Store, writeMeta } from '../persistence/store.ts';
+import { SweepIfOlder, type Write } from './group-commit.ts';
+
+/**
+ * A shard's replicated log in a cluster (docs/cluster.md): every group commit of the shard is one message
+ * on the shard's own JetStream stream, and every node applies the stream, in order, to its local LMDB,
+ * which is thus the node's materialized state with the stream position it has applied (`META.logPosition`).
+ *
+ * Fencing. Only the shard's owner writes its stream, but a paused or partitioned node may not know yet
+ * that it lost its lease, and JetStream 2.9's expected-sequence check is not a fence on its own (two
+ * publishes expecting the same sequence may both be accepted in a clustered stream). So:
+ * - a writer first appends a marker; the marker's stream sequence is the writer's epoch;
+ * - each record carries its writer's epoch, and applying the stream ignores a record whose epoch is not
+ *   the latest marker's: a record of a replaced writer that lands after its successor's marker is never
+ *   applied, on any node;
+ * - a writer takes a batch as stored only if JetStream stored it right after the writer's previous
+ *   message (its marker or last record); any other sequence means another writer came in between, and
+ *   the writer stops without answering.
+ *
+ * @module
+ */
+
+/** How a node reaches the cluster. */
+export interface ClusterLink {
+  /** NATS server URLs of a JetStream-enabled cluster. */
+  servers: string[];
+  /** This node's name, unique in the cluster. */
+  nodeId: string;
+}
+
+/** One write of a record: `[database, key]` removes, `[database, key, value]` puts, a fourth element sweeps. */
+type LogWrite = [database: string, key: Key, value?: unknown, sweepOlderThanMs?: number];
+
+/** A stream message: a writer's marker (no writes) or a group commit. */
+interface LogRecord {
+  epoch: number;
+  node: string;
+  writes?: LogWrite[];
+}
+
+export const logStreamOf = (shardIndex: number) => `paycode-shard-${shardIndex}`;
+export const logSubjectOf = (shardIndex: number) => `paycode.shard.${shardIndex}.log`;
+
+const packr = new Packr({ useRecords: false });
+
+/** A JetStream API call while the cluster elects its leaders: retried for up to `waitMs`. */
+export async function retrying<T>(call: () => Promise<T>, waitMs = 20_000): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+export async function connectCluster(
+  link: ClusterLink,
+): Promise<{ nc: NatsConnection; js: JetStreamClient }> {
+  const nc = await connect({
+    servers: link.servers,
+    name: link.nodeId,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+  });
+  return { nc, js: jetstream(nc) };
+}
+
+/** Creates the shards' streams that do not exist yet, each with `replicas` copies. */
+export async function ensureLogStreams(
+  nc: NatsConnection,
+  shardCount: number,
+  replicas: number,
+): Promise<void> {
+  const jsm = await retrying(() => jetstreamManager(nc, { timeout: 2_000 }));
+  for (let shardIndex = 0; shardIndex < shardCount; shardIndex++) {
+    const name = logStreamOf(shardIndex);
+    const exists = await jsm.streams.info(name).then(
+      () => true,
+      () => false,
+    );
+    if (exists) continue;
+    await retrying(() =>
+      jsm.streams.add({
+        name,
+        subjects: [logSubjectOf(shardIndex)],
+        num_replicas: replicas,
+        storage: StorageType.File,
+      }),
+    );
+  }
+}
+
+/** The last sequence of a shard's stream (0 when empty). */
+export async function logEnd(nc: NatsConnection, shardIndex: number): Promise<number> {
+  const jsm = await retrying(() => jetstreamManager(nc, { timeout: 2_000 }));
+  const info = await retrying(() => jsm.streams.info(logStreamOf(shardIndex)));
+  return info.state.last_seq;
+}
+
+/** The engine's writes as a record's writes: databases by name, removals and sweeps spelled out. */
+function toLogWrites(store: Store, writes: readonly Write[]): LogWrite[] {
+  return writes.map(([db, key, value]) => {
+    const name = databaseNamed(store, db);
+    if (value === undefined) return [name, key];
+    if (value instanceof SweepIfOlder) return [name, key, null, value.olderThanMs];
+    return [name, key, value];
+  });
+}
+
+/** Applies one record's writes to LMDB; call inside a transaction. */
+function applyLogWrites(store: Store, writes: readonly LogWrite[]): void {
+  for (const [name, key, value, sweepOlderThanMs] of writes) {
+    const db = store[name as keyof Store] as Store['auths'];
+    if (sweepOlderThanMs !== undefined) {
+      const atMs = (db.get(key as string) as { atMs?: number } | undefined)?.atMs;
+      if ((atMs ?? Number.POSITIVE_INFINITY) < sweepOlderThanMs) db.remove(key as string);
+    } else if (value === undefined) db.remove(key as string);
+    else db.put(key as string, value as never);
+  }
+}
+
+/**
+ * Applies stream messages (in order, from the one after the stored position) in one transaction, with the
+ * new position. Records of a writer that a later marker replaced are skipped.
+ */
+export function applyLogMessages(
+  store: Store,
+  shardIndex: number,
+  messages: readonly { seq: number; data: Uint8Array }[],
+): Promise<unknown> {
+  return store.root.transaction(() => {
+    const position = readMeta(store, META.logPosition(shardIndex)) ?? { seq: 0, epoch: 0 };
+    for (const { seq, data } of messages) {
+      if (seq <= position.seq) continue;
+      const record = packr.unpack(data) as LogRecord;
+      if (!record.writes) position.epoch = seq;
+      else if (record.epoch === position.epoch) applyLogWrites(store, record.writes);
+      position.seq = seq;
+    }
+    writeMeta(store, META.logPosition(shardIndex), position);
+  });
+}
+
+/**
+ * Reads a shard's stream from after the stored position and applies it: up to `untilSeq`, or for good
+ * (a follower) until `stop` is called. Resolves when it has stopped, after its last transaction.
+ */
+export function followLog(
+  js: JetStreamClient,
+  store: Store,
+  shardIndex: number,
+  untilSeq: number | null,
+): { done: Promise<void>; stop: () => void } {
+  let stopped = false;
+  let stopConsumer = () => {};
+  const done = (async () => {
+    const from = (readMeta(store, META.logPosition(shardIndex))?.seq ?? 0) + 1;
+    if (untilSeq !== null && from > untilSeq) return;
+    const consumer = await js.consumers.get(logStreamOf(shardIndex), { opt_start_seq: from });
+    const messages = await consumer.consume({ max_messages: 1_000 });
+    stopConsumer = () => void messages.stop();
+    if (stopped) stopConsumer();
+    let chunk: { seq: number; data: Uint8Array }[] = [];
+    let applying: Promise<unknown> = Promise.resolve();
+    for await (const message of messages) {
+      chunk.push({ seq: message.seq, data: message.data });
+      const last = untilSeq !== null && message.seq >= untilSeq;
+      if (message.info.pending === 0 || chunk.length >= 1_000 || last) {
+        const taken = chunk;
+        chunk = [];
+        applying = applying.then(() => applyLogMessages(store, shardIndex, taken));
+      }
+      if (last) break;
+    }
+    await applying;
+  })();
+  return {
+    done,
+    stop: () => {
+      stopped = true;
+      stopConsumer();
+    },
+  };
+}
+
+/** Raised when a writer finds that another writer came in between: it must answer nothing more. */
+export class FencedError extends Error {}
+
+/**
+ * The owner's side: it appends its marker, brings the local LMDB up to it, and then appends group commits,
+ * each taken as stored only at the sequence right after the previous one.
+ */
+export class LogWriter {
+  private constructor(
+    private readonly js: JetStreamClient,
+    private readonly store: Store,
+    private readonly shardIndex: number,
+    private readonly nodeId: string,
+    readonly epoch: number,
+    /** The sequence the next record must get. */
+    private nextSeq: number,
+  ) {}
+
+  static async open(
+    js: JetStreamClient,
+    store: Store,
+    shardIndex: number,
+    nodeId: string,
+  ): Promise<LogWriter> {
+    const marker: LogRecord = { epoch: 0, node: nodeId };
+    const ack = await retrying(() => js.publish(logSubjectOf(shardIndex), packr.pack(marker)));
+    await followLog(js, store, shardIndex, ack.seq).done;
+    return new LogWriter(js, store, shardIndex, nodeId, ack.seq, ack.seq + 1);
+  }
+
+  /**
+   * Appends a group commit's writes; resolves with the stream sequence once JetStream stored it with its
+   * replicas. Calls must be made in commit order; they are sent at once and acknowledged in that order.
+   */
+  async append(writes: readonly Write[]): Promise<number> {
+    const expected = this.nextSeq++;
+    const record: LogRecord = {
+      epoch: this.epoch,
+      node: this.nodeId,
+      writes: toLogWrites(this.store, writes),
+    };
+    const ack = await this.js.publish(logSubjectOf(this.shardIndex), packr.pack(record), {
+      expect: { lastSequence: expected - 1 },
+    });
+    if (ack.seq !== expected)
+      throw new FencedError(
+        `shard ${this.shardIndex}: stored at ${ack.seq}, not ${expected}: another writer`,
+      );
+    return ack.seq;
+  }
+
+  /** Writes the position of a record appended and applied, in the caller's transaction. */
+  writePosition(seq: number): void {
+    writeMeta(this.store, META.logPosition(this.shardIndex), { seq, epoch: this.epoch });
+  }
+}

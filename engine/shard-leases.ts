@@ -1,0 +1,162 @@
+import type { KV } from '@nats-io/kv';
+import type { Limits } from '../core/limits.ts';
+import type { Logger } from '../log/logger.ts';
+
+/**
+ * Which node owns which shard, by leases in a JetStream key-value bucket (docs/cluster.md). Every change
+ * of a lease is a compare-and-set on the key's revision, which JetStream itself checks, so two nodes never
+ * both take the same lease. Keys: `shard.<index>` → {node, untilMs}, and `node.<id>` → {untilMs}, each
+ * node's heartbeat, which tells the others how many nodes share the shards.
+ *
+ * Each round (every `shardLeaseRenewMs`) a node renews its heartbeat and its leases, then balances: it
+ * takes free or expired shards while it owns fewer than its share (the shard count divided by the live
+ * nodes, rounded up), and gives one back while it owns more, so a node that joins gets shards without a
+ * pause of the others' remaining ones. A lease is free `shardLeaseMs` after its last renewal by its holder's
+ * clock as the taker reads it (the nodes' clocks must agree to well within that).
+ *
+ * @module
+ */
+
+interface LeaseValue {
+  node: string;
+  untilMs: number;
+}
+
+export interface LeaseHooks {
+  /** This node now holds the shard's lease: serve it; false when it cannot (the lease is given back). */
+  acquired(shardIndex: number): Promise<boolean>;
+  /** This node no longer holds it (lost, expired or given back): stop serving it before it resolves. */
+  lost(shardIndex: number): Promise<void>;
+}
+
+const shardKey = (shardIndex: number) => `shard.${shardIndex}`;
+const nodeKey = (nodeId: string) => `node.${nodeId}`;
+const encode = (value: unknown) => JSON.stringify(value);
+
+export class ShardLeases {
+  /** Shards this node holds: the lease's revision and until when it is ours by our own clock. */
+  private readonly held = new Map<number, { revision: number; untilMs: number }>();
+  private timer: NodeJS.Timeout | undefined;
+  private round: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly nodeId: string,
+    private readonly shardCount: number,
+    private readonly limits: Limits,
+    private readonly hooks: LeaseHooks,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    const next = () => {
+      if (this.stopped) return;
+      this.round = this.runRound()
+        .catch((error: unknown) => this.logger.warn('lease round failed', { err: error as Error }))
+        .finally(() => {
+          if (!this.stopped) this.timer = setTimeout(next, this.limits.shardLeaseRenewMs);
+        });
+    };
+    next();
+  }
+
+  /** Whether this node holds the shard's lease and it has not run out by this node's clock. */
+  holds(shardIndex: number): boolean {
+    const lease = this.held.get(shardIndex);
+    return lease !== undefined && lease.untilMs > Date.now();
+  }
+
+  /** Renews the lease now; false when it is no longer ours (it is then dropped, without `lost`). */
+  async confirm(shardIndex: number): Promise<boolean> {
+    const lease = this.held.get(shardIndex);
+    if (!lease || this.stopped) return false;
+    const untilMs = Date.now() + this.limits.shardLeaseMs;
+    try {
+      lease.revision = await this.kv.update(
+        shardKey(shardIndex),
+        encode({ node: this.nodeId, untilMs }),
+        lease.revision,
+      );
+      lease.untilMs = untilMs;
+      return true;
+    } catch {
+      this.held.delete(shardIndex);
+      return false;
+    }
+  }
+
+  /** Stops the rounds and gives every lease back (after `lost` for each), so others take over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.round;
+    await Promise.all([...this.held.keys()].map((shardIndex) => this.giveBack(shardIndex)));
+    await this.kv.delete(nodeKey(this.nodeId)).catch(() => {});
+  }
+
+  private async runRound(): Promise<void> {
+    const nowMs = Date.now();
+    await this.kv.put(nodeKey(this.nodeId), encode({ untilMs: nowMs + this.limits.shardLeaseMs }));
+    for (const shardIndex of [...this.held.keys()]) {
+      if (!(await this.confirm(shardIndex)) || !this.holds(shardIndex)) {
+        this.held.delete(shardIndex);
+        this.logger.warn('shard lease lost', { shard: shardIndex });
+        await this.hooks.lost(shardIndex);
+      }
+    }
+    const share = Math.ceil(this.shardCount / (await this.liveNodes()));
+    for (let shardIndex = 0; shardIndex < this.shardCount && this.held.size < share; shardIndex++) {
+      if (this.held.has(shardIndex) || this.stopped) continue;
+      if ((await this.take(shardIndex)) && !(await this.hooks.acquired(shardIndex)))
+        await this.giveBack(shardIndex);
+    }
+    if (this.held.size > share && !this.stopped) await this.giveBack(Math.max(...this.held.keys()));
+  }
+
+  private async liveNodes(): Promise<number> {
+    const nowMs = Date.now();
+    let live = 0;
+    for await (const key of await this.kv.keys('node.*')) {
+      const entry = await this.kv.get(key);
+      if (entry?.operation !== 'PUT') continue;
+      const { untilMs } = entry.json<{ untilMs: number }>();
+      if (untilMs > nowMs || key === nodeKey(this.nodeId)) live++;
+    }
+    return Math.max(1, live);
+  }
+
+  /** Takes the shard's lease if it is free or ran out; true when it is now ours. */
+  private async take(shardIndex: number): Promise<boolean> {
+    const key = shardKey(shardIndex);
+    const untilMs = Date.now() + this.limits.shardLeaseMs;
+    const value = encode({ node: this.nodeId, untilMs });
+    try {
+      const entry = await this.kv.get(key);
+      let revision: number;
+      if (!entry || entry.operation !== 'PUT') revision = await this.kv.create(key, value);
+      else {
+        const lease = entry.json<LeaseValue>();
+        if (lease.untilMs > Date.now() && lease.node !== this.nodeId) return false;
+        revision = await this.kv.update(key, value, entry.revision);
+      }
+      this.held.set(shardIndex, { revision, untilMs });
+      this.logger.info('shard lease taken', { shard: shardIndex });
+      return true;
+    } catch {
+      // Another node changed the key meanwhile: it is theirs.
+      return false;
+    }
+  }
+
+  private async giveBack(shardIndex: number): Promise<void> {
+    const lease = this.held.get(shardIndex);
+    if (!lease) return;
+    await this.hooks.lost(shardIndex);
+    this.held.delete(shardIndex);
+    await this.kv
+      .update(shardKey(shardIndex), encode({ node: this.nodeId, untilMs: 0 }), lease.revision)
+      .catch(() => {});
+    this.logger.info('shard lease given back', { shard: shardIndex });
+  }
+}

@@ -1,0 +1,160 @@
+// Engines as nodes of a cluster on a real three-server NATS JetStream cluster (Debian's nats-server on
+// loopback): shards owned by leases and rebalanced when a node joins, commands served from any node,
+// every change in the shard's replicated log, a node's shards taken over by another when it leaves, and
+// a replaced writer fenced off the log.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { Engine } from '../engine/engine.ts';
+import { connectCluster, followLog, LogWriter, logEnd } from '../engine/partition-log.ts';
+import { createLogger } from '../log/logger.ts';
+import { randomSecrets, type Secrets } from '../persistence/secrets.ts';
+import { openStore } from '../persistence/store.ts';
+import { type NatsCluster, startNatsCluster } from './nats-servers.ts';
+
+let nats: NatsCluster;
+beforeAll(async () => {
+  nats = await startNatsCluster(3);
+}, 60_000);
+afterAll(async () => {
+  await nats?.stop();
+});
+
+const SHARDS = 4;
+const quiet = createLogger({ level: 'error' });
+
+/** A node: an engine with its own data directory on the shared NATS cluster. */
+async function openNode(
+  nodeId: string,
+  secrets: Secrets,
+  dataDir = mkdtempSync(join(tmpdir(), 'paycode-node-')),
+) {
+  const engine = await Engine.open({
+    dataDir,
+    secrets,
+    shards: SHARDS,
+    logger: quiet,
+    limits: { shardLeaseMs: 2_000, shardLeaseRenewMs: 250 },
+    cluster: { link: { servers: nats.urls, nodeId }, replicas: 3 },
+  });
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await engine.close();
+  };
+  onTestFinished(async () => {
+    await close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  return { engine, dataDir, close };
+}
+
+/** Waits until `check` holds, polling; fails after `timeoutMs`. */
+async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<number> {
+  const startedAt = Date.now();
+  while (!(await check())) {
+    if (Date.now() - startedAt > timeoutMs) throw new Error(`not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return Date.now() - startedAt;
+}
+
+const served = (engine: Engine) => engine.health().shards.filter((shard) => shard.state === 'serving').length;
+
+const phones = Array.from({ length: 12 }, (_, index) => `+1555555${String(1000 + index)}`);
+
+describe('cluster of engines', () => {
+  it('serves every account from any node, rebalances when a node joins, and takes over when one leaves', async () => {
+    const secrets = randomSecrets();
+    const a = await openNode('a', secrets);
+    await eventually(() => served(a.engine) === SHARDS);
+    for (const phone of phones) {
+      const loaded = await a.engine.loadValue({
+        merchantId: 'm1',
+        phone,
+        kind: 'gift',
+        funding: 'merchant',
+        amountCents: 1_000,
+        idempotencyKey: `load-${phone.slice(1)}`,
+      });
+      expect(loaded.status).toBe('approved');
+    }
+
+    const b = await openNode('b', secrets);
+    await eventually(() => served(a.engine) === SHARDS / 2 && served(b.engine) === SHARDS / 2);
+
+    // Each payment: a code issued through one node, redeemed through the other.
+    const approvals: string[] = [];
+    for (const [index, phone] of phones.entries()) {
+      const [issuer, redeemer] = index % 2 === 0 ? [a.engine, b.engine] : [b.engine, a.engine];
+      const consumerId = issuer.consumerIdFor(phone);
+      const issued = await issuer.issueCode({ consumerId, merchantId: 'm1' });
+      expect(issued.status).toBe('approved');
+      const redeemed = await redeemer.redeem({
+        merchantId: 'm1',
+        terminalId: 't1',
+        key: `pay-${index}`,
+        code: issued.code as string,
+        amountCents: 250,
+        partial: false,
+      });
+      expect(redeemed.status).toBe('approved');
+      approvals.push(redeemed.authId as string);
+      // A replay through the other node gets the stored answer, and the code is not approved twice.
+      const replayed = await issuer.redeem({
+        merchantId: 'm1',
+        terminalId: 't1',
+        key: `pay-${index}`,
+        code: issued.code as string,
+        amountCents: 250,
+        partial: false,
+      });
+      expect(replayed).toEqual(redeemed);
+    }
+    expect(new Set(approvals).size).toBe(phones.length);
+
+    // Node a leaves; b serves every shard within the lease time, with every balance as acknowledged.
+    await a.close();
+    const tookMs = await eventually(() => served(b.engine) === SHARDS);
+    expect(tookMs).toBeLessThan(10_000);
+    for (const phone of phones) {
+      const wallet = await b.engine.wallet(b.engine.consumerIdFor(phone));
+      expect(wallet?.cards.reduce((sum, card) => sum + card.balanceCents, 0)).toBe(750);
+    }
+    const audit = await b.engine.audit();
+    expect(audit.problems).toEqual([]);
+    expect(audit.ledgerSumCents).toBe(0);
+  }, 90_000);
+
+  it('ignores a replaced writer: its record after the successor marker is refused and never applied', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'paycode-fence-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const { nc, js } = await connectCluster({ servers: nats.urls, nodeId: 'fence-test' });
+    onTestFinished(() => nc.close());
+    // Shard 0 of a fresh cluster: the streams are made by a node that joins.
+    const node = await openNode('x', randomSecrets());
+    await node.close();
+    const storeA = openStore(join(dir, 'a'));
+    const storeB = openStore(join(dir, 'b'));
+    onTestFinished(async () => {
+      await storeA.root.close();
+      await storeB.root.close();
+    });
+    const first = await LogWriter.open(js, storeA, 0, 'a');
+    const put = (value: string) => [[storeA.meta, `fence-${value}`, value]] as never;
+    await first.append(put('first-1'));
+    const second = await LogWriter.open(js, storeB, 0, 'b');
+    await expect(first.append(put('first-2'))).rejects.toThrow(/wrong last sequence|another writer/);
+    expect(await second.append(put('second-1'))).toBe(second.epoch + 1);
+    // A third store following the whole log holds the first writer's record before the second's marker
+    // and the second's record, never the refused one.
+    const storeC = openStore(join(dir, 'c'));
+    onTestFinished(() => storeC.root.close());
+    await followLog(js, storeC, 0, await logEnd(nc, 0)).done;
+    expect(storeC.meta.get('fence-first-1')).toBe('first-1');
+    expect(storeC.meta.get('fence-first-2')).toBeUndefined();
+    expect(storeC.meta.get('fence-second-1')).toBe('second-1');
+  }, 60_000);
+});
