@@ -1,3 +1,4 @@
+import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { type NatsConnection, RequestError, type Subscription } from '@nats-io/transport-node';
 import { Packr } from 'msgpackr';
@@ -46,6 +47,8 @@ const commandSubjectOf = (shardIndex: number) => `paycode.shard.${shardIndex}.co
 const packr = new Packr({ useRecords: false });
 const OVERLOADED = { status: 'overloaded' } as const;
 const INTERNAL = { status: 'internal' } as const;
+/** How soon a command that found no owner is sent again. */
+const NO_OWNER_RETRY_MS = 100;
 
 export class Cluster {
   private constructor(
@@ -63,7 +66,9 @@ export class Cluster {
     const { nc, js } = await connectCluster(link);
     try {
       await ensureLogStreams(nc, shardCount, replicas);
-      const kv = await retrying(() => new Kvm(nc).create(LEASES_BUCKET, { replicas, history: 1 }));
+      // A lease call must not outlast a round: the next round tries again while the lease lives.
+      const leaseCalls = jetstream(nc, { timeout: limits.shardLeaseRenewMs });
+      const kv = await retrying(() => new Kvm(leaseCalls).create(LEASES_BUCKET, { replicas, history: 1 }));
       for (let shardIndex = 0; shardIndex < shardCount; shardIndex++)
         await followLog(js, store, shardIndex, await logEnd(nc, shardIndex)).done;
       const shards: ClusterShard[] = [];
@@ -121,7 +126,6 @@ class ClusterShard implements ShardHandle {
   }
 
   submit(command: Command): Promise<Outcome> {
-    if (this.local && this.leases.holds(this.shardIndex)) return this.local.submit(command);
     return this.forward(command);
   }
 
@@ -171,7 +175,6 @@ class ClusterShard implements ShardHandle {
   async own(): Promise<boolean> {
     await this.stopFollowing();
     const local = this.options.startShard(this.shardIndex, () => this.mayRestart());
-    this.local = local;
     try {
       await local.ready;
     } catch (error) {
@@ -179,10 +182,11 @@ class ClusterShard implements ShardHandle {
         shard: this.shardIndex,
         err: error as Error,
       });
-      this.local = null;
       this.follow();
       return false;
     }
+    // Until now this node's commands for the shard went to the subscription, which nobody answered yet.
+    this.local = local;
     for (const consumerId of this.watched) local.watch(consumerId, true);
     if (this.started) local.start();
     this.subscription = this.nc.subscribe(commandSubjectOf(this.shardIndex), {
@@ -193,7 +197,8 @@ class ClusterShard implements ShardHandle {
         const id = command.id;
         // Forwarded commands get ids of their own here, so they never meet this node's own ones.
         void local.submit({ ...command, id: -++this.forwardedId }).then((outcome) => {
-          message.respond(packr.pack({ ...outcome, id }));
+          // A connection closing meanwhile: the sender's request times out and says `internal`.
+          if (!this.nc.isClosed()) message.respond(packr.pack({ ...outcome, id }));
         });
       },
     });
@@ -218,16 +223,27 @@ class ClusterShard implements ShardHandle {
     return holds;
   }
 
+  /**
+   * Sends a command to the shard's owner. While no node answers the subject (a lease changing hands, an
+   * owner starting), the command reached nobody and is sent again, until the request timeout: `overloaded`
+   * then. A request that timed out may have run: `internal`.
+   */
   private async forward(command: Command): Promise<Outcome> {
-    try {
-      const answer = await this.nc.request(commandSubjectOf(this.shardIndex), packr.pack(command), {
-        timeout: this.options.limits.clusterRequestTimeoutMs,
-      });
-      return packr.unpack(answer.data) as Outcome;
-    } catch (error) {
-      // No owner listening: the command reached nobody. A timeout: it may have run.
-      const noResponders = error instanceof RequestError && error.isNoResponders();
-      return { id: command.id, reply: noResponders ? OVERLOADED : INTERNAL };
+    const { clusterRequestTimeoutMs } = this.options.limits;
+    const deadline = Date.now() + clusterRequestTimeoutMs;
+    for (;;) {
+      if (this.local && this.leases.holds(this.shardIndex)) return this.local.submit(command);
+      try {
+        const answer = await this.nc.request(commandSubjectOf(this.shardIndex), packr.pack(command), {
+          timeout: Math.max(1, deadline - Date.now()),
+        });
+        return packr.unpack(answer.data) as Outcome;
+      } catch (error) {
+        const noResponders = error instanceof RequestError && error.isNoResponders();
+        if (!noResponders) return { id: command.id, reply: INTERNAL };
+        if (Date.now() + NO_OWNER_RETRY_MS >= deadline) return { id: command.id, reply: OVERLOADED };
+        await new Promise((resolve) => setTimeout(resolve, NO_OWNER_RETRY_MS));
+      }
     }
   }
 }

@@ -47,8 +47,11 @@ export const logSubjectOf = (shardIndex: number) => `paycode.shard.${shardIndex}
 
 const packr = new Packr({ useRecords: false });
 
+/** How long a JetStream call is tried again while the cluster elects its leaders. */
+const RETRY_WAIT_MS = 20_000;
+
 /** A JetStream API call while the cluster elects its leaders: retried for up to `waitMs`. */
-export async function retrying<T>(call: () => Promise<T>, waitMs = 20_000): Promise<T> {
+export async function retrying<T>(call: () => Promise<T>, waitMs = RETRY_WAIT_MS): Promise<T> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
@@ -67,6 +70,7 @@ export async function connectCluster(
     servers: link.servers,
     name: link.nodeId,
     maxReconnectAttempts: -1,
+    waitOnFirstConnect: true,
     reconnectTimeWait: 250,
   });
   return { nc, js: jetstream(nc) };
@@ -150,7 +154,9 @@ export function applyLogMessages(
 
 /**
  * Reads a shard's stream from after the stored position and applies it: up to `untilSeq`, or for good
- * (a follower) until `stop` is called. Resolves when it has stopped, after its last transaction.
+ * (a follower) until `stop` is called. Resolves when it has stopped, after its last transaction. A read
+ * that fails (a NATS server lost, a stream leader moving) starts again from the stored position: a
+ * catch-up for up to `RETRY_WAIT_MS`, a follower for as long as it is not stopped.
  */
 export function followLog(
   js: JetStreamClient,
@@ -160,7 +166,7 @@ export function followLog(
 ): { done: Promise<void>; stop: () => void } {
   let stopped = false;
   let stopConsumer = () => {};
-  const done = (async () => {
+  const readOnce = async () => {
     const from = (readMeta(store, META.logPosition(shardIndex))?.seq ?? 0) + 1;
     if (untilSeq !== null && from > untilSeq) return;
     const consumer = await js.consumers.get(logStreamOf(shardIndex), { opt_start_seq: from });
@@ -169,17 +175,33 @@ export function followLog(
     if (stopped) stopConsumer();
     let chunk: { seq: number; data: Uint8Array }[] = [];
     let applying: Promise<unknown> = Promise.resolve();
-    for await (const message of messages) {
-      chunk.push({ seq: message.seq, data: message.data });
-      const last = untilSeq !== null && message.seq >= untilSeq;
-      if (message.info.pending === 0 || chunk.length >= 1_000 || last) {
-        const taken = chunk;
-        chunk = [];
-        applying = applying.then(() => applyLogMessages(store, shardIndex, taken));
+    try {
+      for await (const message of messages) {
+        chunk.push({ seq: message.seq, data: message.data });
+        const last = untilSeq !== null && message.seq >= untilSeq;
+        if (message.info.pending === 0 || chunk.length >= 1_000 || last) {
+          const taken = chunk;
+          chunk = [];
+          applying = applying.then(() => applyLogMessages(store, shardIndex, taken));
+        }
+        if (last) break;
       }
-      if (last) break;
+    } finally {
+      await applying;
     }
-    await applying;
+  };
+  const done = (async () => {
+    const deadline = Date.now() + RETRY_WAIT_MS;
+    for (;;) {
+      try {
+        await readOnce();
+        return;
+      } catch (error) {
+        if (stopped) return;
+        if (untilSeq !== null && Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
   })();
   return {
     done,

@@ -1,3 +1,4 @@
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { Limits } from '../core/limits.ts';
 import type { Logger } from '../log/logger.ts';
@@ -67,7 +68,10 @@ export class ShardLeases {
     return lease !== undefined && lease.untilMs > Date.now();
   }
 
-  /** Renews the lease now; false when it is no longer ours (it is then dropped, without `lost`). */
+  /**
+   * Renews the lease now; false when it is no longer ours (it is then dropped, without `lost`): another
+   * node changed it, or it could not be renewed (NATS unreachable) before it ran out.
+   */
   async confirm(shardIndex: number): Promise<boolean> {
     const lease = this.held.get(shardIndex);
     if (!lease || this.stopped) return false;
@@ -80,7 +84,10 @@ export class ShardLeases {
       );
       lease.untilMs = untilMs;
       return true;
-    } catch {
+    } catch (error) {
+      const taken =
+        error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamWrongLastSequence;
+      if (!taken && this.holds(shardIndex)) return true;
       this.held.delete(shardIndex);
       return false;
     }
@@ -99,8 +106,7 @@ export class ShardLeases {
     const nowMs = Date.now();
     await this.kv.put(nodeKey(this.nodeId), encode({ untilMs: nowMs + this.limits.shardLeaseMs }));
     for (const shardIndex of [...this.held.keys()]) {
-      if (!(await this.confirm(shardIndex)) || !this.holds(shardIndex)) {
-        this.held.delete(shardIndex);
+      if (!(await this.confirm(shardIndex))) {
         this.logger.warn('shard lease lost', { shard: shardIndex });
         await this.hooks.lost(shardIndex);
       }
@@ -108,8 +114,12 @@ export class ShardLeases {
     const share = Math.ceil(this.shardCount / (await this.liveNodes()));
     for (let shardIndex = 0; shardIndex < this.shardCount && this.held.size < share; shardIndex++) {
       if (this.held.has(shardIndex) || this.stopped) continue;
-      if ((await this.take(shardIndex)) && !(await this.hooks.acquired(shardIndex)))
-        await this.giveBack(shardIndex);
+      // The shard starts while the rounds go on renewing this node's other leases.
+      if (await this.take(shardIndex))
+        void this.hooks
+          .acquired(shardIndex)
+          .then((serving) => (serving ? undefined : this.giveBack(shardIndex)))
+          .catch((error: unknown) => this.logger.error('starting a shard failed', { err: error as Error }));
     }
     if (this.held.size > share && !this.stopped) await this.giveBack(Math.max(...this.held.keys()));
   }

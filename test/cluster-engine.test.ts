@@ -35,7 +35,7 @@ async function openNode(
     secrets,
     shards: SHARDS,
     logger: quiet,
-    limits: { shardLeaseMs: 2_000, shardLeaseRenewMs: 250 },
+    limits: { shardLeaseMs: 3_000, shardLeaseRenewMs: 500 },
     cluster: { link: { servers: nats.urls, nodeId }, replicas: 3 },
   });
   let closed = false;
