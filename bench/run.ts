@@ -3,6 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type CapacityResult, printCapacity, runCapacityBench } from './capacity.ts';
 import { PHONES_MAX } from './capacity-child.ts';
+import { type ClusterBenchResult, printClusterBench, runClusterBench } from './cluster.ts';
 import { type CodesBenchResult, printCodesBench, runCodesBench } from './codes.ts';
 import { type CrashReport, crashRun } from './crash.ts';
 import { type EngineBenchOptions, printEngineBench, runEngineBench } from './engine.ts';
@@ -38,6 +39,7 @@ import { runWebBench } from './web.ts';
  *   codes   what drawing one payment code costs, by length, beside the drawing it replaced
  *   handoffs  the CPU of a thread wake-up, a worker message and a durable commit, one at a time
  *   log     what one access line costs the main thread
+ *   cluster payments on one node without NATS, one and three nodes on JetStream; failover time
  */
 const WORKLOADS: Record<string, string> = {
   engine: 'lmdb-js baseline + engine-only redemptions/s with durable answers, and their ratio',
@@ -53,6 +55,8 @@ const WORKLOADS: Record<string, string> = {
   handoffs:
     'CPU of a timer wake-up, a worker message round trip and a durable LMDB commit at 400/s and 4,000/s',
   log: 'µs of main-thread time per access log line (redaction and JSON)',
+  cluster:
+    'payments on one node without NATS, one node and three nodes on JetStream R3, then failover time (--kills)',
 };
 
 const FLAGS = {
@@ -148,6 +152,18 @@ const FLAGS = {
     help: 'profile the paycode server (--cpu-prof of every thread) into this directory (pos, capacity)',
   },
   cycles: { type: 'string', default: '50', help: 'kills and restarts (crash)' },
+  kills: {
+    type: 'string',
+    default: '20',
+    help: 'nodes killed, one at a time, for the failover time (cluster)',
+  },
+  'cluster-shards': {
+    type: 'string',
+    default: '6',
+    help: 'shards of the cluster, the same in every setup (cluster)',
+  },
+  'cluster-payments': { type: 'string', default: '20000', help: 'payments measured per setup (cluster)' },
+  'cluster-in-flight': { type: 'string', default: '400', help: 'payments in flight (cluster)' },
   loads: { type: 'string', default: '10', help: 'timed loads of each page (web)' },
   'crash-terminals': {
     type: 'string',
@@ -362,6 +378,18 @@ if (workload === 'machine') {
   machine = runMachineBench(int('payments', 1));
   printMachineBench(machine);
 }
+let cluster: ClusterBenchResult | undefined;
+if (workload === 'cluster') {
+  const options = {
+    shards: Number(values['cluster-shards']),
+    payments: Number(values['cluster-payments']),
+    concurrency: Number(values['cluster-in-flight']),
+    kills: Number(values.kills),
+  };
+  cluster = await runClusterBench(options);
+  printClusterBench(cluster, options);
+}
+
 let handoffs: HandoffRow[] | undefined;
 if (workload === 'handoffs') {
   handoffs = await runHandoffsBench([400, 4_000], 2_000);
@@ -395,7 +423,7 @@ console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
 if (values.json) {
   writeFileSync(
     values.json,
-    `${JSON.stringify({ workload, lmdb, engine, settlement, pos, capacity, codes, machine, handoffs, log, crash }, withoutHistograms, 2)}\n`,
+    `${JSON.stringify({ workload, lmdb, engine, settlement, pos, capacity, codes, machine, handoffs, log, crash, cluster }, withoutHistograms, 2)}\n`,
   );
 }
 if (!ok) {

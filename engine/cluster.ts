@@ -111,6 +111,7 @@ class ClusterShard implements ShardHandle {
   private started = false;
   private readonly watched = new Set<ConsumerId>();
   private forwardedId = 0;
+  private changing: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly shardIndex: number,
@@ -172,7 +173,23 @@ class ClusterShard implements ShardHandle {
   }
 
   /** This node took the lease: stop following, start the shard's thread, answer the other nodes. */
-  async own(): Promise<boolean> {
+  own(): Promise<boolean> {
+    return this.inTurn(() => this.serve());
+  }
+
+  /** This node no longer owns the shard: stop answering, end the thread, follow the log again. */
+  disown(): Promise<void> {
+    return this.inTurn(() => this.release());
+  }
+
+  /** Runs a change of ownership after the ones before it, so a shard never starts while it is ended. */
+  private inTurn<T>(change: () => Promise<T>): Promise<T> {
+    const next = this.changing.then(change);
+    this.changing = next.catch(() => {});
+    return next;
+  }
+
+  private async serve(): Promise<boolean> {
     await this.stopFollowing();
     const local = this.options.startShard(this.shardIndex, () => this.mayRestart());
     try {
@@ -206,8 +223,7 @@ class ClusterShard implements ShardHandle {
     return true;
   }
 
-  /** This node no longer owns the shard: stop answering, end the thread, follow the log again. */
-  async disown(): Promise<void> {
+  private async release(): Promise<void> {
     const local = this.local;
     if (!local) return;
     this.local = null;

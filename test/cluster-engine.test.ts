@@ -6,12 +6,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { type NatsCluster, startNatsCluster } from '../bench/nats-servers.ts';
 import { Engine } from '../engine/engine.ts';
 import { connectCluster, followLog, LogWriter, logEnd } from '../engine/partition-log.ts';
 import { createLogger } from '../log/logger.ts';
 import { randomSecrets, type Secrets } from '../persistence/secrets.ts';
 import { openStore } from '../persistence/store.ts';
-import { type NatsCluster, startNatsCluster } from './nats-servers.ts';
 
 let nats: NatsCluster;
 beforeAll(async () => {

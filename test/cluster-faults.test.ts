@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { type NatsCluster, startNatsCluster } from '../bench/nats-servers.ts';
 import type { Reply } from '../core/wallet.ts';
 import { createSecretsFile } from '../persistence/secrets.ts';
-import { type NatsCluster, startNatsCluster } from './nats-servers.ts';
 
 let nats: NatsCluster;
 beforeAll(async () => {
@@ -26,10 +26,11 @@ interface Node {
   call<T>(method: string, ...args: unknown[]): Promise<T>;
 }
 
-const FIXTURE = join(import.meta.dirname, 'fixtures', 'cluster-node.ts');
+const NODE = join(import.meta.dirname, '..', 'bench', 'cluster-node.ts');
 
 async function startNode(id: string, dataDir: string, secretsFile: string, shards: number): Promise<Node> {
-  const child = fork(FIXTURE, [dataDir, secretsFile, id, nats.urls.join(','), String(shards)], {
+  // A short lease keeps the test quick; the failover bench measures the default one.
+  const child = fork(NODE, [dataDir, secretsFile, id, nats.urls.join(','), String(shards), '3000,500'], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

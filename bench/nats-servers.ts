@@ -11,6 +11,8 @@ import { join } from 'node:path';
 export interface NatsCluster {
   /** Client URLs, one per server. */
   readonly urls: string[];
+  /** The running servers' process ids (for their CPU time). */
+  pids(): number[];
   /** Ends server `index` with SIGKILL (its store stays, so `start(index)` brings it back). */
   kill(index: number): Promise<void>;
   start(index: number): Promise<void>;
@@ -33,7 +35,8 @@ function freePort(): Promise<number> {
 async function waitForPort(port: number, child: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited: ${output()}`);
+    if (child.exitCode !== null || child.pid === undefined)
+      throw new Error(`nats-server did not run: ${output()}`);
     const open = await new Promise<boolean>((resolve) => {
       const socket = new Socket();
       socket.once('connect', () => resolve(true)).once('error', () => resolve(false));
@@ -78,6 +81,9 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     child.stderr?.on('data', (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-4000);
     });
+    child.once('error', (error) => {
+      output += `${error.message}: install Debian's nats-server (scripts/ensure-nats.sh) or set PAYCODE_NATS_SERVER`;
+    });
     children[index] = child;
     await waitForPort(clientPorts[index] as number, child, () => output);
   };
@@ -92,6 +98,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   await Promise.all(clientPorts.map((_, index) => start(index)));
   return {
     urls: clientPorts.map((port) => `nats://127.0.0.1:${port}`),
+    pids: () => children.flatMap((child) => (child?.pid === undefined ? [] : [child.pid])),
     kill,
     start,
     async stop() {
