@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { type NatsCluster, startNatsCluster } from '../bench/nats-servers.ts';
 import { Engine } from '../engine/engine.ts';
 import { connectCluster, followLog, LogWriter, logEnd } from '../engine/partition-log.ts';
+import type { ShardEvent } from '../engine/shard-client.ts';
 import { createLogger } from '../log/logger.ts';
 import { randomSecrets, type Secrets } from '../persistence/secrets.ts';
 import { openStore } from '../persistence/store.ts';
@@ -29,12 +30,14 @@ async function openNode(
   nodeId: string,
   secrets: Secrets,
   dataDir = mkdtempSync(join(tmpdir(), 'paycode-node-')),
+  onShardEvent?: (event: ShardEvent) => void,
 ) {
   const engine = await Engine.open({
     dataDir,
     secrets,
     shards: SHARDS,
     logger: quiet,
+    ...(onShardEvent ? { onShardEvent } : {}),
     limits: { shardLeaseMs: 3_000, shardLeaseRenewMs: 500 },
     cluster: { link: { servers: nats.urls, nodeId }, replicas: 3 },
   });
@@ -126,6 +129,31 @@ describe('cluster of engines', () => {
     const audit = await b.engine.audit();
     expect(audit.problems).toEqual([]);
     expect(audit.ledgerSumCents).toBe(0);
+  }, 90_000);
+
+  it('hands shards over between nodes that start together without a shard ever having two writers', async () => {
+    const secrets = randomSecrets();
+    const deaths: ShardEvent[] = [];
+    const onEvent = (event: ShardEvent) => {
+      if (event.type === 'died') deaths.push(event);
+    };
+    // Node a takes every shard and starts their threads; b joins at once, so a gives shards back while
+    // they are still starting.
+    const a = await openNode('a', secrets, undefined, onEvent);
+    const b = await openNode('b', secrets, undefined, onEvent);
+    for (const [index, phone] of phones.entries()) {
+      const loaded = await (index % 2 === 0 ? a : b).engine.loadValue({
+        merchantId: 'm1',
+        phone,
+        kind: 'gift',
+        funding: 'merchant',
+        amountCents: 1_000,
+        idempotencyKey: `load-${phone.slice(1)}`,
+      });
+      expect(loaded.status).toBe('approved');
+    }
+    await eventually(() => served(a.engine) === SHARDS / 2 && served(b.engine) === SHARDS / 2);
+    expect(deaths).toEqual([]);
   }, 90_000);
 
   it('ignores a replaced writer: its record after the successor marker is refused and never applied', async () => {
