@@ -234,8 +234,14 @@ class ClusterShard implements ShardHandle {
   }
 
   private async mayRestart(): Promise<boolean> {
-    const holds = await this.leases.confirm(this.shardIndex);
-    if (!holds) void this.disown();
+    // A thread that died may have been fenced by another writer: only a lease renewed now restarts it.
+    const holds = await this.leases.confirm(this.shardIndex, true);
+    // Not renewed now: follow the shard again and give the lease back, so a node that can reach NATS
+    // takes it over.
+    if (!holds)
+      void this.disown()
+        .then(() => this.leases.giveBack(this.shardIndex))
+        .catch(() => {});
     return holds;
   }
 

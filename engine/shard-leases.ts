@@ -70,9 +70,10 @@ export class ShardLeases {
 
   /**
    * Renews the lease now; false when it is no longer ours (it is then dropped, without `lost`): another
-   * node changed it, or it could not be renewed (NATS unreachable) before it ran out.
+   * node changed it, or it could not be renewed (NATS unreachable) before it ran out. `strict`: false
+   * also when it could not be renewed at all, for a decision that must not rest on an old renewal.
    */
-  async confirm(shardIndex: number): Promise<boolean> {
+  async confirm(shardIndex: number, strict = false): Promise<boolean> {
     const lease = this.held.get(shardIndex);
     if (!lease || this.stopped) return false;
     const untilMs = Date.now() + this.limits.shardLeaseMs;
@@ -87,7 +88,7 @@ export class ShardLeases {
     } catch (error) {
       const taken =
         error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamWrongLastSequence;
-      if (!taken && this.holds(shardIndex)) return true;
+      if (!taken && this.holds(shardIndex)) return !strict;
       this.held.delete(shardIndex);
       return false;
     }
@@ -159,7 +160,8 @@ export class ShardLeases {
     }
   }
 
-  private async giveBack(shardIndex: number): Promise<void> {
+  /** Gives the lease back (after `lost`), so another node may take it at once. */
+  async giveBack(shardIndex: number): Promise<void> {
     const lease = this.held.get(shardIndex);
     if (!lease) return;
     await this.hooks.lost(shardIndex);

@@ -265,6 +265,13 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     trustedProxies: trustedProxies ?? [],
     metricsToken,
   };
+  // The engine runs as a node of a cluster (docs/cluster.md), but the server's own shared state (the
+  // registry, the SMS outbox, settlement, wallet pushes) is not replicated between nodes yet: a server
+  // node would answer from its own copy, so the server refuses rather than serve a split network.
+  if (env.PAYCODE_NATS)
+    problems.push(
+      'PAYCODE_NATS: this version runs the cluster in the engine only; a server cannot join one yet (docs/cluster.md)',
+    );
   if (config.merchantLiveCodesMax < config.shards)
     problems.push(
       `PAYCODE_MERCHANT_LIVE_CODES_MAX (${config.merchantLiveCodesMax}) must be at least PAYCODE_SHARDS (${config.shards}): each shard holds its share`,

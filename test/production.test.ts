@@ -125,6 +125,15 @@ describe('production mode', () => {
   });
 });
 
+describe('the cluster variables', () => {
+  it('refuses PAYCODE_NATS with a clear message while a server cannot join a cluster', () => {
+    expect(readConfig({ PAYCODE_NATS: 'nats://127.0.0.1:4222', PAYCODE_NODE_ID: 'a' }).problems).toEqual([
+      'PAYCODE_NATS: this version runs the cluster in the engine only; a server cannot join one yet (docs/cluster.md)',
+    ]);
+    expect(readConfig({}).problems).toEqual([]);
+  });
+});
+
 describe('the runtime', () => {
   const builds = [
     'uws_linux_x64_93.node',
