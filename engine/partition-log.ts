@@ -35,11 +35,31 @@ export interface ClusterLink {
 /** One write of a record: `[database, key]` removes, `[database, key, value]` puts, a fourth element sweeps. */
 type LogWrite = [database: string, key: Key, value?: unknown, sweepOlderThanMs?: number];
 
-/** A stream message: a writer's marker (no writes) or a group commit. */
+/**
+ * A stream message: a writer's marker (no writes) or a group commit. A commit larger than
+ * `PART_BYTES_MAX` is stored as several messages in a row, each but the last with `more`; it is applied
+ * only once its last part is read, and not at all when a marker comes first (its writer died midway).
+ */
 interface LogRecord {
   epoch: number;
   node: string;
   writes?: LogWrite[];
+  more?: true;
+}
+
+/** The largest message written (NATS refuses payloads over 1 MiB by default). */
+const PART_BYTES_MAX = 256 * 1024;
+
+/** A commit's messages: one, or several parts of at most `PART_BYTES_MAX` each. */
+function encodeParts(epoch: number, node: string, writes: LogWrite[]): Uint8Array[] {
+  const whole = packr.pack({ epoch, node, writes } satisfies LogRecord);
+  if (whole.length <= PART_BYTES_MAX) return [whole];
+  if (writes.length === 1) throw new Error(`a write of ${whole.length} bytes exceeds a log message`);
+  const half = Math.ceil(writes.length / 2);
+  const first = encodeParts(epoch, node, writes.slice(0, half));
+  const rest = encodeParts(epoch, node, writes.slice(half));
+  // Every part but the last says more follow.
+  return [...first.map((part) => packr.pack({ ...(packr.unpack(part) as LogRecord), more: true })), ...rest];
 }
 
 export const logStreamOf = (shardIndex: number) => `paycode-shard-${shardIndex}`;
@@ -134,18 +154,25 @@ function applyLogWrites(store: Store, writes: readonly LogWrite[]): void {
  * Applies stream messages (in order, from the one after the stored position) in one transaction, with the
  * new position. Records of a writer that a later marker replaced are skipped.
  */
-export function applyLogMessages(
+function applyLogMessages(
   store: Store,
   shardIndex: number,
-  messages: readonly { seq: number; data: Uint8Array }[],
+  messages: readonly { seq: number; record: LogRecord }[],
 ): Promise<unknown> {
   return store.root.transaction(() => {
     const position = readMeta(store, META.logPosition(shardIndex)) ?? { seq: 0, epoch: 0 };
-    for (const { seq, data } of messages) {
+    let parts: LogWrite[][] = [];
+    for (const { seq, record } of messages) {
       if (seq <= position.seq) continue;
-      const record = packr.unpack(data) as LogRecord;
-      if (!record.writes) position.epoch = seq;
-      else if (record.epoch === position.epoch) applyLogWrites(store, record.writes);
+      if (!record.writes) {
+        parts = [];
+        position.epoch = seq;
+      } else if (record.epoch === position.epoch) {
+        parts.push(record.writes);
+        if (record.more) continue;
+        for (const writes of parts) applyLogWrites(store, writes);
+        parts = [];
+      }
       position.seq = seq;
     }
     writeMeta(store, META.logPosition(shardIndex), position);
@@ -173,13 +200,16 @@ export function followLog(
     const messages = await consumer.consume({ max_messages: 1_000 });
     stopConsumer = () => void messages.stop();
     if (stopped) stopConsumer();
-    let chunk: { seq: number; data: Uint8Array }[] = [];
+    let chunk: { seq: number; record: LogRecord }[] = [];
     let applying: Promise<unknown> = Promise.resolve();
     try {
       for await (const message of messages) {
-        chunk.push({ seq: message.seq, data: message.data });
+        const record = packr.unpack(message.data) as LogRecord;
+        chunk.push({ seq: message.seq, record });
         const last = untilSeq !== null && message.seq >= untilSeq;
-        if (message.info.pending === 0 || chunk.length >= 1_000 || last) {
+        // A chunk ends after a whole commit: the parts of one are applied in one transaction.
+        const whole = !record.more;
+        if ((whole && (message.info.pending === 0 || chunk.length >= 1_000)) || last) {
           const taken = chunk;
           chunk = [];
           applying = applying.then(() => applyLogMessages(store, shardIndex, taken));
@@ -247,20 +277,20 @@ export class LogWriter {
    * replicas. Calls must be made in commit order; they are sent at once and acknowledged in that order.
    */
   async append(writes: readonly Write[]): Promise<number> {
-    const expected = this.nextSeq++;
-    const record: LogRecord = {
-      epoch: this.epoch,
-      node: this.nodeId,
-      writes: toLogWrites(this.store, writes),
-    };
-    const ack = await this.js.publish(logSubjectOf(this.shardIndex), packr.pack(record), {
-      expect: { lastSequence: expected - 1 },
+    const parts = encodeParts(this.epoch, this.nodeId, toLogWrites(this.store, writes));
+    const stored = parts.map(async (part) => {
+      const expected = this.nextSeq++;
+      const ack = await this.js.publish(logSubjectOf(this.shardIndex), part, {
+        expect: { lastSequence: expected - 1 },
+      });
+      if (ack.seq !== expected)
+        throw new FencedError(
+          `shard ${this.shardIndex}: stored at ${ack.seq}, not ${expected}: another writer`,
+        );
+      return ack.seq;
     });
-    if (ack.seq !== expected)
-      throw new FencedError(
-        `shard ${this.shardIndex}: stored at ${ack.seq}, not ${expected}: another writer`,
-      );
-    return ack.seq;
+    const seqs = await Promise.all(stored);
+    return seqs[seqs.length - 1] as number;
   }
 
   /** Writes the position of a record appended and applied, in the caller's transaction. */

@@ -5,20 +5,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { Packr } from 'msgpackr';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { type NatsCluster, startNatsCluster } from '../bench/nats-servers.ts';
 import { Engine } from '../engine/engine.ts';
-import { connectCluster, followLog, LogWriter, logEnd } from '../engine/partition-log.ts';
+import { connectCluster, followLog, LogWriter, logEnd, logSubjectOf } from '../engine/partition-log.ts';
 import type { ShardEvent } from '../engine/shard-client.ts';
 import { createLogger } from '../log/logger.ts';
 import { randomSecrets, type Secrets } from '../persistence/secrets.ts';
 import { openStore } from '../persistence/store.ts';
 
+// Each test gets a JetStream cluster of its own: the logs of one test's nodes are not another's.
 let nats: NatsCluster;
-beforeAll(async () => {
+beforeEach(async () => {
   nats = await startNatsCluster(3);
 }, 60_000);
-afterAll(async () => {
+afterEach(async () => {
   await nats?.stop();
 });
 
@@ -184,5 +186,32 @@ describe('cluster of engines', () => {
     expect(storeC.meta.get('fence-first-1')).toBe('first-1');
     expect(storeC.meta.get('fence-first-2')).toBeUndefined();
     expect(storeC.meta.get('fence-second-1')).toBe('second-1');
+  }, 60_000);
+
+  it('stores a commit larger than a message in parts, applied whole, and drops the parts of a writer that died midway', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'paycode-parts-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const { nc, js } = await connectCluster({ servers: nats.urls, nodeId: 'parts-test' });
+    onTestFinished(() => nc.close());
+    const node = await openNode('y', randomSecrets());
+    await node.close();
+    const storeA = openStore(join(dir, 'a'));
+    const storeC = openStore(join(dir, 'c'));
+    onTestFinished(async () => {
+      await storeA.root.close();
+      await storeC.root.close();
+    });
+    const writer = await LogWriter.open(js, storeA, 1, 'a');
+    const big = Array.from({ length: 3_000 }, (_, i) => [storeA.meta, `big-${i}`, 'x'.repeat(200)]) as never;
+    const last = await writer.append(big);
+    expect(last - writer.epoch).toBeGreaterThan(1);
+    // The first part of a commit whose writer died before its last part, then a new writer's marker.
+    const part = { epoch: writer.epoch, node: 'a', writes: [['meta', 'partial', 'x']], more: true };
+    await js.publish(logSubjectOf(1), new Packr({ useRecords: false }).pack(part));
+    await LogWriter.open(js, storeA, 1, 'b');
+    await followLog(js, storeC, 1, await logEnd(nc, 1)).done;
+    expect(storeC.meta.get('big-0')).toBe('x'.repeat(200));
+    expect(storeC.meta.get('big-2999')).toBe('x'.repeat(200));
+    expect(storeC.meta.get('partial')).toBeUndefined();
   }, 60_000);
 });
