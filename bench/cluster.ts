@@ -183,7 +183,12 @@ function startNode(root: string, id: string, nats: NatsCluster, shards: number):
   let nextId = 0;
   const waiting = new Map<number, (value: number) => void>();
   return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`node ${id} exited with ${code}`)));
+    child.once('exit', (code) => {
+      reject(new Error(`node ${id} exited with ${code}`));
+      // A killed node serves nothing: its unanswered questions say so.
+      for (const answer of waiting.values()) answer(0);
+      waiting.clear();
+    });
     child.on('message', (message: { ready?: true; id?: number; result?: number }) => {
       if (message.ready)
         resolve({
@@ -195,7 +200,10 @@ function startNode(root: string, id: string, nats: NatsCluster, shards: number):
               child.send({ id: nextId++, method: 'served', args: [] });
             }),
         });
-      else waiting.get(message.id as number)?.(message.result as number);
+      else {
+        waiting.get(message.id as number)?.(message.result as number);
+        waiting.delete(message.id as number);
+      }
     });
   });
 }

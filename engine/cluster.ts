@@ -14,15 +14,17 @@ import {
   followLog,
   logEnd,
   retrying,
-} from './partition-log.ts';
-import type { ShardEvent, ShardHandle, ShardHealth } from './shard-client.ts';
+  shardLog,
+} from './replicated-log.ts';
+import type { ShardClientHooks, ShardEvent, ShardHandle, ShardHealth } from './shard-client.ts';
 import { ShardLeases } from './shard-leases.ts';
 import type { ShardFault, ShardStats } from './shard-worker.ts';
+import { SharedWrites } from './shared-writes.ts';
 
 /**
  * A node of a cluster (docs/cluster.md): the engine's shards, each served by whichever node holds its
  * lease (shard-leases.ts), with every change stored in the shard's replicated log first
- * (partition-log.ts). On this node each shard is a `ClusterShard`: while this node owns it, a local shard
+ * (replicated-log.ts). On this node each shard is a `ClusterShard`: while this node owns it, a local shard
  * thread that also answers the other nodes' commands for it over NATS; otherwise a follower that applies
  * the shard's log to the local LMDB and sends the shard's commands to its owner.
  *
@@ -37,9 +39,11 @@ export interface ClusterOptions {
   store: Store;
   limits: Limits;
   logger: Logger;
-  /** Starts this node's thread for a shard it now owns; `mayRestart` says whether it may be replaced. */
-  startShard(shardIndex: number, mayRestart: () => Promise<boolean>): ShardHandle;
+  /** Starts this node's thread for a shard it now owns, with the hooks that tie its life to the lease. */
+  startShard(shardIndex: number, hooks: Pick<ShardClientHooks, 'mayRestart' | 'onGivenUp'>): ShardHandle;
   onEvent(event: ShardEvent): void;
+  /** Another node's main-thread writes were applied to this node's LMDB: these databases changed. */
+  onSharedWrites(databases: ReadonlySet<string>): void;
 }
 
 const LEASES_BUCKET = 'paycode-leases';
@@ -49,13 +53,26 @@ const OVERLOADED = { status: 'overloaded' } as const;
 const INTERNAL = { status: 'internal' } as const;
 /** How soon a command that found no owner is sent again. */
 const NO_OWNER_RETRY_MS = 100;
+/** The answer of a node that no longer owns the shard: the command did not run, try again. */
+const NOT_OWNER = { notOwner: true } as const;
 
 export class Cluster {
   private constructor(
     private readonly nc: NatsConnection,
     readonly shards: ClusterShard[],
     private readonly leases: ShardLeases,
+    private readonly shared: SharedWrites,
   ) {}
+
+  /** Starts taking leases (once the node's state is audited). */
+  start(): void {
+    this.leases.start();
+  }
+
+  /** Whether this node serves the shard now (its lease lives and its thread runs). */
+  serves(shardIndex: number): boolean {
+    return this.shards[shardIndex]?.health().state === 'serving' && this.leases.holds(shardIndex);
+  }
 
   /**
    * Joins the cluster: creates the logs and the lease bucket if they do not exist, brings the local LMDB
@@ -65,12 +82,22 @@ export class Cluster {
     const { link, replicas, shardCount, store, limits, logger } = options;
     const { nc, js } = await connectCluster(link);
     try {
-      await ensureLogStreams(nc, shardCount, replicas);
+      const logs = Array.from({ length: shardCount }, (_, shardIndex) => shardLog(shardIndex));
+      await ensureLogStreams(nc, logs, replicas);
       // A lease call must not outlast a round: the next round tries again while the lease lives.
       const leaseCalls = jetstream(nc, { timeout: limits.shardLeaseRenewMs });
       const kv = await retrying(() => new Kvm(leaseCalls).create(LEASES_BUCKET, { replicas, history: 1 }));
-      for (let shardIndex = 0; shardIndex < shardCount; shardIndex++)
-        await followLog(js, store, shardIndex, await logEnd(nc, shardIndex)).done;
+      for (const log of logs) await followLog(js, store, log, await logEnd(nc, log)).done;
+      const shared = await SharedWrites.open({
+        nc,
+        js,
+        store,
+        nodeId: link.nodeId,
+        replicas,
+        logger,
+        onApplied: (databases) => options.onSharedWrites(databases),
+      });
+      store.replication = shared;
       const shards: ClusterShard[] = [];
       const leases = new ShardLeases(
         kv,
@@ -86,8 +113,7 @@ export class Cluster {
       for (let shardIndex = 0; shardIndex < shardCount; shardIndex++)
         shards.push(new ClusterShard(shardIndex, nc, js, options, leases));
       for (const shard of shards) shard.follow();
-      leases.start();
-      return new Cluster(nc, shards, leases);
+      return new Cluster(nc, shards, leases, shared);
     } catch (error) {
       await nc.close();
       throw error;
@@ -98,6 +124,7 @@ export class Cluster {
   async leave(): Promise<void> {
     await this.leases.stop();
     await Promise.all(this.shards.map((shard) => shard.stopFollowing()));
+    await this.shared.close();
     await this.nc.close();
   }
 }
@@ -156,7 +183,7 @@ class ClusterShard implements ShardHandle {
 
   /** Applies the shard's log to the local LMDB as other nodes write it. */
   follow(): void {
-    this.follower = followLog(this.js, this.options.store, this.shardIndex, null);
+    this.follower = followLog(this.js, this.options.store, shardLog(this.shardIndex), null);
     this.follower.done.catch((error: unknown) =>
       this.options.logger.error('following a shard log failed', {
         shard: this.shardIndex,
@@ -191,7 +218,10 @@ class ClusterShard implements ShardHandle {
 
   private async serve(): Promise<boolean> {
     await this.stopFollowing();
-    const local = this.options.startShard(this.shardIndex, () => this.mayRestart());
+    const local = this.options.startShard(this.shardIndex, {
+      mayRestart: () => this.mayRestart(),
+      onGivenUp: () => this.giveUp(),
+    });
     try {
       await local.ready;
     } catch (error) {
@@ -210,6 +240,11 @@ class ClusterShard implements ShardHandle {
       queue: 'owner',
       callback: (error, message) => {
         if (error) return;
+        // A node whose lease ran out (it was paused, say) answers nothing from its old state.
+        if (!this.leases.holds(this.shardIndex)) {
+          message.respond(packr.pack(NOT_OWNER));
+          return;
+        }
         const command = packr.unpack(message.data) as Command;
         const id = command.id;
         // Forwarded commands get ids of their own here, so they never meet this node's own ones.
@@ -229,8 +264,19 @@ class ClusterShard implements ShardHandle {
     this.local = null;
     this.subscription?.unsubscribe();
     this.subscription = null;
-    await local.stop();
+    // A thread that does not stop in time is left to end: it is fenced off the log by the next owner.
+    await Promise.race([
+      local.stop(),
+      new Promise((resolve) => setTimeout(resolve, this.options.limits.shardSilenceMaxMs)),
+    ]);
     if (!this.follower) this.follow();
+  }
+
+  /** The thread died too often, or may not be replaced: give the shard to another node. */
+  private giveUp(): void {
+    void this.disown()
+      .then(() => this.leases.giveBack(this.shardIndex))
+      .catch(() => {});
   }
 
   private async mayRestart(): Promise<boolean> {
@@ -238,10 +284,7 @@ class ClusterShard implements ShardHandle {
     const holds = await this.leases.confirm(this.shardIndex, true);
     // Not renewed now: follow the shard again and give the lease back, so a node that can reach NATS
     // takes it over.
-    if (!holds)
-      void this.disown()
-        .then(() => this.leases.giveBack(this.shardIndex))
-        .catch(() => {});
+    if (!holds) this.giveUp();
     return holds;
   }
 
@@ -259,13 +302,15 @@ class ClusterShard implements ShardHandle {
         const answer = await this.nc.request(commandSubjectOf(this.shardIndex), packr.pack(command), {
           timeout: Math.max(1, deadline - Date.now()),
         });
-        return packr.unpack(answer.data) as Outcome;
+        const outcome = packr.unpack(answer.data) as Outcome | typeof NOT_OWNER;
+        if (!('notOwner' in outcome)) return outcome;
       } catch (error) {
         const noResponders = error instanceof RequestError && error.isNoResponders();
         if (!noResponders) return { id: command.id, reply: INTERNAL };
-        if (Date.now() + NO_OWNER_RETRY_MS >= deadline) return { id: command.id, reply: OVERLOADED };
-        await new Promise((resolve) => setTimeout(resolve, NO_OWNER_RETRY_MS));
       }
+      // Nobody owns the shard right now, or a former owner said so: the command did not run.
+      if (Date.now() + NO_OWNER_RETRY_MS >= deadline) return { id: command.id, reply: OVERLOADED };
+      await new Promise((resolve) => setTimeout(resolve, NO_OWNER_RETRY_MS));
     }
   }
 }

@@ -36,10 +36,16 @@ import type { CardKind, Funding, Reply } from '../core/wallet.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { type AuditReport, auditInParallel, auditStore } from '../persistence/audit.ts';
 import type { Secrets } from '../persistence/secrets.ts';
-import { openStore, type Store, whenDurable } from '../persistence/store.ts';
+import { GATEWAY_WRITER, openStore, type Store, whenDurable } from '../persistence/store.ts';
 import { Cluster } from './cluster.ts';
-import type { ClusterLink } from './partition-log.ts';
-import { ShardClient, type ShardEvent, type ShardHandle, type ShardHealth } from './shard-client.ts';
+import type { ClusterLink } from './replicated-log.ts';
+import {
+  ShardClient,
+  type ShardClientHooks,
+  type ShardEvent,
+  type ShardHandle,
+  type ShardHealth,
+} from './shard-client.ts';
 import type { ShardFault, ShardStats } from './shard-worker.ts';
 
 /**
@@ -139,6 +145,7 @@ export class Engine {
   readonly auditFailures: string[] = [];
   /** Canonical numbers' ids that use the account an older form of the number made (store.ts). */
   private readonly phoneAliases = new Map<ConsumerId, ConsumerId>();
+  private readonly sharedWriteListeners = new Set<(databases: ReadonlySet<string>) => void>();
 
   private constructor(
     readonly store: Store,
@@ -164,8 +171,11 @@ export class Engine {
       this.shards = Array.from({ length: options.shards }, (_, shardIndex) => this.startShard(shardIndex));
   }
 
-  /** This process's thread for a shard; in a cluster, `mayRestart` says whether it still owns the shard. */
-  private startShard(shardIndex: number, mayRestart?: () => Promise<boolean>): ShardClient {
+  /** This process's thread for a shard; in a cluster, with the hooks that tie its life to the lease. */
+  private startShard(
+    shardIndex: number,
+    clusterHooks?: Pick<ShardClientHooks, 'mayRestart' | 'onGivenUp'>,
+  ): ShardClient {
     const { options } = this;
     return new ShardClient(
       {
@@ -184,7 +194,7 @@ export class Engine {
         onReport: (report) => this.onReport(report),
         onEvent: (event) => this.onShardEvent(event),
         logger: this.logger,
-        ...(mayRestart ? { mayRestart } : {}),
+        ...clusterHooks,
       },
     );
   }
@@ -206,8 +216,9 @@ export class Engine {
           store,
           limits: engine.limits,
           logger: engine.logger,
-          startShard: (shardIndex, mayRestart) => engine.startShard(shardIndex, mayRestart),
+          startShard: (shardIndex, hooks) => engine.startShard(shardIndex, hooks),
           onEvent: (event) => engine.onShardEvent(event),
+          onSharedWrites: (databases) => engine.sharedWritesApplied(databases),
         });
       } catch (error) {
         await store.root.close();
@@ -230,10 +241,47 @@ export class Engine {
       throw audit instanceof Error ? audit : new Error(`ledger audit failed: ${audit?.problems.join('; ')}`);
     }
     for (const shard of engine.shards) shard.start();
+    // A node takes shards only once its own state passed the audit.
+    engine.cluster?.start();
     engine.openingAudit = audit;
     // Finish the gift sagas a crash interrupted; every step is idempotent.
     for (const { value } of store.sagas.getRange()) void engine.continueGift(value);
     return engine;
+  }
+
+  /**
+   * The writer id of this process's journal-style keys (`[atMs, writer, seq]`, store.ts): in a cluster each
+   * node has its own, so two nodes never write the same key.
+   */
+  get gatewayWriter(): number {
+    const nodeId = this.options.cluster?.link.nodeId;
+    if (nodeId === undefined) return GATEWAY_WRITER;
+    let hash = 0x811c9dc5;
+    for (const char of nodeId) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0;
+    return GATEWAY_WRITER + 1 + (hash % 1_000_000);
+  }
+
+  /**
+   * Whether a text of the outbox written under `writer` is this process's to send: in a cluster, texts a
+   * shard wrote are sent by the node serving that shard, texts a node's main thread wrote by that node.
+   */
+  sendsTextsOf(writer: number): boolean {
+    if (!this.cluster) return true;
+    return writer < GATEWAY_WRITER ? this.cluster.serves(writer) : writer === this.gatewayWriter;
+  }
+
+  /**
+   * Calls `listener` with the databases other nodes' main-thread writes changed in this node's LMDB (in a
+   * cluster), so what is kept from them in memory can be read again.
+   */
+  onSharedWrites(listener: (databases: ReadonlySet<string>) => void): void {
+    this.sharedWriteListeners.add(listener);
+  }
+
+  private sharedWritesApplied(databases: ReadonlySet<string>): void {
+    if (databases.has('phoneAliases'))
+      for (const { key, value } of this.store.phoneAliases.getRange()) this.phoneAliases.set(key, value);
+    for (const listener of this.sharedWriteListeners) listener(databases);
   }
 
   /** Consumer ids are a keyed hash of the phone number: stable, opaque, and routable without a lookup. */

@@ -55,7 +55,7 @@ export class Overlay<V> {
 }
 
 /**
- * In a cluster, the shard's replicated log (partition-log.ts): a batch is appended there first, and
+ * In a cluster, the shard's replicated log (replicated-log.ts): a batch is appended there first, and
  * applied to LMDB, with the log position, once JetStream stored it with its replicas. The local commit need
  * not be flushed before the answers: the node rebuilds anything lost from the log.
  */
@@ -106,13 +106,18 @@ export class GroupCommit {
         if (seq !== undefined) log?.writePosition(seq);
       });
     // In a cluster the batch goes to the log at once (appends are acknowledged in order), and to LMDB once
-    // it is stored there, in batch order.
+    // it is stored there, in batch order. After a failure nothing more is appended, and a batch stored in
+    // the log but not here fails too: the thread must end and its successor catch up from the log.
+    const replicate = (appending: ReplicatedLog) =>
+      this.failed
+        ? Promise.reject(new Error(`shard ${this.shardIndex}: an earlier commit failed`))
+        : Promise.all([appending.append(batch.writes), this.localTail])
+            .then(([seq]) => transact(seq))
+            .then((result) => {
+              if (result === ABORT) throw new Error(`shard ${this.shardIndex}: stored in the log, not here`);
+            });
     const committed: Promise<unknown> =
-      batch.writes.length === 0
-        ? Promise.resolve()
-        : log
-          ? Promise.all([log.append(batch.writes), this.localTail]).then(([seq]) => transact(seq))
-          : transact();
+      batch.writes.length === 0 ? Promise.resolve() : log ? replicate(log) : transact();
     if (log && batch.writes.length > 0) this.localTail = committed.catch(() => {});
     // Answers leave in batch order, each only after its own commit and every earlier one is on disk (in a
     // cluster: stored in the log and committed here). A batch that wrote nothing waits only for the earlier

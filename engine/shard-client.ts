@@ -68,6 +68,8 @@ export interface ShardClientHooks {
    * lease); when it says no, the shard stops here and its unanswered commands stay answered.
    */
   mayRestart?: () => Promise<boolean>;
+  /** Called once the shard is given up after dying too often (in a cluster: its lease is given back). */
+  onGivenUp?: () => void;
 }
 
 const INTERNAL = { status: 'internal' } as const;
@@ -279,6 +281,7 @@ export class ShardClient implements ShardHandle {
         windowMs: shardRestartWindowMs,
       });
       this.hooks.onEvent({ type: 'died', shardIndex, error, restartInMs: null });
+      this.hooks.onGivenUp?.();
       return;
     }
     this.state = 'restarting';

@@ -37,6 +37,10 @@ const encode = (value: unknown) => JSON.stringify(value);
 export class ShardLeases {
   /** Shards this node holds: the lease's revision and until when it is ours by our own clock. */
   private readonly held = new Map<number, { revision: number; untilMs: number }>();
+  /** Shards being given back: still held (and served) until their thread stopped. */
+  private readonly releasing = new Set<number>();
+  /** Each shard's lease operations run one at a time, so none works from another's old revision. */
+  private readonly turns = new Map<number, Promise<unknown>>();
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -73,24 +77,27 @@ export class ShardLeases {
    * node changed it, or it could not be renewed (NATS unreachable) before it ran out. `strict`: false
    * also when it could not be renewed at all, for a decision that must not rest on an old renewal.
    */
-  async confirm(shardIndex: number, strict = false): Promise<boolean> {
-    const lease = this.held.get(shardIndex);
-    if (!lease || this.stopped) return false;
-    const untilMs = Date.now() + this.limits.shardLeaseMs;
+  confirm(shardIndex: number, strict = false): Promise<boolean> {
+    return this.inTurn(shardIndex, () => this.renew(shardIndex, strict));
+  }
+
+  /** Gives the lease back (after `lost`), so another node may take it at once. */
+  async giveBack(shardIndex: number): Promise<void> {
+    if (!this.held.has(shardIndex) || this.releasing.has(shardIndex)) return;
+    this.releasing.add(shardIndex);
     try {
-      lease.revision = await this.kv.update(
-        shardKey(shardIndex),
-        encode({ node: this.nodeId, untilMs }),
-        lease.revision,
-      );
-      lease.untilMs = untilMs;
-      return true;
-    } catch (error) {
-      const taken =
-        error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamWrongLastSequence;
-      if (!taken && this.holds(shardIndex)) return !strict;
-      this.held.delete(shardIndex);
-      return false;
+      await this.hooks.lost(shardIndex);
+      await this.inTurn(shardIndex, async () => {
+        const lease = this.held.get(shardIndex);
+        this.held.delete(shardIndex);
+        if (!lease) return;
+        await this.kv
+          .update(shardKey(shardIndex), encode({ node: this.nodeId, untilMs: 0 }), lease.revision)
+          .catch(() => {});
+        this.logger.info('shard lease given back', { shard: shardIndex });
+      });
+    } finally {
+      this.releasing.delete(shardIndex);
     }
   }
 
@@ -103,26 +110,81 @@ export class ShardLeases {
     await this.kv.delete(nodeKey(this.nodeId)).catch(() => {});
   }
 
+  private inTurn<T>(shardIndex: number, operation: () => Promise<T>): Promise<T> {
+    const next = (this.turns.get(shardIndex) ?? Promise.resolve()).then(operation);
+    this.turns.set(
+      shardIndex,
+      next.catch(() => {}),
+    );
+    return next;
+  }
+
+  private async renew(shardIndex: number, strict: boolean): Promise<boolean> {
+    const lease = this.held.get(shardIndex);
+    if (!lease || this.stopped) return false;
+    const untilMs = Date.now() + this.limits.shardLeaseMs;
+    try {
+      lease.revision = await this.kv.update(
+        shardKey(shardIndex),
+        encode({ node: this.nodeId, untilMs }),
+        lease.revision,
+      );
+      lease.untilMs = untilMs;
+      return true;
+    } catch (error) {
+      const changed =
+        error instanceof JetStreamApiError &&
+        (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
+          error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+      // A renewal that was stored but whose answer was lost left the key ours at a newer revision.
+      if (changed) {
+        const entry = await this.kv.get(shardKey(shardIndex)).catch(() => null);
+        const value = entry?.operation === 'PUT' ? entry.json<LeaseValue>() : null;
+        if (entry && value?.node === this.nodeId && value.untilMs > Date.now()) {
+          lease.revision = entry.revision;
+          lease.untilMs = value.untilMs;
+          return true;
+        }
+      }
+      if (!changed && this.holds(shardIndex)) return !strict;
+      this.held.delete(shardIndex);
+      return false;
+    }
+  }
+
   private async runRound(): Promise<void> {
     const nowMs = Date.now();
-    await this.kv.put(nodeKey(this.nodeId), encode({ untilMs: nowMs + this.limits.shardLeaseMs }));
-    for (const shardIndex of [...this.held.keys()]) {
-      if (!(await this.confirm(shardIndex))) {
+    const beating = this.kv
+      .put(nodeKey(this.nodeId), encode({ untilMs: nowMs + this.limits.shardLeaseMs }))
+      .catch((error: unknown) => this.logger.warn('node heartbeat not written', { err: error as Error }));
+    // Every lease at once: a slow renewal must not let the others run out.
+    await Promise.all(
+      [...this.held.keys()].map(async (shardIndex) => {
+        if (await this.confirm(shardIndex)) return;
         this.logger.warn('shard lease lost', { shard: shardIndex });
-        await this.hooks.lost(shardIndex);
-      }
-    }
+        this.hooks
+          .lost(shardIndex)
+          .catch((error: unknown) =>
+            this.logger.error('stopping a shard failed', { shard: shardIndex, err: error as Error }),
+          );
+      }),
+    );
+    await beating;
+    if (this.stopped) return;
     const share = Math.ceil(this.shardCount / (await this.liveNodes()));
-    for (let shardIndex = 0; shardIndex < this.shardCount && this.held.size < share; shardIndex++) {
+    const owned = () => this.held.size - this.releasing.size;
+    for (let shardIndex = 0; shardIndex < this.shardCount && owned() < share; shardIndex++) {
       if (this.held.has(shardIndex) || this.stopped) continue;
       // The shard starts while the rounds go on renewing this node's other leases.
-      if (await this.take(shardIndex))
+      if (await this.inTurn(shardIndex, () => this.take(shardIndex)))
         void this.hooks
           .acquired(shardIndex)
           .then((serving) => (serving ? undefined : this.giveBack(shardIndex)))
           .catch((error: unknown) => this.logger.error('starting a shard failed', { err: error as Error }));
     }
-    if (this.held.size > share && !this.stopped) await this.giveBack(Math.max(...this.held.keys()));
+    // One at a time: the next round sees whether this node still owns more than its share.
+    if (owned() > share && this.releasing.size === 0 && !this.stopped)
+      void this.giveBack(Math.max(...this.held.keys()));
   }
 
   private async liveNodes(): Promise<number> {
@@ -158,17 +220,5 @@ export class ShardLeases {
       // Another node changed the key meanwhile: it is theirs.
       return false;
     }
-  }
-
-  /** Gives the lease back (after `lost`), so another node may take it at once. */
-  async giveBack(shardIndex: number): Promise<void> {
-    const lease = this.held.get(shardIndex);
-    if (!lease) return;
-    await this.hooks.lost(shardIndex);
-    this.held.delete(shardIndex);
-    await this.kv
-      .update(shardKey(shardIndex), encode({ node: this.nodeId, untilMs: 0 }), lease.revision)
-      .catch(() => {});
-    this.logger.info('shard lease given back', { shard: shardIndex });
   }
 }

@@ -16,7 +16,7 @@ import {
   writeMeta,
 } from '../persistence/store.ts';
 import type { PendingBatch } from './group-commit.ts';
-import { type ClusterLink, connectCluster, LogWriter } from './partition-log.ts';
+import { type ClusterLink, connectCluster, LogWriter } from './replicated-log.ts';
 import { Shard } from './shard.ts';
 
 /**
@@ -59,7 +59,7 @@ export interface ShardWorkerData {
   restart: boolean;
   /** Accept the `fault` test hook. */
   testHooks: boolean;
-  /** In a cluster: the shard's batches are stored in its replicated log first (partition-log.ts). */
+  /** In a cluster: the shard's batches are stored in its replicated log first (replicated-log.ts). */
   cluster?: ClusterLink;
 }
 
@@ -269,7 +269,9 @@ function send(commands: readonly Command[], batch: PendingBatch | null): void {
  * must not be answered, and the supervisor restarts the shard from LMDB.
  */
 function commitFailed(error: unknown): void {
-  if (!isStorageRefusal(error)) {
+  // In a cluster a batch may be in the shard's log and not in LMDB: only a new thread, catching up from
+  // the log, may go on.
+  if (!isStorageRefusal(error) || data.cluster) {
     crash(error);
     return;
   }

@@ -17,6 +17,8 @@ export class Phones {
   constructor(
     private readonly tables: RegistryTables,
     private readonly now: () => number,
+    /** The writer id of the outbox keys written here (store.ts `GATEWAY_WRITER`, or a cluster node's). */
+    private readonly writer = GATEWAY_WRITER,
   ) {}
 
   /** Keeps the phone number of a consumer, unless it is kept already. */
@@ -59,6 +61,6 @@ export class Phones {
       kind: 'text',
       sealedText: this.tables.seal(text, SEALED_FOR.text(consumerId)),
     };
-    this.tables.store.outbox.put([atMs, GATEWAY_WRITER, ++this.outboxSeq], { consumerId, atMs, message });
+    this.tables.store.outbox.put([atMs, this.writer, ++this.outboxSeq], { consumerId, atMs, message });
   }
 }

@@ -40,6 +40,11 @@ export class RegistryTables {
     return cache;
   }
 
+  /** Forgets every record kept as read (another node wrote the tables: registry.ts `reread`). */
+  clearCaches(): void {
+    for (const cache of this.caches) cache.clear();
+  }
+
   /** A record by id, from `cache` or else the database (and then kept); an id of another shape is none. */
   readThrough<V>(id: string, cache: Map<string, V>, db: { get(id: string): V | undefined }): V | undefined {
     if (!isRegistryId(id)) return undefined;

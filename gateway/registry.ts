@@ -26,6 +26,7 @@ export class Registry {
   readonly verification: Verification;
   /** What settlement needs of the registry: merchants' bank details, and its stored files opened. */
   readonly sealedRecords: SealedRecords;
+  private readonly tables: RegistryTables;
 
   constructor(
     store: Store,
@@ -33,7 +34,12 @@ export class Registry {
     limits: Limits,
     now: () => number,
     operatorToken: string | undefined,
-    options: { retiredMasterKeys?: readonly Buffer[]; logger?: Logger } = {},
+    options: {
+      retiredMasterKeys?: readonly Buffer[];
+      logger?: Logger;
+      /** The writer id of the outbox keys this process writes (in a cluster, its node's: engine.ts). */
+      writer?: number;
+    } = {},
   ) {
     const tables = new RegistryTables(
       store,
@@ -41,14 +47,24 @@ export class Registry {
       options.retiredMasterKeys ?? [],
       options.logger ?? createLogger(),
     );
+    this.tables = tables;
     this.credentials = new Credentials(tables, limits, now, operatorToken);
     this.merchants = new Merchants(tables, now);
     this.terminals = new Terminals(tables, limits, now, this.credentials);
-    this.phones = new Phones(tables, now);
+    this.phones = new Phones(tables, now, options.writer);
     this.verification = new Verification(tables, limits, now, this.credentials, this.phones);
     this.sealedRecords = {
       bankDetails: (merchant) => this.merchants.bankDetails(merchant),
       openAch: (sealed, businessDate) => tables.open(sealed, SEALED_FOR.ach(businessDate)),
     };
+  }
+
+  /**
+   * Another node changed these databases (a cluster, engine/shared-writes.ts): what the registry keeps
+   * of them in memory is read again.
+   */
+  reread(databases: ReadonlySet<string>): void {
+    this.tables.clearCaches();
+    if (databases.has('terminals')) this.terminals.reindex();
   }
 }

@@ -22,7 +22,8 @@ export class Terminals {
   /**
    * Each merchant's terminal ids. The terminals table is keyed by terminal id, so listing a
    * merchant's terminals from it would read every merchant's; this index is read from it once at start
-   * and kept here after, as this is the only writer of terminals and never deletes one.
+   * and kept here after, as this is the only writer of terminals and never deletes one (in a cluster,
+   * read again when another node wrote terminals: `reindex`).
    */
   private readonly idsByMerchant = new Map<MerchantId, TerminalId[]>();
   private readonly cache: Map<string, TerminalRecord>;
@@ -42,7 +43,13 @@ export class Terminals {
       (terminalId) => this.get(terminalId),
       (body) => tables.write(body),
     );
-    for (const { value } of tables.store.terminals.getRange()) this.index(value.merchantId, value.terminalId);
+    this.reindex();
+  }
+
+  /** Reads every merchant's terminal ids from the terminals table. */
+  reindex(): void {
+    this.idsByMerchant.clear();
+    for (const { value } of this.tables.store.terminals.getRange()) this.index(value.merchantId, value.terminalId);
   }
 
   async create(

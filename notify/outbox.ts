@@ -23,6 +23,11 @@ export interface OutboxOptions {
   phoneOf: (consumerId: ConsumerId) => string | null;
   render: (record: OutboxRecord) => string;
   onResult?: (result: 'sent' | 'failed' | 'dropped' | 'refused') => void;
+  /**
+   * Whether the texts written under this writer id (the key's second part) are this process's to send; in
+   * a cluster each text is sent by one node (engine.ts `sendsTextsOf`). All of them when absent.
+   */
+  sends?: (writer: number) => boolean;
   pollMs?: number;
   /** Where failures are logged, never with the text (stderr by default). */
   logger?: Logger;
@@ -76,6 +81,7 @@ export class OutboxDelivery {
       if (this.inFlight.size >= limits.smsInFlightMax) return;
       const id = (key as Key).join(':');
       if (this.inFlight.has(id) || (this.retryAtMs.get(id)?.atMs ?? 0) > nowMs) continue;
+      if (this.options.sends && !this.options.sends((key as [number, number, number])[1])) continue;
       const value = store.outbox.get(key);
       if (value === undefined) continue;
       const done = () => {

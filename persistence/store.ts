@@ -204,9 +204,9 @@ export const META = {
   phoneIdsLinked: 'phoneIdsLinked' as MetaKey<'phoneIdsLinked'>,
   /**
    * In a cluster, how far this node applied a shard's replicated log: the last stream sequence applied and
-   * the epoch (the sequence of the latest writer's marker) whose records apply (engine/partition-log.ts).
+   * the epoch (the sequence of the latest writer's marker) whose records apply (engine/replicated-log.ts).
    */
-  logPosition: (shardIndex: number) => `logPosition:${shardIndex}` as MetaKey<'logPosition'>,
+  logPosition: (log: string) => `logPosition:${log}` as MetaKey<'logPosition'>,
   /** ACH files made on a calendar day, for the file id modifier. */
   achFilesCreated: (date: string) => `achFilesCreated:${date}` as MetaKey<'achFilesCreated'>,
 } as const;
@@ -346,6 +346,11 @@ export interface Store {
    * instead of the journal. Derived data: losing it costs a longer read, never a wrong figure.
    */
   liabilityDays: Database<LiabilityDay, [string, string]>;
+  /**
+   * In a cluster, where the main thread's writes are replicated (engine/shared-writes.ts): `whenDurable`
+   * also waits until they are stored there.
+   */
+  replication?: { durable(): Promise<void> };
 }
 
 export interface StoreOptions {
@@ -401,15 +406,20 @@ const databaseNames = new WeakMap<object, string>();
 /** The name of one of the store's databases (as in `Store`), e.g. for a replicated record of writes. */
 export function databaseNamed(store: Store, db: object): string {
   if (!databaseNames.has(db))
-    for (const [name, value] of Object.entries(store)) if (name !== 'root') databaseNames.set(value, name);
+    for (const [name, value] of Object.entries(store))
+      if (name !== 'root' && name !== 'replication') databaseNames.set(value, name);
   const name = databaseNames.get(db);
   if (name === undefined) throw new Error('not a database of this store');
   return name;
 }
 
-/** Resolves once everything committed so far is flushed to disk: the moment an answer may be sent. */
+/**
+ * Resolves once everything committed so far is flushed to disk (in a cluster, and the main thread's
+ * writes stored in JetStream): the moment an answer may be sent.
+ */
 export function whenDurable(store: Store): Promise<void> {
-  return new Promise((resolve, reject) => store.root.flushed.then(() => resolve(), reject));
+  const flushed = new Promise<void>((resolve, reject) => store.root.flushed.then(() => resolve(), reject));
+  return store.replication ? Promise.all([flushed, store.replication.durable()]).then(() => undefined) : flushed;
 }
 
 /**

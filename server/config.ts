@@ -53,11 +53,33 @@ export interface Config {
   trustedProxies: string[];
   /** The bearer token `/metrics` asks for; without one, it is served to this machine only. */
   metricsToken: string | null;
+  /** A node of a cluster on NATS JetStream (`PAYCODE_NATS`; docs/cluster.md); null: a single node. */
+  cluster: { link: { servers: string[]; nodeId: string }; replicas: number } | null;
 }
 
 /** Whether the server speaks plain HTTP on an address other machines reach (then only a TLS proxy may). */
 export function plainOffLoopback(config: Pick<Config, 'tls' | 'host'>): boolean {
   return !config.tls && !isLoopbackName(config.host);
+}
+
+/** The shard count of a cluster unless `PAYCODE_SHARDS` says otherwise: two each on three nodes. */
+const CLUSTER_SHARDS = 6;
+
+/** `PAYCODE_NATS`, `PAYCODE_NODE_ID` and `PAYCODE_NATS_REPLICAS` (docs/cluster.md); null without the first. */
+function readCluster(env: NodeJS.ProcessEnv, problems: string[]): Config['cluster'] {
+  if (!env.PAYCODE_NATS) return null;
+  const servers = env.PAYCODE_NATS.split(',').map((url) => url.trim());
+  for (const url of servers)
+    if (!/^(nats|tls):\/\/[^\s/]+:[0-9]{1,5}$/.test(url))
+      problems.push(`PAYCODE_NATS must list nats://host:port URLs separated by commas, not "${url}"`);
+  const nodeId = env.PAYCODE_NODE_ID ?? '';
+  if (!/^[a-z0-9-]{1,32}$/.test(nodeId))
+    problems.push('PAYCODE_NODE_ID must be set with PAYCODE_NATS: 1-32 of a-z, 0-9 and -, unique in the cluster');
+  const replicasText = env.PAYCODE_NATS_REPLICAS || String(Math.min(3, servers.length));
+  const replicas = Number(replicasText);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
+    problems.push(`PAYCODE_NATS_REPLICAS must be an integer from 1 to 5, not "${replicasText}"`);
+  return { link: { servers, nodeId }, replicas };
 }
 
 /** An account number is checked without echoing it: configuration errors end up in logs. */
@@ -194,7 +216,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   if (mode !== 'development' && mode !== 'production')
     problems.push(`PAYCODE_ENV must be development or production, not "${mode}"`);
   const production = mode === 'production';
-  const demo = env.PAYCODE_DEMO ?? (production ? '0' : '1');
+  const cluster = readCluster(env, problems);
+  // In a cluster every node would make its own demo data: none unless asked.
+  const demo = env.PAYCODE_DEMO ?? (production || cluster ? '0' : '1');
   if (demo !== '0' && demo !== '1') problems.push(`PAYCODE_DEMO must be 0 or 1, not "${demo}"`);
   const sms = env.PAYCODE_SMS || 'console';
   const smpp = sms === 'console' ? null : parseSmppUrl(sms);
@@ -247,9 +271,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     // Each shard holds its share of a merchant's 12 six-digit codes (and of the operator's cap), so by
     // default there are no more shards than either (a machine with many cores runs fewer shards rather
     // than refuse to start).
+    // In a cluster the count must be the same on every node (the cluster refuses a node that differs),
+    // so it does not follow the machine.
     shards: integer(
       'PAYCODE_SHARDS',
-      Math.min(availableParallelism(), SHARDS_MAX_FOR_CODES, liveCodesMax),
+      Math.min(cluster ? CLUSTER_SHARDS : availableParallelism(), SHARDS_MAX_FOR_CODES, liveCodesMax),
       1,
       SHARDS_MAX_FOR_CODES,
     ),
@@ -264,14 +290,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     allowedOrigins: readOrigins(env, problems),
     trustedProxies: trustedProxies ?? [],
     metricsToken,
+    cluster,
   };
-  // The engine runs as a node of a cluster (docs/cluster.md), but the server's own shared state (the
-  // registry, the SMS outbox, settlement, wallet pushes) is not replicated between nodes yet: a server
-  // node would answer from its own copy, so the server refuses rather than serve a split network.
-  if (env.PAYCODE_NATS)
-    problems.push(
-      'PAYCODE_NATS: this version runs the cluster in the engine only; a server cannot join one yet (docs/cluster.md)',
-    );
+  if (cluster && !adminToken)
+    problems.push('PAYCODE_ADMIN_TOKEN must be set in a cluster: every node checks the same operator token');
   if (config.merchantLiveCodesMax < config.shards)
     problems.push(
       `PAYCODE_MERCHANT_LIVE_CODES_MAX (${config.merchantLiveCodesMax}) must be at least PAYCODE_SHARDS (${config.shards}): each shard holds its share`,

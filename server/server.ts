@@ -99,6 +99,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     onFatal: options.onFatal,
     onShardEvent: (event) => countShardEvent(metrics, event),
     logger,
+    ...(config.cluster ? { cluster: config.cluster } : {}),
   });
   const store = engine.store;
   if (config.production && !config.adminToken && readMeta(store, META.operatorTokenHash) === undefined) {
@@ -108,7 +109,9 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const registry = new Registry(store, secrets.masterKey, limits, now, config.adminToken, {
     retiredMasterKeys: secrets.retiredMasterKeys,
     logger,
+    writer: engine.gatewayWriter,
   });
+  engine.onSharedWrites((databases) => registry.reread(databases));
   await linkLegacyPhoneIds(store, engine, registry.phones, logger);
   const settlements = new Settlements(
     store,
@@ -169,6 +172,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     phoneOf: (consumerId) => registry.phones.of(consumerId),
     render,
     onResult: (result) => metrics.smsSent.inc({ result }),
+    sends: (writer) => engine.sendsTextsOf(writer),
     logger,
   });
   const delivery = outbox;

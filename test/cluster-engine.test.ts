@@ -9,7 +9,7 @@ import { Packr } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { type NatsCluster, startNatsCluster } from '../bench/nats-servers.ts';
 import { Engine } from '../engine/engine.ts';
-import { connectCluster, followLog, LogWriter, logEnd, logSubjectOf } from '../engine/partition-log.ts';
+import { connectCluster, followLog, LogWriter, logEnd, shardLog } from '../engine/replicated-log.ts';
 import type { ShardEvent } from '../engine/shard-client.ts';
 import { createLogger } from '../log/logger.ts';
 import { randomSecrets, type Secrets } from '../persistence/secrets.ts';
@@ -17,12 +17,16 @@ import { openStore } from '../persistence/store.ts';
 
 // Each test gets a JetStream cluster of its own: the logs of one test's nodes are not another's.
 let nats: NatsCluster;
+/** The test's nodes, closed before its NATS servers stop (a node leaving gives its leases back). */
+let closers: (() => Promise<void>)[] = [];
 beforeEach(async () => {
   nats = await startNatsCluster(3);
 }, 60_000);
 afterEach(async () => {
+  for (const close of closers.reverse()) await close();
+  closers = [];
   await nats?.stop();
-});
+}, 60_000);
 
 const SHARDS = 4;
 const quiet = createLogger({ level: 'error' });
@@ -49,7 +53,7 @@ async function openNode(
     closed = true;
     await engine.close();
   };
-  onTestFinished(async () => {
+  closers.push(async () => {
     await close();
     rmSync(dataDir, { recursive: true, force: true });
   });
@@ -182,7 +186,7 @@ describe('cluster of engines', () => {
     // and the second's record, never the refused one.
     const storeC = openStore(join(dir, 'c'));
     onTestFinished(() => storeC.root.close());
-    await followLog(js, storeC, 0, await logEnd(nc, 0)).done;
+    await followLog(js, storeC, shardLog(0), await logEnd(nc, shardLog(0))).done;
     expect(storeC.meta.get('fence-first-1')).toBe('first-1');
     expect(storeC.meta.get('fence-first-2')).toBeUndefined();
     expect(storeC.meta.get('fence-second-1')).toBe('second-1');
@@ -207,9 +211,9 @@ describe('cluster of engines', () => {
     expect(last - writer.epoch).toBeGreaterThan(1);
     // The first part of a commit whose writer died before its last part, then a new writer's marker.
     const part = { epoch: writer.epoch, node: 'a', writes: [['meta', 'partial', 'x']], more: true };
-    await js.publish(logSubjectOf(1), new Packr({ useRecords: false }).pack(part));
+    await js.publish(shardLog(1).subject, new Packr({ useRecords: false }).pack(part));
     await LogWriter.open(js, storeA, 1, 'b');
-    await followLog(js, storeC, 1, await logEnd(nc, 1)).done;
+    await followLog(js, storeC, shardLog(1), await logEnd(nc, shardLog(1))).done;
     expect(storeC.meta.get('big-0')).toBe('x'.repeat(200));
     expect(storeC.meta.get('big-2999')).toBe('x'.repeat(200));
     expect(storeC.meta.get('partial')).toBeUndefined();

@@ -126,11 +126,32 @@ describe('production mode', () => {
 });
 
 describe('the cluster variables', () => {
-  it('refuses PAYCODE_NATS with a clear message while a server cannot join a cluster', () => {
-    expect(readConfig({ PAYCODE_NATS: 'nats://127.0.0.1:4222', PAYCODE_NODE_ID: 'a' }).problems).toEqual([
-      'PAYCODE_NATS: this version runs the cluster in the engine only; a server cannot join one yet (docs/cluster.md)',
+  it('reads PAYCODE_NATS, PAYCODE_NODE_ID and PAYCODE_NATS_REPLICAS, and says what is wrong with them', () => {
+    const token = { PAYCODE_ADMIN_TOKEN: 'x'.repeat(32) };
+    const two = {
+      ...token,
+      PAYCODE_NATS: 'nats://10.0.0.1:4222, nats://10.0.0.2:4222',
+      PAYCODE_NODE_ID: 'node-1',
+    };
+    const { config, problems } = readConfig(two);
+    expect(problems).toEqual([]);
+    expect(config.cluster).toEqual({
+      link: { servers: ['nats://10.0.0.1:4222', 'nats://10.0.0.2:4222'], nodeId: 'node-1' },
+      replicas: 2,
+    });
+    expect(config.shards).toBe(6);
+    expect(config.demo).toBe(false);
+    expect(readConfig({}).config.cluster).toBeNull();
+    expect(readConfig({ PAYCODE_NATS: 'nats://10.0.0.1:4222', PAYCODE_NODE_ID: 'Node_1' }).problems).toEqual([
+      'PAYCODE_NODE_ID must be set with PAYCODE_NATS: 1-32 of a-z, 0-9 and -, unique in the cluster',
+      'PAYCODE_ADMIN_TOKEN must be set in a cluster: every node checks the same operator token',
     ]);
-    expect(readConfig({}).problems).toEqual([]);
+    expect(
+      readConfig({ ...two, PAYCODE_NATS: 'http://10.0.0.1', PAYCODE_NATS_REPLICAS: '9' }).problems,
+    ).toEqual([
+      'PAYCODE_NATS must list nats://host:port URLs separated by commas, not "http://10.0.0.1"',
+      'PAYCODE_NATS_REPLICAS must be an integer from 1 to 5, not "9"',
+    ]);
   });
 });
 

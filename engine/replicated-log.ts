@@ -2,7 +2,7 @@ import { type JetStreamClient, jetstream, jetstreamManager, StorageType } from '
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Key } from 'lmdb';
 import { Packr } from 'msgpackr';
-import { databaseNamed, META, readMeta, type Store, writeMeta } from '../persistence/store.ts';
+import { databaseNamed, META, type MetaKey, readMeta, type Store, writeMeta } from '../persistence/store.ts';
 import { SweepIfOlder, type Write } from './group-commit.ts';
 
 /**
@@ -33,7 +33,7 @@ export interface ClusterLink {
 }
 
 /** One write of a record: `[database, key]` removes, `[database, key, value]` puts, a fourth element sweeps. */
-type LogWrite = [database: string, key: Key, value?: unknown, sweepOlderThanMs?: number];
+export type LogWrite = [database: string, key: Key, value?: unknown, sweepOlderThanMs?: number];
 
 /**
  * A stream message: a writer's marker (no writes) or a group commit. A commit larger than
@@ -51,7 +51,7 @@ interface LogRecord {
 const PART_BYTES_MAX = 256 * 1024;
 
 /** A commit's messages: one, or several parts of at most `PART_BYTES_MAX` each. */
-function encodeParts(epoch: number, node: string, writes: LogWrite[]): Uint8Array[] {
+export function encodeParts(epoch: number, node: string, writes: LogWrite[]): Uint8Array[] {
   const whole = packr.pack({ epoch, node, writes } satisfies LogRecord);
   if (whole.length <= PART_BYTES_MAX) return [whole];
   if (writes.length === 1) throw new Error(`a write of ${whole.length} bytes exceeds a log message`);
@@ -62,8 +62,26 @@ function encodeParts(epoch: number, node: string, writes: LogWrite[]): Uint8Arra
   return [...first.map((part) => packr.pack({ ...(packr.unpack(part) as LogRecord), more: true })), ...rest];
 }
 
-export const logStreamOf = (shardIndex: number) => `paycode-shard-${shardIndex}`;
-export const logSubjectOf = (shardIndex: number) => `paycode.shard.${shardIndex}.log`;
+/** A replicated log: its stream and subject, and the `meta` key of how far this node applied it. */
+export interface LogName {
+  stream: string;
+  subject: string;
+  position: MetaKey<'logPosition'>;
+}
+
+/** A shard's log: its group commits, written by its owner only. */
+export const shardLog = (shardIndex: number): LogName => ({
+  stream: `paycode-shard-${shardIndex}`,
+  subject: `paycode.shard.${shardIndex}.log`,
+  position: META.logPosition(`shard-${shardIndex}`),
+});
+
+/** The log of what the nodes' main threads write (the registry, the outbox, settlement: shared-writes.ts). */
+export const SHARED_LOG: LogName = {
+  stream: 'paycode-shared',
+  subject: 'paycode.shared.log',
+  position: META.logPosition('shared'),
+};
 
 const packr = new Packr({ useRecords: false });
 
@@ -96,24 +114,23 @@ export async function connectCluster(
   return { nc, js: jetstream(nc) };
 }
 
-/** Creates the shards' streams that do not exist yet, each with `replicas` copies. */
+/** Creates the logs' streams that do not exist yet, each with `replicas` copies. */
 export async function ensureLogStreams(
   nc: NatsConnection,
-  shardCount: number,
+  logs: readonly LogName[],
   replicas: number,
 ): Promise<void> {
   const jsm = await retrying(() => jetstreamManager(nc, { timeout: 2_000 }));
-  for (let shardIndex = 0; shardIndex < shardCount; shardIndex++) {
-    const name = logStreamOf(shardIndex);
-    const exists = await jsm.streams.info(name).then(
+  for (const log of logs) {
+    const exists = await jsm.streams.info(log.stream).then(
       () => true,
       () => false,
     );
     if (exists) continue;
     await retrying(() =>
       jsm.streams.add({
-        name,
-        subjects: [logSubjectOf(shardIndex)],
+        name: log.stream,
+        subjects: [log.subject],
         num_replicas: replicas,
         storage: StorageType.File,
       }),
@@ -121,10 +138,10 @@ export async function ensureLogStreams(
   }
 }
 
-/** The last sequence of a shard's stream (0 when empty). */
-export async function logEnd(nc: NatsConnection, shardIndex: number): Promise<number> {
+/** The last sequence of a log's stream (0 when empty). */
+export async function logEnd(nc: NatsConnection, log: LogName): Promise<number> {
   const jsm = await retrying(() => jetstreamManager(nc, { timeout: 2_000 }));
-  const info = await retrying(() => jsm.streams.info(logStreamOf(shardIndex)));
+  const info = await retrying(() => jsm.streams.info(log.stream));
   return info.state.last_seq;
 }
 
@@ -137,6 +154,11 @@ function toLogWrites(store: Store, writes: readonly Write[]): LogWrite[] {
     return [name, key, value];
   });
 }
+
+let replaying = false;
+
+/** Whether the writes made now come from a log being applied (shared-writes.ts does not record those). */
+export const isReplaying = (): boolean => replaying;
 
 /** Applies one record's writes to LMDB; call inside a transaction. */
 function applyLogWrites(store: Store, writes: readonly LogWrite[]): void {
@@ -152,58 +174,73 @@ function applyLogWrites(store: Store, writes: readonly LogWrite[]): void {
 
 /**
  * Applies stream messages (in order, from the one after the stored position) in one transaction, with the
- * new position. Records of a writer that a later marker replaced are skipped.
+ * new position. Records of a writer that a later marker replaced are skipped, and so are those `skipping`
+ * names as their writer (a node's own writes, already in its LMDB).
  */
 function applyLogMessages(
   store: Store,
-  shardIndex: number,
+  log: LogName,
   messages: readonly { seq: number; record: LogRecord }[],
+  skipping: string | undefined,
+  touched: Set<string>,
 ): Promise<unknown> {
   return store.root.transaction(() => {
-    const position = readMeta(store, META.logPosition(shardIndex)) ?? { seq: 0, epoch: 0 };
-    let parts: LogWrite[][] = [];
-    for (const { seq, record } of messages) {
-      if (seq <= position.seq) continue;
-      if (!record.writes) {
-        parts = [];
-        position.epoch = seq;
-      } else if (record.epoch === position.epoch) {
-        parts.push(record.writes);
-        if (record.more) continue;
-        for (const writes of parts) applyLogWrites(store, writes);
-        parts = [];
+    replaying = true;
+    try {
+      const position = readMeta(store, log.position) ?? { seq: 0, epoch: 0 };
+      let parts: LogWrite[][] = [];
+      for (const { seq, record } of messages) {
+        if (seq <= position.seq) continue;
+        if (!record.writes) {
+          parts = [];
+          position.epoch = seq;
+        } else if (record.epoch === position.epoch && record.node !== skipping) {
+          parts.push(record.writes);
+          if (record.more) continue;
+          for (const writes of parts) {
+            applyLogWrites(store, writes);
+            for (const [name] of writes) touched.add(name);
+          }
+          parts = [];
+        }
+        position.seq = seq;
       }
-      position.seq = seq;
+      writeMeta(store, log.position, position);
+    } finally {
+      replaying = false;
     }
-    writeMeta(store, META.logPosition(shardIndex), position);
   });
 }
 
 /**
- * Reads a shard's stream from after the stored position and applies it: up to `untilSeq`, or for good
+ * Reads a log's stream from after the stored position and applies it: up to `untilSeq`, or for good
  * (a follower) until `stop` is called. Resolves when it has stopped, after its last transaction. A read
  * that fails (a NATS server lost, a stream leader moving) starts again from the stored position: a
- * catch-up for up to `RETRY_WAIT_MS`, a follower for as long as it is not stopped.
+ * catch-up for up to `RETRY_WAIT_MS`, a follower for as long as it is not stopped. `onApplied` is called
+ * after each transaction that changed something, with the databases it changed.
  */
 export function followLog(
   js: JetStreamClient,
   store: Store,
-  shardIndex: number,
+  log: LogName,
   untilSeq: number | null,
+  options: { skipping?: string; onApplied?: (databases: ReadonlySet<string>) => void } = {},
 ): { done: Promise<void>; stop: () => void } {
   let stopped = false;
   let stopConsumer = () => {};
   const readOnce = async () => {
-    const from = (readMeta(store, META.logPosition(shardIndex))?.seq ?? 0) + 1;
+    const from = (readMeta(store, log.position)?.seq ?? 0) + 1;
     if (untilSeq !== null && from > untilSeq) return;
-    const consumer = await js.consumers.get(logStreamOf(shardIndex), { opt_start_seq: from });
+    const consumer = await js.consumers.get(log.stream, { opt_start_seq: from });
     const messages = await consumer.consume({ max_messages: 1_000 });
     stopConsumer = () => void messages.stop();
     if (stopped) stopConsumer();
     let chunk: { seq: number; record: LogRecord }[] = [];
     let applying: Promise<unknown> = Promise.resolve();
+    let failure: unknown = null;
     try {
       for await (const message of messages) {
+        if (failure) break;
         const record = packr.unpack(message.data) as LogRecord;
         chunk.push({ seq: message.seq, record });
         const last = untilSeq !== null && message.seq >= untilSeq;
@@ -212,25 +249,45 @@ export function followLog(
         if ((whole && (message.info.pending === 0 || chunk.length >= 1_000)) || last) {
           const taken = chunk;
           chunk = [];
-          applying = applying.then(() => applyLogMessages(store, shardIndex, taken));
+          const touched = new Set<string>();
+          applying = applying
+            .then(() => applyLogMessages(store, log, taken, options.skipping, touched))
+            .then(() => {
+              if (touched.size > 0) options.onApplied?.(touched);
+            })
+            .catch((error: unknown) => {
+              failure = error;
+              stopConsumer();
+            });
         }
-        if (last) break;
+        if (last) {
+          lastRead = message.seq;
+          break;
+        }
       }
     } finally {
       await applying;
     }
+    if (failure) throw failure;
   };
+  // A read ends when it reached `untilSeq`, when it is stopped, or when the consumer ended or failed
+  // (a connection closing, a leader moving): then it starts again from the stored position.
+  // (The parts of a commit whose last part is not written yet are read, not applied.)
+  let lastRead = 0;
+  const reached = () =>
+    untilSeq !== null && Math.max(lastRead, readMeta(store, log.position)?.seq ?? 0) >= untilSeq;
   const done = (async () => {
     const deadline = Date.now() + RETRY_WAIT_MS;
     for (;;) {
-      try {
-        await readOnce();
-        return;
-      } catch (error) {
-        if (stopped) return;
-        if (untilSeq !== null && Date.now() > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
+      const failed = await readOnce().then(
+        () => null,
+        (error: unknown) => error,
+      );
+      if (stopped || reached()) return;
+      if (untilSeq !== null && Date.now() > deadline)
+        throw failed ?? new Error(`${log.stream}: not read up to ${untilSeq}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      if (stopped) return;
     }
   })();
   return {
@@ -260,6 +317,8 @@ export class LogWriter {
     private nextSeq: number,
   ) {}
 
+  private failed = false;
+
   static async open(
     js: JetStreamClient,
     store: Store,
@@ -267,8 +326,8 @@ export class LogWriter {
     nodeId: string,
   ): Promise<LogWriter> {
     const marker: LogRecord = { epoch: 0, node: nodeId };
-    const ack = await retrying(() => js.publish(logSubjectOf(shardIndex), packr.pack(marker)));
-    await followLog(js, store, shardIndex, ack.seq).done;
+    const ack = await retrying(() => js.publish(shardLog(shardIndex).subject, packr.pack(marker)));
+    await followLog(js, store, shardLog(shardIndex), ack.seq).done;
     return new LogWriter(js, store, shardIndex, nodeId, ack.seq, ack.seq + 1);
   }
 
@@ -277,10 +336,11 @@ export class LogWriter {
    * replicas. Calls must be made in commit order; they are sent at once and acknowledged in that order.
    */
   async append(writes: readonly Write[]): Promise<number> {
+    if (this.failed) throw new Error(`shard ${this.shardIndex}: an earlier append failed`);
     const parts = encodeParts(this.epoch, this.nodeId, toLogWrites(this.store, writes));
     const stored = parts.map(async (part) => {
       const expected = this.nextSeq++;
-      const ack = await this.js.publish(logSubjectOf(this.shardIndex), part, {
+      const ack = await this.js.publish(shardLog(this.shardIndex).subject, part, {
         expect: { lastSequence: expected - 1 },
       });
       if (ack.seq !== expected)
@@ -289,12 +349,18 @@ export class LogWriter {
         );
       return ack.seq;
     });
-    const seqs = await Promise.all(stored);
-    return seqs[seqs.length - 1] as number;
+    try {
+      const seqs = await Promise.all(stored);
+      return seqs[seqs.length - 1] as number;
+    } catch (error) {
+      // Its count of sequences is wrong from here on: only a new writer (a new marker) may go on.
+      this.failed = true;
+      throw error;
+    }
   }
 
   /** Writes the position of a record appended and applied, in the caller's transaction. */
   writePosition(seq: number): void {
-    writeMeta(this.store, META.logPosition(this.shardIndex), { seq, epoch: this.epoch });
+    writeMeta(this.store, shardLog(this.shardIndex).position, { seq, epoch: this.epoch });
   }
 }
