@@ -41,6 +41,8 @@ export class SharedWrites {
   private scheduled = false;
   private readonly inFlight = new Set<Promise<void>>();
   private follower: ReturnType<typeof followLog> | null = null;
+  /** Writes that could not be encoded since the last `durable`: its caller is told. */
+  private unsent: unknown = null;
 
   private constructor(
     private readonly js: JetStreamClient,
@@ -75,6 +77,9 @@ export class SharedWrites {
   /** Resolves once every write recorded so far is stored in JetStream; rejects if one could not be. */
   durable(): Promise<void> {
     this.publish();
+    const unsent = this.unsent;
+    this.unsent = null;
+    if (unsent) return Promise.reject(unsent);
     return Promise.all(this.inFlight).then(() => undefined);
   }
 
@@ -106,8 +111,9 @@ export class SharedWrites {
   }
 
   private add(write: LogWrite): void {
-    // A log being applied writes what another node (or a shard) already stored.
-    if (isReplaying()) return;
+    // A log being applied writes what another node (or a shard) already stored; lmdb-js keeps each
+    // database's shared record structures under a symbol key, which are this node's own.
+    if (isReplaying() || typeof write[1] === 'symbol') return;
     this.pending.push(write);
     if (this.scheduled) return;
     this.scheduled = true;
@@ -119,7 +125,17 @@ export class SharedWrites {
     if (this.pending.length === 0) return;
     const writes = this.pending;
     this.pending = [];
-    for (const part of encodeParts(0, this.source, writes)) {
+    let parts: Uint8Array[];
+    try {
+      parts = encodeParts(0, this.source, writes);
+    } catch (error) {
+      this.logger.error('writes could not be encoded for the shared log; other nodes miss them', {
+        err: error as Error,
+      });
+      this.unsent = error;
+      return;
+    }
+    for (const part of parts) {
       const stored = this.js.publish(SHARED_LOG.subject, part).then(
         () => undefined,
         (error: unknown) => {

@@ -49,7 +49,8 @@ export class Terminals {
   /** Reads every merchant's terminal ids from the terminals table. */
   reindex(): void {
     this.idsByMerchant.clear();
-    for (const { value } of this.tables.store.terminals.getRange()) this.index(value.merchantId, value.terminalId);
+    for (const { value } of this.tables.store.terminals.getRange())
+      this.index(value.merchantId, value.terminalId);
   }
 
   async create(

@@ -74,7 +74,9 @@ function readCluster(env: NodeJS.ProcessEnv, problems: string[]): Config['cluste
       problems.push(`PAYCODE_NATS must list nats://host:port URLs separated by commas, not "${url}"`);
   const nodeId = env.PAYCODE_NODE_ID ?? '';
   if (!/^[a-z0-9-]{1,32}$/.test(nodeId))
-    problems.push('PAYCODE_NODE_ID must be set with PAYCODE_NATS: 1-32 of a-z, 0-9 and -, unique in the cluster');
+    problems.push(
+      'PAYCODE_NODE_ID must be set with PAYCODE_NATS: 1-32 of a-z, 0-9 and -, unique in the cluster',
+    );
   const replicasText = env.PAYCODE_NATS_REPLICAS || String(Math.min(3, servers.length));
   const replicas = Number(replicasText);
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
