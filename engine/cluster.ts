@@ -1,5 +1,5 @@
 import { jetstream } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
+import { type KV, Kvm } from '@nats-io/kv';
 import { type NatsConnection, RequestError, type Subscription } from '@nats-io/transport-node';
 import { Packr } from 'msgpackr';
 import type { Command, Outcome } from '../core/commands.ts';
@@ -62,7 +62,29 @@ export class Cluster {
     readonly shards: ClusterShard[],
     private readonly leases: ShardLeases,
     private readonly shared: SharedWrites,
+    private readonly kv: KV,
+    private readonly nodeId: string,
   ) {}
+
+  /**
+   * Claims a task done once for the whole cluster (a business day's settlement): true for the first node
+   * to ask, and again for any node once `ttlMs` passed without the task's holder finishing it.
+   */
+  async claim(task: string, ttlMs: number): Promise<boolean> {
+    const key = `task.${task}`;
+    const value = JSON.stringify({ node: this.nodeId, untilMs: Date.now() + ttlMs });
+    try {
+      const entry = await this.kv.get(key);
+      if (!entry || entry.operation !== 'PUT') await this.kv.create(key, value);
+      else if (entry.json<{ untilMs: number }>().untilMs < Date.now())
+        await this.kv.update(key, value, entry.revision);
+      else return false;
+      return true;
+    } catch {
+      // Another node claimed it meanwhile.
+      return false;
+    }
+  }
 
   /** Starts taking leases (once the node's state is audited). */
   start(): void {
@@ -113,7 +135,7 @@ export class Cluster {
       for (let shardIndex = 0; shardIndex < shardCount; shardIndex++)
         shards.push(new ClusterShard(shardIndex, nc, js, options, leases));
       for (const shard of shards) shard.follow();
-      return new Cluster(nc, shards, leases, shared);
+      return new Cluster(nc, shards, leases, shared, kv, link.nodeId);
     } catch (error) {
       await nc.close();
       throw error;

@@ -270,6 +270,11 @@ export class Engine {
     return writer < GATEWAY_WRITER ? this.cluster.serves(writer) : writer === this.gatewayWriter;
   }
 
+  /** Claims a task done once for the whole cluster (cluster.ts `claim`); always true on a single node. */
+  claimOnce(task: string, ttlMs: number): Promise<boolean> {
+    return this.cluster ? this.cluster.claim(task, ttlMs) : Promise.resolve(true);
+  }
+
   /**
    * Calls `listener` with the databases other nodes' main-thread writes changed in this node's LMDB (in a
    * cluster), so what is kept from them in memory can be read again.

@@ -253,6 +253,7 @@ export const ROUTES = {
     forbidden: 'settlement is for the operator',
     summary: 'Settle a business day (idempotent per date): nets per merchant and the NACHA file',
     body: BUSINESS_DATE,
+    errors: [503],
     answers: {
       200: answer(
         'settled (again: the same result)',

@@ -126,6 +126,10 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     },
     now,
     print,
+    // One node settles a day for the whole cluster; a claim not finished within the hour can be taken.
+    config.cluster
+      ? { claim: (businessDate) => engine.claimOnce(`settle.${businessDate}`, 60 * 60_000) }
+      : undefined,
   );
 
   let outbox: OutboxDelivery | undefined;

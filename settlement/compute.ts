@@ -67,11 +67,17 @@ const PROGRESS_EVERY = 50_000;
 const WRITES_PER_TRANSACTION = 10_000;
 const MERCHANT_ACCOUNT = /^merchant:[^:]+:(payable|issued|expired)$/;
 
-export async function computeSettlement(task: SettleTask): Promise<SettlementRecord> {
+/** A settled day, and the journal keys of the postings it paid (marked in `settled`). */
+export interface Settled {
+  record: SettlementRecord;
+  postingKeys: [number, number, number][];
+}
+
+export async function computeSettlement(task: SettleTask): Promise<Settled> {
   const store = openStore(task.dataDir);
   try {
     const existing = store.settlements.get(task.businessDate);
-    if (existing) return existing;
+    if (existing) return { record: existing, postingKeys: [] };
     const nets = new Map<string, MerchantNet>();
     const postingKeys: [number, number, number][] = [];
     let journalLegsCents = 0;
@@ -86,7 +92,7 @@ export async function computeSettlement(task: SettleTask): Promise<SettlementRec
     }
     const record = settle(task, nets, postingKeys.length, journalLegsCents);
     await persist(store, task, record, nets, postingKeys);
-    return record;
+    return { record, postingKeys };
   } finally {
     await store.root.close();
   }

@@ -6,6 +6,8 @@ import {
   readMeta,
   type SettlementRecord,
   type Store,
+  whenDurable,
+  writeMeta,
 } from '../persistence/store.ts';
 import type { StatementLine } from '../sdk/http-answers.ts';
 import type { BankDetails } from './bank.ts';
@@ -17,7 +19,7 @@ import {
   nextBankingDay,
   parseDate,
 } from './calendar.ts';
-import type { SettleTask } from './compute.ts';
+import type { Settled, SettleTask } from './compute.ts';
 import type { Originator } from './nacha.ts';
 
 /**
@@ -43,7 +45,19 @@ export interface SettlementConfig {
 
 export type SettleOutcome =
   | { ok: true; record: SettlementRecord }
-  | { ok: false; status: 'bad_request'; message: string };
+  | { ok: false; status: 'bad_request' | 'overloaded'; message: string };
+
+/**
+ * In a cluster (docs/cluster.md): `claim` says whether this node settles a day (one node per day, the
+ * first to claim it); a node that did not waits for the other's record to reach it. What the settlement
+ * thread stored is written again through the main thread's store, which shares it with every node.
+ */
+export interface SharedSettlement {
+  claim(businessDate: string): Promise<boolean>;
+}
+
+/** How long a node waits for the settlement another node is making before it says to ask again. */
+const CLAIMED_WAIT_MS = 30_000;
 
 const FILE_ID_MODIFIERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 /** Banking days are the Federal Reserve's, whose day is Eastern time, wherever the platform's zone is. */
@@ -68,6 +82,7 @@ export class Settlements {
     private readonly config: SettlementConfig,
     private readonly now: () => number,
     private readonly log: (line: string) => void,
+    private readonly shared?: SharedSettlement,
   ) {
     this.pool = new Piscina({
       filename: new URL('./worker-boot.mjs', import.meta.url).href,
@@ -102,6 +117,39 @@ export class Settlements {
     return this.store.statements.get([businessDate, merchantId]) ?? [];
   }
 
+  /** The record of a day another node claimed, once it reached this node. */
+  private async settledElsewhere(businessDate: string): Promise<SettleOutcome> {
+    const deadline = this.now() + CLAIMED_WAIT_MS;
+    while (this.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const record = this.record(businessDate);
+      if (record) return { ok: true, record };
+    }
+    return {
+      ok: false,
+      status: 'overloaded',
+      message: 'another node is settling this business day: ask again',
+    };
+  }
+
+  /** Writes what the settlement thread stored again, through the store every node shares. */
+  private async share({ record, postingKeys }: Settled, task: SettleTask): Promise<void> {
+    const { store } = this;
+    store.root.resetReadTxn();
+    await store.root.transaction(() => {
+      for (const key of postingKeys) store.settled.put(key, task.settlementId);
+      for (const merchant of record.merchants)
+        store.statements.put(
+          [task.businessDate, merchant.merchantId],
+          store.statements.get([task.businessDate, merchant.merchantId]) ?? [],
+        );
+      store.settlements.put(task.businessDate, record);
+      writeMeta(store, META.settledUpToMs, readMeta(store, META.settledUpToMs) ?? task.settledUpToMs);
+      writeMeta(store, task.filesCounterKey, readMeta(store, task.filesCounterKey) ?? 1);
+    });
+    await whenDurable(store);
+  }
+
   settle(businessDate: string): Promise<SettleOutcome> {
     const run = this.queue.then(() => this.run(businessDate));
     this.queue = run.catch(() => undefined);
@@ -118,6 +166,7 @@ export class Settlements {
       return { ok: false, status: 'bad_request', message: 'businessDate must be YYYY-MM-DD' };
     const stored = this.record(businessDate);
     if (stored) return { ok: true, record: stored };
+    if (this.shared && !(await this.shared.claim(businessDate))) return this.settledElsewhere(businessDate);
     const { cutoff, originator, balanced } = this.config;
     const { startMs, endMs: dayEndMs } = businessDayWindow(businessDate, cutoff);
     const createdAtMs = this.now();
@@ -170,12 +219,14 @@ export class Settlements {
     channel.port1.on('message', ({ postings }: { postings: number }) =>
       this.log(`paycode settlement ${businessDate}: ${postings.toLocaleString('en-US')} postings read`),
     );
-    let record: SettlementRecord;
+    let settled: Settled;
     try {
-      record = await this.pool.run({ ...task, progress: channel.port2 }, { transferList: [channel.port2] });
+      settled = await this.pool.run({ ...task, progress: channel.port2 }, { transferList: [channel.port2] });
     } finally {
       channel.port1.close();
     }
+    const { record } = settled;
+    if (this.shared) await this.share(settled, task);
     const { summary } = record;
     this.log(
       `paycode settlement ${businessDate}: ${summary.postings} postings, ${record.merchants.length} merchants, ` +

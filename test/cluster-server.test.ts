@@ -6,7 +6,7 @@ import { expect, it, onTestFinished } from 'vitest';
 import { startNatsCluster } from '../bench/nats-servers.ts';
 import { shardOfSlot, slotOfId } from '../core/ids.ts';
 import { randomSecrets } from '../persistence/secrets.ts';
-import { startTestServer, type TestServer } from './server-helpers.ts';
+import { OPERATOR_TOKEN, startTestServer, type TestServer } from './server-helpers.ts';
 
 const SHARDS = 6;
 
@@ -85,6 +85,25 @@ it('serves one network from three nodes: any node for any client, each text sent
   const wallet = await b.http('GET', '/v1/wallet', undefined, consumer.deviceToken);
   expect(wallet.status).toBe(200);
   expect(wallet.body.cards[0].balanceCents).toBe(3_000);
+
+  // The day is settled once, whichever nodes are asked at once, and every node serves the same file.
+  const businessDate = new Date().toISOString().slice(0, 10);
+  const settle = (t: TestServer) => t.http('POST', '/v1/settlements', { businessDate }, OPERATOR_TOKEN);
+  const [first, second] = await Promise.all([settle(a), settle(c)]);
+  expect(first.status).toBe(200);
+  expect(second.body).toEqual(first.body);
+  expect(first.body.merchants.map((net: { merchantId: string }) => net.merchantId)).toEqual([
+    merchant.merchantId,
+  ]);
+  const files = await Promise.all(
+    [a, b, c].map((t) =>
+      eventually(async () => {
+        const file = await t.http('GET', `/v1/settlements/${businessDate}/ach`, undefined, OPERATOR_TOKEN);
+        return file.status === 200 ? file.body : undefined;
+      }),
+    ),
+  );
+  expect(new Set(files).size).toBe(1);
 
   // The node serving the consumer's shard leaves; the others serve every shard, the balance intact.
   const shard = shardOfSlot(slotOfId(consumer.consumerId), SHARDS);
