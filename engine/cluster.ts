@@ -2,8 +2,8 @@ import { jetstream } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { type NatsConnection, RequestError, type Subscription } from '@nats-io/transport-node';
 import { Packr } from 'msgpackr';
-import type { Command, Outcome } from '../core/commands.ts';
-import type { ConsumerId } from '../core/ids.ts';
+import type { Command, Notice, Outcome } from '../core/commands.ts';
+import { type ConsumerId, shardOfSlot, slotOfId } from '../core/ids.ts';
 import type { Limits } from '../core/limits.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Store } from '../persistence/store.ts';
@@ -44,11 +44,20 @@ export interface ClusterOptions {
   onEvent(event: ShardEvent): void;
   /** Another node's main-thread writes were applied to this node's LMDB: these databases changed. */
   onSharedWrites(databases: ReadonlySet<string>): void;
+  /** Wallet notices a shard's owner sent to this node, for the phones whose sockets it holds. */
+  onNotices(notices: Notice[]): void;
 }
 
 const LEASES_BUCKET = 'paycode-leases';
 const commandSubjectOf = (shardIndex: number) => `paycode.shard.${shardIndex}.command`;
+/** Where nodes say which consumers they watch (a wallet socket) on a shard they do not serve. */
+const watchSubjectOf = (shardIndex: number) => `paycode.shard.${shardIndex}.watch`;
+/** Where a node that took a shard over says so: the others tell it again what they watch there. */
+const ownedSubjectOf = (shardIndex: number | '*') => `paycode.shard.${shardIndex}.owned`;
+/** Where a shard's owner sends a node the notices of the consumers it watches. */
+const noticesSubjectOf = (nodeId: string) => `paycode.node.${nodeId}.notices`;
 const packr = new Packr({ useRecords: false });
+const NOBODY: ReadonlySet<string> = new Set();
 const OVERLOADED = { status: 'overloaded' } as const;
 const INTERNAL = { status: 'internal' } as const;
 /** How soon a command that found no owner is sent again. */
@@ -84,6 +93,20 @@ export class Cluster {
       // Another node claimed it meanwhile.
       return false;
     }
+  }
+
+  /** Sends the notices of consumers other nodes watch to those nodes (the notices of this node's shards). */
+  sendNotices(notices: readonly Notice[]): void {
+    const byNode = new Map<string, Notice[]>();
+    for (const notice of notices) {
+      const shard = this.shards[shardOfSlot(slotOfId(notice.consumerId), this.shards.length)];
+      for (const nodeId of shard?.watchersElsewhere(notice.consumerId) ?? []) {
+        const list = byNode.get(nodeId) ?? [];
+        list.push(notice);
+        byNode.set(nodeId, list);
+      }
+    }
+    for (const [nodeId, list] of byNode) this.nc.publish(noticesSubjectOf(nodeId), packr.pack(list));
   }
 
   /** Starts taking leases (once the node's state is audited). */
@@ -134,6 +157,19 @@ export class Cluster {
       );
       for (let shardIndex = 0; shardIndex < shardCount; shardIndex++)
         shards.push(new ClusterShard(shardIndex, nc, js, options, leases));
+      // Pushes: notices from the owners of other shards, and owners asking for the watches again.
+      nc.subscribe(noticesSubjectOf(link.nodeId), {
+        callback: (error, message) => {
+          if (!error) options.onNotices(packr.unpack(message.data) as Notice[]);
+        },
+      });
+      nc.subscribe(ownedSubjectOf('*'), {
+        callback: (error, message) => {
+          if (error) return;
+          const shard = shards[Number(message.subject.split('.')[2])];
+          shard?.announceWatches();
+        },
+      });
       for (const shard of shards) shard.follow();
       return new Cluster(nc, shards, leases, shared, kv, link.nodeId);
     } catch (error) {
@@ -160,6 +196,9 @@ class ClusterShard implements ShardHandle {
   private started = false;
   private readonly watched = new Set<ConsumerId>();
   private forwardedId = 0;
+  /** While this node serves the shard: the consumers other nodes watch, and which nodes. */
+  private readonly elsewhere = new Map<ConsumerId, Set<string>>();
+  private watchSubscription: Subscription | null = null;
   private changing: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -182,7 +221,28 @@ class ClusterShard implements ShardHandle {
   watch(consumerId: ConsumerId, on: boolean): void {
     if (on) this.watched.add(consumerId);
     else this.watched.delete(consumerId);
-    this.local?.watch(consumerId, on);
+    if (this.local) this.local.watch(consumerId, on || this.elsewhere.has(consumerId));
+    else this.tellOwner([consumerId], on);
+  }
+
+  /** The other nodes that watch a consumer of this shard (while this node serves it). */
+  watchersElsewhere(consumerId: ConsumerId): ReadonlySet<string> {
+    return this.elsewhere.get(consumerId) ?? NOBODY;
+  }
+
+  /** Tells the shard's (new) owner every consumer this node watches on it, and its sockets to read afresh. */
+  announceWatches(): void {
+    if (this.local || this.watched.size === 0) return;
+    this.tellOwner([...this.watched], true);
+    for (const consumerId of this.watched) this.options.onNotices([{ type: 'resync', consumerId }]);
+  }
+
+  private tellOwner(consumerIds: ConsumerId[], on: boolean): void {
+    if (this.nc.isClosed()) return;
+    this.nc.publish(
+      watchSubjectOf(this.shardIndex),
+      packr.pack({ node: this.options.link.nodeId, consumerIds, on }),
+    );
   }
 
   health(): ShardHealth {
@@ -276,6 +336,26 @@ class ClusterShard implements ShardHandle {
         });
       },
     });
+    this.watchSubscription = this.nc.subscribe(watchSubjectOf(this.shardIndex), {
+      callback: (error, message) => {
+        if (error) return;
+        const { node, consumerIds, on } = packr.unpack(message.data) as {
+          node: string;
+          consumerIds: ConsumerId[];
+          on: boolean;
+        };
+        for (const consumerId of consumerIds) {
+          const nodes = this.elsewhere.get(consumerId) ?? new Set<string>();
+          if (on) nodes.add(node);
+          else nodes.delete(node);
+          if (nodes.size > 0) this.elsewhere.set(consumerId, nodes);
+          else this.elsewhere.delete(consumerId);
+          local.watch(consumerId, nodes.size > 0 || this.watched.has(consumerId));
+        }
+      },
+    });
+    // The other nodes answer with what they watch here.
+    this.nc.publish(ownedSubjectOf(this.shardIndex), new Uint8Array());
     this.options.onEvent({ type: 'owned', shardIndex: this.shardIndex });
     return true;
   }
@@ -286,6 +366,11 @@ class ClusterShard implements ShardHandle {
     this.local = null;
     this.subscription?.unsubscribe();
     this.subscription = null;
+    this.watchSubscription?.unsubscribe();
+    this.watchSubscription = null;
+    this.elsewhere.clear();
+    // This node's own watchers now need the next owner: tell it (and it asks again once it serves).
+    this.announceWatches();
     // A thread that does not stop in time is left to end: it is fenced off the log by the next owner.
     await Promise.race([
       local.stop(),

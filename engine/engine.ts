@@ -219,6 +219,7 @@ export class Engine {
           startShard: (shardIndex, hooks) => engine.startShard(shardIndex, hooks),
           onEvent: (event) => engine.onShardEvent(event),
           onSharedWrites: (databases) => engine.sharedWritesApplied(databases),
+          onNotices: (notices) => engine.deliver(notices),
         });
       } catch (error) {
         await store.root.close();
@@ -743,9 +744,15 @@ export class Engine {
       const audit = auditStore(this.store, this.now());
       if (!audit.ok) this.auditFailures.push(...audit.problems);
     }
-    for (const notice of report.notices)
-      for (const listener of this.watchers.get(notice.consumerId) ?? []) listener(notice);
+    this.deliver(report.notices);
+    this.cluster?.sendNotices(report.notices);
     for (const gift of report.gifts) void this.continueGift(gift);
+  }
+
+  /** Hands notices to this process's listeners (wallet sockets). */
+  private deliver(notices: readonly Notice[]): void {
+    for (const notice of notices)
+      for (const listener of this.watchers.get(notice.consumerId) ?? []) listener(notice);
   }
 
   /** Steps two and three of a gift: credit the receiver, then close the saga on the sender's shard. */

@@ -6,7 +6,7 @@ import { expect, it, onTestFinished } from 'vitest';
 import { startNatsCluster } from '../bench/nats-servers.ts';
 import { shardOfSlot, slotOfId } from '../core/ids.ts';
 import { randomSecrets } from '../persistence/secrets.ts';
-import { OPERATOR_TOKEN, startTestServer, type TestServer } from './server-helpers.ts';
+import { OPERATOR_TOKEN, openSocket, startTestServer, type TestServer } from './server-helpers.ts';
 
 const SHARDS = 6;
 
@@ -71,6 +71,16 @@ it('serves one network from three nodes: any node for any client, each text sent
   );
   expect(loaded.status).toBe(201);
 
+  // A wallet socket on every node: each hears the payments, whichever node serves the consumer's shard.
+  const wallets = await Promise.all(
+    [a, b, c].map(async (t) => {
+      const wallet = await openSocket(t.server.url, '/v1/wallet');
+      wallet.send({ type: 'auth', token: consumer.deviceToken });
+      expect(await wallet.next((frame) => frame.type === 'snapshot')).toMatchObject({ frozen: false });
+      return wallet;
+    }),
+  );
+
   // Payments: a code asked for on c, redeemed at a till connected to b, then to a.
   const receipts = () => [a, b, c].flatMap((t) => t.textsTo(phone).filter((text) => /paid at/.test(text)));
   for (const [index, till] of [b, a].entries()) {
@@ -79,6 +89,10 @@ it('serves one network from three nodes: any node for any client, each text sent
     const sale = await pos.redeem({ code, amountCents: 1_000, key: `sale-${index}` });
     expect(sale.status).toBe('approved');
     await eventually(() => receipts().length === index + 1);
+    for (const wallet of wallets)
+      expect(
+        await wallet.next((frame) => frame.type === 'balance' && frame.cause === 'redeem'),
+      ).toMatchObject({ balanceCents: 4_000 - 1_000 * index });
   }
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   expect(receipts()).toHaveLength(2);
