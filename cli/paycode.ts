@@ -215,7 +215,8 @@ async function masterKey(action: string | undefined): Promise<unknown> {
 async function pos(args: string[]): Promise<unknown> {
   if (!values.terminal || !values.key) throw new Error('pos needs --terminal and --key');
   const client = await PosClient.connect({
-    url: values.url,
+    // Several nodes of a cluster, separated by commas: the client moves on when one is lost.
+    url: values.url.split(','),
     terminalId: values.terminal,
     terminalKey: values.key,
     encoding: values.msgpack ? 'msgpack' : 'json',

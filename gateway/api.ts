@@ -878,7 +878,8 @@ export const ROUTES = {
     method: 'get',
     path: '/healthz',
     caller: 'anyone',
-    summary: 'Health: 200 while every shard serves and writes, 503 otherwise',
+    summary:
+      'Health: 200 while every shard serves and writes (in a cluster: here, or on another node: `remote`), 503 otherwise',
     answers: {
       200: answer('up', object({ ok: Type.Literal(true) })),
       503: answer(
@@ -889,7 +890,7 @@ export const ROUTES = {
           shards: Type.Array(
             object({
               shardIndex: integer(),
-              state: stringEnum(['starting', 'serving', 'restarting', 'failed', 'stopped']),
+              state: stringEnum(['starting', 'serving', 'restarting', 'failed', 'stopped', 'remote']),
               writable: Type.Boolean(),
               restarts: integer(),
             }),

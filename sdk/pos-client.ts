@@ -20,8 +20,11 @@ export { posMac } from './pos-protocol.ts';
  * ```
  */
 export interface PosClientOptions {
-  /** `ws://host:port/v1/pos` (an `http://host:port` base is accepted too). */
-  url: string;
+  /**
+   * `ws://host:port/v1/pos` (an `http://host:port` base is accepted too), or several of a cluster's
+   * nodes: the client uses the first that answers and moves to the next when its connection is lost.
+   */
+  url: string | readonly string[];
   terminalId: string;
   /** base64url of the 32-byte terminal key returned by activation. */
   terminalKey: string;
@@ -63,6 +66,8 @@ export class PosClient {
     { resolve: (answer: PosAnswer) => void; reject: (error: Error) => void }
   >();
   private opening: Promise<void> | null = null;
+  /** The node in use, of `options.url` when it lists several. */
+  private urlIndex = 0;
   merchantId = '';
 
   private constructor(private readonly options: PosClientOptions) {}
@@ -195,8 +200,25 @@ export class PosClient {
     return isBinary ? unpackr.unpack(bytes) : JSON.parse(bytes.toString('utf8'));
   }
 
-  private open(): Promise<void> {
-    const url = this.options.url
+  /** Opens a session on the node in use, or on the next ones in turn when it cannot be reached. */
+  private async open(): Promise<void> {
+    const urls = typeof this.options.url === 'string' ? [this.options.url] : this.options.url;
+    let lastError: Error = new Error('no server URL');
+    for (let tried = 0; tried < urls.length; tried++) {
+      try {
+        return await this.openAt(urls[this.urlIndex % urls.length] as string);
+      } catch (error) {
+        lastError = error as Error;
+        // A refused key is refused by every node.
+        if (error instanceof PosError && error.status !== 'closed') throw error;
+        this.urlIndex++;
+      }
+    }
+    throw lastError;
+  }
+
+  private openAt(base: string): Promise<void> {
+    const url = base
       .replace(/^http/, 'ws')
       .replace(/\/?$/, '')
       .replace(/(\/v1\/pos)?$/, '/v1/pos');
