@@ -65,6 +65,21 @@ const NO_OWNER_RETRY_MS = 100;
 /** The answer of a node that no longer owns the shard: the command did not run, try again. */
 const NOT_OWNER = { notOwner: true } as const;
 
+/** Every node must split accounts into the same shards: the first node's count is the cluster's. */
+async function agreeOnShardCount(kv: KV, shardCount: number): Promise<void> {
+  await retrying(() => kv.create('shards', String(shardCount)).catch(() => 0));
+  const entry = await retrying(async () => {
+    const found = await kv.get('shards');
+    if (!found) throw new Error('the cluster has no shard count yet');
+    return found;
+  });
+  const agreed = Number(entry.string());
+  if (agreed !== shardCount)
+    throw new Error(
+      `this node has ${shardCount} shards and the cluster ${agreed}: set PAYCODE_SHARDS=${agreed}`,
+    );
+}
+
 export class Cluster {
   private constructor(
     private readonly nc: NatsConnection,
@@ -84,7 +99,7 @@ export class Cluster {
     const value = JSON.stringify({ node: this.nodeId, untilMs: Date.now() + ttlMs });
     try {
       const entry = await this.kv.get(key);
-      if (!entry || entry.operation !== 'PUT') await this.kv.create(key, value);
+      if (entry?.operation !== 'PUT') await this.kv.create(key, value);
       else if (entry.json<{ untilMs: number }>().untilMs < Date.now())
         await this.kv.update(key, value, entry.revision);
       else return false;
@@ -132,6 +147,7 @@ export class Cluster {
       // A lease call must not outlast a round: the next round tries again while the lease lives.
       const leaseCalls = jetstream(nc, { timeout: limits.shardLeaseRenewMs });
       const kv = await retrying(() => new Kvm(leaseCalls).create(LEASES_BUCKET, { replicas, history: 1 }));
+      await agreeOnShardCount(kv, shardCount);
       for (const log of logs) await followLog(js, store, log, await logEnd(nc, log)).done;
       const shared = await SharedWrites.open({
         nc,

@@ -207,7 +207,7 @@ export class ShardLeases {
     try {
       const entry = await this.kv.get(key);
       let revision: number;
-      if (!entry || entry.operation !== 'PUT') revision = await this.kv.create(key, value);
+      if (entry?.operation !== 'PUT') revision = await this.kv.create(key, value);
       else {
         const lease = entry.json<LeaseValue>();
         if (lease.untilMs > Date.now() && lease.node !== this.nodeId) return false;

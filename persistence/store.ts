@@ -419,7 +419,9 @@ export function databaseNamed(store: Store, db: object): string {
  */
 export function whenDurable(store: Store): Promise<void> {
   const flushed = new Promise<void>((resolve, reject) => store.root.flushed.then(() => resolve(), reject));
-  return store.replication ? Promise.all([flushed, store.replication.durable()]).then(() => undefined) : flushed;
+  return store.replication
+    ? Promise.all([flushed, store.replication.durable()]).then(() => undefined)
+    : flushed;
 }
 
 /**

@@ -91,6 +91,17 @@ describe('cluster of engines', () => {
       expect(loaded.status).toBe('approved');
     }
 
+    // A node that would split accounts otherwise is refused.
+    await expect(
+      Engine.open({
+        dataDir: mkdtempSync(join(tmpdir(), 'paycode-node-')),
+        secrets,
+        shards: SHARDS / 2,
+        logger: quiet,
+        cluster: { link: { servers: nats.urls, nodeId: 'odd' }, replicas: 3 },
+      }),
+    ).rejects.toThrow(`set PAYCODE_SHARDS=${SHARDS}`);
+
     const b = await openNode('b', secrets);
     await eventually(() => served(a.engine) === SHARDS / 2 && served(b.engine) === SHARDS / 2);
 
