@@ -216,7 +216,7 @@ async function pos(args: string[]): Promise<unknown> {
   if (!values.terminal || !values.key) throw new Error('pos needs --terminal and --key');
   const client = await PosClient.connect({
     // Several nodes of a cluster, separated by commas: the client moves on when one is lost.
-    url: values.url.split(','),
+    url: values.url.split(',').map((url) => url.trim()),
     terminalId: values.terminal,
     terminalKey: values.key,
     encoding: values.msgpack ? 'msgpack' : 'json',

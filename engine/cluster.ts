@@ -54,6 +54,8 @@ const commandSubjectOf = (shardIndex: number) => `paycode.shard.${shardIndex}.co
 const watchSubjectOf = (shardIndex: number) => `paycode.shard.${shardIndex}.watch`;
 /** Where a node that took a shard over says so: the others tell it again what they watch there. */
 const ownedSubjectOf = (shardIndex: number | '*') => `paycode.shard.${shardIndex}.owned`;
+/** Where a node tells the others something (a revocation). */
+const broadcastSubjectOf = (topic: string) => `paycode.broadcast.${topic}`;
 /** Where a shard's owner sends a node the notices of the consumers it watches. */
 const noticesSubjectOf = (nodeId: string) => `paycode.node.${nodeId}.notices`;
 const packr = new Packr({ useRecords: false });
@@ -91,23 +93,37 @@ export class Cluster {
   ) {}
 
   /**
-   * Claims a task done once for the whole cluster (a business day's settlement): true for the first node
-   * to ask, and again for any node once `ttlMs` passed without the task's holder finishing it.
+   * Claims a task done once for the whole cluster (a business day's settlement) for good: true for the
+   * first node to ask, and for that node again (after a restart too); false for every other node.
    */
-  async claim(task: string, ttlMs: number): Promise<boolean> {
+  async claim(task: string): Promise<boolean> {
     const key = `task.${task}`;
-    const value = JSON.stringify({ node: this.nodeId, untilMs: Date.now() + ttlMs });
-    try {
-      const entry = await this.kv.get(key);
-      if (entry?.operation !== 'PUT') await this.kv.create(key, value);
-      else if (entry.json<{ untilMs: number }>().untilMs < Date.now())
-        await this.kv.update(key, value, entry.revision);
-      else return false;
-      return true;
-    } catch {
-      // Another node claimed it meanwhile.
-      return false;
-    }
+    const holder = () =>
+      retrying(() => this.kv.get(key)).then((entry) =>
+        entry?.operation === 'PUT' ? entry.json<{ node: string }>().node : null,
+      );
+    const held = await holder();
+    if (held !== null) return held === this.nodeId;
+    // A create that timed out may have been stored: the key then names this node.
+    await this.kv.create(key, JSON.stringify({ node: this.nodeId })).catch(() => {});
+    return (await holder()) === this.nodeId;
+  }
+
+  /** Tells every other node something (a revocation, so their open sessions end too). */
+  broadcast(topic: string, payload: unknown): void {
+    if (!this.nc.isClosed())
+      this.nc.publish(broadcastSubjectOf(topic), packr.pack({ node: this.nodeId, payload }));
+  }
+
+  /** Calls `handler` with what other nodes broadcast on `topic`. */
+  onBroadcast(topic: string, handler: (payload: unknown) => void): void {
+    this.nc.subscribe(broadcastSubjectOf(topic), {
+      callback: (error, message) => {
+        if (error) return;
+        const { node, payload } = packr.unpack(message.data) as { node: string; payload: unknown };
+        if (node !== this.nodeId) handler(payload);
+      },
+    });
   }
 
   /** Sends the notices of consumers other nodes watch to those nodes (the notices of this node's shards). */
@@ -398,7 +414,7 @@ class ClusterShard implements ShardHandle {
   /** The thread died too often, or may not be replaced: give the shard to another node. */
   private giveUp(): void {
     void this.disown()
-      .then(() => this.leases.giveBack(this.shardIndex))
+      .then(() => this.leases.giveBack(this.shardIndex, true))
       .catch(() => {});
   }
 

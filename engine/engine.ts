@@ -268,12 +268,24 @@ export class Engine {
    */
   sendsTextsOf(writer: number): boolean {
     if (!this.cluster) return true;
-    return writer < GATEWAY_WRITER ? this.cluster.serves(writer) : writer === this.gatewayWriter;
+    if (writer < GATEWAY_WRITER) return this.cluster.serves(writer);
+    // Texts queued before the node became part of a cluster: the node serving shard 0 sends them.
+    return writer === GATEWAY_WRITER ? this.cluster.serves(0) : writer === this.gatewayWriter;
+  }
+
+  /** In a cluster, tells every other node something; nothing on a single node. */
+  broadcast(topic: string, payload: unknown): void {
+    this.cluster?.broadcast(topic, payload);
+  }
+
+  /** Calls `handler` with what other nodes of the cluster broadcast on `topic`. */
+  onBroadcast(topic: string, handler: (payload: unknown) => void): void {
+    this.cluster?.onBroadcast(topic, handler);
   }
 
   /** Claims a task done once for the whole cluster (cluster.ts `claim`); always true on a single node. */
-  claimOnce(task: string, ttlMs: number): Promise<boolean> {
-    return this.cluster ? this.cluster.claim(task, ttlMs) : Promise.resolve(true);
+  claimOnce(task: string): Promise<boolean> {
+    return this.cluster ? this.cluster.claim(task) : Promise.resolve(true);
   }
 
   /**

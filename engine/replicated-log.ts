@@ -44,17 +44,28 @@ interface LogRecord {
   epoch: number;
   node: string;
   writes?: LogWrite[];
+  /** A slice of one write too large for a message (encoded); the next record with `writes` ends it. */
+  bytes?: Uint8Array;
   more?: true;
 }
 
 /** The largest message written (NATS refuses payloads over 1 MiB by default). */
 const PART_BYTES_MAX = 256 * 1024;
+/** A slice of a write larger than a message, with room for the record around it. */
+const SLICE_BYTES = PART_BYTES_MAX - 1024;
 
 /** A commit's messages: one, or several parts of at most `PART_BYTES_MAX` each. */
 export function encodeParts(epoch: number, node: string, writes: LogWrite[]): Uint8Array[] {
   const whole = packr.pack({ epoch, node, writes } satisfies LogRecord);
   if (whole.length <= PART_BYTES_MAX) return [whole];
-  if (writes.length === 1) throw new Error(`a write of ${whole.length} bytes exceeds a log message`);
+  if (writes.length === 1) {
+    // One write larger than a message (a big merchant's statement): its encoding in slices.
+    const bytes = packr.pack(writes[0]);
+    const slices: Uint8Array[] = [];
+    for (let at = 0; at < bytes.length; at += SLICE_BYTES)
+      slices.push(packr.pack({ epoch, node, bytes: bytes.subarray(at, at + SLICE_BYTES), more: true }));
+    return [...slices, packr.pack({ epoch, node, writes: [] } satisfies LogRecord)];
+  }
   const half = Math.ceil(writes.length / 2);
   const first = encodeParts(epoch, node, writes.slice(0, half));
   const rest = encodeParts(epoch, node, writes.slice(half));
@@ -160,10 +171,28 @@ let replaying = false;
 /** Whether the writes made now come from a log being applied (shared-writes.ts does not record those). */
 export const isReplaying = (): boolean => replaying;
 
+/**
+ * Texts removed (sent) before their record arrived: a shard's text comes through the shard's log and its
+ * removal through the shared log, which a node may apply first. The record that follows is then dropped,
+ * not kept to be sent again. Kept an hour, in this process (at start the shard logs are applied first).
+ */
+const sentBeforeArrival = new Map<string, number>();
+const SENT_BEFORE_ARRIVAL_KEPT_MS = 60 * 60_000;
+
 /** Applies one record's writes to LMDB; call inside a transaction. */
 function applyLogWrites(store: Store, writes: readonly LogWrite[]): void {
   for (const [name, key, value, sweepOlderThanMs] of writes) {
     const db = store[name as keyof Store] as Store['auths'];
+    if (name === 'outbox') {
+      const id = JSON.stringify(key);
+      if (value === undefined && db.get(key as string) === undefined) {
+        sentBeforeArrival.set(id, Date.now() + SENT_BEFORE_ARRIVAL_KEPT_MS);
+        for (const [old, untilMs] of sentBeforeArrival)
+          if (untilMs < Date.now()) sentBeforeArrival.delete(old);
+        continue;
+      }
+      if (value !== undefined && sentBeforeArrival.delete(id)) continue;
+    }
     if (sweepOlderThanMs !== undefined) {
       const atMs = (db.get(key as string) as { atMs?: number } | undefined)?.atMs;
       if ((atMs ?? Number.POSITIVE_INFINITY) < sweepOlderThanMs) db.remove(key as string);
@@ -177,34 +206,50 @@ function applyLogWrites(store: Store, writes: readonly LogWrite[]): void {
  * new position. Records of a writer that a later marker replaced are skipped, and so are those `skipping`
  * names as their writer (a node's own writes, already in its LMDB).
  */
+/** Which of a commit's writes to apply, by the writer that stored it (shared-writes.ts). */
+export type WriteFilter = (node: string, writes: LogWrite[]) => LogWrite[];
+
 function applyLogMessages(
   store: Store,
   log: LogName,
   messages: readonly { seq: number; record: LogRecord }[],
-  skipping: string | undefined,
+  filter: WriteFilter | undefined,
   touched: Set<string>,
 ): Promise<unknown> {
   return store.root.transaction(() => {
     replaying = true;
     try {
       const position = readMeta(store, log.position) ?? { seq: 0, epoch: 0 };
-      let parts: LogWrite[][] = [];
+      // The parts of each writer's commit so far (writers of the shared log interleave), from `fromSeq`.
+      const commits = new Map<string, { fromSeq: number; writes: LogWrite[]; slices: Uint8Array[] }>();
+      let lastSeq = position.seq;
       for (const { seq, record } of messages) {
         if (seq <= position.seq) continue;
-        if (!record.writes) {
-          parts = [];
+        lastSeq = seq;
+        if (!record.writes && !record.bytes) {
+          commits.clear();
           position.epoch = seq;
-        } else if (record.epoch === position.epoch && record.node !== skipping) {
-          parts.push(record.writes);
-          if (record.more) continue;
-          for (const writes of parts) {
-            applyLogWrites(store, writes);
-            for (const [name] of writes) touched.add(name);
+        } else if (record.epoch === position.epoch) {
+          const commit = commits.get(record.node) ?? { fromSeq: seq, writes: [], slices: [] };
+          commits.set(record.node, commit);
+          if (record.bytes) commit.slices.push(record.bytes);
+          else {
+            if (commit.slices.length > 0) {
+              commit.writes.push(packr.unpack(Buffer.concat(commit.slices)) as LogWrite);
+              commit.slices = [];
+            }
+            commit.writes.push(...(record.writes as LogWrite[]));
           }
-          parts = [];
+          if (record.more) continue;
+          commits.delete(record.node);
+          const writes = filter ? filter(record.node, commit.writes) : commit.writes;
+          applyLogWrites(store, writes);
+          for (const [name] of writes) touched.add(name);
         }
-        position.seq = seq;
       }
+      // A commit whose last part is not read yet is read again from its first part next time.
+      const openFrom = Math.min(...[...commits.values()].map((commit) => commit.fromSeq));
+      position.seq = Number.isFinite(openFrom) ? openFrom - 1 : lastSeq;
       writeMeta(store, log.position, position);
     } finally {
       replaying = false;
@@ -224,7 +269,7 @@ export function followLog(
   store: Store,
   log: LogName,
   untilSeq: number | null,
-  options: { skipping?: string; onApplied?: (databases: ReadonlySet<string>) => void } = {},
+  options: { filter?: WriteFilter; onApplied?: (databases: ReadonlySet<string>) => void } = {},
 ): { done: Promise<void>; stop: () => void } {
   let stopped = false;
   let stopConsumer = () => {};
@@ -236,6 +281,7 @@ export function followLog(
     stopConsumer = () => void messages.stop();
     if (stopped) stopConsumer();
     let chunk: { seq: number; record: LogRecord }[] = [];
+    const open = new Set<string>();
     let applying: Promise<unknown> = Promise.resolve();
     let failure: unknown = null;
     try {
@@ -244,14 +290,17 @@ export function followLog(
         const record = packr.unpack(message.data) as LogRecord;
         chunk.push({ seq: message.seq, record });
         const last = untilSeq !== null && message.seq >= untilSeq;
-        // A chunk ends after a whole commit: the parts of one are applied in one transaction.
-        const whole = !record.more;
+        // A chunk ends when no writer's commit is open: the parts of one are applied in one transaction.
+        if (record.more) open.add(record.node);
+        else if (!record.writes && !record.bytes) open.clear();
+        else open.delete(record.node);
+        const whole = open.size === 0;
         if ((whole && (message.info.pending === 0 || chunk.length >= 1_000)) || last) {
           const taken = chunk;
           chunk = [];
           const touched = new Set<string>();
           applying = applying
-            .then(() => applyLogMessages(store, log, taken, options.skipping, touched))
+            .then(() => applyLogMessages(store, log, taken, options.filter, touched))
             .then(() => {
               if (touched.size > 0) options.onApplied?.(touched);
             })

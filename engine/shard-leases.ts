@@ -21,6 +21,8 @@ import type { Logger } from '../log/logger.ts';
 interface LeaseValue {
   node: string;
   untilMs: number;
+  /** Given up by a node whose thread for it kept dying: any other node takes it, beyond its share. */
+  orphan?: true;
 }
 
 export interface LeaseHooks {
@@ -37,6 +39,8 @@ const encode = (value: unknown) => JSON.stringify(value);
 export class ShardLeases {
   /** Shards this node holds: the lease's revision and until when it is ours by our own clock. */
   private readonly held = new Map<number, { revision: number; untilMs: number }>();
+  /** Shards this node gave up, not to be taken by it again before then. */
+  private readonly avoidUntilMs = new Map<number, number>();
   /** Shards being given back: still held (and served) until their thread stopped. */
   private readonly releasing = new Set<number>();
   /** Each shard's lease operations run one at a time, so none works from another's old revision. */
@@ -82,7 +86,8 @@ export class ShardLeases {
   }
 
   /** Gives the lease back (after `lost`), so another node may take it at once. */
-  async giveBack(shardIndex: number): Promise<void> {
+  async giveBack(shardIndex: number, orphan = false): Promise<void> {
+    if (orphan) this.avoidUntilMs.set(shardIndex, Date.now() + this.limits.shardRestartWindowMs);
     if (!this.held.has(shardIndex) || this.releasing.has(shardIndex)) return;
     this.releasing.add(shardIndex);
     try {
@@ -92,7 +97,11 @@ export class ShardLeases {
         this.held.delete(shardIndex);
         if (!lease) return;
         await this.kv
-          .update(shardKey(shardIndex), encode({ node: this.nodeId, untilMs: 0 }), lease.revision)
+          .update(
+            shardKey(shardIndex),
+            encode({ node: this.nodeId, untilMs: 0, ...(orphan ? { orphan: true } : {}) }),
+            lease.revision,
+          )
           .catch(() => {});
         this.logger.info('shard lease given back', { shard: shardIndex });
       });
@@ -173,10 +182,12 @@ export class ShardLeases {
     if (this.stopped) return;
     const share = Math.ceil(this.shardCount / (await this.liveNodes()));
     const owned = () => this.held.size - this.releasing.size;
-    for (let shardIndex = 0; shardIndex < this.shardCount && owned() < share; shardIndex++) {
+    for (let shardIndex = 0; shardIndex < this.shardCount; shardIndex++) {
       if (this.held.has(shardIndex) || this.stopped) continue;
+      if ((this.avoidUntilMs.get(shardIndex) ?? 0) > Date.now()) continue;
       // The shard starts while the rounds go on renewing this node's other leases.
-      if (await this.inTurn(shardIndex, () => this.take(shardIndex)))
+      const beyondShare = owned() >= share;
+      if (await this.inTurn(shardIndex, () => this.take(shardIndex, beyondShare)))
         void this.hooks
           .acquired(shardIndex)
           .then((serving) => (serving ? undefined : this.giveBack(shardIndex)))
@@ -199,18 +210,24 @@ export class ShardLeases {
     return Math.max(1, live);
   }
 
-  /** Takes the shard's lease if it is free or ran out; true when it is now ours. */
-  private async take(shardIndex: number): Promise<boolean> {
+  /**
+   * Takes the shard's lease if it is free or ran out (`orphanOnly`: only if another node gave it up);
+   * true when it is now ours.
+   */
+  private async take(shardIndex: number, orphanOnly: boolean): Promise<boolean> {
     const key = shardKey(shardIndex);
     const untilMs = Date.now() + this.limits.shardLeaseMs;
     const value = encode({ node: this.nodeId, untilMs });
     try {
       const entry = await this.kv.get(key);
       let revision: number;
-      if (entry?.operation !== 'PUT') revision = await this.kv.create(key, value);
-      else {
+      if (entry?.operation !== 'PUT') {
+        if (orphanOnly) return false;
+        revision = await this.kv.create(key, value);
+      } else {
         const lease = entry.json<LeaseValue>();
         if (lease.untilMs > Date.now() && lease.node !== this.nodeId) return false;
+        if (orphanOnly && !lease.orphan) return false;
         revision = await this.kv.update(key, value, entry.revision);
       }
       this.held.set(shardIndex, { revision, untilMs });

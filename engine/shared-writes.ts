@@ -32,17 +32,24 @@ import {
 
 type Patchable = {
   put(key: Key, value: unknown, ...rest: unknown[]): unknown;
-  putSync(key: Key, value: unknown, ...rest: unknown[]): unknown;
   remove(key: Key, ...rest: unknown[]): unknown;
 };
 
 export class SharedWrites {
+  /** Recorded, not yet handed to JetStream, in the order made. */
   private pending: LogWrite[] = [];
-  private scheduled = false;
-  private readonly inFlight = new Set<Promise<void>>();
+  private recorded = 0;
+  private stored = 0;
+  private readonly waiting: { upTo: number; resolve: () => void }[] = [];
+  private publishing = false;
+  private closed = false;
+  private batchNo = 0;
+  /**
+   * This process's writes JetStream may not have ordered yet, by key: another node's write of such a key
+   * that the stream places before them is not applied here (ours will follow it in the stream).
+   */
+  private readonly unseen = new Map<string, number>();
   private follower: ReturnType<typeof followLog> | null = null;
-  /** Writes that could not be encoded since the last `durable`: its caller is told. */
-  private unsent: unknown = null;
 
   private constructor(
     private readonly js: JetStreamClient,
@@ -70,38 +77,55 @@ export class SharedWrites {
     await followLog(js, store, SHARED_LOG, await logEnd(nc, SHARED_LOG), { onApplied }).done;
     const shared = new SharedWrites(js, store, `${nodeId}:${randomBytes(6).toString('base64url')}`, logger);
     shared.recordWrites();
-    shared.follower = followLog(js, store, SHARED_LOG, null, { skipping: shared.source, onApplied });
+    shared.follower = followLog(js, store, SHARED_LOG, null, {
+      filter: (node, writes) => shared.toApply(node, writes),
+      onApplied,
+    });
     return shared;
   }
 
-  /** Resolves once every write recorded so far is stored in JetStream; rejects if one could not be. */
+  /**
+   * Resolves once every write recorded so far is stored in JetStream. A publish that fails is tried again
+   * (JetStream drops a repeated message by its id) until it is stored: an answer never leaves before.
+   */
   durable(): Promise<void> {
-    this.publish();
-    const unsent = this.unsent;
-    this.unsent = null;
-    if (unsent) return Promise.reject(unsent);
-    return Promise.all(this.inFlight).then(() => undefined);
+    const upTo = this.recorded;
+    if (this.stored >= upTo) return Promise.resolve();
+    void this.pump();
+    return new Promise((resolve) => this.waiting.push({ upTo, resolve }));
   }
 
-  /** Stops following; what was recorded is published first. */
-  async close(): Promise<void> {
-    await this.durable().catch(() => {});
+  /** Publishes what was recorded (for up to `waitMs`), then stops following. */
+  async close(waitMs = 5_000): Promise<void> {
+    await Promise.race([this.durable(), new Promise((resolve) => setTimeout(resolve, waitMs))]);
+    this.closed = true;
     this.follower?.stop();
     await this.follower?.done;
   }
 
+  /** Our own records: already applied here. Others': all but the keys we wrote since, unseen yet. */
+  private toApply(node: string, writes: LogWrite[]): LogWrite[] {
+    if (node === this.source) {
+      for (const write of writes) {
+        const key = keyOf(write);
+        const count = (this.unseen.get(key) ?? 1) - 1;
+        if (count > 0) this.unseen.set(key, count);
+        else this.unseen.delete(key);
+      }
+      return [];
+    }
+    return this.unseen.size === 0 ? writes : writes.filter((write) => !this.unseen.has(keyOf(write)));
+  }
+
   private recordWrites(): void {
+    // `putSync` and the conditional writes go through `put` in lmdb-js, so these two see every write.
     for (const [name, value] of Object.entries(this.store)) {
       if (name === 'root' || typeof (value as Partial<Patchable>).put !== 'function') continue;
       const db = value as Patchable;
-      const { put, putSync, remove } = { put: db.put, putSync: db.putSync, remove: db.remove };
+      const { put, remove } = { put: db.put, remove: db.remove };
       db.put = (key, written, ...rest) => {
         this.add([name, key, written]);
         return put.call(db, key, written, ...rest);
-      };
-      db.putSync = (key, written, ...rest) => {
-        this.add([name, key, written]);
-        return putSync.call(db, key, written, ...rest);
       };
       db.remove = (key, ...rest) => {
         this.add([name, key]);
@@ -115,39 +139,49 @@ export class SharedWrites {
     // database's shared record structures under a symbol key, which are this node's own.
     if (isReplaying() || typeof write[1] === 'symbol') return;
     this.pending.push(write);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.publish());
+    this.recorded++;
+    const key = keyOf(write);
+    this.unseen.set(key, (this.unseen.get(key) ?? 0) + 1);
+    if (this.pending.length === 1) setImmediate(() => void this.pump());
   }
 
-  private publish(): void {
-    this.scheduled = false;
-    if (this.pending.length === 0) return;
-    const writes = this.pending;
-    this.pending = [];
-    let parts: Uint8Array[];
+  /** Publishes the recorded writes in order, one batch at a time, each until it is stored. */
+  private async pump(): Promise<void> {
+    if (this.publishing) return;
+    this.publishing = true;
     try {
-      parts = encodeParts(0, this.source, writes);
-    } catch (error) {
-      this.logger.error('writes could not be encoded for the shared log; other nodes miss them', {
-        err: error as Error,
-      });
-      this.unsent = error;
-      return;
+      while (this.pending.length > 0 && !this.closed) {
+        const writes = this.pending;
+        this.pending = [];
+        const batch = `${this.source}:${++this.batchNo}`;
+        const parts = encodeParts(0, this.source, writes);
+        for (const [index, part] of parts.entries()) await this.publish(part, `${batch}:${index}`);
+        this.stored += writes.length;
+        for (const waiter of this.waiting.filter((entry) => entry.upTo <= this.stored)) waiter.resolve();
+        this.waiting.splice(
+          0,
+          this.waiting.length,
+          ...this.waiting.filter((entry) => entry.upTo > this.stored),
+        );
+      }
+    } finally {
+      this.publishing = false;
     }
-    for (const part of parts) {
-      const stored = this.js.publish(SHARED_LOG.subject, part).then(
-        () => undefined,
-        (error: unknown) => {
-          this.logger.error('a write could not be stored in the shared log; other nodes miss it', {
-            err: error as Error,
-          });
-          throw error;
-        },
-      );
-      this.inFlight.add(stored);
-      const done = () => this.inFlight.delete(stored);
-      stored.then(done, done);
+  }
+
+  private async publish(part: Uint8Array, msgID: string): Promise<void> {
+    for (let attempt = 1; !this.closed; attempt++) {
+      try {
+        await this.js.publish(SHARED_LOG.subject, part, { msgID });
+        return;
+      } catch (error) {
+        if (attempt === 1)
+          this.logger.warn('a shared write is not stored yet; trying again', { err: error as Error });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** attempt)));
+      }
     }
   }
 }
+
+/** A write's database and key, as one string. */
+const keyOf = (write: LogWrite) => `${write[0]}\u0000${JSON.stringify(write[1])}`;

@@ -64,7 +64,7 @@ export class Registry {
    * of them in memory is read again.
    */
   reread(databases: ReadonlySet<string>): void {
-    this.tables.clearCaches();
+    if (databases.has('merchants') || databases.has('terminals')) this.tables.clearCaches();
     if (databases.has('terminals')) this.terminals.reindex();
   }
 }

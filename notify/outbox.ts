@@ -77,11 +77,14 @@ export class OutboxDelivery {
     const nowMs = Date.now();
     // A bounded look at the head of the queue: texts waiting for a retry do not make each pass longer.
     // Keys first: the texts in flight or waiting for a retry are skipped without being decoded.
-    for (const key of store.outbox.getKeys({ limit: limits.smsInFlightMax * 8 })) {
-      if (this.inFlight.size >= limits.smsInFlightMax) return;
+    // In a cluster the texts other nodes send are passed over without counting against that look.
+    let looked = 0;
+    for (const key of store.outbox.getKeys()) {
+      if (this.inFlight.size >= limits.smsInFlightMax || looked >= limits.smsInFlightMax * 8) return;
+      if (this.options.sends && !this.options.sends((key as [number, number, number])[1])) continue;
+      looked++;
       const id = (key as Key).join(':');
       if (this.inFlight.has(id) || (this.retryAtMs.get(id)?.atMs ?? 0) > nowMs) continue;
-      if (this.options.sends && !this.options.sends((key as [number, number, number])[1])) continue;
       const value = store.outbox.get(key);
       if (value === undefined) continue;
       const done = () => {

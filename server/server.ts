@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { LIMITS, type Limits, validateLimits } from '../core/limits.ts';
 import { Engine } from '../engine/engine.ts';
 import { CodeFailureWindows } from '../gateway/code-windows.ts';
+import type { Revocation } from '../gateway/credentials.ts';
 import { type FundingProvider, fundingProvider } from '../gateway/funding/provider.ts';
 import { Gifts } from '../gateway/gifts.ts';
 import { logRequestsTo, serveBehind, trackRequestsIn } from '../gateway/http.ts';
@@ -112,6 +113,19 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     writer: engine.gatewayWriter,
   });
   engine.onSharedWrites((databases) => registry.reread(databases));
+  // In a cluster a revocation ends the sessions it concerns on every node, not only this one's.
+  let relaying = false;
+  registry.credentials.onRevocation((revocation) => {
+    if (!relaying) engine.broadcast('revocation', revocation);
+  });
+  engine.onBroadcast('revocation', (revocation) => {
+    relaying = true;
+    try {
+      registry.credentials.revoked(revocation as Revocation);
+    } finally {
+      relaying = false;
+    }
+  });
   await linkLegacyPhoneIds(store, engine, registry.phones, logger);
   const settlements = new Settlements(
     store,
@@ -126,10 +140,8 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     },
     now,
     print,
-    // One node settles a day for the whole cluster; a claim not finished within the hour can be taken.
-    config.cluster
-      ? { claim: (businessDate) => engine.claimOnce(`settle.${businessDate}`, 60 * 60_000) }
-      : undefined,
+    // One node settles a day for the whole cluster (docs/cluster.md).
+    config.cluster ? { claim: (businessDate) => engine.claimOnce(`settle.${businessDate}`) } : undefined,
   );
 
   let outbox: OutboxDelivery | undefined;

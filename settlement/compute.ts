@@ -61,6 +61,8 @@ export interface SettleTask {
   /** `bank` is null when the merchant's sealed bank details do not open (altered, or another's). */
   merchants: (MerchantTerms & { name: string; bank: BankAccount | null })[];
   progress?: MessagePort;
+  /** Whether the answer lists the postings paid (a cluster shares them: settlements.ts). */
+  returnPostingKeys?: boolean;
 }
 
 const PROGRESS_EVERY = 50_000;
@@ -92,7 +94,7 @@ export async function computeSettlement(task: SettleTask): Promise<Settled> {
     }
     const record = settle(task, nets, postingKeys.length, journalLegsCents);
     await persist(store, task, record, nets, postingKeys);
-    return { record, postingKeys };
+    return { record, postingKeys: task.returnPostingKeys ? postingKeys : [] };
   } finally {
     await store.root.close();
   }

@@ -132,22 +132,40 @@ export class Settlements {
     };
   }
 
-  /** Writes what the settlement thread stored again, through the store every node shares. */
-  private async share({ record, postingKeys }: Settled, task: SettleTask): Promise<void> {
+  /**
+   * Writes what the settlement thread stored again, through the store every node shares: the marks of
+   * the postings it paid, the statements, the record and the counters.
+   */
+  private async share(
+    postingKeys: readonly [number, number, number][],
+    record: SettlementRecord,
+  ): Promise<void> {
     const { store } = this;
+    const { businessDate, settlementId } = record;
+    const filesCounterKey = META.achFilesCreated(
+      localParts(record.createdAtMs, this.config.cutoff.timeZone).date,
+    );
     store.root.resetReadTxn();
     await store.root.transaction(() => {
-      for (const key of postingKeys) store.settled.put(key, task.settlementId);
-      for (const merchant of record.merchants)
-        store.statements.put(
-          [task.businessDate, merchant.merchantId],
-          store.statements.get([task.businessDate, merchant.merchantId]) ?? [],
-        );
-      store.settlements.put(task.businessDate, record);
-      writeMeta(store, META.settledUpToMs, readMeta(store, META.settledUpToMs) ?? task.settledUpToMs);
-      writeMeta(store, task.filesCounterKey, readMeta(store, task.filesCounterKey) ?? 1);
+      for (const key of postingKeys) store.settled.put(key, settlementId);
+      for (const merchant of record.merchants) {
+        const lines = store.statements.get([businessDate, merchant.merchantId]);
+        if (lines) store.statements.put([businessDate, merchant.merchantId], lines);
+      }
+      store.settlements.put(businessDate, record);
+      const settledUpToMs = readMeta(store, META.settledUpToMs);
+      if (settledUpToMs !== undefined) writeMeta(store, META.settledUpToMs, settledUpToMs);
+      writeMeta(store, filesCounterKey, readMeta(store, filesCounterKey) ?? 1);
     });
     await whenDurable(store);
+  }
+
+  /** Shares a day stored here again, its marks read back from `settled`. */
+  private async shareStored(record: SettlementRecord): Promise<void> {
+    const postingKeys: [number, number, number][] = [];
+    for (const { key, value } of this.store.settled.getRange())
+      if (value === record.settlementId) postingKeys.push(key);
+    await this.share(postingKeys, record);
   }
 
   settle(businessDate: string): Promise<SettleOutcome> {
@@ -165,6 +183,8 @@ export class Settlements {
     if (!parseDate(businessDate))
       return { ok: false, status: 'bad_request', message: 'businessDate must be YYYY-MM-DD' };
     const stored = this.record(businessDate);
+    // In a cluster a stored day is shared again (its first sharing may not have reached JetStream).
+    if (stored && this.shared) await this.shareStored(stored);
     if (stored) return { ok: true, record: stored };
     if (this.shared && !(await this.shared.claim(businessDate))) return this.settledElsewhere(businessDate);
     const { cutoff, originator, balanced } = this.config;
@@ -203,6 +223,7 @@ export class Settlements {
       createdTime: `${String(created.hour).padStart(2, '0')}:${String(created.minute).padStart(2, '0')}`,
       fileIdModifier: FILE_ID_MODIFIERS[sameDay % FILE_ID_MODIFIERS.length] as string,
       settledUpToMs: Math.max(settledUpToMs, endMs),
+      returnPostingKeys: this.shared !== undefined,
       filesCounterKey,
       effectiveDate: nextBankingDay(localParts(createdAtMs, FEDERAL_RESERVE_TIME_ZONE).date),
       originator,
@@ -226,7 +247,7 @@ export class Settlements {
       channel.port1.close();
     }
     const { record } = settled;
-    if (this.shared) await this.share(settled, task);
+    if (this.shared) await this.share(settled.postingKeys, record);
     const { summary } = record;
     this.log(
       `paycode settlement ${businessDate}: ${summary.postings} postings, ${record.merchants.length} merchants, ` +

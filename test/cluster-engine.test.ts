@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { type NatsCluster, startNatsCluster } from '../bench/nats-servers.ts';
+import { LIMITS } from '../core/limits.ts';
 import { Engine } from '../engine/engine.ts';
 import { connectCluster, followLog, LogWriter, logEnd, shardLog } from '../engine/replicated-log.ts';
 import type { ShardEvent } from '../engine/shard-client.ts';
@@ -43,6 +44,7 @@ async function openNode(
     secrets,
     shards: SHARDS,
     logger: quiet,
+    testHooks: true,
     ...(onShardEvent ? { onShardEvent } : {}),
     limits: { shardLeaseMs: 3_000, shardLeaseRenewMs: 500 },
     cluster: { link: { servers: nats.urls, nodeId }, replicas: 3 },
@@ -171,6 +173,24 @@ describe('cluster of engines', () => {
     }
     await eventually(() => served(a.engine) === SHARDS / 2 && served(b.engine) === SHARDS / 2);
     expect(deaths).toEqual([]);
+  }, 90_000);
+
+  it('gives the lease of a shard whose thread keeps dying to another node', async () => {
+    const secrets = randomSecrets();
+    const a = await openNode('a', secrets);
+    const b = await openNode('b', secrets);
+    await eventually(() => served(a.engine) === SHARDS / 2 && served(b.engine) === SHARDS / 2);
+    const shard = a.engine.health().shards.findIndex((health) => health.state === 'serving');
+    // Each death is restarted after a growing delay, until the restart budget of the window is spent.
+    for (let death = 0; death <= LIMITS.shardRestartsPerWindowMax; death++) {
+      await eventually(() => a.engine.health().shards[shard]?.state === 'serving');
+      a.engine.injectShardFaultForTest(shard, 'exit');
+      await eventually(() => a.engine.health().shards[shard]?.state !== 'serving');
+    }
+    // Node b takes it beyond its share; the shares even out again without a gives it back to a.
+    await eventually(() => b.engine.health().shards[shard]?.state === 'serving', 20_000);
+    await eventually(() => served(a.engine) + served(b.engine) === SHARDS, 30_000);
+    expect(a.engine.health().shards[shard]?.state).toBe('remote');
   }, 90_000);
 
   it('ignores a replaced writer: its record after the successor marker is refused and never applied', async () => {

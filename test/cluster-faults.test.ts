@@ -6,16 +6,17 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { type NatsCluster, startNatsCluster } from '../bench/nats-servers.ts';
 import type { Reply } from '../core/wallet.ts';
 import { createSecretsFile } from '../persistence/secrets.ts';
 
+// Each test gets a JetStream cluster of its own (its nodes' shard count is the cluster's).
 let nats: NatsCluster;
-beforeAll(async () => {
+beforeEach(async () => {
   nats = await startNatsCluster(3);
 }, 60_000);
-afterAll(async () => {
+afterEach(async () => {
   await nats?.stop();
 });
 

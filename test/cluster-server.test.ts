@@ -7,7 +7,13 @@ import { startNatsCluster } from '../bench/nats-servers.ts';
 import { shardOfSlot, slotOfId } from '../core/ids.ts';
 import { randomSecrets } from '../persistence/secrets.ts';
 import { PosClient } from '../sdk/pos-client.ts';
-import { OPERATOR_TOKEN, openSocket, startTestServer, type TestServer } from './server-helpers.ts';
+import {
+  OPERATOR_TOKEN,
+  openSocket,
+  posHandshake,
+  startTestServer,
+  type TestServer,
+} from './server-helpers.ts';
 
 const SHARDS = 6;
 
@@ -139,4 +145,21 @@ it('serves one network from three nodes: any node for any client, each text sent
   expect((await pos.redeem({ code, amountCents: 500, key: 'sale-after' })).status).toBe('approved');
   const after = await (others[0] as TestServer).http('GET', '/v1/wallet', undefined, consumer.deviceToken);
   expect(after.body.cards[0].balanceCents).toBe(2_500);
+
+  // A terminal revoked through one node loses its session on another at once.
+  const [revoking, holding] = others as [TestServer, TestServer];
+  const session = await posHandshake(
+    holding.server.url,
+    terminal.terminalId,
+    Buffer.from(terminal.terminalKey, 'base64url'),
+  );
+  expect(session.answer.type).toBe('welcome');
+  const revoked = await revoking.http(
+    'POST',
+    `/v1/merchants/${merchant.merchantId}/terminals/${terminal.terminalId}/revoke`,
+    {},
+    merchant.apiKey,
+  );
+  expect(revoked.status).toBe(200);
+  expect(await session.socket.closed).toBe(4001);
 }, 120_000);
