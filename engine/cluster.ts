@@ -69,8 +69,9 @@ const NOT_OWNER = { notOwner: true } as const;
 
 /** Every node must split accounts into the same shards: the first node's count is the cluster's. */
 async function agreeOnShardCount(kv: KV, shardCount: number): Promise<void> {
-  await retrying(() => kv.create('shards', String(shardCount)).catch(() => 0));
   const entry = await retrying(async () => {
+    // The first node's create stores the count; a create that failed (it exists, or timed out) is read.
+    await kv.create('shards', String(shardCount)).catch(() => {});
     const found = await kv.get('shards');
     if (!found) throw new Error('the cluster has no shard count yet');
     return found;

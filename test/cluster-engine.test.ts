@@ -150,6 +150,65 @@ describe('cluster of engines', () => {
     expect(audit.ledgerSumCents).toBe(0);
   }, 90_000);
 
+  it('comes back whole after the whole cluster stopped, on its disks or rebuilt from JetStream alone', async () => {
+    const secrets = randomSecrets();
+    const a = await openNode('a', secrets);
+    const b = await openNode('b', secrets);
+    await eventually(() => served(a.engine) === SHARDS / 2 && served(b.engine) === SHARDS / 2);
+    const sales: { phone: string; request: Parameters<Engine['redeem']>[0]; authId: string }[] = [];
+    for (const [index, phone] of phones.entries()) {
+      const node = index % 2 === 0 ? a : b;
+      const loaded = await node.engine.loadValue({
+        merchantId: 'm1',
+        phone,
+        kind: 'gift',
+        funding: 'merchant',
+        amountCents: 1_000,
+        idempotencyKey: `load-${phone.slice(1)}`,
+      });
+      expect(loaded.status).toBe('approved');
+      const issued = await node.engine.issueCode({
+        consumerId: node.engine.consumerIdFor(phone),
+        merchantId: 'm1',
+      });
+      const key = `pay-${index}`;
+      const request = {
+        merchantId: 'm1',
+        terminalId: 't1',
+        key,
+        code: issued.code as string,
+        amountCents: 300,
+        partial: false,
+      };
+      const redeemed = await node.engine.redeem(request);
+      expect(redeemed.status).toBe('approved');
+      sales.push({ phone, request, authId: redeemed.authId as string });
+    }
+    await a.close();
+    await b.close();
+
+    // Node a on its own disk, and a node c with an empty one: both from JetStream's logs.
+    const again = await openNode('a', secrets, a.dataDir);
+    const fresh = await openNode('c', secrets);
+    await eventually(() => served(again.engine) + served(fresh.engine) === SHARDS);
+    for (const { phone } of sales)
+      for (const node of [again, fresh]) {
+        const wallet = await node.engine.wallet(node.engine.consumerIdFor(phone));
+        expect(
+          wallet?.cards.reduce((sum, card) => sum + card.balanceCents, 0),
+          phone,
+        ).toBe(700);
+      }
+    // A retry under a key gets the stored result; the code is not approved again under another key.
+    for (const { request, authId } of sales.slice(0, 3)) {
+      expect((await fresh.engine.redeem(request)).authId).toBe(authId);
+      expect((await again.engine.redeem({ ...request, key: `${request.key}-again` })).status).not.toBe(
+        'approved',
+      );
+    }
+    for (const node of [again, fresh]) expect((await node.engine.audit()).problems).toEqual([]);
+  }, 120_000);
+
   it('hands shards over between nodes that start together without a shard ever having two writers', async () => {
     const secrets = randomSecrets();
     const deaths: ShardEvent[] = [];
