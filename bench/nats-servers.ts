@@ -21,7 +21,8 @@ export interface NatsCluster {
 
 const NATS_SERVER = process.env.PAYCODE_NATS_SERVER ?? 'nats-server';
 
-function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);

@@ -14,7 +14,7 @@ import { connectCluster, followLog, LogWriter, logEnd, shardLog } from '../engin
 import type { ShardEvent } from '../engine/shard-client.ts';
 import { createLogger } from '../log/logger.ts';
 import { randomSecrets, type Secrets } from '../persistence/secrets.ts';
-import { openStore } from '../persistence/store.ts';
+import { openStore, type Store } from '../persistence/store.ts';
 
 // Each test gets a JetStream cluster of its own: the logs of one test's nodes are not another's.
 let nats: NatsCluster;
@@ -70,6 +70,24 @@ async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 1
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return Date.now() - startedAt;
+}
+
+/**
+ * The shards' logs without engines: a node joins once to make the streams and leaves; then a NATS
+ * connection and a fresh store per name, to write and read the logs directly.
+ */
+async function logsAlone(names: string[]) {
+  const dir = mkdtempSync(join(tmpdir(), 'paycode-logs-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  const node = await openNode('maker', randomSecrets());
+  await node.close();
+  const { nc, js } = await connectCluster({ servers: nats.urls, nodeId: 'logs-test' });
+  const stores = names.map((name) => openStore(join(dir, name)));
+  onTestFinished(async () => {
+    for (const store of stores) await store.root.close();
+    await nc.close();
+  });
+  return { nc, js, stores };
 }
 
 const served = (engine: Engine) => engine.health().shards.filter((shard) => shard.state === 'serving').length;
@@ -253,19 +271,8 @@ describe('cluster of engines', () => {
   }, 90_000);
 
   it('ignores a replaced writer: its record after the successor marker is refused and never applied', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'paycode-fence-'));
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-    const { nc, js } = await connectCluster({ servers: nats.urls, nodeId: 'fence-test' });
-    onTestFinished(() => nc.close());
-    // Shard 0 of a fresh cluster: the streams are made by a node that joins.
-    const node = await openNode('x', randomSecrets());
-    await node.close();
-    const storeA = openStore(join(dir, 'a'));
-    const storeB = openStore(join(dir, 'b'));
-    onTestFinished(async () => {
-      await storeA.root.close();
-      await storeB.root.close();
-    });
+    const { nc, js, stores } = await logsAlone(['a', 'b', 'c']);
+    const [storeA, storeB, storeC] = stores as [Store, Store, Store];
     const first = await LogWriter.open(js, storeA, 0, 'a');
     const put = (value: string) => [[storeA.meta, `fence-${value}`, value]] as never;
     await first.append(put('first-1'));
@@ -274,8 +281,6 @@ describe('cluster of engines', () => {
     expect(await second.append(put('second-1'))).toBe(second.epoch + 1);
     // A third store following the whole log holds the first writer's record before the second's marker
     // and the second's record, never the refused one.
-    const storeC = openStore(join(dir, 'c'));
-    onTestFinished(() => storeC.root.close());
     await followLog(js, storeC, shardLog(0), await logEnd(nc, shardLog(0))).done;
     expect(storeC.meta.get('fence-first-1')).toBe('first-1');
     expect(storeC.meta.get('fence-first-2')).toBeUndefined();
@@ -283,18 +288,8 @@ describe('cluster of engines', () => {
   }, 60_000);
 
   it('stores a commit larger than a message in parts, applied whole, and drops the parts of a writer that died midway', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'paycode-parts-'));
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-    const { nc, js } = await connectCluster({ servers: nats.urls, nodeId: 'parts-test' });
-    onTestFinished(() => nc.close());
-    const node = await openNode('y', randomSecrets());
-    await node.close();
-    const storeA = openStore(join(dir, 'a'));
-    const storeC = openStore(join(dir, 'c'));
-    onTestFinished(async () => {
-      await storeA.root.close();
-      await storeC.root.close();
-    });
+    const { nc, js, stores } = await logsAlone(['a', 'c']);
+    const [storeA, storeC] = stores as [Store, Store];
     const writer = await LogWriter.open(js, storeA, 1, 'a');
     const big = Array.from({ length: 3_000 }, (_, i) => [storeA.meta, `big-${i}`, 'x'.repeat(200)]) as never;
     const last = await writer.append(big);

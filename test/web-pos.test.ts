@@ -6,9 +6,10 @@
  * a redeem whose answer is lost (dropped by a WebSocket route in the middle), which the page reverses, in
  * the same page after reconnecting and after a reload, leaving the customer's balance as it was.
  */
-import { createServer } from 'node:net';
+
 import type { Browser, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, expect, onTestFinished, test } from 'vitest';
+import { freePort } from '../bench/nats-servers.ts';
 import { launchBrowser, newContext, openPage, screenshot } from './browser.ts';
 import { startTestServer, type TestServer } from './server-helpers.ts';
 
@@ -22,18 +23,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
 });
-
-/** A free port, so that a restarted server comes back where the page expects it. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 async function openTill(t: TestServer): Promise<{ page: Page; errors: string[] }> {
   const context = await newContext(browser, 'desktop');
