@@ -152,19 +152,20 @@ export class Cluster {
   }
 
   /**
-   * Joins the cluster: creates the logs and the lease bucket if they do not exist, brings the local LMDB
-   * up to every shard's log, and starts taking leases. Resolves once the local state is caught up.
+   * Joins the cluster: creates the lease bucket and the logs if they do not exist, checks the shard count,
+   * and brings the local LMDB up to every log. Resolves once the local state is caught up; `start` then
+   * takes leases.
    */
   static async join(options: ClusterOptions): Promise<Cluster> {
     const { link, replicas, shardCount, store, limits, logger } = options;
     const { nc, js } = await connectCluster(link);
     try {
-      const logs = Array.from({ length: shardCount }, (_, shardIndex) => shardLog(shardIndex));
-      await ensureLogStreams(nc, logs, replicas);
       // A lease call must not outlast a round: the next round tries again while the lease lives.
       const leaseCalls = jetstream(nc, { timeout: limits.shardLeaseRenewMs });
       const kv = await retrying(() => new Kvm(leaseCalls).create(LEASES_BUCKET, { replicas, history: 1 }));
       await agreeOnShardCount(kv, shardCount);
+      const logs = Array.from({ length: shardCount }, (_, shardIndex) => shardLog(shardIndex));
+      await ensureLogStreams(nc, logs, replicas);
       for (const log of logs) await followLog(js, store, log, await logEnd(nc, log)).done;
       const shared = await SharedWrites.open({
         nc,
