@@ -2,10 +2,14 @@
 // nats-server on loopback): a merchant made on one node, its terminal on another, a consumer verified on
 // the third; payments redeemed through any node; each confirmation text sent by exactly one node; and
 // after the node serving the consumer's shard leaves, the others take over with the balance intact.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, it, onTestFinished } from 'vitest';
 import { startNatsCluster } from '../bench/nats-servers.ts';
+import { CARD_CENTS, http, type PaycodeServer, setupFleet, startPaycode } from '../bench/pos-server.ts';
 import { shardOfSlot, slotOfId } from '../core/ids.ts';
-import { randomSecrets } from '../persistence/secrets.ts';
+import { createSecretsFile, randomSecrets } from '../persistence/secrets.ts';
 import { PosClient } from '../sdk/pos-client.ts';
 import {
   OPERATOR_TOKEN,
@@ -163,3 +167,123 @@ it('serves one network from three nodes: any node for any client, each text sent
   expect(revoked.status).toBe(200);
   expect(await session.socket.closed).toBe(4001);
 }, 120_000);
+
+it('keeps every acknowledged payment when a server node is killed under POS load', async () => {
+  const nats = await startNatsCluster(3);
+  onTestFinished(() => nats.stop());
+  const root = mkdtempSync(join(tmpdir(), 'paycode-cluster-load-'));
+  onTestFinished(() => rmSync(root, { recursive: true, force: true }));
+  const secretsFile = join(root, 'secrets.json');
+  createSecretsFile(secretsFile);
+  const node = (id: string, dataDir?: string) =>
+    startPaycode({
+      shards: SHARDS,
+      ...(dataDir ? { dataDir } : {}),
+      env: { PAYCODE_NATS: nats.urls.join(','), PAYCODE_NODE_ID: id, PAYCODE_SECRETS_FILE: secretsFile },
+    });
+  const nodes = [await node('a'), await node('b'), await node('c')];
+  onTestFinished(async () => {
+    for (const server of nodes) await server.kill();
+  });
+  const [a, b, c] = nodes as [PaycodeServer, PaycodeServer, PaycodeServer];
+  const fleet = await setupFleet(a.url, { merchants: 2, terminals: 6, consumers: 12, hotMerchant: false });
+  const urls = nodes.map((server) => server.url);
+
+  // Each till pays for two consumers of its merchant in turn: a code asked for on one node, redeemed
+  // through its POS connection (all three nodes' URLs, starting at its own), retried under its key.
+  type Sale = { code: string; amountCents: number; key: string };
+  const paid = new Map<string, { phone: string; authId: string; amountCents: number; request: Sale }>();
+  const unknown = new Map<
+    string,
+    { request: { code: string; amountCents: number; key: string }; phone: string }
+  >();
+  let killed = false;
+  const paidAfterKill = new Set<string>();
+  let stop = false;
+  const tills = fleet.terminals.map(async (terminal, t) => {
+    const pos = await PosClient.connect({
+      url: [...urls.slice(t % 3), ...urls.slice(0, t % 3)],
+      terminalId: terminal.terminalId,
+      terminalKey: terminal.terminalKey,
+      timeoutMs: 8_000,
+      attemptsMax: 5,
+    });
+    onTestFinished(() => pos.close());
+    const mine = fleet.consumers.filter((consumer) => consumer.merchantId === terminal.merchantId);
+    for (let sale = 0; !stop; sale++) {
+      const consumer = mine[(t + sale) % mine.length] as (typeof mine)[number];
+      const nodeUrl = killed ? (sale % 2 === 0 ? a.url : c.url) : (urls[sale % 3] as string);
+      const issued = await fetch(`${nodeUrl}/v1/wallet/codes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${consumer.deviceToken}` },
+        body: JSON.stringify({ merchantId: terminal.merchantId }),
+      }).then(
+        async (response) =>
+          response.status === 201 ? ((await response.json()) as { code: string }).code : null,
+        () => null,
+      );
+      if (!issued) continue;
+      const request = { code: issued, amountCents: 100 + t, key: `till-${t}-${sale}` };
+      const answer = await pos.redeem(request).catch(() => null);
+      if (answer?.status === 'approved')
+        paid.set(request.key, {
+          phone: consumer.phone,
+          authId: answer.authId as string,
+          amountCents: request.amountCents,
+          request,
+        });
+      if (answer?.status === 'approved' && killed) paidAfterKill.add(consumer.phone);
+      else if (!answer || answer.status === 'internal' || answer.status === 'overloaded')
+        unknown.set(request.key, { request, phone: consumer.phone });
+    }
+    return pos;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const before = paid.size;
+  await b.kill();
+  killed = true;
+  const killedAt = Date.now();
+  // Payments go on through the survivors: every consumer, whichever node served its shard, pays again.
+  await eventually(() => fleet.consumers.every((consumer) => paidAfterKill.has(consumer.phone)), 30_000);
+  expect(Date.now() - killedAt).toBeLessThan(30_000);
+  stop = true;
+  const tillClients = await Promise.all(tills);
+
+  // A retry under the key of an unknown outcome gets the stored result (or runs now).
+  for (const [key, { request, phone }] of unknown) {
+    const answer = await (tillClients[Number(key.split('-')[1])] as PosClient).redeem(request);
+    if (answer.status === 'approved')
+      paid.set(key, { phone, authId: answer.authId as string, amountCents: request.amountCents, request });
+  }
+  expect(paid.size).toBeGreaterThan(before);
+  // Every acknowledged payment is there exactly once: a replay gives its authorization.
+  for (const [key, { authId, request }] of paid) {
+    const replay = await (tillClients[Number(key.split('-')[1])] as PosClient).redeem(request);
+    expect(replay.authId, key).toBe(authId);
+  }
+  // Balances: the funding less the acknowledged payments, through both survivors.
+  for (const consumer of fleet.consumers) {
+    const spent = [...paid.values()]
+      .filter((payment) => payment.phone === consumer.phone)
+      .reduce((sum, payment) => sum + payment.amountCents, 0);
+    for (const server of [a, c]) {
+      const wallet = (await http(server.url, 'GET', '/v1/wallet', undefined, consumer.deviceToken)).body as {
+        cards: { balanceCents: number }[];
+      };
+      expect(
+        wallet.cards.reduce((sum, card) => sum + card.balanceCents, 0),
+        consumer.phone,
+      ).toBe(CARD_CENTS - spent);
+    }
+  }
+  // The killed node comes back on its disk and catches up.
+  nodes[1] = await node('b', b.dataDir);
+  const back = nodes[1] as PaycodeServer;
+  const sample = fleet.consumers[0] as (typeof fleet.consumers)[number];
+  const fromBack = await eventually(async () => {
+    const wallet = await http(back.url, 'GET', '/v1/wallet', undefined, sample.deviceToken);
+    return wallet.status === 200 ? wallet.body : undefined;
+  });
+  const fromA = (await http(a.url, 'GET', '/v1/wallet', undefined, sample.deviceToken)).body;
+  expect(fromBack).toEqual(fromA);
+}, 180_000);
