@@ -40,7 +40,7 @@ export class SharedWrites {
   private pending: LogWrite[] = [];
   private recorded = 0;
   private stored = 0;
-  private readonly waiting: { upTo: number; resolve: () => void }[] = [];
+  private readonly waiting: { upTo: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
   private publishing = false;
   private closed = false;
   private batchNo = 0;
@@ -92,12 +92,13 @@ export class SharedWrites {
     const upTo = this.recorded;
     if (this.stored >= upTo) return Promise.resolve();
     void this.pump();
-    return new Promise((resolve) => this.waiting.push({ upTo, resolve }));
+    return new Promise((resolve, reject) => this.waiting.push({ upTo, resolve, reject }));
   }
 
   /** Publishes what was recorded (for up to `waitMs`), then stops following. */
   async close(waitMs = 5_000): Promise<void> {
-    await Promise.race([this.durable(), new Promise((resolve) => setTimeout(resolve, waitMs))]);
+    const published = this.durable().catch(() => {});
+    await Promise.race([published, new Promise((resolve) => setTimeout(resolve, waitMs).unref())]);
     this.closed = true;
     this.follower?.stop();
     await this.follower?.done;
@@ -154,10 +155,19 @@ export class SharedWrites {
         const writes = this.pending;
         this.pending = [];
         const batch = `${this.source}:${++this.batchNo}`;
-        const parts = encodeParts(0, this.source, writes);
-        for (const [index, part] of parts.entries()) await this.publish(part, `${batch}:${index}`);
+        let failure: unknown = null;
+        try {
+          const parts = encodeParts(0, this.source, writes);
+          for (const [index, part] of parts.entries()) await this.publish(part, `${batch}:${index}`);
+        } catch (error) {
+          // Writes that cannot be encoded are never shared: their answers are refused, and it is logged.
+          failure = error;
+          this.logger.error('writes could not be shared with the other nodes', { err: error as Error });
+        }
         this.stored += writes.length;
-        for (const waiter of this.waiting.filter((entry) => entry.upTo <= this.stored)) waiter.resolve();
+        for (const waiter of this.waiting.filter((entry) => entry.upTo <= this.stored))
+          if (failure) waiter.reject(failure);
+          else waiter.resolve();
         this.waiting.splice(
           0,
           this.waiting.length,
