@@ -46,6 +46,8 @@ export interface ClusterOptions {
   onSharedWrites(databases: ReadonlySet<string>): void;
   /** Wallet notices a shard's owner sent to this node, for the phones whose sockets it holds. */
   onNotices(notices: Notice[]): void;
+  /** The writer id of this node's outbox keys (engine.ts `gatewayWriter`). */
+  writer: number;
 }
 
 const LEASES_BUCKET = 'paycode-leases';
@@ -146,6 +148,11 @@ export class Cluster {
     this.leases.start();
   }
 
+  /** Whether the node writing outbox keys under this writer id stopped beating: its texts are orphaned. */
+  writerGone(writer: number): boolean {
+    return this.leases.isGone(writer);
+  }
+
   /** Whether this node serves the shard now (its lease lives and its thread runs). */
   serves(shardIndex: number): boolean {
     return this.shards[shardIndex]?.health().state === 'serving' && this.leases.holds(shardIndex);
@@ -181,6 +188,7 @@ export class Cluster {
       const leases = new ShardLeases(
         kv,
         link.nodeId,
+        options.writer,
         shardCount,
         limits,
         {

@@ -220,6 +220,7 @@ export class Engine {
           onEvent: (event) => engine.onShardEvent(event),
           onSharedWrites: (databases) => engine.sharedWritesApplied(databases),
           onNotices: (notices) => engine.deliver(notices),
+          writer: engine.gatewayWriter,
         });
       } catch (error) {
         await store.root.close();
@@ -269,8 +270,10 @@ export class Engine {
   sendsTextsOf(writer: number): boolean {
     if (!this.cluster) return true;
     if (writer < GATEWAY_WRITER) return this.cluster.serves(writer);
-    // Texts queued before the node became part of a cluster: the node serving shard 0 sends them.
-    return writer === GATEWAY_WRITER ? this.cluster.serves(0) : writer === this.gatewayWriter;
+    if (writer === this.gatewayWriter) return true;
+    // Texts queued before the node became part of a cluster, or by a node that stopped beating (its
+    // verification codes among them): the node serving shard 0 sends them.
+    return (writer === GATEWAY_WRITER || this.cluster.writerGone(writer)) && this.cluster.serves(0);
   }
 
   /** In a cluster, tells every other node something; nothing on a single node. */

@@ -6,8 +6,8 @@ import type { Logger } from '../log/logger.ts';
 /**
  * Which node owns which shard, by leases in a JetStream key-value bucket (docs/cluster.md). Every change
  * of a lease is a compare-and-set on the key's revision, which JetStream itself checks, so two nodes never
- * both take the same lease. Keys: `shard.<index>` → {node, untilMs}, and `node.<id>` → {untilMs}, each
- * node's heartbeat, which tells the others how many nodes share the shards.
+ * both take the same lease. Keys: `shard.<index>` → {node, untilMs}, and `node.<id>` → {untilMs, writer}, each
+ * node's heartbeat, which tells the others how many nodes share the shards and whose texts are orphaned.
  *
  * Each round (every `shardLeaseRenewMs`) a node renews its heartbeat and its leases, then balances: it
  * takes free or expired shards while it owns fewer than its share (the shard count divided by the live
@@ -46,12 +46,16 @@ export class ShardLeases {
   /** Each shard's lease operations run one at a time, so none works from another's old revision. */
   private readonly turns = new Map<number, Promise<unknown>>();
   private timer: NodeJS.Timeout | undefined;
+  /** Writer ids of nodes whose heartbeat ran out, as of the last round. */
+  private goneWriters = new Set<number>();
   private round: Promise<void> = Promise.resolve();
   private stopped = false;
 
   constructor(
     private readonly kv: KV,
     private readonly nodeId: string,
+    /** This node's writer id (engine.ts `gatewayWriter`), told in its heartbeat. */
+    private readonly writer: number,
     private readonly shardCount: number,
     private readonly limits: Limits,
     private readonly hooks: LeaseHooks,
@@ -116,7 +120,8 @@ export class ShardLeases {
     clearTimeout(this.timer);
     await this.round;
     await Promise.all([...this.held.keys()].map((shardIndex) => this.giveBack(shardIndex)));
-    await this.kv.delete(nodeKey(this.nodeId)).catch(() => {});
+    // The heartbeat is left run out, not removed: the others then send the texts this node could not.
+    await this.kv.put(nodeKey(this.nodeId), encode({ untilMs: 0, writer: this.writer })).catch(() => {});
   }
 
   private inTurn<T>(shardIndex: number, operation: () => Promise<T>): Promise<T> {
@@ -164,7 +169,7 @@ export class ShardLeases {
   private async runRound(): Promise<void> {
     const nowMs = Date.now();
     const beating = this.kv
-      .put(nodeKey(this.nodeId), encode({ untilMs: nowMs + this.limits.shardLeaseMs }))
+      .put(nodeKey(this.nodeId), encode({ untilMs: nowMs + this.limits.shardLeaseMs, writer: this.writer }))
       .catch((error: unknown) => this.logger.warn('node heartbeat not written', { err: error as Error }));
     // Every lease at once: a slow renewal must not let the others run out.
     await Promise.all(
@@ -198,16 +203,25 @@ export class ShardLeases {
       void this.giveBack(Math.max(...this.held.keys()));
   }
 
+  /** Counts the live nodes, and notes which writer ids belong to nodes whose heartbeat ran out. */
   private async liveNodes(): Promise<number> {
     const nowMs = Date.now();
     let live = 0;
+    const gone = new Set<number>();
     for await (const key of await this.kv.keys('node.*')) {
       const entry = await this.kv.get(key);
       if (entry?.operation !== 'PUT') continue;
-      const { untilMs } = entry.json<{ untilMs: number }>();
+      const { untilMs, writer } = entry.json<{ untilMs: number; writer?: number }>();
       if (untilMs > nowMs || key === nodeKey(this.nodeId)) live++;
+      else if (writer !== undefined) gone.add(writer);
     }
+    this.goneWriters = gone;
     return Math.max(1, live);
+  }
+
+  /** Whether the node that writes under this writer id stopped beating (as of the last round). */
+  isGone(writer: number): boolean {
+    return this.goneWriters.has(writer);
   }
 
   /**

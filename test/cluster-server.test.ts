@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it, onTestFinished } from 'vitest';
-import { startNatsCluster } from '../bench/nats-servers.ts';
+import { freePort, startNatsCluster } from '../bench/nats-servers.ts';
 import { CARD_CENTS, http, type PaycodeServer, setupFleet, startPaycode } from '../bench/pos-server.ts';
 import { shardOfSlot, slotOfId } from '../core/ids.ts';
 import { createSecretsFile, randomSecrets } from '../persistence/secrets.ts';
@@ -287,3 +287,30 @@ it('keeps every acknowledged payment when a server node is killed under POS load
   const fromA = (await http(a.url, 'GET', '/v1/wallet', undefined, sample.deviceToken)).body;
   expect(fromBack).toEqual(fromA);
 }, 180_000);
+
+it('sends the verification text a node queued but could not send, once that node is gone', async () => {
+  const nats = await startNatsCluster(3);
+  onTestFinished(() => nats.stop());
+  const secrets = randomSecrets();
+  const env = (id: string) => ({
+    PAYCODE_NATS: nats.urls.join(','),
+    PAYCODE_NODE_ID: id,
+    PAYCODE_SHARDS: String(SHARDS),
+  });
+  const limits = { shardLeaseMs: 3_000, shardLeaseRenewMs: 500 };
+  const a = await startTestServer({ secrets, env: env('a'), limits });
+  // Node b's SMS provider never answers: its texts stay queued.
+  const silent = `smpp://paycode:secret@127.0.0.1:${await freePort()}`;
+  const b = await startTestServer({ secrets, env: { ...env('b'), PAYCODE_SMS: silent }, limits });
+  const phone = '+15555550188';
+  expect((await b.http('POST', '/v1/consumers', { phone }, OPERATOR_TOKEN)).status).toBe(202);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(a.textsTo(phone)).toEqual([]);
+  await b.server.close();
+  const texts = await eventually(() => {
+    const found = a.textsTo(phone);
+    return found.length > 0 ? found : undefined;
+  });
+  expect(texts).toHaveLength(1);
+  expect(texts[0]).toMatch(/verification/);
+}, 60_000);
