@@ -254,7 +254,6 @@ const ORDERED_LIMITS: readonly [keyof Limits, keyof Limits][] = [
   ['giftStepRetryDelayMs', 'giftStepRetryDelayMaxMs'],
   ['terminalCodeFailuresMax', 'terminalCodeFailuresPerDayMax'],
   ['reportScansPerMerchantMax', 'reportScansMax'],
-  ['shardLeaseRenewMs', 'shardLeaseMs'],
 ];
 
 export function validateLimits(limits: Limits): string[] {
@@ -267,6 +266,9 @@ export function validateLimits(limits: Limits): string[] {
     if (limits[smaller] > limits[larger]) problems.push(`${smaller} must not exceed ${larger}`);
   if (limits.merchantLiveCodesMax > MERCHANT_LIVE_CODES_MAX)
     problems.push(`merchantLiveCodesMax must not exceed ${MERCHANT_LIVE_CODES_MAX}, every code length full`);
+  // A lease renewed only as often as it lasts runs out between renewals.
+  if (limits.shardLeaseRenewMs * 2 > limits.shardLeaseMs)
+    problems.push('shardLeaseRenewMs must be at most half of shardLeaseMs');
   if (limits.wsIdleTimeoutS % 4 !== 0 || limits.wsIdleTimeoutS < 8)
     problems.push('wsIdleTimeoutS must be a multiple of 4, at least 8');
   for (const name of WIRE_LIMITS)

@@ -15,6 +15,7 @@ import type { ShardEvent } from '../engine/shard-client.ts';
 import { createLogger } from '../log/logger.ts';
 import { randomSecrets, type Secrets } from '../persistence/secrets.ts';
 import { openStore, type Store } from '../persistence/store.ts';
+import { fund } from './helpers.ts';
 
 // Each test gets a JetStream cluster of its own: the logs of one test's nodes are not another's.
 let nats: NatsCluster;
@@ -100,15 +101,7 @@ describe('cluster of engines', () => {
     const a = await openNode('a', secrets);
     await eventually(() => served(a.engine) === SHARDS);
     for (const phone of phones) {
-      const loaded = await a.engine.loadValue({
-        merchantId: 'm1',
-        phone,
-        kind: 'gift',
-        funding: 'merchant',
-        amountCents: 1_000,
-        idempotencyKey: `load-${phone.slice(1)}`,
-      });
-      expect(loaded.status).toBe('approved');
+      await fund(a.engine, phone, 1_000);
     }
 
     // A node that would split accounts otherwise is refused.
@@ -176,15 +169,7 @@ describe('cluster of engines', () => {
     const sales: { phone: string; request: Parameters<Engine['redeem']>[0]; authId: string }[] = [];
     for (const [index, phone] of phones.entries()) {
       const node = index % 2 === 0 ? a : b;
-      const loaded = await node.engine.loadValue({
-        merchantId: 'm1',
-        phone,
-        kind: 'gift',
-        funding: 'merchant',
-        amountCents: 1_000,
-        idempotencyKey: `load-${phone.slice(1)}`,
-      });
-      expect(loaded.status).toBe('approved');
+      await fund(node.engine, phone, 1_000);
       const issued = await node.engine.issueCode({
         consumerId: node.engine.consumerIdFor(phone),
         merchantId: 'm1',
@@ -238,15 +223,7 @@ describe('cluster of engines', () => {
     const a = await openNode('a', secrets, undefined, onEvent);
     const b = await openNode('b', secrets, undefined, onEvent);
     for (const [index, phone] of phones.entries()) {
-      const loaded = await (index % 2 === 0 ? a : b).engine.loadValue({
-        merchantId: 'm1',
-        phone,
-        kind: 'gift',
-        funding: 'merchant',
-        amountCents: 1_000,
-        idempotencyKey: `load-${phone.slice(1)}`,
-      });
-      expect(loaded.status).toBe('approved');
+      await fund((index % 2 === 0 ? a : b).engine, phone, 1_000);
     }
     await eventually(() => served(a.engine) === SHARDS / 2 && served(b.engine) === SHARDS / 2);
     expect(deaths).toEqual([]);

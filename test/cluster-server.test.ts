@@ -242,10 +242,8 @@ it('keeps every acknowledged payment when a server node is killed under POS load
   const before = paid.size;
   await b.kill();
   killed = true;
-  const killedAt = Date.now();
   // Payments go on through the survivors: every consumer, whichever node served its shard, pays again.
   await eventually(() => fleet.consumers.every((consumer) => paidAfterKill.has(consumer.phone)), 30_000);
-  expect(Date.now() - killedAt).toBeLessThan(30_000);
   stop = true;
   const tillClients = await Promise.all(tills);
 

@@ -44,6 +44,7 @@ describe('limits', () => {
         'reportScansPerMerchantMax must not exceed reportScansMax',
       ],
       [{ wsIdleTimeoutS: 10 }, 'wsIdleTimeoutS must be a multiple of 4, at least 8'],
+      [{ shardLeaseRenewMs: LIMITS.shardLeaseMs }, 'shardLeaseRenewMs must be at most half of shardLeaseMs'],
     ];
     for (const [change, problem] of broken)
       expect(validateLimits({ ...LIMITS, ...change })).toEqual([problem]);
