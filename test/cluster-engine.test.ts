@@ -125,25 +125,19 @@ describe('cluster of engines', () => {
       const consumerId = issuer.consumerIdFor(phone);
       const issued = await issuer.issueCode({ consumerId, merchantId: 'm1' });
       expect(issued.status).toBe('approved');
-      const redeemed = await redeemer.redeem({
+      const request = {
         merchantId: 'm1',
         terminalId: 't1',
         key: `pay-${index}`,
         code: issued.code as string,
         amountCents: 250,
         partial: false,
-      });
+      };
+      const redeemed = await redeemer.redeem(request);
       expect(redeemed.status).toBe('approved');
       approvals.push(redeemed.authId as string);
       // A replay through the other node gets the stored answer, and the code is not approved twice.
-      const replayed = await issuer.redeem({
-        merchantId: 'm1',
-        terminalId: 't1',
-        key: `pay-${index}`,
-        code: issued.code as string,
-        amountCents: 250,
-        partial: false,
-      });
+      const replayed = await issuer.redeem(request);
       expect(replayed).toEqual(redeemed);
     }
     expect(new Set(approvals).size).toBe(phones.length);
