@@ -21,11 +21,20 @@ import type { Registry } from './registry.ts';
  */
 
 /**
- * What counts as a guess: digits that are no code here. `expired_code` does not: those digits were really
- * issued (a customer who came late), and a guess lands on such digits too rarely to matter
- * (docs/security.md).
+ * What counts as a guess: digits that are no code here, as the shard that could have drawn them answers.
+ * `expired_code` does not: those digits were really issued (a customer who came late), and a guess lands
+ * on such digits too rarely to matter (docs/security.md).
  */
 const CODE_FAILURES: ReadonlySet<Status> = new Set(['invalid_code']);
+
+/**
+ * Whether an attempt at digits the code index did not know counts as a miss, by its answer. The index
+ * may not know a code yet (issued a moment ago, on another node of a cluster), so only the shard's answer
+ * decides: `invalid_code`, or `internal` (it may have run; nothing says the digits were a code). Any other
+ * answer says they were a code (approved, declined for funds, ...) or that the attempt did not run
+ * (`overloaded`): no guess was answered.
+ */
+const missAfterUnknown = (status: Status) => CODE_FAILURES.has(status) || status === 'internal';
 
 export interface CodeAttemptDeps {
   engine: Engine;
@@ -51,10 +60,11 @@ export class CodeAttempts {
   /**
    * A code attempt whose fields the caller has checked: a malformed request is `bad_request` and never
    * counted. A terminal's attempts run one at a time, so its lock is checked after its previous attempt
-   * was counted: pipelining cannot buy a guesser more tries. An attempt at digits that are no code here
-   * is counted in the merchant's and the global windows before it runs, so however many terminals guess
-   * at once, no window passes its maximum, and it is charged to the terminal whatever it is answered.
-   * Only an approved redeem resets the terminal's run of failures.
+   * was counted: pipelining cannot buy a guesser more tries. An attempt at digits the code index does not
+   * know is counted in the merchant's and the global windows before it runs, so however many terminals
+   * guess at once, no window passes its maximum; it stays counted, and is charged to the terminal, only
+   * if its answer makes it a miss (`missAfterUnknown`). Only an approved redeem resets the terminal's run
+   * of failures.
    *
    * A retry of a redeem already stored under its key gets its stored answer without the checks, as
    * idempotency promises; the engine only replays it (`replayOnly`), and if the record was swept meanwhile
@@ -101,10 +111,12 @@ export class CodeAttempts {
     const none = lookup?.state === 'none';
     if (none) windows.add(merchantId, terminalId, nowMs, digits);
     const reply = await run(false, lookup);
-    const failed = none ? reply.status !== 'approved' : CODE_FAILURES.has(reply.status);
-    // Digits that were a code a moment ago (cancelled meanwhile) are counted now.
+    const failed = none ? missAfterUnknown(reply.status) : CODE_FAILURES.has(reply.status);
+    // Digits that were a code a moment ago (cancelled meanwhile) are counted now; digits the index did
+    // not know yet that were a code are no longer counted.
     const countedAtMs = none ? nowMs : this.deps.now();
     if (failed && !none) windows.add(merchantId, terminalId, countedAtMs, digits);
+    if (!failed && none) windows.uncount(merchantId, terminalId, nowMs, digits);
     const approvedRedeem = reply.status === 'approved' && reply.authId !== undefined;
     if (
       (failed || approvedRedeem) &&

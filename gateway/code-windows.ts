@@ -67,6 +67,16 @@ export class CodeFailureWindows {
     this.unexplained.set(terminalId, misses);
   }
 
+  /** Takes back a failure counted before its attempt ran (`add` at the same time), which was no miss. */
+  uncount(merchantId: string, terminalId: string, atMs: number, digits: string): void {
+    const { minute, day } = this.of(merchantId);
+    for (const log of [minute, day, this.all]) log.remove(atMs, terminalId);
+    const misses = this.unexplained.get(terminalId) ?? [];
+    const index = misses.findIndex((miss) => miss.atMs === atMs && miss.digits === digits);
+    if (index >= 0) misses.splice(index, 1);
+    if (misses.length === 0) this.unexplained.delete(terminalId);
+  }
+
   /**
    * After the approved redeem of `code` at a terminal: its latest miss one slip away from the code, if
    * any within `codeTypoExplainMs`, was the cashier's typo. It leaves the merchant's and the global

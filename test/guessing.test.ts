@@ -20,7 +20,11 @@ import {
 } from '../core/guessing.ts';
 import type { MerchantId, TerminalId } from '../core/ids.ts';
 import { LIMITS, type Limits } from '../core/limits.ts';
+import type { Reply } from '../core/wallet.ts';
+import { CodeAttempts } from '../gateway/code-attempts.ts';
 import { CodeFailureWindows, oneSlipApart } from '../gateway/code-windows.ts';
+import { createMetrics } from '../gateway/metrics.ts';
+import { createLogger } from '../log/logger.ts';
 import type { PosClient } from '../sdk/pos-client.ts';
 import { posMac, requestFields } from '../sdk/pos-protocol.ts';
 import { readConfig } from '../server/config.ts';
@@ -384,6 +388,53 @@ describe('code guessing', () => {
       fleet.map((terminal, i) => terminal.pos.redeem({ code: codes[i] as string, amountCents: 500 })),
     );
     expect(sales.map((sale) => sale.status)).toEqual(fleet.map(() => 'approved'));
+  });
+
+  it('takes back the count of digits the index did not know once the answer shows they were a code, or did not run', async () => {
+    // A node of a cluster may not know yet a code issued a moment ago through another node: only the
+    // shard's answer makes the attempt a miss. The runs stand in for the shard's answers.
+    const t = await startTestServer();
+    const merchant = await t.merchant();
+    const terminal = await t.terminal(merchant);
+    const limits: Limits = { ...LIMITS, merchantCodeFailuresPerWindowMax: 2 };
+    const windows = new CodeFailureWindows(limits, []);
+    const attempts = new CodeAttempts({
+      engine: t.server.engine,
+      registry: t.server.registry,
+      limits,
+      metrics: createMetrics(),
+      logger: createLogger({ write: () => {} }),
+      codeWindows: windows,
+      now: Date.now,
+    });
+    const attempt = (digits: string, reply: Reply) =>
+      attempts.run(
+        terminal.terminalId as TerminalId,
+        merchant.merchantId as MerchantId,
+        `key-${digits}`,
+        digits,
+        async (_, lookup) => {
+          expect(lookup?.state).toBe('none');
+          return reply;
+        },
+      );
+    const locked = () =>
+      t.server.registry.terminals.failures.locked(terminal.terminalId as TerminalId, Date.now());
+    for (let n = 0; n < 4; n++) {
+      expect(await attempt(`10000${n}`, { status: 'approved', authId: `au_${n}` } as Reply)).toMatchObject({
+        status: 'approved',
+      });
+      await attempt(`20000${n}`, { status: 'insufficient_funds' });
+      await attempt(`30000${n}`, { status: 'overloaded' });
+    }
+    expect(windows.refusal(merchant.merchantId, Date.now())).toBeNull();
+    expect(locked()).toBe(false);
+    // Misses stay counted: `invalid_code`, and `internal` (it may have run).
+    await attempt('400000', { status: 'invalid_code' });
+    await attempt('400001', { status: 'internal' });
+    expect(windows.refusal(merchant.merchantId, Date.now())).toMatchObject({
+      window: 'merchant, per minute',
+    });
   });
 
   it('bounds all terminals together per window', async () => {
