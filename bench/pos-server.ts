@@ -161,6 +161,7 @@ export interface Terminal {
 }
 export interface Consumer {
   phone: string;
+  consumerId: string;
   merchantId: string;
   deviceToken: string;
 }
@@ -276,7 +277,12 @@ export async function setupFleet(
           200,
         );
         ready++;
-        return { phone, merchantId: merchant.merchantId, deviceToken: String(verified.deviceToken) };
+        return {
+          phone,
+          consumerId: String(verified.consumerId),
+          merchantId: merchant.merchantId,
+          deviceToken: String(verified.deviceToken),
+        };
       },
     );
     process.stderr.write(
@@ -317,15 +323,23 @@ export async function issueCode(url: string, consumer: Consumer): Promise<string
  */
 export class WalletSocket {
   pushes = 0;
+  /** Each card's balance as last told: by the snapshot, then by `balance` pushes. */
+  readonly balances = new Map<string, number>();
   private waiters: {
     match: (frame: Record<string, unknown>) => boolean;
     resolve: (frame: Record<string, unknown>) => void;
   }[] = [];
   /** Resolves when the socket closed (the server went away, or `close`). */
   readonly closed: Promise<void>;
+  isClosed = false;
 
   private constructor(private readonly socket: WebSocket) {
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.isClosed = true;
+        resolve();
+      }),
+    );
     // A reset after the socket opened (the server was killed) is a close, not an exception.
     socket.on('error', () => undefined);
   }
@@ -340,8 +354,11 @@ export class WalletSocket {
       socket.once('open', () => socket.send(JSON.stringify({ type: 'auth', token: deviceToken })));
       socket.on('message', (data) => {
         const frame = JSON.parse(String(data)) as Record<string, unknown>;
-        if (frame.type === 'snapshot') resolve(wallet);
-        else if (frame.type === 'error' && frame.reqId === undefined)
+        if (frame.type === 'snapshot') {
+          for (const card of frame.cards as { cardId: string; balanceCents: number }[])
+            wallet.balances.set(card.cardId, card.balanceCents);
+          resolve(wallet);
+        } else if (frame.type === 'error' && frame.reqId === undefined)
           reject(new Error(`wallet: ${frame.status}`));
         else wallet.receive(frame);
       });
@@ -368,6 +385,7 @@ export class WalletSocket {
 
   private receive(frame: Record<string, unknown>): void {
     this.pushes++;
+    if (frame.type === 'balance') this.balances.set(String(frame.cardId), Number(frame.balanceCents));
     const index = this.waiters.findIndex((waiter) => waiter.match(frame));
     if (index >= 0) this.waiters.splice(index, 1)[0]?.resolve(frame);
   }

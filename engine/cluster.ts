@@ -289,7 +289,9 @@ class ClusterShard implements ShardHandle {
 
   health(): ShardHealth {
     if (this.local) return this.local.health();
-    return { shardIndex: this.shardIndex, state: 'remote', writable: true, restarts: 0 };
+    // Writable while another node's lease on it lives; else no node serves it now.
+    const writable = this.leases.ownerLives(this.shardIndex);
+    return { shardIndex: this.shardIndex, state: 'remote', writable, restarts: 0 };
   }
 
   stats(): Promise<ShardStats> {

@@ -46,6 +46,8 @@ export class ShardLeases {
   /** Each shard's lease operations run one at a time, so none works from another's old revision. */
   private readonly turns = new Map<number, Promise<unknown>>();
   private timer: NodeJS.Timeout | undefined;
+  /** Shards another node holds, and until when, as read in the last round. */
+  private readonly heldElsewhereUntilMs = new Map<number, number>();
   /** Writer ids of nodes whose heartbeat ran out, as of the last round. */
   private goneWriters = new Set<number>();
   private round: Promise<void> = Promise.resolve();
@@ -78,6 +80,11 @@ export class ShardLeases {
   holds(shardIndex: number): boolean {
     const lease = this.held.get(shardIndex);
     return lease !== undefined && lease.untilMs > Date.now();
+  }
+
+  /** Whether some node serves the shard: this one, or another whose lease had not run out when read. */
+  ownerLives(shardIndex: number): boolean {
+    return this.holds(shardIndex) || (this.heldElsewhereUntilMs.get(shardIndex) ?? 0) > Date.now();
   }
 
   /**
@@ -189,7 +196,10 @@ export class ShardLeases {
     const owned = () => this.held.size - this.releasing.size;
     for (let shardIndex = 0; shardIndex < this.shardCount; shardIndex++) {
       if (this.held.has(shardIndex) || this.stopped) continue;
-      if ((this.avoidUntilMs.get(shardIndex) ?? 0) > Date.now()) continue;
+      if ((this.avoidUntilMs.get(shardIndex) ?? 0) > Date.now()) {
+        await this.observe(shardIndex);
+        continue;
+      }
       // The shard starts while the rounds go on renewing this node's other leases.
       const beyondShare = owned() >= share;
       if (await this.inTurn(shardIndex, () => this.take(shardIndex, beyondShare)))
@@ -224,6 +234,15 @@ export class ShardLeases {
     return this.goneWriters.has(writer);
   }
 
+  /** Reads the shard's lease, and notes until when another node holds it. */
+  private async observe(shardIndex: number) {
+    const entry = await this.kv.get(shardKey(shardIndex));
+    const lease = entry?.operation === 'PUT' ? entry.json<LeaseValue>() : null;
+    if (lease && lease.node !== this.nodeId) this.heldElsewhereUntilMs.set(shardIndex, lease.untilMs);
+    else this.heldElsewhereUntilMs.delete(shardIndex);
+    return entry;
+  }
+
   /**
    * Takes the shard's lease if it is free or ran out (`orphanOnly`: only if another node gave it up);
    * true when it is now ours.
@@ -233,7 +252,7 @@ export class ShardLeases {
     const untilMs = Date.now() + this.limits.shardLeaseMs;
     const value = encode({ node: this.nodeId, untilMs });
     try {
-      const entry = await this.kv.get(key);
+      const entry = await this.observe(shardIndex);
       let revision: number;
       if (entry?.operation !== 'PUT') {
         if (orphanOnly) return false;

@@ -879,7 +879,7 @@ export const ROUTES = {
     path: '/healthz',
     caller: 'anyone',
     summary:
-      'Health: 200 while every shard serves and writes (in a cluster: here, or on another node: `remote`), 503 otherwise',
+      'Health: 200 while every shard serves and writes (in a cluster: here, or on another node whose lease lives: `remote`), 503 otherwise (in a cluster, on every node while some shard has no live owner)',
     answers: {
       200: answer('up', object({ ok: Type.Literal(true) })),
       503: answer(

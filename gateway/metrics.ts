@@ -1,17 +1,23 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ShardEvent } from '../engine/shard-client.ts';
 
+/** Gauges whose values are read when `/metrics` is scraped. */
+export interface ScrapedGauges {
+  outboxPending(): number;
+  shardsServed(): number;
+}
+
 /** The server's Prometheus metrics (`GET /metrics`, loopback only). One registry per server. */
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'paycode_' });
-  // The outbox is made after the metrics; until it says how to count, nothing is pending.
-  let outboxPending = () => 0;
+  // The engine and the outbox are made after the metrics; until they say how to count, nothing is.
+  let gauges: ScrapedGauges = { outboxPending: () => 0, shardsServed: () => 0 };
   return {
     registry,
-    /** Where `paycode_sms_outbox_pending` reads its count, at each scrape. */
-    countOutboxWith(count: () => number): void {
-      outboxPending = count;
+    /** Where the gauges read at each scrape take their values. */
+    readAtScrape(read: ScrapedGauges): void {
+      gauges = read;
     },
     httpRequests: new Counter({
       name: 'paycode_http_requests_total',
@@ -76,7 +82,15 @@ export function createMetrics() {
       help: 'Texts in the outbox not yet accepted by the SMS provider (a backlog, or texts waiting for a retry).',
       registers: [registry],
       collect() {
-        this.set(outboxPending());
+        this.set(gauges.outboxPending());
+      },
+    }),
+    shardsServed: new Gauge({
+      name: 'paycode_shards_served',
+      help: 'Shards this node serves now (in a cluster: those whose lease it holds; alone: every shard that serves).',
+      registers: [registry],
+      collect() {
+        this.set(gauges.shardsServed());
       },
     }),
     smsReceipts: new Counter({

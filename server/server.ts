@@ -192,7 +192,10 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     logger,
   });
   const delivery = outbox;
-  metrics.countOutboxWith(() => delivery.pending());
+  metrics.readAtScrape({
+    outboxPending: () => delivery.pending(),
+    shardsServed: () => engine.health().shards.filter((shard) => shard.state === 'serving').length,
+  });
 
   const sockets = new Set<WebSocket<{ closed: boolean }>>();
   const inFlight = new InFlight();
