@@ -71,11 +71,15 @@ export const LIMITS = {
    * Cluster (docs/cluster.md). A node owns a shard while its lease lives: it renews every lease this
    * often, a lease it stopped renewing can be taken over once `shardLeaseMs` passed since its last renewal,
    * and a command routed to another node's shard that gets no answer within the timeout is answered
-   * `internal` (it may have run; a retry under its key finds out).
+   * `internal` (it may have run; a retry under its key finds out). A JetStream publish (a shard's commit,
+   * its marker, a shared write) not acknowledged within `clusterPublishTimeoutMs` counts as failed: the
+   * shard's thread restarts and catches up from the stream, so a NATS server that died mid-publish costs
+   * this long, not the client's default of 5 s, before the thread tries the newly elected leader.
    */
   shardLeaseMs: 5_000,
   shardLeaseRenewMs: 1_000,
   clusterRequestTimeoutMs: 5_000,
+  clusterPublishTimeoutMs: 2_000,
   /** A gift's step shed or lost with a shard is tried again after this, doubling, up to the maximum. */
   giftStepRetryDelayMs: 20,
   giftStepRetryDelayMaxMs: 1_000,

@@ -165,7 +165,7 @@ export class Cluster {
    */
   static async join(options: ClusterOptions): Promise<Cluster> {
     const { link, replicas, shardCount, store, limits, logger } = options;
-    const { nc, js } = await connectCluster(link);
+    const { nc, js } = await connectCluster(link, limits.clusterPublishTimeoutMs);
     try {
       // A lease call must not outlast a round: the next round tries again while the lease lives.
       const leaseCalls = jetstream(nc, { timeout: limits.shardLeaseRenewMs });

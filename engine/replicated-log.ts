@@ -112,8 +112,10 @@ export async function retrying<T>(call: () => Promise<T>, waitMs = RETRY_WAIT_MS
   }
 }
 
+/** A connection to the NATS cluster; its JetStream publishes wait `publishTimeoutMs` for their acknowledgement. */
 export async function connectCluster(
   link: ClusterLink,
+  publishTimeoutMs: number,
 ): Promise<{ nc: NatsConnection; js: JetStreamClient }> {
   const nc = await connect({
     servers: link.servers,
@@ -122,7 +124,7 @@ export async function connectCluster(
     waitOnFirstConnect: true,
     reconnectTimeWait: 250,
   });
-  return { nc, js: jetstream(nc) };
+  return { nc, js: jetstream(nc, { timeout: publishTimeoutMs }) };
 }
 
 /** Creates the logs' streams that do not exist yet, each with `replicas` copies. */
@@ -264,6 +266,30 @@ function applyLogMessages(
  * catch-up for up to `RETRY_WAIT_MS`, a follower for as long as it is not stopped. `onApplied` is called
  * after each transaction that changed something, with the databases it changed.
  */
+const MARKER_TIMEOUT_MS = 1_000;
+/** Records a new writer reads one by one, rather than through a consumer, to reach its marker. */
+const DIRECT_CATCH_UP_MAX = 256;
+
+/**
+ * Applies a log up to `untilSeq`. A short way (a writer restarting on the node that wrote the log, the
+ * common case) is read message by message from the stream's leader: a consumer, the other way, is a
+ * change of the JetStream cluster's metadata, which waits for its leader to be elected again after a
+ * NATS server died.
+ */
+async function catchUp(js: JetStreamClient, store: Store, log: LogName, untilSeq: number): Promise<void> {
+  const from = (readMeta(store, log.position)?.seq ?? 0) + 1;
+  if (untilSeq - from >= DIRECT_CATCH_UP_MAX) return followLog(js, store, log, untilSeq).done;
+  const jsm = await js.jetstreamManager();
+  const messages: { seq: number; record: LogRecord }[] = [];
+  for (let seq = from; seq <= untilSeq; seq++) {
+    const message = await retrying(() => jsm.streams.getMessage(log.stream, { seq }));
+    // A message no longer in the stream: the consumer's way reads what is there.
+    if (!message) return followLog(js, store, log, untilSeq).done;
+    messages.push({ seq, record: packr.unpack(message.data) as LogRecord });
+  }
+  await applyLogMessages(store, log, messages, undefined, new Set());
+}
+
 export function followLog(
   js: JetStreamClient,
   store: Store,
@@ -375,8 +401,11 @@ export class LogWriter {
     nodeId: string,
   ): Promise<LogWriter> {
     const marker: LogRecord = { epoch: 0, node: nodeId };
-    const ack = await retrying(() => js.publish(shardLog(shardIndex).subject, packr.pack(marker)));
-    await followLog(js, store, shardLog(shardIndex), ack.seq).done;
+    // Short attempts: after a NATS server died, the stream's new leader is taken as soon as it is elected.
+    const ack = await retrying(() =>
+      js.publish(shardLog(shardIndex).subject, packr.pack(marker), { timeout: MARKER_TIMEOUT_MS }),
+    );
+    await catchUp(js, store, shardLog(shardIndex), ack.seq);
     return new LogWriter(js, store, shardIndex, nodeId, ack.seq, ack.seq + 1);
   }
 

@@ -6,8 +6,10 @@ import type { Logger } from '../log/logger.ts';
 /**
  * Which node owns which shard, by leases in a JetStream key-value bucket (docs/cluster.md). Every change
  * of a lease is a compare-and-set on the key's revision, which JetStream itself checks, so two nodes never
- * both take the same lease. Keys: `shard.<index>` → {node, untilMs}, and `node.<id>` → {untilMs, writer}, each
- * node's heartbeat, which tells the others how many nodes share the shards and whose texts are orphaned.
+ * both take the same lease. Keys: `shard.<index>` → {node, untilMs}; `node.<id>` → {untilMs, writer}, each
+ * node's heartbeat, which tells the others how many nodes share the shards and whose texts are orphaned;
+ * and `members`, the ids of every node that joined. A round only reads and writes keys by name: listing
+ * keys would make a consumer, a change of the JetStream cluster's metadata that waits for its leader.
  *
  * Each round (every `shardLeaseRenewMs`) a node renews its heartbeat and its leases, then balances: it
  * takes free or expired shards while it owns fewer than its share (the shard count divided by the live
@@ -34,7 +36,15 @@ export interface LeaseHooks {
 
 const shardKey = (shardIndex: number) => `shard.${shardIndex}`;
 const nodeKey = (nodeId: string) => `node.${nodeId}`;
+/** Every node id that ever joined, so a round reads the heartbeats by name (no listing of keys). */
+const MEMBERS_KEY = 'members';
 const encode = (value: unknown) => JSON.stringify(value);
+
+/** Whether a compare-and-set failed because the key changed since it was read. */
+const changedMeanwhile = (error: unknown) =>
+  error instanceof JetStreamApiError &&
+  (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
+    error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 
 export class ShardLeases {
   /** Shards this node holds: the lease's revision and until when it is ours by our own clock. */
@@ -153,10 +163,7 @@ export class ShardLeases {
       lease.untilMs = untilMs;
       return true;
     } catch (error) {
-      const changed =
-        error instanceof JetStreamApiError &&
-        (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
-          error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+      const changed = changedMeanwhile(error);
       // A renewal that was stored but whose answer was lost left the key ours at a newer revision.
       if (changed) {
         const entry = await this.kv.get(shardKey(shardIndex)).catch(() => null);
@@ -215,18 +222,41 @@ export class ShardLeases {
 
   /** Counts the live nodes, and notes which writer ids belong to nodes whose heartbeat ran out. */
   private async liveNodes(): Promise<number> {
+    const members = await this.members();
+    const beats = await Promise.all(members.map((nodeId) => this.kv.get(nodeKey(nodeId))));
     const nowMs = Date.now();
     let live = 0;
     const gone = new Set<number>();
-    for await (const key of await this.kv.keys('node.*')) {
-      const entry = await this.kv.get(key);
+    for (const [index, entry] of beats.entries()) {
       if (entry?.operation !== 'PUT') continue;
       const { untilMs, writer } = entry.json<{ untilMs: number; writer?: number }>();
-      if (untilMs > nowMs || key === nodeKey(this.nodeId)) live++;
+      if (untilMs > nowMs || members[index] === this.nodeId) live++;
       else if (writer !== undefined) gone.add(writer);
     }
     this.goneWriters = gone;
     return Math.max(1, live);
+  }
+
+  /** The ids of every node that joined, this one added (by compare-and-set) if it is not there yet. */
+  private async members(): Promise<string[]> {
+    for (;;) {
+      const entry = await this.kv.get(MEMBERS_KEY);
+      const members = entry?.operation === 'PUT' ? entry.json<string[]>() : [];
+      if (members.includes(this.nodeId)) return members;
+      const joined = encode([...members, this.nodeId]);
+      const stored = await (entry
+        ? this.kv.update(MEMBERS_KEY, joined, entry.revision)
+        : this.kv.create(MEMBERS_KEY, joined)
+      ).then(
+        () => true,
+        (error: unknown) => {
+          // Another node joined meanwhile: read again; anything else ends the round.
+          if (changedMeanwhile(error)) return false;
+          throw error;
+        },
+      );
+      if (stored) return [...members, this.nodeId];
+    }
   }
 
   /** Whether the node that writes under this writer id stopped beating (as of the last round). */

@@ -173,7 +173,7 @@ async function probeWrite(): Promise<boolean> {
 }
 
 async function openLog(link: ClusterLink): Promise<LogWriter> {
-  const { nc, js } = await connectCluster(link);
+  const { nc, js } = await connectCluster(link, data.limits.clusterPublishTimeoutMs);
   natsConnection = nc;
   void nc.closed().then(() => {
     if (!stopping) crash(new Error(`shard ${data.shardIndex}: the connection to NATS closed`));

@@ -82,7 +82,10 @@ async function logsAlone(names: string[]) {
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   const node = await openNode('maker', randomSecrets());
   await node.close();
-  const { nc, js } = await connectCluster({ servers: nats.urls, nodeId: 'logs-test' });
+  const { nc, js } = await connectCluster(
+    { servers: nats.urls, nodeId: 'logs-test' },
+    LIMITS.clusterPublishTimeoutMs,
+  );
   const stores = names.map((name) => openStore(join(dir, name)));
   onTestFinished(async () => {
     for (const store of stores) await store.root.close();
