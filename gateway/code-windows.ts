@@ -11,6 +11,14 @@ import type { CodeFailure } from './terminal-failures.ts';
  * budget, so the slips honest cashiers make at a busy merchant do not stop its sales.
  */
 
+/**
+ * A change of the windows, told to the other nodes of a cluster (each node counts the attempts it
+ * receives; with these, every node's windows hold every node's misses, a broadcast's delay later).
+ */
+export type WindowChange =
+  | { type: 'miss' | 'uncount' | 'typo'; merchantId: string; terminalId: string; atMs: number }
+  | { type: 'forget'; merchantId: string; terminalId: string };
+
 /** A merchant's windows: the last minute's and the last day's misses, and the last day's explained typos. */
 interface MerchantLogs {
   minute: FailureLog;
@@ -23,6 +31,8 @@ export class CodeFailureWindows {
   private readonly all: FailureLog;
   /** Each terminal's misses a sale may still explain (the last `codeTypoExplainMs`), oldest first. */
   private readonly unexplained = new Map<string, { digits: string; atMs: number }[]>();
+  /** Where this node's changes go (the other nodes of a cluster); nowhere alone. */
+  private tell: (change: WindowChange) => void = () => {};
 
   /**
    * `restored`: the terminals' stored failures of the last day, oldest first, so a restart gives no fresh
@@ -37,6 +47,22 @@ export class CodeFailureWindows {
       if (explained) this.of(merchantId).typos.add(atMs, terminalId);
       else this.add(merchantId, terminalId, atMs);
     }
+  }
+
+  /** Tells every change made here from now on to `tell` (the other nodes). */
+  shareWith(tell: (change: WindowChange) => void): void {
+    this.tell = tell;
+  }
+
+  /** A change another node made: counted here too, and not told again. */
+  apply(change: WindowChange): void {
+    const { merchantId, terminalId } = change;
+    if (change.type === 'forget') return this.forgetHere(merchantId, terminalId);
+    const logs = this.of(merchantId);
+    const counted = [logs.minute, logs.day, this.all];
+    if (change.type === 'miss') for (const log of counted) log.add(change.atMs, terminalId);
+    else for (const log of counted) log.remove(change.atMs, terminalId);
+    if (change.type === 'typo') logs.typos.add(change.atMs, terminalId);
   }
 
   /** Why code attempts at this merchant are refused now, or null when every window has room. */
@@ -61,6 +87,7 @@ export class CodeFailureWindows {
   add(merchantId: string, terminalId: string, nowMs: number, digits?: string): void {
     const { minute, day } = this.of(merchantId);
     for (const log of [minute, day, this.all]) log.add(nowMs, terminalId);
+    this.tell({ type: 'miss', merchantId, terminalId, atMs: nowMs });
     if (digits === undefined) return;
     const misses = this.recentMisses(terminalId, nowMs);
     misses.push({ digits, atMs: nowMs });
@@ -71,6 +98,7 @@ export class CodeFailureWindows {
   uncount(merchantId: string, terminalId: string, atMs: number, digits: string): void {
     const { minute, day } = this.of(merchantId);
     for (const log of [minute, day, this.all]) log.remove(atMs, terminalId);
+    this.tell({ type: 'uncount', merchantId, terminalId, atMs });
     const misses = this.unexplained.get(terminalId) ?? [];
     const index = misses.findIndex((miss) => miss.atMs === atMs && miss.digits === digits);
     if (index >= 0) misses.splice(index, 1);
@@ -95,6 +123,7 @@ export class CodeFailureWindows {
     else this.unexplained.delete(terminalId);
     for (const log of [logs.minute, logs.day, this.all]) log.remove(atMs, terminalId);
     logs.typos.add(atMs, terminalId);
+    this.tell({ type: 'typo', merchantId, terminalId, atMs });
     return atMs;
   }
 
@@ -103,6 +132,11 @@ export class CodeFailureWindows {
    * what one till did no longer holds back its merchant's other tills.
    */
   forgetTerminal(merchantId: string, terminalId: string): void {
+    this.forgetHere(merchantId, terminalId);
+    this.tell({ type: 'forget', merchantId, terminalId });
+  }
+
+  private forgetHere(merchantId: string, terminalId: string): void {
     const { minute, day, typos } = this.of(merchantId);
     for (const log of [minute, day, typos, this.all]) log.forget(terminalId);
     this.unexplained.delete(terminalId);

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LIMITS, type Limits, validateLimits } from '../core/limits.ts';
 import { Engine } from '../engine/engine.ts';
-import { CodeFailureWindows } from '../gateway/code-windows.ts';
+import { CodeFailureWindows, type WindowChange } from '../gateway/code-windows.ts';
 import type { Revocation } from '../gateway/credentials.ts';
 import { type FundingProvider, fundingProvider } from '../gateway/funding/provider.ts';
 import { Gifts } from '../gateway/gifts.ts';
@@ -151,6 +151,9 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const gifts = new Gifts(engine, registry, limits.giftsPerDayMax, now);
   // The terminals' stored failures of the last day refill the windows, so a restart gives no fresh guesses.
   const codeWindows = new CodeFailureWindows(limits, registry.terminals.failures.recent(now()));
+  // In a cluster every node's misses count in every node's windows.
+  codeWindows.shareWith((change) => engine.broadcast('code-windows', change));
+  engine.onBroadcast('code-windows', (change) => codeWindows.apply(change as WindowChange));
   const inbound = (phone: string, text: string) => {
     handleInbound(
       { engine, registry, codeTtlMs: config.codeTtlMs, replies, gifts: smsGifts, giving: gifts, now },

@@ -407,3 +407,55 @@ it('sends the verification text a node queued but could not send, once that node
   expect(texts).toHaveLength(1);
   expect(texts[0]).toMatch(/verification/);
 }, 60_000);
+
+it("counts the missed codes of a merchant's tills on every node in every node's windows", async () => {
+  const nats = await startNatsCluster(3);
+  onTestFinished(() => nats.stop());
+  const secrets = randomSecrets();
+  const node = (id: string) =>
+    startTestServer({
+      secrets,
+      env: { PAYCODE_NATS: nats.urls.join(','), PAYCODE_NODE_ID: id, PAYCODE_SHARDS: String(SHARDS) },
+      limits: { shardLeaseMs: 3_000, shardLeaseRenewMs: 500, merchantCodeFailuresPerWindowMax: 4 },
+    });
+  const [a, b] = [await node('a'), await node('b')] as [TestServer, TestServer];
+  const merchant = await a.merchant('Guarded Cafe');
+  const [first, second] = [await a.terminal(merchant), await a.terminal(merchant)];
+  const atA = await a.pos(first);
+  const atB = await eventually(() => b.pos(second).catch(() => undefined));
+  // Two misses through each node (each till stays under its own lock): the merchant's minute is full.
+  for (const [pos, from] of [
+    [atA, 100_000],
+    [atB, 200_000],
+  ] as const)
+    for (let n = 0; n < 2; n++) expect((await pos.inquire(String(from + n))).status).toBe('invalid_code');
+  const refused = (t: TestServer) =>
+    eventually(async () => {
+      const list = await t.http(
+        'GET',
+        `/v1/merchants/${merchant.merchantId}/terminals`,
+        undefined,
+        merchant.apiKey,
+      );
+      return list.body.codeAttempts.refused === true ? list.body.codeAttempts : undefined;
+    }, 5_000);
+  for (const t of [a, b]) expect(await refused(t)).toMatchObject({ window: 'merchant, per minute' });
+  for (const pos of [atA, atB]) expect((await pos.inquire('300000')).status).toBe('rate_limited');
+  // The operator's unlock of one till through a takes its misses out of both nodes' windows.
+  const unlocked = await a.http(
+    'POST',
+    `/v1/merchants/${merchant.merchantId}/terminals/${second.terminalId}/unlock`,
+    {},
+    OPERATOR_TOKEN,
+  );
+  expect(unlocked.status).toBe(200);
+  await eventually(async () => {
+    const list = await b.http(
+      'GET',
+      `/v1/merchants/${merchant.merchantId}/terminals`,
+      undefined,
+      merchant.apiKey,
+    );
+    return list.body.codeAttempts.refused === false;
+  }, 5_000);
+}, 60_000);
