@@ -80,6 +80,11 @@ export const LIMITS = {
   shardLeaseRenewMs: 1_000,
   clusterRequestTimeoutMs: 5_000,
   clusterPublishTimeoutMs: 2_000,
+  /**
+   * How often the node serving shard 0 stores a snapshot of its state and truncates the logs below it
+   * (engine/snapshots.ts): a node that joins replays at most this much of the logs.
+   */
+  clusterSnapshotIntervalMs: 60 * 60_000,
   /** A gift's step shed or lost with a shard is tried again after this, doubling, up to the maximum. */
   giftStepRetryDelayMs: 20,
   giftStepRetryDelayMaxMs: 1_000,

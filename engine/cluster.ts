@@ -1,4 +1,4 @@
-import { jetstream } from '@nats-io/jetstream';
+import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { type NatsConnection, RequestError, type Subscription } from '@nats-io/transport-node';
 import { Packr } from 'msgpackr';
@@ -12,6 +12,7 @@ import {
   connectCluster,
   ensureLogStreams,
   followLog,
+  LogTruncatedError,
   logEnd,
   retrying,
   shardLog,
@@ -20,6 +21,7 @@ import type { ShardClientHooks, ShardEvent, ShardHandle, ShardHealth } from './s
 import { ShardLeases } from './shard-leases.ts';
 import type { ShardFault, ShardStats } from './shard-worker.ts';
 import { SharedWrites } from './shared-writes.ts';
+import { appliedPositions, clusterLogs, type Snapshot, takeSnapshot } from './snapshots.ts';
 
 /**
  * A node of a cluster (docs/cluster.md): the engine's shards, each served by whichever node holds its
@@ -48,6 +50,8 @@ export interface ClusterOptions {
   onNotices(notices: Notice[]): void;
   /** The writer id of this node's outbox keys (engine.ts `gatewayWriter`). */
   writer: number;
+  /** The node's data directory (a snapshot is made in it before it is stored). */
+  dataDir: string;
 }
 
 const LEASES_BUCKET = 'paycode-leases';
@@ -86,14 +90,49 @@ async function agreeOnShardCount(kv: KV, shardCount: number): Promise<void> {
 }
 
 export class Cluster {
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  private snapshotting: Promise<unknown> = Promise.resolve();
+
   private constructor(
     private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
     readonly shards: ClusterShard[],
     private readonly leases: ShardLeases,
     private readonly shared: SharedWrites,
     private readonly kv: KV,
-    private readonly nodeId: string,
+    private readonly options: ClusterOptions,
   ) {}
+
+  private get nodeId(): string {
+    return this.options.link.nodeId;
+  }
+
+  /**
+   * Takes a snapshot of this node's state and truncates the logs below what every live node applied
+   * (snapshots.ts). The node serving shard 0 does it every `clusterSnapshotIntervalMs`.
+   */
+  snapshot(): Promise<Snapshot> {
+    const { store, dataDir, replicas, shardCount, logger } = this.options;
+    const taking = this.snapshotting.then(async () => {
+      const startedMs = Date.now();
+      const snapshot = await takeSnapshot({
+        js: this.js,
+        store,
+        dataDir,
+        logs: clusterLogs(shardCount),
+        replicas,
+        oldestApplied: (stream) => this.leases.oldestApplied(stream),
+      });
+      logger.info('snapshot stored; logs truncated', {
+        bytes: snapshot.bytes,
+        ms: Date.now() - startedMs,
+        truncatedBelow: snapshot.truncatedBelow,
+      });
+      return snapshot;
+    });
+    this.snapshotting = taking.catch(() => {});
+    return taking;
+  }
 
   /**
    * Claims a task done once for the whole cluster (a business day's settlement) for good: true for the
@@ -143,9 +182,16 @@ export class Cluster {
     for (const [nodeId, list] of byNode) this.nc.publish(noticesSubjectOf(nodeId), packr.pack(list));
   }
 
-  /** Starts taking leases (once the node's state is audited). */
+  /** Starts taking leases (once the node's state is audited), and snapshots while it serves shard 0. */
   start(): void {
     this.leases.start();
+    this.snapshotTimer = setInterval(() => {
+      if (!this.serves(0)) return;
+      this.snapshot().catch((error: unknown) =>
+        this.options.logger.warn('snapshot not taken', { err: error as Error }),
+      );
+    }, this.options.limits.clusterSnapshotIntervalMs);
+    this.snapshotTimer.unref();
   }
 
   /** Whether the node writing outbox keys under this writer id stopped beating: its texts are orphaned. */
@@ -194,6 +240,7 @@ export class Cluster {
         {
           acquired: (shardIndex) => (shards[shardIndex] as ClusterShard).own(),
           lost: (shardIndex) => (shards[shardIndex] as ClusterShard).disown(),
+          applied: () => appliedPositions(store, clusterLogs(shardCount)),
         },
         logger,
       );
@@ -213,7 +260,7 @@ export class Cluster {
         },
       });
       for (const shard of shards) shard.follow();
-      return new Cluster(nc, shards, leases, shared, kv, link.nodeId);
+      return new Cluster(nc, js, shards, leases, shared, kv, options);
     } catch (error) {
       await nc.close();
       throw error;
@@ -222,6 +269,8 @@ export class Cluster {
 
   /** Gives every lease back (this node's shards stop first), stops following, and leaves. */
   async leave(): Promise<void> {
+    clearInterval(this.snapshotTimer);
+    await this.snapshotting;
     await this.leases.stop();
     await Promise.all(this.shards.map((shard) => shard.stopFollowing()));
     await this.shared.close();
@@ -242,6 +291,8 @@ class ClusterShard implements ShardHandle {
   private readonly elsewhere = new Map<ConsumerId, Set<string>>();
   private watchSubscription: Subscription | null = null;
   private changing: Promise<unknown> = Promise.resolve();
+  /** The shard's log was truncated past what this node applied: it must restart from a snapshot. */
+  private behind = false;
 
   constructor(
     private readonly shardIndex: number,
@@ -289,6 +340,7 @@ class ClusterShard implements ShardHandle {
 
   health(): ShardHealth {
     if (this.local) return this.local.health();
+    if (this.behind) return { shardIndex: this.shardIndex, state: 'failed', writable: false, restarts: 0 };
     // Writable while another node's lease on it lives; else no node serves it now.
     const writable = this.leases.ownerLives(this.shardIndex);
     return { shardIndex: this.shardIndex, state: 'remote', writable, restarts: 0 };
@@ -310,12 +362,14 @@ class ClusterShard implements ShardHandle {
   /** Applies the shard's log to the local LMDB as other nodes write it. */
   follow(): void {
     this.follower = followLog(this.js, this.options.store, shardLog(this.shardIndex), null);
-    this.follower.done.catch((error: unknown) =>
+    this.follower.done.catch((error: unknown) => {
+      // Behind a truncated log, this node's copy of the shard stays old: it says so until restarted.
+      if (error instanceof LogTruncatedError) this.behind = true;
       this.options.logger.error('following a shard log failed', {
         shard: this.shardIndex,
         err: error as Error,
-      }),
-    );
+      });
+    });
   }
 
   async stopFollowing(): Promise<void> {

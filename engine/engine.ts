@@ -47,6 +47,7 @@ import {
   type ShardHealth,
 } from './shard-client.ts';
 import type { ShardFault, ShardStats } from './shard-worker.ts';
+import { restoreIfBehind, type Snapshot } from './snapshots.ts';
 
 /**
  * The engine's promise-based API, used in-process by the gateway. It validates input, stamps each
@@ -200,6 +201,15 @@ export class Engine {
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
+    // A cluster node behind what the logs still hold starts from the latest snapshot instead.
+    if (options.cluster)
+      await restoreIfBehind({
+        link: options.cluster.link,
+        dataDir: options.dataDir,
+        shardCount: options.shards,
+        publishTimeoutMs: { ...LIMITS, ...options.limits }.clusterPublishTimeoutMs,
+        logger: options.logger ?? createLogger(),
+      });
     const store = openStore(options.dataDir);
     let engine: Engine;
     try {
@@ -221,6 +231,7 @@ export class Engine {
           onSharedWrites: (databases) => engine.sharedWritesApplied(databases),
           onNotices: (notices) => engine.deliver(notices),
           writer: engine.gatewayWriter,
+          dataDir: options.dataDir,
         });
       } catch (error) {
         await store.root.close();
@@ -274,6 +285,14 @@ export class Engine {
     // Texts queued before the node became part of a cluster, or by a node that stopped beating (its
     // verification codes among them): the node serving shard 0 sends them.
     return (writer === GATEWAY_WRITER || this.cluster.writerGone(writer)) && this.cluster.serves(0);
+  }
+
+  /**
+   * In a cluster, stores a snapshot of this node's state and truncates the logs below it (the node
+   * serving shard 0 does so on its own every `clusterSnapshotIntervalMs`); null on a single node.
+   */
+  snapshotCluster(): Promise<Snapshot> | null {
+    return this.cluster?.snapshot() ?? null;
   }
 
   /** In a cluster, tells every other node something; nothing on a single node. */

@@ -266,6 +266,15 @@ function applyLogMessages(
  * catch-up for up to `RETRY_WAIT_MS`, a follower for as long as it is not stopped. `onApplied` is called
  * after each transaction that changed something, with the databases it changed.
  */
+/** A log no longer holds the messages after this node's position: it must start from a snapshot. */
+export class LogTruncatedError extends Error {
+  constructor(stream: string, wanted: number, found: number) {
+    super(
+      `${stream}: message ${wanted} is no longer kept (the next is ${found}); restart the node to rebuild it from the latest snapshot`,
+    );
+  }
+}
+
 const MARKER_TIMEOUT_MS = 1_000;
 /** Records a new writer reads one by one, rather than through a consumer, to reach its marker. */
 const DIRECT_CATCH_UP_MAX = 256;
@@ -302,6 +311,9 @@ export function followLog(
   const readOnce = async () => {
     const from = (readMeta(store, log.position)?.seq ?? 0) + 1;
     if (untilSeq !== null && from > untilSeq) return;
+    // Truncated up to and past `from` (nothing left to read shows no gap): this node fell behind.
+    const { first_seq } = (await (await js.jetstreamManager()).streams.info(log.stream)).state;
+    if (first_seq > from) throw new LogTruncatedError(log.stream, from, first_seq);
     const consumer = await js.consumers.get(log.stream, { opt_start_seq: from });
     const messages = await consumer.consume({ max_messages: 1_000 });
     stopConsumer = () => void messages.stop();
@@ -310,9 +322,16 @@ export function followLog(
     const open = new Set<string>();
     let applying: Promise<unknown> = Promise.resolve();
     let failure: unknown = null;
+    let next = from;
     try {
       for await (const message of messages) {
         if (failure) break;
+        // Messages are never removed but below a snapshot (snapshots.ts): a gap means this node fell behind.
+        if (message.seq !== next) {
+          failure = new LogTruncatedError(log.stream, next, message.seq);
+          break;
+        }
+        next = message.seq + 1;
         const record = packr.unpack(message.data) as LogRecord;
         chunk.push({ seq: message.seq, record });
         const last = untilSeq !== null && message.seq >= untilSeq;
@@ -359,6 +378,7 @@ export function followLog(
         (error: unknown) => error,
       );
       if (stopped || reached()) return;
+      if (failed instanceof LogTruncatedError) throw failed;
       if (untilSeq !== null && Date.now() > deadline)
         throw failed ?? new Error(`${log.stream}: not read up to ${untilSeq}`);
       await new Promise((resolve) => setTimeout(resolve, 250));

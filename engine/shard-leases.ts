@@ -32,6 +32,8 @@ export interface LeaseHooks {
   acquired(shardIndex: number): Promise<boolean>;
   /** This node no longer holds it (lost, expired or given back): stop serving it before it resolves. */
   lost(shardIndex: number): Promise<void>;
+  /** How far this node applied each log (by stream), told in its heartbeat (snapshots.ts). */
+  applied(): Record<string, number>;
 }
 
 const shardKey = (shardIndex: number) => `shard.${shardIndex}`;
@@ -58,6 +60,8 @@ export class ShardLeases {
   private timer: NodeJS.Timeout | undefined;
   /** Shards another node holds, and until when, as read in the last round. */
   private readonly heldElsewhereUntilMs = new Map<number, number>();
+  /** The lowest position of each log (by stream) among the live nodes, as of the last round. */
+  private oldest = new Map<string, number>();
   /** Writer ids of nodes whose heartbeat ran out, as of the last round. */
   private goneWriters = new Set<number>();
   private round: Promise<void> = Promise.resolve();
@@ -182,8 +186,13 @@ export class ShardLeases {
 
   private async runRound(): Promise<void> {
     const nowMs = Date.now();
+    const heartbeat = {
+      untilMs: nowMs + this.limits.shardLeaseMs,
+      writer: this.writer,
+      applied: this.hooks.applied(),
+    };
     const beating = this.kv
-      .put(nodeKey(this.nodeId), encode({ untilMs: nowMs + this.limits.shardLeaseMs, writer: this.writer }))
+      .put(nodeKey(this.nodeId), encode(heartbeat))
       .catch((error: unknown) => this.logger.warn('node heartbeat not written', { err: error as Error }));
     // Every lease at once: a slow renewal must not let the others run out.
     await Promise.all(
@@ -227,13 +236,18 @@ export class ShardLeases {
     const nowMs = Date.now();
     let live = 0;
     const gone = new Set<number>();
+    const oldest = new Map(Object.entries(this.hooks.applied()));
     for (const [index, entry] of beats.entries()) {
       if (entry?.operation !== 'PUT') continue;
-      const { untilMs, writer } = entry.json<{ untilMs: number; writer?: number }>();
-      if (untilMs > nowMs || members[index] === this.nodeId) live++;
-      else if (writer !== undefined) gone.add(writer);
+      const beat = entry.json<{ untilMs: number; writer?: number; applied?: Record<string, number> }>();
+      if (beat.untilMs > nowMs || members[index] === this.nodeId) {
+        live++;
+        for (const stream of oldest.keys())
+          oldest.set(stream, Math.min(oldest.get(stream) ?? 0, beat.applied?.[stream] ?? 0));
+      } else if (beat.writer !== undefined) gone.add(beat.writer);
     }
     this.goneWriters = gone;
+    this.oldest = oldest;
     return Math.max(1, live);
   }
 
@@ -257,6 +271,11 @@ export class ShardLeases {
       );
       if (stored) return [...members, this.nodeId];
     }
+  }
+
+  /** The lowest position of a log any live node applied (as of the last round; 0 before the first). */
+  oldestApplied(stream: string): number {
+    return this.oldest.get(stream) ?? 0;
   }
 
   /** Whether the node that writes under this writer id stopped beating (as of the last round). */
