@@ -35,8 +35,11 @@ import { appliedPositions, clusterLogs, type Snapshot, takeSnapshot } from './sn
 
 export interface ClusterOptions {
   link: ClusterLink;
-  /** JetStream copies of each log and of the leases. */
-  replicas: number;
+  /**
+   * JetStream copies of each log, of the leases and of the snapshot; null: 3, or the NATS cluster's
+   * servers if fewer (as the server this node connects to tells them).
+   */
+  replicas: number | null;
   shardCount: number;
   store: Store;
   limits: Limits;
@@ -101,6 +104,7 @@ export class Cluster {
     private readonly shared: SharedWrites,
     private readonly kv: KV,
     private readonly options: ClusterOptions,
+    private readonly replicas: number,
   ) {}
 
   private get nodeId(): string {
@@ -112,7 +116,8 @@ export class Cluster {
    * (snapshots.ts). The node serving shard 0 does it every `clusterSnapshotIntervalMs`.
    */
   snapshot(): Promise<Snapshot> {
-    const { store, dataDir, replicas, shardCount, logger } = this.options;
+    const { store, dataDir, shardCount, logger } = this.options;
+    const { replicas } = this;
     const taking = this.snapshotting.then(async () => {
       const startedMs = Date.now();
       const snapshot = await takeSnapshot({
@@ -210,9 +215,11 @@ export class Cluster {
    * takes leases.
    */
   static async join(options: ClusterOptions): Promise<Cluster> {
-    const { link, replicas, shardCount, store, limits, logger } = options;
+    const { link, shardCount, store, limits, logger } = options;
     const { nc, js } = await connectCluster(link, limits.clusterPublishTimeoutMs);
     try {
+      const servers = Math.max(link.servers.length, nc.info?.connect_urls?.length ?? 0);
+      const replicas = options.replicas ?? Math.min(3, servers);
       // A lease call must not outlast a round: the next round tries again while the lease lives.
       const leaseCalls = jetstream(nc, { timeout: limits.shardLeaseRenewMs });
       const kv = await retrying(() => new Kvm(leaseCalls).create(LEASES_BUCKET, { replicas, history: 1 }));
@@ -260,7 +267,7 @@ export class Cluster {
         },
       });
       for (const shard of shards) shard.follow();
-      return new Cluster(nc, js, shards, leases, shared, kv, options);
+      return new Cluster(nc, js, shards, leases, shared, kv, options, replicas);
     } catch (error) {
       await nc.close();
       throw error;

@@ -88,7 +88,7 @@ export interface EngineOptions {
    * Makes this engine a node of a cluster on NATS JetStream (cluster.ts): `shards` is then the cluster's
    * shard count, the same on every node, and each change is stored in JetStream with `replicas` copies.
    */
-  cluster?: { link: ClusterLink; replicas: number };
+  cluster?: { link: ClusterLink; replicas: number | null };
 }
 
 /**

@@ -57,7 +57,10 @@ export class CodeFailureWindows {
   /** A change another node made: counted here too, and not told again. */
   apply(change: WindowChange): void {
     const { merchantId, terminalId } = change;
-    if (change.type === 'forget') return this.forgetHere(merchantId, terminalId);
+    if (change.type === 'forget') {
+      this.forgetHere(merchantId, terminalId);
+      return;
+    }
     const logs = this.of(merchantId);
     const counted = [logs.minute, logs.day, this.all];
     if (change.type === 'miss') for (const log of counted) log.add(change.atMs, terminalId);

@@ -54,7 +54,8 @@ export interface Config {
   /** The bearer token `/metrics` asks for; without one, it is served to this machine only. */
   metricsToken: string | null;
   /** A node of a cluster on NATS JetStream (`PAYCODE_NATS`; docs/cluster.md); null: a single node. */
-  cluster: { link: { servers: string[]; nodeId: string }; replicas: number } | null;
+  /** `replicas` null: 3, or the NATS cluster's servers if fewer (counted once connected). */
+  cluster: { link: { servers: string[]; nodeId: string }; replicas: number | null } | null;
 }
 
 /** Whether the server speaks plain HTTP on an address other machines reach (then only a TLS proxy may). */
@@ -77,7 +78,8 @@ function readCluster(env: NodeJS.ProcessEnv, problems: string[]): Config['cluste
     problems.push(
       'PAYCODE_NODE_ID must be set with PAYCODE_NATS: 1-32 of a-z, 0-9 and -, unique in the cluster',
     );
-  const replicasText = env.PAYCODE_NATS_REPLICAS || String(Math.min(3, servers.length));
+  const replicasText = env.PAYCODE_NATS_REPLICAS;
+  if (!replicasText) return { link: { servers, nodeId }, replicas: null };
   const replicas = Number(replicasText);
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
     problems.push(`PAYCODE_NATS_REPLICAS must be an integer from 1 to 5, not "${replicasText}"`);

@@ -271,6 +271,30 @@ describe('cluster of engines', () => {
     expect(replayed.status).toBe('approved');
   }, 120_000);
 
+  it('keeps as many copies as the NATS cluster has servers, up to 3, when not told how many', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'paycode-node-'));
+    const engine = await Engine.open({
+      dataDir,
+      secrets: randomSecrets(),
+      shards: SHARDS,
+      logger: quiet,
+      // One server's URL only: the others are learnt from it.
+      cluster: { link: { servers: [nats.urls[0] as string], nodeId: 'a' }, replicas: null },
+    });
+    closers.push(async () => {
+      await engine.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+    const conn = await connectCluster(
+      { servers: nats.urls, nodeId: 'reader' },
+      LIMITS.clusterPublishTimeoutMs,
+    );
+    onTestFinished(() => conn.nc.close());
+    const jsm = await conn.js.jetstreamManager();
+    for (const stream of [shardLog(0).stream, 'paycode-shared', 'KV_paycode-leases'])
+      expect((await jsm.streams.info(stream)).config.num_replicas, stream).toBe(3);
+  }, 60_000);
+
   it('hands shards over between nodes that start together without a shard ever having two writers', async () => {
     const secrets = randomSecrets();
     const deaths: ShardEvent[] = [];

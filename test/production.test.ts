@@ -137,8 +137,9 @@ describe('the cluster variables', () => {
     expect(problems).toEqual([]);
     expect(config.cluster).toEqual({
       link: { servers: ['nats://10.0.0.1:4222', 'nats://10.0.0.2:4222'], nodeId: 'node-1' },
-      replicas: 2,
+      replicas: null,
     });
+    expect(readConfig({ ...two, PAYCODE_NATS_REPLICAS: '2' }).config.cluster?.replicas).toBe(2);
     expect(config.shards).toBe(6);
     expect(config.demo).toBe(false);
     expect(readConfig({}).config.cluster).toBeNull();
