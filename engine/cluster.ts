@@ -21,7 +21,13 @@ import type { ShardClientHooks, ShardEvent, ShardHandle, ShardHealth } from './s
 import { ShardLeases } from './shard-leases.ts';
 import type { ShardFault, ShardStats } from './shard-worker.ts';
 import { SharedWrites } from './shared-writes.ts';
-import { appliedPositions, clusterLogs, type Snapshot, takeSnapshot } from './snapshots.ts';
+import {
+  appliedPositions,
+  clusterLogs,
+  type Snapshot,
+  snapshotTakenAtMs,
+  takeSnapshot,
+} from './snapshots.ts';
 
 /**
  * A node of a cluster (docs/cluster.md): the engine's shards, each served by whichever node holds its
@@ -71,6 +77,8 @@ const packr = new Packr({ useRecords: false });
 const NOBODY: ReadonlySet<string> = new Set();
 const OVERLOADED = { status: 'overloaded' } as const;
 const INTERNAL = { status: 'internal' } as const;
+/** How often the node serving shard 0 looks at the stored snapshot's age. */
+const SNAPSHOT_CHECK_MS = 60_000;
 /** How soon a command that found no owner is sent again. */
 const NO_OWNER_RETRY_MS = 100;
 /** The answer of a node that no longer owns the shard: the command did not run, try again. */
@@ -127,10 +135,12 @@ export class Cluster {
         logs: clusterLogs(shardCount),
         replicas,
         oldestApplied: (stream) => this.leases.oldestApplied(stream),
+        published: () => this.shared.durable(),
       });
       logger.info('snapshot stored; logs truncated', {
         bytes: snapshot.bytes,
         ms: Date.now() - startedMs,
+        positions: snapshot.positions,
         truncatedBelow: snapshot.truncatedBelow,
       });
       return snapshot;
@@ -189,13 +199,20 @@ export class Cluster {
 
   /** Starts taking leases (once the node's state is audited), and snapshots while it serves shard 0. */
   start(): void {
-    this.leases.start();
-    this.snapshotTimer = setInterval(() => {
-      if (!this.serves(0)) return;
-      this.snapshot().catch((error: unknown) =>
-        this.options.logger.warn('snapshot not taken', { err: error as Error }),
-      );
-    }, this.options.limits.clusterSnapshotIntervalMs);
+    this.leases.allowTaking();
+    // Whichever node serves shard 0 takes the next one once the stored one is as old as the interval.
+    const intervalMs = this.options.limits.clusterSnapshotIntervalMs;
+    this.snapshotTimer = setInterval(
+      () => {
+        if (!this.serves(0)) return;
+        snapshotTakenAtMs(this.js, this.replicas)
+          .then((takenAtMs) =>
+            takenAtMs === null || Date.now() - takenAtMs >= intervalMs ? this.snapshot() : null,
+          )
+          .catch((error: unknown) => this.options.logger.warn('snapshot not taken', { err: error as Error }));
+      },
+      Math.min(intervalMs, SNAPSHOT_CHECK_MS),
+    );
     this.snapshotTimer.unref();
   }
 
@@ -217,28 +234,24 @@ export class Cluster {
   static async join(options: ClusterOptions): Promise<Cluster> {
     const { link, shardCount, store, limits, logger } = options;
     const { nc, js } = await connectCluster(link, limits.clusterPublishTimeoutMs);
+    let leases: ShardLeases | null = null;
     try {
       const servers = Math.max(link.servers.length, nc.info?.connect_urls?.length ?? 0);
       const replicas = options.replicas ?? Math.min(3, servers);
+      if (options.replicas === null && replicas < 3)
+        logger.warn('JetStream keeps fewer than 3 copies: the NATS cluster showed only these servers', {
+          replicas,
+          hint: 'set PAYCODE_NATS_REPLICAS if more servers are coming',
+        });
       // A lease call must not outlast a round: the next round tries again while the lease lives.
       const leaseCalls = jetstream(nc, { timeout: limits.shardLeaseRenewMs });
       const kv = await retrying(() => new Kvm(leaseCalls).create(LEASES_BUCKET, { replicas, history: 1 }));
       await agreeOnShardCount(kv, shardCount);
       const logs = Array.from({ length: shardCount }, (_, shardIndex) => shardLog(shardIndex));
       await ensureLogStreams(nc, logs, replicas);
-      for (const log of logs) await followLog(js, store, log, await logEnd(nc, log)).done;
-      const shared = await SharedWrites.open({
-        nc,
-        js,
-        store,
-        nodeId: link.nodeId,
-        replicas,
-        logger,
-        onApplied: (databases) => options.onSharedWrites(databases),
-      });
-      store.replication = shared;
       const shards: ClusterShard[] = [];
-      const leases = new ShardLeases(
+      let shared: SharedWrites | null = null;
+      leases = new ShardLeases(
         kv,
         link.nodeId,
         options.writer,
@@ -248,11 +261,25 @@ export class Cluster {
           acquired: (shardIndex) => (shards[shardIndex] as ClusterShard).own(),
           lost: (shardIndex) => (shards[shardIndex] as ClusterShard).disown(),
           applied: () => appliedPositions(store, clusterLogs(shardCount)),
+          mayTake: () => !(shared?.behind || shards.some((shard) => shard.behind)),
         },
         logger,
       );
       for (let shardIndex = 0; shardIndex < shardCount; shardIndex++)
         shards.push(new ClusterShard(shardIndex, nc, js, options, leases));
+      // Beating from now on: no log is truncated past this node while it catches up.
+      await leases.start();
+      for (const log of logs) await followLog(js, store, log, await logEnd(nc, log)).done;
+      shared = await SharedWrites.open({
+        nc,
+        js,
+        store,
+        nodeId: link.nodeId,
+        replicas,
+        logger,
+        onApplied: (databases) => options.onSharedWrites(databases),
+      });
+      store.replication = shared;
       // Pushes: notices from the owners of other shards, and owners asking for the watches again.
       nc.subscribe(noticesSubjectOf(link.nodeId), {
         callback: (error, message) => {
@@ -269,9 +296,15 @@ export class Cluster {
       for (const shard of shards) shard.follow();
       return new Cluster(nc, js, shards, leases, shared, kv, options, replicas);
     } catch (error) {
+      await leases?.stop().catch(() => {});
       await nc.close();
       throw error;
     }
+  }
+
+  /** Whether this node fell behind a truncated log: its copy is old until it restarts from a snapshot. */
+  get behind(): boolean {
+    return this.shared.behind || this.shards.some((shard) => shard.behind);
   }
 
   /** Gives every lease back (this node's shards stop first), stops following, and leaves. */
@@ -299,7 +332,7 @@ class ClusterShard implements ShardHandle {
   private watchSubscription: Subscription | null = null;
   private changing: Promise<unknown> = Promise.resolve();
   /** The shard's log was truncated past what this node applied: it must restart from a snapshot. */
-  private behind = false;
+  behind = false;
 
   constructor(
     private readonly shardIndex: number,

@@ -47,7 +47,7 @@ import {
   type ShardHealth,
 } from './shard-client.ts';
 import type { ShardFault, ShardStats } from './shard-worker.ts';
-import { restoreIfBehind, type Snapshot } from './snapshots.ts';
+import { restoreIfBehind } from './snapshots.ts';
 
 /**
  * The engine's promise-based API, used in-process by the gateway. It validates input, stamps each
@@ -285,14 +285,6 @@ export class Engine {
     // Texts queued before the node became part of a cluster, or by a node that stopped beating (its
     // verification codes among them): the node serving shard 0 sends them.
     return (writer === GATEWAY_WRITER || this.cluster.writerGone(writer)) && this.cluster.serves(0);
-  }
-
-  /**
-   * In a cluster, stores a snapshot of this node's state and truncates the logs below it (the node
-   * serving shard 0 does so on its own every `clusterSnapshotIntervalMs`); null on a single node.
-   */
-  snapshotCluster(): Promise<Snapshot> | null {
-    return this.cluster?.snapshot() ?? null;
   }
 
   /** In a cluster, tells every other node something; nothing on a single node. */
@@ -668,11 +660,13 @@ export class Engine {
   /** How the shards are doing; `GET /healthz` answers from this. */
   health(): EngineHealth {
     const shards = this.shards.map((shard) => shard.health());
-    const status = shards.some((shard) => shard.state === 'failed')
-      ? 'failing'
-      : shards.every((shard) => (shard.state === 'serving' || shard.state === 'remote') && shard.writable)
-        ? 'ok'
-        : 'degraded';
+    // A cluster node behind a truncated log serves an old copy until it restarts from a snapshot.
+    const status =
+      shards.some((shard) => shard.state === 'failed') || this.cluster?.behind
+        ? 'failing'
+        : shards.every((shard) => (shard.state === 'serving' || shard.state === 'remote') && shard.writable)
+          ? 'ok'
+          : 'degraded';
     return { ok: status === 'ok', status, shards };
   }
 

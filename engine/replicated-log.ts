@@ -217,6 +217,8 @@ function applyLogMessages(
   messages: readonly { seq: number; record: LogRecord }[],
   filter: WriteFilter | undefined,
   touched: Set<string>,
+  /** The first part of a commit still open elsewhere: the position stays below it. */
+  holdFrom = Number.POSITIVE_INFINITY,
 ): Promise<unknown> {
   return store.root.transaction(() => {
     replaying = true;
@@ -250,8 +252,8 @@ function applyLogMessages(
         }
       }
       // A commit whose last part is not read yet is read again from its first part next time.
-      const openFrom = Math.min(...[...commits.values()].map((commit) => commit.fromSeq));
-      position.seq = Number.isFinite(openFrom) ? openFrom - 1 : lastSeq;
+      const openFrom = Math.min(holdFrom, ...[...commits.values()].map((commit) => commit.fromSeq));
+      position.seq = Number.isFinite(openFrom) ? Math.min(openFrom - 1, lastSeq) : lastSeq;
       writeMeta(store, log.position, position);
     } finally {
       replaying = false;
@@ -260,12 +262,14 @@ function applyLogMessages(
 }
 
 /**
- * Reads a log's stream from after the stored position and applies it: up to `untilSeq`, or for good
- * (a follower) until `stop` is called. Resolves when it has stopped, after its last transaction. A read
- * that fails (a NATS server lost, a stream leader moving) starts again from the stored position: a
- * catch-up for up to `RETRY_WAIT_MS`, a follower for as long as it is not stopped. `onApplied` is called
- * after each transaction that changed something, with the databases it changed.
+ * A shared-log writer's name is its node's id and a part new at every start (shared-writes.ts): a new
+ * run of a node means its earlier run died, and that run's open commit will never end.
  */
+function abandonEarlierRuns(open: Map<string, unknown>, writer: string): void {
+  const node = writer.split(':')[0];
+  for (const other of open.keys()) if (other !== writer && other.split(':')[0] === node) open.delete(other);
+}
+
 /** A log no longer holds the messages after this node's position: it must start from a snapshot. */
 export class LogTruncatedError extends Error {
   constructor(stream: string, wanted: number, found: number) {
@@ -299,6 +303,13 @@ async function catchUp(js: JetStreamClient, store: Store, log: LogName, untilSeq
   await applyLogMessages(store, log, messages, undefined, new Set());
 }
 
+/**
+ * Reads a log's stream from after the stored position and applies it: up to `untilSeq`, or for good
+ * (a follower) until `stop` is called. Resolves when it has stopped, after its last transaction. A read
+ * that fails (a NATS server lost, a stream leader moving) starts again from the stored position: a
+ * catch-up for up to `RETRY_WAIT_MS`, a follower for as long as it is not stopped. `onApplied` is called
+ * after each transaction that changed something, with the databases it changed.
+ */
 export function followLog(
   js: JetStreamClient,
   store: Store,
@@ -319,7 +330,9 @@ export function followLog(
     stopConsumer = () => void messages.stop();
     if (stopped) stopConsumer();
     let chunk: { seq: number; record: LogRecord }[] = [];
-    const open = new Set<string>();
+    // The parts read so far of each writer's open commit: they join the chunk with their last part, so a
+    // commit is applied whole while the other writers' commits go on being applied.
+    const open = new Map<string, { seq: number; record: LogRecord }[]>();
     let applying: Promise<unknown> = Promise.resolve();
     let failure: unknown = null;
     let next = from;
@@ -333,19 +346,30 @@ export function followLog(
         }
         next = message.seq + 1;
         const record = packr.unpack(message.data) as LogRecord;
-        chunk.push({ seq: message.seq, record });
+        const entry = { seq: message.seq, record };
         const last = untilSeq !== null && message.seq >= untilSeq;
-        // A chunk ends when no writer's commit is open: the parts of one are applied in one transaction.
-        if (record.more) open.add(record.node);
-        else if (!record.writes && !record.bytes) open.clear();
-        else open.delete(record.node);
-        const whole = open.size === 0;
-        if ((whole && (message.info.pending === 0 || chunk.length >= 1_000)) || last) {
+        if (!record.writes && !record.bytes) {
+          // A marker: the open commits of the shard's earlier writers never end.
+          open.clear();
+          chunk.push(entry);
+        } else {
+          abandonEarlierRuns(open, record.node);
+          const parts = open.get(record.node);
+          if (record.more) {
+            if (parts) parts.push(entry);
+            else open.set(record.node, [entry]);
+          } else {
+            open.delete(record.node);
+            chunk.push(...(parts ?? []), entry);
+          }
+        }
+        if (message.info.pending === 0 || chunk.length >= 1_000 || last) {
           const taken = chunk;
           chunk = [];
           const touched = new Set<string>();
+          const holdFrom = Math.min(...[...open.values()].map((parts) => (parts[0] as { seq: number }).seq));
           applying = applying
-            .then(() => applyLogMessages(store, log, taken, options.filter, touched))
+            .then(() => applyLogMessages(store, log, taken, options.filter, touched, holdFrom))
             .then(() => {
               if (touched.size > 0) options.onApplied?.(touched);
             })

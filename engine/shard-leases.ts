@@ -34,6 +34,8 @@ export interface LeaseHooks {
   lost(shardIndex: number): Promise<void>;
   /** How far this node applied each log (by stream), told in its heartbeat (snapshots.ts). */
   applied(): Record<string, number>;
+  /** Whether this node may take shards (false once it fell behind a truncated log). */
+  mayTake(): boolean;
 }
 
 const shardKey = (shardIndex: number) => `shard.${shardIndex}`;
@@ -66,6 +68,9 @@ export class ShardLeases {
   private goneWriters = new Set<number>();
   private round: Promise<void> = Promise.resolve();
   private stopped = false;
+  private taking = false;
+  /** When `oldest` was last read. */
+  private oldestAtMs = 0;
 
   constructor(
     private readonly kv: KV,
@@ -78,7 +83,12 @@ export class ShardLeases {
     private readonly logger: Logger,
   ) {}
 
-  start(): void {
+  /**
+   * Starts the rounds: the heartbeat (with the applied positions, so no log is truncated past this node
+   * while it catches up) and the renewals; leases are taken only once `allowTaking` was called. Resolves
+   * after the first round.
+   */
+  start(): Promise<void> {
     const next = () => {
       if (this.stopped) return;
       this.round = this.runRound()
@@ -88,6 +98,12 @@ export class ShardLeases {
         });
     };
     next();
+    return this.round;
+  }
+
+  /** From the next round on, takes free shards up to this node's share (once its state is audited). */
+  allowTaking(): void {
+    this.taking = true;
   }
 
   /** Whether this node holds the shard's lease and it has not run out by this node's clock. */
@@ -208,12 +224,14 @@ export class ShardLeases {
     );
     await beating;
     if (this.stopped) return;
-    const share = Math.ceil(this.shardCount / (await this.liveNodes()));
+    const live = await this.liveNodes();
+    if (!this.taking || !this.hooks.mayTake()) return;
+    const share = Math.ceil(this.shardCount / live);
     const owned = () => this.held.size - this.releasing.size;
     for (let shardIndex = 0; shardIndex < this.shardCount; shardIndex++) {
       if (this.held.has(shardIndex) || this.stopped) continue;
       if ((this.avoidUntilMs.get(shardIndex) ?? 0) > Date.now()) {
-        await this.observe(shardIndex);
+        await this.observe(shardIndex).catch(() => null);
         continue;
       }
       // The shard starts while the rounds go on renewing this node's other leases.
@@ -248,6 +266,7 @@ export class ShardLeases {
     }
     this.goneWriters = gone;
     this.oldest = oldest;
+    this.oldestAtMs = Date.now();
     return Math.max(1, live);
   }
 
@@ -273,8 +292,12 @@ export class ShardLeases {
     }
   }
 
-  /** The lowest position of a log any live node applied (as of the last round; 0 before the first). */
+  /**
+   * The lowest position of a log any live node applied, as of the last round; 0 (keep everything) before
+   * the first, or when the last round that read the heartbeats is older than a lease.
+   */
   oldestApplied(stream: string): number {
+    if (Date.now() - this.oldestAtMs > this.limits.shardLeaseMs) return 0;
     return this.oldest.get(stream) ?? 0;
   }
 

@@ -9,6 +9,7 @@ import {
   ensureLogStreams,
   followLog,
   isReplaying,
+  LogTruncatedError,
   type LogWrite,
   logEnd,
   SHARED_LOG,
@@ -50,6 +51,8 @@ export class SharedWrites {
    */
   private readonly unseen = new Map<string, number>();
   private follower: ReturnType<typeof followLog> | null = null;
+  /** The shared log was truncated past what this node applied: it must restart from a snapshot. */
+  behind = false;
 
   private constructor(
     private readonly js: JetStreamClient,
@@ -81,6 +84,11 @@ export class SharedWrites {
       filter: (node, writes) => shared.toApply(node, writes),
       onApplied,
     });
+    shared.follower.done.catch((error: unknown) => {
+      // Behind a truncated log, this node's registry stays old: it says so until restarted.
+      if (error instanceof LogTruncatedError) shared.behind = true;
+      logger.error('following the shared log failed', { err: error as Error });
+    });
     return shared;
   }
 
@@ -101,7 +109,7 @@ export class SharedWrites {
     await Promise.race([published, new Promise((resolve) => setTimeout(resolve, waitMs).unref())]);
     this.closed = true;
     this.follower?.stop();
-    await this.follower?.done;
+    await this.follower?.done.catch(() => {});
   }
 
   /** Our own records: already applied here. Others': all but the keys we wrote since, unseen yet. */

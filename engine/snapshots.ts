@@ -1,17 +1,27 @@
 import {
+  closeSync,
   createReadStream,
   createWriteStream,
   existsSync,
+  fsyncSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
+  readdirSync,
   renameSync,
   rmSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type JetStreamClient, jetstreamManager, StorageType } from '@nats-io/jetstream';
-import { Objm } from '@nats-io/obj';
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  jetstreamManager,
+  StorageType,
+} from '@nats-io/jetstream';
+import { type ObjectResult, Objm } from '@nats-io/obj';
 import type { Logger } from '../log/logger.ts';
 import { openStore, readMeta, type Store } from '../persistence/store.ts';
 import {
@@ -37,6 +47,18 @@ import {
 
 const SNAPSHOTS_BUCKET = 'paycode-snapshots';
 const SNAPSHOT = 'lmdb';
+/** Where a snapshot is copied before it is stored, in the data directory. */
+const SNAPSHOT_DIR_PREFIX = 'snapshot-';
+/** A download that receives nothing this long is started again (the object may have been replaced). */
+const DOWNLOAD_STALL_MS = 30_000;
+const DOWNLOAD_ATTEMPTS = 3;
+
+/** When the stored snapshot was taken, or null when there is none. */
+export async function snapshotTakenAtMs(js: JetStreamClient, replicas: number): Promise<number | null> {
+  const objects = await new Objm(js).create(SNAPSHOTS_BUCKET, { replicas, storage: StorageType.File });
+  const info = await objects.info(SNAPSHOT);
+  return info ? Date.parse(info.mtime) : null;
+}
 
 /** Every log of a cluster of `shardCount` shards. */
 export const clusterLogs = (shardCount: number): LogName[] => [
@@ -69,13 +91,20 @@ export async function takeSnapshot(options: {
   logs: readonly LogName[];
   replicas: number;
   oldestApplied: (stream: string) => number;
+  /** Resolves once this node's own writes made so far are in the shared log (shared-writes.ts). */
+  published: () => Promise<void>;
 }): Promise<Snapshot> {
   const { js, store, dataDir, logs } = options;
-  const dir = mkdtempSync(join(dataDir, 'snapshot-'));
+  // Copies an earlier snapshot left when the process ended midway.
+  for (const entry of readdirSync(dataDir))
+    if (entry.startsWith(SNAPSHOT_DIR_PREFIX)) rmSync(join(dataDir, entry), { recursive: true, force: true });
+  const dir = mkdtempSync(join(dataDir, SNAPSHOT_DIR_PREFIX));
   try {
     const copyDir = join(dir, 'lmdb');
     mkdirSync(copyDir);
     await store.root.backup(copyDir, true);
+    // The main thread's writes reach LMDB before the shared log: the copy may hold some not yet stored.
+    await options.published();
     const copy = openStore(dir);
     const positions = appliedPositions(copy, logs);
     await copy.root.close();
@@ -121,7 +150,14 @@ export async function restoreIfBehind(options: {
     const jsm = await retrying(() => jetstreamManager(nc, { timeout: 2_000 }));
     const firstKept: Record<string, number> = {};
     for (const log of logs) {
-      const info = await jsm.streams.info(log.stream).catch(() => null);
+      // A log that does not exist yet holds nothing to fall behind; any other failure is tried again.
+      const info = await retrying(() =>
+        jsm.streams.info(log.stream).catch((error: unknown) => {
+          if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)
+            return null;
+          throw error;
+        }),
+      );
       if (info) firstKept[log.stream] = info.state.first_seq;
     }
     const local = existsSync(join(dataDir, 'lmdb')) ? openStore(dataDir) : null;
@@ -130,31 +166,69 @@ export async function restoreIfBehind(options: {
     const behind = (positions: Record<string, number>) =>
       logs.filter((log) => (positions[log.stream] ?? 0) + 1 < (firstKept[log.stream] ?? 0));
     if (behind(applied).length === 0) return false;
-    const found = await retrying(async () => {
-      const objects = await new Objm(js).open(SNAPSHOTS_BUCKET);
-      return objects.get(SNAPSHOT);
-    });
-    if (!found)
-      throw new Error('the logs were truncated past this node, and no snapshot is stored to rebuild it from');
-    const positions = JSON.parse(found.info.metadata?.positions ?? '{}') as Record<string, number>;
-    if (behind(positions).length > 0) throw new Error('the stored snapshot is older than the logs kept');
     const restoring = join(dataDir, 'lmdb.restoring');
-    rmSync(restoring, { recursive: true, force: true });
-    mkdirSync(restoring, { recursive: true });
-    await pipeline(
-      Readable.fromWeb(found.data as Parameters<typeof Readable.fromWeb>[0]),
-      createWriteStream(join(restoring, 'data.mdb')) as Writable,
-    );
-    const failed = await found.error;
-    if (failed) throw failed;
-    rmSync(join(dataDir, 'lmdb'), { recursive: true, force: true });
-    renameSync(restoring, join(dataDir, 'lmdb'));
-    logger.warn('the logs were truncated past this node: its LMDB was replaced by the latest snapshot', {
-      behind: behind(applied).map((log) => log.stream),
-      bytes: found.info.size,
-    });
-    return true;
+    for (let attempt = 1; ; attempt++) {
+      const found = await retrying(async () => (await new Objm(js).open(SNAPSHOTS_BUCKET)).get(SNAPSHOT));
+      if (!found)
+        throw new Error(
+          'the logs were truncated past this node, and no snapshot is stored to rebuild it from',
+        );
+      const positions = JSON.parse(found.info.metadata?.positions ?? '{}') as Record<string, number>;
+      if (behind(positions).length > 0) throw new Error('the stored snapshot is older than the logs kept');
+      rmSync(restoring, { recursive: true, force: true });
+      mkdirSync(restoring, { recursive: true });
+      const file = join(restoring, 'data.mdb');
+      const failed = await download(found, file).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      if (failed) {
+        if (attempt >= DOWNLOAD_ATTEMPTS) throw failed;
+        logger.warn('the snapshot download failed; starting again', { err: failed as Error });
+        continue;
+      }
+      rmSync(join(dataDir, 'lmdb'), { recursive: true, force: true });
+      renameSync(restoring, join(dataDir, 'lmdb'));
+      logger.warn('the logs were truncated past this node: its LMDB was replaced by the latest snapshot', {
+        behind: behind(applied).map((log) => log.stream),
+        bytes: found.info.size,
+      });
+      return true;
+    }
   } finally {
     await nc.close();
+  }
+}
+
+/**
+ * Writes an object's data to `file`, on disk before it resolves; fails if the data stops coming for
+ * `DOWNLOAD_STALL_MS` or the object store reports it incomplete.
+ */
+async function download(found: ObjectResult, file: string): Promise<void> {
+  const data = Readable.fromWeb(found.data as Parameters<typeof Readable.fromWeb>[0]);
+  let stall: NodeJS.Timeout | undefined;
+  const watch = () => {
+    clearTimeout(stall);
+    stall = setTimeout(() => data.destroy(new Error('the snapshot download stalled')), DOWNLOAD_STALL_MS);
+  };
+  data.on('data', watch);
+  watch();
+  // Read whatever happens: its rejection must never be left unhandled.
+  const incomplete = found.error.then(
+    (error) => error,
+    (error: unknown) => error,
+  );
+  try {
+    await pipeline(data, createWriteStream(file) as Writable);
+  } finally {
+    clearTimeout(stall);
+  }
+  const error = await incomplete;
+  if (error) throw error;
+  const fd = openSync(file, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

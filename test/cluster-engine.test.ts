@@ -8,14 +8,20 @@ import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { type NatsCluster, startNatsCluster } from '../bench/nats-servers.ts';
-import { LIMITS } from '../core/limits.ts';
+import { LIMITS, type Limits } from '../core/limits.ts';
 import { Engine } from '../engine/engine.ts';
-import { connectCluster, followLog, LogWriter, logEnd, shardLog } from '../engine/replicated-log.ts';
+import {
+  connectCluster,
+  followLog,
+  LogWriter,
+  logEnd,
+  SHARED_LOG,
+  shardLog,
+} from '../engine/replicated-log.ts';
 import type { ShardEvent } from '../engine/shard-client.ts';
-import type { Snapshot } from '../engine/snapshots.ts';
 import { createLogger } from '../log/logger.ts';
 import { randomSecrets, type Secrets } from '../persistence/secrets.ts';
-import { openStore, type Store } from '../persistence/store.ts';
+import { openStore, readMeta, type Store, whenDurable } from '../persistence/store.ts';
 import { fund } from './helpers.ts';
 
 // Each test gets a JetStream cluster of its own: the logs of one test's nodes are not another's.
@@ -40,6 +46,7 @@ async function openNode(
   secrets: Secrets,
   dataDir = mkdtempSync(join(tmpdir(), 'paycode-node-')),
   onShardEvent?: (event: ShardEvent) => void,
+  limits: Partial<Limits> = {},
 ) {
   const engine = await Engine.open({
     dataDir,
@@ -48,7 +55,7 @@ async function openNode(
     logger: quiet,
     testHooks: true,
     ...(onShardEvent ? { onShardEvent } : {}),
-    limits: { shardLeaseMs: 3_000, shardLeaseRenewMs: 500 },
+    limits: { shardLeaseMs: 3_000, shardLeaseRenewMs: 500, ...limits },
     cluster: { link: { servers: nats.urls, nodeId }, replicas: 3 },
   });
   let closed = false;
@@ -212,7 +219,9 @@ describe('cluster of engines', () => {
 
   it('stores a snapshot and truncates the logs; a new node and one that was away start from it', async () => {
     const secrets = randomSecrets();
-    const a = await openNode('a', secrets);
+    // Node a takes a snapshot every second while it serves shard 0 (the default is an hour).
+    const a = await openNode('a', secrets, undefined, undefined, { clusterSnapshotIntervalMs: 1_000 });
+    await eventually(() => served(a.engine) === SHARDS);
     const b = await openNode('b', secrets);
     await eventually(() => served(a.engine) === SHARDS / 2 && served(b.engine) === SHARDS / 2);
     const sales: Parameters<Engine['redeem']>[0][] = [];
@@ -233,24 +242,29 @@ describe('cluster of engines', () => {
       await fund((index % 2 === 0 ? a : b).engine, phone, 1_000);
       await pay((index % 2 === 0 ? b : a).engine, phone, `first-${index}`);
     }
-    // Node b goes away; a serves alone, and its snapshot lets the logs go below what it applied.
+    // Node b goes away; a serves alone, and its snapshots let the logs go below what it applied.
     await b.close();
     await eventually(() => served(a.engine) === SHARDS);
     for (const [index, phone] of phones.entries()) await pay(a.engine, phone, `then-${index}`);
-    await eventually(async () => {
-      const snapshot = (await a.engine.snapshotCluster()) as Snapshot;
-      const streams = Object.keys(snapshot.positions).filter((stream) => snapshot.positions[stream]);
-      return streams.every(
-        (stream) => snapshot.truncatedBelow[stream] === (snapshot.positions[stream] ?? 0) + 1,
-      );
-    });
+    // A write of a's main thread, as the registry makes: it goes through the shared log.
+    await a.engine.store.meta.put('written-alone', 'a');
+    await whenDurable(a.engine.store);
+    // Every log is truncated past all it held while b was there (b's heartbeat no longer holds it).
     const conn = await connectCluster(
       { servers: nats.urls, nodeId: 'reader' },
       LIMITS.clusterPublishTimeoutMs,
     );
     onTestFinished(() => conn.nc.close());
     const jsm = await conn.js.jetstreamManager();
-    expect((await jsm.streams.info(shardLog(0).stream)).state.first_seq).toBeGreaterThan(1);
+    const logs = [...Array.from({ length: SHARDS }, (_, index) => shardLog(index).stream), 'paycode-shared'];
+    const ends = await Promise.all(
+      logs.map(async (stream) => (await jsm.streams.info(stream)).state.last_seq),
+    );
+    await eventually(async () => {
+      const infos = await Promise.all(logs.map((stream) => jsm.streams.info(stream)));
+      // (A log nothing was written to has nothing to truncate.)
+      return infos.every((info, index) => !ends[index] || info.state.first_seq > (ends[index] as number));
+    }, 30_000);
 
     // A new node, and b on its disk of before: both start from the snapshot, then the logs.
     const fresh = await openNode('c', secrets);
@@ -265,6 +279,7 @@ describe('cluster of engines', () => {
         ).toBe(800);
       }
       expect((await node.engine.audit()).problems).toEqual([]);
+      expect(node.engine.store.meta.get('written-alone')).toBe('a');
     }
     // A payment made before the snapshot replays to the same answer through the new node.
     const replayed = await fresh.engine.redeem(sales[0] as Parameters<Engine['redeem']>[0]);
@@ -362,5 +377,30 @@ describe('cluster of engines', () => {
     expect(storeC.meta.get('big-0')).toBe('x'.repeat(200));
     expect(storeC.meta.get('big-2999')).toBe('x'.repeat(200));
     expect(storeC.meta.get('partial')).toBeUndefined();
+  }, 60_000);
+
+  it("goes on applying the shared log past a commit whose writer died midway, and drops it at the node's next run", async () => {
+    const { nc, js, stores } = await logsAlone(['c']);
+    const [storeC] = stores as [Store];
+    const packr = new Packr({ useRecords: false });
+    const publish = (node: string, key: string, more?: true) =>
+      js.publish(
+        SHARED_LOG.subject,
+        packr.pack({ epoch: 0, node, writes: [['meta', key, 'x']], ...(more ? { more } : {}) }),
+      );
+    // Node a's first run dies after the first part of a commit; node b goes on writing.
+    const open = await publish('a:run1', 'a-partial', true);
+    await publish('b:run1', 'b-first');
+    await followLog(js, storeC, SHARED_LOG, await logEnd(nc, SHARED_LOG)).done;
+    expect(storeC.meta.get('b-first')).toBe('x');
+    expect(storeC.meta.get('a-partial')).toBeUndefined();
+    // Applied, but not past the open part: it is read again next time.
+    expect(readMeta(storeC, SHARED_LOG.position)?.seq).toBe(open.seq - 1);
+    // Node a's next run writes: the dead run's commit is dropped, and the position moves on.
+    await publish('a:run2', 'a-second');
+    await followLog(js, storeC, SHARED_LOG, await logEnd(nc, SHARED_LOG)).done;
+    expect(storeC.meta.get('a-second')).toBe('x');
+    expect(storeC.meta.get('a-partial')).toBeUndefined();
+    expect(readMeta(storeC, SHARED_LOG.position)?.seq).toBe(await logEnd(nc, SHARED_LOG));
   }, 60_000);
 });
