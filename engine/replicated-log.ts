@@ -339,8 +339,10 @@ export function followLog(
     try {
       for await (const message of messages) {
         if (failure) break;
+        // A message delivered again (the consumer recreated after a hiccup) was read already.
+        if (message.seq < next) continue;
         // Messages are never removed but below a snapshot (snapshots.ts): a gap means this node fell behind.
-        if (message.seq !== next) {
+        if (message.seq > next) {
           failure = new LogTruncatedError(log.stream, next, message.seq);
           break;
         }
