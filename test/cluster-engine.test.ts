@@ -71,6 +71,24 @@ async function openNode(
   return { engine, dataDir, close };
 }
 
+type Sale = Parameters<Engine['redeem']>[0];
+
+/** A code for the phone at merchant m1, redeemed at its till t1: approved (asserted). */
+async function pay(engine: Engine, phone: string, key: string, amountCents: number) {
+  const issued = await engine.issueCode({ consumerId: engine.consumerIdFor(phone), merchantId: 'm1' });
+  const request = {
+    merchantId: 'm1',
+    terminalId: 't1',
+    key,
+    code: issued.code as string,
+    amountCents,
+    partial: false,
+  };
+  const redeemed = await engine.redeem(request);
+  expect(redeemed.status).toBe('approved');
+  return { request, authId: redeemed.authId as string };
+}
+
 /** Waits until `check` holds, polling; fails after `timeoutMs`. */
 async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<number> {
   const startedAt = Date.now();
@@ -171,26 +189,11 @@ describe('cluster of engines', () => {
     const a = await openNode('a', secrets);
     const b = await openNode('b', secrets);
     await eventually(() => served(a.engine) === SHARDS / 2 && served(b.engine) === SHARDS / 2);
-    const sales: { phone: string; request: Parameters<Engine['redeem']>[0]; authId: string }[] = [];
+    const sales: { phone: string; request: Sale; authId: string }[] = [];
     for (const [index, phone] of phones.entries()) {
       const node = index % 2 === 0 ? a : b;
       await fund(node.engine, phone, 1_000);
-      const issued = await node.engine.issueCode({
-        consumerId: node.engine.consumerIdFor(phone),
-        merchantId: 'm1',
-      });
-      const key = `pay-${index}`;
-      const request = {
-        merchantId: 'm1',
-        terminalId: 't1',
-        key,
-        code: issued.code as string,
-        amountCents: 300,
-        partial: false,
-      };
-      const redeemed = await node.engine.redeem(request);
-      expect(redeemed.status).toBe('approved');
-      sales.push({ phone, request, authId: redeemed.authId as string });
+      sales.push({ phone, ...(await pay(node.engine, phone, `pay-${index}`, 300)) });
     }
     await a.close();
     await b.close();
@@ -224,28 +227,15 @@ describe('cluster of engines', () => {
     await eventually(() => served(a.engine) === SHARDS);
     const b = await openNode('b', secrets);
     await eventually(() => served(a.engine) === SHARDS / 2 && served(b.engine) === SHARDS / 2);
-    const sales: Parameters<Engine['redeem']>[0][] = [];
-    const pay = async (engine: Engine, phone: string, key: string) => {
-      const issued = await engine.issueCode({ consumerId: engine.consumerIdFor(phone), merchantId: 'm1' });
-      const request = {
-        merchantId: 'm1',
-        terminalId: 't1',
-        key,
-        code: issued.code as string,
-        amountCents: 100,
-        partial: false,
-      };
-      expect((await engine.redeem(request)).status).toBe('approved');
-      sales.push(request);
-    };
+    const sales: Sale[] = [];
     for (const [index, phone] of phones.entries()) {
       await fund((index % 2 === 0 ? a : b).engine, phone, 1_000);
-      await pay((index % 2 === 0 ? b : a).engine, phone, `first-${index}`);
+      sales.push((await pay((index % 2 === 0 ? b : a).engine, phone, `first-${index}`, 100)).request);
     }
     // Node b goes away; a serves alone, and its snapshots let the logs go below what it applied.
     await b.close();
     await eventually(() => served(a.engine) === SHARDS);
-    for (const [index, phone] of phones.entries()) await pay(a.engine, phone, `then-${index}`);
+    for (const [index, phone] of phones.entries()) await pay(a.engine, phone, `then-${index}`, 100);
     // A write of a's main thread, as the registry makes: it goes through the shared log.
     await a.engine.store.meta.put('written-alone', 'a');
     await whenDurable(a.engine.store);
@@ -282,7 +272,7 @@ describe('cluster of engines', () => {
       expect(node.engine.store.meta.get('written-alone')).toBe('a');
     }
     // A payment made before the snapshot replays to the same answer through the new node.
-    const replayed = await fresh.engine.redeem(sales[0] as Parameters<Engine['redeem']>[0]);
+    const replayed = await fresh.engine.redeem(sales[0] as Sale);
     expect(replayed.status).toBe('approved');
   }, 120_000);
 

@@ -4,11 +4,11 @@
 // after the node serving the consumer's shard leaves, the others take over with the balance intact. Then
 // three server processes under POS and wallet load: one killed with SIGKILL, then a NATS server, then the
 // node back under load; every acknowledged payment is there once and every node and phone agrees.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it, onTestFinished } from 'vitest';
-import { freePort, startNatsCluster } from '../bench/nats-servers.ts';
+import { freePort, type NatsCluster, startNatsCluster } from '../bench/nats-servers.ts';
 import {
   CARD_CENTS,
   type Consumer,
@@ -19,6 +19,7 @@ import {
   WalletSocket,
 } from '../bench/pos-server.ts';
 import { shardOfSlot, slotOfId } from '../core/ids.ts';
+import type { Limits } from '../core/limits.ts';
 import { createSecretsFile, randomSecrets } from '../persistence/secrets.ts';
 import { PosClient } from '../sdk/pos-client.ts';
 import {
@@ -56,19 +57,27 @@ async function shardsServed(server: PaycodeServer): Promise<number> {
   return Number(/^paycode_shards_served (\d+)$/m.exec(metrics)?.[1] ?? Number.NaN);
 }
 
+/**
+ * Servers of one cluster in this process: each call starts a node with its own data directory, and the
+ * short lease that keeps the tests quick (the benchmarks measure the default one).
+ */
+function clusterNodes(nats: NatsCluster, limits: Partial<Limits> = {}) {
+  const secrets = randomSecrets();
+  return (id: string, env: Record<string, string> = {}) =>
+    startTestServer({
+      secrets,
+      env: { PAYCODE_NATS: nats.urls.join(','), PAYCODE_NODE_ID: id, PAYCODE_SHARDS: String(SHARDS), ...env },
+      limits: { shardLeaseMs: 3_000, shardLeaseRenewMs: 500, ...limits },
+    });
+}
+
 const serving = (t: TestServer) =>
   t.server.engine.health().shards.filter((shard) => shard.state === 'serving').length;
 
 it('serves one network from three nodes: any node for any client, each text sent once, a node leaving', async () => {
   const nats = await startNatsCluster(3);
   onTestFinished(() => nats.stop());
-  const secrets = randomSecrets();
-  const node = (id: string) =>
-    startTestServer({
-      secrets,
-      env: { PAYCODE_NATS: nats.urls.join(','), PAYCODE_NODE_ID: id, PAYCODE_SHARDS: String(SHARDS) },
-      limits: { shardLeaseMs: 3_000, shardLeaseRenewMs: 500 },
-    });
+  const node = clusterNodes(nats);
   const [a, b, c] = [await node('a'), await node('b'), await node('c')] as [
     TestServer,
     TestServer,
@@ -194,7 +203,14 @@ it('keeps every acknowledged payment through a node kill and a NATS server kill 
   const nats = await startNatsCluster(3);
   onTestFinished(() => nats.stop());
   const root = mkdtempSync(join(tmpdir(), 'paycode-cluster-load-'));
-  onTestFinished(() => rmSync(root, { recursive: true, force: true }));
+  onTestFinished((context) => {
+    // What went wrong, from the nodes' own logs, before they are removed with the test's directory.
+    if (context.task.result?.state === 'fail')
+      for (const id of ['a', 'b', 'c'])
+        for (const line of readFileSync(join(root, id, 'server.log'), 'utf8').split('\n'))
+          if (/"level":"(warn|error)"|lease/.test(line)) console.error(`node ${id}: ${line.slice(0, 300)}`);
+    rmSync(root, { recursive: true, force: true });
+  });
   const secretsFile = join(root, 'secrets.json');
   createSecretsFile(secretsFile);
   const node = (id: string, port?: number) => {
@@ -211,6 +227,7 @@ it('keeps every acknowledged payment through a node kill and a NATS server kill 
   onTestFinished(async () => {
     for (const server of nodes) await server.kill();
   });
+
   const [a, b] = nodes as [PaycodeServer, PaycodeServer, PaycodeServer];
   const fleet = await setupFleet(a.url, { merchants: 2, terminals: 6, consumers: 24, hotMerchant: false });
   const urls = nodes.map((server) => server.url);
@@ -320,7 +337,8 @@ it('keeps every acknowledged payment through a node kill and a NATS server kill 
   }
 
   // The NATS server and the killed node come back under load; the node catches up and takes its share
-  // while every shard keeps taking payments (none waits as long as a lease).
+  // while every shard keeps taking payments: a shard that moves waits for the next lease round of the
+  // node taking it, never as long as a failover (10 s).
   await nats.start(1);
   const rejoinedAt = Date.now();
   nodes[1] = await node('b', Number(new URL(b.url).port));
@@ -335,7 +353,7 @@ it('keeps every acknowledged payment through a node kill and a NATS server kill 
     if (!fleet.consumers.some((consumer) => shardOf(consumer) === shard)) continue;
     const marks = [rejoinedAt, ...times.sort((x, y) => x - y), balancedAt];
     const longest = Math.max(...marks.slice(1).map((at, index) => at - (marks[index] as number)));
-    expect(longest, `shard ${shard}`).toBeLessThan(5_000);
+    expect(longest, `shard ${shard}`).toBeLessThan(10_000);
   }
   stop = true;
   const tillClients = await Promise.all(tills);
@@ -384,17 +402,10 @@ it('keeps every acknowledged payment through a node kill and a NATS server kill 
 it('sends the verification text a node queued but could not send, once that node is gone', async () => {
   const nats = await startNatsCluster(3);
   onTestFinished(() => nats.stop());
-  const secrets = randomSecrets();
-  const env = (id: string) => ({
-    PAYCODE_NATS: nats.urls.join(','),
-    PAYCODE_NODE_ID: id,
-    PAYCODE_SHARDS: String(SHARDS),
-  });
-  const limits = { shardLeaseMs: 3_000, shardLeaseRenewMs: 500 };
-  const a = await startTestServer({ secrets, env: env('a'), limits });
+  const node = clusterNodes(nats);
+  const a = await node('a');
   // Node b's SMS provider never answers: its texts stay queued.
-  const silent = `smpp://paycode:secret@127.0.0.1:${await freePort()}`;
-  const b = await startTestServer({ secrets, env: { ...env('b'), PAYCODE_SMS: silent }, limits });
+  const b = await node('b', { PAYCODE_SMS: `smpp://paycode:secret@127.0.0.1:${await freePort()}` });
   const phone = '+15555550188';
   expect((await b.http('POST', '/v1/consumers', { phone }, OPERATOR_TOKEN)).status).toBe(202);
   await new Promise((resolve) => setTimeout(resolve, 500));
@@ -411,13 +422,7 @@ it('sends the verification text a node queued but could not send, once that node
 it("counts the missed codes of a merchant's tills on every node in every node's windows", async () => {
   const nats = await startNatsCluster(3);
   onTestFinished(() => nats.stop());
-  const secrets = randomSecrets();
-  const node = (id: string) =>
-    startTestServer({
-      secrets,
-      env: { PAYCODE_NATS: nats.urls.join(','), PAYCODE_NODE_ID: id, PAYCODE_SHARDS: String(SHARDS) },
-      limits: { shardLeaseMs: 3_000, shardLeaseRenewMs: 500, merchantCodeFailuresPerWindowMax: 4 },
-    });
+  const node = clusterNodes(nats, { merchantCodeFailuresPerWindowMax: 4 });
   const [a, b] = [await node('a'), await node('b')] as [TestServer, TestServer];
   const merchant = await a.merchant('Guarded Cafe');
   const [first, second] = [await a.terminal(merchant), await a.terminal(merchant)];
