@@ -103,6 +103,8 @@ async function agreeOnShardCount(kv: KV, shardCount: number): Promise<void> {
 export class Cluster {
   private snapshotTimer: NodeJS.Timeout | undefined;
   private snapshotting: Promise<unknown> = Promise.resolve();
+  /** A snapshot is being taken: the timer does not queue another. */
+  private snapshotInProgress = false;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -126,6 +128,7 @@ export class Cluster {
   snapshot(): Promise<Snapshot> {
     const { store, dataDir, shardCount, logger } = this.options;
     const { replicas } = this;
+    this.snapshotInProgress = true;
     const taking = this.snapshotting.then(async () => {
       const startedMs = Date.now();
       const snapshot = await takeSnapshot({
@@ -145,7 +148,11 @@ export class Cluster {
       });
       return snapshot;
     });
-    this.snapshotting = taking.catch(() => {});
+    this.snapshotting = taking
+      .catch(() => {})
+      .finally(() => {
+        this.snapshotInProgress = false;
+      });
     return taking;
   }
 
@@ -204,7 +211,7 @@ export class Cluster {
     const intervalMs = this.options.limits.clusterSnapshotIntervalMs;
     this.snapshotTimer = setInterval(
       () => {
-        if (!this.serves(0)) return;
+        if (!this.serves(0) || this.snapshotInProgress) return;
         snapshotTakenAtMs(this.js, this.replicas)
           .then((takenAtMs) =>
             takenAtMs === null || Date.now() - takenAtMs >= intervalMs ? this.snapshot() : null,

@@ -206,6 +206,8 @@ export class ShardLeases {
       untilMs: nowMs + this.limits.shardLeaseMs,
       writer: this.writer,
       applied: this.hooks.applied(),
+      // A node still catching up, or behind a truncated log, does not count in the others' shares.
+      taking: this.taking && this.hooks.mayTake(),
     };
     const beating = this.kv
       .put(nodeKey(this.nodeId), encode(heartbeat))
@@ -225,7 +227,13 @@ export class ShardLeases {
     await beating;
     if (this.stopped) return;
     const live = await this.liveNodes();
-    if (!this.taking || !this.hooks.mayTake()) return;
+    if (!this.taking) return;
+    if (!this.hooks.mayTake()) {
+      // Behind a truncated log: its shards go to the others, one a round.
+      const held = [...this.held.keys()].find((shardIndex) => !this.releasing.has(shardIndex));
+      if (held !== undefined) void this.giveBack(held);
+      return;
+    }
     const share = Math.ceil(this.shardCount / live);
     const owned = () => this.held.size - this.releasing.size;
     for (let shardIndex = 0; shardIndex < this.shardCount; shardIndex++) {
@@ -247,7 +255,10 @@ export class ShardLeases {
       void this.giveBack(Math.max(...this.held.keys()));
   }
 
-  /** Counts the live nodes, and notes which writer ids belong to nodes whose heartbeat ran out. */
+  /**
+   * Counts the live nodes that take shards, and notes which writer ids belong to nodes whose heartbeat
+   * ran out and the oldest position of each log among the live nodes.
+   */
   private async liveNodes(): Promise<number> {
     const members = await this.members();
     const beats = await Promise.all(members.map((nodeId) => this.kv.get(nodeKey(nodeId))));
@@ -257,9 +268,16 @@ export class ShardLeases {
     const oldest = new Map(Object.entries(this.hooks.applied()));
     for (const [index, entry] of beats.entries()) {
       if (entry?.operation !== 'PUT') continue;
-      const beat = entry.json<{ untilMs: number; writer?: number; applied?: Record<string, number> }>();
-      if (beat.untilMs > nowMs || members[index] === this.nodeId) {
-        live++;
+      const beat = entry.json<{
+        untilMs: number;
+        writer?: number;
+        applied?: Record<string, number>;
+        taking?: boolean;
+      }>();
+      const self = members[index] === this.nodeId;
+      if (beat.untilMs > nowMs || self) {
+        // Shares count the nodes that take shards; every live node holds the logs back.
+        if (self || beat.taking !== false) live++;
         for (const stream of oldest.keys())
           oldest.set(stream, Math.min(oldest.get(stream) ?? 0, beat.applied?.[stream] ?? 0));
       } else if (beat.writer !== undefined) gone.add(beat.writer);
