@@ -53,10 +53,13 @@ const SNAPSHOT_DIR_PREFIX = 'snapshot-';
 const DOWNLOAD_STALL_MS = 30_000;
 const DOWNLOAD_ATTEMPTS = 3;
 
+/** The object store of the snapshots, made with the logs' replicas if it does not exist yet. */
+const snapshotBucket = (js: JetStreamClient, replicas: number) =>
+  new Objm(js).create(SNAPSHOTS_BUCKET, { replicas, storage: StorageType.File });
+
 /** When the stored snapshot was taken, or null when there is none. */
 export async function snapshotTakenAtMs(js: JetStreamClient, replicas: number): Promise<number | null> {
-  const objects = await new Objm(js).create(SNAPSHOTS_BUCKET, { replicas, storage: StorageType.File });
-  const info = await objects.info(SNAPSHOT);
+  const info = await (await snapshotBucket(js, replicas)).info(SNAPSHOT);
   return info ? Date.parse(info.mtime) : null;
 }
 
@@ -109,10 +112,7 @@ export async function takeSnapshot(options: {
     const positions = appliedPositions(copy, logs);
     await copy.root.close();
     const file = join(copyDir, 'data.mdb');
-    const objects = await new Objm(js).create(SNAPSHOTS_BUCKET, {
-      replicas: options.replicas,
-      storage: StorageType.File,
-    });
+    const objects = await snapshotBucket(js, options.replicas);
     const stored = await objects.put(
       { name: SNAPSHOT, metadata: { positions: JSON.stringify(positions) } },
       Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
