@@ -8,7 +8,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it, onTestFinished } from 'vitest';
-import { freePort, type NatsCluster, startNatsCluster } from '../bench/nats-servers.ts';
+import { freePort } from '../bench/baselines/services.ts';
+import { type NatsCluster, startNatsCluster } from '../bench/nats-servers.ts';
 import {
   CARD_CENTS,
   type Consumer,

@@ -9,7 +9,7 @@
 
 import type { Browser, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, expect, onTestFinished, test } from 'vitest';
-import { freePort } from '../bench/nats-servers.ts';
+import { freePort } from '../bench/baselines/services.ts';
 import { launchBrowser, newContext, openPage, screenshot } from './browser.ts';
 import { startTestServer, type TestServer } from './server-helpers.ts';
 
